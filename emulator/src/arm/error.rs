@@ -1,0 +1,384 @@
+//! The ARM error catalog: every error ARM answers with, as a named
+//! constructor carrying Azure's code, status and wording.
+//! Wire shape: `{"error":{"code","message","target"?,"details"?}}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct ArmError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub target: Option<String>,
+    pub details: Vec<Value>,
+    /// Set on 401s: `WWW-Authenticate: Bearer authorization_uri=…, error=…, error_description=…`.
+    pub www_authenticate: Option<String>,
+}
+
+impl ArmError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ArmError {
+            status,
+            code,
+            message: message.into(),
+            target: None,
+            details: Vec::new(),
+            www_authenticate: None,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(t) = &self.target {
+            e["target"] = json!(t);
+        }
+        if !self.details.is_empty() {
+            e["details"] = json!(self.details);
+        }
+        json!({ "error": e })
+    }
+
+    // ---- request shape -------------------------------------------------
+
+    pub fn missing_api_version() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+    }
+
+    pub fn invalid_api_version(version: &str, supported: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidApiVersionParameter",
+            format!(
+                "The api-version '{version}' is invalid. The supported versions are '{supported}'."
+            ),
+        )
+    }
+
+    pub fn invalid_request_content(detail: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: '{detail}'."),
+        )
+    }
+
+    pub fn request_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestContentTooLarge",
+            format!("The request content size exceeds the maximum allowed size of {limit} bytes."),
+        )
+    }
+
+    pub fn unsupported_media_type(ct: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "The content media type '{ct}' is not supported. Only 'application/json' is supported."
+            ),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("The requested resource does not support http method '{method}'."),
+        )
+    }
+
+    pub fn invalid_resource_namespace(ns: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceNamespace",
+            format!("The resource namespace '{ns}' is invalid."),
+        )
+    }
+
+    pub fn invalid_resource_type(ty: &str, ns: &str, api_version: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{ty}' could not be found in the namespace '{ns}' for api version '{api_version}'."
+            ),
+        )
+    }
+
+    /// A path ARM does not route at all.
+    pub fn no_route(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("The requested path '{path}' was not found."),
+        )
+        .with_target(path)
+    }
+
+    pub fn invalid_subscription_id(sub: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidSubscriptionId",
+            format!("The provided subscription identifier '{sub}' is malformed or invalid."),
+        )
+    }
+
+    // ---- not found -----------------------------------------------------
+
+    pub fn subscription_not_found(sub: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "SubscriptionNotFound",
+            format!("The subscription '{sub}' could not be found."),
+        )
+    }
+
+    pub fn resource_group_not_found(rg: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        )
+    }
+
+    pub fn resource_not_found(ns_type_name: &str, rg: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!(
+                "The Resource '{ns_type_name}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+            ),
+        )
+    }
+
+    pub fn provider_not_found(ns: &str) -> Self {
+        Self::invalid_resource_namespace(ns)
+    }
+
+    pub fn operation_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "OperationNotFound",
+            format!("The operation '{id}' could not be found."),
+        )
+    }
+
+    // ---- resource groups -------------------------------------------------
+
+    pub fn location_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "LocationRequired",
+            "The location property is required for this definition.",
+        )
+    }
+
+    pub fn invalid_resource_group_name(rg: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceGroup",
+            format!(
+                "The provided resource group name '{rg}' has these invalid characters: '{}'. The name can only be a letter, digit, '-', '.', '(', ')' or '_'.",
+                rg.chars()
+                    .filter(|c| !valid_rg_char(*c))
+                    .collect::<String>()
+            ),
+        )
+    }
+
+    pub fn resource_group_name_too_long(rg: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceGroup",
+            format!(
+                "The provided resource group name '{rg}' is too long. The name can be up to 90 characters long."
+            ),
+        )
+    }
+
+    pub fn invalid_resource_group_location(requested: &str, existing: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "InvalidResourceGroupLocation",
+            format!(
+                "Invalid resource group location '{requested}'. The Resource group already exists in location '{existing}'."
+            ),
+        )
+    }
+
+    pub fn resource_group_being_deleted(rg: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "ResourceGroupBeingDeleted",
+            format!(
+                "The resource group '{rg}' is in deprovisioning state and cannot perform this operation."
+            ),
+        )
+    }
+
+    pub fn invalid_location(loc: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "LocationNotAvailableForResourceGroup",
+            format!(
+                "The provided location '{loc}' is not available for resource group. List of available regions is '{}'.",
+                crate::arm::locations::ALL.join(",")
+            ),
+        )
+    }
+
+    // ---- preconditions, conflicts ------------------------------------------
+
+    pub fn precondition_failed(detail: &str) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            detail.to_string(),
+        )
+    }
+
+    pub fn missing_subscription_registration(ns: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::CONFLICT,
+            "MissingSubscriptionRegistration",
+            format!(
+                "The subscription is not registered to use namespace '{ns}'. See https://aka.ms/rps-not-found for how to register subscriptions."
+            ),
+        );
+        e.details.push(
+            json!({"code": "MissingSubscriptionRegistration", "target": ns, "message": e.message}),
+        );
+        e
+    }
+
+    // ---- authentication (401) --------------------------------------------
+
+    fn unauthenticated(code: &'static str, message: String, description: &str) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, code, message);
+        e.www_authenticate = Some(format!(
+            "Bearer authorization_uri=\"https://login.windows.net/\", error=\"invalid_token\", error_description=\"{description}\""
+        ));
+        e
+    }
+
+    pub fn missing_authorization_header() -> Self {
+        Self::unauthenticated(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.".into(),
+            "The authentication failed because of missing 'Authorization' header.",
+        )
+    }
+
+    pub fn malformed_authorization_header() -> Self {
+        Self::unauthenticated(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is provided in an invalid format."
+                .into(),
+            "The authentication failed because of invalid 'Authorization' header format.",
+        )
+    }
+
+    pub fn invalid_token() -> Self {
+        Self::unauthenticated(
+            "InvalidAuthenticationToken",
+            "The access token is invalid.".into(),
+            "The access token is invalid.",
+        )
+    }
+
+    pub fn invalid_signature() -> Self {
+        Self::unauthenticated(
+            "InvalidAuthenticationToken",
+            "The access token has invalid signature.".into(),
+            "The access token has invalid signature.",
+        )
+    }
+
+    pub fn expired_token(expiry: &str, now: &str) -> Self {
+        Self::unauthenticated(
+            "ExpiredAuthenticationToken",
+            format!(
+                "The access token expiry UTC time '{expiry}' is earlier than current UTC time '{now}'."
+            ),
+            "The access token has expired.",
+        )
+    }
+
+    pub fn token_not_yet_valid(nbf: &str, now: &str) -> Self {
+        Self::unauthenticated(
+            "InvalidAuthenticationToken",
+            format!(
+                "The access token is not yet valid. Its validity starts at UTC time '{nbf}', which is later than current UTC time '{now}'."
+            ),
+            "The access token is not yet valid.",
+        )
+    }
+
+    pub fn wrong_audience(aud: &str) -> Self {
+        Self::unauthenticated(
+            "InvalidAuthenticationTokenAudience",
+            format!(
+                "The access token has been obtained for wrong audience or resource '{aud}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'."
+            ),
+            "The access token audience is invalid.",
+        )
+    }
+
+    pub fn wrong_tenant(issuer: &str, tenant: &str) -> Self {
+        Self::unauthenticated(
+            "InvalidAuthenticationTokenTenant",
+            format!(
+                "The access token is from the wrong issuer '{issuer}'. It must match the tenant 'https://sts.windows.net/{tenant}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{tenant}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later."
+            ),
+            "The access token is from the wrong issuer.",
+        )
+    }
+
+    // ---- internal --------------------------------------------------------
+
+    /// Store failures. Logged in full; the wire gets ARM's generic wording.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Encountered internal server error. Diagnostic information: timestamp, correlation id.",
+        )
+    }
+
+    pub fn with_target(mut self, target: &str) -> Self {
+        self.target = Some(target.to_string());
+        self
+    }
+}
+
+pub fn valid_rg_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')')
+}
+
+impl From<crate::store::StoreError> for ArmError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ArmError::internal(e)
+    }
+}
+
+impl IntoResponse for ArmError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(self.body())).into_response();
+        if let Some(w) = &self.www_authenticate
+            && let Ok(v) = HeaderValue::from_str(w)
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp.headers_mut()
+            .insert("x-ms-failure-cause", HeaderValue::from_static("gateway"));
+        resp
+    }
+}

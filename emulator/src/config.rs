@@ -1,0 +1,87 @@
+//! Configuration, and the well-known development credentials.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Well-known development identities, like Azurite's well-known account:
+/// fixed so that scripts and docs can hard-code them. Override with flags or env.
+pub mod well_known {
+    pub const TENANT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000001";
+    pub const TENANT_DOMAIN: &str = "azemu.onmicrosoft.com";
+    pub const SUBSCRIPTION_ID: &str = "a2e0a2e0-0000-4000-8000-000000000002";
+    pub const SUBSCRIPTION_NAME: &str = "azemu";
+    /// The bootstrap service principal's application (client) id.
+    pub const CLIENT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000003";
+    /// ... its object id (what role assignments name).
+    pub const CLIENT_OBJECT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000004";
+    pub const CLIENT_SECRET: &str = "azemu-well-known-secret-not-for-production";
+}
+
+/// How long-running operations finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimMode {
+    /// They finish once emulated time passes `lro_delay`.
+    Auto,
+    /// They wait for `POST /_emulator/step`.
+    Explicit,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    /// 0 picks a free port; the chosen one is written to `<data_dir>/port`.
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub subscription_name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub strict_api_versions: bool,
+    pub sim_mode: SimMode,
+    pub lro_delay: Duration,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8443,
+            data_dir: data_dir.into(),
+            tenant_id: well_known::TENANT_ID.into(),
+            subscription_id: well_known::SUBSCRIPTION_ID.into(),
+            subscription_name: well_known::SUBSCRIPTION_NAME.into(),
+            client_id: well_known::CLIENT_ID.into(),
+            client_secret: well_known::CLIENT_SECRET.into(),
+            strict_api_versions: false,
+            sim_mode: SimMode::Auto,
+            lro_delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self.data_dir.join("ca.pem")
+    }
+
+    pub fn bundle_path(&self) -> PathBuf {
+        self.data_dir.join("ca-bundle.pem")
+    }
+
+    pub fn port_path(&self) -> PathBuf {
+        self.data_dir.join("port")
+    }
+}
+
+/// Write a secret file readable by its owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}

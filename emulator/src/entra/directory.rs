@@ -1,0 +1,94 @@
+//! The emulated Entra directory: the tenant and its service principals
+//! (applications with client secrets, and later managed identities).
+//! Rows live in the store's `principals` table keyed by object id.
+
+use crate::store::{Store, StoreResult, tables};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrincipalKind {
+    /// An application's service principal (client credentials).
+    Application,
+    /// The service principal behind a managed identity.
+    ManagedIdentity,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServicePrincipal {
+    pub object_id: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    pub kind: PrincipalKind,
+    /// Client secret values. An emulator keeps them in the clear; they are test credentials.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// For managed identities: the resource id the identity belongs to (`xms_mirid`).
+    #[serde(default)]
+    pub mi_resource_id: Option<String>,
+}
+
+/// The tenant this emulator is the directory of.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub domain: String,
+    pub display_name: String,
+}
+
+impl Tenant {
+    /// Does a tenant in a URL path (`{tenant}/oauth2/...`) name this tenant?
+    /// Accepts the GUID, the initial domain, and the multi-tenant aliases.
+    pub fn answers_to(&self, path_tenant: &str) -> bool {
+        path_tenant.eq_ignore_ascii_case(&self.id)
+            || path_tenant.eq_ignore_ascii_case(&self.domain)
+            || ["common", "organizations"]
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(path_tenant))
+    }
+}
+
+#[derive(Clone)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+}
+
+impl Directory {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Directory { store }
+    }
+
+    pub fn put(&self, sp: &ServicePrincipal) -> StoreResult<()> {
+        let row = serde_json::to_value(sp).expect("service principal serialises");
+        self.store
+            .put(tables::PRINCIPALS, &sp.object_id.to_ascii_lowercase(), row)?;
+        Ok(())
+    }
+
+    pub fn get(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {
+        Ok(self
+            .store
+            .get(tables::PRINCIPALS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    pub fn by_app_id(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+    ) -> StoreResult<Option<ServicePrincipal>> {
+        Ok(self.all()?.into_iter().find(|sp| {
+            sp.tenant_id.eq_ignore_ascii_case(tenant_id) && sp.app_id.eq_ignore_ascii_case(app_id)
+        }))
+    }
+
+    pub fn all(&self) -> StoreResult<Vec<ServicePrincipal>> {
+        Ok(self
+            .store
+            .scan(tables::PRINCIPALS, "")?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect())
+    }
+}

@@ -1,0 +1,68 @@
+//! Microsoft Entra ID: the directory (tenant, service principals), the token
+//! service (RS256 JWTs, JWKS, OpenID discovery) and the OAuth error shape.
+//!
+//! A request is authenticated by a plane (ARM, registry, ...) calling
+//! [`token::TokenService::validate`], then resolving the token's `oid` to a
+//! [`Principal`]. What the principal may do is `authz`'s question, not this module's.
+
+pub mod directory;
+pub mod discovery;
+pub mod keys;
+pub mod oauth;
+pub mod token;
+
+use axum::Router;
+use axum::routing::{get, post};
+pub use directory::{Directory, PrincipalKind, ServicePrincipal, Tenant};
+
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub object_id: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    pub fn from_claims(c: &token::Claims) -> Self {
+        Principal {
+            object_id: c.oid.clone(),
+            app_id: c
+                .appid
+                .clone()
+                .or_else(|| c.azp.clone())
+                .unwrap_or_default(),
+            tenant_id: c.tid.clone(),
+            kind: if c.xms_mirid.is_some() {
+                PrincipalKind::ManagedIdentity
+            } else {
+                PrincipalKind::Application
+            },
+        }
+    }
+}
+
+/// Entra's routes. Paths start with a tenant segment, so they are listed
+/// explicitly; everything else falls through to ARM's catch-all.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(oauth::token_v2))
+        .route("/{tenant}/oauth2/token", post(oauth::token_v1))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration_v1),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route("/{tenant}/discovery/keys", get(discovery::keys))
+        .route(
+            "/common/discovery/instance",
+            get(discovery::instance_discovery),
+        )
+}

@@ -1,0 +1,35 @@
+//! azemu's server: a local, offline emulator of the Azure control planes a
+//! container deployment touches.
+//!
+//! Map of the crate, in the order a request meets it:
+//!
+//! - [`server`]: one port that speaks TLS, plain HTTP and HTTP CONNECT (the
+//!   transparent proxy for Azure's host names), with certificates from a local CA.
+//! - [`web`]: edge helpers every plane shares (which host was asked for, body limits).
+//! - [`admin`]: `/_emulator`, the control API (health, reset, clock, step).
+//! - [`entra`]: Microsoft Entra ID: directory, token endpoints, JWKS, discovery.
+//! - [`arm`]: the ARM core: resource ids, api-versions, errors, bearer
+//!   authentication, long-running operations, paging, ETags, cloud metadata.
+//! - [`providers`]: the ARM front door (route → authenticate → dispatch) and one
+//!   module per resource provider (`resources` today).
+//! - [`store`]: the one [`store::Store`] trait state sits behind.
+//! - [`clock`]: injected time; nothing sleeps, tests move the clock.
+//! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
+//!
+//! Dependencies point one way: `providers` and `admin` call `arm`, `entra`
+//! and `store`; `arm` and `store` call neither.
+
+pub mod admin;
+pub mod arm;
+pub mod clock;
+pub mod config;
+pub mod entra;
+pub mod providers;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod web;
+
+pub use config::{Config, SimMode};
+pub use server::{RunningServer, start};
+pub use state::AppState;

@@ -1,0 +1,447 @@
+//! The ARM front door and the resource providers behind it.
+//!
+//! Every ARM request takes the same path:
+//! 1. [`handle`] reads the request, parses the path into a [`Route`] (ARM paths
+//!    are case-insensitive and have `//` in them, so there is one parser rather
+//!    than an axum route per shape), authenticates the bearer token and settles
+//!    due long-running operations;
+//! 2. [`dispatch`] checks the subscription and resource group exist and hands
+//!    the request to the provider module that owns the route;
+//! 3. the provider's operation reads and writes the store and returns a response;
+//! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
+
+pub mod resources;
+
+use crate::arm::lro::{Operation, OperationKind};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::state::AppState;
+use crate::web::{self, MAX_BODY};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, Request};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+/// What an ARM path names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// `/subscriptions`
+    Subscriptions,
+    /// `/tenants`
+    Tenants,
+    /// `/subscriptions/{s}`
+    Subscription(ResourceId),
+    /// `/subscriptions/{s}/resourcegroups`
+    ResourceGroups(ResourceId),
+    /// `/subscriptions/{s}/resourcegroups/{rg}`
+    ResourceGroup(ResourceId),
+    /// `{S}/resources`, `{RG}/resources`
+    GenericResources(ResourceId),
+    /// `{S}/providers`
+    Providers(ResourceId),
+    /// `{S}/providers/{ns}`
+    Provider(ResourceId, String),
+    /// `{S}/providers/{ns}/register|unregister`
+    ProviderAction(ResourceId, String, String),
+    /// `{S}/operationresults/{id}`: Location polling
+    OperationResult(ResourceId, String),
+    /// `{S}/providers/{ns}/locations/{loc}/operationStatuses/{id}`: Azure-AsyncOperation polling
+    OperationStatus(ResourceId, String),
+    /// `{scope}/providers/{ns}/{type}`: a collection a provider owns
+    Collection {
+        scope: ResourceId,
+        namespace: String,
+        resource_type: String,
+    },
+    /// `{id}` or `{id}/{child-collection-or-action}` inside a provider
+    Resource {
+        id: ResourceId,
+        tail: Option<String>,
+    },
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Option<Route> {
+        let segs: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        match segs
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["subscriptions"] => return Some(Route::Subscriptions),
+            ["tenants"] => return Some(Route::Tenants),
+            _ => {}
+        }
+        let (id, rest) = ResourceId::parse_prefix(path)?;
+        let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
+        let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+        if id.providers.is_empty() {
+            return match (id.resource_group.is_some(), lower.as_slice()) {
+                (false, []) => Some(Route::Subscription(id)),
+                (false, ["resourcegroups"]) => Some(Route::ResourceGroups(id)),
+                (false, ["providers"]) => Some(Route::Providers(id)),
+                (false, ["providers", _]) => Some(Route::Provider(id, rest[1].clone())),
+                (false, ["providers", _, "register" | "unregister"]) => Some(
+                    Route::ProviderAction(id, rest[1].clone(), lower[2].to_string()),
+                ),
+                (false, ["operationresults", _]) => {
+                    Some(Route::OperationResult(id, rest[1].clone()))
+                }
+                (true, []) => Some(Route::ResourceGroup(id)),
+                (_, ["resources"]) => Some(Route::GenericResources(id)),
+                (_, ["providers", _, _]) => Some(Route::Collection {
+                    scope: id,
+                    namespace: rest[1].clone(),
+                    resource_type: rest[2].clone(),
+                }),
+                _ => None,
+            };
+        }
+        let p = &id.providers[0];
+        if id.resource_group.is_none()
+            && id.providers.len() == 1
+            && p.types.len() == 2
+            && p.types[0].0.eq_ignore_ascii_case("locations")
+            && ["operationstatuses", "operationresults"]
+                .contains(&p.types[1].0.to_ascii_lowercase().as_str())
+            && rest.is_empty()
+        {
+            let op = p.types[1].1.clone();
+            return Some(Route::OperationStatus(
+                ResourceId::subscription(&id.subscription),
+                op,
+            ));
+        }
+        match lower.as_slice() {
+            [] => Some(Route::Resource { id, tail: None }),
+            [_] => Some(Route::Resource {
+                id,
+                tail: Some(rest[0].clone()),
+            }),
+            ["providers", _, _] => Some(Route::Collection {
+                scope: id,
+                namespace: rest[1].clone(),
+                resource_type: rest[2].clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The ARM catch-all handler.
+pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let correlation = req
+        .headers()
+        .get("x-ms-correlation-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
+    let client_request_id = req.headers().get("x-ms-client-request-id").cloned();
+    let return_client_id = req
+        .headers()
+        .get("x-ms-return-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let is_head = req.method() == Method::HEAD;
+
+    let mut resp = match front_door(&state, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(code = e.code, status = %e.status, message = %e.message, "ARM error");
+            e.into_response()
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-ms-request-id", v.clone());
+        h.insert("x-ms-routing-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&correlation) {
+        h.insert("x-ms-correlation-request-id", v);
+    }
+    if return_client_id && let Some(v) = client_request_id {
+        h.insert("x-ms-client-request-id", v);
+    }
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    if is_head {
+        *resp.body_mut() = Body::empty();
+    }
+    resp
+}
+
+async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, ArmError> {
+    let (parts, body) = req.into_parts();
+    let path = percent_decode(parts.uri.path());
+    let Some(route) = Route::parse(&path) else {
+        return Err(ArmError::no_route(&path));
+    };
+    let now = state.clock.now();
+    let principal =
+        crate::arm::auth::authenticate(&state.tokens, &state.tenant.id, &parts.headers, now)?;
+    let body = read_body(body).await?;
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+        .map_err(|_| ArmError::invalid_request_content("The query string is malformed."))?;
+    settle(state, false)?;
+    let req = ArmRequest {
+        method: parts.method.clone(),
+        base: web::base_url(&parts),
+        path,
+        query,
+        headers: parts.headers,
+        body,
+        principal,
+        now,
+        strict_api_versions: state.config.strict_api_versions,
+    };
+    dispatch(state, &req, route)
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, ArmError> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(ArmError::request_too_large(MAX_BODY)),
+    }
+}
+
+fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response, ArmError> {
+    use resources as r;
+    if let Some(sub) = route_subscription(&route) {
+        r::subscriptions::require(state, sub)?;
+    }
+    match route {
+        Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
+        Route::Tenants => r::subscriptions::tenants_list(state, req),
+        Route::Subscription(id) => r::subscriptions::subscriptions_get(state, req, &id),
+        Route::ResourceGroups(id) => r::resource_groups::resource_groups_list(state, req, &id),
+        Route::ResourceGroup(id) => r::resource_groups::dispatch(state, req, &id),
+        Route::GenericResources(scope) => {
+            if scope.resource_group.is_some() {
+                r::resource_groups::require(state, &scope)?;
+            }
+            r::generic::resources_list(state, req, &scope)
+        }
+        Route::Providers(id) => r::registrations::providers_list(state, req, &id),
+        Route::Provider(id, ns) => r::registrations::providers_get(state, req, &id, &ns),
+        Route::ProviderAction(id, ns, action) => {
+            r::registrations::providers_action(state, req, &id, &ns, &action)
+        }
+        Route::OperationResult(_, op) => r::operations::operation_result(state, req, &op),
+        Route::OperationStatus(_, op) => r::operations::operation_status(state, req, &op),
+        Route::Collection {
+            scope,
+            namespace,
+            resource_type,
+        } => {
+            if scope.resource_group.is_some() {
+                r::resource_groups::require(state, &scope)?;
+            }
+            Err(unknown_type(req, &namespace, &resource_type))
+        }
+        Route::Resource { id, tail } => {
+            if id.resource_group.is_some() {
+                r::resource_groups::require(state, &id)?;
+            }
+            let ns = &id
+                .providers
+                .last()
+                .expect("resource route has a provider")
+                .namespace;
+            let ty = match &tail {
+                Some(t) => format!(
+                    "{}/{t}",
+                    id.resource_type()
+                        .split_once('/')
+                        .map(|x| x.1)
+                        .unwrap_or_default()
+                ),
+                None => id
+                    .resource_type()
+                    .split_once('/')
+                    .map(|x| x.1.to_string())
+                    .unwrap_or_default(),
+            };
+            Err(unknown_type(req, ns, &ty))
+        }
+    }
+}
+
+/// A namespace or type no provider module serves (yet): ARM's own answer for
+/// types that don't exist.
+fn unknown_type(req: &ArmRequest, namespace: &str, resource_type: &str) -> ArmError {
+    if resources::registrations::catalog(namespace).is_none() {
+        return ArmError::invalid_resource_namespace(namespace);
+    }
+    let v = req.query("api-version").unwrap_or_default();
+    ArmError::invalid_resource_type(resource_type, namespace, v)
+}
+
+fn route_subscription(route: &Route) -> Option<&str> {
+    match route {
+        Route::Subscriptions | Route::Tenants => None,
+        Route::Subscription(id)
+        | Route::ResourceGroups(id)
+        | Route::ResourceGroup(id)
+        | Route::GenericResources(id)
+        | Route::Providers(id)
+        | Route::Provider(id, _)
+        | Route::ProviderAction(id, _, _)
+        | Route::OperationResult(id, _)
+        | Route::OperationStatus(id, _)
+        | Route::Collection { scope: id, .. }
+        | Route::Resource { id, .. } => Some(&id.subscription),
+    }
+}
+
+/// Finish long-running operations whose time has come (or all of them, when `force`).
+/// Returns how many finished.
+pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
+    let now = state.clock.now();
+    let mut n = 0;
+    for mut op in Operation::pending(state.store.as_ref())? {
+        if !(force || op.due(now)) {
+            continue;
+        }
+        let outcome = match &op.kind {
+            OperationKind::DeleteResourceGroup { resource_group_id } => {
+                resources::resource_groups::finish_delete(state, resource_group_id)
+            }
+        };
+        op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
+        op.save(state.store.as_ref())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Percent-decode a URL path (ARM names may arrive encoded). Invalid escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                (b[i + 2] as char).to_digit(16),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+pub(crate) fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response {
+    (status, axum::Json(body.clone())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ResourceId {
+        s.parse().unwrap()
+    }
+
+    /// Request paths as clients send them → what they name (a table, garage-style).
+    #[test]
+    fn route_table() {
+        let cases: Vec<(&str, Route)> = vec![
+            ("/subscriptions", Route::Subscriptions),
+            ("/tenants", Route::Tenants),
+            (
+                "/subscriptions/s",
+                Route::Subscription(id("/subscriptions/s")),
+            ),
+            (
+                "/subscriptions/s/resourcegroups",
+                Route::ResourceGroups(id("/subscriptions/s")),
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg",
+                Route::ResourceGroup(id("/subscriptions/s/resourceGroups/rg")),
+            ),
+            (
+                "/subscriptions/s/resources",
+                Route::GenericResources(id("/subscriptions/s")),
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg/resources",
+                Route::GenericResources(id("/subscriptions/s/resourceGroups/rg")),
+            ),
+            (
+                "/subscriptions/s/providers",
+                Route::Providers(id("/subscriptions/s")),
+            ),
+            (
+                "/subscriptions/s/providers/Microsoft.X",
+                Route::Provider(id("/subscriptions/s"), "Microsoft.X".into()),
+            ),
+            (
+                "/subscriptions/s/providers/Microsoft.X/register",
+                Route::ProviderAction(
+                    id("/subscriptions/s"),
+                    "Microsoft.X".into(),
+                    "register".into(),
+                ),
+            ),
+            (
+                "/subscriptions/s/operationresults/abc",
+                Route::OperationResult(id("/subscriptions/s"), "abc".into()),
+            ),
+            (
+                "/subscriptions/s/providers/Microsoft.X/locations/eastus/operationStatuses/op1",
+                Route::OperationStatus(id("/subscriptions/s"), "op1".into()),
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance//containerGroups/cg",
+                Route::Resource {
+                    id: id(
+                        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups/cg",
+                    ),
+                    tail: None,
+                },
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r/listCredentials",
+                Route::Resource {
+                    id: id(
+                        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r",
+                    ),
+                    tail: Some("listCredentials".into()),
+                },
+            ),
+            (
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries",
+                Route::Collection {
+                    scope: id("/subscriptions/s/resourceGroups/rg"),
+                    namespace: "Microsoft.ContainerRegistry".into(),
+                    resource_type: "registries".into(),
+                },
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Route::parse(path), Some(want), "{path}");
+        }
+        for bad in ["/", "/foo", "/subscriptions/s/whatever/x/y"] {
+            assert_eq!(Route::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/a%20b/%zz/%4"), "/a b/%zz/%4");
+    }
+}

@@ -1,0 +1,9 @@
+//! Microsoft.Resources: subscriptions, tenants, resource groups, the generic
+//! resource list, resource-provider registration and operation polling.
+//! Spec: `specs/resources/.../2022-12-01/subscriptions.json`, `.../2024-07-01/resources.json`.
+
+pub mod generic;
+pub mod operations;
+pub mod registrations;
+pub mod resource_groups;
+pub mod subscriptions;

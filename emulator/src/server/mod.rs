@@ -1,0 +1,241 @@
+//! One port, three ways in. The first byte of each connection decides:
+//! - `0x16` (a TLS ClientHello): TLS with a certificate for the SNI name, then HTTP/1.1;
+//! - anything else: plain HTTP/1.1, where `CONNECT host:443` for an emulated
+//!   host opens a tunnel and TLS starts inside it (transparent mode), and
+//!   other requests are served as they are (managed-identity endpoints are plain HTTP).
+//!
+//! Every request gets a [`Transport`] extension saying how it arrived, then
+//! goes to the one axum [`router`].
+
+pub mod hosts;
+pub mod tls;
+
+use crate::state::AppState;
+use crate::web::Transport;
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// The whole HTTP surface: control API, metadata, Entra, then ARM's catch-all.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::admin::routes())
+        .route(
+            "/metadata/endpoints",
+            axum::routing::get(crate::arm::metadata::endpoints),
+        )
+        .merge(crate::entra::routes())
+        .fallback(crate::providers::handle)
+        .with_state(state)
+}
+
+struct Ctx {
+    router: Router,
+    acceptor: TlsAcceptor,
+    /// The port we listen on: CONNECT to localhost is allowed to this port only.
+    port: u16,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A bound, running emulator. Dropping the handle does not stop it; call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Resolves when the server stops by itself (never, unless shut down).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Bind and start serving in the background.
+pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind((state.config.bind, state.config.port)).await?;
+    let addr = listener.local_addr()?;
+    let (stop, shutdown) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        router: router(state.clone()),
+        acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
+        port: addr.port(),
+        shutdown,
+    });
+    let task = tokio::spawn(accept_loop(listener, ctx));
+    Ok(RunningServer {
+        addr,
+        state,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
+    let mut conns = tokio::task::JoinSet::new();
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(connection(stream, peer, ctx.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    // Let in-flight requests finish, but don't wait on idle keep-alive or tunnels forever.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] == 0x16 => serve_tls(stream, peer, None, ctx).await,
+        Ok(1) => {
+            serve_http(
+                stream,
+                Transport {
+                    tls: false,
+                    peer,
+                    tunnel_host: None,
+                },
+                ctx,
+                true,
+            )
+            .await
+        }
+        _ => {}
+    }
+}
+
+fn serve_tls<IO>(
+    io: IO,
+    peer: SocketAddr,
+    tunnel_host: Option<String>,
+    ctx: Arc<Ctx>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        match ctx.acceptor.accept(io).await {
+            Ok(tls) => {
+                serve_http(
+                    tls,
+                    Transport {
+                        tls: true,
+                        peer,
+                        tunnel_host,
+                    },
+                    ctx,
+                    false,
+                )
+                .await
+            }
+            Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+        }
+    })
+}
+
+async fn serve_http<IO>(io: IO, transport: Transport, ctx: Arc<Ctx>, allow_connect: bool)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_ctx = ctx.clone();
+    let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        let ctx = svc_ctx.clone();
+        let transport = transport.clone();
+        async move {
+            if allow_connect && req.method() == Method::CONNECT {
+                return Ok::<_, Infallible>(connect(req, transport.peer, ctx));
+            }
+            req.extensions_mut().insert(transport);
+            let resp = ctx
+                .router
+                .clone()
+                .oneshot(req.map(Body::new))
+                .await
+                .unwrap_or_else(|e| match e {});
+            Ok(resp)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let mut shutdown = ctx.shutdown.clone();
+    tokio::select! {
+        r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "connection ended with an error") } }
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// `CONNECT host:port`: open a tunnel to ourselves for an emulated host, 403 otherwise.
+fn connect(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Ctx>) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
+    };
+    let host = authority.host().to_string();
+    let port = authority.port_u16().unwrap_or(443);
+    let allowed = match hosts::classify(&host) {
+        hosts::HostClass::Emulated if hosts::is_loopback(&host) => port == ctx.port,
+        hosts::HostClass::Emulated => port == 443,
+        hosts::HostClass::Refused => false,
+    };
+    if !allowed {
+        tracing::info!(%host, port, "CONNECT refused: not a host azemu emulates");
+        return plain(
+            StatusCode::FORBIDDEN,
+            &format!("azemu does not emulate {host}:{port}\n"),
+        );
+    }
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => serve_tls(TokioIo::new(upgraded), peer, Some(host), ctx).await,
+            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+        }
+    });
+    Response::new(Body::empty())
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(text.to_string()));
+    *r.status_mut() = status;
+    r
+}

@@ -1,0 +1,75 @@
+//! State sits behind one trait, [`Store`]: tables of JSON documents keyed by
+//! case-folded strings (usually a lower-cased ARM resource id). Providers
+//! never see how a store keeps its rows, so the in-memory store used today
+//! and a crash-safe embedded database later are interchangeable.
+//!
+//! Keys are ordered, so "everything under this resource group" is a prefix
+//! scan over the `resources` table.
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use serde_json::Value;
+
+/// Table names used across the emulator, in one place so nobody invents a near-duplicate.
+pub mod tables {
+    /// ARM resources of every provider (resource groups included), keyed by [`crate::arm::ResourceId::key`].
+    pub const RESOURCES: &str = "resources";
+    /// Long-running operations, keyed by operation id.
+    pub const OPERATIONS: &str = "operations";
+    /// Entra directory objects (service principals), keyed by object id.
+    pub const PRINCIPALS: &str = "principals";
+    /// Resource-provider registration state per subscription, keyed by `{sub}/{namespace}` lower-cased.
+    pub const REGISTRATIONS: &str = "registrations";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, table: &str, key: &str) -> StoreResult<Option<Value>>;
+    /// Insert or replace; returns the previous row.
+    fn put(&self, table: &str, key: &str, value: Value) -> StoreResult<Option<Value>>;
+    /// Remove; returns the removed row.
+    fn delete(&self, table: &str, key: &str) -> StoreResult<Option<Value>>;
+    /// Every row whose key starts with `prefix`, in key order.
+    fn scan(&self, table: &str, prefix: &str) -> StoreResult<Vec<(String, Value)>>;
+    /// Drop every row of every table.
+    fn clear(&self) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+pub(crate) mod conformance {
+    //! One suite, run against every `Store` implementation.
+    use super::*;
+    use serde_json::json;
+
+    pub fn run(store: &dyn Store) {
+        assert_eq!(store.get("t", "a").unwrap(), None);
+        assert_eq!(store.put("t", "a/1", json!(1)).unwrap(), None);
+        assert_eq!(store.put("t", "a/2", json!(2)).unwrap(), None);
+        assert_eq!(store.put("t", "b/1", json!(3)).unwrap(), None);
+        assert_eq!(store.put("u", "a/9", json!(9)).unwrap(), None);
+        assert_eq!(store.put("t", "a/1", json!(10)).unwrap(), Some(json!(1)));
+        assert_eq!(store.get("t", "a/1").unwrap(), Some(json!(10)));
+        let keys: Vec<_> = store
+            .scan("t", "a/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec!["a/1", "a/2"]);
+        assert_eq!(store.delete("t", "a/2").unwrap(), Some(json!(2)));
+        assert_eq!(store.delete("t", "a/2").unwrap(), None);
+        assert_eq!(store.scan("t", "").unwrap().len(), 2);
+        store.clear().unwrap();
+        assert!(store.scan("t", "").unwrap().is_empty());
+        assert!(store.scan("u", "").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,56 @@
+//! Edge helpers every plane shares: which host the client asked for, and
+//! reading a request body with a limit.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+/// Largest request body any plane accepts in one piece (OCI blob uploads stream and are not bound by it).
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// `https://{Host}`: the host the client asked for. In transparent mode that is
+/// `management.azure.com` or `login.microsoftonline.com`; directly it is
+/// `localhost:8443`. Every URL the emulator emits is built on it.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl BaseUrl {
+    pub fn host(&self) -> &str {
+        self.0
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
+    type Rejection = Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(base_url(parts))
+    }
+}
+
+pub fn base_url(parts: &Parts) -> BaseUrl {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    let scheme = match parts.extensions.get::<Transport>() {
+        Some(Transport { tls: false, .. }) => "http",
+        _ => "https",
+    };
+    BaseUrl(format!("{scheme}://{host}"))
+}
+
+/// How a request reached the emulator; inserted into every request's extensions by the server.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    pub tls: bool,
+    /// The peer's address (for firewall decisions later).
+    pub peer: SocketAddr,
+    /// The host named in HTTP CONNECT, when the request came through the proxy tunnel.
+    pub tunnel_host: Option<String>,
+}
