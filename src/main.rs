@@ -1,1 +1,285 @@
-fn main() {}
+//! `azemu`: the one command-line binary.
+//!
+//! - `azemu serve` runs the emulator (HTTPS, Entra, ARM, transparent proxy) on one port.
+//! - `azemu env` prints the shell exports that point az, the Azure SDKs and OCI
+//!   clients at a running emulator.
+
+use anyhow::Context;
+use azemu_emulator::config::well_known;
+use azemu_emulator::{AppState, Config, SimMode};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "azemu",
+    version,
+    about = "A local, offline emulator of the Azure control planes a container deployment touches"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the emulator.
+    Serve(Serve),
+    /// Print shell exports that make az, the Azure SDKs and OCI clients use a running emulator.
+    Env(EnvCmd),
+}
+
+#[derive(Args)]
+struct DataDir {
+    /// Where the CA, signing keys, state and the chosen port live.
+    #[arg(long, env = "AZEMU_DATA_DIR", default_value = ".azemu")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct Serve {
+    #[command(flatten)]
+    dir: DataDir,
+    /// Port for HTTPS, plain HTTP and the CONNECT proxy; 0 picks a free one.
+    #[arg(long, env = "AZEMU_PORT", default_value_t = 8443)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "AZEMU_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Reject api-versions the emulated Azure service does not list.
+    #[arg(long, env = "AZEMU_STRICT_API_VERSIONS")]
+    strict_api_versions: bool,
+    /// How long (in emulated time) a long-running operation stays in progress.
+    #[arg(long, env = "AZEMU_LRO_DELAY_MS", default_value_t = 0)]
+    lro_delay_ms: u64,
+    /// `auto`: operations finish on their own; `explicit`: they wait for POST /_emulator/step.
+    #[arg(long, env = "AZEMU_SIM_MODE", value_enum, default_value_t = Sim::Auto)]
+    sim_mode: Sim,
+    /// Default tenant id.
+    #[arg(long, env = "AZEMU_TENANT_ID", default_value = well_known::TENANT_ID)]
+    tenant_id: String,
+    /// Default subscription id.
+    #[arg(long, env = "AZEMU_SUBSCRIPTION_ID", default_value = well_known::SUBSCRIPTION_ID)]
+    subscription_id: String,
+    /// Bootstrap service principal's client (application) id; it holds Owner on the subscription.
+    #[arg(long, env = "AZEMU_CLIENT_ID", default_value = well_known::CLIENT_ID)]
+    client_id: String,
+    /// Bootstrap service principal's client secret.
+    #[arg(long, env = "AZEMU_CLIENT_SECRET", default_value = well_known::CLIENT_SECRET, hide_default_value = true)]
+    client_secret: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sim {
+    Auto,
+    Explicit,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// HTTPS_PROXY through azemu; clients keep Azure's real host names (az's default AzureCloud).
+    Transparent,
+    /// Clients talk to https://localhost:PORT directly (az cloud register).
+    Explicit,
+}
+
+#[derive(Args)]
+struct EnvCmd {
+    #[command(flatten)]
+    dir: DataDir,
+    /// Which way clients reach the emulator.
+    #[arg(long, value_enum, default_value_t = Mode::Transparent)]
+    mode: Mode,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(s) => serve(s),
+        Command::Env(e) => env(e),
+    }
+}
+
+fn serve(s: Serve) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AZEMU_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut config = Config::new(&s.dir.data_dir);
+    config.port = s.port;
+    config.bind = s.bind;
+    config.strict_api_versions = s.strict_api_versions;
+    config.lro_delay = Duration::from_millis(s.lro_delay_ms);
+    config.sim_mode = match s.sim_mode {
+        Sim::Auto => SimMode::Auto,
+        Sim::Explicit => SimMode::Explicit,
+    };
+    config.tenant_id = s.tenant_id;
+    config.subscription_id = s.subscription_id;
+    config.client_id = s.client_id;
+    config.client_secret = s.client_secret;
+
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let state = AppState::new(config).context("initialising the data dir")?;
+        let server = azemu_emulator::start(state.clone())
+            .await
+            .context("binding the port")?;
+        let c = &state.config;
+        write_bundle(c)?;
+        std::fs::write(c.port_path(), server.addr.port().to_string())?;
+        announce(c, server.addr.port());
+        let stop = server.stopper();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            eprintln!("azemu: shutting down");
+            let _ = stop.send(true);
+        });
+        server.wait().await;
+        let _ = std::fs::remove_file(state.config.port_path());
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// System CAs + the emulator CA, for clients that take one bundle file
+/// (REQUESTS_CA_BUNDLE replaces Python's trust store rather than adding to it).
+fn write_bundle(c: &Config) -> anyhow::Result<()> {
+    let mut bundle = String::new();
+    for sys in [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ] {
+        if let Ok(s) = std::fs::read_to_string(sys) {
+            bundle.push_str(&s);
+            if !bundle.ends_with('\n') {
+                bundle.push('\n');
+            }
+            break;
+        }
+    }
+    bundle.push_str(&std::fs::read_to_string(c.ca_path())?);
+    std::fs::write(c.bundle_path(), bundle)?;
+    Ok(())
+}
+
+fn announce(c: &Config, port: u16) {
+    let host = if c.bind.is_unspecified() || c.bind.is_loopback() {
+        "localhost".to_string()
+    } else {
+        c.bind.to_string()
+    };
+    let base = format!("https://{host}:{port}");
+    println!(
+        "azemu {} listening on {}:{port}",
+        env!("CARGO_PKG_VERSION"),
+        c.bind
+    );
+    println!("  ARM              {base}/");
+    println!("  Entra (login)    {base}/{}", c.tenant_id);
+    println!("  metadata         {base}/metadata/endpoints?api-version=2022-09-01");
+    println!("  control API      {base}/_emulator/health");
+    println!("  CONNECT proxy    http://{host}:{port}  (transparent mode: HTTPS_PROXY)");
+    println!("  CA certificate   {}", c.ca_path().display());
+    println!("  CA bundle        {}", c.bundle_path().display());
+    println!("credentials (well-known unless overridden):");
+    println!("  tenant           {}", c.tenant_id);
+    println!(
+        "  subscription     {} ({})",
+        c.subscription_id, c.subscription_name
+    );
+    println!("  client id        {}", c.client_id);
+    println!("  client secret    {}", c.client_secret);
+    println!(
+        "shell setup: eval \"$(azemu env --data-dir {})\"",
+        c.data_dir.display()
+    );
+    println!("azemu ready on port {port}");
+}
+
+fn env(e: EnvCmd) -> anyhow::Result<()> {
+    print!("{}", env_exports(&e.dir.data_dir, e.mode)?);
+    Ok(())
+}
+
+fn env_exports(data_dir: &Path, mode: Mode) -> anyhow::Result<String> {
+    let config = Config::new(data_dir);
+    let port = std::fs::read_to_string(config.port_path()).with_context(|| {
+        format!(
+            "no running emulator found ({} missing): start `azemu serve` first",
+            config.port_path().display()
+        )
+    })?;
+    let port: u16 = port.trim().parse().context("malformed port file")?;
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    let bundle = abs(config.bundle_path());
+    let ca = abs(config.ca_path());
+    let tenant = std::env::var("AZEMU_TENANT_ID").unwrap_or_else(|_| well_known::TENANT_ID.into());
+    let sub = std::env::var("AZEMU_SUBSCRIPTION_ID")
+        .unwrap_or_else(|_| well_known::SUBSCRIPTION_ID.into());
+    let client = std::env::var("AZEMU_CLIENT_ID").unwrap_or_else(|_| well_known::CLIENT_ID.into());
+    let secret =
+        std::env::var("AZEMU_CLIENT_SECRET").unwrap_or_else(|_| well_known::CLIENT_SECRET.into());
+    let mut out = String::new();
+    let mut export = |k: &str, v: &str| out.push_str(&format!("export {k}={}\n", shell_quote(v)));
+    let b = bundle.display().to_string();
+    export("REQUESTS_CA_BUNDLE", &b);
+    export("SSL_CERT_FILE", &b);
+    export("CURL_CA_BUNDLE", &b);
+    export("NODE_EXTRA_CA_CERTS", &ca.display().to_string());
+    export("AZURE_TENANT_ID", &tenant);
+    export("AZURE_CLIENT_ID", &client);
+    export("AZURE_CLIENT_SECRET", &secret);
+    export("AZURE_SUBSCRIPTION_ID", &sub);
+    export("AZURE_CORE_COLLECT_TELEMETRY", "false");
+    match mode {
+        Mode::Transparent => {
+            let proxy = format!("http://localhost:{port}");
+            export("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com");
+            export("HTTPS_PROXY", &proxy);
+            export("https_proxy", &proxy);
+        }
+        Mode::Explicit => {
+            export("AZURE_AUTHORITY_HOST", &format!("https://localhost:{port}"));
+            export(
+                "AZURE_RESOURCE_MANAGER_ENDPOINT",
+                &format!("https://localhost:{port}/"),
+            );
+            export("AZURE_CORE_INSTANCE_DISCOVERY", "false");
+        }
+    }
+    Ok(out)
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

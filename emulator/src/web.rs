@@ -54,3 +54,44 @@ pub struct Transport {
     /// The host named in HTTP CONNECT, when the request came through the proxy tunnel.
     pub tunnel_host: Option<String>,
 }
+
+/// Collapse runs of `/` in the path (`https://localhost:8443//metadata/endpoints`,
+/// which az builds from an endpoint ending in `/`). ARM does the same.
+/// The query string is kept as it is.
+pub fn normalize_path(uri: &http::Uri) -> Option<http::Uri> {
+    let path = uri.path();
+    if !path.contains("//") {
+        return None;
+    }
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && collapsed.ends_with('/')) {
+            collapsed.push(c);
+        }
+    }
+    if let Some(q) = uri.query() {
+        collapsed.push('?');
+        collapsed.push_str(q);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = collapsed.parse().ok();
+    http::Uri::from_parts(parts).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_path;
+
+    #[test]
+    fn collapses_slashes_and_keeps_query() {
+        let u: http::Uri = "//metadata//endpoints?api-version=2022-09-01&x=a//b"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            normalize_path(&u).unwrap().to_string(),
+            "/metadata/endpoints?api-version=2022-09-01&x=a//b"
+        );
+        let clean: http::Uri = "/subscriptions?api-version=1".parse().unwrap();
+        assert!(normalize_path(&clean).is_none());
+    }
+}

@@ -183,6 +183,9 @@ where
                 return Ok::<_, Infallible>(connect(req, transport.peer, ctx));
             }
             req.extensions_mut().insert(transport);
+            if let Some(uri) = crate::web::normalize_path(req.uri()) {
+                *req.uri_mut() = uri;
+            }
             let resp = ctx
                 .router
                 .clone()
