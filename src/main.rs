@@ -134,10 +134,11 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         let c = &state.config;
         write_bundle(c)?;
         std::fs::write(c.port_path(), server.addr.port().to_string())?;
+        let signalled = shutdown_signal()?;
         announce(c, server.addr.port());
         let stop = server.stopper();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signalled.await;
             eprintln!("azemu: shutting down");
             let _ = stop.send(true);
         });
@@ -147,19 +148,26 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so call it before announcing readiness.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

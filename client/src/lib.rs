@@ -1,1 +1,562 @@
+//! A small typed client for azemu — and, since it speaks only Azure's public
+//! wire protocols, for Azure itself: Entra client-credentials tokens, ARM
+//! resource groups, and ARM long-running operations.
+//!
+//! It deliberately does not depend on the emulator crate: everything it knows
+//! comes off the wire.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), azemu_client::Error> {
+//! let ca = std::fs::read(".azemu/ca.pem").unwrap();
+//! let client = azemu_client::Client::builder("https://localhost:8443")
+//!     .ca_pem(&ca)?
+//!     .well_known_credentials()
+//!     .build()?;
+//! let rg = client.create_resource_group("demo", "westeurope").await?;
+//! assert_eq!(rg.properties.provisioning_state, "Succeeded");
+//! client.delete_resource_group("demo").await?;
+//! # Ok(()) }
+//! ```
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The emulator's well-known development credentials (documented in the README).
+pub mod well_known {
+    pub const TENANT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000001";
+    pub const SUBSCRIPTION_ID: &str = "a2e0a2e0-0000-4000-8000-000000000002";
+    pub const CLIENT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000003";
+    pub const CLIENT_SECRET: &str = "azemu-well-known-secret-not-for-production";
+}
+
+/// api-version used for Microsoft.Resources calls.
+pub const RESOURCES_API_VERSION: &str = "2024-07-01";
+/// The scope that yields an ARM token.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// ARM's `{"error":{"code","message"}}`.
+    #[error("ARM {status}: ({code}) {message}")]
+    Arm {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Entra's `{"error","error_description","error_codes"}`.
+    #[error("OAuth {status}: {error}: {description}")]
+    OAuth {
+        status: u16,
+        error: String,
+        description: String,
+        error_codes: Vec<u64>,
+    },
+    /// Anything else that is not what the protocol promises.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+    #[error("long-running operation did not finish within {0:?}")]
+    LroTimeout(Duration),
+}
+
+impl Error {
+    /// The ARM error code, if this is an ARM error.
+    pub fn arm_code(&self) -> Option<&str> {
+        match self {
+            Error::Arm { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Token {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ResourceGroup {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+    pub properties: ResourceGroupProperties,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ResourceGroupProperties {
+    #[serde(rename = "provisioningState")]
+    pub provisioning_state: String,
+}
+
+#[derive(Deserialize)]
+struct ArmErrorBody {
+    error: ArmErrorDetail,
+}
+#[derive(Deserialize)]
+struct ArmErrorDetail {
+    code: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: String,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    value: Vec<T>,
+    #[serde(rename = "nextLink")]
+    next_link: Option<String>,
+}
+
+pub struct ClientBuilder {
+    base: String,
+    http: reqwest::ClientBuilder,
+    tenant_id: String,
+    subscription_id: String,
+    client_id: String,
+    client_secret: String,
+    poll_interval: Option<Duration>,
+    lro_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// Trust this CA (PEM), e.g. `<data-dir>/ca.pem`.
+    pub fn ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        self.http = self
+            .http
+            .add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        Ok(self)
+    }
+
+    pub fn well_known_credentials(self) -> Self {
+        self.credentials(
+            well_known::TENANT_ID,
+            well_known::CLIENT_ID,
+            well_known::CLIENT_SECRET,
+        )
+    }
+
+    pub fn credentials(mut self, tenant_id: &str, client_id: &str, client_secret: &str) -> Self {
+        self.tenant_id = tenant_id.into();
+        self.client_id = client_id.into();
+        self.client_secret = client_secret.into();
+        self
+    }
+
+    pub fn subscription(mut self, subscription_id: &str) -> Self {
+        self.subscription_id = subscription_id.into();
+        self
+    }
+
+    /// Poll long-running operations at this interval instead of the server's `Retry-After`.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = Some(every);
+        self
+    }
+
+    /// Give up on a long-running operation after this long (default 5 minutes).
+    pub fn lro_timeout(mut self, limit: Duration) -> Self {
+        self.lro_timeout = limit;
+        self
+    }
+
+    pub fn build(self) -> Result<Client, Error> {
+        Ok(Client {
+            http: self.http.build()?,
+            base: self.base.trim_end_matches('/').to_string(),
+            tenant_id: self.tenant_id,
+            subscription_id: self.subscription_id,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            poll_interval: self.poll_interval,
+            lro_timeout: self.lro_timeout,
+            token: Mutex::new(None),
+        })
+    }
+}
+
+/// One emulator (or Azure) endpoint, one identity, one subscription.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    tenant_id: String,
+    subscription_id: String,
+    client_id: String,
+    client_secret: String,
+    poll_interval: Option<Duration>,
+    lro_timeout: Duration,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl Client {
+    /// `base` serves both ARM and Entra, e.g. `https://localhost:8443`.
+    pub fn builder(base: &str) -> ClientBuilder {
+        ClientBuilder {
+            base: base.into(),
+            http: reqwest::Client::builder().use_rustls_tls(),
+            tenant_id: well_known::TENANT_ID.into(),
+            subscription_id: well_known::SUBSCRIPTION_ID.into(),
+            client_id: well_known::CLIENT_ID.into(),
+            client_secret: well_known::CLIENT_SECRET.into(),
+            poll_interval: None,
+            lro_timeout: Duration::from_secs(300),
+        }
+    }
+
+    pub fn subscription_id(&self) -> &str {
+        &self.subscription_id
+    }
+
+    /// `GET /_emulator/health` (azemu only).
+    pub async fn health(&self) -> Result<Health, Error> {
+        let resp = self
+            .http
+            .get(format!("{}/_emulator/health", self.base))
+            .send()
+            .await?;
+        decode(resp).await
+    }
+
+    /// Client-credentials token for `scope` from the v2.0 token endpoint.
+    pub async fn token(&self, scope: &str) -> Result<Token, Error> {
+        let url = format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant_id);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.as_str()),
+            ("scope", scope),
+        ];
+        let resp = self.http.post(url).form(&form).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Protocol(format!("token body: {e}")));
+        }
+        match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
+            Ok(b) => Err(Error::OAuth {
+                status: status.as_u16(),
+                error: b.error,
+                description: b.error_description,
+                error_codes: b.error_codes,
+            }),
+            Err(_) => Err(Error::Protocol(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ))),
+        }
+    }
+
+    /// A cached ARM bearer token, renewed five minutes before it expires.
+    async fn arm_token(&self) -> Result<String, Error> {
+        if let Some((t, until)) = self.token.lock().expect("token lock").clone()
+            && Instant::now() < until
+        {
+            return Ok(t);
+        }
+        let t = self.token(ARM_SCOPE).await?;
+        let until = Instant::now() + Duration::from_secs(t.expires_in.saturating_sub(300));
+        *self.token.lock().expect("token lock") = Some((t.access_token.clone(), until));
+        Ok(t.access_token)
+    }
+
+    fn rg_url(&self, name: &str) -> String {
+        format!(
+            "{}/subscriptions/{}/resourcegroups/{}?api-version={RESOURCES_API_VERSION}",
+            self.base, self.subscription_id, name
+        )
+    }
+
+    async fn arm(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        Ok(self
+            .http
+            .request(method, url)
+            .bearer_auth(self.arm_token().await?))
+    }
+
+    pub async fn create_resource_group(
+        &self,
+        name: &str,
+        location: &str,
+    ) -> Result<ResourceGroup, Error> {
+        self.create_resource_group_with_tags(name, location, BTreeMap::new())
+            .await
+    }
+
+    pub async fn create_resource_group_with_tags(
+        &self,
+        name: &str,
+        location: &str,
+        tags: BTreeMap<String, String>,
+    ) -> Result<ResourceGroup, Error> {
+        let body = serde_json::json!({ "location": location, "tags": tags });
+        let resp = self
+            .arm(reqwest::Method::PUT, &self.rg_url(name))
+            .await?
+            .json(&body)
+            .send()
+            .await?;
+        decode(resp).await
+    }
+
+    /// `None` when the group does not exist.
+    pub async fn get_resource_group(&self, name: &str) -> Result<Option<ResourceGroup>, Error> {
+        let resp = self
+            .arm(reqwest::Method::GET, &self.rg_url(name))
+            .await?
+            .send()
+            .await?;
+        match decode(resp).await {
+            Ok(rg) => Ok(Some(rg)),
+            Err(e) if e.arm_code() == Some("ResourceGroupNotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every group in the subscription, following `nextLink`.
+    pub async fn list_resource_groups(&self) -> Result<Vec<ResourceGroup>, Error> {
+        let mut url = format!(
+            "{}/subscriptions/{}/resourcegroups?api-version={RESOURCES_API_VERSION}",
+            self.base, self.subscription_id
+        );
+        let mut all = Vec::new();
+        loop {
+            let resp = self.arm(reqwest::Method::GET, &url).await?.send().await?;
+            let page: Page<ResourceGroup> = decode(resp).await?;
+            all.extend(page.value);
+            match page.next_link {
+                Some(next) if !next.is_empty() => url = next,
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Delete a group and wait for the long-running operation to finish.
+    pub async fn delete_resource_group(&self, name: &str) -> Result<(), Error> {
+        let resp = self
+            .arm(reqwest::Method::DELETE, &self.rg_url(name))
+            .await?
+            .send()
+            .await?;
+        self.finish_lro(resp).await
+    }
+
+    /// Follow an ARM long-running operation: 200/204 are done; 202 is polled at
+    /// `Location` (or `Azure-AsyncOperation`) until it answers 200/204 or a
+    /// terminal status.
+    pub async fn finish_lro(&self, first: reqwest::Response) -> Result<(), Error> {
+        let started = Instant::now();
+        let mut resp = first;
+        loop {
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(error_from(resp).await);
+            }
+            if status != reqwest::StatusCode::ACCEPTED {
+                return match resp.headers().contains_key("azure-asyncoperation") && status == 200 {
+                    // An operationStatuses body: look at its status.
+                    true => check_async_status(resp).await,
+                    false => Ok(()),
+                };
+            }
+            let headers = resp.headers();
+            let next = header(headers, "location")
+                .or_else(|| header(headers, "azure-asyncoperation"))
+                .ok_or_else(|| {
+                    Error::Protocol("202 without Location or Azure-AsyncOperation".into())
+                })?;
+            let wait = self.poll_interval.unwrap_or_else(|| {
+                Duration::from_secs(
+                    header(headers, "retry-after")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(1),
+                )
+            });
+            if started.elapsed() + wait > self.lro_timeout {
+                return Err(Error::LroTimeout(self.lro_timeout));
+            }
+            tokio::time::sleep(wait).await;
+            resp = self.arm(reqwest::Method::GET, &next).await?.send().await?;
+        }
+    }
+}
+
+async fn check_async_status(resp: reqwest::Response) -> Result<(), Error> {
+    let v: serde_json::Value = decode(resp).await?;
+    match v["status"].as_str() {
+        Some("Succeeded") | None => Ok(()),
+        Some(other) => Err(Error::Arm {
+            status: 200,
+            code: v["error"]["code"].as_str().unwrap_or(other).into(),
+            message: v["error"]["message"].as_str().unwrap_or_default().into(),
+        }),
+    }
+}
+
+fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, Error> {
+    if !resp.status().is_success() {
+        return Err(error_from(resp).await);
+    }
+    let bytes = resp.bytes().await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Protocol(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
+}
+
+async fn error_from(resp: reqwest::Response) -> Error {
+    let status = resp.status().as_u16();
+    let bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => return e.into(),
+    };
+    match serde_json::from_slice::<ArmErrorBody>(&bytes) {
+        Ok(b) => Error::Arm {
+            status,
+            code: b.error.code,
+            message: b.error.message,
+        },
+        Err(_) => Error::Protocol(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    async fn client_for(server: &MockServer) -> Client {
+        Mock::given(method("POST"))
+            .and(path(format!("/{}/oauth2/v2.0/token", well_known::TENANT_ID)))
+            .and(body_string_contains("grant_type=client_credentials"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": "tok"
+            })))
+            .mount(server)
+            .await;
+        Client::builder(&server.uri())
+            .poll_interval(Duration::ZERO)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn delete_follows_location_until_done() {
+        let server = MockServer::start().await;
+        let client = client_for(&server).await;
+        let poll = format!(
+            "{}/subscriptions/s/operationresults/op1?api-version=2024-07-01",
+            server.uri()
+        );
+        Mock::given(method("DELETE"))
+            .respond_with(
+                ResponseTemplate::new(202)
+                    .insert_header("Location", poll.as_str())
+                    .insert_header("Retry-After", "1"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        // Two polls still running, then done.
+        Mock::given(method("GET"))
+            .and(path("/subscriptions/s/operationresults/op1"))
+            .respond_with(ResponseTemplate::new(202).insert_header("Location", poll.as_str()))
+            .up_to_n_times(2)
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/subscriptions/s/operationresults/op1"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&server)
+            .await;
+        client.delete_resource_group("rg").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn arm_errors_are_typed() {
+        let server = MockServer::start().await;
+        let client = client_for(&server).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                "error": {"code": "AuthorizationFailed", "message": "no"}
+            })))
+            .mount(&server)
+            .await;
+        let err = client.get_resource_group("rg").await.unwrap_err();
+        assert_eq!(err.arm_code(), Some("AuthorizationFailed"));
+    }
+
+    #[tokio::test]
+    async fn missing_group_is_none() {
+        let server = MockServer::start().await;
+        let client = client_for(&server).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+                "error": {"code": "ResourceGroupNotFound", "message": "Resource group 'rg' could not be found."}
+            })))
+            .mount(&server)
+            .await;
+        assert!(client.get_resource_group("rg").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn oauth_errors_carry_aadsts_codes() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+                "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.",
+                "error_codes": [7000215]
+            })))
+            .mount(&server)
+            .await;
+        let client = Client::builder(&server.uri()).build().unwrap();
+        match client.token(ARM_SCOPE).await.unwrap_err() {
+            Error::OAuth {
+                status,
+                error,
+                error_codes,
+                ..
+            } => {
+                assert_eq!(
+                    (status, error.as_str(), error_codes),
+                    (401, "invalid_client", vec![7000215])
+                );
+            }
+            e => panic!("expected an OAuth error, got {e}"),
+        }
+    }
+}

@@ -1,1 +1,15 @@
+//! End-to-end tests: each starts the real `azemu` binary on a free port with
+//! its own data dir and drives it over HTTPS with real clients (the az CLI,
+//! the Azure SDK for Python, the typed client, raw HTTP).
+//!
+//! The az CLI and the Python SDK come from the venv `scripts/test` creates
+//! (`target/venv`, or `$AZEMU_VENV`).
 
+mod harness;
+
+mod arm_auth;
+mod arm_resources;
+mod az_cli;
+mod entra;
+mod lifecycle;
+mod python_sdk;

@@ -1,0 +1,194 @@
+//! Start an emulator process and build clients for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const TENANT: &str = "a2e0a2e0-0000-4000-8000-000000000001";
+pub const SUBSCRIPTION: &str = "a2e0a2e0-0000-4000-8000-000000000002";
+pub const CLIENT_ID: &str = "a2e0a2e0-0000-4000-8000-000000000003";
+pub const CLIENT_SECRET: &str = "azemu-well-known-secret-not-for-production";
+
+/// A running `azemu serve`, killed when dropped.
+pub struct Emulator {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Emulator {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), args)
+    }
+
+    /// Start on an existing data dir (a restart).
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Emulator {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .args(["serve", "--port", "0", "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .env_remove("AZEMU_PORT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn azemu");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut port = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read azemu stdout");
+            if let Some(p) = line.strip_prefix("azemu ready on port ") {
+                port = Some(p.trim().parse().expect("port"));
+                break;
+            }
+        }
+        let port = port.expect("azemu exited before it was ready");
+        let written: u16 = std::fs::read_to_string(dir.path().join("port"))
+            .expect("port file")
+            .trim()
+            .parse()
+            .expect("port file content");
+        assert_eq!(written, port, "the port file names the chosen port");
+        Emulator {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.pem")).expect("ca.pem")
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.path().join("ca-bundle.pem")
+    }
+
+    /// A raw HTTPS client trusting only the emulator's CA.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA pem"))
+            .no_proxy()
+            .build()
+            .expect("http client")
+    }
+
+    /// The typed client with the well-known credentials.
+    pub fn client(&self) -> azemu_client::Client {
+        azemu_client::Client::builder(&self.base())
+            .ca_pem(&self.ca_pem())
+            .expect("CA pem")
+            .well_known_credentials()
+            .poll_interval(Duration::ZERO)
+            .build()
+            .expect("client")
+    }
+
+    /// An ARM token for the bootstrap principal.
+    pub async fn arm_token(&self) -> String {
+        self.client()
+            .token(azemu_client::ARM_SCOPE)
+            .await
+            .expect("token")
+            .access_token
+    }
+
+    /// Move the emulator's clock forward.
+    pub async fn advance_clock(&self, seconds: i64) {
+        let r = self
+            .http()
+            .post(format!(
+                "{}/_emulator/clock/advance?seconds={seconds}",
+                self.base()
+            ))
+            .send()
+            .await
+            .expect("advance clock");
+        assert_eq!(r.status(), 200);
+    }
+
+    /// SIGTERM; the exit status and the (kept) data dir.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let mut child = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        let status = child.wait().expect("wait");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        (status, dir)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The Python venv holding azure-cli, azure-identity and azure-mgmt-resource.
+pub fn venv() -> PathBuf {
+    let v = std::env::var_os("AZEMU_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv"));
+    assert!(
+        v.join("bin/python").exists(),
+        "no Python venv at {} — run scripts/test (it creates one) or set AZEMU_VENV",
+        v.display()
+    );
+    v
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Environment for Python clients: only what we set, plus PATH/HOME basics.
+pub fn python_env(cmd: &mut tokio::process::Command, em: &Emulator) {
+    cmd.env_clear();
+    for k in ["PATH", "HOME", "LANG", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("REQUESTS_CA_BUNDLE", em.bundle())
+        .env("SSL_CERT_FILE", em.bundle())
+        .env("AZURE_CORE_COLLECT_TELEMETRY", "false")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+}
+
+pub struct Output {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub async fn run(cmd: &mut tokio::process::Command) -> Output {
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.kill_on_drop(true).output())
+        .await
+        .expect("command finished within 300 s")
+        .expect("command ran");
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

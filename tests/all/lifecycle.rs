@@ -1,0 +1,197 @@
+//! The process: start-up, the files it writes, curl against the CA, the
+//! CONNECT proxy's allow-list, `azemu env`, and a clean SIGTERM.
+
+use crate::harness::Emulator;
+use std::io::{Read, Write};
+use std::process::Command;
+
+#[test]
+fn curl_trusts_the_generated_ca() {
+    let em = Emulator::start();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--noproxy",
+            "*",
+            "--cacert",
+        ])
+        .arg(em.data_dir().join("ca.pem"))
+        .arg(format!("https://localhost:{}/_emulator/health", em.port))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The IP literal works too (no SNI: the fallback certificate has an IP SAN).
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--noproxy",
+            "*",
+            "--cacert",
+        ])
+        .arg(em.data_dir().join("ca.pem"))
+        .arg(format!("https://127.0.0.1:{}/_emulator/health", em.port))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn curl_through_the_proxy_reaches_azure_host_names() {
+    let em = Emulator::start();
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+        .arg(em.data_dir().join("ca.pem"))
+        .args(["--proxy", &format!("http://localhost:{}", em.port)])
+        .arg("https://management.azure.com/metadata/endpoints?api-version=2022-09-01")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("\n200"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("\"resourceManager\": \"https://management.azure.com/\"")
+            || text.contains("\"resourceManager\":\"https://management.azure.com/\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn connect_to_other_hosts_is_refused() {
+    let em = Emulator::start();
+    for target in [
+        "example.com:443",
+        "azcliprod.blob.core.windows.net:443",
+        "management.azure.com:22",
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", em.port)).unwrap();
+        write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 403"), "{target}: {head}");
+    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", em.port)).unwrap();
+    write!(
+        s,
+        "CONNECT myregistry.azurecr.io:443 HTTP/1.1\r\nHost: myregistry.azurecr.io:443\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn env_prints_exports_for_both_modes() {
+    let em = Emulator::start();
+    let run = |mode: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .args(["env", "--mode", mode, "--data-dir"])
+            .arg(em.data_dir())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let t = run("transparent");
+    let bundle = em.bundle();
+    assert!(
+        t.contains(&format!("export REQUESTS_CA_BUNDLE={}\n", bundle.display())),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("export SSL_CERT_FILE={}\n", bundle.display())),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!(
+            "export HTTPS_PROXY=http://localhost:{}\n",
+            em.port
+        )),
+        "{t}"
+    );
+    for k in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_SUBSCRIPTION_ID",
+        "AZURE_AUTHORITY_HOST",
+    ] {
+        assert!(t.contains(&format!("export {k}=")), "{k} in {t}");
+    }
+    let e = run("explicit");
+    assert!(
+        e.contains(&format!(
+            "export AZURE_AUTHORITY_HOST=https://localhost:{}\n",
+            em.port
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("HTTPS_PROXY"), "{e}");
+    // The bundle holds the emulator CA.
+    let ca = String::from_utf8(em.ca_pem()).unwrap();
+    assert!(std::fs::read_to_string(bundle).unwrap().contains(ca.trim()));
+}
+
+#[test]
+fn env_without_a_running_emulator_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["env", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("azemu serve"));
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_the_ca_survives_a_restart() {
+    let em = Emulator::start();
+    let ca = em.ca_pem();
+    let (status, dir) = em.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        !dir.path().join("port").exists(),
+        "the port file is removed on shutdown"
+    );
+    let again = Emulator::start_in(dir, &[]);
+    assert_eq!(again.ca_pem(), ca, "the CA is generated once and reused");
+}
+
+#[test]
+fn control_api_needs_no_token() {
+    // The control API is unauthenticated, like Azurite's and LocalStack's.
+    let em = Emulator::start();
+    let out = Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "--cacert"])
+        .arg(em.data_dir().join("ca.pem"))
+        .arg(format!("https://localhost:{}/_emulator/version", em.port))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+}
