@@ -17,6 +17,20 @@ async fn post_form(em: &Emulator, path: &str, form: &[(&str, &str)]) -> (u16, Va
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// A client-credentials form for the bootstrap principal, with `extra` (scope or resource).
+fn client_credentials<'a>(
+    id: &'a str,
+    secret: &'a str,
+    extra: (&'a str, &'a str),
+) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+        extra,
+    ]
+}
+
 fn claims(token: &str) -> Value {
     serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
 }
@@ -89,12 +103,11 @@ async fn v2_token_has_entra_claims_and_verifies_against_jwks() {
     let (status, body) = post_form(
         &em,
         &format!("/{TENANT}/oauth2/v2.0/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
+        &client_credentials(
+            CLIENT_ID,
+            CLIENT_SECRET,
             ("scope", "https://management.azure.com/.default"),
-        ],
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -146,12 +159,11 @@ async fn v1_token_endpoint_takes_resource() {
     let (status, body) = post_form(
         &em,
         &format!("/{TENANT}/oauth2/token"),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
+        &client_credentials(
+            CLIENT_ID,
+            CLIENT_SECRET,
             ("resource", "https://management.core.windows.net/"),
-        ],
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -195,12 +207,11 @@ async fn oauth_errors_carry_real_aadsts_codes() {
         let (got, body) = post_form(
             &em,
             &path,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
+            &client_credentials(
+                id,
+                secret,
                 ("scope", "https://management.azure.com/.default"),
-            ],
+            ),
         )
         .await;
         assert_eq!(got, status, "{body}");

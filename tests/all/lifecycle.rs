@@ -5,52 +5,41 @@ use crate::harness::Emulator;
 use std::io::{Read, Write};
 use std::process::Command;
 
+/// `curl --cacert <data-dir>/ca.pem URL` with no proxy: (HTTP status, body).
+fn curl(em: &Emulator, url: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", "--noproxy", "*", "--cacert"])
+        .arg(em.data_dir().join("ca.pem"))
+        .arg(url)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    assert!(
+        !code.is_empty(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code.to_string(), body.to_string())
+}
+
 #[test]
 fn curl_trusts_the_generated_ca() {
     let em = Emulator::start();
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--noproxy",
-            "*",
-            "--cacert",
-        ])
-        .arg(em.data_dir().join("ca.pem"))
-        .arg(format!("https://localhost:{}/_emulator/health", em.port))
-        .output()
-        .expect("curl");
+    let (code, body) = curl(
+        &em,
+        &format!("https://localhost:{}/_emulator/health", em.port),
+    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "200",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        (code.as_str(), body.as_str()),
+        ("200", r#"{"status":"ok"}"#)
     );
     // The IP literal works too (no SNI: the fallback certificate has an IP SAN).
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--noproxy",
-            "*",
-            "--cacert",
-        ])
-        .arg(em.data_dir().join("ca.pem"))
-        .arg(format!("https://127.0.0.1:{}/_emulator/health", em.port))
-        .output()
-        .expect("curl");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "200",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (code, _) = curl(
+        &em,
+        &format!("https://127.0.0.1:{}/_emulator/health", em.port),
     );
+    assert_eq!(code, "200");
 }
 
 #[test]
@@ -186,12 +175,11 @@ fn sigterm_shuts_down_cleanly_and_the_ca_survives_a_restart() {
 fn control_api_needs_no_token() {
     // The control API is unauthenticated, like Azurite's and LocalStack's.
     let em = Emulator::start();
-    let out = Command::new("curl")
-        .args(["-sS", "--noproxy", "*", "--cacert"])
-        .arg(em.data_dir().join("ca.pem"))
-        .arg(format!("https://localhost:{}/_emulator/version", em.port))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, body) = curl(
+        &em,
+        &format!("https://localhost:{}/_emulator/version", em.port),
+    );
+    assert_eq!(code, "200");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
 }
