@@ -31,6 +31,8 @@ fn spawn(dir: &std::path::Path) -> (Child, u16) {
             return (child, p.trim().parse().unwrap());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("azemu exited before it was ready");
 }
 
