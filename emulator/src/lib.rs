@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod arm;
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod entra;

@@ -9,6 +9,11 @@ use crate::server::tls::CertAuthority;
 use crate::store::{MemoryStore, Store};
 use std::sync::Arc;
 
+/// Owner's built-in role definition GUID.
+const OWNER_ROLE: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+/// The name of the seeded Owner assignment of the bootstrap principal.
+const BOOTSTRAP_OWNER_ASSIGNMENT: &str = "a2e0a2e0-0000-4000-8000-0000000000a1";
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
@@ -56,6 +61,34 @@ impl AppState {
             secrets: vec![c.client_secret.clone()],
             mi_resource_id: None,
         })?;
+        // The bootstrap principal is Owner of the subscription.
+        let scope = format!("/subscriptions/{}", c.subscription_id);
+        let id = format!(
+            "{scope}/providers/Microsoft.Authorization/roleAssignments/{BOOTSTRAP_OWNER_ASSIGNMENT}"
+        );
+        self.store.put(
+            crate::store::tables::ROLE_ASSIGNMENTS,
+            &id.to_ascii_lowercase(),
+            serde_json::json!({
+                "properties": {
+                    "roleDefinitionId": format!("{scope}/providers/Microsoft.Authorization/roleDefinitions/{OWNER_ROLE}"),
+                    "principalId": crate::config::well_known::CLIENT_OBJECT_ID,
+                    "principalType": "ServicePrincipal",
+                    "scope": scope,
+                    "condition": null,
+                    "conditionVersion": null,
+                    "createdOn": crate::clock::arm_timestamp(self.clock.now()),
+                    "updatedOn": crate::clock::arm_timestamp(self.clock.now()),
+                    "createdBy": null,
+                    "updatedBy": null,
+                    "delegatedManagedIdentityResourceId": null,
+                    "description": "azemu bootstrap principal",
+                },
+                "id": id,
+                "type": "Microsoft.Authorization/roleAssignments",
+                "name": BOOTSTRAP_OWNER_ASSIGNMENT,
+            }),
+        )?;
         Ok(())
     }
 

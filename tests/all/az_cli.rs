@@ -3,93 +3,9 @@
 //! - transparent: az's default AzureCloud through `HTTPS_PROXY` (the emulator's
 //!   CONNECT proxy), with nothing but the CA bundle and the proxy variable set.
 
-use crate::harness::{
-    CLIENT_ID, CLIENT_SECRET, Emulator, Output, SUBSCRIPTION, TENANT, python_env, run, venv,
-};
+use crate::az::{Az, Mode};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, TENANT};
 use serde_json::Value;
-
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    Explicit,
-    Transparent,
-}
-
-struct Az<'a> {
-    em: &'a Emulator,
-    config: tempfile::TempDir,
-    mode: Mode,
-}
-
-impl<'a> Az<'a> {
-    async fn new(em: &'a Emulator, mode: Mode) -> Az<'a> {
-        let az = Az {
-            em,
-            config: tempfile::tempdir().unwrap(),
-            mode,
-        };
-        if mode == Mode::Explicit {
-            // MSAL validates authorities it does not know against login.microsoftonline.com
-            // unless instance discovery is off (../shared/notes/real-clients.md §6).
-            az.ok(&["config", "set", "core.instance_discovery=false"])
-                .await;
-            let arm = format!("https://localhost:{}/", em.port);
-            az.ok(&[
-                "cloud",
-                "register",
-                "-n",
-                "azemu",
-                "--endpoint-resource-manager",
-                &arm,
-            ])
-            .await;
-            az.ok(&["cloud", "set", "-n", "azemu"]).await;
-        }
-        az
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = tokio::process::Command::new(venv().join("bin/az"));
-        python_env(&mut cmd, self.em);
-        cmd.env("AZURE_CONFIG_DIR", self.config.path()).args(args);
-        if self.mode == Mode::Transparent {
-            cmd.env("HTTPS_PROXY", format!("http://localhost:{}", self.em.port));
-        }
-        run(&mut cmd).await
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args).await;
-        assert!(
-            out.ok,
-            "az {args:?} failed:\n{}\n{}",
-            out.stdout, out.stderr
-        );
-        out.stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        let out = self.ok(&all).await;
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("az {args:?}: {e}: {out}"))
-    }
-
-    async fn login(&self, secret: &str) -> Output {
-        self.run(&[
-            "login",
-            "--service-principal",
-            "-u",
-            CLIENT_ID,
-            "-p",
-            secret,
-            "--tenant",
-            TENANT,
-            "-o",
-            "json",
-        ])
-        .await
-    }
-}
 
 async fn the_resource_group_flow(mode: Mode) {
     let em = Emulator::start();

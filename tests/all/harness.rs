@@ -107,6 +107,61 @@ impl Emulator {
             .access_token
     }
 
+    /// A new service principal (control API) with no role, and an ARM token for it.
+    pub async fn new_principal(&self) -> TestPrincipal {
+        let made: serde_json::Value = self
+            .http()
+            .post(format!("{}/_emulator/principals", self.base()))
+            .json(&serde_json::json!({"displayName": "test-principal"}))
+            .send()
+            .await
+            .expect("create principal")
+            .json()
+            .await
+            .expect("principal JSON");
+        let field = |k: &str| made[k].as_str().expect("principal field").to_string();
+        let client = azemu_client::Client::builder(&self.base())
+            .ca_pem(&self.ca_pem())
+            .expect("CA pem")
+            .credentials(TENANT, &field("appId"), &field("secret"))
+            .build()
+            .expect("client");
+        let token = client
+            .token(azemu_client::ARM_SCOPE)
+            .await
+            .expect("token")
+            .access_token;
+        TestPrincipal {
+            object_id: field("objectId"),
+            app_id: field("appId"),
+            token,
+        }
+    }
+
+    /// An ARM call with `token`: (status, JSON body or null).
+    pub async fn arm(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http()
+            .request(method, format!("{}{path}", self.base()))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("ARM request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Move the emulator's clock forward.
     pub async fn advance_clock(&self, seconds: i64) {
         let r = self
@@ -142,6 +197,13 @@ impl Drop for Emulator {
             let _ = c.wait();
         }
     }
+}
+
+/// A principal made through the control API.
+pub struct TestPrincipal {
+    pub object_id: String,
+    pub app_id: String,
+    pub token: String,
 }
 
 /// The Python venv holding azure-cli, azure-identity and azure-mgmt-resource.

@@ -5,11 +5,14 @@
 //! The az CLI and the Python SDK come from the venv `scripts/test` creates
 //! (`target/venv`, or `$AZEMU_VENV`).
 
+mod az;
 mod harness;
 
 mod arm_auth;
 mod arm_resources;
 mod az_cli;
 mod entra;
+mod identity_rbac;
 mod lifecycle;
 mod python_sdk;
+mod route_authz;

@@ -10,6 +10,10 @@
 //! | `GET /_emulator/clock` | emulated now and the offset from wall time |
 //! | `POST /_emulator/clock/advance?seconds=N` | move emulated time forward |
 //! | `POST /_emulator/step` | finish every pending long-running operation now |
+//! | `POST /_emulator/principals` | create a service principal with a secret (body: optional `displayName`, `appId`, `secret`) |
+//! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
+//! | `GET /_emulator/routes` | every ARM operation served (`METHOD template`) |
+//! | `GET /_emulator/identity-endpoint?resourceId=…` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` for code running inside a resource |
 
 use crate::arm::ArmError;
 use crate::clock::arm_timestamp;
@@ -30,6 +34,99 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/clock", get(clock))
         .route("/_emulator/clock/advance", post(advance))
         .route("/_emulator/step", post(step))
+        .route(
+            "/_emulator/principals",
+            post(create_principal).get(list_principals),
+        )
+        .route("/_emulator/identity-endpoint", get(identity_endpoint))
+        .route("/_emulator/routes", get(routes_list))
+}
+
+/// `GET /_emulator/routes`: every ARM operation served, `METHOD template`.
+async fn routes_list() -> Json<serde_json::Value> {
+    Json(json!({"value": crate::providers::OPERATIONS}))
+}
+
+/// `POST /_emulator/principals` → 201 `{objectId, appId, secret, tenantId, displayName}`.
+/// The new principal has no role: assign one like in Azure.
+async fn create_principal(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let req: serde_json::Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return ArmError::invalid_request_content("The request body is not valid JSON.")
+                    .into_response();
+            }
+        }
+    };
+    let app_id = match req["appId"].as_str() {
+        Some(a) if uuid::Uuid::parse_str(a).is_ok() => a.to_ascii_lowercase(),
+        Some(a) => {
+            return ArmError::invalid_request_content(&format!("appId '{a}' is not a GUID."))
+                .into_response();
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    if matches!(s.directory.by_app_id(&s.tenant.id, &app_id), Ok(Some(_))) {
+        return ArmError::new(
+            http::StatusCode::CONFLICT,
+            "PrincipalExists",
+            format!("A service principal with appId '{app_id}' already exists."),
+        )
+        .into_response();
+    }
+    let secret = req["secret"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("azemu-{}", uuid::Uuid::new_v4().simple()));
+    let sp = crate::entra::ServicePrincipal {
+        object_id: uuid::Uuid::new_v4().to_string(),
+        app_id,
+        tenant_id: s.tenant.id.clone(),
+        display_name: req["displayName"]
+            .as_str()
+            .unwrap_or("azemu-principal")
+            .to_string(),
+        kind: crate::entra::PrincipalKind::Application,
+        secrets: vec![secret.clone()],
+        mi_resource_id: None,
+    };
+    if let Err(e) = s.directory.put(&sp) {
+        return ArmError::from(e).into_response();
+    }
+    (
+        http::StatusCode::CREATED,
+        Json(json!({
+            "objectId": sp.object_id, "appId": sp.app_id, "secret": secret,
+            "tenantId": sp.tenant_id, "displayName": sp.display_name,
+        })),
+    )
+        .into_response()
+}
+
+async fn list_principals(State(s): State<AppState>) -> Response {
+    match s.directory.all() {
+        Ok(all) => Json(json!({"value": all.iter().map(|sp| json!({
+            "objectId": sp.object_id, "appId": sp.app_id, "displayName": sp.display_name,
+            "kind": sp.kind, "managedIdentityResourceId": sp.mi_resource_id,
+        })).collect::<Vec<_>>()}))
+        .into_response(),
+        Err(e) => ArmError::from(e).into_response(),
+    }
+}
+
+async fn identity_endpoint(
+    State(_s): State<AppState>,
+    base: crate::web::BaseUrl,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match q.get("resourceId") {
+        Some(id) => Json(crate::entra::msi::endpoint_env(&base.0, id)).into_response(),
+        None => ArmError::invalid_request_content("The query parameter 'resourceId' is required.")
+            .into_response(),
+    }
 }
 
 async fn health() -> Json<serde_json::Value> {

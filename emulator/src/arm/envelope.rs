@@ -1,5 +1,7 @@
-//! Pieces of the ARM resource envelope shared by every provider: `systemData`.
+//! Pieces of the ARM resource envelope shared by every provider: `systemData`,
+//! `tags`, `location`.
 
+use super::error::ArmError;
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use serde_json::{Value, json};
@@ -27,4 +29,31 @@ pub fn system_data(p: &Principal, now: OffsetDateTime, previous: Option<&Value>)
         }
     }
     sd
+}
+
+/// `tags` from a request body: absent or null is `None`; otherwise a map of strings.
+pub fn tags(body: &serde_json::Map<String, Value>) -> Result<Option<Value>, ArmError> {
+    match body.get("tags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) if m.values().all(Value::is_string) => {
+            Ok(Some(Value::Object(m.clone())))
+        }
+        Some(_) => Err(ArmError::invalid_request_content(
+            "Error converting value to type 'System.Collections.Generic.Dictionary`2[System.String,System.String]'. Path 'tags'.",
+        )),
+    }
+}
+
+/// A tracked resource's `location`: required, and one of Azure's regions
+/// (returned in ARM's normalised form, `westeurope`).
+pub fn location(body: &serde_json::Map<String, Value>) -> Result<&'static str, ArmError> {
+    match body.get("location") {
+        Some(Value::String(l)) if !l.trim().is_empty() => {
+            super::locations::known(l).ok_or_else(|| ArmError::location_not_available(l))
+        }
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(ArmError::location_required()),
+        Some(_) => Err(ArmError::invalid_request_content(
+            "Unexpected value for 'location'. Path 'location'.",
+        )),
+    }
 }

@@ -236,6 +236,144 @@ impl ArmError {
 
     // ---- preconditions, conflicts ------------------------------------------
 
+    /// A tracked resource in a region Azure does not have.
+    pub fn location_not_available(loc: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "LocationNotAvailableForResourceType",
+            format!(
+                "The provided location '{loc}' is not available for resource type. List of available regions for the resource type is '{}'.",
+                crate::arm::locations::ALL.join(",")
+            ),
+        )
+    }
+
+    pub fn invalid_resource_name(name: &str, ty: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceName",
+            format!(
+                "Resource name {name} is invalid. The name can be up to 128 characters long. It can contain only alphanumeric characters, hyphens and underscores, and must start with a letter or number (resource type {ty})."
+            ),
+        )
+    }
+
+    /// A PUT for an existing resource names a different region.
+    pub fn invalid_resource_location(
+        name: &str,
+        existing: &str,
+        requested: &str,
+        rg: &str,
+    ) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "InvalidResourceLocation",
+            format!(
+                "The resource '{name}' already exists in location '{existing}' in resource group '{rg}'. A resource with the same name cannot be created in location '{requested}'. Please select a new resource name."
+            ),
+        )
+    }
+
+    // ---- authorization (403) and Microsoft.Authorization (400/409) -------
+
+    /// ARM's 403 (../shared/notes/acr-aci-semantics.md §6).
+    pub fn authorization_failed(client: &str, object_id: &str, action: &str, scope: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client '{client}' with object id '{object_id}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials."
+            ),
+        )
+    }
+
+    /// The caller may do `action` on `scope` but not `linked_action` on `linked_scope`.
+    pub fn linked_authorization_failed(
+        client: &str,
+        object_id: &str,
+        action: &str,
+        scope: &str,
+        linked_action: &str,
+        linked_scope: &str,
+    ) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "LinkedAuthorizationFailed",
+            format!(
+                "The client '{client}' with object id '{object_id}' has permission to perform action '{action}' on scope '{scope}'; however, it does not have permission to perform action(s) '{linked_action}' on the linked scope(s) '{linked_scope}' or the linked scope(s) are invalid."
+            ),
+        )
+    }
+
+    pub fn role_assignment_exists() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "RoleAssignmentExists",
+            "The role assignment already exists.",
+        )
+    }
+
+    pub fn principal_not_found(principal: &str, tenant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "PrincipalNotFound",
+            format!(
+                "Principal {} does not exist in the directory {tenant}. Check that you have the correct principal ID. If you are creating this principal and then immediately assigning a role, this error might be related to a replication delay. In this case, set the role assignment principalType property to a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+                principal.replace('-', "")
+            ),
+        )
+    }
+
+    pub fn role_definition_does_not_exist(guid: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RoleDefinitionDoesNotExist",
+            format!("The specified role definition with ID '{guid}' does not exist."),
+        )
+    }
+
+    pub fn role_definition_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "RoleDefinitionDoesNotExist",
+            "The specified role definition does not exist.",
+        )
+    }
+
+    pub fn invalid_role_assignment_id(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRoleAssignmentId",
+            format!(
+                "The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID."
+            ),
+        )
+    }
+
+    pub fn role_assignment_update_not_permitted() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "RoleAssignmentUpdateNotPermitted",
+            "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+        )
+    }
+
+    pub fn role_assignment_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "RoleAssignmentNotFound",
+            "The role assignment does not exist.",
+        )
+    }
+
+    pub fn invalid_filter(raw: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidFilterInQueryString",
+            format!("Invalid $filter '{raw}' specified in the query string."),
+        )
+    }
+
     pub fn precondition_failed(detail: &str) -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,

@@ -66,6 +66,30 @@ impl Directory {
         Ok(())
     }
 
+    pub fn delete(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {
+        Ok(self
+            .store
+            .delete(tables::PRINCIPALS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// Remove the managed-identity principals of `resource_id` and of every
+    /// resource under it (an identity's resource, or a whole resource group).
+    pub fn delete_identities_within(&self, resource_id: &str) -> StoreResult<usize> {
+        let scope = resource_id.trim_end_matches('/').to_ascii_lowercase();
+        let mut n = 0;
+        for sp in self.all()? {
+            let Some(mi) = sp.mi_resource_id.as_deref().map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if mi == scope || mi.starts_with(&format!("{scope}/")) {
+                self.delete(&sp.object_id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     pub fn get(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {
         Ok(self
             .store

@@ -7,7 +7,9 @@
 
 pub mod directory;
 pub mod discovery;
+pub mod graph;
 pub mod keys;
+pub mod msi;
 pub mod oauth;
 pub mod token;
 
@@ -64,5 +66,34 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/common/discovery/instance",
             get(discovery::instance_discovery),
+        )
+        // Microsoft Graph (the subset az uses).
+        .route(
+            "/v1.0/servicePrincipals",
+            get(graph::list_service_principals),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}",
+            get(graph::get_service_principal),
+        )
+        .route("/v1.0/directoryObjects/getByIds", post(graph::get_by_ids))
+        .route("/v1.0/applications", get(graph::list_applications))
+        .route("/v1.0/{*rest}", axum::routing::any(graph::unsupported))
+        // Managed-identity token endpoints.
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(msi::root_token).post(msi::root_token),
+        )
+        .route(
+            "/_emulator/identity/token",
+            get(msi::root_token).post(msi::root_token),
+        )
+        .route(
+            "/_emulator/identity/{resource}/token",
+            get(msi::resource_token).post(msi::resource_token),
+        )
+        .route(
+            "/_emulator/identity/{resource}/metadata/identity/oauth2/token",
+            get(msi::resource_token).post(msi::resource_token),
         )
 }

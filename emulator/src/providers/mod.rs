@@ -10,6 +10,9 @@
 //! 3. the provider's operation reads and writes the store and returns a response;
 //! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
 
+pub mod authorization;
+pub mod identity;
+pub mod managed_identity;
 pub mod resources;
 
 use crate::arm::lro::{Operation, OperationKind};
@@ -215,6 +218,8 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
     if let Some(sub) = route_subscription(&route) {
         r::subscriptions::require(state, sub)?;
     }
+    // Authorization comes before existence: a caller without access learns nothing.
+    authorize_route(state, req, &route)?;
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),
@@ -242,17 +247,33 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
             if scope.resource_group.is_some() {
                 r::resource_groups::require(state, &scope)?;
             }
-            Err(unknown_type(req, &namespace, &resource_type))
+            match namespace.to_ascii_lowercase().as_str() {
+                "microsoft.managedidentity" => {
+                    managed_identity::collection(state, req, &scope, &resource_type)
+                }
+                "microsoft.authorization" => {
+                    authorization::collection(state, req, &scope, &resource_type)
+                }
+                _ => Err(unknown_type(req, &namespace, &resource_type)),
+            }
         }
         Route::Resource { id, tail } => {
             if id.resource_group.is_some() {
                 r::resource_groups::require(state, &id)?;
             }
-            let ns = &id
-                .providers
-                .last()
-                .expect("resource route has a provider")
-                .namespace;
+            let Some(last) = id.providers.last() else {
+                return Err(ArmError::no_route(&req.path));
+            };
+            let ns = &last.namespace;
+            match ns.to_ascii_lowercase().as_str() {
+                "microsoft.managedidentity" => {
+                    return managed_identity::resource(state, req, &id, tail.as_deref());
+                }
+                "microsoft.authorization" => {
+                    return authorization::resource(state, req, &id, tail.as_deref());
+                }
+                _ => {}
+            }
             let ty = match &tail {
                 Some(t) => format!(
                     "{}/{t}",
@@ -272,9 +293,132 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
     }
 }
 
+/// Every ARM operation azemu serves, as `METHOD path-template`. `GET
+/// /_emulator/routes` publishes it, and `tests/all/route_authz.rs` calls each
+/// one without a token and as a principal with no role; the operations it has
+/// no case for are kept in `fixtures/golden/arm-routes-without-authz-test.txt`,
+/// which must stay empty.
+pub const OPERATIONS: &[&str] = &[
+    "GET /subscriptions",
+    "GET /tenants",
+    "GET /subscriptions/{sub}",
+    "GET /subscriptions/{sub}/resourcegroups",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}",
+    "HEAD /subscriptions/{sub}/resourcegroups/{rg}",
+    "PATCH /subscriptions/{sub}/resourcegroups/{rg}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}",
+    "GET /subscriptions/{sub}/resources",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/resources",
+    "GET /subscriptions/{sub}/providers",
+    "GET /subscriptions/{sub}/providers/{ns}",
+    "POST /subscriptions/{sub}/providers/{ns}/register",
+    "POST /subscriptions/{sub}/providers/{ns}/unregister",
+    "GET /subscriptions/{sub}/operationresults/{op}",
+    "GET /subscriptions/{sub}/providers/{ns}/locations/{loc}/operationStatuses/{op}",
+    "GET /subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+    "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+    "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
+    "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+    "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+    "DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+    "GET {scope}/providers/Microsoft.Authorization/roleDefinitions",
+    "PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+    "GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+    "DELETE {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+];
+
+/// The control-plane action an ARM request needs, and the scope it is checked at.
+/// Lists filter their items instead, and Microsoft.Authorization checks inside
+/// its handlers (its scope is the resource it extends). `None`: nothing to check
+/// beyond authentication (subscription reads filter by access, operation polls).
+pub fn required_action(req: &ArmRequest, route: &Route) -> Option<(String, String)> {
+    let verb = |m: &Method| match *m {
+        Method::GET | Method::HEAD => "read",
+        Method::DELETE => "delete",
+        _ => "write",
+    };
+    match route {
+        Route::ResourceGroup(id) => Some((
+            format!(
+                "Microsoft.Resources/subscriptions/resourceGroups/{}",
+                verb(&req.method)
+            ),
+            id.to_string(),
+        )),
+        Route::ProviderAction(sub, ns, action) => {
+            Some((format!("{ns}/{action}/action"), sub.to_string()))
+        }
+        Route::Providers(sub) | Route::Provider(sub, _) => Some((
+            "Microsoft.Resources/subscriptions/providers/read".to_string(),
+            sub.to_string(),
+        )),
+        Route::Resource { id, tail } => {
+            let last = id.providers.last()?;
+            if last
+                .namespace
+                .eq_ignore_ascii_case(authorization::NAMESPACE)
+            {
+                return None;
+            }
+            let ty = id.resource_type();
+            Some(match (tail, &req.method) {
+                (None, m) => (format!("{ty}/{}", verb(m)), id.to_string()),
+                (Some(t), &Method::POST) => (format!("{ty}/{t}/action"), id.to_string()),
+                (Some(t), m) => (format!("{ty}/{t}/{}", verb(m)), id.to_string()),
+            })
+        }
+        Route::Collection {
+            scope,
+            namespace,
+            resource_type,
+        } => {
+            if namespace.eq_ignore_ascii_case(authorization::NAMESPACE) {
+                return None;
+            }
+            // Provider lists are checked at the scope they list.
+            Some((
+                format!("{namespace}/{resource_type}/read"),
+                scope.to_string(),
+            ))
+        }
+        Route::Subscriptions
+        | Route::Tenants
+        | Route::Subscription(_)
+        | Route::ResourceGroups(_)
+        | Route::GenericResources(_)
+        | Route::OperationResult(..)
+        | Route::OperationStatus(..) => None,
+    }
+}
+
+fn authorize_route(state: &AppState, req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
+    match required_action(req, route) {
+        Some((action, scope)) => crate::authz::access::require(state, req, &action, &scope),
+        None => Ok(()),
+    }
+}
+
+/// For list handlers: may the caller read this stored resource (`{type}/read` on its id)?
+pub fn caller_may_read(state: &AppState, req: &ArmRequest, resource: &serde_json::Value) -> bool {
+    let (Some(id), Some(ty)) = (resource["id"].as_str(), resource["type"].as_str()) else {
+        return false;
+    };
+    let action = if ty.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups") {
+        "Microsoft.Resources/subscriptions/resourceGroups/read".to_string()
+    } else {
+        format!("{ty}/read")
+    };
+    crate::authz::access::allows(state, &req.principal, &action, id).unwrap_or(false)
+}
+
 /// A namespace or type no provider module serves (yet): ARM's own answer for
 /// types that don't exist.
-fn unknown_type(req: &ArmRequest, namespace: &str, resource_type: &str) -> ArmError {
+pub(crate) fn unknown_type(req: &ArmRequest, namespace: &str, resource_type: &str) -> ArmError {
     if resources::registrations::catalog(namespace).is_none() {
         return ArmError::invalid_resource_namespace(namespace);
     }

@@ -22,6 +22,11 @@ pub mod tables {
     pub const PRINCIPALS: &str = "principals";
     /// Resource-provider registration state per subscription, keyed by `{sub}/{namespace}` lower-cased.
     pub const REGISTRATIONS: &str = "registrations";
+    /// Role assignments, keyed by their lower-cased ARM id (`{scope}/providers/microsoft.authorization/roleassignments/{guid}`),
+    /// so everything assigned at or under a scope is a prefix scan.
+    pub const ROLE_ASSIGNMENTS: &str = "role_assignments";
+    /// Custom role definitions, keyed by lower-cased GUID (built-in roles are embedded, not stored).
+    pub const ROLE_DEFINITIONS: &str = "role_definitions";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -192,6 +192,7 @@ pub fn resources_list(
         })
         .filter(|v| v.get("location").is_some_and(Value::is_string))
         .filter(|v| filter.matches(v))
+        .filter(|v| crate::providers::caller_may_read(state, req, v))
         .map(|v| list_item(&v))
         .collect();
     Ok(json_response(StatusCode::OK, &paging::page(items, req)))

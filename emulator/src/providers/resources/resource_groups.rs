@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::store::tables;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const TYPE: &str = "Microsoft.Resources/resourceGroups";
 
@@ -59,18 +59,6 @@ fn validate_name(name: &str) -> Result<(), ArmError> {
     Ok(())
 }
 
-fn tags_of(body: &Map<String, Value>) -> Result<Option<Value>, ArmError> {
-    match body.get("tags") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) if m.values().all(Value::is_string) => {
-            Ok(Some(Value::Object(m.clone())))
-        }
-        Some(_) => Err(ArmError::invalid_request_content(
-            "Error converting value to type 'System.Collections.Generic.Dictionary`2[System.String,System.String]'. Path 'tags'.",
-        )),
-    }
-}
-
 /// `PUT {RG}` → 201 created, 200 updated; 400 LocationRequired / InvalidResourceGroup;
 /// 409 InvalidResourceGroupLocation / ResourceGroupBeingDeleted; 412 on a failed precondition.
 pub fn resource_groups_create_or_update(
@@ -95,7 +83,7 @@ pub fn resource_groups_create_or_update(
     };
     let location =
         locations::known(&location).ok_or_else(|| ArmError::invalid_location(&location))?;
-    let tags = tags_of(&body)?;
+    let tags = crate::arm::envelope::tags(&body)?;
     let existing = load(state, id)?;
     check_preconditions(&req.headers, existing.as_ref().map(|_| ""))?;
     if let Some(old) = &existing {
@@ -177,7 +165,7 @@ pub fn resource_groups_update(
         ));
     }
     if body.contains_key("tags") {
-        match tags_of(&body)? {
+        match crate::arm::envelope::tags(&body)? {
             Some(t) => rg["tags"] = t,
             None => {
                 rg.as_object_mut()
@@ -233,6 +221,15 @@ pub fn finish_delete(state: &AppState, rg_id: &str) -> Result<(), ArmError> {
         state.store.delete(tables::RESOURCES, &k)?;
     }
     state.store.delete(tables::RESOURCES, &key)?;
+    // Role assignments at or under the group go with it, and so do the
+    // principals of the managed identities that lived in it.
+    for (k, _) in state
+        .store
+        .scan(tables::ROLE_ASSIGNMENTS, &format!("{key}/"))?
+    {
+        state.store.delete(tables::ROLE_ASSIGNMENTS, &k)?;
+    }
+    state.directory.delete_identities_within(&id.to_string())?;
     Ok(())
 }
 
@@ -255,6 +252,7 @@ pub fn resource_groups_list(
         .filter(|(k, _)| !k[prefix.len()..].contains('/'))
         .map(|(_, v)| v)
         .filter(|v| filter.matches(v))
+        .filter(|v| crate::providers::caller_may_read(state, req, v))
         .collect();
     Ok(json_response(StatusCode::OK, &paging::page(groups, req)))
 }

@@ -40,9 +40,17 @@ fn subscription_body(state: &AppState) -> Value {
 /// `GET /subscriptions` → 200
 pub fn subscriptions_list(state: &AppState, req: &ArmRequest) -> Result<Response, ArmError> {
     req.api_version("Microsoft.Resources/subscriptions")?;
+    // ARM lists the subscriptions the caller has some role in, at or under the subscription.
+    let sub = ResourceId::subscription(&state.config.subscription_id).to_string();
+    let value: Vec<Value> =
+        if crate::authz::access::has_any_access_within(state, &req.principal, &sub)? {
+            vec![subscription_body(state)]
+        } else {
+            vec![]
+        };
     Ok(json_response(
         StatusCode::OK,
-        &json!({"count": {"type": "Total", "value": 1}, "value": [subscription_body(state)]}),
+        &json!({"count": {"type": "Total", "value": value.len()}, "value": value}),
     ))
 }
 
@@ -50,11 +58,20 @@ pub fn subscriptions_list(state: &AppState, req: &ArmRequest) -> Result<Response
 pub fn subscriptions_get(
     state: &AppState,
     req: &ArmRequest,
-    _id: &ResourceId,
+    id: &ResourceId,
 ) -> Result<Response, ArmError> {
     req.api_version("Microsoft.Resources/subscriptions")?;
     if req.method != http::Method::GET {
         return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let scope = id.to_string();
+    if !crate::authz::access::has_any_access_within(state, &req.principal, &scope)? {
+        return Err(ArmError::authorization_failed(
+            &req.principal.app_id,
+            &req.principal.object_id,
+            "Microsoft.Resources/subscriptions/read",
+            &scope,
+        ));
     }
     Ok(json_response(StatusCode::OK, &subscription_body(state)))
 }

@@ -1,0 +1,144 @@
+//! The one `authorize()`: every plane (ARM, the registry data plane, container
+//! pulls, task runs) asks it, with the caller, an action or data action, a
+//! scope and the request's attributes. It loads the role assignments and
+//! definitions from the store and hands them to the pure [`super::engine`].
+
+use super::engine::{self, ActionKind, Assignment, Decision};
+use super::roles::{self, RoleDefinition};
+use crate::arm::{ArmError, ArmRequest};
+use crate::entra::Principal;
+use crate::state::AppState;
+use crate::store::{StoreResult, tables};
+use serde_json::Value;
+
+/// One authorization question.
+pub struct Question<'a> {
+    pub principal: &'a Principal,
+    pub action: &'a str,
+    pub kind: ActionKind,
+    /// An ARM id (`/subscriptions/…`), compared case-insensitively.
+    pub scope: &'a str,
+    /// Request attributes for ABAC conditions (`Microsoft.ContainerRegistry/registries/repositories:name`).
+    pub attributes: &'a dyn Fn(&str) -> Option<String>,
+}
+
+fn no_attributes(_: &str) -> Option<String> {
+    None
+}
+
+/// Decide. The [`Decision`] names the assignments that granted, or why none did.
+pub fn authorize(state: &AppState, q: &Question) -> StoreResult<Decision> {
+    let assignments = assignments_of(state, &q.principal.object_id)?;
+    let ids = [q.principal.object_id.to_ascii_lowercase()];
+    let req = engine::Request {
+        principal_ids: &ids,
+        action: q.action,
+        kind: q.kind,
+        scope: q.scope,
+        attributes: q.attributes,
+    };
+    let lookup = |guid: &str| role_definition(state, guid);
+    Ok(engine::evaluate(&req, &assignments, &[], &lookup))
+}
+
+/// ARM's check: `action` on `scope` or 403 AuthorizationFailed.
+pub fn require(
+    state: &AppState,
+    req: &ArmRequest,
+    action: &str,
+    scope: &str,
+) -> Result<(), ArmError> {
+    if allows(state, &req.principal, action, scope)? {
+        Ok(())
+    } else {
+        Err(ArmError::authorization_failed(
+            &req.principal.app_id,
+            &req.principal.object_id,
+            action,
+            scope,
+        ))
+    }
+}
+
+/// May `principal` perform control-plane `action` on `scope`?
+pub fn allows(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    scope: &str,
+) -> StoreResult<bool> {
+    let d = authorize(
+        state,
+        &Question {
+            principal,
+            action,
+            kind: ActionKind::Control,
+            scope,
+            attributes: &no_attributes,
+        },
+    )?;
+    Ok(matches!(d, Decision::Allowed { .. }))
+}
+
+/// Does `principal` hold any role assignment at, above or below `scope`?
+/// (ARM shows a subscription to anyone with access somewhere inside it.)
+pub fn has_any_access_within(
+    state: &AppState,
+    principal: &Principal,
+    scope: &str,
+) -> StoreResult<bool> {
+    Ok(assignments_of(state, &principal.object_id)?
+        .iter()
+        .any(|a| engine::scope_covers(&a.scope, scope) || engine::scope_covers(scope, &a.scope)))
+}
+
+/// A role definition by GUID: built-in, or custom from the store.
+pub fn role_definition(state: &AppState, guid: &str) -> Option<RoleDefinition> {
+    if let Some(r) = roles::builtin_by_guid(guid) {
+        return Some(r.clone());
+    }
+    let row = state
+        .store
+        .get(tables::ROLE_DEFINITIONS, &guid.to_ascii_lowercase())
+        .ok()??;
+    RoleDefinition::from_arm_json(&row)
+}
+
+/// The assignments naming `object_id`.
+pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assignment>> {
+    Ok(all_assignment_rows(state)?
+        .iter()
+        .filter(|v| {
+            v["properties"]["principalId"]
+                .as_str()
+                .is_some_and(|p| p.eq_ignore_ascii_case(object_id))
+        })
+        .filter_map(assignment_from_row)
+        .collect())
+}
+
+pub fn all_assignment_rows(state: &AppState) -> StoreResult<Vec<Value>> {
+    Ok(state
+        .store
+        .scan(tables::ROLE_ASSIGNMENTS, "")?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// The engine's view of a stored role assignment (ARM JSON).
+pub fn assignment_from_row(v: &Value) -> Option<Assignment> {
+    let p = &v["properties"];
+    Some(Assignment {
+        id: v["id"].as_str()?.to_string(),
+        scope: p["scope"].as_str()?.to_string(),
+        role_definition_guid: p["roleDefinitionId"]
+            .as_str()?
+            .rsplit('/')
+            .next()?
+            .to_ascii_lowercase(),
+        principal_id: p["principalId"].as_str()?.to_ascii_lowercase(),
+        condition: p["condition"].as_str().map(str::to_string),
+        condition_version: p["conditionVersion"].as_str().map(str::to_string),
+    })
+}

@@ -1,0 +1,261 @@
+//! Role assignments (`RoleAssignments_Create`, `_Get`, `_Delete`, `_ListForScope`;
+//! spec `authorization-RoleAssignmentsCalls.json` 2022-04-01).
+//!
+//! - PUT needs `Microsoft.Authorization/roleAssignments/write` at the scope,
+//!   a GUID name, a role that exists, and a principal in the directory
+//!   (unless `principalType` is given, which is how Azure skips its
+//!   replication check). The same principal, role and scope under another
+//!   name is 409 `RoleAssignmentExists`.
+//! - Lists: no filter → at, above and below the scope; `atScope()` → at or
+//!   above; `principalId eq '…'` / `assignedTo('…')` → that principal's, at,
+//!   above or below. Clauses combine with `and`.
+
+use super::{NAMESPACE, is_guid};
+use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use crate::authz::access::{self, require};
+use crate::authz::engine::scope_covers;
+use crate::entra::PrincipalKind;
+use crate::providers::json_response;
+use crate::state::AppState;
+use crate::store::tables;
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const TYPE: &str = "Microsoft.Authorization/roleAssignments";
+
+fn key(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+fn assignment_id(scope: &ResourceId, name: &str) -> String {
+    format!("{scope}/providers/{NAMESPACE}/roleAssignments/{name}")
+}
+
+pub fn dispatch(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    name: &str,
+) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    let s = scope.to_string();
+    let id = assignment_id(scope, name);
+    match req.method {
+        Method::PUT => create(state, req, scope, name),
+        Method::GET => {
+            require(
+                state,
+                req,
+                "Microsoft.Authorization/roleAssignments/read",
+                &s,
+            )?;
+            let row = state
+                .store
+                .get(tables::ROLE_ASSIGNMENTS, &key(&id))?
+                .ok_or_else(ArmError::role_assignment_not_found)?;
+            Ok(json_response(StatusCode::OK, &row))
+        }
+        Method::DELETE => {
+            require(
+                state,
+                req,
+                "Microsoft.Authorization/roleAssignments/delete",
+                &s,
+            )?;
+            match state.store.delete(tables::ROLE_ASSIGNMENTS, &key(&id))? {
+                Some(row) => Ok(json_response(StatusCode::OK, &row)),
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+fn create(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    name: &str,
+) -> Result<Response, ArmError> {
+    let s = scope.to_string();
+    require(
+        state,
+        req,
+        "Microsoft.Authorization/roleAssignments/write",
+        &s,
+    )?;
+    if !is_guid(name) {
+        return Err(ArmError::invalid_role_assignment_id(name));
+    }
+    let body = req.json_object()?;
+    let props = body.get("properties").cloned().unwrap_or(json!({}));
+    let role_definition_id = props["roleDefinitionId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ArmError::invalid_request_content(
+                "The request is missing the required property 'roleDefinitionId'.",
+            )
+        })?;
+    let principal_id = props["principalId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ArmError::invalid_request_content(
+                "The request is missing the required property 'principalId'.",
+            )
+        })?
+        .to_ascii_lowercase();
+    let role_guid = role_definition_id
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let role = access::role_definition(state, &role_guid)
+        .filter(|r| r.assignable_scopes.iter().any(|a| scope_covers(a, &s)))
+        .ok_or_else(|| ArmError::role_definition_does_not_exist(&role_guid))?;
+    let principal_type = match props["principalType"].as_str() {
+        Some(t) => t.to_string(),
+        None => {
+            let sp = state
+                .directory
+                .get(&principal_id)?
+                .ok_or_else(|| ArmError::principal_not_found(&principal_id, &state.tenant.id))?;
+            match sp.kind {
+                PrincipalKind::Application | PrincipalKind::ManagedIdentity => {
+                    "ServicePrincipal".to_string()
+                }
+            }
+        }
+    };
+    let condition = props["condition"].as_str().map(str::to_string);
+    let condition_version = props["conditionVersion"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| condition.as_ref().map(|_| "2.0".to_string()));
+    if let Some(c) = &condition
+        && let Err(e) = crate::authz::condition::parse(c)
+    {
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidConditionExpression",
+            format!("The condition expression is invalid: {e}"),
+        ));
+    }
+
+    let id = assignment_id(scope, name);
+    let same = |v: &Value| {
+        let p = &v["properties"];
+        p["principalId"]
+            .as_str()
+            .is_some_and(|x| x.eq_ignore_ascii_case(&principal_id))
+            && p["roleDefinitionId"]
+                .as_str()
+                .is_some_and(|x| x.to_ascii_lowercase().ends_with(&role_guid))
+            && p["scope"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(&s))
+            && p["condition"].as_str() == condition.as_deref()
+    };
+    if let Some(existing) = state.store.get(tables::ROLE_ASSIGNMENTS, &key(&id))? {
+        return if same(&existing) {
+            Ok(json_response(StatusCode::CREATED, &existing))
+        } else {
+            Err(ArmError::role_assignment_update_not_permitted())
+        };
+    }
+    if access::all_assignment_rows(state)?.iter().any(same) {
+        return Err(ArmError::role_assignment_exists());
+    }
+    let now = crate::clock::arm_timestamp(req.now);
+    let row = json!({
+        "properties": {
+            "roleDefinitionId": format!("{}/providers/{NAMESPACE}/roleDefinitions/{}", ResourceId::subscription(&scope.subscription), role.id_guid),
+            "principalId": principal_id,
+            "principalType": principal_type,
+            "scope": s,
+            "condition": condition,
+            "conditionVersion": condition_version,
+            "createdOn": now,
+            "updatedOn": now,
+            "createdBy": req.principal.object_id,
+            "updatedBy": req.principal.object_id,
+            "delegatedManagedIdentityResourceId": null,
+            "description": props["description"].as_str(),
+        },
+        "id": id,
+        "type": TYPE,
+        "name": name.to_ascii_lowercase(),
+    });
+    state
+        .store
+        .put(tables::ROLE_ASSIGNMENTS, &key(&id), row.clone())?;
+    Ok(json_response(StatusCode::CREATED, &row))
+}
+
+#[derive(Default)]
+struct ListFilter {
+    at_scope: bool,
+    principal: Option<String>,
+}
+
+fn parse_filter(raw: Option<&str>) -> Result<ListFilter, ArmError> {
+    let mut f = ListFilter::default();
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(f);
+    };
+    for clause in raw.split(" and ") {
+        let c = clause.trim();
+        let lower = c.to_ascii_lowercase();
+        if lower == "atscope()" {
+            f.at_scope = true;
+        } else if let Some(v) = lower.strip_prefix("principalid eq ") {
+            f.principal = Some(v.trim().trim_matches('\'').to_string());
+        } else if let Some(v) = lower
+            .strip_prefix("assignedto(")
+            .and_then(|v| v.strip_suffix(')'))
+        {
+            f.principal = Some(v.trim().trim_matches('\'').to_string());
+        } else {
+            return Err(ArmError::invalid_filter(raw));
+        }
+    }
+    Ok(f)
+}
+
+/// `GET {scope}/providers/Microsoft.Authorization/roleAssignments[?$filter=…]`
+pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let s = scope.to_string();
+    require(
+        state,
+        req,
+        "Microsoft.Authorization/roleAssignments/read",
+        &s,
+    )?;
+    let f = parse_filter(req.query("$filter"))?;
+    let items: Vec<Value> = access::all_assignment_rows(state)?
+        .into_iter()
+        .filter(|v| {
+            let Some(at) = v["properties"]["scope"].as_str() else {
+                return false;
+            };
+            let above = scope_covers(at, &s);
+            let below = scope_covers(&s, at);
+            if f.at_scope { above } else { above || below }
+        })
+        .filter(|v| {
+            f.principal.as_ref().is_none_or(|p| {
+                v["properties"]["principalId"]
+                    .as_str()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(p))
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+}

@@ -1,0 +1,96 @@
+//! Driving the real az CLI against an emulator: one config dir per `Az`,
+//! in either way in (explicit endpoints or the transparent proxy).
+
+use crate::harness::{CLIENT_ID, Emulator, Output, TENANT, python_env, run, venv};
+use serde_json::Value;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mode {
+    Explicit,
+    Transparent,
+}
+
+pub struct Az<'a> {
+    pub em: &'a Emulator,
+    config: tempfile::TempDir,
+    mode: Mode,
+}
+
+impl<'a> Az<'a> {
+    pub async fn new(em: &'a Emulator, mode: Mode) -> Az<'a> {
+        let az = Az {
+            em,
+            config: tempfile::tempdir().unwrap(),
+            mode,
+        };
+        if mode == Mode::Explicit {
+            // MSAL validates authorities it does not know against login.microsoftonline.com
+            // unless instance discovery is off (../shared/notes/real-clients.md §6).
+            az.ok(&["config", "set", "core.instance_discovery=false"])
+                .await;
+            let arm = format!("https://localhost:{}/", em.port);
+            az.ok(&[
+                "cloud",
+                "register",
+                "-n",
+                "azemu",
+                "--endpoint-resource-manager",
+                &arm,
+            ])
+            .await;
+            az.ok(&["cloud", "set", "-n", "azemu"]).await;
+        }
+        az
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[]).await
+    }
+
+    /// Run with extra environment variables (e.g. `IDENTITY_ENDPOINT` for `az login --identity`).
+    pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = tokio::process::Command::new(venv().join("bin/az"));
+        python_env(&mut cmd, self.em);
+        cmd.env("AZURE_CONFIG_DIR", self.config.path()).args(args);
+        if self.mode == Mode::Transparent {
+            cmd.env("HTTPS_PROXY", format!("http://localhost:{}", self.em.port));
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        run(&mut cmd).await
+    }
+
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.ok,
+            "az {args:?} failed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.ok(&all).await;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("az {args:?}: {e}: {out}"))
+    }
+
+    pub async fn login(&self, secret: &str) -> Output {
+        self.run(&[
+            "login",
+            "--service-principal",
+            "-u",
+            CLIENT_ID,
+            "-p",
+            secret,
+            "--tenant",
+            TENANT,
+            "-o",
+            "json",
+        ])
+        .await
+    }
+}

@@ -1,0 +1,298 @@
+//! Every ARM operation the emulator serves is called twice here: without a
+//! token (401) and as a principal that holds no role (403, or an empty list
+//! where ARM filters lists by access). The emulator publishes its operations
+//! at `/_emulator/routes`; any it serves without a case below is written to
+//! `fixtures/golden/arm-routes-without-authz-test.txt`, which must stay empty.
+
+use crate::harness::{Emulator, SUBSCRIPTION};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// (operation as published, concrete path, expected status for a principal with no role).
+fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
+    let s = format!("/subscriptions/{SUBSCRIPTION}");
+    let rg = format!("{s}/resourcegroups/rg1");
+    let mi = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities");
+    let ra = format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments");
+    let rd = format!("{rg_scope}/providers/Microsoft.Authorization/roleDefinitions");
+    let guid = "6b8c9f2e-1111-4222-8333-944444444444";
+    vec![
+        ("GET /subscriptions", "/subscriptions".into(), 200),
+        ("GET /tenants", "/tenants".into(), 200),
+        ("GET /subscriptions/{sub}", s.clone(), 403),
+        (
+            "GET /subscriptions/{sub}/resourcegroups",
+            format!("{s}/resourcegroups"),
+            200,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}",
+            rg.clone(),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}",
+            rg.clone(),
+            403,
+        ),
+        (
+            "HEAD /subscriptions/{sub}/resourcegroups/{rg}",
+            rg.clone(),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}",
+            rg.clone(),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}",
+            rg.clone(),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resources",
+            format!("{s}/resources"),
+            200,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/resources",
+            format!("{rg}/resources"),
+            200,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers",
+            format!("{s}/providers"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/{ns}",
+            format!("{s}/providers/Microsoft.ManagedIdentity"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/providers/{ns}/register",
+            format!("{s}/providers/Microsoft.ManagedIdentity/register"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/providers/{ns}/unregister",
+            format!("{s}/providers/Microsoft.ManagedIdentity/unregister"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/operationresults/{op}",
+            format!("{s}/operationresults/nope"),
+            404,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/{ns}/locations/{loc}/operationStatuses/{op}",
+            format!(
+                "{s}/providers/Microsoft.Resources/locations/westeurope/operationStatuses/nope"
+            ),
+            404,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+            format!("{s}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+            mi.clone(),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            format!("{mi}/id1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            format!("{mi}/id1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            format!("{mi}/id1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            format!("{mi}/id1"),
+            403,
+        ),
+        (
+            "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
+            ra.clone(),
+            403,
+        ),
+        (
+            "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+            format!("{ra}/{guid}"),
+            403,
+        ),
+        (
+            "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+            format!("{ra}/{guid}"),
+            403,
+        ),
+        (
+            "DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+            format!("{ra}/{guid}"),
+            403,
+        ),
+        (
+            "GET {scope}/providers/Microsoft.Authorization/roleDefinitions",
+            rd.clone(),
+            403,
+        ),
+        (
+            "PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            format!("{rd}/{guid}"),
+            403,
+        ),
+        (
+            "GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            format!("{rd}/{guid}"),
+            403,
+        ),
+        (
+            "DELETE {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            format!("{rd}/{guid}"),
+            403,
+        ),
+    ]
+}
+
+fn body_for(op: &str) -> Option<Value> {
+    let method = op.split(' ').next().unwrap_or_default();
+    match method {
+        "PUT" | "PATCH" if op.contains("roleAssignments") => Some(json!({"properties": {
+            "roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+            "principalId": "a2e0a2e0-0000-4000-8000-000000000004",
+        }})),
+        "PUT" if op.contains("roleDefinitions") => Some(json!({"properties": {
+            "roleName": "custom", "assignableScopes": [format!("/subscriptions/{SUBSCRIPTION}")],
+            "permissions": [{"actions": ["*/read"]}],
+        }})),
+        "PUT" | "PATCH" => Some(json!({"location": "westeurope"})),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_arm_route_refuses_no_token_and_no_role() {
+    let em = Emulator::start();
+    let http = em.http();
+    let owner = em.arm_token().await;
+    // Something to find: a group, an identity in it.
+    let s = format!("/subscriptions/{SUBSCRIPTION}");
+    for (path, body) in [
+        (
+            format!("{s}/resourcegroups/rg1?api-version=2024-07-01"),
+            json!({"location": "westeurope"}),
+        ),
+        (
+            format!(
+                "{s}/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1?api-version=2023-01-31"
+            ),
+            json!({"location": "westeurope"}),
+        ),
+    ] {
+        let r = http
+            .put(format!("{}{path}", em.base()))
+            .bearer_auth(&owner)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    let nobody = em.new_principal().await.token;
+
+    let served: Value = http
+        .get(format!("{}/_emulator/routes", em.base()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served: Vec<String> = served["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let scopes = [
+        s.clone(),
+        format!("{s}/resourceGroups/rg1"),
+        format!(
+            "{s}/resourceGroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"
+        ),
+    ];
+    let mut covered = std::collections::BTreeSet::new();
+    for scope in &scopes {
+        for (op, path, expected) in cases(scope) {
+            covered.insert(op);
+            let method: Method = op.split(' ').next().unwrap().parse().unwrap();
+            let version = if op.contains("Microsoft.Authorization") {
+                "2022-04-01"
+            } else if op.contains("ManagedIdentity/") {
+                "2023-01-31"
+            } else {
+                "2024-07-01"
+            };
+            let url = format!("{}{path}?api-version={version}", em.base());
+            for (who, token, want) in [
+                ("no token", None, 401u16),
+                ("no role", Some(&nobody), expected),
+            ] {
+                let mut req = http.request(method.clone(), &url);
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                if let Some(b) = body_for(op) {
+                    req = req.json(&b);
+                }
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap();
+                assert_eq!(status, want, "{op} at {path} with {who}: {text}");
+                if status >= 400 && method != Method::HEAD {
+                    let v: Value = serde_json::from_str(&text)
+                        .unwrap_or_else(|_| panic!("{op}: ARM error JSON: {text}"));
+                    assert!(v["error"]["code"].is_string(), "{op}: {text}");
+                }
+                if status == 200
+                    && who == "no role"
+                    && v_value_len(&text) > 0
+                    && !op.contains("/tenants")
+                {
+                    panic!("{op}: a principal with no role sees {text}");
+                }
+            }
+        }
+    }
+    let untested: Vec<&String> = served
+        .iter()
+        .filter(|op| !covered.contains(op.as_str()))
+        .collect();
+    let listed: String = untested.iter().map(|s| format!("{s}\n")).collect();
+    let golden_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/golden/arm-routes-without-authz-test.txt");
+    let golden = std::fs::read_to_string(&golden_path).unwrap();
+    assert_eq!(
+        listed, golden,
+        "ARM routes without a no-token/no-role case (update the cases, not the golden file)"
+    );
+    assert!(golden.is_empty());
+}
+
+fn v_value_len(text: &str) -> usize {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["value"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
