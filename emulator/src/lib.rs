@@ -25,6 +25,7 @@ pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod entra;
+pub mod network;
 pub mod providers;
 pub mod server;
 pub mod state;

@@ -8,6 +8,7 @@
 mod az;
 mod harness;
 
+mod acr;
 mod arm_auth;
 mod arm_resources;
 mod az_cli;

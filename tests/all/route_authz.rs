@@ -16,6 +16,7 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let ra = format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments");
     let rd = format!("{rg_scope}/providers/Microsoft.Authorization/roleDefinitions");
     let guid = "6b8c9f2e-1111-4222-8333-944444444444";
+    let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries");
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
@@ -123,6 +124,51 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "POST /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/checkNameAvailability",
+            format!("{s}/providers/Microsoft.ContainerRegistry/checkNameAvailability"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries",
+            format!("{s}/providers/Microsoft.ContainerRegistry/registries"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries",
+            acr.clone(),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+            format!("{acr}/authzreg1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+            format!("{acr}/authzreg1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+            format!("{acr}/authzreg1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+            format!("{acr}/authzreg1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/listCredentials",
+            format!("{acr}/authzreg1/listCredentials"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/regenerateCredential",
+            format!("{acr}/authzreg1/regenerateCredential"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,
@@ -176,6 +222,12 @@ fn body_for(op: &str) -> Option<Value> {
             "roleName": "custom", "assignableScopes": [format!("/subscriptions/{SUBSCRIPTION}")],
             "permissions": [{"actions": ["*/read"]}],
         }})),
+        "PUT" | "PATCH" if op.contains("registries") => {
+            Some(json!({"location": "westeurope", "sku": {"name": "Premium"}}))
+        }
+        "POST" if op.contains("checkNameAvailability") => {
+            Some(json!({"name": "authzreg1", "type": "Microsoft.ContainerRegistry/registries"}))
+        }
         "PUT" | "PATCH" => Some(json!({"location": "westeurope"})),
         _ => None,
     }
@@ -198,6 +250,12 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
                 "{s}/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1?api-version=2023-01-31"
             ),
             json!({"location": "westeurope"}),
+        ),
+        (
+            format!(
+                "{s}/resourcegroups/rg1/providers/Microsoft.ContainerRegistry/registries/authzreg1?api-version=2023-07-01"
+            ),
+            json!({"location": "westeurope", "sku": {"name": "Premium"}}),
         ),
     ] {
         let r = http
@@ -231,6 +289,9 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
         format!(
             "{s}/resourceGroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"
         ),
+        format!(
+            "{s}/resourceGroups/rg1/providers/Microsoft.ContainerRegistry/registries/authzreg1"
+        ),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for scope in &scopes {
@@ -239,6 +300,8 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
             let method: Method = op.split(' ').next().unwrap().parse().unwrap();
             let version = if op.contains("Microsoft.Authorization") {
                 "2022-04-01"
+            } else if op.contains("ContainerRegistry") {
+                "2023-07-01"
             } else if op.contains("ManagedIdentity/") {
                 "2023-01-31"
             } else {

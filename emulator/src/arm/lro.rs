@@ -33,6 +33,8 @@ pub enum OpStatus {
 pub enum OperationKind {
     /// Delete a resource group and everything in it.
     DeleteResourceGroup { resource_group_id: String },
+    /// A PUT that answered `provisioningState: Creating|Updating`: set it to `Succeeded`.
+    Provision { resource_id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +130,21 @@ impl Operation {
     pub fn location_url(&self, base: &str, api_version: &str) -> String {
         format!(
             "{base}/subscriptions/{}/operationresults/{}?api-version={api_version}",
+            self.subscription, self.id
+        )
+    }
+
+    /// `{base}/subscriptions/{s}/providers/{ns}/locations/{loc}/operationStatuses/{id}?api-version=…`:
+    /// the Azure-AsyncOperation URL.
+    pub fn async_operation_url(
+        &self,
+        base: &str,
+        namespace: &str,
+        location: &str,
+        api_version: &str,
+    ) -> String {
+        format!(
+            "{base}/subscriptions/{}/providers/{namespace}/locations/{location}/operationStatuses/{}?api-version={api_version}",
             self.subscription, self.id
         )
     }

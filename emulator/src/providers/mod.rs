@@ -11,6 +11,7 @@
 //! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
 
 pub mod authorization;
+pub mod container_registry;
 pub mod identity;
 pub mod managed_identity;
 pub mod resources;
@@ -254,6 +255,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
+                "microsoft.containerregistry" => {
+                    container_registry::collection(state, req, &scope, &resource_type)
+                }
                 _ => Err(unknown_type(req, &namespace, &resource_type)),
             }
         }
@@ -271,6 +275,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 }
                 "microsoft.authorization" => {
                     return authorization::resource(state, req, &id, tail.as_deref());
+                }
+                "microsoft.containerregistry" => {
+                    return container_registry::resource(state, req, &id, tail.as_deref());
                 }
                 _ => {}
             }
@@ -322,6 +329,15 @@ pub const OPERATIONS: &[&str] = &[
     "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
     "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
     "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+    "POST /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/checkNameAvailability",
+    "GET /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/registries",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+    "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/listCredentials",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/regenerateCredential",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
     "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
@@ -456,12 +472,33 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
             OperationKind::DeleteResourceGroup { resource_group_id } => {
                 resources::resource_groups::finish_delete(state, resource_group_id)
             }
+            OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
         };
         op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
         op.save(state.store.as_ref())?;
         n += 1;
     }
     Ok(n)
+}
+
+/// A provisioning operation finished: the resource (if still there) is `Succeeded`.
+fn finish_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmError> {
+    let key = resource_id.to_ascii_lowercase();
+    if let Some(mut row) = state.store.get(crate::store::tables::RESOURCES, &key)? {
+        row["properties"]["provisioningState"] = serde_json::json!("Succeeded");
+        state
+            .store
+            .put(crate::store::tables::RESOURCES, &key, row)?;
+    }
+    Ok(())
+}
+
+/// The delay a new long-running operation gets: `None` waits for `/_emulator/step`.
+pub fn lro_delay(state: &AppState) -> Option<std::time::Duration> {
+    match state.config.sim_mode {
+        crate::config::SimMode::Auto => Some(state.config.lro_delay),
+        crate::config::SimMode::Explicit => None,
+    }
 }
 
 /// Percent-decode a URL path (ARM names may arrive encoded). Invalid escapes stay as they are.

@@ -27,6 +27,8 @@ pub mod tables {
     pub const ROLE_ASSIGNMENTS: &str = "role_assignments";
     /// Custom role definitions, keyed by lower-cased GUID (built-in roles are embedded, not stored).
     pub const ROLE_DEFINITIONS: &str = "role_definitions";
+    /// Registry admin-user passwords, keyed by the registry's lower-cased ARM id (never returned by GET).
+    pub const ACR_CREDENTIALS: &str = "acr_credentials";
 }
 
 #[derive(Debug, thiserror::Error)]

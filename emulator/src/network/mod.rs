@@ -1,0 +1,146 @@
+//! The one reachability decision: can a caller, arriving from a given
+//! network origin, reach a resource's endpoint? The registry firewall asks it
+//! today; private endpoints, private DNS and trusted services (later issues)
+//! answer inside the same function, so every network question gets one answer.
+//!
+//! Azure's rules for a registry (../shared/notes/acr-aci-semantics.md §3):
+//! `publicNetworkAccess: Disabled` refuses every public caller; otherwise
+//! `networkRuleSet.defaultAction: Deny` refuses public callers whose IP is
+//! not in `ipRules`. Refusals read "client with IP '…' is not allowed access.
+//! Refer https://aka.ms/acr/firewall to grant access."
+
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Where a request comes from, as the network sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The public internet, from this address.
+    Public(IpAddr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Allowed { via: &'static str },
+    Denied { message: String },
+}
+
+/// An IPv4 address or CIDR range, as ACR's `ipRules[].value` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRule {
+    net: u32,
+    prefix: u8,
+}
+
+impl IpRule {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let IpAddr::V4(v4) = ip else { return false };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        };
+        (u32::from(v4) & mask) == (self.net & mask)
+    }
+}
+
+pub fn parse_ip_rule(s: &str) -> Option<IpRule> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, p.parse::<u8>().ok().filter(|p| *p <= 32)?),
+        None => (s, 32),
+    };
+    let ip: Ipv4Addr = addr.trim().parse().ok()?;
+    Some(IpRule {
+        net: u32::from(ip),
+        prefix,
+    })
+}
+
+fn firewall_denied(ip: IpAddr) -> Reach {
+    Reach::Denied {
+        message: format!(
+            "client with IP '{ip}' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."
+        ),
+    }
+}
+
+/// May a caller from `origin` reach this registry (an ARM registry row)?
+pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
+    let props = &registry["properties"];
+    match origin {
+        Origin::Public(ip) => {
+            if props["publicNetworkAccess"] == "Disabled" {
+                return firewall_denied(*ip);
+            }
+            if props["networkRuleSet"]["defaultAction"] == "Deny" {
+                let allowed = props["networkRuleSet"]["ipRules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["value"].as_str().and_then(parse_ip_rule))
+                    .any(|r| r.contains(*ip));
+                return if allowed {
+                    Reach::Allowed { via: "ip rule" }
+                } else {
+                    firewall_denied(*ip)
+                };
+            }
+            Reach::Allowed {
+                via: "public network",
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ip(s: &str) -> Origin {
+        Origin::Public(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ip_rules_and_cidr() {
+        let r = parse_ip_rule("10.1.0.0/16").unwrap();
+        assert!(r.contains("10.1.200.3".parse().unwrap()));
+        assert!(!r.contains("10.2.0.1".parse().unwrap()));
+        assert!(
+            parse_ip_rule("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            parse_ip_rule("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        for bad in ["", "1.2.3", "1.2.3.4/33", "::1", "a.b.c.d/8"] {
+            assert!(parse_ip_rule(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registry_firewall() {
+        let open = json!({"properties": {"publicNetworkAccess": "Enabled", "networkRuleSet": {"defaultAction": "Allow", "ipRules": []}}});
+        assert!(matches!(
+            registry_reachable(&open, &ip("1.2.3.4")),
+            Reach::Allowed { .. }
+        ));
+        let closed = json!({"properties": {"publicNetworkAccess": "Disabled"}});
+        assert_eq!(
+            registry_reachable(&closed, &ip("172.214.169.102")),
+            Reach::Denied { message: "client with IP '172.214.169.102' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.".into() }
+        );
+        let rules = json!({"properties": {"publicNetworkAccess": "Enabled", "networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "10.0.0.0/8"}]}}});
+        assert!(matches!(
+            registry_reachable(&rules, &ip("10.9.9.9")),
+            Reach::Allowed { .. }
+        ));
+        assert!(matches!(
+            registry_reachable(&rules, &ip("11.0.0.1")),
+            Reach::Denied { .. }
+        ));
+    }
+}
