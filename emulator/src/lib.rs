@@ -19,6 +19,7 @@
 //! Dependencies point one way: `providers` and `admin` call `arm`, `entra`
 //! and `store`; `arm` and `store` call neither.
 
+pub mod acr;
 pub mod admin;
 pub mod arm;
 pub mod authz;

@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
 
 struct Ctx {
     router: Router,
+    /// What `<name>.azurecr.io` hosts get: ACR's token service and the OCI data plane.
+    registry_router: Router,
     acceptor: TlsAcceptor,
     /// The port we listen on: CONNECT to localhost is allowed to this port only.
     port: u16,
@@ -80,6 +82,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
     let (stop, shutdown) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         router: router(state.clone()),
+        registry_router: crate::acr::router(state.clone()),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
         shutdown,
@@ -186,8 +189,18 @@ where
             if let Some(uri) = crate::web::normalize_path(req.uri()) {
                 *req.uri_mut() = uri;
             }
-            let resp = ctx
-                .router
+            let is_registry = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(crate::acr::registry_name_of_host)
+                .is_some();
+            let router = if is_registry {
+                &ctx.registry_router
+            } else {
+                &ctx.router
+            };
+            let resp = router
                 .clone()
                 .oneshot(req.map(Body::new))
                 .await
