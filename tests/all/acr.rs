@@ -256,3 +256,218 @@ async fn sku_rules_on_the_wire() {
         "10.0.0.0/8"
     );
 }
+
+/// Claims of a JWT, unverified (the test reads what the emulator granted).
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn make_registry(em: &Emulator, owner: &str, name: &str, props: Value) -> String {
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/regs");
+    em.arm(
+        owner,
+        reqwest::Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let id = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{name}");
+    let (s, b) = em
+        .arm(
+            owner,
+            reqwest::Method::PUT,
+            &format!("{id}?api-version=2023-07-01"),
+            Some(json!({"location": "eastus", "sku": {"name": "Premium"}, "properties": props})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    id
+}
+
+/// Entra ARM token → ACR refresh token → ACR access token for `scope`; the granted actions.
+async fn granted_actions(em: &Emulator, entra_token: &str, host: &str, scope: &str) -> Value {
+    let http = em.proxied();
+    let r = http
+        .post(format!("https://{host}/oauth2/exchange"))
+        .form(&[
+            ("grant_type", "access_token"),
+            ("service", host),
+            ("tenant", crate::harness::TENANT),
+            ("access_token", entra_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refresh = r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(claims(&refresh)["grant_type"], "refresh_token");
+    let r = http
+        .post(format!("https://{host}/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("service", host),
+            ("scope", scope),
+            ("refresh_token", &refresh),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let access = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = claims(&access);
+    assert_eq!(c["iss"], "Azure Container Registry");
+    assert_eq!(c["aud"], host);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        3 * 3600
+    );
+    c["access"][0]["actions"].clone()
+}
+
+#[tokio::test]
+async fn token_exchange_grants_what_roles_allow() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let id = make_registry(&em, &owner, "tokenreg01", json!({})).await;
+    let host = "tokenreg01.azurecr.io";
+
+    // /v2/ without credentials: ACR's challenge.
+    let r = em
+        .proxied()
+        .get(format!("https://{host}/v2/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer realm=\"https://tokenreg01.azurecr.io/oauth2/token\",service=\"tokenreg01.azurecr.io\""
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+
+    // Owner (legacy mode) gets everything it asks for.
+    assert_eq!(
+        granted_actions(&em, &owner, host, "repository:hello-world:pull,push").await,
+        json!(["pull", "push"])
+    );
+
+    // A principal with no role gets a token without actions; with AcrPull, pull only.
+    let p = em.new_principal().await;
+    assert_eq!(
+        granted_actions(&em, &p.token, host, "repository:hello-world:pull,push").await,
+        json!([])
+    );
+    let name = uuid::Uuid::new_v4();
+    let (s, b) = em
+        .arm(
+            &owner,
+            reqwest::Method::PUT,
+            &format!("{id}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01"),
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+                "principalId": p.object_id,
+            }})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        granted_actions(&em, &p.token, host, "repository:hello-world:pull,push").await,
+        json!(["pull"])
+    );
+
+    // A token for an audience ACR does not accept is refused at the exchange.
+    let vault = em
+        .client()
+        .token("https://vault.azure.net/.default")
+        .await
+        .unwrap()
+        .access_token;
+    let r = em
+        .proxied()
+        .post(format!("https://{host}/oauth2/exchange"))
+        .form(&[
+            ("grant_type", "access_token"),
+            ("service", host),
+            ("access_token", vault.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn az_acr_login_expose_token() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "rg", "-l", "eastus", "-o", "none"])
+        .await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "exposereg01",
+        "-g",
+        "rg",
+        "--sku",
+        "Premium",
+        "-o",
+        "none",
+    ])
+    .await;
+    let t = az
+        .json(&["acr", "login", "-n", "exposereg01", "--expose-token"])
+        .await;
+    assert_eq!(t["loginServer"], "exposereg01.azurecr.io");
+    assert_eq!(t["username"], "00000000-0000-0000-0000-000000000000");
+    let c = claims(t["accessToken"].as_str().unwrap());
+    assert_eq!(c["aud"], "exposereg01.azurecr.io");
+    assert_eq!(c["sub"], "a2e0a2e0-0000-4000-8000-000000000004");
+}
+
+#[tokio::test]
+async fn public_network_access_disabled_is_denied() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    make_registry(
+        &em,
+        &owner,
+        "closedreg01",
+        json!({"publicNetworkAccess": "Disabled"}),
+    )
+    .await;
+    for path in [
+        "/v2/",
+        "/v2/hello-world/manifests/latest",
+        "/oauth2/token?service=closedreg01.azurecr.io",
+    ] {
+        let r = em
+            .proxied()
+            .get(format!("https://closedreg01.azurecr.io{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"errors": [{"code": "DENIED", "message": "client with IP '127.0.0.1' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."}]}),
+            "{path}"
+        );
+    }
+}

@@ -87,6 +87,18 @@ impl Emulator {
             .expect("http client")
     }
 
+    /// An HTTPS client that reaches Azure host names (`<name>.azurecr.io`)
+    /// through the emulator's CONNECT proxy, trusting only its CA.
+    pub fn proxied(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem()).expect("CA pem"))
+            .proxy(reqwest::Proxy::https(format!("http://localhost:{}", self.port)).expect("proxy"))
+            .build()
+            .expect("proxied client")
+    }
+
     /// The typed client with the well-known credentials.
     pub fn client(&self) -> azemu_client::Client {
         azemu_client::Client::builder(&self.base())

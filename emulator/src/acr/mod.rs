@@ -25,7 +25,34 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/oauth2/token", get(tokens::token).post(tokens::token))
         .route("/v2/", get(v2_base))
         .route("/v2", get(v2_base))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            network_gate,
+        ))
         .with_state(state)
+}
+
+/// Before any route: the registry must exist and the caller's network origin
+/// must reach it (403 DENIED otherwise, even for `/v2/` and `/oauth2/*`).
+async fn network_gate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let peer = req
+        .extensions()
+        .get::<crate::web::Transport>()
+        .map(|t| t.peer);
+    match tokens::registry_for(&state, &host, peer) {
+        Ok(_) => next.run(req).await,
+        Err(resp) => resp,
+    }
 }
 
 /// `GET /v2/`: 200 `{}` for any valid credential, else ACR's 401 challenge.
