@@ -471,3 +471,130 @@ async fn public_network_access_disabled_is_denied() {
         );
     }
 }
+
+#[tokio::test]
+async fn repository_scoped_token_reaches_only_its_repositories() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "rg", "-l", "eastus", "-o", "none"])
+        .await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "scopedreg01",
+        "-g",
+        "rg",
+        "--sku",
+        "Standard",
+        "-o",
+        "none",
+    ])
+    .await;
+    let map = az
+        .json(&[
+            "acr",
+            "scope-map",
+            "create",
+            "-n",
+            "team-a-readers",
+            "-r",
+            "scopedreg01",
+            "--repository",
+            "team-a/app",
+            "content/read",
+            "metadata/read",
+        ])
+        .await;
+    assert_eq!(
+        map["actions"],
+        json!([
+            "repositories/team-a/app/content/read",
+            "repositories/team-a/app/metadata/read"
+        ])
+    );
+    let token = az
+        .json(&[
+            "acr",
+            "token",
+            "create",
+            "-n",
+            "reader",
+            "-r",
+            "scopedreg01",
+            "--scope-map",
+            "team-a-readers",
+        ])
+        .await;
+    let password = token["credentials"]["passwords"][0]["value"]
+        .as_str()
+        .expect("az shows the generated password")
+        .to_string();
+    assert_eq!(token["status"], "enabled");
+
+    let http = em.proxied();
+    let host = "scopedreg01.azurecr.io";
+    let grant = |scope: &'static str, user: &'static str, pass: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!(
+                    "https://{host}/oauth2/token?service={host}&scope={scope}"
+                ))
+                .basic_auth(user, Some(pass))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (
+                status,
+                body["access_token"]
+                    .as_str()
+                    .map(|t| claims(t)["access"][0]["actions"].clone()),
+            )
+        }
+    };
+    assert_eq!(
+        grant(
+            "repository:team-a/app:pull,push",
+            "reader",
+            password.clone()
+        )
+        .await,
+        (200, Some(json!(["pull"])))
+    );
+    assert_eq!(
+        grant("repository:team-b/app:pull", "reader", password.clone()).await,
+        (200, Some(json!([])))
+    );
+    assert_eq!(
+        grant("repository:team-a/app:pull", "reader", "wrong".into())
+            .await
+            .0,
+        401
+    );
+
+    // Disabled tokens stop working.
+    az.ok(&[
+        "acr",
+        "token",
+        "update",
+        "-n",
+        "reader",
+        "-r",
+        "scopedreg01",
+        "--status",
+        "disabled",
+        "-o",
+        "none",
+    ])
+    .await;
+    assert_eq!(
+        grant("repository:team-a/app:pull", "reader", password)
+            .await
+            .0,
+        401
+    );
+}

@@ -169,6 +169,61 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scopeMaps",
+            format!("{acr}/authzreg1/scopeMaps"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scopeMaps/{map}",
+            format!("{acr}/authzreg1/scopeMaps/m1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scopeMaps/{map}",
+            format!("{acr}/authzreg1/scopeMaps/m1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scopeMaps/{map}",
+            format!("{acr}/authzreg1/scopeMaps/m1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scopeMaps/{map}",
+            format!("{acr}/authzreg1/scopeMaps/m1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens",
+            format!("{acr}/authzreg1/tokens"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
+            format!("{acr}/authzreg1/tokens/t1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
+            format!("{acr}/authzreg1/tokens/t1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
+            format!("{acr}/authzreg1/tokens/t1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
+            format!("{acr}/authzreg1/tokens/t1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/generateCredentials",
+            format!("{acr}/authzreg1/generateCredentials"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,

@@ -130,6 +130,8 @@ pub enum Caller {
     Admin,
     /// An Entra principal (via an exchanged refresh token).
     Principal(Principal),
+    /// A repository-scoped token: its scope map's actions.
+    Token(Vec<String>),
     /// No credentials.
     Anonymous,
 }
@@ -213,6 +215,22 @@ pub fn granted(state: &AppState, registry: &Value, caller: &Caller, scope: &Scop
                 registry["properties"]["anonymousPullEnabled"] == true
                     && scope.kind == "repository"
                     && action == "pull"
+            }
+            Caller::Token(actions) => {
+                let verb = match action.as_str() {
+                    "pull" => "content/read",
+                    "push" => "content/write",
+                    "delete" => "content/delete",
+                    "metadata_read" => "metadata/read",
+                    "metadata_write" => "metadata/write",
+                    _ => continue,
+                };
+                scope.kind == "repository"
+                    && crate::providers::container_registry::scope_maps::scope_map_allows(
+                        actions,
+                        &scope.name,
+                        verb,
+                    )
             }
             Caller::Principal(p) => {
                 let Some((perm, kind)) = permission_for(registry, &scope.kind, &action) else {

@@ -267,11 +267,15 @@ fn caller_from_basic(
         let c = verify(state, pass, host, "refresh_token")?;
         return principal_of(&c).map(Caller::Principal);
     }
-    let (name, passwords) =
+    if let Ok(Some((name, passwords))) =
         crate::providers::container_registry::registries::admin_passwords(state, registry)
-            .ok()??;
-    (user.eq_ignore_ascii_case(&name) && passwords.iter().any(|p| p == pass))
-        .then_some(Caller::Admin)
+        && user.eq_ignore_ascii_case(&name)
+        && passwords.iter().any(|p| p == pass)
+    {
+        return Some(Caller::Admin);
+    }
+    crate::providers::container_registry::scope_maps::token_grants(state, registry, user, pass)
+        .map(Caller::Token)
 }
 
 pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
@@ -364,6 +368,10 @@ pub async fn token(
     let sub = match &caller {
         Caller::Admin => registry["name"].as_str().unwrap_or_default().to_string(),
         Caller::Principal(p) => p.object_id.clone(),
+        Caller::Token(_) => basic(&headers)
+            .map(|(u, _)| u)
+            .or_else(|| get(&f, "username").map(str::to_string))
+            .unwrap_or_default(),
         Caller::Anonymous => String::new(),
     };
     Json(json!({"access_token": access_token_for(&state, &host, &sub, access)})).into_response()

@@ -4,6 +4,7 @@
 //! (token exchange, admin user) reads what this module stores.
 
 pub mod registries;
+pub mod scope_maps;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::state::AppState;
@@ -34,11 +35,48 @@ pub fn resource(
     id: &ResourceId,
     tail: Option<&str>,
 ) -> Result<Response, ArmError> {
-    let section = id.providers.first().filter(|_| id.providers.len() == 1);
-    let is_registry = section
-        .is_some_and(|p| p.types.len() == 1 && p.types[0].0.eq_ignore_ascii_case("registries"));
-    if !is_registry || id.resource_group.is_none() {
+    let Some(section) = id
+        .providers
+        .first()
+        .filter(|_| id.providers.len() == 1 && id.resource_group.is_some())
+        .filter(|p| p.types[0].0.eq_ignore_ascii_case("registries"))
+    else {
         return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
+    };
+    let mut registry = id.clone();
+    if let Some(p) = registry.providers.first_mut() {
+        p.types.truncate(1);
     }
-    registries::dispatch(state, req, id, tail)
+    let child = section
+        .types
+        .get(1)
+        .map(|(t, n)| (t.to_ascii_lowercase(), n.as_str()));
+    let tail = tail.map(str::to_ascii_lowercase);
+    let registry_child = match (&child, tail.as_deref()) {
+        (None, None | Some("listcredentials" | "regeneratecredential")) => false,
+        (Some(_), None) | (None, Some("scopemaps" | "tokens" | "generatecredentials")) => true,
+        _ => return Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+    };
+    if !registry_child {
+        return registries::dispatch(state, req, id, tail.as_deref());
+    }
+    req.api_version(registries::TYPE)?;
+    if registries::load(state, &registry)?.is_none() {
+        return Err(ArmError::resource_not_found(
+            &format!("{}/{}", registries::TYPE, registry.name()),
+            registry.resource_group.as_deref().unwrap_or_default(),
+        ));
+    }
+    match (child, tail.as_deref()) {
+        (None, Some("scopemaps")) => scope_maps::scope_maps(state, req, &registry, None),
+        (None, Some("tokens")) => scope_maps::tokens(state, req, &registry, None),
+        (None, Some("generatecredentials")) if req.method == http::Method::POST => {
+            scope_maps::generate_credentials(state, req, &registry)
+        }
+        (Some((t, n)), None) if t == "scopemaps" => {
+            scope_maps::scope_maps(state, req, &registry, Some(n))
+        }
+        (Some((t, n)), None) if t == "tokens" => scope_maps::tokens(state, req, &registry, Some(n)),
+        _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+    }
 }
