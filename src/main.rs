@@ -29,6 +29,23 @@ enum Command {
     Serve(Serve),
     /// Print shell exports that make az, the Azure SDKs and OCI clients use a running emulator.
     Env(EnvCmd),
+    /// Push an image (an OCI image layout directory) to an emulated registry, through ACR's real auth flow.
+    Push(PushCmd),
+}
+
+#[derive(Args)]
+struct PushCmd {
+    #[command(flatten)]
+    dir: DataDir,
+    /// An OCI image layout directory (oci-layout, index.json, blobs/).
+    source: PathBuf,
+    /// `<registry>.azurecr.io/<repository>:<tag>`
+    target: String,
+    /// Registry admin user or repository token name (default: Entra login as the well-known service principal).
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    #[arg(long, requires = "username")]
+    password: Option<String>,
 }
 
 #[derive(Args)]
@@ -99,6 +116,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(s) => serve(s),
         Command::Env(e) => env(e),
+        Command::Push(p) => tokio::runtime::Runtime::new()?.block_on(push(p)),
     }
 }
 
@@ -279,6 +297,56 @@ fn env_exports(data_dir: &Path, mode: Mode) -> anyhow::Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `myreg.azurecr.io/team/app:v1` → (`myreg.azurecr.io`, `team/app`, `v1`).
+fn parse_target(t: &str) -> anyhow::Result<(String, String, String)> {
+    let (server, rest) = t
+        .split_once('/')
+        .context("target must be <registry>.azurecr.io/<repository>:<tag>")?;
+    let (repo, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    anyhow::ensure!(
+        server.ends_with(".azurecr.io") && !repo.is_empty(),
+        "target must be <registry>.azurecr.io/<repository>:<tag>"
+    );
+    Ok((server.to_string(), repo.to_string(), tag.to_string()))
+}
+
+async fn push(p: PushCmd) -> anyhow::Result<()> {
+    use azemu_client::oci::{RegistryAuth, RegistryClient};
+    let config = Config::new(&p.dir.data_dir);
+    let port: u16 = std::fs::read_to_string(config.port_path())
+        .context("no running emulator found: start `azemu serve` first")?
+        .trim()
+        .parse()
+        .context("malformed port file")?;
+    let ca = std::fs::read(config.ca_path())?;
+    let (server, repo, tag) = parse_target(&p.target)?;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .proxy(reqwest::Proxy::https(format!("http://localhost:{port}"))?)
+        .build()?;
+    let auth = match (p.username, p.password) {
+        (Some(username), Some(password)) => RegistryAuth::Basic { username, password },
+        _ => {
+            let entra = azemu_client::Client::builder(&format!("https://localhost:{port}"))
+                .ca_pem(&ca)?
+                .well_known_credentials()
+                .build()?;
+            let token = entra
+                .token("https://containerregistry.azure.net/.default")
+                .await?;
+            RegistryAuth::Entra {
+                access_token: token.access_token,
+                tenant: well_known::TENANT_ID.into(),
+            }
+        }
+    };
+    let client = RegistryClient::new(http, &server, auth);
+    let digest = client.push_oci_layout(&p.source, &repo, &tag).await?;
+    println!("pushed {server}/{repo}:{tag}@{digest}");
+    Ok(())
 }
 
 fn shell_quote(s: &str) -> String {

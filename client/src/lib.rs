@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod oci;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -58,6 +60,13 @@ pub enum Error {
     /// Anything else that is not what the protocol promises.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// The OCI data plane's `{"errors":[{"code","message"}]}`.
+    #[error("registry {status}: {code}: {message}")]
+    Registry {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("long-running operation did not finish within {0:?}")]
     LroTimeout(Duration),
 }

@@ -1,0 +1,307 @@
+//! An OCI distribution client with ACR's authentication: enough to push an
+//! image (an OCI image layout directory) and pull it back, through the same
+//! flow Docker and az use (challenge → `/oauth2/exchange` → `/oauth2/token`).
+
+use crate::Error;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// How to log in to the registry.
+#[derive(Clone)]
+pub enum RegistryAuth {
+    /// Admin user or repository token (`GET /oauth2/token` with Basic auth).
+    Basic { username: String, password: String },
+    /// An Entra access token (ARM or `https://containerregistry.azure.net`), exchanged for an ACR refresh token.
+    Entra {
+        access_token: String,
+        tenant: String,
+    },
+}
+
+pub struct RegistryClient {
+    http: reqwest::Client,
+    /// `myreg.azurecr.io`
+    pub login_server: String,
+    auth: RegistryAuth,
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+fn protocol(msg: impl Into<String>) -> Error {
+    Error::Protocol(msg.into())
+}
+
+impl RegistryClient {
+    /// `http` must reach `login_server` (through azemu's proxy for `*.azurecr.io`) and trust its CA.
+    pub fn new(http: reqwest::Client, login_server: &str, auth: RegistryAuth) -> Self {
+        RegistryClient {
+            http,
+            login_server: login_server.to_ascii_lowercase(),
+            auth,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.login_server)
+    }
+
+    /// An ACR access token for `scope` (`repository:app:pull,push`).
+    pub async fn access_token(&self, scope: &str) -> Result<String, Error> {
+        let service = self.login_server.as_str();
+        let resp = match &self.auth {
+            RegistryAuth::Basic { username, password } => {
+                self.http
+                    .get(self.url("/oauth2/token"))
+                    .query(&[("service", service), ("scope", scope)])
+                    .basic_auth(username, Some(password))
+                    .send()
+                    .await?
+            }
+            RegistryAuth::Entra {
+                access_token,
+                tenant,
+            } => {
+                let r = self
+                    .http
+                    .post(self.url("/oauth2/exchange"))
+                    .form(&[
+                        ("grant_type", "access_token"),
+                        ("service", service),
+                        ("tenant", tenant),
+                        ("access_token", access_token),
+                    ])
+                    .send()
+                    .await?;
+                let body: Value = ok_json(r).await?;
+                let refresh = body["refresh_token"]
+                    .as_str()
+                    .ok_or_else(|| protocol("exchange: no refresh_token"))?
+                    .to_string();
+                self.http
+                    .post(self.url("/oauth2/token"))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("service", service),
+                        ("scope", scope),
+                        ("refresh_token", &refresh),
+                    ])
+                    .send()
+                    .await?
+            }
+        };
+        let body: Value = ok_json(resp).await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| protocol("token: no access_token"))
+    }
+
+    /// Upload a blob (monolithic POST + PUT), unless the repository has it already.
+    pub async fn push_blob(
+        &self,
+        token: &str,
+        repo: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, Error> {
+        let digest = sha256_digest(&bytes);
+        let head = self
+            .http
+            .head(self.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if head.status().is_success() {
+            return Ok(digest);
+        }
+        let start = self
+            .http
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if start.status() != reqwest::StatusCode::ACCEPTED {
+            return Err(oci_error(start).await);
+        }
+        let location = start
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| protocol("upload: no Location"))?
+            .to_string();
+        let location = if location.starts_with("https://") {
+            location
+        } else {
+            self.url(&location)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = self
+            .http
+            .put(format!("{location}{sep}digest={digest}"))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await?;
+        if put.status() != reqwest::StatusCode::CREATED {
+            return Err(oci_error(put).await);
+        }
+        Ok(digest)
+    }
+
+    pub async fn put_manifest(
+        &self,
+        token: &str,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, Error> {
+        let r = self
+            .http
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .bearer_auth(token)
+            .header("content-type", media_type)
+            .body(bytes.clone())
+            .send()
+            .await?;
+        if r.status() != reqwest::StatusCode::CREATED {
+            return Err(oci_error(r).await);
+        }
+        Ok(sha256_digest(&bytes))
+    }
+
+    /// `(media type, bytes)` of a manifest.
+    pub async fn get_manifest(
+        &self,
+        token: &str,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(String, Vec<u8>), Error> {
+        let r = self
+            .http
+            .get(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .bearer_auth(token)
+            .header(
+                "accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
+            )
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(oci_error(r).await);
+        }
+        let mt = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Ok((mt, r.bytes().await?.to_vec()))
+    }
+
+    pub async fn get_blob(&self, token: &str, repo: &str, digest: &str) -> Result<Vec<u8>, Error> {
+        let r = self
+            .http
+            .get(self.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(oci_error(r).await);
+        }
+        let bytes = r.bytes().await?.to_vec();
+        if sha256_digest(&bytes) != digest {
+            return Err(protocol(format!(
+                "blob {digest}: content does not match its digest"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Push the image an OCI image layout directory holds (its first manifest in
+    /// `index.json`) as `repo:tag`. Returns the manifest digest.
+    pub async fn push_oci_layout(
+        &self,
+        dir: &Path,
+        repo: &str,
+        tag: &str,
+    ) -> Result<String, Error> {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|e| protocol(format!("{}: {e}", p.display())));
+        let blob_path = |digest: &str| -> Result<std::path::PathBuf, Error> {
+            let (alg, hex) = digest
+                .split_once(':')
+                .ok_or_else(|| protocol(format!("bad digest {digest}")))?;
+            Ok(dir.join("blobs").join(alg).join(hex))
+        };
+        let index: Value = serde_json::from_slice(&read(&dir.join("index.json"))?)
+            .map_err(|e| protocol(format!("index.json: {e}")))?;
+        let desc = index["manifests"]
+            .get(0)
+            .ok_or_else(|| protocol("index.json lists no manifests"))?;
+        let manifest_digest = desc["digest"]
+            .as_str()
+            .ok_or_else(|| protocol("index.json: no digest"))?;
+        let media_type = desc["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_string();
+        let manifest_bytes = read(&blob_path(manifest_digest)?)?;
+        let manifest: Value = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| protocol(format!("manifest: {e}")))?;
+        let token = self
+            .access_token(&format!("repository:{repo}:pull,push"))
+            .await?;
+        let mut blobs: Vec<&str> = manifest["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str())
+            .collect();
+        if let Some(c) = manifest["config"]["digest"].as_str() {
+            blobs.push(c);
+        }
+        for d in blobs {
+            let bytes = read(&blob_path(d)?)?;
+            let pushed = self.push_blob(&token, repo, bytes).await?;
+            if pushed != d {
+                return Err(protocol(format!(
+                    "blob {d} in the layout does not match its digest"
+                )));
+            }
+        }
+        self.put_manifest(&token, repo, tag, &media_type, manifest_bytes)
+            .await
+    }
+}
+
+async fn ok_json(r: reqwest::Response) -> Result<Value, Error> {
+    if !r.status().is_success() {
+        return Err(oci_error(r).await);
+    }
+    r.json().await.map_err(Error::from)
+}
+
+/// `{"errors":[{code,message}]}` → [`Error::Registry`].
+async fn oci_error(r: reqwest::Response) -> Error {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    Error::Registry {
+        status,
+        code: body["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        message: body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
