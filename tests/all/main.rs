@@ -13,6 +13,7 @@ mod arm_auth;
 mod arm_resources;
 mod az_cli;
 mod entra;
+mod identity_block;
 mod identity_rbac;
 mod lifecycle;
 mod python_sdk;
