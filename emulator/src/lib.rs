@@ -27,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod entra;
 pub mod network;
+pub mod oci;
 pub mod providers;
 pub mod server;
 pub mod state;

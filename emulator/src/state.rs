@@ -23,6 +23,8 @@ pub struct AppState {
     pub directory: Directory,
     pub tenant: Arc<Tenant>,
     pub ca: Arc<CertAuthority>,
+    /// Registry blobs, content-addressed, under `<data-dir>/registry`.
+    pub blobs: Arc<crate::oci::blobs::BlobStore>,
 }
 
 impl AppState {
@@ -43,6 +45,9 @@ impl AppState {
             clock: Arc::new(Clock::default()),
             tokens: Arc::new(TokenService::new(key)),
             ca: Arc::new(ca),
+            blobs: Arc::new(crate::oci::blobs::BlobStore::open(
+                config.data_dir.join("registry"),
+            )?),
             config: Arc::new(config),
         };
         state.seed()?;

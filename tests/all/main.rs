@@ -16,5 +16,6 @@ mod entra;
 mod identity_block;
 mod identity_rbac;
 mod lifecycle;
+mod oci_clients;
 mod python_sdk;
 mod route_authz;

@@ -14,6 +14,7 @@
 //!
 //! Facts: ../shared/notes/acr-aci-semantics.md §1–3, §5.
 
+pub mod data_plane;
 pub mod tokens;
 
 /// Everything a `<name>.azurecr.io` host serves: the token service, then the
@@ -23,13 +24,17 @@ pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route("/oauth2/exchange", post(tokens::exchange))
         .route("/oauth2/token", get(tokens::token).post(tokens::token))
-        .route("/v2/", get(v2_base))
-        .route("/v2", get(v2_base))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            network_gate,
-        ))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::oci::routes::router(std::sync::Arc::new(
+            crate::oci::routes::Ctx {
+                store: state.store.clone(),
+                blobs: state.blobs.clone(),
+                gate: std::sync::Arc::new(data_plane::AcrGate {
+                    state: state.clone(),
+                }),
+            },
+        )))
+        .layer(axum::middleware::from_fn_with_state(state, network_gate))
 }
 
 /// Before any route: the registry must exist and the caller's network origin
@@ -52,26 +57,6 @@ async fn network_gate(
     match tokens::registry_for(&state, &host, peer) {
         Ok(_) => next.run(req).await,
         Err(resp) => resp,
-    }
-}
-
-/// `GET /v2/`: 200 `{}` for any valid credential, else ACR's 401 challenge.
-async fn v2_base(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    headers: axum::http::HeaderMap,
-    axum::extract::Extension(transport): axum::extract::Extension<crate::web::Transport>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match tokens::check(&state, &headers, Some(transport.peer), None, &[], false) {
-        Ok(()) => {
-            let mut r = axum::Json(serde_json::json!({})).into_response();
-            r.headers_mut().insert(
-                "docker-distribution-api-version",
-                axum::http::HeaderValue::from_static("registry/2.0"),
-            );
-            r
-        }
-        Err(r) => r,
     }
 }
 

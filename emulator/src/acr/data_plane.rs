@@ -1,0 +1,39 @@
+//! Mounting the OCI data plane ([`crate::oci`]) behind ACR's checks:
+//! [`AcrGate`] is its [`Gate`] for `<name>.azurecr.io`.
+
+use crate::oci::{Action, Gate};
+use crate::state::AppState;
+use axum::response::Response;
+
+pub struct AcrGate {
+    pub state: AppState,
+}
+
+impl Gate for AcrGate {
+    fn registry_for_host(&self, host: &str) -> Option<String> {
+        let name = super::registry_name_of_host(host)?;
+        crate::providers::container_registry::registries::by_name(&self.state, &name)
+            .ok()
+            .flatten()
+            .and_then(|r| r["name"].as_str().map(str::to_ascii_lowercase))
+    }
+
+    fn check(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+        repository: Option<&str>,
+        actions: &[Action],
+        catalog: bool,
+    ) -> Result<(), Response> {
+        let actions: Vec<&str> = actions
+            .iter()
+            .map(|a| match a {
+                Action::Pull => "pull",
+                Action::Push => "push",
+                Action::Delete => "delete",
+            })
+            .collect();
+        super::tokens::check(&self.state, headers, peer, repository, &actions, catalog)
+    }
+}

@@ -1,0 +1,139 @@
+//! Content-addressed blob storage shared by every repository and registry:
+//! `<dir>/blobs/sha256/<2 hex>/<64 hex>`. Uploads stream into
+//! `<dir>/uploads/<uuid>`; committing one hashes it, compares the digest the
+//! client claimed, and renames it into place atomically. Two clients pushing
+//! the same blob at once both succeed and one file remains, intact.
+
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A `sha256:<64 lowercase hex>` digest.
+pub fn parse_digest(s: &str) -> Option<&str> {
+    let hex = s.strip_prefix("sha256:")?;
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
+}
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub enum CommitError {
+    /// The content does not hash to the claimed digest; nothing was stored.
+    Mismatch {
+        actual: String,
+    },
+    Io(std::io::Error),
+}
+
+impl BlobStore {
+    pub fn open(root: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root.join("blobs/sha256"))?;
+        std::fs::create_dir_all(root.join("uploads"))?;
+        Ok(BlobStore { root })
+    }
+
+    /// Where a blob lives (`None` for a malformed digest).
+    pub fn path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = parse_digest(digest)?;
+        Some(self.root.join("blobs/sha256").join(&hex[..2]).join(hex))
+    }
+
+    pub fn size(&self, digest: &str) -> Option<u64> {
+        std::fs::metadata(self.path(digest)?).ok().map(|m| m.len())
+    }
+
+    pub fn upload_path(&self, uuid: &str) -> PathBuf {
+        self.root.join("uploads").join(uuid)
+    }
+
+    /// Store bytes already in memory (manifests); returns the digest.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let digest = digest_of(bytes);
+        let tmp = self.upload_path(&uuid::Uuid::new_v4().to_string());
+        std::fs::write(&tmp, bytes)?;
+        match self.commit_file(&tmp, &digest) {
+            Ok(_) => Ok(digest),
+            Err(CommitError::Io(e)) => Err(e),
+            Err(CommitError::Mismatch { .. }) => {
+                Err(std::io::Error::other("hash changed while writing"))
+            }
+        }
+    }
+
+    pub fn read(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(
+            self.path(digest)
+                .ok_or_else(|| std::io::Error::other("bad digest"))?,
+        )
+    }
+
+    /// Hash `file`, check it against `digest`, and move it into place. The
+    /// temp file is removed whatever happens.
+    pub fn commit_file(&self, file: &Path, digest: &str) -> Result<u64, CommitError> {
+        let result = self.commit_inner(file, digest);
+        let _ = std::fs::remove_file(file);
+        result
+    }
+
+    fn commit_inner(&self, file: &Path, digest: &str) -> Result<u64, CommitError> {
+        let mut f = std::fs::File::open(file).map_err(CommitError::Io)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(CommitError::Io)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            h.update(&buf[..n]);
+        }
+        let actual = format!("sha256:{}", hex(&h.finalize()));
+        if actual != digest {
+            return Err(CommitError::Mismatch { actual });
+        }
+        let dest = self.path(digest).ok_or(CommitError::Mismatch {
+            actual: actual.clone(),
+        })?;
+        if dest.exists() {
+            return Ok(size);
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(CommitError::Io)?;
+        }
+        f.sync_all().map_err(CommitError::Io)?;
+        // An atomic rename of the verified upload: a concurrent commit of the
+        // same content just replaces equal bytes, and readers never see a partial file.
+        std::fs::rename(file, &dest).map_err(CommitError::Io)?;
+        Ok(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests() {
+        assert!(parse_digest(&digest_of(b"x")).is_some());
+        assert!(parse_digest("sha256:ABC").is_none());
+        assert!(parse_digest("sha512:00").is_none());
+        assert!(
+            parse_digest("sha256:../../../../etc/passwd0000000000000000000000000000000000000")
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! The OCI wire surface's one error catalog: `{"errors":[{"code","message","detail"}]}`
+//! with the distribution spec's codes and status codes, ACR's message texts
+//! where known (../shared/notes/acr-aci-semantics.md §2), and
+//! `Docker-Distribution-API-Version: registry/2.0` on every response.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct OciError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub detail: Option<Value>,
+}
+
+impl OciError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        OciError {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn blob_unknown(digest: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )
+        .with_detail(json!({"digest": digest}))
+    }
+    pub fn blob_upload_unknown() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+            "blob upload unknown to registry",
+        )
+    }
+    pub fn blob_upload_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "BLOB_UPLOAD_INVALID",
+            format!("blob upload invalid: {why}"),
+        )
+    }
+    pub fn digest_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            format!("provided digest did not match uploaded content: {why}"),
+        )
+    }
+    pub fn manifest_blob_unknown(digest: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_BLOB_UNKNOWN",
+            "blob unknown to registry",
+        )
+        .with_detail(json!({"digest": digest}))
+    }
+    pub fn manifest_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            format!("manifest invalid: {why}"),
+        )
+    }
+    /// ACR: `manifest tagged by "1.1.2" is not found`, detail `{"Tag": "1.1.2"}`.
+    pub fn manifest_unknown_tag(tag: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            format!("manifest tagged by \"{tag}\" is not found"),
+        )
+        .with_detail(json!({"Tag": tag}))
+    }
+    pub fn manifest_unknown_digest(digest: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            format!(
+                "manifest sha256:{} is not found",
+                digest.trim_start_matches("sha256:")
+            ),
+        )
+        .with_detail(json!({"Digest": digest}))
+    }
+    pub fn name_invalid(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            "invalid repository name",
+        )
+        .with_detail(json!({"Name": name}))
+    }
+    pub fn name_unknown(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        )
+        .with_detail(json!({"Name": name}))
+    }
+    pub fn size_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "SIZE_INVALID",
+            format!("provided length did not match content length: {why}"),
+        )
+    }
+    pub fn range_invalid() -> Self {
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            "the range is not satisfiable",
+        )
+    }
+    pub fn unsupported(what: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            format!("the operation is unsupported: {what}"),
+        )
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            format!("the manifest exceeds the {limit} byte limit"),
+        )
+    }
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+    pub fn denied(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "DENIED", message)
+    }
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        // Storage failures are the registry's, but clients retry on 5xx; keep it a 503.
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            format!("storage unavailable: {what}"),
+        )
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(d) = self.detail {
+            e["detail"] = d;
+        }
+        let mut r = (self.status, Json(json!({"errors": [e]}))).into_response();
+        r.headers_mut().insert(
+            "docker-distribution-api-version",
+            HeaderValue::from_static("registry/2.0"),
+        );
+        r
+    }
+}
+
+impl From<crate::store::StoreError> for OciError {
+    fn from(e: crate::store::StoreError) -> Self {
+        OciError::internal(e)
+    }
+}
+
+impl From<std::io::Error> for OciError {
+    fn from(e: std::io::Error) -> Self {
+        OciError::internal(e)
+    }
+}

@@ -1,0 +1,61 @@
+//! The OCI Distribution Spec v1.1 data plane every emulated registry serves at
+//! `https://<name>.azurecr.io/v2/…` (mounted by [`crate::acr`], which checks
+//! network and credentials first through [`Gate`]).
+//!
+//! | spec endpoint | handler |
+//! |---|---|
+//! | `GET /v2/` | [`routes`] (base) |
+//! | `GET|HEAD /v2/<name>/blobs/<digest>` (Range) | `blob_get` |
+//! | `DELETE /v2/<name>/blobs/<digest>` | `blob_delete` |
+//! | `POST /v2/<name>/blobs/uploads/` (`?digest=`, `?mount=&from=`) | `upload_start` |
+//! | `PATCH|PUT|GET|DELETE /v2/<name>/blobs/uploads/<id>` | `upload_*` |
+//! | `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` | `manifest_*` |
+//! | `GET /v2/<name>/tags/list?n=&last=` | `tags_list` |
+//! | `GET /v2/_catalog?n=&last=` | `catalog` |
+//! | `GET /v2/<name>/referrers/<digest>?artifactType=` | `referrers` |
+//!
+//! Bytes live in the content-addressed [`blobs::BlobStore`]; which repository
+//! may see which blob, manifests, tags and upload sessions are rows in the
+//! store's `oci_*` tables, keyed `{registry}/{repository}/…`.
+
+pub mod blobs;
+pub mod errors;
+pub mod names;
+pub mod routes;
+
+pub use errors::OciError;
+
+/// Store tables of the data plane.
+pub mod tables {
+    /// `{registry}/{repo}/{digest}` → `{size}`: blobs a repository can see.
+    pub const BLOB_LINKS: &str = "oci_blob_links";
+    /// `{registry}/{repo}/{digest}` → `{mediaType, size, subject, artifactType, annotations}`.
+    pub const MANIFESTS: &str = "oci_manifests";
+    /// `{registry}/{repo}/{tag}` → `{digest}` (tags keep their case).
+    pub const TAGS: &str = "oci_tags";
+    /// `{uuid}` → `{registry, repository, offset}`.
+    pub const UPLOADS: &str = "oci_uploads";
+}
+
+/// What a request needs from the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+/// The check in front of the data plane: network, credentials, permissions.
+/// `repository: None` is `/v2/` (`catalog: false`) or `/v2/_catalog` (`catalog: true`).
+pub trait Gate: Send + Sync + 'static {
+    fn registry_for_host(&self, host: &str) -> Option<String>;
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+        repository: Option<&str>,
+        actions: &[Action],
+        catalog: bool,
+    ) -> Result<(), axum::response::Response>;
+}

@@ -1,0 +1,841 @@
+//! The data plane's HTTP handlers. One catch-all under `/v2/` parses the path
+//! from the right (repository names have slashes), asks the [`Gate`], then
+//! reads or writes the store and the blob store.
+
+use super::blobs::{BlobStore, CommitError, digest_of, parse_digest};
+use super::names::{valid_name, valid_tag};
+use super::{Action, Gate, OciError, tables};
+use crate::store::Store;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// Largest manifest accepted (the spec suggests at least 4 MiB).
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+
+pub struct Ctx {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<BlobStore>,
+    pub gate: Arc<dyn Gate>,
+}
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/v2/", axum::routing::any(handle))
+        .route("/v2", axum::routing::any(handle))
+        .route("/v2/{*rest}", axum::routing::any(handle))
+        .with_state(ctx)
+}
+
+/// What a `/v2/…` path names.
+#[derive(Debug, PartialEq)]
+enum Target {
+    Base,
+    Catalog,
+    Tags(String),
+    Manifest(String, String),
+    Blob(String, String),
+    UploadStart(String),
+    Upload(String, String),
+    Referrers(String, String),
+}
+
+fn parse(path: &str) -> Option<Target> {
+    let rest = path.strip_prefix("/v2")?.trim_start_matches('/');
+    if rest.is_empty() {
+        return Some(Target::Base);
+    }
+    if rest == "_catalog" {
+        return Some(Target::Catalog);
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Some(Target::Tags(name.into()));
+    }
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
+        return Some(Target::UploadStart(name.into()));
+    }
+    if let Some((name, id)) = rest.rsplit_once("/blobs/uploads/") {
+        return Some(Target::Upload(name.into(), id.into()));
+    }
+    for (sep, make) in [
+        (
+            "/manifests/",
+            Target::Manifest as fn(String, String) -> Target,
+        ),
+        ("/blobs/", Target::Blob),
+        ("/referrers/", Target::Referrers),
+    ] {
+        if let Some((name, r)) = rest.rsplit_once(sep)
+            && !r.contains('/')
+        {
+            return Some(make(name.into(), r.into()));
+        }
+    }
+    None
+}
+
+type Res = Result<Response, OciError>;
+
+fn with_api_version(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    r
+}
+
+fn header(r: &mut Response, k: &'static str, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        r.headers_mut().insert(k, v);
+    }
+}
+
+fn query(uri: &http::Uri) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default()
+}
+
+fn q<'a>(qs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    qs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+/// The parts of a request handlers read (the body travels separately: it is not `Sync`).
+struct Req {
+    registry: String,
+    method: Method,
+    headers: HeaderMap,
+    uri: http::Uri,
+}
+
+impl Req {
+    fn key(&self, repo: &str, rest: &str) -> String {
+        format!("{}/{}/{rest}", self.registry, repo)
+    }
+}
+
+async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<crate::web::Transport>()
+        .map(|t| t.peer);
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let Some(registry) = ctx.gate.registry_for_host(&host) else {
+        return OciError::name_unknown(&host).into_response();
+    };
+    let target = match parse(parts.uri.path()) {
+        Some(t) => t,
+        None => {
+            return OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found")
+                .into_response();
+        }
+    };
+    // Names are validated before the gate so a malformed name never reaches a scope.
+    let repo = match &target {
+        Target::Base | Target::Catalog => None,
+        Target::Tags(n)
+        | Target::Manifest(n, _)
+        | Target::Blob(n, _)
+        | Target::UploadStart(n)
+        | Target::Upload(n, _)
+        | Target::Referrers(n, _) => {
+            if !valid_name(n) {
+                return OciError::name_invalid(n).into_response();
+            }
+            Some(n.clone())
+        }
+    };
+    let m = &parts.method;
+    let actions: &[Action] = match (&target, m) {
+        (Target::Base | Target::Catalog, _) => &[],
+        (_, &Method::GET | &Method::HEAD) => &[Action::Pull],
+        (Target::Manifest(..) | Target::Blob(..), &Method::DELETE) => &[Action::Delete],
+        _ => &[Action::Pull, Action::Push],
+    };
+    if let Err(r) = ctx.gate.check(
+        &parts.headers,
+        peer,
+        repo.as_deref(),
+        actions,
+        target == Target::Catalog,
+    ) {
+        return r;
+    }
+    let r = Req {
+        registry,
+        method: parts.method.clone(),
+        headers: parts.headers,
+        uri: parts.uri,
+    };
+    let res = match (target, r.method.clone()) {
+        (Target::Base, Method::GET | Method::HEAD) => Ok(axum::Json(json!({})).into_response()),
+        (Target::Catalog, Method::GET) => catalog(&ctx, &r),
+        (Target::Tags(n), Method::GET) => tags_list(&ctx, &r, &n),
+        (Target::Manifest(n, rf), Method::GET | Method::HEAD) => manifest_get(&ctx, &r, &n, &rf),
+        (Target::Manifest(n, rf), Method::PUT) => manifest_put(&ctx, &r, body, &n, &rf).await,
+        (Target::Manifest(n, rf), Method::DELETE) => manifest_delete(&ctx, &r, &n, &rf),
+        (Target::Blob(n, d), Method::GET | Method::HEAD) => blob_get(&ctx, &r, &n, &d).await,
+        (Target::Blob(n, d), Method::DELETE) => blob_delete(&ctx, &r, &n, &d),
+        (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, &n, peer).await,
+        (Target::Upload(n, id), Method::PATCH) => upload_patch(&ctx, &r, body, &n, &id).await,
+        (Target::Upload(n, id), Method::PUT) => upload_put(&ctx, &r, body, &n, &id).await,
+        (Target::Upload(n, id), Method::GET) => upload_status(&ctx, &r, &n, &id),
+        (Target::Upload(n, id), Method::DELETE) => upload_cancel(&ctx, &r, &n, &id),
+        (Target::Referrers(n, d), Method::GET) => referrers(&ctx, &r, &n, &d),
+        (_, m) => Err(OciError::unsupported(m.as_str())),
+    };
+    with_api_version(res.unwrap_or_else(IntoResponse::into_response))
+}
+
+// ---- content discovery -------------------------------------------------
+
+/// `n`/`last` paging over sorted names, with the spec's `Link` header.
+fn paged(items: Vec<String>, r: &Req, path: &str, field: &str, extra: Value) -> Res {
+    let qs = query(&r.uri);
+    let last = q(&qs, "last");
+    let mut items: Vec<String> = items
+        .into_iter()
+        .filter(|t| last.is_none_or(|l| t.as_str() > l))
+        .collect();
+    items.sort();
+    items.dedup();
+    let n: Option<usize> = q(&qs, "n").and_then(|n| n.parse().ok());
+    let more = n.is_some_and(|n| items.len() > n);
+    if let Some(n) = n {
+        items.truncate(n);
+    }
+    let mut body = extra;
+    body[field] = json!(items);
+    let mut resp = axum::Json(body).into_response();
+    if more && let (Some(n), Some(l)) = (n, items.last()) {
+        header(
+            &mut resp,
+            "link",
+            &format!("<{path}?n={n}&last={l}>; rel=\"next\""),
+        );
+    }
+    Ok(resp)
+}
+
+fn catalog(ctx: &Ctx, r: &Req) -> Res {
+    let prefix = format!("{}/", r.registry);
+    let mut repos = Vec::new();
+    for (k, _) in ctx.store.scan(tables::MANIFESTS, &prefix)? {
+        if let Some((repo, _)) = k[prefix.len()..].rsplit_once('/') {
+            repos.push(repo.to_string());
+        }
+    }
+    paged(repos, r, "/v2/_catalog", "repositories", json!({}))
+}
+
+fn tags_list(ctx: &Ctx, r: &Req, repo: &str) -> Res {
+    let prefix = r.key(repo, "");
+    let rows = ctx.store.scan(tables::TAGS, &prefix)?;
+    let tags: Vec<String> = rows
+        .iter()
+        .map(|(k, _)| k[prefix.len()..].to_string())
+        .filter(|t| !t.contains('/'))
+        .collect();
+    if tags.is_empty() && ctx.store.scan(tables::MANIFESTS, &prefix)?.is_empty() {
+        return Err(OciError::name_unknown(repo));
+    }
+    paged(
+        tags,
+        r,
+        &format!("/v2/{repo}/tags/list"),
+        "tags",
+        json!({"name": repo}),
+    )
+}
+
+fn referrers(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
+    if parse_digest(digest).is_none() {
+        return Err(OciError::digest_invalid("malformed digest"));
+    }
+    let qs = query(&r.uri);
+    let filter = q(&qs, "artifactType");
+    let mut manifests = Vec::new();
+    for (k, m) in ctx.store.scan(tables::MANIFESTS, &r.key(repo, ""))? {
+        if m["subject"]["digest"] != digest {
+            continue;
+        }
+        if filter.is_some_and(|f| m["artifactType"] != f) {
+            continue;
+        }
+        let mut d =
+            json!({"mediaType": m["mediaType"], "digest": k.rsplit('/').next(), "size": m["size"]});
+        if !m["artifactType"].is_null() {
+            d["artifactType"] = m["artifactType"].clone();
+        }
+        if !m["annotations"].is_null() {
+            d["annotations"] = m["annotations"].clone();
+        }
+        manifests.push(d);
+    }
+    let mut resp = (
+        [(http::header::CONTENT_TYPE, "application/vnd.oci.image.index.v1+json")],
+        serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})).unwrap_or_default(),
+    )
+        .into_response();
+    if filter.is_some() {
+        header(&mut resp, "oci-filters-applied", "artifactType");
+    }
+    Ok(resp)
+}
+
+// ---- manifests -----------------------------------------------------------
+
+/// A reference names a manifest by digest, or by tag through the tags table.
+fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, Value), OciError> {
+    let digest = if reference.starts_with("sha256:") {
+        if parse_digest(reference).is_none() {
+            return Err(OciError::digest_invalid("malformed digest"));
+        }
+        reference.to_string()
+    } else if valid_tag(reference) {
+        let row = ctx
+            .store
+            .get(tables::TAGS, &r.key(repo, reference))?
+            .ok_or_else(|| OciError::manifest_unknown_tag(reference))?;
+        row["digest"].as_str().unwrap_or_default().to_string()
+    } else if reference.contains(':') {
+        return Err(OciError::digest_invalid("unsupported digest algorithm"));
+    } else {
+        return Err(OciError::manifest_invalid("invalid tag"));
+    };
+    let meta = ctx
+        .store
+        .get(tables::MANIFESTS, &r.key(repo, &digest))?
+        .ok_or_else(|| {
+            if reference.starts_with("sha256:") {
+                OciError::manifest_unknown_digest(&digest)
+            } else {
+                OciError::manifest_unknown_tag(reference)
+            }
+        })?;
+    Ok((digest, meta))
+}
+
+fn manifest_get(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
+    let (digest, meta) = resolve(ctx, r, repo, reference)?;
+    let bytes = ctx.blobs.read(&digest)?;
+    let media_type = meta["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    let len = bytes.len();
+    let mut resp = if r.method == Method::HEAD {
+        Body::empty().into_response()
+    } else {
+        Body::from(bytes).into_response()
+    };
+    header(&mut resp, "content-type", &media_type);
+    header(&mut resp, "docker-content-digest", &digest);
+    header(&mut resp, "content-length", &len.to_string());
+    header(&mut resp, "etag", &format!("\"{digest}\""));
+    Ok(resp)
+}
+
+const MANIFEST_TYPES: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, OciError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(_) => Err(OciError::too_large(limit)),
+    }
+}
+
+async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &str) -> Res {
+    let content_type = r
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
+    let bytes = read_limited(body, MAX_MANIFEST).await?;
+    let doc: Value =
+        serde_json::from_slice(&bytes).map_err(|e| OciError::manifest_invalid(&e.to_string()))?;
+    let media_type = content_type
+        .filter(|c| !c.is_empty())
+        .or_else(|| doc["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    if !MANIFEST_TYPES.contains(&media_type.as_str()) {
+        return Err(OciError::manifest_invalid(&format!(
+            "unsupported media type '{media_type}'"
+        )));
+    }
+    if doc["mediaType"].as_str().is_some_and(|m| m != media_type) {
+        return Err(OciError::manifest_invalid(
+            "mediaType does not match Content-Type",
+        ));
+    }
+    if doc["schemaVersion"] != 2 {
+        return Err(OciError::manifest_invalid("schemaVersion must be 2"));
+    }
+    let digest = digest_of(&bytes);
+    let by_digest = reference.starts_with("sha256:") || reference.contains(':');
+    if by_digest && reference != digest {
+        return Err(OciError::digest_invalid(&format!(
+            "the manifest digest is {digest}"
+        )));
+    }
+    if !by_digest && !valid_tag(reference) {
+        return Err(OciError::manifest_invalid("invalid tag"));
+    }
+    let is_index = media_type.ends_with("index.v1+json") || media_type.ends_with("list.v2+json");
+    if is_index {
+        for m in doc["manifests"]
+            .as_array()
+            .ok_or_else(|| OciError::manifest_invalid("manifests is required"))?
+        {
+            let d = m["digest"].as_str().unwrap_or_default();
+            if ctx
+                .store
+                .get(tables::MANIFESTS, &format!("{}/{}/{d}", r.registry, repo))?
+                .is_none()
+            {
+                return Err(OciError::manifest_unknown_digest(d));
+            }
+        }
+    } else {
+        let mut refs: Vec<&str> = doc["layers"]
+            .as_array()
+            .ok_or_else(|| OciError::manifest_invalid("layers is required"))?
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap_or_default())
+            .collect();
+        refs.push(
+            doc["config"]["digest"]
+                .as_str()
+                .ok_or_else(|| OciError::manifest_invalid("config is required"))?,
+        );
+        for d in refs {
+            if parse_digest(d).is_none()
+                || ctx
+                    .store
+                    .get(tables::BLOB_LINKS, &format!("{}/{}/{d}", r.registry, repo))?
+                    .is_none()
+            {
+                return Err(OciError::manifest_blob_unknown(d));
+            }
+        }
+    }
+    ctx.blobs.put(&bytes)?;
+    let artifact_type = doc["artifactType"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            (!is_index)
+                .then(|| {
+                    doc["config"]["mediaType"]
+                        .as_str()
+                        .filter(|c| *c != "application/vnd.oci.image.config.v1+json")
+                        .map(str::to_string)
+                })
+                .flatten()
+        });
+    ctx.store.put(
+        tables::MANIFESTS,
+        &format!("{}/{}/{digest}", r.registry, repo),
+        json!({"mediaType": media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
+    )?;
+    if !by_digest {
+        ctx.store.put(
+            tables::TAGS,
+            &format!("{}/{}/{reference}", r.registry, repo),
+            json!({"digest": digest}),
+        )?;
+    }
+    let mut resp = StatusCode::CREATED.into_response();
+    header(
+        &mut resp,
+        "location",
+        &format!("/v2/{repo}/manifests/{digest}"),
+    );
+    header(&mut resp, "docker-content-digest", &digest);
+    if let Some(s) = doc["subject"]["digest"].as_str() {
+        header(&mut resp, "oci-subject", s);
+    }
+    Ok(resp)
+}
+
+fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
+    if !reference.starts_with("sha256:") {
+        // ACR deletes a tag (untags) when given one.
+        if ctx
+            .store
+            .delete(tables::TAGS, &r.key(repo, reference))?
+            .is_none()
+        {
+            return Err(OciError::manifest_unknown_tag(reference));
+        }
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    let (digest, _) = resolve(ctx, r, repo, reference)?;
+    ctx.store.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
+    for (k, v) in ctx.store.scan(tables::TAGS, &r.key(repo, ""))? {
+        if v["digest"] == digest.as_str() {
+            ctx.store.delete(tables::TAGS, &k)?;
+        }
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+// ---- blobs ---------------------------------------------------------------
+
+/// A response body that streams a file region without loading it.
+struct FileBody {
+    file: tokio::fs::File,
+    remaining: u64,
+}
+
+impl http_body::Body for FileBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        use tokio::io::AsyncRead;
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = self.remaining.min(256 * 1024) as usize;
+        let mut buf = vec![0u8; want];
+        let mut rb = tokio::io::ReadBuf::new(&mut buf);
+        match std::pin::Pin::new(&mut self.file).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Some(Err(std::io::Error::other(
+                        "blob shorter than recorded",
+                    ))));
+                }
+                self.remaining -= n as u64;
+                buf.truncate(n);
+                Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(buf)))))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// `bytes=a-b`, `bytes=a-`, `bytes=-n` against `size`.
+fn parse_range(v: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = v.strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.checked_sub(n)?, size.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, size.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(size.saturating_sub(1)),
+        ),
+    };
+    (start <= end && end < size).then_some((start, end))
+}
+
+async fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
+    if parse_digest(digest).is_none() {
+        return Err(OciError::digest_invalid("malformed digest"));
+    }
+    if ctx
+        .store
+        .get(tables::BLOB_LINKS, &r.key(repo, digest))?
+        .is_none()
+        && ctx
+            .store
+            .get(tables::MANIFESTS, &r.key(repo, digest))?
+            .is_none()
+    {
+        return Err(OciError::blob_unknown(digest));
+    }
+    let path = ctx
+        .blobs
+        .path(digest)
+        .ok_or_else(|| OciError::blob_unknown(digest))?;
+    let size = ctx
+        .blobs
+        .size(digest)
+        .ok_or_else(|| OciError::blob_unknown(digest))?;
+    let range = match r
+        .headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(v) => Some(parse_range(v, size).ok_or_else(|| {
+            OciError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "BLOB_UNKNOWN",
+                "the requested range is not satisfiable",
+            )
+        })?),
+        None => None,
+    };
+    let (start, len, status) = match range {
+        Some((a, b)) => (a, b - a + 1, StatusCode::PARTIAL_CONTENT),
+        None => (0, size, StatusCode::OK),
+    };
+    let mut resp = if r.method == Method::HEAD {
+        Body::empty().into_response()
+    } else {
+        use tokio::io::AsyncSeekExt;
+        let mut file = tokio::fs::File::open(&path).await?;
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        Body::new(FileBody {
+            file,
+            remaining: len,
+        })
+        .into_response()
+    };
+    *resp.status_mut() = status;
+    header(&mut resp, "content-type", "application/octet-stream");
+    header(&mut resp, "content-length", &len.to_string());
+    header(&mut resp, "docker-content-digest", digest);
+    header(&mut resp, "accept-ranges", "bytes");
+    if let Some((a, b)) = range {
+        header(&mut resp, "content-range", &format!("bytes {a}-{b}/{size}"));
+    }
+    Ok(resp)
+}
+
+fn blob_delete(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
+    if parse_digest(digest).is_none() {
+        return Err(OciError::digest_invalid("malformed digest"));
+    }
+    match ctx.store.delete(tables::BLOB_LINKS, &r.key(repo, digest))? {
+        Some(_) => Ok(StatusCode::ACCEPTED.into_response()),
+        None => Err(OciError::blob_unknown(digest)),
+    }
+}
+
+// ---- uploads -------------------------------------------------------------
+
+fn upload_headers(resp: &mut Response, repo: &str, id: &str, offset: u64) {
+    header(resp, "location", &format!("/v2/{repo}/blobs/uploads/{id}"));
+    header(resp, "docker-upload-uuid", id);
+    header(resp, "range", &format!("0-{}", offset.saturating_sub(1)));
+}
+
+fn link(ctx: &Ctx, r: &Req, repo: &str, digest: &str, size: u64) -> Result<(), OciError> {
+    ctx.store.put(
+        tables::BLOB_LINKS,
+        &r.key(repo, digest),
+        json!({"size": size}),
+    )?;
+    Ok(())
+}
+
+fn created(repo: &str, digest: &str) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    header(&mut resp, "location", &format!("/v2/{repo}/blobs/{digest}"));
+    header(&mut resp, "docker-content-digest", digest);
+    resp
+}
+
+/// Append a request body to an upload file; returns bytes written.
+async fn append(path: &std::path::Path, body: Body) -> Result<u64, OciError> {
+    let mut f = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await?;
+    let mut body = body;
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| OciError::blob_upload_invalid(&e.to_string()))?;
+        if let Some(data) = frame.data_ref() {
+            f.write_all(data).await?;
+            n += data.len() as u64;
+        }
+    }
+    f.flush().await?;
+    Ok(n)
+}
+
+/// Finish an upload: verify the digest, move the bytes into place, link them.
+fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
+    if parse_digest(digest).is_none() {
+        let _ = std::fs::remove_file(ctx.blobs.upload_path(id));
+        ctx.store.delete(tables::UPLOADS, id)?;
+        return Err(OciError::digest_invalid("unsupported or malformed digest"));
+    }
+    let result = ctx.blobs.commit_file(&ctx.blobs.upload_path(id), digest);
+    ctx.store.delete(tables::UPLOADS, id)?;
+    match result {
+        Ok(size) => {
+            link(ctx, r, repo, digest, size)?;
+            Ok(created(repo, digest))
+        }
+        Err(CommitError::Mismatch { actual }) => Err(OciError::digest_invalid(&format!(
+            "content hashes to {actual}"
+        ))),
+        Err(CommitError::Io(e)) => Err(e.into()),
+    }
+}
+
+async fn upload_start(
+    ctx: &Ctx,
+    r: &Req,
+    body: Body,
+    repo: &str,
+    peer: Option<std::net::SocketAddr>,
+) -> Res {
+    let qs = query(&r.uri);
+    // Cross-repository mount: link the blob if the source repository has it and the caller may pull there.
+    if let (Some(d), Some(from)) = (q(&qs, "mount"), q(&qs, "from"))
+        && parse_digest(d).is_some()
+        && valid_name(from)
+        && ctx
+            .gate
+            .check(&r.headers, peer, Some(from), &[Action::Pull], false)
+            .is_ok()
+        && let Some(link_row) = ctx.store.get(tables::BLOB_LINKS, &r.key(from, d))?
+    {
+        link(ctx, r, repo, d, link_row["size"].as_u64().unwrap_or(0))?;
+        return Ok(created(repo, d));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    ctx.store.put(
+        tables::UPLOADS,
+        &id,
+        json!({"registry": r.registry, "repository": repo}),
+    )?;
+    let path = ctx.blobs.upload_path(&id);
+    tokio::fs::File::create(&path).await?;
+    if let Some(digest) = q(&qs, "digest").map(str::to_string) {
+        append(&path, body).await?;
+        return commit(ctx, r, repo, &id, &digest);
+    }
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    upload_headers(&mut resp, repo, &id, 0);
+    Ok(resp)
+}
+
+fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<u64, OciError> {
+    let row = ctx
+        .store
+        .get(tables::UPLOADS, id)?
+        .ok_or_else(OciError::blob_upload_unknown)?;
+    if row["registry"] != r.registry.as_str() || row["repository"] != repo {
+        return Err(OciError::blob_upload_unknown());
+    }
+    Ok(std::fs::metadata(ctx.blobs.upload_path(id))
+        .map(|m| m.len())
+        .unwrap_or(0))
+}
+
+async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
+    let offset = session(ctx, r, repo, id)?;
+    if let Some(cr) = r
+        .headers
+        .get(http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        let start = cr
+            .trim_start_matches("bytes ")
+            .split('-')
+            .next()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if start != Some(offset) {
+            let mut resp = OciError::range_invalid().into_response();
+            upload_headers(&mut resp, repo, id, offset);
+            return Ok(resp);
+        }
+    }
+    let n = append(&ctx.blobs.upload_path(id), body).await?;
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    upload_headers(&mut resp, repo, id, offset + n);
+    Ok(resp)
+}
+
+async fn upload_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
+    session(ctx, r, repo, id)?;
+    let qs = query(&r.uri);
+    let Some(digest) = q(&qs, "digest").map(str::to_string) else {
+        return Err(OciError::digest_invalid("the digest parameter is required"));
+    };
+    append(&ctx.blobs.upload_path(id), body).await?;
+    commit(ctx, r, repo, id, &digest)
+}
+
+fn upload_status(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
+    let offset = session(ctx, r, repo, id)?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    upload_headers(&mut resp, repo, id, offset);
+    Ok(resp)
+}
+
+fn upload_cancel(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
+    session(ctx, r, repo, id)?;
+    ctx.store.delete(tables::UPLOADS, id)?;
+    let _ = std::fs::remove_file(ctx.blobs.upload_path(id));
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parse("/v2/"), Some(Target::Base));
+        assert_eq!(parse("/v2/_catalog"), Some(Target::Catalog));
+        assert_eq!(
+            parse("/v2/team-a/app/tags/list"),
+            Some(Target::Tags("team-a/app".into()))
+        );
+        assert_eq!(
+            parse("/v2/a/b/manifests/v1"),
+            Some(Target::Manifest("a/b".into(), "v1".into()))
+        );
+        assert_eq!(
+            parse("/v2/a/blobs/uploads/"),
+            Some(Target::UploadStart("a".into()))
+        );
+        assert_eq!(
+            parse("/v2/a/blobs/uploads/123"),
+            Some(Target::Upload("a".into(), "123".into()))
+        );
+        assert_eq!(
+            parse("/v2/a/blobs/sha256:00"),
+            Some(Target::Blob("a".into(), "sha256:00".into()))
+        );
+        assert_eq!(
+            parse("/v2/a/referrers/sha256:00"),
+            Some(Target::Referrers("a".into(), "sha256:00".into()))
+        );
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(parse_range("bytes=100-", 100), None);
+        assert_eq!(parse_range("bytes=5-2", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
+}

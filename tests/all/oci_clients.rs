@@ -1,0 +1,265 @@
+//! Real OCI clients against the emulated registry, through the transparent
+//! proxy: skopeo pushes the sample image with the admin user and pulls it
+//! back with an Entra-exchanged token; role assignments decide who may pull
+//! and push; `azemu push` and the typed client do the same.
+
+use crate::harness::{Emulator, Output, SUBSCRIPTION, run};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const ACRPULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+
+fn sample_image() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world")
+}
+
+/// A Premium registry with the admin user on; returns (registry id, admin user, password).
+async fn registry(em: &Emulator, name: &str) -> (String, String, String) {
+    let owner = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/oci");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let id = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{name}");
+    let (s, b) = em
+        .arm(&owner, Method::PUT, &format!("{id}?api-version=2023-07-01"), Some(json!({"location": "eastus", "sku": {"name": "Premium"}, "properties": {"adminUserEnabled": true}})))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, creds) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{id}/listCredentials?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    (
+        id,
+        creds["username"].as_str().unwrap().to_string(),
+        creds["passwords"][0]["value"].as_str().unwrap().to_string(),
+    )
+}
+
+/// An ACR refresh token for an Entra token (what `az acr login --expose-token` prints).
+async fn refresh_token(em: &Emulator, entra: &str, host: &str) -> String {
+    let r = em
+        .proxied()
+        .post(format!("https://{host}/oauth2/exchange"))
+        .form(&[
+            ("grant_type", "access_token"),
+            ("service", host),
+            ("access_token", entra),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn skopeo(em: &Emulator, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new("skopeo");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("HTTPS_PROXY", format!("http://localhost:{}", em.port))
+        .env("SSL_CERT_FILE", em.bundle())
+        .arg("--insecure-policy")
+        .args(args);
+    run(&mut cmd).await
+}
+
+fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        out.push((
+            e.file_name().to_string_lossy().into_owned(),
+            std::fs::read(e.path()).unwrap(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn skopeo_push_with_admin_pull_with_entra_token() {
+    let em = Emulator::start();
+    let (_, user, pass) = registry(&em, "ocireg0001").await;
+    let host = "ocireg0001.azurecr.io";
+    let src = format!("oci:{}:v1", sample_image().display());
+    let dest = format!("docker://{host}/samples/hello-world:v1");
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--dest-creds",
+            &format!("{user}:{pass}"),
+            &src,
+            &dest,
+        ],
+    )
+    .await;
+    assert!(out.ok, "push: {}\n{}", out.stdout, out.stderr);
+
+    // Pull back as the Entra principal (Owner), logging in as the null GUID with the refresh token.
+    let refresh = refresh_token(&em, &em.arm_token().await, host).await;
+    let pulled = tempfile::tempdir().unwrap();
+    let dst = format!("oci:{}:v1", pulled.path().display());
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--src-creds",
+            &format!("00000000-0000-0000-0000-000000000000:{refresh}"),
+            &dest,
+            &dst,
+        ],
+    )
+    .await;
+    assert!(out.ok, "pull: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        tree_bytes(pulled.path()),
+        tree_bytes(&sample_image()),
+        "byte-identical blobs and manifest"
+    );
+
+    // Tags as az and skopeo list them.
+    let out = skopeo(
+        &em,
+        &[
+            "list-tags",
+            "--creds",
+            &format!("{user}:{pass}"),
+            &format!("docker://{host}/samples/hello-world"),
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    let tags: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(tags["Tags"], json!(["v1"]));
+}
+
+#[tokio::test]
+async fn acrpull_pulls_but_cannot_push_and_no_role_is_unauthorized() {
+    let em = Emulator::start();
+    let (id, user, pass) = registry(&em, "ocireg0002").await;
+    let host = "ocireg0002.azurecr.io";
+    let dest = format!("docker://{host}/hello-world:v1");
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--dest-creds",
+            &format!("{user}:{pass}"),
+            &format!("oci:{}:v1", sample_image().display()),
+            &dest,
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+
+    let p = em.new_principal().await;
+    let creds = format!(
+        "00000000-0000-0000-0000-000000000000:{}",
+        refresh_token(&em, &p.token, host).await
+    );
+    let pulled = tempfile::tempdir().unwrap();
+    let dst = format!("oci:{}:v1", pulled.path().display());
+    // No role: unauthorized.
+    let out = skopeo(&em, &["copy", "--src-creds", &creds, &dest, &dst]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.to_lowercase().contains("unauthorized")
+            || out.stderr.contains("authentication required"),
+        "{}",
+        out.stderr
+    );
+
+    // AcrPull on the registry: pull works, push does not.
+    let owner = em.arm_token().await;
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{id}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{ACRPULL}"), "principalId": p.object_id}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let out = skopeo(&em, &["copy", "--src-creds", &creds, &dest, &dst]).await;
+    assert!(out.ok, "AcrPull pulls: {}", out.stderr);
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:v1", sample_image().display()),
+            &format!("docker://{host}/pushed-by-reader:v1"),
+        ],
+    )
+    .await;
+    assert!(!out.ok, "AcrPull must not push");
+}
+
+#[tokio::test]
+async fn azemu_push_and_typed_client_pull() {
+    let em = Emulator::start();
+    registry(&em, "ocireg0003").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["push", "--data-dir"])
+        .arg(em.data_dir())
+        .arg(sample_image())
+        .arg("ocireg0003.azurecr.io/hello-world:v1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(sample_image().join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(digest));
+
+    let client = azemu_client::oci::RegistryClient::new(
+        em.proxied(),
+        "ocireg0003.azurecr.io",
+        azemu_client::oci::RegistryAuth::Entra {
+            access_token: em.arm_token().await,
+            tenant: crate::harness::TENANT.into(),
+        },
+    );
+    let token = client
+        .access_token("repository:hello-world:pull")
+        .await
+        .unwrap();
+    let (media_type, manifest) = client
+        .get_manifest(&token, "hello-world", "v1")
+        .await
+        .unwrap();
+    assert_eq!(media_type, "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(azemu_client::oci::sha256_digest(&manifest), digest);
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let bytes = client.get_blob(&token, "hello-world", layer).await.unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::read(
+            sample_image()
+                .join("blobs/sha256")
+                .join(layer.trim_start_matches("sha256:"))
+        )
+        .unwrap()
+    );
+}
