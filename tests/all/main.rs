@@ -17,5 +17,6 @@ mod identity_block;
 mod identity_rbac;
 mod lifecycle;
 mod oci_clients;
+mod oci_conformance;
 mod python_sdk;
 mod route_authz;
