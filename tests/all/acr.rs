@@ -598,3 +598,65 @@ async fn repository_scoped_token_reaches_only_its_repositories() {
         401
     );
 }
+#[tokio::test]
+async fn abac_repository_conditions() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let id = make_registry(
+        &em,
+        &owner,
+        "abacreg001",
+        json!({"roleAssignmentMode": "AbacRepositoryPermissions"}),
+    )
+    .await;
+    let host = "abacreg001.azurecr.io";
+    // In ABAC mode Owner's wildcard gives no data access (../shared/notes/acr-aci-semantics.md §5).
+    assert_eq!(
+        granted_actions(&em, &owner, host, "repository:team-a/app:pull").await,
+        json!([])
+    );
+
+    let p = em.new_principal().await;
+    // AcrPull is not honoured in ABAC mode.
+    let assign = |role: &'static str, condition: Option<&'static str>| {
+        let em = &em;
+        let owner = owner.clone();
+        let id = id.clone();
+        let principal = p.object_id.clone();
+        async move {
+            let mut props = json!({
+                "roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{role}"),
+                "principalId": principal,
+            });
+            if let Some(c) = condition {
+                props["condition"] = json!(c);
+                props["conditionVersion"] = json!("2.0");
+            }
+            let name = uuid::Uuid::new_v4();
+            let (s, b) = em
+                .arm(&owner, reqwest::Method::PUT, &format!("{id}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01"), Some(json!({"properties": props})))
+                .await;
+            assert_eq!(s, 201, "{b}");
+        }
+    };
+    assign("7f951dda-4ed3-4680-a7ca-43fe172d538d", None).await;
+    assert_eq!(
+        granted_actions(&em, &p.token, host, "repository:team-a/app:pull").await,
+        json!([])
+    );
+
+    // Container Registry Repository Reader, limited to team-a/ by an ABAC condition.
+    assign(
+        "b93aa761-3e63-49ed-ac28-beffa264f7ac",
+        Some("((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}) AND !(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'})) OR (@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'team-a/'))"),
+    )
+    .await;
+    assert_eq!(
+        granted_actions(&em, &p.token, host, "repository:team-a/app:pull,push").await,
+        json!(["pull"])
+    );
+    assert_eq!(
+        granted_actions(&em, &p.token, host, "repository:team-b/app:pull").await,
+        json!([])
+    );
+}
