@@ -263,3 +263,99 @@ async fn azemu_push_and_typed_client_pull() {
         .unwrap()
     );
 }
+
+#[tokio::test]
+async fn az_acr_repository_list_and_show_tags() {
+    use crate::az::{Az, Mode};
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(crate::harness::CLIENT_SECRET).await.ok);
+    registry(&em, "ocireg0004").await;
+    for target in [
+        "ocireg0004.azurecr.io/hello-world:v1",
+        "ocireg0004.azurecr.io/hello-world:v2",
+        "ocireg0004.azurecr.io/team-a/app:latest",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .args(["push", "--data-dir"])
+            .arg(em.data_dir())
+            .arg(sample_image())
+            .arg(target)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let repos = az
+        .json(&["acr", "repository", "list", "-n", "ocireg0004"])
+        .await;
+    assert_eq!(repos, json!(["hello-world", "team-a/app"]));
+    let tags = az
+        .json(&[
+            "acr",
+            "repository",
+            "show-tags",
+            "-n",
+            "ocireg0004",
+            "--repository",
+            "hello-world",
+        ])
+        .await;
+    assert_eq!(tags, json!(["v1", "v2"]));
+}
+
+#[tokio::test]
+async fn anonymous_pull_when_enabled() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let (id, user, pass) = registry(&em, "ocireg0005").await;
+    let host = "ocireg0005.azurecr.io";
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--dest-creds",
+            &format!("{user}:{pass}"),
+            &format!("oci:{}:v1", sample_image().display()),
+            &format!("docker://{host}/public/hello:v1"),
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    let pulled = tempfile::tempdir().unwrap();
+    let dst = format!("oci:{}:v1", pulled.path().display());
+    let out = skopeo(
+        &em,
+        &["copy", &format!("docker://{host}/public/hello:v1"), &dst],
+    )
+    .await;
+    assert!(!out.ok, "anonymous pull is off by default");
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PATCH,
+            &format!("{id}?api-version=2023-07-01"),
+            Some(json!({"properties": {"anonymousPullEnabled": true}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let out = skopeo(
+        &em,
+        &["copy", &format!("docker://{host}/public/hello:v1"), &dst],
+    )
+    .await;
+    assert!(out.ok, "anonymous pull: {}", out.stderr);
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            &format!("oci:{}:v1", sample_image().display()),
+            &format!("docker://{host}/public/anon-push:v1"),
+        ],
+    )
+    .await;
+    assert!(!out.ok, "anonymous push is never allowed");
+}

@@ -32,6 +32,7 @@ impl Gate for AcrGate {
                 Action::Pull => "pull",
                 Action::Push => "push",
                 Action::Delete => "delete",
+                Action::MetadataRead => "metadata_read",
             })
             .collect();
         super::tokens::check(&self.state, headers, peer, repository, &actions, catalog)

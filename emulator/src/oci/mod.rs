@@ -13,6 +13,7 @@
 //! | `GET /v2/<name>/tags/list?n=&last=` | `tags_list` |
 //! | `GET /v2/_catalog?n=&last=` | `catalog` |
 //! | `GET /v2/<name>/referrers/<digest>?artifactType=` | `referrers` |
+//! | ACR: `GET /acr/v1/<name>/_tags[/<tag>]` | `acr_tags` |
 //!
 //! Bytes live in the content-addressed [`blobs::BlobStore`]; which repository
 //! may see which blob, manifests, tags and upload sessions are rows in the
@@ -43,6 +44,8 @@ pub enum Action {
     Pull,
     Push,
     Delete,
+    /// ACR's metadata API (`/acr/v1/…`), scope action `metadata_read`.
+    MetadataRead,
 }
 
 /// The check in front of the data plane: network, credentials, permissions.

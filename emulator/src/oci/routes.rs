@@ -30,6 +30,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v2/", axum::routing::any(handle))
         .route("/v2", axum::routing::any(handle))
         .route("/v2/{*rest}", axum::routing::any(handle))
+        .route("/acr/v1/{*rest}", axum::routing::any(handle))
         .with_state(ctx)
 }
 
@@ -44,9 +45,18 @@ enum Target {
     UploadStart(String),
     Upload(String, String),
     Referrers(String, String),
+    /// ACR's metadata API: `/acr/v1/<name>/_tags[/<tag>]`.
+    AcrTags(String, Option<String>),
 }
 
 fn parse(path: &str) -> Option<Target> {
+    if let Some(acr) = path.strip_prefix("/acr/v1/") {
+        if let Some(name) = acr.strip_suffix("/_tags") {
+            return Some(Target::AcrTags(name.into(), None));
+        }
+        let (name, tag) = acr.rsplit_once("/_tags/")?;
+        return (!tag.contains('/')).then(|| Target::AcrTags(name.into(), Some(tag.into())));
+    }
     let rest = path.strip_prefix("/v2")?.trim_start_matches('/');
     if rest.is_empty() {
         return Some(Target::Base);
@@ -151,7 +161,8 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         | Target::Blob(n, _)
         | Target::UploadStart(n)
         | Target::Upload(n, _)
-        | Target::Referrers(n, _) => {
+        | Target::Referrers(n, _)
+        | Target::AcrTags(n, _) => {
             if !valid_name(n) {
                 return OciError::name_invalid(n).into_response();
             }
@@ -161,6 +172,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     let m = &parts.method;
     let actions: &[Action] = match (&target, m) {
         (Target::Base | Target::Catalog, _) => &[],
+        (Target::AcrTags(..), _) => &[Action::MetadataRead],
         (_, &Method::GET | &Method::HEAD) => &[Action::Pull],
         (Target::Manifest(..) | Target::Blob(..), &Method::DELETE) => &[Action::Delete],
         _ => &[Action::Pull, Action::Push],
@@ -195,6 +207,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         (Target::Upload(n, id), Method::GET) => upload_status(&ctx, &r, &n, &id),
         (Target::Upload(n, id), Method::DELETE) => upload_cancel(&ctx, &r, &n, &id),
         (Target::Referrers(n, d), Method::GET) => referrers(&ctx, &r, &n, &d),
+        (Target::AcrTags(n, t), Method::GET) => acr_tags(&ctx, &r, &n, t.as_deref()),
         (_, m) => Err(OciError::unsupported(m.as_str())),
     };
     with_api_version(res.unwrap_or_else(IntoResponse::into_response))
@@ -292,6 +305,81 @@ fn referrers(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
         .into_response();
     if filter.is_some() {
         header(&mut resp, "oci-filters-applied", "artifactType");
+    }
+    Ok(resp)
+}
+
+/// ACR's tag metadata (`az acr repository show-tags`): `{registry, imageName, tags: [{name, digest, …}]}`,
+/// `n`/`last`/`orderby` (`timedesc`, `timeasc`) with a `Link` header; one tag → `{registry, imageName, tag}`.
+fn acr_tags(ctx: &Ctx, r: &Req, repo: &str, tag: Option<&str>) -> Res {
+    let host = r
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let prefix = r.key(repo, "");
+    let describe = |name: &str, row: &Value| {
+        json!({
+            "name": name, "digest": row["digest"], "createdTime": row["createdTime"], "lastUpdateTime": row["lastUpdateTime"], "signed": false,
+            "changeableAttributes": {"deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": true},
+        })
+    };
+    if let Some(t) = tag {
+        let row = ctx
+            .store
+            .get(tables::TAGS, &r.key(repo, t))?
+            .ok_or_else(|| OciError::manifest_unknown_tag(t))?;
+        return Ok(axum::Json(
+            json!({"registry": host, "imageName": repo, "tag": describe(t, &row)}),
+        )
+        .into_response());
+    }
+    let rows = ctx.store.scan(tables::TAGS, &prefix)?;
+    if rows.is_empty() {
+        return Err(OciError::name_unknown(repo));
+    }
+    let qs = query(&r.uri);
+    let mut tags: Vec<(String, Value)> = rows
+        .into_iter()
+        .map(|(k, v)| (k[prefix.len()..].to_string(), v))
+        .filter(|(n, _)| !n.contains('/'))
+        .collect();
+    match q(&qs, "orderby") {
+        Some("timedesc") => tags.sort_by(|a, b| {
+            b.1["lastUpdateTime"]
+                .as_str()
+                .cmp(&a.1["lastUpdateTime"].as_str())
+        }),
+        Some("timeasc") => tags.sort_by(|a, b| {
+            a.1["lastUpdateTime"]
+                .as_str()
+                .cmp(&b.1["lastUpdateTime"].as_str())
+        }),
+        _ => tags.sort_by(|a, b| a.0.cmp(&b.0)),
+    }
+    if let Some(last) = q(&qs, "last")
+        && let Some(i) = tags.iter().position(|(n, _)| n == last)
+    {
+        tags.drain(..=i);
+    }
+    let n: Option<usize> = q(&qs, "n").and_then(|n| n.parse().ok());
+    let more = n.is_some_and(|n| tags.len() > n);
+    if let Some(n) = n {
+        tags.truncate(n);
+    }
+    let list: Vec<Value> = tags.iter().map(|(n, v)| describe(n, v)).collect();
+    let mut resp =
+        axum::Json(json!({"registry": host, "imageName": repo, "tags": list})).into_response();
+    if more && let (Some(n), Some((l, _))) = (n, tags.last()) {
+        header(
+            &mut resp,
+            "link",
+            &format!("</acr/v1/{repo}/_tags?last={l}&n={n}>; rel=\"next\""),
+        );
     }
     Ok(resp)
 }
