@@ -37,7 +37,8 @@ enum Command {
 struct PushCmd {
     #[command(flatten)]
     dir: DataDir,
-    /// An OCI image layout directory (oci-layout, index.json, blobs/).
+    /// An OCI image layout directory (oci-layout, index.json, blobs/), or an image
+    /// tarball: an OCI archive or what `docker save` writes.
     source: PathBuf,
     /// `<registry>.azurecr.io/<repository>:<tag>`
     target: String,
@@ -344,7 +345,27 @@ async fn push(p: PushCmd) -> anyhow::Result<()> {
         }
     };
     let client = RegistryClient::new(http, &server, auth);
-    let digest = client.push_oci_layout(&p.source, &repo, &tag).await?;
+    // A tarball is unpacked first; then an OCI layout (index.json) or a `docker save` archive (manifest.json).
+    let unpacked;
+    let dir: &Path = if p.source.is_file() {
+        unpacked = tempfile::tempdir()?;
+        tar::Archive::new(std::fs::File::open(&p.source)?)
+            .unpack(unpacked.path())
+            .with_context(|| format!("unpacking {}", p.source.display()))?;
+        unpacked.path()
+    } else {
+        &p.source
+    };
+    let digest = if dir.join("index.json").exists() {
+        client.push_oci_layout(dir, &repo, &tag).await?
+    } else if dir.join("manifest.json").exists() {
+        client.push_docker_archive(dir, &repo, &tag).await?
+    } else {
+        anyhow::bail!(
+            "{} is neither an OCI image layout nor a `docker save` archive",
+            p.source.display()
+        );
+    };
     println!("pushed {server}/{repo}:{tag}@{digest}");
     Ok(())
 }

@@ -282,6 +282,64 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// Push what `docker save` writes (`manifest.json` with `Config` and
+    /// `Layers`, unpacked into `dir`) as a Docker v2 schema 2 image `repo:tag`.
+    pub async fn push_docker_archive(
+        &self,
+        dir: &Path,
+        repo: &str,
+        tag: &str,
+    ) -> Result<String, Error> {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|e| protocol(format!("{}: {e}", p.display())));
+        let list: Value = serde_json::from_slice(&read(&dir.join("manifest.json"))?)
+            .map_err(|e| protocol(format!("manifest.json: {e}")))?;
+        let entry = list
+            .get(0)
+            .ok_or_else(|| protocol("manifest.json lists no image"))?;
+        let token = self
+            .access_token(&format!("repository:{repo}:pull,push"))
+            .await?;
+        let config_bytes = read(
+            &dir.join(
+                entry["Config"]
+                    .as_str()
+                    .ok_or_else(|| protocol("manifest.json: no Config"))?,
+            ),
+        )?;
+        let config_len = config_bytes.len();
+        let config = self.push_blob(&token, repo, config_bytes).await?;
+        let mut layers = Vec::new();
+        for l in entry["Layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let bytes = read(&dir.join(l))?;
+            let size = bytes.len();
+            let digest = self.push_blob(&token, repo, bytes).await?;
+            layers.push(serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": size, "digest": digest}));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": config_len, "digest": config},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| protocol(e.to_string()))?;
+        self.put_manifest(
+            &token,
+            repo,
+            tag,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            bytes,
+        )
+        .await
+    }
+}
+
 async fn ok_json(r: reqwest::Response) -> Result<Value, Error> {
     if !r.status().is_success() {
         return Err(oci_error(r).await);

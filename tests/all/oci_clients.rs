@@ -359,3 +359,75 @@ async fn anonymous_pull_when_enabled() {
     .await;
     assert!(!out.ok, "anonymous push is never allowed");
 }
+
+#[tokio::test]
+async fn azemu_push_image_tarballs() {
+    let em = Emulator::start();
+    registry(&em, "ocireg0006").await;
+    let work = tempfile::tempdir().unwrap();
+    // An OCI archive: the sample layout, tarred.
+    let oci_tar = work.path().join("hello-oci.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&oci_tar).unwrap());
+    b.append_dir_all(".", sample_image()).unwrap();
+    b.finish().unwrap();
+    // What `docker save` writes.
+    let docker_tar = work.path().join("hello-docker.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&docker_tar).unwrap());
+    let add = |b: &mut tar::Builder<std::fs::File>, name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    add(
+        &mut b,
+        "manifest.json",
+        br#"[{"Config":"config.json","RepoTags":["hello:v1"],"Layers":["abc/layer.tar"]}]"#,
+    );
+    add(&mut b, "config.json", config);
+    add(&mut b, "abc/layer.tar", b"pretend this is a layer tar");
+    b.finish().unwrap();
+
+    for (file, repo, media_type) in [
+        (
+            &oci_tar,
+            "from-oci-archive",
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            &docker_tar,
+            "from-docker-save",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .args(["push", "--data-dir"])
+            .arg(em.data_dir())
+            .arg(file)
+            .arg(format!("ocireg0006.azurecr.io/{repo}:v1"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{repo}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let client = azemu_client::oci::RegistryClient::new(
+            em.proxied(),
+            "ocireg0006.azurecr.io",
+            azemu_client::oci::RegistryAuth::Entra {
+                access_token: em.arm_token().await,
+                tenant: crate::harness::TENANT.into(),
+            },
+        );
+        let token = client
+            .access_token(&format!("repository:{repo}:pull"))
+            .await
+            .unwrap();
+        let (mt, _) = client.get_manifest(&token, repo, "v1").await.unwrap();
+        assert_eq!(mt, media_type, "{repo}");
+    }
+}
