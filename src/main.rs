@@ -75,6 +75,9 @@ struct Serve {
     /// `auto`: operations finish on their own; `explicit`: they wait for POST /_emulator/step.
     #[arg(long, env = "AZEMU_SIM_MODE", value_enum, default_value_t = Sim::Auto)]
     sim_mode: Sim,
+    /// Where registry blobs live: `disk` (`<data-dir>/registry`) or `memory`.
+    #[arg(long, env = "AZEMU_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Disk)]
+    blob_store: BlobStoreKind,
     /// Default tenant id.
     #[arg(long, env = "AZEMU_TENANT_ID", default_value = well_known::TENANT_ID)]
     tenant_id: String,
@@ -87,6 +90,12 @@ struct Serve {
     /// Bootstrap service principal's client secret.
     #[arg(long, env = "AZEMU_CLIENT_SECRET", default_value = well_known::CLIENT_SECRET, hide_default_value = true)]
     client_secret: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BlobStoreKind {
+    Disk,
+    Memory,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -139,6 +148,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         Sim::Auto => SimMode::Auto,
         Sim::Explicit => SimMode::Explicit,
     };
+    config.blobs_in_memory = matches!(s.blob_store, BlobStoreKind::Memory);
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

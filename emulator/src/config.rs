@@ -41,6 +41,8 @@ pub struct Config {
     pub strict_api_versions: bool,
     pub sim_mode: SimMode,
     pub lro_delay: Duration,
+    /// Keep registry blobs in memory instead of `<data_dir>/registry`.
+    pub blobs_in_memory: bool,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             strict_api_versions: false,
             sim_mode: SimMode::Auto,
             lro_delay: Duration::ZERO,
+            blobs_in_memory: false,
         }
     }
 

@@ -45,9 +45,11 @@ impl AppState {
             clock: Arc::new(Clock::default()),
             tokens: Arc::new(TokenService::new(key)),
             ca: Arc::new(ca),
-            blobs: Arc::new(crate::oci::blobs::BlobStore::open(
-                config.data_dir.join("registry"),
-            )?),
+            blobs: Arc::new(if config.blobs_in_memory {
+                crate::oci::blobs::BlobStore::in_memory()
+            } else {
+                crate::oci::blobs::BlobStore::open(config.data_dir.join("registry"))?
+            }),
             config: Arc::new(config),
         };
         state.seed()?;

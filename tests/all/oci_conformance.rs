@@ -27,7 +27,11 @@ struct Reg {
 
 impl Reg {
     async fn new(name: &str) -> Reg {
-        let em = Emulator::start();
+        Self::new_with(name, &[]).await
+    }
+
+    async fn new_with(name: &str, args: &[&str]) -> Reg {
+        let em = Emulator::start_with(args);
         let owner = em.arm_token().await;
         let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/conf");
         em.arm(
@@ -123,7 +127,26 @@ async fn errors_code(r: reqwest::Response) -> (u16, String) {
 
 #[tokio::test]
 async fn pull() {
-    let reg = Reg::new("confpull01").await;
+    pull_flow(Reg::new("confpull01").await).await;
+}
+
+#[tokio::test]
+async fn pull_and_push_with_blobs_in_memory() {
+    pull_flow(Reg::new_with("confmem01", &["--blob-store", "memory"]).await).await;
+    push_flow(Reg::new_with("confmem02", &["--blob-store", "memory"]).await).await;
+    let blobs = std::fs::read_dir(
+        Reg::new_with("confmem03", &["--blob-store", "memory"])
+            .await
+            .em
+            .data_dir(),
+    )
+    .unwrap()
+    .filter_map(Result::ok)
+    .any(|e| e.file_name() == "registry");
+    assert!(!blobs, "memory mode writes no registry directory");
+}
+
+async fn pull_flow(reg: Reg) {
     let layer = b"layer bytes for the pull workflow".to_vec();
     let (md, manifest) = reg.push_image("pull/app", "v1", &layer).await;
     for reference in ["v1", md.as_str()] {
@@ -224,7 +247,10 @@ async fn pull() {
 
 #[tokio::test]
 async fn push() {
-    let reg = Reg::new("confpush01").await;
+    push_flow(Reg::new("confpush01").await).await;
+}
+
+async fn push_flow(reg: Reg) {
     // Chunked.
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let d = digest(&data);

@@ -1,15 +1,20 @@
-//! Content-addressed blob storage shared by every repository and registry:
-//! `<dir>/blobs/sha256/<2 hex>/<64 hex>`. Uploads stream into
-//! `<dir>/uploads/<uuid>`; committing one hashes it, compares the digest the
-//! client claimed, and renames it into place atomically. Two clients pushing
-//! the same blob at once both succeed and one file remains, intact.
+//! Content-addressed blob storage shared by every repository and registry.
+//!
+//! On disk (the default): `<dir>/blobs/sha256/<2 hex>/<64 hex>`. Uploads
+//! stream into `<dir>/uploads/<uuid>`; committing one hashes it, compares the
+//! digest the client claimed, and renames it into place atomically. Two
+//! clients pushing the same blob at once both succeed and one file remains,
+//! intact. In memory (`--blob-store memory`): the same rules over maps.
 
+use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub struct BlobStore {
     root: PathBuf,
+    /// `Some` in memory mode: digest → bytes, and upload id → bytes so far.
+    memory: Option<(DashMap<String, bytes::Bytes>, DashMap<String, Vec<u8>>)>,
 }
 
 /// A `sha256:<64 lowercase hex>` digest.
@@ -42,7 +47,84 @@ impl BlobStore {
     pub fn open(root: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("blobs/sha256"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
-        Ok(BlobStore { root })
+        Ok(BlobStore { root, memory: None })
+    }
+
+    pub fn in_memory() -> Self {
+        BlobStore {
+            root: PathBuf::new(),
+            memory: Some((DashMap::new(), DashMap::new())),
+        }
+    }
+
+    pub fn is_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// Open an upload session's buffer.
+    pub fn begin_upload(&self, id: &str) -> std::io::Result<()> {
+        match &self.memory {
+            Some((_, uploads)) => {
+                uploads.insert(id.to_string(), Vec::new());
+                Ok(())
+            }
+            None => std::fs::File::create(self.upload_path(id)).map(|_| ()),
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn upload_len(&self, id: &str) -> u64 {
+        match &self.memory {
+            Some((_, uploads)) => uploads.get(id).map(|u| u.len() as u64).unwrap_or(0),
+            None => std::fs::metadata(self.upload_path(id))
+                .map(|m| m.len())
+                .unwrap_or(0),
+        }
+    }
+
+    /// In memory mode, append to an upload (disk mode streams to [`Self::upload_path`] instead).
+    pub fn append_memory(&self, id: &str, data: &[u8]) {
+        if let Some((_, uploads)) = &self.memory {
+            uploads
+                .entry(id.to_string())
+                .or_default()
+                .extend_from_slice(data);
+        }
+    }
+
+    pub fn cancel_upload(&self, id: &str) {
+        match &self.memory {
+            Some((_, uploads)) => {
+                uploads.remove(id);
+            }
+            None => {
+                let _ = std::fs::remove_file(self.upload_path(id));
+            }
+        }
+    }
+
+    /// Verify and store an upload; the session's bytes are gone afterwards either way.
+    pub fn commit_upload(&self, id: &str, digest: &str) -> Result<u64, CommitError> {
+        let Some((blobs, uploads)) = &self.memory else {
+            return self.commit_file(&self.upload_path(id), digest);
+        };
+        let data = uploads.remove(id).map(|(_, v)| v).unwrap_or_default();
+        let actual = digest_of(&data);
+        if actual != digest {
+            return Err(CommitError::Mismatch { actual });
+        }
+        let size = data.len() as u64;
+        blobs
+            .entry(digest.to_string())
+            .or_insert_with(|| bytes::Bytes::from(data));
+        Ok(size)
+    }
+
+    /// A blob's bytes in memory mode (disk mode streams from [`Self::path`]).
+    pub fn memory_bytes(&self, digest: &str) -> Option<bytes::Bytes> {
+        self.memory
+            .as_ref()
+            .and_then(|(blobs, _)| blobs.get(digest).map(|b| b.clone()))
     }
 
     /// Where a blob lives (`None` for a malformed digest).
@@ -52,6 +134,9 @@ impl BlobStore {
     }
 
     pub fn size(&self, digest: &str) -> Option<u64> {
+        if let Some((blobs, _)) = &self.memory {
+            return blobs.get(digest).map(|b| b.len() as u64);
+        }
         std::fs::metadata(self.path(digest)?).ok().map(|m| m.len())
     }
 
@@ -62,6 +147,12 @@ impl BlobStore {
     /// Store bytes already in memory (manifests); returns the digest.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
         let digest = digest_of(bytes);
+        if let Some((blobs, _)) = &self.memory {
+            blobs
+                .entry(digest.clone())
+                .or_insert_with(|| bytes::Bytes::copy_from_slice(bytes));
+            return Ok(digest);
+        }
         let tmp = self.upload_path(&uuid::Uuid::new_v4().to_string());
         std::fs::write(&tmp, bytes)?;
         match self.commit_file(&tmp, &digest) {
@@ -74,6 +165,12 @@ impl BlobStore {
     }
 
     pub fn read(&self, digest: &str) -> std::io::Result<Vec<u8>> {
+        if self.memory.is_some() {
+            return self
+                .memory_bytes(digest)
+                .map(|b| b.to_vec())
+                .ok_or_else(|| std::io::Error::other("blob not found"));
+        }
         std::fs::read(
             self.path(digest)
                 .ok_or_else(|| std::io::Error::other("bad digest"))?,

@@ -688,6 +688,8 @@ async fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     };
     let mut resp = if r.method == Method::HEAD {
         Body::empty().into_response()
+    } else if let Some(bytes) = ctx.blobs.memory_bytes(digest) {
+        Body::from(bytes.slice(start as usize..(start + len) as usize)).into_response()
     } else {
         use tokio::io::AsyncSeekExt;
         let mut file = tokio::fs::File::open(&path).await?;
@@ -743,34 +745,45 @@ fn created(repo: &str, digest: &str) -> Response {
     resp
 }
 
-/// Append a request body to an upload file; returns bytes written.
-async fn append(path: &std::path::Path, body: Body) -> Result<u64, OciError> {
-    let mut f = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .await?;
+/// Append a request body to an upload (streamed to its file on disk); returns bytes written.
+async fn append(ctx: &Ctx, id: &str, body: Body) -> Result<u64, OciError> {
+    let mut file = if ctx.blobs.is_memory() {
+        None
+    } else {
+        Some(
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(ctx.blobs.upload_path(id))
+                .await?,
+        )
+    };
     let mut body = body;
     let mut n = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| OciError::blob_upload_invalid(&e.to_string()))?;
         if let Some(data) = frame.data_ref() {
-            f.write_all(data).await?;
+            match file.as_mut() {
+                Some(f) => f.write_all(data).await?,
+                None => ctx.blobs.append_memory(id, data),
+            }
             n += data.len() as u64;
         }
     }
-    f.flush().await?;
+    if let Some(f) = file.as_mut() {
+        f.flush().await?;
+    }
     Ok(n)
 }
 
 /// Finish an upload: verify the digest, move the bytes into place, link them.
 fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
-        let _ = std::fs::remove_file(ctx.blobs.upload_path(id));
+        ctx.blobs.cancel_upload(id);
         ctx.store.delete(tables::UPLOADS, id)?;
         return Err(OciError::digest_invalid("unsupported or malformed digest"));
     }
-    let result = ctx.blobs.commit_file(&ctx.blobs.upload_path(id), digest);
+    let result = ctx.blobs.commit_upload(id, digest);
     ctx.store.delete(tables::UPLOADS, id)?;
     match result {
         Ok(size) => {
@@ -811,10 +824,9 @@ async fn upload_start(
         &id,
         json!({"registry": r.registry, "repository": repo}),
     )?;
-    let path = ctx.blobs.upload_path(&id);
-    tokio::fs::File::create(&path).await?;
+    ctx.blobs.begin_upload(&id)?;
     if let Some(digest) = q(&qs, "digest").map(str::to_string) {
-        append(&path, body).await?;
+        append(ctx, &id, body).await?;
         return commit(ctx, r, repo, &id, &digest);
     }
     let mut resp = StatusCode::ACCEPTED.into_response();
@@ -830,9 +842,7 @@ fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<u64, OciError> {
     if row["registry"] != r.registry.as_str() || row["repository"] != repo {
         return Err(OciError::blob_upload_unknown());
     }
-    Ok(std::fs::metadata(ctx.blobs.upload_path(id))
-        .map(|m| m.len())
-        .unwrap_or(0))
+    Ok(ctx.blobs.upload_len(id))
 }
 
 async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
@@ -853,7 +863,7 @@ async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> R
             return Ok(resp);
         }
     }
-    let n = append(&ctx.blobs.upload_path(id), body).await?;
+    let n = append(ctx, id, body).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
     upload_headers(&mut resp, repo, id, offset + n);
     Ok(resp)
@@ -865,7 +875,7 @@ async fn upload_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res
     let Some(digest) = q(&qs, "digest").map(str::to_string) else {
         return Err(OciError::digest_invalid("the digest parameter is required"));
     };
-    append(&ctx.blobs.upload_path(id), body).await?;
+    append(ctx, id, body).await?;
     commit(ctx, r, repo, id, &digest)
 }
 
@@ -879,7 +889,7 @@ fn upload_status(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
 fn upload_cancel(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
     session(ctx, r, repo, id)?;
     ctx.store.delete(tables::UPLOADS, id)?;
-    let _ = std::fs::remove_file(ctx.blobs.upload_path(id));
+    ctx.blobs.cancel_upload(id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
