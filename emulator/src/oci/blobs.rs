@@ -11,10 +11,13 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Memory mode's state: digest → bytes, and upload id → bytes so far.
+type Memory = (DashMap<String, bytes::Bytes>, DashMap<String, Vec<u8>>);
+
 pub struct BlobStore {
     root: PathBuf,
-    /// `Some` in memory mode: digest → bytes, and upload id → bytes so far.
-    memory: Option<(DashMap<String, bytes::Bytes>, DashMap<String, Vec<u8>>)>,
+    /// `Some` in memory mode.
+    memory: Option<Memory>,
 }
 
 /// A `sha256:<64 lowercase hex>` digest.
