@@ -8,6 +8,7 @@
 mod az;
 mod harness;
 
+mod aci;
 mod acr;
 mod arm_auth;
 mod arm_resources;

@@ -17,6 +17,7 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let rd = format!("{rg_scope}/providers/Microsoft.Authorization/roleDefinitions");
     let guid = "6b8c9f2e-1111-4222-8333-944444444444";
     let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries");
+    let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
@@ -224,6 +225,56 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/providers/Microsoft.ContainerInstance/containerGroups",
+            format!("{s}/providers/Microsoft.ContainerInstance/containerGroups"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups",
+            cg.clone(),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            format!("{cg}/cg1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            format!("{cg}/cg1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            format!("{cg}/cg1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            format!("{cg}/cg1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/start",
+            format!("{cg}/cg1/start"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/stop",
+            format!("{cg}/cg1/stop"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/restart",
+            format!("{cg}/cg1/restart"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/containers/{container}/logs",
+            format!("{cg}/cg1/containers/c1/logs"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,
@@ -355,6 +406,8 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
             let method: Method = op.split(' ').next().unwrap().parse().unwrap();
             let version = if op.contains("Microsoft.Authorization") {
                 "2022-04-01"
+            } else if op.contains("ContainerInstance") {
+                "2023-05-01"
             } else if op.contains("ContainerRegistry") {
                 "2023-07-01"
             } else if op.contains("ManagedIdentity/") {

@@ -278,6 +278,17 @@ fn caller_from_basic(
         .map(Caller::Token)
 }
 
+/// The caller a username/password pair logs in as (admin user, repository token, or null GUID + refresh token).
+pub fn caller_for_password(
+    state: &AppState,
+    registry: &Value,
+    host: &str,
+    user: &str,
+    pass: &str,
+) -> Option<Caller> {
+    caller_from_basic(state, registry, host, user, pass)
+}
+
 pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, b64) = v.split_once(' ')?;

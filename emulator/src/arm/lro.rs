@@ -35,6 +35,9 @@ pub enum OperationKind {
     DeleteResourceGroup { resource_group_id: String },
     /// A PUT that answered `provisioningState: Creating|Updating`: set it to `Succeeded`.
     Provision { resource_id: String },
+    /// A PUT whose deployment will fail (a container group whose image pull failed):
+    /// `provisioningState` becomes `Failed` and the operation fails.
+    FailProvisioning { resource_id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

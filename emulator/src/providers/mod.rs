@@ -11,6 +11,7 @@
 //! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
 
 pub mod authorization;
+pub mod container_instance;
 pub mod container_registry;
 pub mod identity;
 pub mod managed_identity;
@@ -258,6 +259,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 "microsoft.containerregistry" => {
                     container_registry::collection(state, req, &scope, &resource_type)
                 }
+                "microsoft.containerinstance" => {
+                    container_instance::collection(state, req, &scope, &resource_type)
+                }
                 _ => Err(unknown_type(req, &namespace, &resource_type)),
             }
         }
@@ -278,6 +282,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 }
                 "microsoft.containerregistry" => {
                     return container_registry::resource(state, req, &id, tail.as_deref());
+                }
+                "microsoft.containerinstance" => {
+                    return container_instance::resource(state, req, &id, tail.as_deref());
                 }
                 _ => {}
             }
@@ -349,6 +356,16 @@ pub const OPERATIONS: &[&str] = &[
     "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
     "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tokens/{token}",
     "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/generateCredentials",
+    "GET /subscriptions/{sub}/providers/Microsoft.ContainerInstance/containerGroups",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+    "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/start",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/stop",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/restart",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/containers/{container}/logs",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
     "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
@@ -484,6 +501,9 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
                 resources::resource_groups::finish_delete(state, resource_group_id)
             }
             OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
+            OperationKind::FailProvisioning { resource_id } => {
+                fail_provisioning(state, resource_id)
+            }
         };
         op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
         op.save(state.store.as_ref())?;
@@ -502,6 +522,40 @@ fn finish_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmErr
             .put(crate::store::tables::RESOURCES, &key, row)?;
     }
     Ok(())
+}
+
+/// A provisioning operation that fails: the resource shows `Failed`, and the
+/// operation carries the first failure event's text.
+fn fail_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmError> {
+    let key = resource_id.to_ascii_lowercase();
+    let mut message = "The container group failed to start.".to_string();
+    if let Some(mut row) = state.store.get(crate::store::tables::RESOURCES, &key)? {
+        row["properties"]["provisioningState"] = serde_json::json!("Failed");
+        row["properties"]["instanceView"]["state"] = serde_json::json!("Failed");
+        if let Some(m) = row["properties"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| {
+                c["properties"]["instanceView"]["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .find(|e| e["name"] == "Failed")
+            .and_then(|e| e["message"].as_str())
+        {
+            message = m.to_string();
+        }
+        state
+            .store
+            .put(crate::store::tables::RESOURCES, &key, row)?;
+    }
+    Err(ArmError::new(
+        http::StatusCode::BAD_REQUEST,
+        "ContainerGroupDeploymentFailed",
+        message,
+    ))
 }
 
 /// The delay a new long-running operation gets: `None` waits for `/_emulator/step`.

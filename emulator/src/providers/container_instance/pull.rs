@@ -1,0 +1,195 @@
+//! Pulling a container group's images the way ACI does, through the same
+//! decisions an external client meets: the identity's (or credentials')
+//! login to the registry, [`crate::acr::granted`] (which asks `authorize()`),
+//! the registry's network decision, then the manifest and its blobs with
+//! their digests.
+//!
+//! Images on emulated registries (`<name>.azurecr.io`) are pulled for real.
+//! Other hosts (Docker Hub, MCR) are not emulated yet: their images are
+//! accepted without content (see the README's fidelity table).
+
+use crate::acr::{Caller, Scope, granted};
+use crate::entra::Principal;
+use crate::network::{Origin, Reach, registry_reachable};
+use crate::oci::blobs::parse_digest;
+use crate::state::AppState;
+use serde_json::Value;
+
+/// The public address container groups pull from (an Azure datacenter IP, for firewall messages).
+pub const ACI_EGRESS_IP: [u8; 4] = [20, 42, 65, 91];
+
+/// An image reference split the way Docker does: `host/repo:tag` or `host/repo@digest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRef {
+    pub host: String,
+    pub repository: String,
+    pub reference: String,
+}
+
+pub fn parse_image(image: &str) -> Option<ImageRef> {
+    let image = image.trim();
+    if image.is_empty() || image.contains(char::is_whitespace) {
+        return None;
+    }
+    let (host, rest) = match image.split_once('/') {
+        Some((h, r)) if h.contains('.') || h.contains(':') || h == "localhost" => {
+            (h.to_ascii_lowercase(), r.to_string())
+        }
+        _ => (
+            "docker.io".to_string(),
+            if image.contains('/') {
+                image.to_string()
+            } else {
+                format!("library/{image}")
+            },
+        ),
+    };
+    let (repository, reference) = if let Some((r, d)) = rest.split_once('@') {
+        (r.to_string(), d.to_string())
+    } else {
+        match rest.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+            _ => (rest.clone(), "latest".to_string()),
+        }
+    };
+    (!repository.is_empty()).then_some(ImageRef {
+        host,
+        repository,
+        reference,
+    })
+}
+
+/// How a pull failed, as ACI reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullFailure {
+    /// ACI answers the PUT with 400 InaccessibleImage.
+    Inaccessible,
+    /// The registry refused at the network: the group fails with this event text.
+    Denied(String),
+}
+
+/// What the group has to log in with for one registry.
+pub enum Login<'a> {
+    Identity(Principal),
+    Password {
+        username: &'a str,
+        password: &'a str,
+    },
+    None,
+}
+
+/// Pull `image` (manifest + blobs) from an emulated registry; `Ok(digest)` of the manifest.
+pub fn pull(
+    state: &AppState,
+    image: &ImageRef,
+    login: Login<'_>,
+) -> Result<Option<String>, PullFailure> {
+    let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
+        return Ok(None);
+    };
+    let registry = crate::providers::container_registry::registries::by_name(state, &name)
+        .ok()
+        .flatten()
+        .ok_or(PullFailure::Inaccessible)?;
+    if let Reach::Denied { message } =
+        registry_reachable(&registry, &Origin::Public(ACI_EGRESS_IP.into()))
+    {
+        return Err(PullFailure::Denied(format!(
+            "Head \"https://{}/v2/{}/manifests/{}\": denied: {message}",
+            image.host, image.repository, image.reference
+        )));
+    }
+    let caller = match login {
+        Login::Identity(p) => Caller::Principal(p),
+        Login::Password { username, password } => crate::acr::tokens::caller_for_password(
+            state,
+            &registry,
+            &image.host,
+            username,
+            password,
+        )
+        .ok_or(PullFailure::Inaccessible)?,
+        Login::None => Caller::Anonymous,
+    };
+    let scope = Scope {
+        kind: "repository".into(),
+        name: image.repository.clone(),
+        actions: vec!["pull".into()],
+    };
+    if !granted(state, &registry, &caller, &scope)
+        .iter()
+        .any(|a| a == "pull")
+    {
+        return Err(PullFailure::Inaccessible);
+    }
+    // The manifest, then every blob it names, by digest.
+    let reg = registry["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let key = |rest: &str| format!("{reg}/{}/{rest}", image.repository);
+    let digest = if parse_digest(&image.reference).is_some() {
+        image.reference.clone()
+    } else {
+        let tag = state
+            .store
+            .get(crate::oci::tables::TAGS, &key(&image.reference))
+            .ok()
+            .flatten()
+            .ok_or(PullFailure::Inaccessible)?;
+        tag["digest"].as_str().unwrap_or_default().to_string()
+    };
+    state
+        .store
+        .get(crate::oci::tables::MANIFESTS, &key(&digest))
+        .ok()
+        .flatten()
+        .ok_or(PullFailure::Inaccessible)?;
+    let bytes = state
+        .blobs
+        .read(&digest)
+        .map_err(|_| PullFailure::Inaccessible)?;
+    if crate::oci::blobs::digest_of(&bytes) != digest {
+        return Err(PullFailure::Inaccessible);
+    }
+    let manifest: Value = serde_json::from_slice(&bytes).map_err(|_| PullFailure::Inaccessible)?;
+    let mut blobs: Vec<&str> = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["digest"].as_str())
+        .collect();
+    blobs.extend(manifest["config"]["digest"].as_str());
+    for b in blobs {
+        let data = state.blobs.read(b).map_err(|_| PullFailure::Inaccessible)?;
+        if crate::oci::blobs::digest_of(&data) != b {
+            return Err(PullFailure::Inaccessible);
+        }
+    }
+    Ok(Some(digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references() {
+        let r = parse_image("myreg.azurecr.io/team/app:v1").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repository.as_str(), r.reference.as_str()),
+            ("myreg.azurecr.io", "team/app", "v1")
+        );
+        let r = parse_image("nginx").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.repository.as_str(), r.reference.as_str()),
+            ("docker.io", "library/nginx", "latest")
+        );
+        let r = parse_image("mcr.microsoft.com/azuredocs/aci-helloworld").unwrap();
+        assert_eq!(r.reference, "latest");
+        let r = parse_image("myreg.azurecr.io/app@sha256:abc").unwrap();
+        assert_eq!(r.reference, "sha256:abc");
+        assert!(parse_image("").is_none());
+        assert!(parse_image("a b").is_none());
+    }
+}
