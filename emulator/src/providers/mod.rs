@@ -447,6 +447,41 @@ fn authorize_route(state: &AppState, req: &ArmRequest, route: &Route) -> Result<
     }
 }
 
+/// `GET {scope}/providers/{ns}/{type}`: the tracked resources of `resource_type`
+/// under `scope` that the caller may read, rendered, paged.
+pub fn list_tracked(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    resource_type: &str,
+    render: fn(&serde_json::Value) -> serde_json::Value,
+) -> Result<Response, ArmError> {
+    req.api_version(resource_type)?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let items: Vec<serde_json::Value> = state
+        .store
+        .scan(
+            crate::store::tables::RESOURCES,
+            &format!("{}/", scope.key()),
+        )?
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(resource_type))
+        })
+        .filter(|v| caller_may_read(state, req, v))
+        .map(|v| render(&v))
+        .collect();
+    Ok(json_response(
+        http::StatusCode::OK,
+        &crate::arm::paging::page(items, req),
+    ))
+}
+
 /// For list handlers: may the caller read this stored resource (`{type}/read` on its id)?
 pub fn caller_may_read(state: &AppState, req: &ArmRequest, resource: &serde_json::Value) -> bool {
     let (Some(id), Some(ty)) = (resource["id"].as_str(), resource["type"].as_str()) else {

@@ -11,7 +11,7 @@ use super::NAMESPACE;
 use super::pull::{Login, PullFailure, parse_image, pull};
 use crate::arm::envelope::{self, system_data};
 use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::providers::{identity, json_response, lro_delay};
@@ -483,24 +483,7 @@ fn set_state(
 }
 
 pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let items: Vec<Value> = state
-        .store
-        .scan(tables::RESOURCES, &format!("{}/", scope.key()))?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(TYPE))
-        })
-        .filter(|v| crate::providers::caller_may_read(state, req, v))
-        .map(|v| render(&v))
-        .collect();
-    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+    crate::providers::list_tracked(state, req, scope, TYPE, render)
 }
 
 /// `GET …/containers/{name}/logs` → `{"content"}`: honest about what happened, since nothing runs.

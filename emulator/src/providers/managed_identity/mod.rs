@@ -9,7 +9,7 @@
 //! with it (or with its resource group).
 
 use crate::arm::envelope::{self, system_data};
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::entra::{PrincipalKind, ServicePrincipal};
 use crate::providers::json_response;
 use crate::state::AppState;
@@ -31,23 +31,7 @@ pub fn collection(
     if !ty.eq_ignore_ascii_case("userAssignedIdentities") {
         return Err(super::unknown_type(req, NAMESPACE, ty));
     }
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let items: Vec<Value> = state
-        .store
-        .scan(tables::RESOURCES, &format!("{}/", scope.key()))?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(TYPE))
-        })
-        .filter(|v| super::caller_may_read(state, req, v))
-        .collect();
-    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+    super::list_tracked(state, req, scope, TYPE, Value::clone)
 }
 
 /// `{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}`
