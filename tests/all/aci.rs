@@ -447,3 +447,139 @@ async fn pull_failures_as_aci_reports_them() {
         .collect();
     assert_eq!(names, ["Pulling", "Failed", "BackOff"]);
 }
+
+/// The seed's multi-container YAML (its registry, identity and subscription
+/// filled in, the subnet left out). Azure refuses the seed's container names
+/// as written (`myContainer-1`: ACI container names must match
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, see MicrosoftDocs/azure-docs#15546), and so does azemu.
+fn seed_yaml(registry: &str, userid: &str, names: [&str; 2]) -> String {
+    format!(
+        "apiVersion: '2021-10-01'
+location: eastus
+type: Microsoft.ContainerInstance/containerGroups
+identity: 
+  type: UserAssigned
+  userAssignedIdentities: {{
+    '{userid}': {{}}
+    }}
+properties:
+  osType: Linux
+  imageRegistryCredentials:
+  - server: {registry}.azurecr.io
+    identity: '{userid}'
+  containers:
+  - name: {}
+    properties:
+      resources:
+        requests:
+          cpu: '.4'
+          memoryInGb: '1'
+      environmentVariables:
+        - name: CONTAINER
+          value: 1
+      image: '{registry}.azurecr.io/hello-world:v1'
+  - name: {}
+    properties:
+      resources:
+        requests:
+          cpu: '.4'
+          memoryInGb: '1'
+      environmentVariables:
+        - name: CONTAINER
+          value: 2
+      image: '{registry}.azurecr.io/hello-world:v1'
+",
+        names[0], names[1]
+    )
+}
+
+#[tokio::test]
+async fn container_create_from_the_seed_yaml() {
+    let em = Emulator::start();
+    let (az, userid, spid) = setup(&em, "acireg0003").await;
+    let regid = az
+        .ok(&[
+            "acr",
+            "show",
+            "-n",
+            "acireg0003",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        &spid,
+        "--scope",
+        &regid,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my.yaml");
+
+    std::fs::write(
+        &file,
+        seed_yaml("acireg0003", &userid, ["myContainer-1", "myContainer-2"]),
+    )
+    .unwrap();
+    let out = az
+        .run(&[
+            "container",
+            "create",
+            "--resource-group",
+            "myResourceGroup",
+            "--name",
+            "yaml-group",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("(InvalidContainerName) The container name 'myContainer-1' in container group 'yaml-group' is invalid. The container name must contain no more than 63 characters and must match the regex '[a-z0-9]([-a-z0-9]*[a-z0-9])?' (e.g. 'my-name')."),
+        "{}",
+        out.stderr
+    );
+
+    std::fs::write(
+        &file,
+        seed_yaml("acireg0003", &userid, ["mycontainer-1", "mycontainer-2"]),
+    )
+    .unwrap();
+    let out = az
+        .run(&[
+            "container",
+            "create",
+            "--resource-group",
+            "myResourceGroup",
+            "--name",
+            "yaml-group",
+            "--file",
+            file.to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+    // With --file, az prints the ARM resource as returned (properties nested).
+    let created: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(created["properties"].is_object() || created["provisioningState"].is_string(), "{created}");
+    let cg = az.json(&["container", "show", "-g", "myResourceGroup", "-n", "yaml-group"]).await;
+    assert_eq!(cg["provisioningState"], "Succeeded", "{cg}");
+    assert_eq!(cg["containers"].as_array().unwrap().len(), 2);
+    for c in cg["containers"].as_array().unwrap() {
+        assert_eq!(c["instanceView"]["currentState"]["state"], "Running", "{c}");
+        assert_eq!(c["resources"]["requests"]["cpu"], json!(0.4));
+    }
+}
