@@ -574,12 +574,253 @@ async fn container_create_from_the_seed_yaml() {
     assert!(out.ok, "{}", out.stderr);
     // With --file, az prints the ARM resource as returned (properties nested).
     let created: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(created["properties"].is_object() || created["provisioningState"].is_string(), "{created}");
-    let cg = az.json(&["container", "show", "-g", "myResourceGroup", "-n", "yaml-group"]).await;
+    assert!(
+        created["properties"].is_object() || created["provisioningState"].is_string(),
+        "{created}"
+    );
+    let cg = az
+        .json(&[
+            "container",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "yaml-group",
+        ])
+        .await;
     assert_eq!(cg["provisioningState"], "Succeeded", "{cg}");
     assert_eq!(cg["containers"].as_array().unwrap().len(), 2);
     for c in cg["containers"].as_array().unwrap() {
         assert_eq!(c["instanceView"]["currentState"]["state"], "Running", "{c}");
         assert_eq!(c["resources"]["requests"]["cpu"], json!(0.4));
     }
+}
+
+#[tokio::test]
+async fn more_pull_failures_over_rest() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let s = format!("/subscriptions/{}", crate::harness::SUBSCRIPTION);
+    let rg = format!("{s}/resourceGroups/aci");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    for name in ["acireg0004", "acireg0005"] {
+        let (st, b) = em
+            .arm(&owner, Method::PUT, &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{name}?api-version=2023-07-01"), Some(json!({"location": "eastus", "sku": {"name": "Premium"}, "properties": {"adminUserEnabled": true}})))
+            .await;
+        assert_eq!(st, 201, "{b}");
+    }
+    push(&em, "acireg0004.azurecr.io/hello-world:v1");
+    let uai = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/puller");
+    let (_, ident) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{uai}?api-version=2023-01-31"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    // AcrPull, but on the other registry.
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/acireg0005/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": format!("{s}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"), "principalId": ident["properties"]["principalId"]}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let image = "acireg0004.azurecr.io/hello-world:v1";
+    let group = |name: &str, os: &str, identity: Value, cred: Value| {
+        (
+            format!(
+                "{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}?api-version=2023-05-01"
+            ),
+            json!({"location": "eastus", "identity": identity, "properties": {
+                "osType": os, "imageRegistryCredentials": [cred],
+                "containers": [{"name": "app", "properties": {"image": image}}],
+            }}),
+        )
+    };
+    let inaccessible = |g: &str| {
+        format!(
+            "The image '{image}' in container group '{g}' is not accessible. Please check the image and registry credential."
+        )
+    };
+
+    let (url, body) = group(
+        "wrong-registry",
+        "Linux",
+        json!({"type": "UserAssigned", "userAssignedIdentities": {uai.clone(): {}}}),
+        json!({"server": "acireg0004.azurecr.io", "identity": uai}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        (
+            st,
+            b["error"]["code"].as_str(),
+            b["error"]["message"].as_str()
+        ),
+        (
+            400,
+            Some("InaccessibleImage"),
+            Some(inaccessible("wrong-registry").as_str())
+        )
+    );
+
+    let (url, body) = group(
+        "not-attached",
+        "Linux",
+        json!({"type": "SystemAssigned"}),
+        json!({"server": "acireg0004.azurecr.io", "identity": uai}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("InvalidImageRegistryCredentialIdentity")),
+        "{b}"
+    );
+
+    let (url, body) = group(
+        "windows-system",
+        "Windows",
+        json!({"type": "SystemAssigned"}),
+        json!({"server": "acireg0004.azurecr.io", "identity": "[system]"}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("InvalidImageRegistryCredentialIdentity")),
+        "{b}"
+    );
+    assert!(b["error"]["message"].as_str().unwrap().starts_with("Windows containers don't support system-assigned managed identity-authenticated image pulls with ACR, only user-assigned."), "{b}");
+
+    let (url, body) = group(
+        "wrong-password",
+        "Linux",
+        Value::Null,
+        json!({"server": "acireg0004.azurecr.io", "username": "acireg0004", "password": "not-the-password"}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("InaccessibleImage")),
+        "{b}"
+    );
+    // The admin's real password works.
+    let (_, creds) = em.arm(&owner, Method::POST, &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/acireg0004/listCredentials?api-version=2023-07-01"), None).await;
+    let (url, body) = group(
+        "right-password",
+        "Linux",
+        Value::Null,
+        json!({"server": "acireg0004.azurecr.io", "username": "acireg0004", "password": creds["passwords"][0]["value"]}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(
+        b["properties"]["containers"][0]["properties"]["instanceView"]["currentState"]["state"],
+        "Running"
+    );
+}
+
+#[tokio::test]
+async fn code_inside_a_group_gets_tokens_for_its_own_identities_only() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/inside",
+        crate::harness::SUBSCRIPTION
+    );
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let mut clients = Vec::new();
+    for n in ["attached", "other"] {
+        let (_, i) = em.arm(&owner, Method::PUT, &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}?api-version=2023-01-31"), Some(json!({"location": "eastus"}))).await;
+        clients.push((
+            i["id"].as_str().unwrap().to_string(),
+            i["properties"]["clientId"].as_str().unwrap().to_string(),
+            i["properties"]["principalId"].as_str().unwrap().to_string(),
+        ));
+    }
+    let group = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/app");
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{group}?api-version=2023-05-01"),
+            Some(json!({"location": "eastus", "identity": {"type": "UserAssigned", "userAssignedIdentities": {clients[0].0.clone(): {}}},
+                "properties": {"osType": "Linux", "containers": [{"name": "app", "properties": {"image": "mcr.microsoft.com/azuredocs/aci-helloworld"}}]}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    // What the group's containers would see in their environment.
+    let env: Value = em
+        .http()
+        .get(format!(
+            "{}/_emulator/identity-endpoint?resourceId={group}",
+            em.base()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = env["IDENTITY_ENDPOINT"].as_str().unwrap().to_string();
+    let header = env["IDENTITY_HEADER"].as_str().unwrap().to_string();
+    let token_for = |client_id: String| {
+        let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
+        crate::harness::python_env(&mut cmd, &em);
+        cmd.arg(crate::harness::fixtures().join("python/managed_identity_token.py"))
+            .env("AZEMU_CLIENT_ID", client_id)
+            .env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", &header);
+        async move { crate::harness::run(&mut cmd).await }
+    };
+    let out = token_for(clients[0].1.clone()).await;
+    assert!(out.ok, "{}", out.stderr);
+    let claims: Value = {
+        use base64::Engine;
+        let t = out.stdout.trim();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["oid"], clients[0].2.as_str());
+    let out = token_for(clients[1].1.clone()).await;
+    assert!(
+        !out.ok,
+        "an identity not attached to the group gets no token"
+    );
+    // azure-identity reports any 400 from the endpoint as invalid_scope; the endpoint's own answer:
+    let r = em
+        .http()
+        .get(format!(
+            "{endpoint}?api-version=2019-08-01&resource=https://management.azure.com&client_id={}",
+            clients[1].1
+        ))
+        .header("X-IDENTITY-HEADER", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "invalid_request", "error_description": "Identity not found"})
+    );
 }
