@@ -824,3 +824,59 @@ async fn code_inside_a_group_gets_tokens_for_its_own_identities_only() {
         json!({"error": "invalid_request", "error_description": "Identity not found"})
     );
 }
+
+#[tokio::test]
+async fn python_sdk_creates_a_group_with_a_user_assigned_identity() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let s = format!("/subscriptions/{}", crate::harness::SUBSCRIPTION);
+    let rg = format!("{s}/resourceGroups/sdk");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/acireg0006");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Standard"}})),
+    )
+    .await;
+    push(&em, "acireg0006.azurecr.io/hello-world:v1");
+    let (_, ident) = em.arm(&owner, Method::PUT, &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/sdk-id?api-version=2023-01-31"), Some(json!({"location": "eastus"}))).await;
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": format!("{s}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"), "principalId": ident["properties"]["principalId"]}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
+    crate::harness::python_env(&mut cmd, &em);
+    cmd.arg(crate::harness::fixtures().join("python/sdk_container_group.py"))
+        .env("HTTPS_PROXY", format!("http://localhost:{}", em.port))
+        .env("AZEMU_IMAGE", "acireg0006.azurecr.io/hello-world:v1")
+        .env("AZEMU_IDENTITY", ident["id"].as_str().unwrap());
+    let out = crate::harness::run(&mut cmd).await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("provisioning Succeeded"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("state Running"), "{}", out.stdout);
+    assert!(out.stdout.contains("event Pulled Normal Successfully pulled image \"acireg0006.azurecr.io/hello-world:v1@sha256:"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("event Started Normal Started container"),
+        "{}",
+        out.stdout
+    );
+}
