@@ -29,6 +29,7 @@ pub mod entra;
 pub mod network;
 pub mod oci;
 pub mod providers;
+pub mod public_registry;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -68,6 +68,7 @@ impl AppState {
             secrets: vec![c.client_secret.clone()],
             mi_resource_id: None,
         })?;
+        crate::public_registry::seed(self)?;
         // The bootstrap principal is Owner of the subscription.
         let scope = format!("/subscriptions/{}", c.subscription_id);
         let id = format!(

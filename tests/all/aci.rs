@@ -880,3 +880,63 @@ async fn python_sdk_creates_a_group_with_a_user_assigned_identity() {
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn public_images_come_from_the_offline_public_registries() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/public",
+        crate::harness::SUBSCRIPTION
+    );
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let create = |name: &str, image: &str| {
+        let body = json!({"location": "eastus", "properties": {"osType": "Linux", "containers": [{"name": "app", "properties": {"image": image}}]}});
+        (
+            format!(
+                "{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}?api-version=2023-05-01"
+            ),
+            body,
+        )
+    };
+    // The built-in sample is on MCR and Docker Hub.
+    for (name, image) in [
+        ("mcr", "mcr.microsoft.com/azuredocs/aci-helloworld"),
+        ("hub", "hello-world"),
+    ] {
+        let (url, body) = create(name, image);
+        let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+        assert_eq!(st, 201, "{image}: {b}");
+        let pulled =
+            &b["properties"]["containers"][0]["properties"]["instanceView"]["events"][1]["message"];
+        assert!(
+            pulled.as_str().unwrap().starts_with(&format!(
+                "Successfully pulled image \"{image}@sha256:81cf7d09"
+            )),
+            "{pulled}"
+        );
+    }
+    // Not there: InaccessibleImage; not a registry azemu serves: RegistryErrorResponse.
+    let (url, body) = create("missing", "nginx:1.27");
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("InaccessibleImage")),
+        "{b}"
+    );
+    let (url, body) = create("elsewhere", "quay.io/prometheus/prometheus:v2");
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"]["code"], "RegistryErrorResponse");
+    assert_eq!(
+        b["error"]["message"],
+        "An error response is received from the docker registry 'quay.io'. Please retry later."
+    );
+}

@@ -431,3 +431,40 @@ async fn azemu_push_image_tarballs() {
         assert_eq!(mt, media_type, "{repo}");
     }
 }
+
+#[tokio::test]
+async fn public_registries_serve_the_sample_and_accept_pushes() {
+    let em = Emulator::start();
+    let pulled = tempfile::tempdir().unwrap();
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "docker://docker.io/library/hello-world:latest",
+            &format!("oci:{}:v1", pulled.path().display()),
+        ],
+    )
+    .await;
+    assert!(out.ok, "anonymous pull from Docker Hub: {}", out.stderr);
+    assert_eq!(tree_bytes(pulled.path()), tree_bytes(&sample_image()));
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            &format!("oci:{}:v1", sample_image().display()),
+            "docker://mcr.microsoft.com/mine/hello:v2",
+        ],
+    )
+    .await;
+    assert!(out.ok, "push to MCR: {}", out.stderr);
+    let out = skopeo(
+        &em,
+        &[
+            "inspect",
+            "--raw",
+            "docker://mcr.microsoft.com/mine/hello:v2",
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+}

@@ -12,6 +12,11 @@ const EXACT: &[&str] = &[
     "sts.windows.net",
     "graph.microsoft.com",
     "graph.windows.net",
+    // Public registries, served offline (anonymous pull, see `crate::public_registry`).
+    "mcr.microsoft.com",
+    "registry-1.docker.io",
+    "index.docker.io",
+    "docker.io",
     "localhost",
     "127.0.0.1",
     "::1",

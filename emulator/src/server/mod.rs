@@ -45,6 +45,8 @@ struct Ctx {
     router: Router,
     /// What `<name>.azurecr.io` hosts get: ACR's token service and the OCI data plane.
     registry_router: Router,
+    /// What public registry hosts (MCR, Docker Hub) get.
+    public_router: Router,
     acceptor: TlsAcceptor,
     /// The port we listen on: CONNECT to localhost is allowed to this port only.
     port: u16,
@@ -83,6 +85,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
     let ctx = Arc::new(Ctx {
         router: router(state.clone()),
         registry_router: crate::acr::router(state.clone()),
+        public_router: crate::public_registry::router(&state),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
         shutdown,
@@ -195,8 +198,16 @@ where
                 .and_then(|h| h.to_str().ok())
                 .and_then(crate::acr::registry_name_of_host)
                 .is_some();
+            let is_public = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(crate::public_registry::registry_of_host)
+                .is_some();
             let router = if is_registry {
                 &ctx.registry_router
+            } else if is_public {
+                &ctx.public_router
             } else {
                 &ctx.router
             };

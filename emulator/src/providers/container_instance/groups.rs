@@ -323,11 +323,20 @@ fn create_or_update(
         )];
         match pull(state, &image, login) {
             Ok(digest) => {
-                let detail = digest.map(|d| format!("Successfully pulled image \"{image_str}@{d}\"")).unwrap_or_else(|| format!("Successfully pulled image \"{image_str}\" (not an emulated registry: content not checked)"));
+                let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));
                 events.push(event("Created", "Created container".into(), "Normal", &now));
                 events.push(event("Started", "Started container".into(), "Normal", &now));
                 c["properties"]["instanceView"] = json!({"restartCount": 0, "currentState": {"state": "Running", "startTime": now, "detailStatus": ""}, "events": events});
+            }
+            Err(PullFailure::Unreachable) => {
+                return Err(bad(
+                    "RegistryErrorResponse",
+                    format!(
+                        "An error response is received from the docker registry '{}'. Please retry later.",
+                        image.host
+                    ),
+                ));
             }
             Err(PullFailure::Inaccessible) => {
                 return Err(bad(

@@ -4,9 +4,10 @@
 //! the registry's network decision, then the manifest and its blobs with
 //! their digests.
 //!
-//! Images on emulated registries (`<name>.azurecr.io`) are pulled for real.
-//! Other hosts (Docker Hub, MCR) are not emulated yet: their images are
-//! accepted without content (see the README's fidelity table).
+//! Images on emulated registries (`<name>.azurecr.io`) go through ACR's
+//! checks; the offline public registries (`mcr.microsoft.com`, Docker Hub,
+//! [`crate::public_registry`]) are pulled anonymously; any other host is
+//! unreachable, as it would be from a network that cannot resolve it.
 
 use crate::acr::{Caller, Scope, granted};
 use crate::entra::Principal;
@@ -66,6 +67,8 @@ pub enum PullFailure {
     Inaccessible,
     /// The registry refused at the network: the group fails with this event text.
     Denied(String),
+    /// Not a registry the emulator serves: ACI's 400 RegistryErrorResponse.
+    Unreachable,
 }
 
 /// What the group has to log in with for one registry.
@@ -79,13 +82,12 @@ pub enum Login<'a> {
 }
 
 /// Pull `image` (manifest + blobs) from an emulated registry; `Ok(digest)` of the manifest.
-pub fn pull(
-    state: &AppState,
-    image: &ImageRef,
-    login: Login<'_>,
-) -> Result<Option<String>, PullFailure> {
+pub fn pull(state: &AppState, image: &ImageRef, login: Login<'_>) -> Result<String, PullFailure> {
     let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
-        return Ok(None);
+        return match crate::public_registry::registry_of_host(&image.host) {
+            Some(public) => fetch(state, public, image),
+            None => Err(PullFailure::Unreachable),
+        };
     };
     let registry = crate::providers::container_registry::registries::by_name(state, &name)
         .ok()
@@ -122,11 +124,15 @@ pub fn pull(
     {
         return Err(PullFailure::Inaccessible);
     }
-    // The manifest, then every blob it names, by digest.
     let reg = registry["name"]
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    fetch(state, &reg, image)
+}
+
+/// The manifest `image` names in registry `reg`, then every blob it names, by digest.
+fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<String, PullFailure> {
     let key = |rest: &str| format!("{reg}/{}/{rest}", image.repository);
     let digest = if parse_digest(&image.reference).is_some() {
         image.reference.clone()
@@ -166,7 +172,7 @@ pub fn pull(
             return Err(PullFailure::Inaccessible);
         }
     }
-    Ok(Some(digest))
+    Ok(digest)
 }
 
 #[cfg(test)]
