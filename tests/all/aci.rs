@@ -683,8 +683,12 @@ async fn more_pull_failures_over_rest() {
     let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
     assert_eq!(
         (st, b["error"]["code"].as_str()),
-        (400, Some("InvalidImageRegistryCredentialIdentity")),
+        (400, Some("InvalidImageRegistryIdentity")),
         "{b}"
+    );
+    assert_eq!(
+        b["error"]["message"],
+        "The identity in the 'imageRegistryCredentials' of container group 'not-attached' not found in container group identity list"
     );
 
     let (url, body) = group(
@@ -696,7 +700,7 @@ async fn more_pull_failures_over_rest() {
     let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
     assert_eq!(
         (st, b["error"]["code"].as_str()),
-        (400, Some("InvalidImageRegistryCredentialIdentity")),
+        (400, Some("InvalidImageRegistryIdentity")),
         "{b}"
     );
     assert!(b["error"]["message"].as_str().unwrap().starts_with("Windows containers don't support system-assigned managed identity-authenticated image pulls with ACR, only user-assigned."), "{b}");

@@ -269,7 +269,7 @@ fn create_or_update(
                 let sp = if ident_id.eq_ignore_ascii_case("[system]") {
                     if os_type == "Windows" {
                         return Err(bad(
-                            "InvalidImageRegistryCredentialIdentity",
+                            "InvalidImageRegistryIdentity",
                             format!(
                                 "Windows containers don't support system-assigned managed identity-authenticated image pulls with ACR, only user-assigned. The container group '{name}' uses a system-assigned identity for registry '{}'.",
                                 image.host
@@ -283,10 +283,11 @@ fn create_or_update(
                         .and_then(|i| i["userAssignedIdentities"].as_object())
                         .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(ident_id)));
                     if !attached {
+                        // Azure's text, as reported in MicrosoftDocs/azure-docs#117644.
                         return Err(bad(
-                            "InvalidImageRegistryCredentialIdentity",
+                            "InvalidImageRegistryIdentity",
                             format!(
-                                "The identity '{ident_id}' in the image registry credential of container group '{name}' is not assigned to the container group."
+                                "The identity in the 'imageRegistryCredentials' of container group '{name}' not found in container group identity list"
                             ),
                         ));
                     }
@@ -300,7 +301,7 @@ fn create_or_update(
                     Some(sp) => Login::Identity(principal_of(&sp)),
                     None => {
                         return Err(bad(
-                            "InvalidImageRegistryCredentialIdentity",
+                            "InvalidImageRegistryIdentity",
                             format!(
                                 "The container group '{name}' has no system-assigned identity for registry '{}'.",
                                 image.host
