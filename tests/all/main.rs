@@ -17,6 +17,7 @@ mod entra;
 mod identity_block;
 mod identity_rbac;
 mod lifecycle;
+mod network;
 mod oci_clients;
 mod oci_conformance;
 mod python_sdk;

@@ -18,6 +18,7 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let guid = "6b8c9f2e-1111-4222-8333-944444444444";
     let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries");
     let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
+    let vn = format!("{rg}/providers/Microsoft.Network/virtualNetworks");
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
@@ -275,6 +276,51 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/providers/Microsoft.Network/virtualNetworks",
+            format!("{s}/providers/Microsoft.Network/virtualNetworks"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks",
+            vn.clone(),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+            format!("{vn}/v1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+            format!("{vn}/v1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+            format!("{vn}/v1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets",
+            format!("{vn}/v1/subnets"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
+            format!("{vn}/v1/subnets/s1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
+            format!("{vn}/v1/subnets/s1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
+            format!("{vn}/v1/subnets/s1"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,
@@ -406,6 +452,8 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
             let method: Method = op.split(' ').next().unwrap().parse().unwrap();
             let version = if op.contains("Microsoft.Authorization") {
                 "2022-04-01"
+            } else if op.contains("Microsoft.Network") {
+                "2024-05-01"
             } else if op.contains("ContainerInstance") {
                 "2023-05-01"
             } else if op.contains("ContainerRegistry") {

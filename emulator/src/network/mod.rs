@@ -9,6 +9,8 @@
 //! not in `ipRules`. Refusals read "client with IP '…' is not allowed access.
 //! Refer https://aka.ms/acr/firewall to grant access."
 
+pub mod cidr;
+
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -15,6 +15,7 @@ pub mod container_instance;
 pub mod container_registry;
 pub mod identity;
 pub mod managed_identity;
+pub mod network;
 pub mod resources;
 
 use crate::arm::lro::{Operation, OperationKind};
@@ -262,6 +263,7 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 "microsoft.containerinstance" => {
                     container_instance::collection(state, req, &scope, &resource_type)
                 }
+                "microsoft.network" => network::collection(state, req, &scope, &resource_type),
                 _ => Err(unknown_type(req, &namespace, &resource_type)),
             }
         }
@@ -285,6 +287,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 }
                 "microsoft.containerinstance" => {
                     return container_instance::resource(state, req, &id, tail.as_deref());
+                }
+                "microsoft.network" => {
+                    return network::resource(state, req, &id, tail.as_deref());
                 }
                 _ => {}
             }
@@ -366,6 +371,15 @@ pub const OPERATIONS: &[&str] = &[
     "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/stop",
     "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/restart",
     "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}/containers/{container}/logs",
+    "GET /subscriptions/{sub}/providers/Microsoft.Network/virtualNetworks",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/subnets/{subnet}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
     "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
@@ -445,6 +459,30 @@ fn authorize_route(state: &AppState, req: &ArmRequest, route: &Route) -> Result<
         Some((action, scope)) => crate::authz::access::require(state, req, &action, &scope),
         None => Ok(()),
     }
+}
+
+/// A resource route inside a resource group whose top-level type is `top_type`
+/// (`registries`, `containerGroups`, `virtualNetworks`): the top-level resource's
+/// id and the child `(type, name)` below it, if any. `None` when the id is
+/// not of that shape (the caller answers ARM's unknown-type error).
+pub fn top_level<'a>(
+    id: &'a ResourceId,
+    top_type: &str,
+) -> Option<(ResourceId, Option<(String, &'a str)>)> {
+    let section = id
+        .providers
+        .first()
+        .filter(|_| id.providers.len() == 1 && id.resource_group.is_some())?;
+    if !section.types[0].0.eq_ignore_ascii_case(top_type) || section.types.len() > 2 {
+        return None;
+    }
+    let mut top = id.clone();
+    top.providers.first_mut()?.types.truncate(1);
+    let child = section
+        .types
+        .get(1)
+        .map(|(t, n)| (t.to_ascii_lowercase(), n.as_str()));
+    Some((top, child))
 }
 
 /// `GET {scope}/providers/{ns}/{type}`: the tracked resources of `resource_type`

@@ -227,6 +227,53 @@ fn create_or_update(
         }
         props["ipAddress"]["fqdn"] = json!(format!("{label}.{location}.azurecontainer.io"));
     }
+    // Virtual network: every subnet must exist and be delegated to ACI; the group gets a private address from it.
+    let mut private_ip = None;
+    for sid in props["subnetIds"].as_array().cloned().unwrap_or_default() {
+        let sid = sid["id"].as_str().unwrap_or_default().to_string();
+        let subnet = crate::providers::network::virtual_networks::find_subnet(state, &sid)
+            .ok_or_else(|| {
+                bad(
+                    "SubnetNotFound",
+                    format!("The subnet '{sid}' of container group '{name}' is not found."),
+                )
+            })?;
+        let delegated = subnet["properties"]["delegations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| {
+                d["properties"]["serviceName"].as_str().is_some_and(|s| {
+                    s.eq_ignore_ascii_case("Microsoft.ContainerInstance/containerGroups")
+                })
+            });
+        if !delegated {
+            return Err(bad(
+                "SubnetMissingRequiredDelegation",
+                format!(
+                    "Subnet missing required delegation 'Microsoft.ContainerInstance' for container group '{name}'."
+                ),
+            ));
+        }
+        if private_ip.is_none() {
+            let prefix = subnet["properties"]["addressPrefix"]
+                .as_str()
+                .unwrap_or_default();
+            if let Some(c) = crate::network::cidr::Cidr::parse(prefix) {
+                let used = crate::providers::network::virtual_networks::in_use_by(state, &sid)
+                    .iter()
+                    .filter(|g| !g.eq_ignore_ascii_case(&id.to_string()))
+                    .count() as u32;
+                private_ip = c.host(used).map(|ip| ip.to_string());
+            }
+        }
+    }
+    if let Some(ip) = &private_ip {
+        if !props["ipAddress"].is_object() {
+            props["ipAddress"] = json!({"type": "Private", "ports": []});
+        }
+        props["ipAddress"]["ip"] = json!(ip);
+    }
     if props["ipAddress"].is_object() && props["ipAddress"]["ip"].is_null() {
         let h = id
             .key()

@@ -30,21 +30,10 @@ pub fn resource(
     id: &ResourceId,
     tail: Option<&str>,
 ) -> Result<Response, ArmError> {
-    let Some(section) = id
-        .providers
-        .first()
-        .filter(|_| id.providers.len() == 1 && id.resource_group.is_some())
-    else {
+    let Some((group, child)) = super::top_level(id, "containerGroups") else {
         return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
     };
-    if !section.types[0].0.eq_ignore_ascii_case("containerGroups") {
-        return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
-    }
-    let mut group = id.clone();
-    if let Some(p) = group.providers.first_mut() {
-        p.types.truncate(1);
-    }
-    match (section.types.get(1), tail) {
+    match (child, tail) {
         (None, t) => groups::dispatch(state, req, id, t),
         // containers/{name}/logs
         (Some((t, name)), Some(last))

@@ -35,22 +35,9 @@ pub fn resource(
     id: &ResourceId,
     tail: Option<&str>,
 ) -> Result<Response, ArmError> {
-    let Some(section) = id
-        .providers
-        .first()
-        .filter(|_| id.providers.len() == 1 && id.resource_group.is_some())
-        .filter(|p| p.types[0].0.eq_ignore_ascii_case("registries"))
-    else {
+    let Some((registry, child)) = super::top_level(id, "registries") else {
         return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
     };
-    let mut registry = id.clone();
-    if let Some(p) = registry.providers.first_mut() {
-        p.types.truncate(1);
-    }
-    let child = section
-        .types
-        .get(1)
-        .map(|(t, n)| (t.to_ascii_lowercase(), n.as_str()));
     let tail = tail.map(str::to_ascii_lowercase);
     let registry_child = match (&child, tail.as_deref()) {
         (None, None | Some("listcredentials" | "regeneratecredential")) => false,

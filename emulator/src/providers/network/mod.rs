@@ -1,0 +1,50 @@
+//! Microsoft.Network: virtual networks and their subnets (spec
+//! `virtualNetwork.json` 2024-05-01). Private endpoints and private DNS are
+//! issue 6's next steps.
+
+pub mod virtual_networks;
+
+use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::state::AppState;
+use axum::response::Response;
+
+pub const NAMESPACE: &str = "Microsoft.Network";
+
+pub fn collection(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    ty: &str,
+) -> Result<Response, ArmError> {
+    match ty.to_ascii_lowercase().as_str() {
+        "virtualnetworks" => super::list_tracked(
+            state,
+            req,
+            scope,
+            virtual_networks::TYPE,
+            serde_json::Value::clone,
+        ),
+        _ => Err(super::unknown_type(req, NAMESPACE, ty)),
+    }
+}
+
+pub fn resource(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    tail: Option<&str>,
+) -> Result<Response, ArmError> {
+    let Some((vnet, child)) = super::top_level(id, "virtualNetworks") else {
+        return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
+    };
+    match (child, tail) {
+        (None, None) => virtual_networks::dispatch(state, req, id),
+        (None, Some(t)) if t.eq_ignore_ascii_case("subnets") => {
+            virtual_networks::subnets_list(state, req, &vnet)
+        }
+        (Some((t, name)), None) if t.eq_ignore_ascii_case("subnets") => {
+            virtual_networks::subnet(state, req, &vnet, name)
+        }
+        _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+    }
+}

@@ -1,0 +1,412 @@
+//! Virtual networks (`VirtualNetworks_CreateOrUpdate` as an LRO, `_Get`,
+//! `_Delete`, `_List`) and subnets (`Subnets_*`), kept inline in the VNet as
+//! Azure returns them. Address prefixes must be valid CIDR blocks; a subnet
+//! must lie inside the VNet and not overlap its siblings; delegations carry
+//! a `serviceName` (ACI needs `Microsoft.ContainerInstance/containerGroups`).
+
+use crate::arm::envelope;
+use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::network::cidr::Cidr;
+use crate::providers::{json_response, lro_delay};
+use crate::state::AppState;
+use crate::store::tables;
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const TYPE: &str = "Microsoft.Network/virtualNetworks";
+const SUBNET_TYPE: &str = "Microsoft.Network/virtualNetworks/subnets";
+
+fn bad(code: &'static str, message: String) -> ArmError {
+    ArmError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn etag() -> String {
+    format!("W/\"{}\"", uuid::Uuid::new_v4())
+}
+
+fn not_found(id: &ResourceId) -> ArmError {
+    ArmError::resource_not_found(
+        &format!("{TYPE}/{}", id.name()),
+        id.resource_group.as_deref().unwrap_or_default(),
+    )
+}
+
+pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+}
+
+fn prefixes(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v["addressPrefixes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    if let Some(p) = v["addressPrefix"].as_str() {
+        out.push(p.to_string());
+    }
+    out
+}
+
+/// Normalise one subnet of `vnet` (inline or child PUT), checking its prefixes against the VNet and `siblings`.
+fn build_subnet(
+    vnet_id: &ResourceId,
+    vnet_space: &[Cidr],
+    name: &str,
+    props: &Value,
+    siblings: &[(String, Vec<Cidr>)],
+) -> Result<Value, ArmError> {
+    let vnet_name = vnet_id.name();
+    let raw = prefixes(props);
+    if raw.is_empty() {
+        return Err(bad(
+            "NetcfgInvalidSubnet",
+            format!("Subnet '{name}' is not valid in virtual network '{vnet_name}'."),
+        ));
+    }
+    let mut mine = Vec::new();
+    for p in &raw {
+        let c = Cidr::parse(p).ok_or_else(|| bad("InvalidAddressPrefixFormat", format!("Address prefix {p} of resource {vnet_id}/subnets/{name} is not formatted correctly. It should follow CIDR notation, for example 10.0.0.0/24.")))?;
+        if !vnet_space.iter().any(|v| v.contains(&c)) {
+            return Err(bad(
+                "NetcfgSubnetRangeOutsideVnet",
+                format!(
+                    "Subnet '{name}' is not valid because its IP address range is outside the IP address range of virtual network '{vnet_name}'."
+                ),
+            ));
+        }
+        mine.push(c);
+    }
+    for (other, theirs) in siblings {
+        if !other.eq_ignore_ascii_case(name)
+            && mine.iter().any(|m| theirs.iter().any(|t| t.overlaps(m)))
+        {
+            return Err(bad(
+                "NetcfgSubnetRangesOverlap",
+                format!(
+                    "Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet '{other}' in virtual network '{vnet_name}'."
+                ),
+            ));
+        }
+    }
+    let subnet_id = vnet_id.child(super::NAMESPACE, "subnets", name);
+    let mut delegations = Vec::new();
+    for d in props["delegations"].as_array().into_iter().flatten() {
+        let service = d["properties"]["serviceName"]
+            .as_str()
+            .or_else(|| d["serviceName"].as_str())
+            .unwrap_or_default();
+        if service.is_empty() {
+            return Err(bad(
+                "InvalidServiceNameOnDelegation",
+                format!("Delegation on subnet '{name}' has no serviceName."),
+            ));
+        }
+        let dname = d["name"].as_str().unwrap_or(service).to_string();
+        delegations.push(json!({
+            "name": dname, "id": format!("{subnet_id}/delegations/{dname}"), "etag": etag(),
+            "type": "Microsoft.Network/virtualNetworks/subnets/delegations",
+            "properties": {"provisioningState": "Succeeded", "serviceName": service, "actions": ["Microsoft.Network/virtualNetworks/subnets/action"]},
+        }));
+    }
+    let mut p = json!({
+        "provisioningState": "Succeeded",
+        "delegations": delegations,
+        "privateEndpointNetworkPolicies": props["privateEndpointNetworkPolicies"].as_str().unwrap_or("Disabled"),
+        "privateLinkServiceNetworkPolicies": props["privateLinkServiceNetworkPolicies"].as_str().unwrap_or("Enabled"),
+    });
+    if raw.len() == 1 {
+        p["addressPrefix"] = json!(raw[0]);
+    } else {
+        p["addressPrefixes"] = json!(raw);
+    }
+    Ok(
+        json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
+    )
+}
+
+fn subnet_space(s: &Value) -> Vec<Cidr> {
+    prefixes(&s["properties"])
+        .iter()
+        .filter_map(|p| Cidr::parse(p))
+        .collect()
+}
+
+fn accepted(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    location: &str,
+    status: StatusCode,
+    body: &Value,
+) -> Result<Response, ArmError> {
+    let op = Operation::start(
+        &id.subscription,
+        OperationKind::Provision {
+            resource_id: id.to_string(),
+        },
+        "virtualNetworks",
+        req.now,
+        lro_delay(state),
+    );
+    op.save(state.store.as_ref())?;
+    let mut resp = json_response(status, body);
+    let v = req.query("api-version").unwrap_or_default();
+    set_polling_headers(
+        &mut resp,
+        None,
+        Some(&op.async_operation_url(&req.base.0, super::NAMESPACE, location, v)),
+    );
+    Ok(resp)
+}
+
+pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    match req.method {
+        Method::PUT => create_or_update(state, req, id),
+        Method::GET => load(state, id)?
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(|| not_found(id)),
+        Method::DELETE => {
+            if let Some(v) = load(state, id)? {
+                if let Some(s) = v["properties"]["subnets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| !in_use_by(state, s["id"].as_str().unwrap_or_default()).is_empty())
+                {
+                    return Err(in_use(
+                        s["name"].as_str().unwrap_or_default(),
+                        &in_use_by(state, s["id"].as_str().unwrap_or_default()),
+                    ));
+                }
+                state.store.delete(tables::RESOURCES, &id.key())?;
+                return Ok(StatusCode::OK.into_response());
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+fn create_or_update(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+) -> Result<Response, ArmError> {
+    let body = req.json_object()?;
+    let location = envelope::location(&body)?;
+    let tags = envelope::tags(&body)?;
+    let existing = load(state, id)?;
+    let props = body.get("properties").cloned().unwrap_or(json!({}));
+    let space_raw = prefixes(&props["addressSpace"]);
+    if space_raw.is_empty() {
+        return Err(bad(
+            "InvalidRequestFormat",
+            "Cannot parse the request: the virtual network needs addressSpace.addressPrefixes."
+                .into(),
+        ));
+    }
+    let mut space = Vec::new();
+    for p in &space_raw {
+        space.push(Cidr::parse(p).ok_or_else(|| bad("InvalidAddressPrefixFormat", format!("Address prefix {p} of resource {id} is not formatted correctly. It should follow CIDR notation, for example 10.0.0.0/24.")))?);
+    }
+    // Subnets: those sent inline, else the ones it had (az sends them back on update).
+    let sent = props["subnets"].as_array().cloned();
+    let subnets_in = sent.unwrap_or_else(|| {
+        existing
+            .as_ref()
+            .and_then(|e| e["properties"]["subnets"].as_array().cloned())
+            .unwrap_or_default()
+    });
+    let mut built: Vec<Value> = Vec::new();
+    for s in &subnets_in {
+        let name = s["name"].as_str().unwrap_or_default();
+        let siblings: Vec<(String, Vec<Cidr>)> = built
+            .iter()
+            .map(|b| {
+                (
+                    b["name"].as_str().unwrap_or_default().to_string(),
+                    subnet_space(b),
+                )
+            })
+            .collect();
+        built.push(build_subnet(id, &space, name, &s["properties"], &siblings)?);
+    }
+    let row = json!({
+        "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
+        "tags": tags.unwrap_or_else(|| json!({})),
+        "properties": {
+            "provisioningState": "Updating",
+            "resourceGuid": existing.as_ref().map(|e| e["properties"]["resourceGuid"].clone()).unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
+            "addressSpace": {"addressPrefixes": space_raw},
+            "subnets": built,
+            "virtualNetworkPeerings": [],
+            "enableDdosProtection": false,
+        },
+    });
+    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    accepted(state, req, id, location, status, &row)
+}
+
+/// Container groups whose `subnetIds` name this subnet.
+pub fn in_use_by(state: &AppState, subnet_id: &str) -> Vec<String> {
+    state
+        .store
+        .scan(tables::RESOURCES, "")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| {
+            v["properties"]["subnetIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| {
+                    s["id"]
+                        .as_str()
+                        .is_some_and(|i| i.eq_ignore_ascii_case(subnet_id))
+                })
+        })
+        .filter_map(|(_, v)| v["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn in_use(name: &str, by: &[String]) -> ArmError {
+    bad(
+        "InUseSubnetCannotBeDeleted",
+        format!(
+            "Subnet {name} is in use by {} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.",
+            by.join(", ")
+        ),
+    )
+}
+
+/// `{vnet}/subnets/{name}`: GET, PUT (LRO), DELETE.
+pub fn subnet(
+    state: &AppState,
+    req: &ArmRequest,
+    vnet: &ResourceId,
+    name: &str,
+) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    let sid = vnet.child(super::NAMESPACE, "subnets", name);
+    let missing = || {
+        ArmError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Resource {sid} not found."),
+        )
+    };
+    let Some(mut row) = load(state, vnet)? else {
+        return Err(match req.method {
+            Method::GET => missing(),
+            _ => not_found(vnet),
+        });
+    };
+    let subnets = row["properties"]["subnets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pos = subnets.iter().position(|s| {
+        s["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    });
+    match req.method {
+        Method::GET => pos
+            .map(|i| json_response(StatusCode::OK, &subnets[i]))
+            .ok_or_else(missing),
+        Method::PUT => {
+            let body = req.json_object()?;
+            let props = body.get("properties").cloned().unwrap_or(json!({}));
+            let space: Vec<Cidr> = prefixes(&row["properties"]["addressSpace"])
+                .iter()
+                .filter_map(|p| Cidr::parse(p))
+                .collect();
+            let siblings: Vec<(String, Vec<Cidr>)> = subnets
+                .iter()
+                .map(|b| {
+                    (
+                        b["name"].as_str().unwrap_or_default().to_string(),
+                        subnet_space(b),
+                    )
+                })
+                .collect();
+            let built = build_subnet(vnet, &space, name, &props, &siblings)?;
+            let mut all = subnets.clone();
+            match pos {
+                Some(i) => all[i] = built.clone(),
+                None => all.push(built.clone()),
+            }
+            row["properties"]["subnets"] = json!(all);
+            state
+                .store
+                .put(tables::RESOURCES, &vnet.key(), row.clone())?;
+            let location = row["location"].as_str().unwrap_or("eastus").to_string();
+            accepted(
+                state,
+                req,
+                vnet,
+                &location,
+                if pos.is_some() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                &built,
+            )
+        }
+        Method::DELETE => {
+            let Some(i) = pos else {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            };
+            let by = in_use_by(state, &sid.to_string());
+            if !by.is_empty() {
+                return Err(in_use(name, &by));
+            }
+            let mut all = subnets;
+            all.remove(i);
+            row["properties"]["subnets"] = json!(all);
+            state.store.put(tables::RESOURCES, &vnet.key(), row)?;
+            Ok(StatusCode::OK.into_response())
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+pub fn subnets_list(
+    state: &AppState,
+    req: &ArmRequest,
+    vnet: &ResourceId,
+) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    let row = load(state, vnet)?.ok_or_else(|| not_found(vnet))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"value": row["properties"]["subnets"]}),
+    ))
+}
+
+/// The stored subnet a resource id names, if its VNet exists.
+pub fn find_subnet(state: &AppState, subnet_id: &str) -> Option<Value> {
+    let id: ResourceId = subnet_id.parse().ok()?;
+    let mut vnet = id.clone();
+    vnet.providers.first_mut()?.types.truncate(1);
+    let row = state.store.get(tables::RESOURCES, &vnet.key()).ok()??;
+    row["properties"]["subnets"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|i| i.eq_ignore_ascii_case(subnet_id))
+        })
+        .cloned()
+}

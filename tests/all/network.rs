@@ -1,0 +1,217 @@
+//! Virtual networks and subnets with the real az CLI, and container groups in
+//! them (`az container create --vnet --subnet`, as the seed shows).
+
+use crate::az::{Az, Mode};
+use crate::harness::{CLIENT_SECRET, Emulator};
+use serde_json::json;
+
+#[tokio::test]
+async fn vnets_subnets_and_container_groups_in_them() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "net", "-l", "eastus", "-o", "none"])
+        .await;
+    let vnet = az
+        .json(&[
+            "network",
+            "vnet",
+            "create",
+            "-g",
+            "net",
+            "-n",
+            "myVNet",
+            "--address-prefix",
+            "10.1.0.0/16",
+            "--subnet-name",
+            "plain",
+            "--subnet-prefix",
+            "10.1.0.0/24",
+        ])
+        .await;
+    assert_eq!(
+        vnet["newVNet"]["addressSpace"]["addressPrefixes"],
+        json!(["10.1.0.0/16"])
+    );
+    let sub = az
+        .json(&[
+            "network",
+            "vnet",
+            "subnet",
+            "create",
+            "-g",
+            "net",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "aci",
+            "--address-prefixes",
+            "10.1.1.0/24",
+            "--delegations",
+            "Microsoft.ContainerInstance/containerGroups",
+        ])
+        .await;
+    assert_eq!(
+        sub["delegations"][0]["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    // Azure's address checks.
+    let out = az
+        .run(&[
+            "network",
+            "vnet",
+            "subnet",
+            "create",
+            "-g",
+            "net",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "clash",
+            "--address-prefixes",
+            "10.1.1.128/25",
+        ])
+        .await;
+    assert!(out.stderr.contains("(NetcfgSubnetRangesOverlap) Subnet 'clash' is not valid because its IP address range overlaps with that of an existing subnet 'aci' in virtual network 'myVNet'."), "{}", out.stderr);
+    let out = az
+        .run(&[
+            "network",
+            "vnet",
+            "subnet",
+            "create",
+            "-g",
+            "net",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "outside",
+            "--address-prefixes",
+            "10.9.0.0/24",
+        ])
+        .await;
+    assert!(out.stderr.contains("(NetcfgSubnetRangeOutsideVnet) Subnet 'outside' is not valid because its IP address range is outside the IP address range of virtual network 'myVNet'."), "{}", out.stderr);
+
+    // A group in the delegated subnet gets a private address from it.
+    let cg = az
+        .json(&[
+            "container",
+            "create",
+            "-g",
+            "net",
+            "-n",
+            "in-vnet",
+            "--image",
+            "mcr.microsoft.com/azuredocs/aci-helloworld",
+            "--vnet",
+            "myVNet",
+            "--subnet",
+            "aci",
+        ])
+        .await;
+    assert_eq!(cg["provisioningState"], "Succeeded");
+    assert_eq!(cg["ipAddress"]["type"], "Private");
+    assert_eq!(cg["ipAddress"]["ip"], "10.1.1.4");
+    // An existing subnet without the delegation: az adds it, as the seed describes.
+    let cg = az
+        .json(&[
+            "container",
+            "create",
+            "-g",
+            "net",
+            "-n",
+            "in-plain",
+            "--image",
+            "mcr.microsoft.com/azuredocs/aci-helloworld",
+            "--vnet",
+            "myVNet",
+            "--subnet",
+            "plain",
+        ])
+        .await;
+    assert_eq!(cg["provisioningState"], "Succeeded");
+    let plain = az
+        .json(&[
+            "network",
+            "vnet",
+            "subnet",
+            "show",
+            "-g",
+            "net",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "plain",
+        ])
+        .await;
+    assert_eq!(
+        plain["delegations"][0]["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    // A subnet in use cannot go.
+    let out = az
+        .run(&[
+            "network",
+            "vnet",
+            "subnet",
+            "delete",
+            "-g",
+            "net",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "aci",
+        ])
+        .await;
+    assert!(
+        out.stderr
+            .contains("(InUseSubnetCannotBeDeleted) Subnet aci is in use by"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn subnet_without_the_aci_delegation_is_refused() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/net",
+        crate::harness::SUBSCRIPTION
+    );
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    let (st, b) = em
+        .arm(&owner, Method::PUT, &format!("{vnet}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}})))
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg?api-version=2023-05-01"),
+            Some(json!({"location": "eastus", "properties": {"osType": "Linux", "subnetIds": [{"id": format!("{vnet}/subnets/s1")}], "containers": [{"name": "app", "properties": {"image": "mcr.microsoft.com/azuredocs/aci-helloworld"}}]}})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(b["error"]["code"], "SubnetMissingRequiredDelegation");
+    assert_eq!(
+        b["error"]["message"],
+        "Subnet missing required delegation 'Microsoft.ContainerInstance' for container group 'cg'."
+    );
+    // Bad prefixes.
+    let (st, b) = em
+        .arm(&owner, Method::PUT, &format!("{vnet}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.1/16"]}}})))
+        .await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("InvalidAddressPrefixFormat")),
+        "{b}"
+    );
+}
