@@ -408,13 +408,15 @@ async fn pull_failures_as_aci_reports_them() {
     )
     .await;
     assert!(out.stderr.contains("(InvalidDnsNameLabel) The DNS name label '9-Bad' in container group 'bad-label' is invalid."), "{}", out.stderr);
-    // Registry firewall: the group fails with the registry's own text in its events.
+    // Registry firewall with trusted services off: the group fails with the registry's own text in its events.
     az.ok(&[
         "acr",
         "update",
         "-n",
         "acireg0002",
         "--public-network-enabled",
+        "false",
+        "--allow-trusted-services",
         "false",
         "-o",
         "none",
@@ -446,6 +448,22 @@ async fn pull_failures_as_aci_reports_them() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Pulling", "Failed", "BackOff"]);
+    // With trusted services on, ACI pulling with a managed identity passes the firewall.
+    az.ok(&[
+        "acr",
+        "update",
+        "-n",
+        "acireg0002",
+        "--allow-trusted-services",
+        "true",
+        "-o",
+        "none",
+    ])
+    .await;
+    let out = run("trusted", "acireg0002.azurecr.io/hello-world:v1", vec![]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let cg: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(cg["instanceView"]["state"], "Running");
 }
 
 /// The seed's multi-container YAML (its registry, identity and subscription
@@ -731,6 +749,26 @@ async fn more_pull_failures_over_rest() {
         b["properties"]["containers"][0]["properties"]["instanceView"]["currentState"]["state"],
         "Running"
     );
+    // A restricted registry: trusted services let ACI in only with a managed identity, not with the admin password.
+    let (st, b) = em
+        .arm(&owner, Method::PATCH, &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/acireg0004?api-version=2023-07-01"), Some(json!({"properties": {"publicNetworkAccess": "Disabled"}})))
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (url, body) = group(
+        "restricted-password",
+        "Linux",
+        Value::Null,
+        json!({"server": "acireg0004.azurecr.io", "username": "acireg0004", "password": creds["passwords"][0]["value"]}),
+    );
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(st, 201, "{b}");
+    let events = b["properties"]["containers"][0]["properties"]["instanceView"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(events[1]["message"].as_str().unwrap().ends_with("denied: client with IP '20.42.65.91' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."), "{events:?}");
+    let (_, got) = em.arm(&owner, Method::GET, &url, None).await;
+    assert_eq!(got["properties"]["provisioningState"], "Failed");
 }
 
 #[tokio::test]

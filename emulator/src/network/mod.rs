@@ -19,6 +19,20 @@ use std::net::{IpAddr, Ipv4Addr};
 pub enum Origin {
     /// The public internet, from this address.
     Public(IpAddr),
+    /// An Azure service on Microsoft's network, from its egress address.
+    /// `managed_identity`: it authenticates with one (the trusted-services
+    /// bypass requires it for ACI).
+    AzureService {
+        service: TrustedService,
+        ip: IpAddr,
+        managed_identity: bool,
+    },
+}
+
+/// The services ACR's "trusted services" bypass knows (../shared/notes/acr-aci-semantics.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustedService {
+    ContainerInstances,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +84,21 @@ fn firewall_denied(ip: IpAddr) -> Reach {
 pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
     let props = &registry["properties"];
     match origin {
+        Origin::AzureService {
+            service: TrustedService::ContainerInstances,
+            ip,
+            managed_identity,
+        } => {
+            let restricted = props["publicNetworkAccess"] == "Disabled"
+                || props["networkRuleSet"]["defaultAction"] == "Deny";
+            let bypass = props["networkRuleBypassOptions"] != "None";
+            if restricted && bypass && *managed_identity {
+                return Reach::Allowed {
+                    via: "trusted service (Azure Container Instances with a managed identity)",
+                };
+            }
+            registry_reachable(registry, &Origin::Public(*ip))
+        }
         Origin::Public(ip) => {
             if props["publicNetworkAccess"] == "Disabled" {
                 return firewall_denied(*ip);
@@ -142,6 +171,31 @@ mod tests {
         ));
         assert!(matches!(
             registry_reachable(&rules, &ip("11.0.0.1")),
+            Reach::Denied { .. }
+        ));
+    }
+
+    #[test]
+    fn trusted_services() {
+        let aci = |mi| Origin::AzureService {
+            service: TrustedService::ContainerInstances,
+            ip: "20.1.2.3".parse().unwrap(),
+            managed_identity: mi,
+        };
+        let closed = |bypass: &str| json!({"properties": {"publicNetworkAccess": "Disabled", "networkRuleBypassOptions": bypass}});
+        assert!(matches!(
+            registry_reachable(&closed("AzureServices"), &aci(true)),
+            Reach::Allowed { .. }
+        ));
+        assert!(
+            matches!(
+                registry_reachable(&closed("AzureServices"), &aci(false)),
+                Reach::Denied { .. }
+            ),
+            "admin credentials are not a trusted-service pull"
+        );
+        assert!(matches!(
+            registry_reachable(&closed("None"), &aci(true)),
             Reach::Denied { .. }
         ));
     }

@@ -93,9 +93,12 @@ pub fn pull(state: &AppState, image: &ImageRef, login: Login<'_>) -> Result<Stri
         .ok()
         .flatten()
         .ok_or(PullFailure::Inaccessible)?;
-    if let Reach::Denied { message } =
-        registry_reachable(&registry, &Origin::Public(ACI_EGRESS_IP.into()))
-    {
+    let origin = Origin::AzureService {
+        service: crate::network::TrustedService::ContainerInstances,
+        ip: ACI_EGRESS_IP.into(),
+        managed_identity: matches!(login, Login::Identity(_)),
+    };
+    if let Reach::Denied { message } = registry_reachable(&registry, &origin) {
         return Err(PullFailure::Denied(format!(
             "Head \"https://{}/v2/{}/manifests/{}\": denied: {message}",
             image.host, image.repository, image.reference
