@@ -215,3 +215,284 @@ async fn subnet_without_the_aci_delegation_is_refused() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn container_group_in_a_vnet_pulls_through_a_private_endpoint() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&[
+        "group",
+        "create",
+        "-n",
+        "myResourceGroup",
+        "-l",
+        "eastus",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "privreg0001",
+        "-g",
+        "myResourceGroup",
+        "--sku",
+        "Premium",
+        "-o",
+        "none",
+    ])
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["push", "--data-dir"])
+        .arg(em.data_dir())
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+        .arg("privreg0001.azurecr.io/hello-world:v1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    az.ok(&[
+        "identity",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "myACRId",
+        "-o",
+        "none",
+    ])
+    .await;
+    let userid = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "myACRId",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let spid = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "myACRId",
+            "--query",
+            "principalId",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let regid = az
+        .ok(&[
+            "acr",
+            "show",
+            "-n",
+            "privreg0001",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        &spid,
+        "--scope",
+        &regid,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+    // Public access off and no trusted-service bypass: only a private path works.
+    az.ok(&[
+        "acr",
+        "update",
+        "-n",
+        "privreg0001",
+        "--public-network-enabled",
+        "false",
+        "--allow-trusted-services",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "myVNet",
+        "--address-prefix",
+        "10.0.0.0/16",
+        "--subnet-name",
+        "endpoints",
+        "--subnet-prefix",
+        "10.0.1.0/24",
+        "-o",
+        "none",
+    ])
+    .await;
+    let pe = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "create",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "myPE",
+            "--vnet-name",
+            "myVNet",
+            "--subnet",
+            "endpoints",
+            "--private-connection-resource-id",
+            &regid,
+            "--group-id",
+            "registry",
+            "--connection-name",
+            "myConnection",
+        ])
+        .await;
+    let ip = pe["customDnsConfigs"][0]["ipAddresses"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pe["customDnsConfigs"][0]["fqdn"], "privreg0001.azurecr.io");
+    assert_eq!(
+        pe["privateLinkServiceConnections"][0]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+    let conns = az
+        .json(&[
+            "acr",
+            "private-endpoint-connection",
+            "list",
+            "-r",
+            "privreg0001",
+        ])
+        .await;
+    assert_eq!(
+        conns[0]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+
+    let create = |name: &'static str| {
+        let az = &az;
+        let userid = userid.clone();
+        async move {
+            az.run(&[
+                "container",
+                "create",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                name,
+                "--image",
+                "privreg0001.azurecr.io/hello-world:v1",
+                "--acr-identity",
+                &userid,
+                "--assign-identity",
+                &userid,
+                "--vnet",
+                "myVNet",
+                "--subnet",
+                "aci",
+                "--subnet-address-prefix",
+                "10.0.2.0/24",
+                "-o",
+                "json",
+            ])
+            .await
+        }
+    };
+    // The private DNS zone exists but is not linked to the VNet: the name resolves publicly, and the firewall says no.
+    az.ok(&[
+        "network",
+        "private-dns",
+        "zone",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "privatelink.azurecr.io",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "add-record",
+        "-g",
+        "myResourceGroup",
+        "-z",
+        "privatelink.azurecr.io",
+        "-n",
+        "privreg0001",
+        "--ipv4-address",
+        &ip,
+        "-o",
+        "none",
+    ])
+    .await;
+    let out = create("unlinked").await;
+    assert!(!out.ok);
+    assert!(out.stderr.contains("denied: client with IP '20.42.65.91' is not allowed access. Refer https://aka.ms/acr/firewall to grant access."), "{}", out.stderr);
+    // Linked: the group reaches the registry through the private endpoint.
+    az.ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-z",
+        "privatelink.azurecr.io",
+        "-n",
+        "myLink",
+        "--virtual-network",
+        "myVNet",
+        "--registration-enabled",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    let out = create("linked").await;
+    assert!(out.ok, "{}", out.stderr);
+    let cg: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(cg["provisioningState"], "Succeeded");
+    assert_eq!(cg["instanceView"]["state"], "Running");
+    assert_eq!(cg["ipAddress"]["type"], "Private");
+}

@@ -19,6 +19,7 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries");
     let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
     let vn = format!("{rg}/providers/Microsoft.Network/virtualNetworks");
+    let rgp = format!("{rg}/providers");
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
@@ -321,6 +322,107 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints",
+            format!("{rgp}/Microsoft.Network/privateEndpoints"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones",
+            format!("{rgp}/Microsoft.Network/privateDnsZones"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks/{link}",
+            format!(
+                "{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/virtualNetworkLinks/l1"
+            ),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks/{link}",
+            format!(
+                "{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/virtualNetworkLinks/l1"
+            ),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks/{link}",
+            format!(
+                "{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/virtualNetworkLinks/l1"
+            ),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/A/{record}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/A/r1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/A/{record}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/A/r1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/A/{record}",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/A/r1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/privateEndpointConnections",
+            format!("{acr}/authzreg1/privateEndpointConnections"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/privateEndpointConnections/{connection}",
+            format!("{acr}/authzreg1/privateEndpointConnections/c1"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/privateEndpointConnections/{connection}",
+            format!("{acr}/authzreg1/privateEndpointConnections/c1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/privateEndpointConnections/{connection}",
+            format!("{acr}/authzreg1/privateEndpointConnections/c1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/privateLinkResources",
+            format!("{acr}/authzreg1/privateLinkResources"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,
@@ -452,6 +554,8 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
             let method: Method = op.split(' ').next().unwrap().parse().unwrap();
             let version = if op.contains("Microsoft.Authorization") {
                 "2022-04-01"
+            } else if op.contains("privateDnsZones") {
+                "2018-09-01"
             } else if op.contains("Microsoft.Network") {
                 "2024-05-01"
             } else if op.contains("ContainerInstance") {

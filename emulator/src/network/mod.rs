@@ -80,6 +80,33 @@ fn firewall_denied(ip: IpAddr) -> Reach {
     }
 }
 
+/// From inside a virtual network (an ACI group in a delegated subnet): resolve
+/// the registry's name as that VNet would (a linked `privatelink.azurecr.io`
+/// zone with an A record for it), and go through the approved private
+/// endpoint at that address — exempt from public-access and IP rules. Without
+/// a private path, the request leaves through Azure's network as `fallback`
+/// (ACI's egress, where the trusted-services bypass may apply).
+pub fn registry_reachable_from_vnet(
+    state: &crate::state::AppState,
+    registry: &Value,
+    vnet_id: &str,
+    fallback: &Origin,
+) -> Reach {
+    use crate::providers::network::private_endpoints::{
+        approved_endpoint_at, resolve_registry_privately,
+    };
+    let name = registry["name"].as_str().unwrap_or_default();
+    let id = registry["id"].as_str().unwrap_or_default();
+    if let Some(ip) = resolve_registry_privately(state, vnet_id, name)
+        && approved_endpoint_at(state, &ip, id).is_some()
+    {
+        return Reach::Allowed {
+            via: "private endpoint",
+        };
+    }
+    registry_reachable(registry, fallback)
+}
+
 /// May a caller from `origin` reach this registry (an ARM registry row)?
 pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
     let props = &registry["properties"];

@@ -229,6 +229,7 @@ fn create_or_update(
     }
     // Virtual network: every subnet must exist and be delegated to ACI; the group gets a private address from it.
     let mut private_ip = None;
+    let mut group_vnet: Option<String> = None;
     for sid in props["subnetIds"].as_array().cloned().unwrap_or_default() {
         let sid = sid["id"].as_str().unwrap_or_default().to_string();
         let subnet = crate::providers::network::virtual_networks::find_subnet(state, &sid)
@@ -254,6 +255,12 @@ fn create_or_update(
                     "Subnet missing required delegation 'Microsoft.ContainerInstance' for container group '{name}'."
                 ),
             ));
+        }
+        if group_vnet.is_none() {
+            group_vnet = sid
+                .to_ascii_lowercase()
+                .find("/subnets/")
+                .map(|i| sid[..i].to_string());
         }
         if private_ip.is_none() {
             let prefix = subnet["properties"]["addressPrefix"]
@@ -369,7 +376,7 @@ fn create_or_update(
             "Normal",
             &now,
         )];
-        match pull(state, &image, login) {
+        match pull(state, &image, login, group_vnet.as_deref()) {
             Ok(digest) => {
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));

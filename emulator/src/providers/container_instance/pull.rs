@@ -82,7 +82,13 @@ pub enum Login<'a> {
 }
 
 /// Pull `image` (manifest + blobs) from an emulated registry; `Ok(digest)` of the manifest.
-pub fn pull(state: &AppState, image: &ImageRef, login: Login<'_>) -> Result<String, PullFailure> {
+/// `vnet`: the VNet of the group's subnet, if it is deployed into one.
+pub fn pull(
+    state: &AppState,
+    image: &ImageRef,
+    login: Login<'_>,
+    vnet: Option<&str>,
+) -> Result<String, PullFailure> {
     let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
         return match crate::public_registry::registry_of_host(&image.host) {
             Some(public) => fetch(state, public, image),
@@ -98,7 +104,11 @@ pub fn pull(state: &AppState, image: &ImageRef, login: Login<'_>) -> Result<Stri
         ip: ACI_EGRESS_IP.into(),
         managed_identity: matches!(login, Login::Identity(_)),
     };
-    if let Reach::Denied { message } = registry_reachable(&registry, &origin) {
+    let reach = match vnet {
+        Some(v) => crate::network::registry_reachable_from_vnet(state, &registry, v, &origin),
+        None => registry_reachable(&registry, &origin),
+    };
+    if let Reach::Denied { message } = reach {
         return Err(PullFailure::Denied(format!(
             "Head \"https://{}/v2/{}/manifests/{}\": denied: {message}",
             image.host, image.repository, image.reference

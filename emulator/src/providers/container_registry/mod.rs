@@ -41,7 +41,17 @@ pub fn resource(
     let tail = tail.map(str::to_ascii_lowercase);
     let registry_child = match (&child, tail.as_deref()) {
         (None, None | Some("listcredentials" | "regeneratecredential")) => false,
-        (Some(_), None) | (None, Some("scopemaps" | "tokens" | "generatecredentials")) => true,
+        (Some(_), None)
+        | (
+            None,
+            Some(
+                "scopemaps"
+                | "tokens"
+                | "generatecredentials"
+                | "privateendpointconnections"
+                | "privatelinkresources",
+            ),
+        ) => true,
         _ => return Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     };
     if !registry_child {
@@ -64,6 +74,15 @@ pub fn resource(
             scope_maps::scope_maps(state, req, &registry, Some(n))
         }
         (Some((t, n)), None) if t == "tokens" => scope_maps::tokens(state, req, &registry, Some(n)),
+        (None, Some("privateendpointconnections")) => {
+            registries::private_endpoint_connections(state, req, &registry, None)
+        }
+        (Some((t, n)), None) if t == "privateendpointconnections" => {
+            registries::private_endpoint_connections(state, req, &registry, Some(n))
+        }
+        (None, Some("privatelinkresources")) => {
+            registries::private_link_resources(state, req, &registry)
+        }
         _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     }
 }

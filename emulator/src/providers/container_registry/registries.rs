@@ -604,3 +604,107 @@ fn regenerate_credential(
         &credentials_body(row["name"].as_str().unwrap_or_default(), &c),
     ))
 }
+
+/// `{REG}/privateEndpointConnections[/{name}]`: list, get, approve/reject (PUT), delete.
+pub fn private_endpoint_connections(
+    state: &AppState,
+    req: &ArmRequest,
+    registry: &ResourceId,
+    name: Option<&str>,
+) -> Result<Response, ArmError> {
+    let mut row = require(state, registry)?;
+    let list = row["properties"]["privateEndpointConnections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(name) = name else {
+        return match req.method {
+            Method::GET => Ok(json_response(StatusCode::OK, &json!({"value": list}))),
+            ref m => Err(ArmError::method_not_allowed(m.as_str())),
+        };
+    };
+    let pos = list.iter().position(|c| {
+        c["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    });
+    let missing = || {
+        ArmError::resource_not_found(
+            &format!(
+                "{TYPE}/{}/privateEndpointConnections/{name}",
+                registry.name()
+            ),
+            registry.resource_group.as_deref().unwrap_or_default(),
+        )
+    };
+    match req.method {
+        Method::GET => pos
+            .map(|i| json_response(StatusCode::OK, &list[i]))
+            .ok_or_else(missing),
+        Method::PUT => {
+            let i = pos.ok_or_else(missing)?;
+            let body = req.json_object()?;
+            let st = body
+                .get("properties")
+                .map(|p| p["privateLinkServiceConnectionState"].clone())
+                .unwrap_or(Value::Null);
+            let status = match st["status"].as_str() {
+                Some(s)
+                    if ["Approved", "Rejected", "Pending", "Disconnected"]
+                        .iter()
+                        .any(|x| x.eq_ignore_ascii_case(s)) =>
+                {
+                    s.to_string()
+                }
+                other => {
+                    return Err(bad(
+                        "InvalidParameter",
+                        format!(
+                            "The private link service connection status '{}' is not valid.",
+                            other.unwrap_or_default()
+                        ),
+                    ));
+                }
+            };
+            let mut all = list;
+            all[i]["properties"]["privateLinkServiceConnectionState"] = json!({
+                "status": status, "description": st["description"].as_str().unwrap_or_default(), "actionsRequired": "None",
+            });
+            row["properties"]["privateEndpointConnections"] = json!(all.clone());
+            state.store.put(tables::RESOURCES, &registry.key(), row)?;
+            Ok(json_response(StatusCode::OK, &all[i]))
+        }
+        Method::DELETE => {
+            let Some(i) = pos else {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            };
+            let mut all = list;
+            all.remove(i);
+            row["properties"]["privateEndpointConnections"] = json!(all);
+            state.store.put(tables::RESOURCES, &registry.key(), row)?;
+            Ok(StatusCode::OK.into_response())
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+/// `{REG}/privateLinkResources`: the `registry` group with its required members.
+pub fn private_link_resources(
+    state: &AppState,
+    req: &ArmRequest,
+    registry: &ResourceId,
+) -> Result<Response, ArmError> {
+    let row = require(state, registry)?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let loc = row["location"].as_str().unwrap_or("eastus");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"value": [{
+            "id": format!("{registry}/privateLinkResources/registry"), "name": "registry",
+            "type": "Microsoft.ContainerRegistry/registries/privateLinkResources",
+            "properties": {"groupId": "registry", "requiredMembers": ["registry", format!("registry_data_{loc}")], "requiredZoneNames": ["privatelink.azurecr.io"]},
+        }]}),
+    ))
+}

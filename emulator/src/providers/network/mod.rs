@@ -2,6 +2,7 @@
 //! `virtualNetwork.json` 2024-05-01). Private endpoints and private DNS are
 //! issue 6's next steps.
 
+pub mod private_endpoints;
 pub mod virtual_networks;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};
@@ -24,6 +25,20 @@ pub fn collection(
             virtual_networks::TYPE,
             serde_json::Value::clone,
         ),
+        "privateendpoints" => super::list_tracked(
+            state,
+            req,
+            scope,
+            private_endpoints::TYPE,
+            serde_json::Value::clone,
+        ),
+        "privatednszones" => super::list_tracked(
+            state,
+            req,
+            scope,
+            private_endpoints::ZONE_TYPE,
+            serde_json::Value::clone,
+        ),
         _ => Err(super::unknown_type(req, NAMESPACE, ty)),
     }
 }
@@ -34,6 +49,18 @@ pub fn resource(
     id: &ResourceId,
     tail: Option<&str>,
 ) -> Result<Response, ArmError> {
+    if let Some((pe, None)) = super::top_level(id, "privateEndpoints") {
+        return match tail {
+            None => private_endpoints::endpoint(state, req, &pe),
+            Some(_) => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+        };
+    }
+    if let Some((zone, child)) = super::top_level(id, "privateDnsZones") {
+        return match tail {
+            None => private_endpoints::dns(state, req, id, &zone, child),
+            Some(_) => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+        };
+    }
     let Some((vnet, child)) = super::top_level(id, "virtualNetworks") else {
         return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
     };

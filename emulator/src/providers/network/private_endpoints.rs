@@ -1,0 +1,483 @@
+//! Private endpoints (`PrivateEndpoints_CreateOrUpdate` as an LRO, `_Get`,
+//! `_Delete`, `_List`) to registries (group id `registry`), and the private
+//! DNS pieces that make a VNet resolve a registry to one: zones, virtual
+//! network links and A record sets (`Microsoft.Network/privateDnsZones`).
+//!
+//! Creating an endpoint allocates its addresses in the subnet and adds a
+//! private endpoint connection to the registry: approved when the caller may
+//! approve (`…/privateEndpointConnectionsApproval/action` on the registry),
+//! pending otherwise.
+
+use crate::arm::envelope;
+use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::network::cidr::Cidr;
+use crate::providers::{json_response, lro_delay};
+use crate::state::AppState;
+use crate::store::tables;
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const TYPE: &str = "Microsoft.Network/privateEndpoints";
+pub const ZONE_TYPE: &str = "Microsoft.Network/privateDnsZones";
+const APPROVE: &str =
+    "Microsoft.ContainerRegistry/registries/privateEndpointConnectionsApproval/action";
+
+fn bad(code: &'static str, message: String) -> ArmError {
+    ArmError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn etag() -> String {
+    format!("W/\"{}\"", uuid::Uuid::new_v4())
+}
+
+fn created(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    location: &str,
+    status: StatusCode,
+    body: &Value,
+) -> Result<Response, ArmError> {
+    let op = Operation::start(
+        &id.subscription,
+        OperationKind::Provision {
+            resource_id: id.to_string(),
+        },
+        "network",
+        req.now,
+        lro_delay(state),
+    );
+    op.save(state.store.as_ref())?;
+    let mut resp = json_response(status, body);
+    let v = req.query("api-version").unwrap_or_default();
+    set_polling_headers(
+        &mut resp,
+        None,
+        Some(&op.async_operation_url(&req.base.0, super::NAMESPACE, location, v)),
+    );
+    Ok(resp)
+}
+
+/// Addresses already taken in a subnet (container groups and endpoints).
+fn used_addresses(state: &AppState, subnet_id: &str) -> u32 {
+    let groups = super::virtual_networks::in_use_by(state, subnet_id).len() as u32;
+    let endpoints: u32 = state
+        .store
+        .scan(tables::RESOURCES, "")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, v)| {
+            v["type"] == TYPE
+                && v["properties"]["subnet"]["id"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(subnet_id))
+        })
+        .map(|(_, v)| {
+            v["properties"]["customDnsConfigs"]
+                .as_array()
+                .map(|a| a.len() as u32)
+                .unwrap_or(0)
+        })
+        .sum();
+    groups + endpoints
+}
+
+pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    match req.method {
+        Method::GET => state
+            .store
+            .get(tables::RESOURCES, &id.key())?
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(|| {
+                ArmError::resource_not_found(
+                    &format!("{TYPE}/{}", id.name()),
+                    id.resource_group.as_deref().unwrap_or_default(),
+                )
+            }),
+        Method::DELETE => match state.store.delete(tables::RESOURCES, &id.key())? {
+            Some(pe) => {
+                // The registry forgets the connection.
+                for c in pe["properties"]["privateLinkServiceConnections"]
+                    .as_array()
+                    .into_iter()
+                    .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
+                    .flatten()
+                {
+                    if let Some(reg) = c["properties"]["privateLinkServiceId"]
+                        .as_str()
+                        .and_then(|r| r.parse::<ResourceId>().ok())
+                        && let Some(mut row) = state.store.get(tables::RESOURCES, &reg.key())?
+                        && let Some(list) =
+                            row["properties"]["privateEndpointConnections"].as_array_mut()
+                    {
+                        list.retain(|x| {
+                            !x["properties"]["privateEndpoint"]["id"]
+                                .as_str()
+                                .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
+                        });
+                        state.store.put(tables::RESOURCES, &reg.key(), row)?;
+                    }
+                }
+                Ok(StatusCode::OK.into_response())
+            }
+            None => Ok(StatusCode::NO_CONTENT.into_response()),
+        },
+        Method::PUT => create(state, req, id),
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    let body = req.json_object()?;
+    let location = envelope::location(&body)?;
+    let props = body.get("properties").cloned().unwrap_or(json!({}));
+    let subnet_id = props["subnet"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let subnet = super::virtual_networks::find_subnet(state, &subnet_id)
+        .ok_or_else(|| bad("InvalidResourceReference", format!("Resource {subnet_id} referenced by resource {id} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.")))?;
+    let prefix = Cidr::parse(
+        subnet["properties"]["addressPrefix"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .ok_or_else(|| {
+        bad(
+            "InvalidResourceReference",
+            format!("Subnet {subnet_id} has no address prefix."),
+        )
+    })?;
+    let (auto, manual) = (
+        props["privateLinkServiceConnections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        props["manualPrivateLinkServiceConnections"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let mut connections = Vec::new();
+    let mut dns = Vec::new();
+    let base = used_addresses(state, &subnet_id);
+    for (c, is_manual) in auto
+        .iter()
+        .map(|c| (c, false))
+        .chain(manual.iter().map(|c| (c, true)))
+    {
+        let cname = c["name"].as_str().unwrap_or("connection");
+        let target = c["properties"]["privateLinkServiceId"]
+            .as_str()
+            .unwrap_or_default();
+        let reg_id: ResourceId = target.parse().map_err(|_| {
+            bad(
+                "InvalidResourceReference",
+                format!("Resource {target} referenced by resource {id} was not found."),
+            )
+        })?;
+        let mut reg = state
+            .store
+            .get(tables::RESOURCES, &reg_id.key())?
+            .filter(|r| {
+                r["type"].as_str().is_some_and(|t| {
+                    t.eq_ignore_ascii_case(crate::providers::container_registry::registries::TYPE)
+                })
+            })
+            .ok_or_else(|| {
+                bad(
+                    "InvalidResourceReference",
+                    format!("Resource {target} referenced by resource {id} was not found."),
+                )
+            })?;
+        let groups: Vec<&str> = c["properties"]["groupIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if groups != ["registry"] {
+            return Err(bad(
+                "PrivateEndpointBadRequest",
+                format!(
+                    "Call to Microsoft.ContainerRegistry/registries failed. Error message: The group ids {groups:?} are not valid. Supported group id: 'registry'."
+                ),
+            ));
+        }
+        let sku = reg["sku"]["name"].as_str().unwrap_or_default().to_string();
+        if sku != "Premium" {
+            // ACR's refusal text for non-Premium registries is not confirmed (../shared/notes/acr-aci-semantics.md §2).
+            return Err(bad(
+                "PrivateEndpointBadRequest",
+                format!(
+                    "Call to Microsoft.ContainerRegistry/registries failed. Error message: The requested feature private endpoint is not supported for the SKU {sku}. For more information, please visit https://aka.ms/acr/private-link."
+                ),
+            ));
+        }
+        let approved = !is_manual
+            && crate::authz::access::allows(state, &req.principal, APPROVE, &reg_id.to_string())?;
+        let st = if approved {
+            json!({"status": "Approved", "description": "Auto-Approved", "actionsRequired": "None"})
+        } else {
+            json!({"status": "Pending", "description": c["properties"]["requestMessage"].as_str().unwrap_or(""), "actionsRequired": "None"})
+        };
+        connections.push((is_manual, json!({
+            "name": cname, "id": format!("{id}/privateLinkServiceConnections/{cname}"), "etag": etag(),
+            "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections",
+            "properties": {"provisioningState": "Succeeded", "privateLinkServiceId": target, "groupIds": ["registry"], "privateLinkServiceConnectionState": st.clone()},
+        })));
+        let name = reg["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let n = base + dns.len() as u32;
+        let ip_reg = prefix.host(n).ok_or_else(|| {
+            bad(
+                "SubnetIsFull",
+                format!("Subnet {subnet_id} has no free addresses."),
+            )
+        })?;
+        let ip_data = prefix.host(n + 1).ok_or_else(|| {
+            bad(
+                "SubnetIsFull",
+                format!("Subnet {subnet_id} has no free addresses."),
+            )
+        })?;
+        dns.push(
+            json!({"fqdn": format!("{name}.azurecr.io"), "ipAddresses": [ip_reg.to_string()]}),
+        );
+        dns.push(json!({"fqdn": format!("{name}.{location}.data.azurecr.io"), "ipAddresses": [ip_data.to_string()]}));
+        // The registry's side of the connection.
+        let conn_name = format!("{}.{}", id.name(), uuid::Uuid::new_v4().simple());
+        let pec = json!({
+            "id": format!("{reg_id}/privateEndpointConnections/{conn_name}"), "name": conn_name,
+            "type": "Microsoft.ContainerRegistry/registries/privateEndpointConnections",
+            "properties": {"privateEndpoint": {"id": id.to_string()}, "privateLinkServiceConnectionState": st, "provisioningState": "Succeeded"},
+        });
+        match reg["properties"]["privateEndpointConnections"].as_array_mut() {
+            Some(list) => list.push(pec),
+            None => reg["properties"]["privateEndpointConnections"] = json!([pec]),
+        }
+        state.store.put(tables::RESOURCES, &reg_id.key(), reg)?;
+    }
+    let row = json!({
+        "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
+        "tags": envelope::tags(&body)?.unwrap_or_else(|| json!({})),
+        "properties": {
+            "provisioningState": "Updating", "resourceGuid": uuid::Uuid::new_v4().to_string(),
+            "privateLinkServiceConnections": connections.iter().filter(|(m, _)| !m).map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+            "manualPrivateLinkServiceConnections": connections.iter().filter(|(m, _)| *m).map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+            "subnet": {"id": subnet_id},
+            "ipConfigurations": [],
+            "networkInterfaces": [{"id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkInterfaces/{}.nic.{}", id.subscription, id.resource_group.as_deref().unwrap_or_default(), id.name(), uuid::Uuid::new_v4())}],
+            "customDnsConfigs": dns,
+        },
+    });
+    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    created(state, req, id, location, StatusCode::CREATED, &row)
+}
+
+/// `privateDnsZones/{zone}[/virtualNetworkLinks/{name} | /A/{name}]`: stored as plain rows.
+pub fn dns(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    zone: &ResourceId,
+    child: Option<(String, &str)>,
+) -> Result<Response, ArmError> {
+    let ty = match &child {
+        None => ZONE_TYPE.to_string(),
+        Some((t, _)) if t == "virtualnetworklinks" => format!("{ZONE_TYPE}/virtualNetworkLinks"),
+        Some((t, _)) if t == "a" => format!("{ZONE_TYPE}/A"),
+        Some((t, _)) => {
+            return Err(crate::providers::unknown_type(
+                req,
+                super::NAMESPACE,
+                &format!("privateDnsZones/{t}"),
+            ));
+        }
+    };
+    req.api_version(ZONE_TYPE)?;
+    let missing = || {
+        ArmError::resource_not_found(
+            &format!("{ty}/{}", id.name()),
+            id.resource_group.as_deref().unwrap_or_default(),
+        )
+    };
+    match req.method {
+        Method::GET => state
+            .store
+            .get(tables::RESOURCES, &id.key())?
+            .map(|v| json_response(StatusCode::OK, &v))
+            .ok_or_else(missing),
+        Method::DELETE => Ok(match state.store.delete(tables::RESOURCES, &id.key())? {
+            Some(_) => StatusCode::OK.into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        }),
+        Method::PUT | Method::PATCH => {
+            if child.is_some() && state.store.get(tables::RESOURCES, &zone.key())?.is_none() {
+                return Err(ArmError::resource_not_found(
+                    &format!("{ZONE_TYPE}/{}", zone.name()),
+                    zone.resource_group.as_deref().unwrap_or_default(),
+                ));
+            }
+            let body = req.json_object()?;
+            let existing = state.store.get(tables::RESOURCES, &id.key())?;
+            let mut props = body.get("properties").cloned().unwrap_or(json!({}));
+            if child
+                .as_ref()
+                .is_some_and(|(t, _)| t == "virtualnetworklinks")
+            {
+                let vnet = props["virtualNetwork"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let vid: ResourceId = vnet.parse().map_err(|_| {
+                    bad(
+                        "InvalidResourceReference",
+                        format!("Virtual network {vnet} was not found."),
+                    )
+                })?;
+                if super::virtual_networks::load(state, &vid)?.is_none() {
+                    return Err(bad(
+                        "InvalidResourceReference",
+                        format!("Virtual network {vnet} was not found."),
+                    ));
+                }
+                props["virtualNetworkLinkState"] = json!("Completed");
+                if props["registrationEnabled"].is_null() {
+                    props["registrationEnabled"] = json!(false);
+                }
+            }
+            if let Some(o) = existing.as_ref().and_then(|e| e["properties"].as_object()) {
+                for (k, v) in o {
+                    if props.get(k).is_none() {
+                        props[k] = v.clone();
+                    }
+                }
+            }
+            props["provisioningState"] = json!("Succeeded");
+            if child.as_ref().is_some_and(|(t, _)| t == "a") {
+                props["fqdn"] = json!(format!("{}.{}.", id.name(), zone.name()));
+            }
+            let mut row = json!({"id": id.to_string(), "name": id.name(), "type": ty, "etag": uuid::Uuid::new_v4().to_string(), "properties": props});
+            if child
+                .as_ref()
+                .is_none_or(|(t, _)| t == "virtualnetworklinks")
+            {
+                row["location"] = json!("global");
+                row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
+            }
+            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            let status = if existing.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            created(state, req, id, "global", status, &row)
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+/// What `host` resolves to from inside `vnet_id`: a private IP when a linked
+/// `privatelink.azurecr.io` zone has an A record for the registry.
+pub fn resolve_registry_privately(
+    state: &AppState,
+    vnet_id: &str,
+    registry_name: &str,
+) -> Option<String> {
+    let rows = state.store.scan(tables::RESOURCES, "").ok()?;
+    let zones: Vec<&Value> = rows
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v["type"] == ZONE_TYPE
+                && v["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("privatelink.azurecr.io"))
+        })
+        .collect();
+    for z in zones {
+        let zid = z["id"].as_str()?.to_ascii_lowercase();
+        let linked = rows.iter().any(|(k, v)| {
+            k.starts_with(&format!("{zid}/virtualnetworklinks/"))
+                && v["properties"]["virtualNetwork"]["id"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(vnet_id))
+        });
+        if !linked {
+            continue;
+        }
+        if let Some((_, rec)) = rows
+            .iter()
+            .find(|(k, _)| *k == format!("{zid}/a/{}", registry_name.to_ascii_lowercase()))
+        {
+            return rec["properties"]["aRecords"][0]["ipv4Address"]
+                .as_str()
+                .map(str::to_string);
+        }
+    }
+    None
+}
+
+/// The private endpoint owning `ip`, if its connection to `registry_id` is approved.
+pub fn approved_endpoint_at(state: &AppState, ip: &str, registry_id: &str) -> Option<String> {
+    state
+        .store
+        .scan(tables::RESOURCES, "")
+        .ok()?
+        .into_iter()
+        .map(|(_, v)| v)
+        .find_map(|pe| {
+            let here = pe["type"] == TYPE
+                && pe["properties"]["customDnsConfigs"]
+                    .as_array()?
+                    .iter()
+                    .any(|d| {
+                        d["ipAddresses"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x == ip))
+                    });
+            let ok = pe["properties"]["privateLinkServiceConnections"]
+                .as_array()
+                .into_iter()
+                .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
+                .flatten()
+                .any(|c| {
+                    c["properties"]["privateLinkServiceId"]
+                        .as_str()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(registry_id))
+                        && registry_connection_approved(
+                            state,
+                            registry_id,
+                            pe["id"].as_str().unwrap_or_default(),
+                        )
+                });
+            (here && ok).then(|| pe["id"].as_str().unwrap_or_default().to_string())
+        })
+}
+
+fn registry_connection_approved(state: &AppState, registry_id: &str, pe_id: &str) -> bool {
+    state
+        .store
+        .get(tables::RESOURCES, &registry_id.to_ascii_lowercase())
+        .ok()
+        .flatten()
+        .is_some_and(|r| {
+            r["properties"]["privateEndpointConnections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| {
+                    c["properties"]["privateEndpoint"]["id"]
+                        .as_str()
+                        .is_some_and(|p| p.eq_ignore_ascii_case(pe_id))
+                        && c["properties"]["privateLinkServiceConnectionState"]["status"]
+                            == "Approved"
+                })
+        })
+}
