@@ -9,10 +9,9 @@
 //! pending otherwise.
 
 use crate::arm::envelope;
-use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::network::cidr::Cidr;
-use crate::providers::{json_response, lro_delay};
+use crate::providers::json_response;
 use crate::state::AppState;
 use crate::store::tables;
 use axum::response::{IntoResponse, Response};
@@ -30,34 +29,6 @@ fn bad(code: &'static str, message: String) -> ArmError {
 
 fn etag() -> String {
     format!("W/\"{}\"", uuid::Uuid::new_v4())
-}
-
-fn created(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    location: &str,
-    status: StatusCode,
-    body: &Value,
-) -> Result<Response, ArmError> {
-    let op = Operation::start(
-        &id.subscription,
-        OperationKind::Provision {
-            resource_id: id.to_string(),
-        },
-        "network",
-        req.now,
-        lro_delay(state),
-    );
-    op.save(state.store.as_ref())?;
-    let mut resp = json_response(status, body);
-    let v = req.query("api-version").unwrap_or_default();
-    set_polling_headers(
-        &mut resp,
-        None,
-        Some(&op.async_operation_url(&req.base.0, super::NAMESPACE, location, v)),
-    );
-    Ok(resp)
 }
 
 /// Addresses already taken in a subnet (container groups and endpoints).
@@ -277,7 +248,7 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         },
     });
     state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
-    created(state, req, id, location, StatusCode::CREATED, &row)
+    super::virtual_networks::accepted(state, req, id, location, StatusCode::CREATED, &row)
 }
 
 /// `privateDnsZones/{zone}[/virtualNetworkLinks/{name} | /A/{name}]`: stored as plain rows.
@@ -377,7 +348,7 @@ pub fn dns(
             } else {
                 StatusCode::CREATED
             };
-            created(state, req, id, "global", status, &row)
+            super::virtual_networks::accepted(state, req, id, "global", status, &row)
         }
         ref m => Err(ArmError::method_not_allowed(m.as_str())),
     }

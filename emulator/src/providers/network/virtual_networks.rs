@@ -134,7 +134,9 @@ fn subnet_space(s: &Value) -> Vec<Cidr> {
         .collect()
 }
 
-fn accepted(
+/// A network PUT's answer: `status` with the body, `provisioningState` finishing
+/// through an Azure-AsyncOperation LRO.
+pub(super) fn accepted(
     state: &AppState,
     req: &ArmRequest,
     id: &ResourceId,
