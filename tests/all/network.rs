@@ -495,4 +495,187 @@ async fn container_group_in_a_vnet_pulls_through_a_private_endpoint() {
     assert_eq!(cg["provisioningState"], "Succeeded");
     assert_eq!(cg["instanceView"]["state"], "Running");
     assert_eq!(cg["ipAddress"]["type"], "Private");
+
+    // The seed's multi-container YAML with subnetIds (container names in lower case, as ACI requires).
+    let subnet_id = az
+        .ok(&[
+            "network",
+            "vnet",
+            "subnet",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "--vnet-name",
+            "myVNet",
+            "-n",
+            "aci",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let yaml = format!(
+        "apiVersion: '2021-10-01'\nlocation: eastus\ntype: Microsoft.ContainerInstance/containerGroups\nidentity: \n  type: UserAssigned\n  userAssignedIdentities: {{\n    '{userid}': {{}}\n    }}\nproperties:\n  osType: Linux\n  imageRegistryCredentials:\n  - server: privreg0001.azurecr.io\n    identity: '{userid}'\n  subnetIds:\n  - id: '{subnet_id}'\n    name: aci\n  containers:\n  - name: mycontainer-1\n    properties:\n      resources:\n        requests:\n          cpu: '.4'\n          memoryInGb: '1'\n      environmentVariables:\n        - name: CONTAINER\n          value: 1\n      image: 'privreg0001.azurecr.io/hello-world:v1'\n  - name: mycontainer-2\n    properties:\n      resources:\n        requests:\n          cpu: '.4'\n          memoryInGb: '1'\n      environmentVariables:\n        - name: CONTAINER\n          value: 2\n      image: 'privreg0001.azurecr.io/hello-world:v1'\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    az.ok(&[
+        "container",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "seed-yaml",
+        "--file",
+        file.to_str().unwrap(),
+        "-o",
+        "none",
+    ])
+    .await;
+    let cg = az
+        .json(&[
+            "container",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "seed-yaml",
+        ])
+        .await;
+    assert_eq!(cg["instanceView"]["state"], "Running", "{cg}");
+    assert_eq!(cg["containers"].as_array().unwrap().len(), 2);
+
+    // A manual request waits for the registry owner's approval.
+    let pe = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "create",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "manualPE",
+            "--vnet-name",
+            "myVNet",
+            "--subnet",
+            "endpoints",
+            "--private-connection-resource-id",
+            &regid,
+            "--group-id",
+            "registry",
+            "--connection-name",
+            "manualConnection",
+            "--manual-request",
+            "true",
+            "--request-message",
+            "please",
+        ])
+        .await;
+    assert_eq!(
+        pe["manualPrivateLinkServiceConnections"][0]["privateLinkServiceConnectionState"]["status"],
+        "Pending"
+    );
+    let conns = az
+        .json(&[
+            "acr",
+            "private-endpoint-connection",
+            "list",
+            "-r",
+            "privreg0001",
+        ])
+        .await;
+    let pending = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["privateLinkServiceConnectionState"]["status"] == "Pending")
+        .expect("a pending connection")
+        .clone();
+    let approved = az
+        .json(&[
+            "acr",
+            "private-endpoint-connection",
+            "approve",
+            "-r",
+            "privreg0001",
+            "-n",
+            pending["name"].as_str().unwrap(),
+            "--description",
+            "ok",
+        ])
+        .await;
+    assert_eq!(
+        approved["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+}
+
+#[tokio::test]
+async fn private_endpoints_need_a_premium_registry() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/pe",
+        crate::harness::SUBSCRIPTION
+    );
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/basicpe001");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Basic"}})),
+    )
+    .await;
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    em.arm(&owner, Method::PUT, &format!("{vnet}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}))).await;
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe1?api-version=2024-05-01"),
+            Some(json!({"location": "eastus", "properties": {"subnet": {"id": format!("{vnet}/subnets/s1")}, "privateLinkServiceConnections": [{"name": "c1", "properties": {"privateLinkServiceId": reg, "groupIds": ["registry"]}}]}})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["error"]["code"], "PrivateEndpointBadRequest");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not supported for the SKU Basic"),
+        "{b}"
+    );
+    // Nothing half-made: no endpoint, no connection on the registry.
+    let (st, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!(
+                "{rg}/providers/Microsoft.Network/privateEndpoints/pe1?api-version=2024-05-01"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (_, r) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{reg}?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert_eq!(r["properties"]["privateEndpointConnections"], json!([]));
 }

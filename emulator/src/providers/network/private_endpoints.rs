@@ -133,6 +133,8 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             .unwrap_or_default(),
     );
     let mut connections = Vec::new();
+    // Registry rows are written only once every connection has been checked.
+    let mut registry_updates: Vec<(String, Value)> = Vec::new();
     let mut dns = Vec::new();
     let base = used_addresses(state, &subnet_id);
     for (c, is_manual) in auto
@@ -232,7 +234,7 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             Some(list) => list.push(pec),
             None => reg["properties"]["privateEndpointConnections"] = json!([pec]),
         }
-        state.store.put(tables::RESOURCES, &reg_id.key(), reg)?;
+        registry_updates.push((reg_id.key(), reg));
     }
     let row = json!({
         "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
@@ -247,6 +249,9 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             "customDnsConfigs": dns,
         },
     });
+    for (key, reg) in registry_updates {
+        state.store.put(tables::RESOURCES, &key, reg)?;
+    }
     state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
     super::virtual_networks::accepted(state, req, id, location, StatusCode::CREATED, &row)
 }
