@@ -679,3 +679,419 @@ async fn private_endpoints_need_a_premium_registry() {
         .await;
     assert_eq!(r["properties"]["privateEndpointConnections"], json!([]));
 }
+
+#[tokio::test]
+async fn private_endpoint_in_a_peered_vnet() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "hub", "-l", "eastus", "-o", "none"])
+        .await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "peerreg0001",
+        "-g",
+        "hub",
+        "--sku",
+        "Premium",
+        "-o",
+        "none",
+    ])
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["push", "--data-dir"])
+        .arg(em.data_dir())
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+        .arg("peerreg0001.azurecr.io/hello-world:v1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    az.ok(&[
+        "acr",
+        "update",
+        "-n",
+        "peerreg0001",
+        "--public-network-enabled",
+        "false",
+        "--allow-trusted-services",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    let regid = az
+        .ok(&[
+            "acr",
+            "show",
+            "-n",
+            "peerreg0001",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "identity", "create", "-g", "hub", "-n", "puller", "-o", "none",
+    ])
+    .await;
+    let userid = az
+        .ok(&[
+            "identity", "show", "-g", "hub", "-n", "puller", "--query", "id", "-o", "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let spid = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "hub",
+            "-n",
+            "puller",
+            "--query",
+            "principalId",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        &spid,
+        "--scope",
+        &regid,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+    // The endpoint lives in the hub; the group in a spoke.
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "hub",
+        "-n",
+        "hubVNet",
+        "--address-prefix",
+        "10.0.0.0/16",
+        "--subnet-name",
+        "endpoints",
+        "--subnet-prefix",
+        "10.0.1.0/24",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "hub",
+        "-n",
+        "spokeVNet",
+        "--address-prefix",
+        "10.1.0.0/16",
+        "-o",
+        "none",
+    ])
+    .await;
+    let pe = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "create",
+            "-g",
+            "hub",
+            "-n",
+            "hubPE",
+            "--vnet-name",
+            "hubVNet",
+            "--subnet",
+            "endpoints",
+            "--private-connection-resource-id",
+            &regid,
+            "--group-id",
+            "registry",
+            "--connection-name",
+            "c",
+        ])
+        .await;
+    let ip = pe["customDnsConfigs"][0]["ipAddresses"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    az.ok(&[
+        "network",
+        "private-dns",
+        "zone",
+        "create",
+        "-g",
+        "hub",
+        "-n",
+        "privatelink.azurecr.io",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "add-record",
+        "-g",
+        "hub",
+        "-z",
+        "privatelink.azurecr.io",
+        "-n",
+        "peerreg0001",
+        "--ipv4-address",
+        &ip,
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        "hub",
+        "-z",
+        "privatelink.azurecr.io",
+        "-n",
+        "spokeLink",
+        "--virtual-network",
+        "spokeVNet",
+        "--registration-enabled",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    let create = |name: &'static str| {
+        let az = &az;
+        let userid = userid.clone();
+        async move {
+            az.run(&[
+                "container",
+                "create",
+                "-g",
+                "hub",
+                "-n",
+                name,
+                "--image",
+                "peerreg0001.azurecr.io/hello-world:v1",
+                "--acr-identity",
+                &userid,
+                "--assign-identity",
+                &userid,
+                "--vnet",
+                "spokeVNet",
+                "--subnet",
+                "aci",
+                "--subnet-address-prefix",
+                "10.1.2.0/24",
+                "-o",
+                "json",
+            ])
+            .await
+        }
+    };
+    // Not peered: the spoke resolves the private address but cannot reach it.
+    let out = create("unpeered").await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains(&format!("dial tcp {ip}:443: i/o timeout")),
+        "{}",
+        out.stderr
+    );
+    // Peered both ways: the pull goes through the hub's endpoint.
+    az.ok(&[
+        "network",
+        "vnet",
+        "peering",
+        "create",
+        "-g",
+        "hub",
+        "-n",
+        "spoke-to-hub",
+        "--vnet-name",
+        "spokeVNet",
+        "--remote-vnet",
+        "hubVNet",
+        "--allow-vnet-access",
+        "-o",
+        "none",
+    ])
+    .await;
+    let state = az
+        .ok(&[
+            "network",
+            "vnet",
+            "peering",
+            "show",
+            "-g",
+            "hub",
+            "-n",
+            "spoke-to-hub",
+            "--vnet-name",
+            "spokeVNet",
+            "--query",
+            "peeringState",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    assert_eq!(state.trim(), "Initiated");
+    az.ok(&[
+        "network",
+        "vnet",
+        "peering",
+        "create",
+        "-g",
+        "hub",
+        "-n",
+        "hub-to-spoke",
+        "--vnet-name",
+        "hubVNet",
+        "--remote-vnet",
+        "spokeVNet",
+        "--allow-vnet-access",
+        "-o",
+        "none",
+    ])
+    .await;
+    let state = az
+        .ok(&[
+            "network",
+            "vnet",
+            "peering",
+            "show",
+            "-g",
+            "hub",
+            "-n",
+            "spoke-to-hub",
+            "--vnet-name",
+            "spokeVNet",
+            "--query",
+            "peeringState",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    assert_eq!(state.trim(), "Connected");
+    let out = create("peered").await;
+    assert!(out.ok, "{}", out.stderr);
+    let cg: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(cg["instanceView"]["state"], "Running");
+}
+
+#[tokio::test]
+async fn an_ip_rule_lets_aci_egress_in() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/ip",
+        crate::harness::SUBSCRIPTION
+    );
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/iprulereg01");
+    let props = |rules: serde_json::Value| json!({"location": "eastus", "sku": {"name": "Premium"}, "properties": {"adminUserEnabled": true, "networkRuleBypassOptions": "None", "networkRuleSet": {"defaultAction": "Deny", "ipRules": rules}}});
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}?api-version=2023-07-01"),
+            Some(props(json!([{"action": "Allow", "value": "1.2.3.4"}]))),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (_, creds) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/listCredentials?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["push", "--data-dir"])
+        .arg(em.data_dir())
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+        .arg("iprulereg01.azurecr.io/hello-world:v1")
+        .output()
+        .unwrap();
+    // The local client is not in the IP rules either: the push is refused at the firewall.
+    assert!(!out.status.success());
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{reg}?api-version=2023-07-01"),
+        Some(props(json!([{"action": "Allow", "value": "127.0.0.0/8"}]))),
+    )
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["push", "--data-dir"])
+        .arg(em.data_dir())
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+        .arg("iprulereg01.azurecr.io/hello-world:v1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let group = |name: &str| {
+        (
+            format!(
+                "{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}?api-version=2023-05-01"
+            ),
+            json!({"location": "eastus", "properties": {"osType": "Linux",
+                "imageRegistryCredentials": [{"server": "iprulereg01.azurecr.io", "username": "iprulereg01", "password": creds["passwords"][0]["value"]}],
+                "containers": [{"name": "app", "properties": {"image": "iprulereg01.azurecr.io/hello-world:v1"}}]}}),
+        )
+    };
+    let (url, body) = group("outside");
+    let (_, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(
+        b["properties"]["containers"][0]["properties"]["instanceView"]["currentState"]["state"],
+        "Waiting",
+        "{b}"
+    );
+    // Allow ACI's egress address: the pull passes.
+    em.arm(&owner, Method::PUT, &format!("{reg}?api-version=2023-07-01"), Some(props(json!([{"action": "Allow", "value": "127.0.0.0/8"}, {"action": "Allow", "value": "20.42.65.91"}])))).await;
+    let (url, body) = group("allowed");
+    let (st, b) = em.arm(&owner, Method::PUT, &url, Some(body)).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(
+        b["properties"]["containers"][0]["properties"]["instanceView"]["currentState"]["state"],
+        "Running",
+        "{b}"
+    );
+}

@@ -423,6 +423,21 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/virtualNetworkPeerings/{peering}",
+            format!("{vn}/v1/virtualNetworkPeerings/p1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/virtualNetworkPeerings/{peering}",
+            format!("{vn}/v1/virtualNetworkPeerings/p1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}/virtualNetworkPeerings/{peering}",
+            format!("{vn}/v1/virtualNetworkPeerings/p1"),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,

@@ -97,11 +97,34 @@ pub fn registry_reachable_from_vnet(
     };
     let name = registry["name"].as_str().unwrap_or_default();
     let id = registry["id"].as_str().unwrap_or_default();
-    if let Some(ip) = resolve_registry_privately(state, vnet_id, name)
-        && approved_endpoint_at(state, &ip, id).is_some()
-    {
-        return Reach::Allowed {
-            via: "private endpoint",
+    if let Some(ip) = resolve_registry_privately(state, vnet_id, name) {
+        // The private path: an approved endpoint at that address, in this VNet or a peered one.
+        let pe_vnet = approved_endpoint_at(state, &ip, id)
+            .and_then(|pe| {
+                state
+                    .store
+                    .get(crate::store::tables::RESOURCES, &pe.to_ascii_lowercase())
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|p| p["properties"]["subnet"]["id"].as_str().map(str::to_string))
+            .and_then(|s| {
+                s.to_ascii_lowercase()
+                    .find("/subnets/")
+                    .map(|i| s[..i].to_string())
+            });
+        return match pe_vnet {
+            Some(v)
+                if crate::providers::network::virtual_networks::routable(state, vnet_id, &v) =>
+            {
+                Reach::Allowed {
+                    via: "private endpoint",
+                }
+            }
+            // The name resolves to an address this network cannot reach (or nothing answers there).
+            _ => Reach::Denied {
+                message: format!("dial tcp {ip}:443: i/o timeout"),
+            },
         };
     }
     registry_reachable(registry, fallback)

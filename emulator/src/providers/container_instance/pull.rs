@@ -109,8 +109,14 @@ pub fn pull(
         None => registry_reachable(&registry, &origin),
     };
     if let Reach::Denied { message } = reach {
+        // A refusal from the registry reads "denied: …"; an unreachable address is a dial error.
+        let reason = if message.starts_with("dial tcp") {
+            message
+        } else {
+            format!("denied: {message}")
+        };
         return Err(PullFailure::Denied(format!(
-            "Head \"https://{}/v2/{}/manifests/{}\": denied: {message}",
+            "Head \"https://{}/v2/{}/manifests/{}\": {reason}",
             image.host, image.repository, image.reference
         )));
     }

@@ -72,6 +72,9 @@ pub fn resource(
         (Some((t, name)), None) if t.eq_ignore_ascii_case("subnets") => {
             virtual_networks::subnet(state, req, &vnet, name)
         }
+        (Some((t, name)), None) if t == "virtualnetworkpeerings" => {
+            virtual_networks::peering(state, req, &vnet, name)
+        }
         _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     }
 }

@@ -412,3 +412,199 @@ pub fn find_subnet(state: &AppState, subnet_id: &str) -> Option<Value> {
         })
         .cloned()
 }
+
+/// `{vnet}/virtualNetworkPeerings/{name}`: GET, PUT (LRO), DELETE. A peering
+/// is `Connected` once the remote VNet has one back, `Initiated` until then.
+pub fn peering(
+    state: &AppState,
+    req: &ArmRequest,
+    vnet: &ResourceId,
+    name: &str,
+) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    let mut row = load(state, vnet)?.ok_or_else(|| not_found(vnet))?;
+    let pid = vnet
+        .child(super::NAMESPACE, "virtualNetworkPeerings", name)
+        .to_string();
+    let peerings = row["properties"]["virtualNetworkPeerings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let pos = peerings.iter().position(|p| {
+        p["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    });
+    match req.method {
+        Method::GET => pos
+            .map(|i| json_response(StatusCode::OK, &peerings[i]))
+            .ok_or_else(|| {
+                ArmError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("Resource {pid} not found."),
+                )
+            }),
+        Method::DELETE => {
+            if let Some(i) = pos {
+                let mut all = peerings;
+                all.remove(i);
+                row["properties"]["virtualNetworkPeerings"] = json!(all);
+                state.store.put(tables::RESOURCES, &vnet.key(), row)?;
+                refresh_peering_states(state)?;
+            }
+            Ok(StatusCode::OK.into_response())
+        }
+        Method::PUT => {
+            let body = req.json_object()?;
+            let props = body.get("properties").cloned().unwrap_or(json!({}));
+            let remote = props["remoteVirtualNetwork"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let remote_id: ResourceId = remote.parse().map_err(|_| {
+                bad(
+                    "InvalidResourceReference",
+                    format!("Resource {remote} referenced by resource {pid} was not found."),
+                )
+            })?;
+            let remote_row = load(state, &remote_id)?.ok_or_else(|| {
+                bad(
+                    "InvalidResourceReference",
+                    format!("Resource {remote} referenced by resource {pid} was not found."),
+                )
+            })?;
+            let mine: Vec<Cidr> = prefixes(&row["properties"]["addressSpace"])
+                .iter()
+                .filter_map(|p| Cidr::parse(p))
+                .collect();
+            let theirs: Vec<Cidr> = prefixes(&remote_row["properties"]["addressSpace"])
+                .iter()
+                .filter_map(|p| Cidr::parse(p))
+                .collect();
+            if mine.iter().any(|a| theirs.iter().any(|b| a.overlaps(b))) {
+                return Err(bad(
+                    "VnetAddressSpacesOverlap",
+                    format!(
+                        "Cannot create or update peering {pid}. Virtual networks {vnet} and {remote} cannot be peered because their address spaces overlap."
+                    ),
+                ));
+            }
+            let peering = json!({
+                "name": name, "id": pid, "etag": etag(), "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+                "properties": {
+                    "provisioningState": "Succeeded", "peeringState": "Initiated", "peeringSyncLevel": "FullyInSync",
+                    "remoteVirtualNetwork": {"id": remote},
+                    "allowVirtualNetworkAccess": props["allowVirtualNetworkAccess"].as_bool().unwrap_or(true),
+                    "allowForwardedTraffic": props["allowForwardedTraffic"].as_bool().unwrap_or(false),
+                    "allowGatewayTransit": props["allowGatewayTransit"].as_bool().unwrap_or(false),
+                    "useRemoteGateways": props["useRemoteGateways"].as_bool().unwrap_or(false),
+                    "remoteAddressSpace": remote_row["properties"]["addressSpace"].clone(),
+                },
+            });
+            let mut all = peerings;
+            match pos {
+                Some(i) => all[i] = peering,
+                None => all.push(peering),
+            }
+            row["properties"]["virtualNetworkPeerings"] = json!(all);
+            state
+                .store
+                .put(tables::RESOURCES, &vnet.key(), row.clone())?;
+            refresh_peering_states(state)?;
+            let fresh = load(state, vnet)?.unwrap_or(row);
+            let out = fresh["properties"]["virtualNetworkPeerings"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .find(|p| {
+                            p["name"]
+                                .as_str()
+                                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                        })
+                        .cloned()
+                })
+                .unwrap_or(Value::Null);
+            let location = fresh["location"].as_str().unwrap_or("eastus").to_string();
+            accepted(
+                state,
+                req,
+                vnet,
+                &location,
+                if pos.is_some() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                &out,
+            )
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+/// Mark each peering `Connected` when the remote VNet peers back, `Initiated` otherwise.
+fn refresh_peering_states(state: &AppState) -> Result<(), ArmError> {
+    let vnets: Vec<(String, Value)> = state
+        .store
+        .scan(tables::RESOURCES, "")?
+        .into_iter()
+        .filter(|(_, v)| v["type"] == TYPE)
+        .collect();
+    let peers_back = |from: &str, to: &str| {
+        vnets.iter().any(|(_, v)| {
+            v["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(to))
+                && v["properties"]["virtualNetworkPeerings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| {
+                        p["properties"]["remoteVirtualNetwork"]["id"]
+                            .as_str()
+                            .is_some_and(|r| r.eq_ignore_ascii_case(from))
+                    })
+        })
+    };
+    for (k, v) in &vnets {
+        let mut v = v.clone();
+        let me = v["id"].as_str().unwrap_or_default().to_string();
+        if let Some(ps) = v["properties"]["virtualNetworkPeerings"].as_array_mut() {
+            for p in ps.iter_mut() {
+                let remote = p["properties"]["remoteVirtualNetwork"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                p["properties"]["peeringState"] = json!(if peers_back(&me, &remote) {
+                    "Connected"
+                } else {
+                    "Initiated"
+                });
+            }
+        }
+        state.store.put(tables::RESOURCES, k, v)?;
+    }
+    Ok(())
+}
+
+/// Can traffic from `from_vnet` reach `to_vnet` (the same VNet, or a connected peering with access allowed)?
+pub fn routable(state: &AppState, from_vnet: &str, to_vnet: &str) -> bool {
+    if from_vnet.eq_ignore_ascii_case(to_vnet) {
+        return true;
+    }
+    let Ok(id) = from_vnet.parse::<ResourceId>() else {
+        return false;
+    };
+    load(state, &id).ok().flatten().is_some_and(|v| {
+        v["properties"]["virtualNetworkPeerings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| {
+                p["properties"]["remoteVirtualNetwork"]["id"]
+                    .as_str()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(to_vnet))
+                    && p["properties"]["peeringState"] == "Connected"
+                    && p["properties"]["allowVirtualNetworkAccess"] != false
+            })
+    })
+}
