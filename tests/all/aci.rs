@@ -6,21 +6,9 @@
 use crate::az::{Az, Mode};
 use crate::harness::{CLIENT_SECRET, Emulator};
 use serde_json::{Value, json};
-use std::path::Path;
 
 fn push(em: &Emulator, target: &str) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["push", "--data-dir"])
-        .arg(em.data_dir())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
-        .arg(target)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    em.push_sample(target).unwrap();
 }
 
 /// A logged-in az with a group, a Premium registry holding hello-world:v1, and a user-assigned identity.

@@ -174,6 +174,22 @@ impl Emulator {
         )
     }
 
+    /// `azemu push` of the sample image (`fixtures/images/hello-world`) to `target`; did it succeed?
+    pub fn push_sample(&self, target: &str) -> Result<(), String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .args(["push", "--data-dir"])
+            .arg(self.dir.path())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+            .arg(target)
+            .output()
+            .expect("run azemu push");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// Move the emulator's clock forward.
     pub async fn advance_clock(&self, seconds: i64) {
         let r = self

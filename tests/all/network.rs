@@ -245,18 +245,8 @@ async fn container_group_in_a_vnet_pulls_through_a_private_endpoint() {
         "none",
     ])
     .await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["push", "--data-dir"])
-        .arg(em.data_dir())
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
-        .arg("privreg0001.azurecr.io/hello-world:v1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = em.push_sample("privreg0001.azurecr.io/hello-world:v1");
+    out.unwrap();
     az.ok(&[
         "identity",
         "create",
@@ -700,14 +690,8 @@ async fn private_endpoint_in_a_peered_vnet() {
         "none",
     ])
     .await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["push", "--data-dir"])
-        .arg(em.data_dir())
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
-        .arg("peerreg0001.azurecr.io/hello-world:v1")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = em.push_sample("peerreg0001.azurecr.io/hello-world:v1");
+    out.unwrap();
     az.ok(&[
         "acr",
         "update",
@@ -1039,15 +1023,13 @@ async fn an_ip_rule_lets_aci_egress_in() {
             None,
         )
         .await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["push", "--data-dir"])
-        .arg(em.data_dir())
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
-        .arg("iprulereg01.azurecr.io/hello-world:v1")
-        .output()
-        .unwrap();
+    let out = em.push_sample("iprulereg01.azurecr.io/hello-world:v1");
     // The local client is not in the IP rules either: the push is refused at the firewall.
-    assert!(!out.status.success());
+    let err = out.unwrap_err();
+    assert!(
+        err.contains("DENIED") && err.contains("client with IP '127.0.0.1' is not allowed access"),
+        "{err}"
+    );
     em.arm(
         &owner,
         Method::PUT,
@@ -1055,18 +1037,8 @@ async fn an_ip_rule_lets_aci_egress_in() {
         Some(props(json!([{"action": "Allow", "value": "127.0.0.0/8"}]))),
     )
     .await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["push", "--data-dir"])
-        .arg(em.data_dir())
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
-        .arg("iprulereg01.azurecr.io/hello-world:v1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = em.push_sample("iprulereg01.azurecr.io/hello-world:v1");
+    out.unwrap();
     let group = |name: &str| {
         (
             format!(
