@@ -1067,3 +1067,234 @@ async fn an_ip_rule_lets_aci_egress_in() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn a_dns_zone_group_registers_the_endpoint() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "zg", "-l", "eastus", "-o", "none"])
+        .await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "zonereg0001",
+        "-g",
+        "zg",
+        "--sku",
+        "Premium",
+        "-o",
+        "none",
+    ])
+    .await;
+    em.push_sample("zonereg0001.azurecr.io/hello-world:v1")
+        .unwrap();
+    az.ok(&[
+        "acr",
+        "update",
+        "-n",
+        "zonereg0001",
+        "--public-network-enabled",
+        "false",
+        "--allow-trusted-services",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    let regid = az
+        .ok(&[
+            "acr",
+            "show",
+            "-n",
+            "zonereg0001",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "identity", "create", "-g", "zg", "-n", "puller", "-o", "none",
+    ])
+    .await;
+    let userid = az
+        .ok(&[
+            "identity", "show", "-g", "zg", "-n", "puller", "--query", "id", "-o", "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let spid = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "zg",
+            "-n",
+            "puller",
+            "--query",
+            "principalId",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        &spid,
+        "--scope",
+        &regid,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "zg",
+        "-n",
+        "v",
+        "--address-prefix",
+        "10.0.0.0/16",
+        "--subnet-name",
+        "pe",
+        "--subnet-prefix",
+        "10.0.1.0/24",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-endpoint",
+        "create",
+        "-g",
+        "zg",
+        "-n",
+        "pe1",
+        "--vnet-name",
+        "v",
+        "--subnet",
+        "pe",
+        "--private-connection-resource-id",
+        &regid,
+        "--group-id",
+        "registry",
+        "--connection-name",
+        "c",
+        "-o",
+        "none",
+    ])
+    .await;
+    let zone = az
+        .json(&[
+            "network",
+            "private-dns",
+            "zone",
+            "create",
+            "-g",
+            "zg",
+            "-n",
+            "privatelink.azurecr.io",
+        ])
+        .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        "zg",
+        "-z",
+        "privatelink.azurecr.io",
+        "-n",
+        "l",
+        "--virtual-network",
+        "v",
+        "--registration-enabled",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-endpoint",
+        "dns-zone-group",
+        "create",
+        "-g",
+        "zg",
+        "--endpoint-name",
+        "pe1",
+        "-n",
+        "default",
+        "--private-dns-zone",
+        zone["id"].as_str().unwrap(),
+        "--zone-name",
+        "registry",
+        "-o",
+        "none",
+    ])
+    .await;
+    let records = az
+        .json(&[
+            "network",
+            "private-dns",
+            "record-set",
+            "a",
+            "list",
+            "-g",
+            "zg",
+            "-z",
+            "privatelink.azurecr.io",
+        ])
+        .await;
+    let names: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"zonereg0001") && names.contains(&"zonereg0001.eastus.data"),
+        "{names:?}"
+    );
+    let out = az
+        .run(&[
+            "container",
+            "create",
+            "-g",
+            "zg",
+            "-n",
+            "app",
+            "--image",
+            "zonereg0001.azurecr.io/hello-world:v1",
+            "--acr-identity",
+            &userid,
+            "--assign-identity",
+            &userid,
+            "--vnet",
+            "v",
+            "--subnet",
+            "aci",
+            "--subnet-address-prefix",
+            "10.0.2.0/24",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+}

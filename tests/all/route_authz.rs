@@ -438,6 +438,33 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}/privateDnsZoneGroups/{group}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1/privateDnsZoneGroups/g1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}/privateDnsZoneGroups/{group}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1/privateDnsZoneGroups/g1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}/privateDnsZoneGroups/{group}",
+            format!("{rgp}/Microsoft.Network/privateEndpoints/pe1/privateDnsZoneGroups/g1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/A",
+            format!("{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/A"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks",
+            format!(
+                "{rgp}/Microsoft.Network/privateDnsZones/privatelink.azurecr.io/virtualNetworkLinks"
+            ),
+            403,
+        ),
+        (
             "GET {scope}/providers/Microsoft.Authorization/roleAssignments",
             ra.clone(),
             403,

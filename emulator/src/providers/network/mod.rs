@@ -49,15 +49,26 @@ pub fn resource(
     id: &ResourceId,
     tail: Option<&str>,
 ) -> Result<Response, ArmError> {
-    if let Some((pe, None)) = super::top_level(id, "privateEndpoints") {
-        return match tail {
-            None => private_endpoints::endpoint(state, req, &pe),
-            Some(_) => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+    if let Some((pe, child)) = super::top_level(id, "privateEndpoints") {
+        return match (child, tail) {
+            (None, None) => private_endpoints::endpoint(state, req, &pe),
+            (Some((t, name)), None) if t == "privatednszonegroups" => {
+                private_endpoints::zone_group(state, req, &pe, name)
+            }
+            _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
         };
     }
     if let Some((zone, child)) = super::top_level(id, "privateDnsZones") {
         return match tail {
             None => private_endpoints::dns(state, req, id, &zone, child),
+            // `{zone}/A` and `{zone}/virtualNetworkLinks`: the record sets or links of the zone.
+            Some(t)
+                if child.is_none()
+                    && ["a", "virtualnetworklinks", "all"]
+                        .contains(&t.to_ascii_lowercase().as_str()) =>
+            {
+                private_endpoints::zone_children(state, req, &zone, t)
+            }
             Some(_) => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
         };
     }

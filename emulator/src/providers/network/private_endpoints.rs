@@ -457,3 +457,161 @@ fn registry_connection_approved(state: &AppState, registry_id: &str, pe_id: &str
                 })
         })
 }
+
+/// `{pe}/privateDnsZoneGroups/{name}`: PUT registers the endpoint's addresses
+/// as A records in each named zone (`myreg` and `myreg.<region>.data` in
+/// `privatelink.azurecr.io`); GET returns the group; DELETE removes it.
+pub fn zone_group(
+    state: &AppState,
+    req: &ArmRequest,
+    pe: &ResourceId,
+    name: &str,
+) -> Result<Response, ArmError> {
+    req.api_version(TYPE)?;
+    let mut row = state
+        .store
+        .get(tables::RESOURCES, &pe.key())?
+        .ok_or_else(|| {
+            ArmError::resource_not_found(
+                &format!("{TYPE}/{}", pe.name()),
+                pe.resource_group.as_deref().unwrap_or_default(),
+            )
+        })?;
+    let gid = format!("{pe}/privateDnsZoneGroups/{name}");
+    match req.method {
+        Method::GET => row["properties"]["privateDnsZoneGroups"]
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|g| {
+                        g["name"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    })
+                    .cloned()
+            })
+            .map(|g| json_response(StatusCode::OK, &g))
+            .ok_or_else(|| {
+                ArmError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("Resource {gid} not found."),
+                )
+            }),
+        Method::DELETE => {
+            if let Some(a) = row["properties"]["privateDnsZoneGroups"].as_array_mut() {
+                a.retain(|g| {
+                    !g["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                });
+            }
+            state.store.put(tables::RESOURCES, &pe.key(), row)?;
+            Ok(StatusCode::OK.into_response())
+        }
+        Method::PUT => {
+            let body = req.json_object()?;
+            let configs = body
+                .get("properties")
+                .and_then(|p| p["privateDnsZoneConfigs"].as_array().cloned())
+                .unwrap_or_default();
+            let mut out_configs = Vec::new();
+            for c in configs {
+                let zone_id = c["properties"]["privateDnsZoneId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let zid: ResourceId = zone_id.parse().map_err(|_| {
+                    bad(
+                        "InvalidResourceReference",
+                        format!("Resource {zone_id} referenced by resource {gid} was not found."),
+                    )
+                })?;
+                let zone = state
+                    .store
+                    .get(tables::RESOURCES, &zid.key())?
+                    .ok_or_else(|| {
+                        bad(
+                            "InvalidResourceReference",
+                            format!(
+                                "Resource {zone_id} referenced by resource {gid} was not found."
+                            ),
+                        )
+                    })?;
+                let suffix = format!(
+                    ".{}",
+                    zone["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches("privatelink.")
+                );
+                let mut records = Vec::new();
+                for d in row["properties"]["customDnsConfigs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let fqdn = d["fqdn"].as_str().unwrap_or_default();
+                    let Some(rel) = fqdn.strip_suffix(&suffix) else {
+                        continue;
+                    };
+                    let ips: Vec<Value> = d["ipAddresses"].as_array().cloned().unwrap_or_default();
+                    let rid = zid.child(super::NAMESPACE, "A", rel);
+                    state.store.put(
+                        tables::RESOURCES,
+                        &rid.key(),
+                        json!({
+                            "id": rid.to_string(), "name": rel, "type": format!("{ZONE_TYPE}/A"), "etag": uuid::Uuid::new_v4().to_string(),
+                            "properties": {"ttl": 10, "fqdn": format!("{rel}.{}.", zone["name"].as_str().unwrap_or_default()), "aRecords": ips.iter().map(|ip| json!({"ipv4Address": ip})).collect::<Vec<_>>(), "isAutoRegistered": false, "provisioningState": "Succeeded"},
+                        }),
+                    )?;
+                    records.push(json!({"relativeRecordSetName": rel, "recordType": "A", "recordSetName": rel, "fqdn": fqdn, "provisioningState": "Succeeded", "ttl": 10, "ipAddresses": ips}));
+                }
+                out_configs.push(json!({"name": c["name"], "properties": {"privateDnsZoneId": zone_id, "recordSets": records}}));
+            }
+            let group = json!({"name": name, "id": gid, "etag": etag(), "properties": {"provisioningState": "Succeeded", "privateDnsZoneConfigs": out_configs}});
+            let mut groups = row["properties"]["privateDnsZoneGroups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            groups.retain(|g| {
+                !g["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            });
+            groups.push(group.clone());
+            row["properties"]["privateDnsZoneGroups"] = json!(groups);
+            state.store.put(tables::RESOURCES, &pe.key(), row.clone())?;
+            let location = row["location"].as_str().unwrap_or("eastus").to_string();
+            super::virtual_networks::accepted(state, req, pe, &location, StatusCode::OK, &group)
+        }
+        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    }
+}
+
+/// `GET {zone}/A|virtualNetworkLinks|ALL`: the zone's record sets or links.
+pub fn zone_children(
+    state: &AppState,
+    req: &ArmRequest,
+    zone: &ResourceId,
+    kind: &str,
+) -> Result<Response, ArmError> {
+    req.api_version(ZONE_TYPE)?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let kind = kind.to_ascii_lowercase();
+    let prefix = if kind == "all" {
+        format!("{}/", zone.key())
+    } else {
+        format!("{}/{kind}/", zone.key())
+    };
+    let value: Vec<Value> = state
+        .store
+        .scan(tables::RESOURCES, &prefix)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| kind != "all" || v["type"] == format!("{ZONE_TYPE}/A"))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"value": value})))
+}
