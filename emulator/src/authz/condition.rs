@@ -1,20 +1,42 @@
-//! ABAC conditions (`conditionVersion` 2.0) as Azure writes them on role
-//! assignments, e.g. the ACR repository roles':
+//! ABAC conditions (`conditionVersion` 2.0) on role assignments, as Azure
+//! writes them, e.g. for the Container Registry repository roles:
 //!
 //! ```text
 //! ((!(ActionMatches{'Microsoft.ContainerRegistry/registries/repositories/content/read'}))
-//!  OR (@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringStartsWithIgnoreCase 'team-a/'))
+//!  OR (@Request[Microsoft.ContainerRegistry/registries/repositories:name] StringEqualsIgnoreCase 'hello-world'))
 //! ```
 //!
-//! Grammar: `OR`/`AND` (case-insensitive, AND binds tighter), `!`/`NOT`,
-//! parentheses, `ActionMatches{'…'}`, `SubOperationMatches{'…'}`, and
-//! comparisons `@Request|@Resource|@Principal|@Environment[attr] <Operator> 'value'`
-//! (or `{'a', 'b'}` with `ForAnyOfAnyValues:`/`ForAllOfAnyValues:` prefixes).
-//! A comparison on an attribute the request does not carry is false
-//! (https://learn.microsoft.com/azure/role-based-access-control/conditions-format).
-//! Malformed input is an error, never a panic.
+//! What is supported, following the format reference
+//! (<https://learn.microsoft.com/azure/role-based-access-control/conditions-format>):
+//!
+//! - `AND`/`&&`, `OR`/`||`, `NOT`/`!`, parentheses. Keywords ignore case.
+//!   Mixing `AND` and `OR` at one level without parentheses is rejected, as
+//!   the reference requires (`a AND b OR c` must be written `(a AND b) OR c`).
+//! - `ActionMatches{'pattern'}` (the same wildcard rules as role
+//!   permissions, [`super::matching`]) and `SubOperationMatches{'name'}`
+//!   (true only when the request names that sub-operation; plain
+//!   [`Condition::evaluate`] passes none).
+//! - `@Request[attr]`, `@Resource[attr]`, `@Principal[attr]`,
+//!   `@Environment[attr]` compared with `StringEquals`, `StringNotEquals`,
+//!   `StringStartsWith`, `StringNotStartsWith`, `StringLike`, `StringNotLike`
+//!   (each also `…IgnoreCase`; `Like` takes `*` and `?`, escaped as `\*`,
+//!   `\?`), `NumericEquals`/`NotEquals`/`LessThan`/`LessThanEquals`/
+//!   `GreaterThan`/`GreaterThanEquals` (integers), `GuidEquals`/`GuidNotEquals`
+//!   and `BoolEquals`/`BoolNotEquals`; a value or a `{v1, v2}` list, with the
+//!   cross-product prefixes `ForAnyOfAnyValues:`, `ForAllOfAnyValues:`,
+//!   `ForAnyOfAllValues:`, `ForAllOfAllValues:`.
+//! - `Exists @Resource[attr]`.
+//!
+//! A comparison on an attribute the request does not carry is false, for
+//! the negated operators too. Attributes are looked up by name only (the
+//! `@Request`/`@Resource` source is not part of the key). Anything else
+//! (`DateTime…`, `IpMatch`, …) is a parse error. Malformed input is an
+//! error, never a panic; nesting is capped at [`MAX_DEPTH`].
 
 use super::matching::action_matches;
+
+/// Deepest nesting of parentheses and negations accepted.
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -23,94 +45,414 @@ pub enum Condition {
     Not(Box<Condition>),
     ActionMatches(String),
     SubOperationMatches(String),
-    Compare {
-        source: String,
+    Exists {
+        source: Source,
         attribute: String,
-        op: String,
+    },
+    Compare {
+        source: Source,
+        attribute: String,
+        quantifier: Quantifier,
+        op: Operator,
         values: Vec<String>,
     },
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConditionError(String);
+/// Where an attribute comes from (`@Request[…]`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Request,
+    Resource,
+    Principal,
+    Environment,
+}
+
+/// The cross-product prefix. The request carries one value per attribute,
+/// so `…OfAny…` means "some listed value" and `…OfAll…` "every listed value".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    /// No prefix.
+    Plain,
+    AnyOfAny,
+    AllOfAny,
+    AnyOfAll,
+    AllOfAll,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    StringEquals,
+    StringStartsWith,
+    StringLike,
+    NumericEquals,
+    NumericLessThan,
+    NumericLessThanEquals,
+    NumericGreaterThan,
+    NumericGreaterThanEquals,
+    GuidEquals,
+    BoolEquals,
+}
+
+/// A comparison operator: a function, maybe case-insensitive, maybe negated
+/// (`StringNotStartsWithIgnoreCase` is `StringStartsWith`, both flags set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operator {
+    pub function: Function,
+    pub ignore_case: bool,
+    pub negated: bool,
+}
+
+/// Why a condition did not parse: a message and the byte offset it refers to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at position {position}")]
+pub struct ConditionError {
+    pub message: String,
+    pub position: usize,
+}
+
+/// Parse a condition (conditionVersion 2.0).
+pub fn parse(src: &str) -> Result<Condition, ConditionError> {
+    let mut p = Parser {
+        s: src.as_bytes(),
+        i: 0,
+    };
+    let c = p.expr(0)?;
+    p.ws();
+    if p.i < p.s.len() {
+        return p.err("unexpected text");
+    }
+    Ok(c)
+}
+
+impl Condition {
+    /// Does the condition hold for `action`, with request attributes looked up by name?
+    pub fn evaluate(&self, action: &str, attrs: &dyn Fn(&str) -> Option<String>) -> bool {
+        self.evaluate_with(action, None, attrs)
+    }
+
+    /// [`Condition::evaluate`], for a request that also names a sub-operation.
+    pub fn evaluate_with(
+        &self,
+        action: &str,
+        sub_operation: Option<&str>,
+        attrs: &dyn Fn(&str) -> Option<String>,
+    ) -> bool {
+        match self {
+            Condition::Or(v) => v
+                .iter()
+                .any(|c| c.evaluate_with(action, sub_operation, attrs)),
+            Condition::And(v) => v
+                .iter()
+                .all(|c| c.evaluate_with(action, sub_operation, attrs)),
+            Condition::Not(c) => !c.evaluate_with(action, sub_operation, attrs),
+            Condition::ActionMatches(p) => action_matches(p, action),
+            Condition::SubOperationMatches(s) => {
+                sub_operation.is_some_and(|o| o.eq_ignore_ascii_case(s))
+            }
+            Condition::Exists { attribute, .. } => attrs(attribute).is_some(),
+            Condition::Compare {
+                attribute,
+                quantifier,
+                op,
+                values,
+                ..
+            } => {
+                let Some(actual) = attrs(attribute) else {
+                    return false;
+                };
+                let one = |v: &String| compare(*op, &actual, v);
+                match quantifier {
+                    Quantifier::Plain | Quantifier::AnyOfAny | Quantifier::AllOfAny => {
+                        values.iter().any(one)
+                    }
+                    Quantifier::AnyOfAll | Quantifier::AllOfAll => values.iter().all(one),
+                }
+            }
+        }
+    }
+}
+
+/// One comparison of the request's value with one listed value.
+fn compare(op: Operator, actual: &str, value: &str) -> bool {
+    let lower = |s: &str| s.to_lowercase();
+    let (a, v) = if op.ignore_case {
+        (lower(actual), lower(value))
+    } else {
+        (actual.to_string(), value.to_string())
+    };
+    let holds = match op.function {
+        Function::StringEquals => a == v,
+        Function::StringStartsWith => a.starts_with(&v),
+        Function::StringLike => like(&v, &a),
+        Function::GuidEquals => match (guid(actual), guid(value)) {
+            (Some(x), Some(y)) => x == y,
+            _ => return false,
+        },
+        Function::BoolEquals => match (boolean(actual), boolean(value)) {
+            (Some(x), Some(y)) => x == y,
+            _ => return false,
+        },
+        numeric => {
+            let (Ok(x), Ok(y)) = (actual.trim().parse::<i64>(), value.parse::<i64>()) else {
+                return false;
+            };
+            match numeric {
+                Function::NumericEquals => x == y,
+                Function::NumericLessThan => x < y,
+                Function::NumericLessThanEquals => x <= y,
+                Function::NumericGreaterThan => x > y,
+                _ => x >= y,
+            }
+        }
+    };
+    holds != op.negated
+}
+
+/// A GUID with or without hyphens and braces, lower-cased; `None` if it is not one.
+fn guid(s: &str) -> Option<String> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .chars()
+        .filter(|c| *c != '-')
+        .collect();
+    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+fn boolean(s: &str) -> Option<bool> {
+    match s.trim() {
+        t if t.eq_ignore_ascii_case("true") => Some(true),
+        t if t.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum LikeToken {
+    Many,
+    One,
+    Lit(char),
+}
+
+/// `StringLike`: `*` any run, `?` one character, `\*` and `\?` literal.
+/// The same forward simulation as [`action_matches`], over characters.
+fn like(pattern: &str, s: &str) -> bool {
+    let mut toks = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        toks.push(match c {
+            '*' => LikeToken::Many,
+            '?' => LikeToken::One,
+            '\\' => match chars.next() {
+                Some(e) => LikeToken::Lit(e),
+                None => LikeToken::Lit('\\'),
+            },
+            c => LikeToken::Lit(c),
+        });
+    }
+    let close = |states: &mut Vec<bool>| {
+        for (i, t) in toks.iter().enumerate() {
+            if *t == LikeToken::Many
+                && states.get(i) == Some(&true)
+                && let Some(n) = states.get_mut(i + 1)
+            {
+                *n = true;
+            }
+        }
+    };
+    let mut live = vec![false; toks.len() + 1];
+    if let Some(first) = live.first_mut() {
+        *first = true;
+    }
+    close(&mut live);
+    for c in s.chars() {
+        let mut next = vec![false; toks.len() + 1];
+        for (i, t) in toks.iter().enumerate() {
+            if live.get(i) != Some(&true) {
+                continue;
+            }
+            let to = match t {
+                LikeToken::Many => i,
+                LikeToken::One => i + 1,
+                LikeToken::Lit(l) if *l == c => i + 1,
+                LikeToken::Lit(_) => continue,
+            };
+            if let Some(n) = next.get_mut(to) {
+                *n = true;
+            }
+        }
+        close(&mut next);
+        live = next;
+    }
+    live.last() == Some(&true)
+}
+
+/// `(negated, function, ignore_case)` for an operator name without its prefix.
+fn function(name: &str) -> Option<Operator> {
+    let lower = name.to_ascii_lowercase();
+    let (base, ignore_case) = match lower.strip_suffix("ignorecase") {
+        Some(b) => (b.to_string(), true),
+        None => (lower, false),
+    };
+    let (function, negated) = match base.as_str() {
+        "stringequals" => (Function::StringEquals, false),
+        "stringnotequals" => (Function::StringEquals, true),
+        "stringstartswith" => (Function::StringStartsWith, false),
+        "stringnotstartswith" => (Function::StringStartsWith, true),
+        "stringlike" => (Function::StringLike, false),
+        "stringnotlike" => (Function::StringLike, true),
+        "numericequals" if !ignore_case => (Function::NumericEquals, false),
+        "numericnotequals" if !ignore_case => (Function::NumericEquals, true),
+        "numericlessthan" if !ignore_case => (Function::NumericLessThan, false),
+        "numericlessthanequals" if !ignore_case => (Function::NumericLessThanEquals, false),
+        "numericgreaterthan" if !ignore_case => (Function::NumericGreaterThan, false),
+        "numericgreaterthanequals" if !ignore_case => (Function::NumericGreaterThanEquals, false),
+        "guidequals" if !ignore_case => (Function::GuidEquals, false),
+        "guidnotequals" if !ignore_case => (Function::GuidEquals, true),
+        "boolequals" if !ignore_case => (Function::BoolEquals, false),
+        "boolnotequals" if !ignore_case => (Function::BoolEquals, true),
+        _ => return None,
+    };
+    Some(Operator {
+        function,
+        ignore_case,
+        negated,
+    })
+}
+
+fn quantifier(prefix: &str) -> Option<Quantifier> {
+    Some(match prefix.to_ascii_lowercase().as_str() {
+        "foranyofanyvalues" => Quantifier::AnyOfAny,
+        "forallofanyvalues" => Quantifier::AllOfAny,
+        "foranyofallvalues" => Quantifier::AnyOfAll,
+        "forallofallvalues" => Quantifier::AllOfAll,
+        _ => return None,
+    })
+}
+
+fn source(name: &str) -> Option<Source> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "request" => Source::Request,
+        "resource" => Source::Resource,
+        "principal" => Source::Principal,
+        "environment" => Source::Environment,
+        _ => return None,
+    })
+}
+
+/// A value as written: quoted strings, or bare tokens (numbers, GUIDs, booleans).
+struct Value {
+    text: String,
+    quoted: bool,
+}
 
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
 }
 
-impl<'a> Parser<'a> {
+impl Parser<'_> {
+    fn err<T>(&self, message: &str) -> Result<T, ConditionError> {
+        Err(ConditionError {
+            message: message.to_string(),
+            position: self.i,
+        })
+    }
+
+    fn at(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
     fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+        while self.at().is_some_and(|c| c.is_ascii_whitespace()) {
             self.i += 1;
         }
     }
 
-    fn err<T>(&self, what: &str) -> Result<T, ConditionError> {
-        Err(ConditionError(format!("{what} at position {}", self.i)))
+    fn text(&self, from: usize, to: usize) -> String {
+        self.s
+            .get(from..to)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
     }
 
-    fn peek(&mut self) -> Option<u8> {
+    /// Consume `sym` (after whitespace) if it is next.
+    fn symbol(&mut self, sym: &str) -> bool {
         self.ws();
-        self.s.get(self.i).copied()
+        let hit = self
+            .s
+            .get(self.i..)
+            .is_some_and(|rest| rest.starts_with(sym.as_bytes()));
+        if hit {
+            self.i += sym.len();
+        }
+        hit
     }
 
+    /// Consume the keyword `kw` (any case, not followed by a word character).
     fn keyword(&mut self, kw: &str) -> bool {
         self.ws();
         let end = self.i + kw.len();
-        let matches = end <= self.s.len()
-            && self.s[self.i..end].eq_ignore_ascii_case(kw.as_bytes())
-            && self.s.get(end).is_none_or(|c| !c.is_ascii_alphanumeric());
-        if matches {
+        let hit = self
+            .s
+            .get(self.i..end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(kw.as_bytes()))
+            && !self
+                .s
+                .get(end)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        if hit {
             self.i = end;
         }
-        matches
+        hit
     }
 
-    fn or(&mut self, depth: usize) -> Result<Condition, ConditionError> {
-        let mut items = vec![self.and(depth)?];
-        while self.keyword("OR") || self.symbol("||") {
-            items.push(self.and(depth)?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Condition::Or(items)
-        })
-    }
-
-    fn and(&mut self, depth: usize) -> Result<Condition, ConditionError> {
-        let mut items = vec![self.unary(depth)?];
-        while self.keyword("AND") || self.symbol("&&") {
-            items.push(self.unary(depth)?);
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Condition::And(items)
-        })
-    }
-
-    fn symbol(&mut self, sym: &str) -> bool {
+    fn word(&mut self) -> String {
         self.ws();
-        if self.s[self.i..].starts_with(sym.as_bytes()) {
-            self.i += sym.len();
-            true
-        } else {
-            false
+        let start = self.i;
+        while self
+            .at()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'_'))
+        {
+            self.i += 1;
         }
+        self.text(start, self.i)
     }
 
-    fn unary(&mut self, depth: usize) -> Result<Condition, ConditionError> {
-        if depth > 64 {
+    fn expr(&mut self, depth: usize) -> Result<Condition, ConditionError> {
+        let first = self.term(depth)?;
+        let mut items = vec![first];
+        let mut joiner: Option<bool> = None; // Some(true): AND, Some(false): OR
+        loop {
+            let and = self.keyword("AND") || self.symbol("&&");
+            let or = !and && (self.keyword("OR") || self.symbol("||"));
+            if !and && !or {
+                break;
+            }
+            if joiner.is_some_and(|j| j != and) {
+                return self.err("AND and OR need parentheses to be combined");
+            }
+            joiner = Some(and);
+            items.push(self.term(depth)?);
+        }
+        Ok(match (joiner, items.len()) {
+            (Some(true), _) => Condition::And(items),
+            (Some(false), _) => Condition::Or(items),
+            (None, _) => items.pop().unwrap_or(Condition::And(Vec::new())),
+        })
+    }
+
+    fn term(&mut self, depth: usize) -> Result<Condition, ConditionError> {
+        if depth >= MAX_DEPTH {
             return self.err("condition nested too deeply");
         }
         if self.symbol("!") || self.keyword("NOT") {
-            return Ok(Condition::Not(Box::new(self.unary(depth + 1)?)));
+            return Ok(Condition::Not(Box::new(self.term(depth + 1)?)));
         }
         if self.symbol("(") {
-            let inner = self.or(depth + 1)?;
+            let inner = self.expr(depth + 1)?;
             if !self.symbol(")") {
                 return self.err("expected ')'");
             }
@@ -119,37 +461,160 @@ impl<'a> Parser<'a> {
         self.atom()
     }
 
+    fn atom(&mut self) -> Result<Condition, ConditionError> {
+        self.ws();
+        if self.at() == Some(b'@') {
+            let (source, attribute) = self.attribute()?;
+            return self.comparison(source, attribute);
+        }
+        let start = self.i;
+        let name = self.word();
+        if name.eq_ignore_ascii_case("ActionMatches") {
+            return Ok(Condition::ActionMatches(self.braced()?));
+        }
+        if name.eq_ignore_ascii_case("SubOperationMatches") {
+            return Ok(Condition::SubOperationMatches(self.braced()?));
+        }
+        if name.eq_ignore_ascii_case("Exists") {
+            let (source, attribute) = self.attribute()?;
+            return Ok(Condition::Exists { source, attribute });
+        }
+        self.i = start;
+        self.err("expected an expression")
+    }
+
+    /// `@Source[name]`
+    fn attribute(&mut self) -> Result<(Source, String), ConditionError> {
+        if !self.symbol("@") {
+            return self.err("expected '@'");
+        }
+        let name = self.word();
+        let Some(source) = source(&name) else {
+            return self.err("unknown attribute source");
+        };
+        if !self.symbol("[") {
+            return self.err("expected '['");
+        }
+        let start = self.i;
+        while self.at().is_some_and(|c| c != b']') {
+            self.i += 1;
+        }
+        if self.at().is_none() {
+            return self.err("expected ']'");
+        }
+        let attribute = self.text(start, self.i).trim().to_string();
+        self.i += 1;
+        if attribute.is_empty() {
+            return self.err("empty attribute name");
+        }
+        Ok((source, attribute))
+    }
+
+    fn comparison(
+        &mut self,
+        source: Source,
+        attribute: String,
+    ) -> Result<Condition, ConditionError> {
+        self.ws();
+        let at = self.i;
+        let name = self.word();
+        let (quantifier, op_name) = match name.split_once(':') {
+            Some((prefix, rest)) => match quantifier(prefix) {
+                Some(q) => (q, rest),
+                None => {
+                    self.i = at;
+                    return self.err("unknown cross-product prefix");
+                }
+            },
+            None => (Quantifier::Plain, name.as_str()),
+        };
+        let Some(op) = function(op_name) else {
+            self.i = at;
+            return self.err(&format!("unsupported operator '{name}'"));
+        };
+        let values = if self.symbol("{") {
+            let mut v = vec![self.value()?];
+            while self.symbol(",") {
+                v.push(self.value()?);
+            }
+            if !self.symbol("}") {
+                return self.err("expected '}'");
+            }
+            v
+        } else {
+            vec![self.value()?]
+        };
+        let mut texts = Vec::with_capacity(values.len());
+        for v in values {
+            let ok = match op.function {
+                Function::StringEquals | Function::StringStartsWith | Function::StringLike => {
+                    v.quoted
+                }
+                Function::GuidEquals => guid(&v.text).is_some(),
+                Function::BoolEquals => boolean(&v.text).is_some(),
+                _ => v.text.parse::<i64>().is_ok(),
+            };
+            if !ok {
+                return self.err(&format!("'{}' is not a valid value for '{name}'", v.text));
+            }
+            texts.push(v.text);
+        }
+        Ok(Condition::Compare {
+            source,
+            attribute,
+            quantifier,
+            op,
+            values: texts,
+        })
+    }
+
+    fn value(&mut self) -> Result<Value, ConditionError> {
+        self.ws();
+        if self.at() == Some(b'\'') {
+            return Ok(Value {
+                text: self.quoted()?,
+                quoted: true,
+            });
+        }
+        let start = self.i;
+        while self
+            .at()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        {
+            self.i += 1;
+        }
+        if self.i == start {
+            return self.err("expected a value");
+        }
+        Ok(Value {
+            text: self.text(start, self.i),
+            quoted: false,
+        })
+    }
+
+    /// `'…'`; a backslash keeps the next character (so `\'` does not end it).
     fn quoted(&mut self) -> Result<String, ConditionError> {
         self.ws();
-        if self.s.get(self.i) != Some(&b'\'') {
+        if self.at() != Some(b'\'') {
             return self.err("expected a quoted string");
         }
         self.i += 1;
         let start = self.i;
-        while self.i < self.s.len() && self.s[self.i] != b'\'' {
-            self.i += 1;
+        loop {
+            match self.at() {
+                None => return self.err("unterminated string"),
+                Some(b'\'') => break,
+                Some(b'\\') => self.i += 2,
+                Some(_) => self.i += 1,
+            }
         }
-        if self.i >= self.s.len() {
-            return self.err("unterminated string");
-        }
-        let v = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        let v = self.text(start, self.i);
         self.i += 1;
         Ok(v)
     }
 
-    fn ident(&mut self) -> String {
-        self.ws();
-        let start = self.i;
-        while self.i < self.s.len()
-            && (self.s[self.i].is_ascii_alphanumeric()
-                || matches!(self.s[self.i], b':' | b'_' | b'@'))
-        {
-            self.i += 1;
-        }
-        String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
-    }
-
-    fn braced_string(&mut self) -> Result<String, ConditionError> {
+    /// `{'…'}`
+    fn braced(&mut self) -> Result<String, ConditionError> {
         if !self.symbol("{") {
             return self.err("expected '{'");
         }
@@ -158,136 +623,6 @@ impl<'a> Parser<'a> {
             return self.err("expected '}'");
         }
         Ok(v)
-    }
-
-    fn atom(&mut self) -> Result<Condition, ConditionError> {
-        if self.peek() == Some(b'@') {
-            let source = self.ident();
-            if !self.symbol("[") {
-                return self.err("expected '['");
-            }
-            let start = self.i;
-            while self.i < self.s.len() && self.s[self.i] != b']' {
-                self.i += 1;
-            }
-            if self.i >= self.s.len() {
-                return self.err("expected ']'");
-            }
-            let attribute = String::from_utf8_lossy(&self.s[start..self.i])
-                .trim()
-                .to_string();
-            self.i += 1;
-            let op = self.ident();
-            if op.is_empty() {
-                return self.err("expected an operator");
-            }
-            let values = if self.symbol("{") {
-                let mut v = vec![self.quoted()?];
-                while self.symbol(",") {
-                    v.push(self.quoted()?);
-                }
-                if !self.symbol("}") {
-                    return self.err("expected '}'");
-                }
-                v
-            } else {
-                vec![self.quoted()?]
-            };
-            let known = ["@Request", "@Resource", "@Principal", "@Environment"];
-            if !known.iter().any(|k| k.eq_ignore_ascii_case(&source)) {
-                return self.err("unknown attribute source");
-            }
-            if operator(&op).is_none() {
-                return Err(ConditionError(format!("unsupported operator '{op}'")));
-            }
-            return Ok(Condition::Compare {
-                source,
-                attribute,
-                op,
-                values,
-            });
-        }
-        let name = self.ident();
-        if name.eq_ignore_ascii_case("ActionMatches") {
-            return Ok(Condition::ActionMatches(self.braced_string()?));
-        }
-        if name.eq_ignore_ascii_case("SubOperationMatches") {
-            return Ok(Condition::SubOperationMatches(self.braced_string()?));
-        }
-        self.err("expected an expression")
-    }
-}
-
-/// (negated, base operator) for a known operator name.
-fn operator(op: &str) -> Option<(bool, &'static str)> {
-    let base = op.rsplit(':').next().unwrap_or(op).to_ascii_lowercase();
-    Some(match base.as_str() {
-        "stringequals" => (false, "eq"),
-        "stringequalsignorecase" => (false, "eq_i"),
-        "stringnotequals" => (true, "eq"),
-        "stringnotequalsignorecase" => (true, "eq_i"),
-        "stringstartswith" => (false, "sw"),
-        "stringstartswithignorecase" => (false, "sw_i"),
-        "stringnotstartswith" => (true, "sw"),
-        "stringnotstartswithignorecase" => (true, "sw_i"),
-        "stringlike" => (false, "like"),
-        "stringnotlike" => (true, "like"),
-        _ => return None,
-    })
-}
-
-/// `StringLike`: `*` matches any run of characters, case-insensitively.
-fn like(pattern: &str, s: &str) -> bool {
-    action_matches(pattern, s)
-}
-
-pub fn parse(src: &str) -> Result<Condition, ConditionError> {
-    let mut p = Parser {
-        s: src.as_bytes(),
-        i: 0,
-    };
-    let c = p.or(0)?;
-    p.ws();
-    if p.i != p.s.len() {
-        return p.err("unexpected text");
-    }
-    Ok(c)
-}
-
-impl Condition {
-    /// Does the condition hold for `action` with these request attributes?
-    pub fn evaluate(&self, action: &str, attrs: &dyn Fn(&str) -> Option<String>) -> bool {
-        match self {
-            Condition::Or(v) => v.iter().any(|c| c.evaluate(action, attrs)),
-            Condition::And(v) => v.iter().all(|c| c.evaluate(action, attrs)),
-            Condition::Not(c) => !c.evaluate(action, attrs),
-            Condition::ActionMatches(p) => action_matches(p, action),
-            Condition::SubOperationMatches(_) => false,
-            Condition::Compare {
-                attribute,
-                op,
-                values,
-                ..
-            } => {
-                let Some(actual) = attrs(attribute) else {
-                    return false;
-                };
-                let Some((negated, base)) = operator(op) else {
-                    return false;
-                };
-                let hit = values.iter().any(|v| match base {
-                    "eq" => actual == *v,
-                    "eq_i" => actual.eq_ignore_ascii_case(v),
-                    "sw" => actual.starts_with(v.as_str()),
-                    "sw_i" => actual
-                        .to_ascii_lowercase()
-                        .starts_with(&v.to_ascii_lowercase()),
-                    "like" => like(v, &actual),
-                    _ => false,
-                });
-                hit != negated
-            }
-        }
     }
 }
 
@@ -298,76 +633,218 @@ mod tests {
 
     const REPO: &str = "Microsoft.ContainerRegistry/registries/repositories:name";
     const READ: &str = "Microsoft.ContainerRegistry/registries/repositories/content/read";
+    const META: &str = "Microsoft.ContainerRegistry/registries/repositories/metadata/read";
+    const WRITE: &str = "Microsoft.ContainerRegistry/registries/repositories/content/write";
 
     fn repo(name: &'static str) -> impl Fn(&str) -> Option<String> {
         move |k: &str| (k == REPO).then(|| name.to_string())
     }
 
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
-    fn acr_repository_condition() {
+    fn acr_hello_world_condition() {
         let c = parse(&format!(
-            "((!(ActionMatches{{'{READ}'}}) AND !(ActionMatches{{'Microsoft.ContainerRegistry/registries/repositories/metadata/read'}})) OR (@Request[{REPO}] StringStartsWithIgnoreCase 'team-a/'))"
+            "((!(ActionMatches{{'{READ}'}})) OR (@Request[{REPO}] StringEqualsIgnoreCase 'hello-world'))"
+        ))
+        .unwrap();
+        assert!(c.evaluate(READ, &repo("hello-world")));
+        assert!(c.evaluate(READ, &repo("Hello-World")));
+        assert!(!c.evaluate(READ, &repo("other")));
+        assert!(!c.evaluate(READ, &none), "a missing attribute is false");
+        assert!(
+            c.evaluate(WRITE, &repo("other")),
+            "other actions are not targeted"
+        );
+    }
+
+    #[test]
+    fn acr_prefix_condition_over_lines() {
+        let c = parse(&format!(
+            "(\n  (\n    !(ActionMatches{{'{READ}'}})\n    AND\n    !(ActionMatches{{'{META}'}})\n  )\n  OR\n  (\n    @Request[{REPO}] StringStartsWithIgnoreCase 'team-a/'\n  )\n)"
         ))
         .unwrap();
         assert!(c.evaluate(READ, &repo("team-a/app")));
-        assert!(c.evaluate(READ, &repo("TEAM-A/app")));
+        assert!(c.evaluate(META, &repo("TEAM-A/app")));
         assert!(!c.evaluate(READ, &repo("team-b/app")));
-        assert!(
-            !c.evaluate(READ, &|_| None),
-            "a missing attribute makes the comparison false"
-        );
-        assert!(c.evaluate(
-            "Microsoft.ContainerRegistry/registries/repositories/content/write",
-            &repo("team-b/app")
-        ));
+        assert!(c.evaluate(WRITE, &repo("team-b/app")));
     }
 
     #[test]
-    fn operators_and_lists() {
-        let eq = parse(&format!("@Request[{REPO}] StringEquals 'hello-world'")).unwrap();
-        assert!(eq.evaluate(READ, &repo("hello-world")));
-        assert!(!eq.evaluate(READ, &repo("Hello-World")));
-        let any = parse(&format!(
-            "@Request[{REPO}] ForAnyOfAnyValues:StringEqualsIgnoreCase {{'a', 'b'}}"
-        ))
-        .unwrap();
-        assert!(any.evaluate(READ, &repo("B")));
-        let not = parse(&format!(
-            "@Request[{REPO}] StringNotEquals 'x' and not (@Request[{REPO}] StringLike 'y*')"
-        ))
-        .unwrap();
-        assert!(not.evaluate(READ, &repo("z")));
-        assert!(!not.evaluate(READ, &repo("yes")));
+    fn string_operators() {
+        let t = |op: &str, value: &str, actual: &'static str| {
+            parse(&format!("@Request[{REPO}] {op} {value}"))
+                .unwrap_or_else(|e| panic!("{op} {value}: {e}"))
+                .evaluate(READ, &repo(actual))
+        };
+        assert!(t("StringEquals", "'hello-world'", "hello-world"));
+        assert!(!t("StringEquals", "'hello-world'", "Hello-World"));
+        assert!(t("stringequalsignorecase", "'hello-world'", "Hello-World"));
+        assert!(t("StringNotEquals", "'x'", "y"));
+        assert!(!t("StringNotEquals", "'x'", "x"));
+        assert!(t("StringNotEqualsIgnoreCase", "'x'", "y"));
+        assert!(!t("StringNotEqualsIgnoreCase", "'X'", "x"));
+        assert!(t("StringStartsWith", "'team/'", "team/app"));
+        assert!(!t("StringStartsWith", "'Team/'", "team/app"));
+        assert!(t("StringNotStartsWith", "'team/'", "other/app"));
+        assert!(!t("StringNotStartsWithIgnoreCase", "'TEAM/'", "team/app"));
+        // The reference's own examples: `a*c?` matches "abcd", `A*C?` and `a*c` do not.
+        assert!(t("StringLike", "'a*c?'", "abcd"));
+        assert!(!t("StringLike", "'A*C?'", "abcd"));
+        assert!(t("StringLikeIgnoreCase", "'A*C?'", "abcd"));
+        assert!(!t("StringLike", "'a*c'", "abcd"));
+        assert!(t("StringLike", "'a\\*'", "a*"));
+        assert!(!t("StringLike", "'a\\*'", "ab"));
+        assert!(t("StringNotLike", "'y*'", "no"));
+        assert!(!t("StringNotLike", "'y*'", "yes"));
+    }
+
+    #[test]
+    fn lists_and_cross_products() {
+        let t = |op: &str, actual: &'static str| {
+            parse(&format!("@Request[{REPO}] {op} {{'a', 'b'}}"))
+                .unwrap()
+                .evaluate(READ, &repo(actual))
+        };
+        assert!(t("ForAnyOfAnyValues:StringEqualsIgnoreCase", "B"));
+        assert!(!t("ForAnyOfAnyValues:StringEquals", "c"));
+        assert!(t("ForAllOfAnyValues:StringEquals", "a"));
+        assert!(!t("ForAnyOfAllValues:StringEquals", "a"));
+        assert!(t("ForAnyOfAllValues:StringNotEquals", "c"));
+        assert!(!t("forallofallvalues:stringnotequals", "a"));
+        // Negation is per pair: some listed value differs from "a".
+        assert!(t("ForAnyOfAnyValues:StringNotEquals", "a"));
+        assert!(parse("@Request[x] ForSomeValues:StringEquals 'a'").is_err());
+    }
+
+    #[test]
+    fn numbers_guids_booleans_exists() {
+        let attrs = |k: &str| match k {
+            "n" => Some("10".to_string()),
+            "g" => Some("08D4C71A-CC63-4CE4-A9C8-5DD251B4D619".to_string()),
+            "b" => Some("True".to_string()),
+            _ => None,
+        };
+        let t = |src: &str| parse(src).unwrap().evaluate("a/b", &attrs);
+        assert!(t("@Request[n] NumericLessThan 15"));
+        assert!(!t("@Request[n] NumericGreaterThan 15"));
+        assert!(t("@Request[n] ForAnyOfAllValues:NumericLessThan {15, 18}"));
+        assert!(t(
+            "@Request[g] ForAnyOfAnyValues:GuidEquals {08d4c71acc634ce4a9c85dd251b4d619, 00000000000000000000000000000000}"
+        ));
+        assert!(t(
+            "@Request[g] GuidNotEquals 00000000-0000-0000-0000-000000000000"
+        ));
+        assert!(t("@Request[b] BoolEquals true"));
+        assert!(t("Exists @Resource[n]"));
+        assert!(!t("Exists @Resource[missing]"));
+        assert!(t("NOT Exists @Resource[missing]"));
+        assert!(
+            !t("@Request[missing] StringNotEquals 'x'"),
+            "missing is false"
+        );
+        assert!(parse("@Request[n] NumericEquals 'ten'").is_err());
+        assert!(parse("@Request[g] GuidEquals xyz").is_err());
+        assert!(parse("@Request[n] StringEquals bare").is_err());
+    }
+
+    #[test]
+    fn sub_operations() {
+        let c = parse("!(ActionMatches{'a/read'} AND SubOperationMatches{'Blob.List'})").unwrap();
+        assert!(!c.evaluate_with("a/read", Some("Blob.List"), &none));
+        assert!(c.evaluate("a/read", &none), "no sub-operation named");
+    }
+
+    #[test]
+    fn logic_and_keywords() {
+        let t = |src: &str| parse(src).unwrap().evaluate("a/read", &none);
+        assert!(t("ActionMatches{'a/*'} and actionmatches{'*/read'}"));
+        assert!(t("ActionMatches{'x'} || ActionMatches{'a/read'}"));
+        assert!(t("NOT ActionMatches{'x'} && !ActionMatches{'y'}"));
+        assert!(t("!(!(ActionMatches{'A/READ'}))"));
+        assert!(t(
+            "(ActionMatches{'x'} OR ActionMatches{'a/read'}) AND ActionMatches{'a/*'}"
+        ));
+        assert!(parse("ActionMatches{'x'} AND ActionMatches{'y'} OR ActionMatches{'z'}").is_err());
+        assert!(parse("ActionMatches{'x'} ORActionMatches{'y'}").is_err());
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
         for bad in [
             "",
+            "   ",
             "(",
+            ")",
+            "()",
             "ActionMatches{'x'",
+            "ActionMatches{x}",
+            "ActionMatches",
             "@Request[a] Bogus 'x'",
             "@Request[a] StringEquals",
-            "x AND",
+            "@Request[a] StringEquals {}",
+            "@Request[a] StringEquals {'a',}",
+            "@Request[a StringEquals 'x'",
+            "@Request[] StringEquals 'x'",
             "@Nope[a] StringEquals 'x'",
+            "@Request[a] StringEquals 'x",
+            "@Request[a] DateTimeGreaterThan '2020-01-01'",
+            "x AND",
+            "ActionMatches{'a'} garbage",
+            "!",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+        let deep = format!("{}ActionMatches{{'a'}}{}", "(".repeat(200), ")".repeat(200));
+        assert!(parse(&deep).is_err());
+        let nots = format!("{}ActionMatches{{'a'}}", "!".repeat(10_000));
+        assert!(parse(&nots).is_err());
+        let e = parse("@Request[a] Bogus 'x'").unwrap_err();
+        assert_eq!(e.position, 12);
+        assert!(e.to_string().contains("unsupported operator 'Bogus'"));
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
-        fn never_panics(s in "[ -~]{0,120}") {
+        fn random_text_never_panics(s in "\\PC{0,160}") {
             if let Ok(c) = parse(&s) {
                 let _ = c.evaluate("a/b", &|_| Some("v".into()));
             }
         }
 
         #[test]
-        fn never_panics_on_near_misses(parts in proptest::collection::vec(prop_oneof![
-            Just("("), Just(")"), Just("!"), Just(" AND "), Just(" OR "), Just("ActionMatches{'a/*'}"),
-            Just("@Request[x]"), Just(" StringEquals "), Just("'v'"), Just("{'a','b'}"), Just("{"), Just("'"),
-        ], 0..12)) {
+        fn near_misses_never_panic(parts in proptest::collection::vec(prop_oneof![
+            Just("("), Just(")"), Just("!"), Just(" AND "), Just(" OR "), Just(" && "), Just("NOT "),
+            Just("ActionMatches{'a/*'}"), Just("SubOperationMatches{'x'}"), Just("Exists "),
+            Just("@Request[x]"), Just("@Resource[y:z]"), Just(" StringEquals "),
+            Just(" ForAnyOfAllValues:StringLikeIgnoreCase "), Just(" NumericLessThan "), Just(" GuidEquals "),
+            Just("'v'"), Just("'a\\'"), Just("{'a','b'}"), Just("{1, 2}"), Just("12"), Just("{"), Just("}"),
+            Just("'"), Just(","), Just("["), Just("]"), Just("@"), Just("é"),
+        ], 0..14)) {
             let s: String = parts.concat();
             if let Ok(c) = parse(&s) {
-                let _ = c.evaluate("a/b", &|_| Some("v".into()));
+                let attrs = |k: &str| (k == "x").then(|| "a".to_string());
+                let _ = c.evaluate("a/b", &attrs);
+                let _ = c.evaluate_with("a/b", Some("x"), &attrs);
             }
+        }
+
+        #[test]
+        fn like_agrees_with_a_reference(p in "[ab*?]{0,7}", s in "[ab]{0,7}") {
+            fn reference(p: &[char], s: &[char]) -> bool {
+                match p.split_first() {
+                    None => s.is_empty(),
+                    Some(('*', rest)) => (0..=s.len()).any(|i| reference(rest, &s[i..])),
+                    Some(('?', rest)) => !s.is_empty() && reference(rest, &s[1..]),
+                    Some((c, rest)) => s.first() == Some(c) && reference(rest, &s[1..]),
+                }
+            }
+            let pc: Vec<char> = p.chars().collect();
+            let sc: Vec<char> = s.chars().collect();
+            prop_assert_eq!(like(&p, &s), reference(&pc, &sc));
         }
     }
 }
