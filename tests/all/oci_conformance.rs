@@ -561,26 +561,38 @@ async fn content_management() {
     let reg = Reg::new("confmgmt01").await;
     let (md, _) = reg.push_image("mgmt/app", "v1", b"layer").await;
     reg.push_image("mgmt/app", "v2", b"layer").await;
-    // Untag.
+    // ACR refuses DELETE by tag (live opencontainers/oci-conformance run against ACR, June 2024).
+    let r = reg
+        .req(Method::DELETE, "/v2/mgmt/app/manifests/v2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
     assert_eq!(
-        reg.req(Method::DELETE, "/v2/mgmt/app/manifests/v2")
+        v["errors"][0],
+        json!({"code": "UNSUPPORTED", "message": "A manifest can only be deleted by digest."})
+    );
+    assert_eq!(
+        reg.req(Method::GET, "/v2/mgmt/app/manifests/v2")
             .send()
             .await
             .unwrap()
             .status(),
-        202
+        200,
+        "the tag is still there"
     );
-    assert_eq!(
-        errors_code(
-            reg.req(Method::GET, "/v2/mgmt/app/manifests/v2")
-                .send()
-                .await
-                .unwrap()
-        )
+    // An index naming a manifest the repository lacks.
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(b"absent"), "size": 6}]})).unwrap();
+    let r = reg
+        .req(Method::PUT, "/v2/mgmt/app/manifests/idx")
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(index)
+        .send()
         .await
-        .1,
-        "MANIFEST_UNKNOWN"
-    );
+        .unwrap();
+    assert_eq!(errors_code(r).await, (400, "MANIFEST_BLOB_UNKNOWN".into()));
     // Delete by digest: the manifest and its tags go.
     assert_eq!(
         reg.req(Method::DELETE, &format!("/v2/mgmt/app/manifests/{md}"))
@@ -597,6 +609,15 @@ async fn content_management() {
             .unwrap()
             .status(),
         404
+    );
+    assert_eq!(
+        reg.req(Method::GET, "/v2/mgmt/app/manifests/v2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "its tags go too"
     );
     assert_eq!(
         reg.req(Method::GET, "/v2/mgmt/app/manifests/v1")

@@ -499,7 +499,8 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
                 .get(tables::MANIFESTS, &format!("{}/{}/{d}", r.registry, repo))?
                 .is_none()
             {
-                return Err(OciError::manifest_unknown_digest(d));
+                // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
+                return Err(OciError::manifest_blob_unknown(d));
             }
         }
     } else {
@@ -566,15 +567,14 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
 
 fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
     if !reference.starts_with("sha256:") {
-        // ACR deletes a tag (untags) when given one.
-        if ctx
-            .store
-            .delete(tables::TAGS, &r.key(repo, reference))?
-            .is_none()
-        {
-            return Err(OciError::manifest_unknown_tag(reference));
-        }
-        return Ok(StatusCode::ACCEPTED.into_response());
+        // ACR refuses DELETE by tag (untagging goes through its /acr/v1 API): a live
+        // run of opencontainers/oci-conformance against ACR (distribution-spec/v1.1,
+        // June 2024) shows 405 UNSUPPORTED "A manifest can only be deleted by digest."
+        return Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "A manifest can only be deleted by digest.",
+        ));
     }
     let (digest, _) = resolve(ctx, r, repo, reference)?;
     ctx.store.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
