@@ -10,7 +10,7 @@
 use super::NAMESPACE;
 use crate::arm::envelope::{self, system_data};
 use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::providers::{identity, json_response, lro_delay};
 use crate::state::AppState;
@@ -33,7 +33,7 @@ pub fn dispatch(
     req.api_version(TYPE)?;
     match (tail.map(str::to_ascii_lowercase).as_deref(), &req.method) {
         (None, &Method::PUT) => create_or_update(state, req, id),
-        (None, &Method::GET) => Ok(json_response(StatusCode::OK, &render(&require(state, id)?))),
+        (None, &Method::GET) => Ok(json_response(StatusCode::OK, &require(state, id)?)),
         (None, &Method::PATCH) => update(state, req, id),
         (None, &Method::DELETE) => delete(state, id),
         (Some("listcredentials"), &Method::POST) => list_credentials(state, id),
@@ -60,11 +60,6 @@ pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError
 
 fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
     load(state, id)?.ok_or_else(|| not_found(id))
-}
-
-/// The stored row as the API shows it.
-fn render(row: &Value) -> Value {
-    row.clone()
 }
 
 /// Every registry in the emulator (names are global).
@@ -403,7 +398,7 @@ fn create_or_update(
     } else {
         StatusCode::CREATED
     };
-    let mut resp = json_response(status, &render(&row));
+    let mut resp = json_response(status, &row);
     let async_url = op.async_operation_url(&req.base.0, NAMESPACE, location, v);
     set_polling_headers(&mut resp, None, Some(&async_url));
     Ok(resp)
@@ -440,7 +435,7 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     row["sku"] = json!({"name": sku, "tier": sku});
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
     state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
-    Ok(json_response(StatusCode::OK, &render(&row)))
+    Ok(json_response(StatusCode::OK, &row))
 }
 
 /// `DELETE` → 200 (the registry, its credentials and its system identity go), 204 if absent.
@@ -463,22 +458,7 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
 
 /// `GET {S|RG}/providers/Microsoft.ContainerRegistry/registries`
 pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let prefix = format!("{}/", scope.key());
-    let items: Vec<Value> = all(state)?
-        .into_iter()
-        .filter(|v| {
-            v["id"]
-                .as_str()
-                .is_some_and(|i| i.to_ascii_lowercase().starts_with(&prefix))
-        })
-        .filter(|v| crate::providers::caller_may_read(state, req, v))
-        .map(|v| render(&v))
-        .collect();
-    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+    crate::providers::list_tracked(state, req, scope, TYPE, Value::clone)
 }
 
 /// `POST {S}/providers/Microsoft.ContainerRegistry/checkNameAvailability` `{name, type}`
