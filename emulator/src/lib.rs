@@ -12,6 +12,8 @@
 //!   authentication, long-running operations, paging, ETags, cloud metadata.
 //! - [`providers`]: the ARM front door (route → authenticate → dispatch) and one
 //!   module per resource provider (`resources` today).
+//! - [`templates`]: the ARM template language (expressions, functions, plans)
+//!   that `Microsoft.Resources/deployments` runs through the providers.
 //! - [`store`]: the one [`store::Store`] trait state sits behind.
 //! - [`clock`]: injected time; nothing sleeps, tests move the clock.
 //! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
@@ -33,6 +35,7 @@ pub mod public_registry;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod templates;
 pub mod web;
 
 pub use config::{Config, SimMode};

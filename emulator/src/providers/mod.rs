@@ -667,7 +667,7 @@ pub fn lro_delay(state: &AppState) -> Option<std::time::Duration> {
 }
 
 /// Percent-decode a URL path (ARM names may arrive encoded). Invalid escapes stay as they are.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
