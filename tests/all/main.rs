@@ -13,6 +13,7 @@ mod acr;
 mod arm_auth;
 mod arm_resources;
 mod az_cli;
+mod deployments;
 mod entra;
 mod identity_block;
 mod identity_rbac;

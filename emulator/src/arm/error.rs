@@ -13,6 +13,8 @@ pub struct ArmError {
     pub message: String,
     pub target: Option<String>,
     pub details: Vec<Value>,
+    /// `additionalInfo`: `[{"type", "info"}]` (template errors carry a `TemplateViolation`).
+    pub additional_info: Vec<Value>,
     /// Set on 401s: `WWW-Authenticate: Bearer authorization_uri=…, error=…, error_description=…`.
     pub www_authenticate: Option<String>,
 }
@@ -25,6 +27,7 @@ impl ArmError {
             message: message.into(),
             target: None,
             details: Vec::new(),
+            additional_info: Vec::new(),
             www_authenticate: None,
         }
     }
@@ -36,6 +39,9 @@ impl ArmError {
         }
         if !self.details.is_empty() {
             e["details"] = json!(self.details);
+        }
+        if !self.additional_info.is_empty() {
+            e["additionalInfo"] = json!(self.additional_info);
         }
         json!({ "error": e })
     }
@@ -480,6 +486,54 @@ impl ArmError {
     }
 
     // ---- internal --------------------------------------------------------
+
+    // ---- template deployments -----------------------------------------------
+
+    /// 400 `InvalidTemplate`: the template or its parameters are refused before
+    /// anything deploys. `message` is the whole sentence ("Deployment template
+    /// validation failed: '…'."); the violation's position is not tracked (0, 0),
+    /// as ARM also reports it for errors it cannot place.
+    pub fn invalid_template(message: impl Into<String>, path: &str) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "InvalidTemplate", message);
+        e.additional_info.push(json!({
+            "type": "TemplateViolation",
+            "info": {"lineNumber": 0, "linePosition": 0, "path": path}
+        }));
+        e
+    }
+
+    /// 400 `InvalidTemplateDeployment`: preflight refused the deployment; `details` say why.
+    pub fn invalid_template_deployment(name: &str, tracking_id: &str, details: Vec<Value>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidTemplateDeployment",
+            format!(
+                "The template deployment '{name}' is not valid according to the validation procedure. The tracking id is '{tracking_id}'. See inner errors for details."
+            ),
+        );
+        e.details = details;
+        e
+    }
+
+    /// 409 `DeploymentActive`: a deployment of that name is still running.
+    pub fn deployment_active(id: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "DeploymentActive",
+            format!(
+                "The deployment with resource id '{id}' cannot be saved, because this would overwrite an existing deployment which is still active. Please see https://aka.ms/arm-deploy for usage details."
+            ),
+        )
+    }
+
+    /// 404 `DeploymentNotFound`.
+    pub fn deployment_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "DeploymentNotFound",
+            format!("Deployment '{name}' could not be found."),
+        )
+    }
 
     /// Store failures. Logged in full; the wire gets ARM's generic wording.
     pub fn internal(detail: impl std::fmt::Display) -> Self {

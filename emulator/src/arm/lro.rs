@@ -38,6 +38,9 @@ pub enum OperationKind {
     /// A PUT whose deployment will fail (a container group whose image pull failed):
     /// `provisioningState` becomes `Failed` and the operation fails.
     FailProvisioning { resource_id: String },
+    /// A template deployment: finished by the deployment engine when its last
+    /// resource is done, never by the clock.
+    Deployment { deployment_id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ pub use directory::{Directory, PrincipalKind, ServicePrincipal, Tenant};
 use crate::state::AppState;
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub object_id: String,
     pub app_id: String,

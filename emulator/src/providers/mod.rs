@@ -99,6 +99,25 @@ impl Route {
                     Some(Route::OperationResult(id, rest[1].clone()))
                 }
                 (true, []) => Some(Route::ResourceGroup(id)),
+                // DeploymentOperations at resource-group scope keep their
+                // pre-provider path: `{RG}/deployments/{name}/operations[/{id}]`.
+                (true, ["deployments", _, "operations"]) => {
+                    let dep = format!("{id}/providers/Microsoft.Resources/deployments/{}", rest[1]);
+                    Some(Route::Resource {
+                        id: dep.parse().ok()?,
+                        tail: Some(rest[2].clone()),
+                    })
+                }
+                (true, ["deployments", _, "operations", _]) => {
+                    let op = format!(
+                        "{id}/providers/Microsoft.Resources/deployments/{}/operations/{}",
+                        rest[1], rest[3]
+                    );
+                    Some(Route::Resource {
+                        id: op.parse().ok()?,
+                        tail: None,
+                    })
+                }
                 (_, ["resources"]) => Some(Route::GenericResources(id)),
                 (_, ["providers", _, _]) => Some(Route::Collection {
                     scope: id,
@@ -264,6 +283,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                     container_instance::collection(state, req, &scope, &resource_type)
                 }
                 "microsoft.network" => network::collection(state, req, &scope, &resource_type),
+                "microsoft.resources" => {
+                    r::deployments::collection(state, req, &scope, &resource_type)
+                }
                 _ => Err(unknown_type(req, &namespace, &resource_type)),
             }
         }
@@ -291,6 +313,9 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                 "microsoft.network" => {
                     return network::resource(state, req, &id, tail.as_deref());
                 }
+                "microsoft.resources" => {
+                    return r::deployments::resource(state, req, &id, tail.as_deref());
+                }
                 _ => {}
             }
             let ty = match &tail {
@@ -308,6 +333,68 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
                     .unwrap_or_default(),
             };
             Err(unknown_type(req, ns, &ty))
+        }
+    }
+}
+
+/// An ARM call made by the emulator itself on behalf of `principal` (a
+/// template deployment's caller): the same route, authorization and provider
+/// code as a client's request, minus the token (the caller's was checked when
+/// the deployment was accepted).
+pub(crate) struct InternalCall<'a> {
+    pub principal: &'a crate::entra::Principal,
+    pub base: &'a str,
+    pub correlation_id: &'a str,
+}
+
+pub(crate) struct InternalResponse {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl InternalCall<'_> {
+    pub fn call(
+        &self,
+        state: &AppState,
+        method: Method,
+        path: &str,
+        api_version: &str,
+        body: Option<&serde_json::Value>,
+    ) -> InternalResponse {
+        let mut headers = http::HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(self.correlation_id) {
+            headers.insert("x-ms-correlation-request-id", v);
+        }
+        let req = ArmRequest {
+            method,
+            base: web::BaseUrl(self.base.to_string()),
+            path: path.to_string(),
+            query: vec![("api-version".to_string(), api_version.to_string())],
+            headers,
+            body: body
+                .map(|b| bytes::Bytes::from(b.to_string()))
+                .unwrap_or_default(),
+            principal: self.principal.clone(),
+            now: state.clock.now(),
+            strict_api_versions: state.config.strict_api_versions,
+        };
+        let resp = match Route::parse(path) {
+            Some(route) => dispatch(state, &req, route).unwrap_or_else(|e| e.into_response()),
+            None => ArmError::no_route(path).into_response(),
+        };
+        let (parts, body) = resp.into_parts();
+        // Provider responses are complete in memory: one poll collects them.
+        let mut fut = std::pin::pin!(body.collect());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let bytes = match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(c)) => c.to_bytes(),
+            _ => bytes::Bytes::new(),
+        };
+        InternalResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         }
     }
 }
@@ -415,6 +502,25 @@ pub const OPERATIONS: &[&str] = &[
     "PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
     "DELETE {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments",
+    "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+    "HEAD /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+    "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/validate",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/whatIf",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/cancel",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/exportTemplate",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations",
+    "GET /subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations/{op}",
+    "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments",
+    "PUT /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+    "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+    "DELETE /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+    "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/validate",
+    "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/whatIf",
+    "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/cancel",
+    "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/operations",
 ];
 
 /// The control-plane action an ARM request needs, and the scope it is checked at.
@@ -587,13 +693,29 @@ fn route_subscription(route: &Route) -> Option<&str> {
     }
 }
 
-/// Finish long-running operations whose time has come (or all of them, when `force`).
-/// Returns how many finished.
+/// Finish long-running operations whose time has come (or all of them, when
+/// `force`), and move template deployments on as their resources finish, until
+/// nothing more moves. Returns how many operations finished.
 pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
+    let mut total = 0;
+    // Each round can start resources whose operations are due at once (zero
+    // delay) or on `force`; a deployment's depth bounds the rounds needed.
+    for _ in 0..256 {
+        let n = settle_operations(state, force)?;
+        let moved = resources::deployments::engine::advance(state)?;
+        total += n;
+        if n == 0 && !moved {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+fn settle_operations(state: &AppState, force: bool) -> Result<usize, ArmError> {
     let now = state.clock.now();
     let mut n = 0;
     for mut op in Operation::pending(state.store.as_ref())? {
-        if !(force || op.due(now)) {
+        if !(force || op.due(now)) || matches!(op.kind, OperationKind::Deployment { .. }) {
             continue;
         }
         let outcome = match &op.kind {
@@ -604,6 +726,7 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
             OperationKind::FailProvisioning { resource_id } => {
                 fail_provisioning(state, resource_id)
             }
+            OperationKind::Deployment { .. } => continue,
         };
         op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
         op.save(state.store.as_ref())?;

@@ -29,6 +29,9 @@ pub mod tables {
     pub const ROLE_DEFINITIONS: &str = "role_definitions";
     /// Registry admin-user passwords, keyed by the registry's lower-cased ARM id (never returned by GET).
     pub const ACR_CREDENTIALS: &str = "acr_credentials";
+    /// Template deployments (`Microsoft.Resources/deployments`), keyed by lower-cased id. Kept out of
+    /// `resources` because ARM keeps them out of resource lists and Complete-mode deletes.
+    pub const DEPLOYMENTS: &str = "deployments";
 }
 
 #[derive(Debug, thiserror::Error)]

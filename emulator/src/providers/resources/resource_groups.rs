@@ -230,6 +230,7 @@ pub fn finish_delete(state: &AppState, rg_id: &str) -> Result<(), ArmError> {
         state.store.delete(tables::ROLE_ASSIGNMENTS, &k)?;
     }
     state.directory.delete_identities_within(&id.to_string())?;
+    super::deployments::delete_within(state, &key)?;
     Ok(())
 }
 

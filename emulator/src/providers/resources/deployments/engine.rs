@@ -1,0 +1,551 @@
+//! Running a planned deployment. [`advance`] is called from `settle` (at the
+//! start of every ARM request, and by `/_emulator/step`): for each active
+//! deployment it starts every resource whose dependencies have succeeded —
+//! independent resources start in the same round — by evaluating its body and
+//! sending a PUT through the provider's own route as the deployment's caller,
+//! then follows the provider's long-running operation until it is terminal.
+//! When nothing is left to run it evaluates the outputs, applies Complete
+//! mode, and finishes the operation the client polls.
+
+use super::{ResourceState, Run, Status, from_ms, iso_duration, ms};
+use crate::arm::ArmError;
+use crate::arm::lro::{OpStatus, Operation};
+use crate::clock::arm_timestamp;
+use crate::providers::{InternalCall, InternalResponse};
+use crate::state::AppState;
+use crate::store::tables;
+use crate::templates::eval::{EvalResult, Evaluator, Resolver, TemplateError};
+use crate::templates::plan::{self, PlannedResource, is_secure, type_display};
+use http::Method;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+/// Move every active deployment on. Returns whether anything changed.
+pub fn advance(state: &AppState) -> Result<bool, ArmError> {
+    let mut moved = false;
+    for (key, row) in state.store.scan(tables::DEPLOYMENTS, "")? {
+        if !super::is_active(&row) {
+            continue;
+        }
+        let mut row = row;
+        if step(state, &mut row)? {
+            state.store.put(tables::DEPLOYMENTS, &key, row)?;
+            moved = true;
+        }
+    }
+    Ok(moved)
+}
+
+/// The action type of a resource id, as RBAC names it (`ns/type/childType`).
+pub fn action_type(id: &str, declared: &str) -> String {
+    id.parse::<crate::arm::ResourceId>()
+        .map(|r| r.resource_type())
+        .unwrap_or_else(|_| declared.to_string())
+}
+
+/// Reads for `reference()`/`list*()` at execution time, as the caller.
+pub(super) struct Live<'a> {
+    state: &'a AppState,
+    pub(super) call: InternalCall<'a>,
+    run: &'a Run,
+}
+
+impl<'a> Live<'a> {
+    pub(super) fn new(state: &'a AppState, run: &'a Run) -> Self {
+        Live {
+            state,
+            call: InternalCall {
+                principal: &run.principal,
+                base: &run.base,
+                correlation_id: &run.correlation_id,
+            },
+            run,
+        }
+    }
+
+    pub(super) fn run(&self) -> &'a Run {
+        self.run
+    }
+
+    pub(super) fn api_version_for(&self, id: &str) -> String {
+        let p = &self.run.plan.resources;
+        p.iter()
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+            .or_else(|| {
+                let ty = action_type(id, "");
+                p.iter()
+                    .find(|r| action_type(&r.id, &r.resource_type).eq_ignore_ascii_case(&ty))
+            })
+            .map(|r| r.api_version.clone())
+            .unwrap_or_else(|| "2022-09-01".to_string())
+    }
+
+    fn answer(resp: InternalResponse) -> EvalResult {
+        if resp.status.is_success() {
+            return Ok(resp.body);
+        }
+        Err(TemplateError(
+            resp.body["error"]["message"]
+                .as_str()
+                .unwrap_or("The resource could not be read.")
+                .to_string(),
+        ))
+    }
+}
+
+impl Resolver for Live<'_> {
+    fn get(&self, id: &str, api_version: Option<&str>) -> EvalResult {
+        let api = api_version
+            .map(str::to_string)
+            .unwrap_or_else(|| self.api_version_for(id));
+        Live::answer(self.call.call(self.state, Method::GET, id, &api, None))
+    }
+
+    fn post(&self, id: &str, action: &str, api_version: &str, body: Option<&Value>) -> EvalResult {
+        let path = format!("{}/{action}", id.trim_end_matches('/'));
+        Live::answer(
+            self.call
+                .call(self.state, Method::POST, &path, api_version, body),
+        )
+    }
+}
+
+pub(super) fn evaluator<'a>(run: &'a Run, resolver: &'a Live<'a>) -> Evaluator<'a> {
+    let mut ev = Evaluator::new(
+        &run.scope,
+        &run.plan.parameters,
+        run.plan.variables.clone(),
+        &run.plan.names,
+    );
+    ev.resolver = Some(resolver);
+    ev.deployment = Some(&run.request);
+    ev
+}
+
+fn run_of(row: &Value) -> Result<Run, ArmError> {
+    serde_json::from_value(row["_run"].clone()).map_err(ArmError::internal)
+}
+
+/// One round for one deployment. Returns whether anything changed.
+fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
+    let mut run = run_of(row)?;
+    let now = state.clock.now();
+    let mut changed = false;
+    if row["properties"]["provisioningState"] == "Accepted" {
+        row["properties"]["provisioningState"] = json!("Running");
+        changed = true;
+    }
+    // Poll what runs; then start what is ready (in index order, all in this round).
+    for i in 0..run.states.len() {
+        if run.states[i].status == Status::Running {
+            changed |= poll(state, &mut run.states[i], now);
+        }
+    }
+    let snapshot = run.clone();
+    let live = Live::new(state, &snapshot);
+    for i in 0..run.states.len() {
+        if run.states[i].status != Status::Waiting {
+            continue;
+        }
+        let r = &snapshot.plan.resources[i];
+        if r.skipped {
+            run.states[i].status = Status::Skipped;
+            changed = true;
+            continue;
+        }
+        let deps: Vec<Status> = r.depends_on.iter().map(|&d| run.states[d].status).collect();
+        if deps
+            .iter()
+            .any(|s| matches!(s, Status::Failed | Status::Blocked | Status::Canceled))
+        {
+            run.states[i].status = Status::Blocked;
+            changed = true;
+            continue;
+        }
+        if deps
+            .iter()
+            .all(|s| matches!(s, Status::Succeeded | Status::Skipped))
+        {
+            let ev = evaluator(&snapshot, &live);
+            start(state, &live, &ev, r, &mut run.states[i], now);
+            changed = true;
+        }
+    }
+    let done = run
+        .states
+        .iter()
+        .all(|s| !matches!(s.status, Status::Waiting | Status::Running));
+    if done {
+        finish(state, row, &mut run, &live, now)?;
+        changed = true;
+    }
+    row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
+    Ok(changed)
+}
+
+fn status_code_text(s: http::StatusCode) -> String {
+    s.canonical_reason()
+        .unwrap_or("Unknown")
+        .split_whitespace()
+        .collect::<String>()
+}
+
+/// PUT one resource through its provider.
+fn start(
+    state: &AppState,
+    live: &Live<'_>,
+    ev: &Evaluator<'_>,
+    r: &PlannedResource,
+    st: &mut ResourceState,
+    now: OffsetDateTime,
+) {
+    st.started_ms = Some(ms(now));
+    let body = match plan::evaluate_body(r, ev) {
+        Ok(b) => b,
+        Err(e) => {
+            st.status = Status::Failed;
+            st.ended_ms = Some(ms(now));
+            st.status_code = Some("BadRequest".into());
+            st.error = Some(json!({
+                "code": "InvalidTemplate",
+                "message": format!(
+                    "Unable to process template language expressions for resource '{}' at line '0' and column '0'. '{}'",
+                    r.id, e.0
+                ),
+            }));
+            return;
+        }
+    };
+    let resp = live
+        .call
+        .call(state, Method::PUT, &r.id, &r.api_version, Some(&body));
+    st.status_code = Some(status_code_text(resp.status));
+    if !resp.status.is_success() {
+        st.status = Status::Failed;
+        st.ended_ms = Some(ms(now));
+        st.error = Some(resp.body.get("error").cloned().unwrap_or_else(
+            || json!({"code": status_code_text(resp.status), "message": resp.body.to_string()}),
+        ));
+        return;
+    }
+    let poll_url = ["azure-asyncoperation", "location"]
+        .iter()
+        .find_map(|h| resp.headers.get(*h).and_then(|v| v.to_str().ok()));
+    st.poll = poll_url.and_then(operation_id_of);
+    let state_now = resp.body["properties"]["provisioningState"].as_str();
+    let terminal = state_now.is_none_or(|s| matches!(s, "Succeeded" | "Failed" | "Canceled"));
+    if st.poll.is_some() || !terminal {
+        st.status = Status::Running;
+        // The provider may already have finished (zero delay): look once now.
+        poll(state, st, now);
+    } else if state_now == Some("Failed") {
+        st.status = Status::Failed;
+        st.ended_ms = Some(ms(now));
+        st.error = Some(
+            json!({"code": "ResourceFailed", "message": format!("The resource '{}' is in the terminal provisioning state 'Failed'.", r.id)}),
+        );
+    } else {
+        st.status = Status::Succeeded;
+        st.ended_ms = Some(ms(now));
+    }
+}
+
+/// `…/operationStatuses/{id}?…` or `…/operationresults/{id}?…` → `{id}`.
+fn operation_id_of(url: &str) -> Option<String> {
+    let path = url.split('?').next()?;
+    path.rsplit('/').next().map(str::to_string)
+}
+
+fn poll(state: &AppState, st: &mut ResourceState, now: OffsetDateTime) -> bool {
+    let Some(op_id) = &st.poll else {
+        // No operation to follow: the provider finished synchronously.
+        st.status = Status::Succeeded;
+        st.ended_ms = Some(ms(now));
+        return true;
+    };
+    let Ok(Some(op)) = Operation::load(state.store.as_ref(), op_id) else {
+        st.status = Status::Succeeded;
+        st.ended_ms = Some(ms(now));
+        return true;
+    };
+    match op.status {
+        OpStatus::InProgress => false,
+        OpStatus::Succeeded => {
+            st.status = Status::Succeeded;
+            st.status_code = Some("OK".into());
+            st.ended_ms = Some(op.ended_ms.unwrap_or(ms(now)));
+            true
+        }
+        OpStatus::Failed | OpStatus::Canceled => {
+            st.status = Status::Failed;
+            st.status_code = Some("Conflict".into());
+            st.ended_ms = Some(op.ended_ms.unwrap_or(ms(now)));
+            st.error = Some(
+                op.error
+                    .clone()
+                    .unwrap_or(json!({"code": "Failed", "message": "The operation failed."})),
+            );
+            true
+        }
+    }
+}
+
+fn finish(
+    state: &AppState,
+    row: &mut Value,
+    run: &mut Run,
+    live: &Live<'_>,
+    now: OffsetDateTime,
+) -> Result<(), ArmError> {
+    let dep_id = row["id"].as_str().unwrap_or_default().to_string();
+    let mut failures: Vec<Value> = Vec::new();
+    for (r, st) in run.plan.resources.iter().zip(&run.states) {
+        if st.status != Status::Failed {
+            continue;
+        }
+        let err = st.error.clone().unwrap_or(json!({}));
+        // An asynchronous failure is wrapped as ARM wraps it; a refused PUT is reported as is.
+        if st.status_code.as_deref() == Some("Conflict") && st.poll.is_some() {
+            failures.push(json!({
+                "code": "ResourceDeploymentFailure",
+                "target": r.id,
+                "message": "The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed'.",
+                "details": [err],
+            }));
+        } else {
+            failures.push(err);
+        }
+    }
+    let mut error: Option<Value> = None;
+    if !failures.is_empty() {
+        error = Some(json!({
+            "code": "DeploymentFailed",
+            "target": dep_id,
+            "message": "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+            "details": failures,
+        }));
+    } else {
+        let evaluated = {
+            let ev = evaluator(live.run, live);
+            outputs(live.run, &ev)
+        };
+        match evaluated {
+            Ok(Some(out)) => {
+                row["properties"]["outputs"] = out;
+                let mut st = ResourceState::new(Status::Succeeded, "EvaluateDeploymentOutput");
+                st.started_ms = Some(ms(now));
+                st.ended_ms = Some(ms(now));
+                st.status_code = Some("OK".into());
+                run.extra.push((Value::Null, st));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error = Some(json!({
+                    "code": "InvalidTemplate",
+                    "message": format!("Unable to evaluate template outputs: '{}'. Please see error details and deployment operations. Please see https://aka.ms/arm-common-errors for usage details.", e.0),
+                }));
+            }
+        }
+        if error.is_none() && run.request["mode"] == "Complete" {
+            complete_mode_deletes(state, run, live, now)?;
+        }
+    }
+    let ok = error.is_none();
+    row["properties"]["provisioningState"] = json!(if ok { "Succeeded" } else { "Failed" });
+    row["properties"]["timestamp"] = json!(arm_timestamp(now));
+    row["properties"]["duration"] = json!(iso_duration(ms(now) - run.started_ms));
+    row["properties"]["outputResources"] = json!(
+        run.plan
+            .resources
+            .iter()
+            .zip(&run.states)
+            .filter(|(_, s)| s.status == Status::Succeeded)
+            .map(|(r, _)| json!({"id": r.id}))
+            .collect::<Vec<_>>()
+    );
+    if let Some(e) = &error {
+        row["properties"]["error"] = e.clone();
+    }
+    if let Some(mut op) = Operation::load(state.store.as_ref(), &run.operation)? {
+        op.finish(now, error);
+        op.save(state.store.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The template's outputs, typed; secure ones withheld. `None` when it declares none.
+fn outputs(run: &Run, ev: &Evaluator<'_>) -> EvalResult<Option<Value>> {
+    let Some(decls) = crate::templates::eval::lookup(
+        run.request["template"].as_object().unwrap_or(&Map::new()),
+        "outputs",
+    )
+    .and_then(Value::as_object)
+    .cloned() else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    for (name, d) in &decls {
+        if let Some(c) = d.get("condition")
+            && ev.value(c)? != json!(true)
+        {
+            continue;
+        }
+        let ty = d["type"].as_str().unwrap_or("string");
+        let value = match (d.get("copy"), d.get("value")) {
+            (Some(c), _) => {
+                let count = ev.count(&c["count"])?;
+                let mut items = Vec::new();
+                for i in 0..count {
+                    let mut inner = ev.child();
+                    inner.copy.insert(String::new(), i);
+                    items.push(inner.value(&c["input"])?);
+                }
+                Value::Array(items)
+            }
+            (None, Some(v)) => ev.value(v)?,
+            (None, None) => Value::Null,
+        };
+        let mut o = json!({"type": type_display(ty)});
+        if !is_secure(ty) {
+            o["value"] = value;
+        }
+        out.insert(name.clone(), o);
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+/// Complete mode: the group's top-level resources the template does not name are deleted.
+fn complete_mode_deletes(
+    state: &AppState,
+    run: &mut Run,
+    live: &Live<'_>,
+    now: OffsetDateTime,
+) -> Result<(), ArmError> {
+    let Some(rg_id) = run
+        .scope
+        .resource_group
+        .as_ref()
+        .and_then(|g| g["id"].as_str())
+    else {
+        return Ok(());
+    };
+    let prefix = format!("{}/providers/", rg_id.to_ascii_lowercase());
+    let keep: Vec<String> = run
+        .plan
+        .resources
+        .iter()
+        .map(|r| r.id.to_ascii_lowercase())
+        .collect();
+    for (key, v) in state.store.scan(tables::RESOURCES, &prefix)? {
+        // `{ns}/{type}/{name}`: top level only (children go with their parents).
+        if key[prefix.len()..].split('/').count() != 3 || keep.contains(&key) {
+            continue;
+        }
+        let id = v["id"].as_str().unwrap_or(&key).to_string();
+        let ty = v["type"].as_str().unwrap_or_default().to_string();
+        let api = live.api_version_for(&id);
+        let resp = live.call.call(state, Method::DELETE, &id, &api, None);
+        let mut st = ResourceState::new(
+            if resp.status.is_success() {
+                Status::Succeeded
+            } else {
+                Status::Failed
+            },
+            "Delete",
+        );
+        st.started_ms = Some(ms(now));
+        st.ended_ms = Some(ms(now));
+        st.status_code = Some(status_code_text(resp.status));
+        st.error = resp.body.get("error").cloned();
+        let name = id.rsplit('/').next().unwrap_or_default().to_string();
+        run.extra.push((
+            json!({"id": id, "resourceType": ty, "resourceName": name}),
+            st,
+        ));
+    }
+    Ok(())
+}
+
+/// Cancel a running deployment: nothing more starts; what runs is left to finish.
+pub fn cancel(state: &AppState, row: &mut Value, now: OffsetDateTime) -> Result<(), ArmError> {
+    let mut run = run_of(row)?;
+    for st in run
+        .states
+        .iter_mut()
+        .filter(|s| s.status == Status::Waiting)
+    {
+        st.status = Status::Canceled;
+    }
+    row["properties"]["provisioningState"] = json!("Canceled");
+    row["properties"]["duration"] = json!(iso_duration(ms(now) - run.started_ms));
+    if let Some(mut op) = Operation::load(state.store.as_ref(), &run.operation)? {
+        op.finish(
+            now,
+            Some(json!({"code": "DeploymentCanceled", "message": "The deployment was canceled."})),
+        );
+        op.status = OpStatus::Canceled;
+        op.save(state.store.as_ref())?;
+    }
+    row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
+    Ok(())
+}
+
+/// `GET …/operations`: one entry per resource action started, plus output evaluation.
+pub fn operations(row: &Value) -> Vec<Value> {
+    let Ok(run) = run_of(row) else {
+        return Vec::new();
+    };
+    let dep_id = row["id"].as_str().unwrap_or_default();
+    let mut out = Vec::new();
+    let entries = run
+        .plan
+        .resources
+        .iter()
+        .zip(&run.states)
+        .map(|(r, st)| {
+            (
+                Some(json!({"id": r.id, "resourceType": r.resource_type, "resourceName": r.name, "apiVersion": r.api_version})),
+                st,
+            )
+        })
+        .chain(
+            run.extra
+                .iter()
+                .map(|(t, st)| (Some(t.clone()).filter(|t| !t.is_null()), st)),
+        );
+    for (target, st) in entries {
+        let Some(started) = st.started_ms else {
+            continue;
+        };
+        let state = match st.status {
+            Status::Running => "Running",
+            Status::Succeeded => "Succeeded",
+            Status::Failed => "Failed",
+            Status::Canceled => "Canceled",
+            _ => continue,
+        };
+        let ended = st.ended_ms.unwrap_or(started);
+        let mut props = json!({
+            "provisioningOperation": st.provisioning_operation,
+            "provisioningState": state,
+            "timestamp": arm_timestamp(from_ms(ended)),
+            "duration": iso_duration(ended - started),
+            "trackingId": st.tracking_id,
+            "serviceRequestId": st.tracking_id,
+            "statusCode": st.status_code.clone().unwrap_or_else(|| "OK".into()),
+            "statusMessage": match &st.error {
+                Some(e) => json!({"status": "Failed", "error": e}),
+                None => json!({"status": "OK"}),
+            },
+        });
+        if let Some(t) = target {
+            props["targetResource"] = t;
+        }
+        out.push(json!({
+            "id": format!("{dep_id}/operations/{}", st.operation_id),
+            "operationId": st.operation_id,
+            "properties": props,
+        }));
+    }
+    out
+}

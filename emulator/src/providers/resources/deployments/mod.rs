@@ -1,0 +1,685 @@
+//! Microsoft.Resources/deployments: template deployments at resource-group and
+//! subscription scope (`Deployments_CreateOrUpdate`, `_Get`, `_CheckExistence`,
+//! `_Delete`, `_Validate`, `_WhatIf`, `_Cancel`, `_ExportTemplate`,
+//! `_ListByResourceGroup`, `_ListAtSubscriptionScope`, `DeploymentOperations_List`,
+//! `_Get`; spec `resources.json` 2024-11-01).
+//!
+//! A PUT plans the template ([`crate::templates::plan`]) and refuses what
+//! validation would refuse, stores the deployment as `Accepted` with its plan
+//! and its caller, and answers with an `Azure-AsyncOperation` to poll. The
+//! [`engine`] then runs it from `settle`: each resource is a PUT through the
+//! provider's own route, as the caller. [`what_if`] computes the change list.
+
+pub mod engine;
+pub mod what_if;
+
+use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::clock::arm_timestamp;
+use crate::entra::Principal;
+use crate::providers::json_response;
+use crate::state::AppState;
+use crate::store::tables;
+use crate::templates::eval::DeploymentScope;
+use crate::templates::plan::{self, Plan, is_secure, type_display};
+use axum::response::{IntoResponse, Response};
+use http::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+pub const TYPE: &str = "Microsoft.Resources/deployments";
+
+/// What a running deployment needs besides its public properties.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Run {
+    pub principal: Principal,
+    pub base: String,
+    pub correlation_id: String,
+    /// The operation clients poll (`Azure-AsyncOperation`).
+    pub operation: String,
+    pub scope: DeploymentScope,
+    pub plan: Plan,
+    /// `{template, parameters, mode}` as the request sent them.
+    pub request: Value,
+    pub states: Vec<ResourceState>,
+    pub started_ms: i64,
+    /// Operations beyond the template's resources (Complete-mode deletes, output evaluation).
+    #[serde(default)]
+    pub extra: Vec<(Value, ResourceState)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Not started: waiting for its dependencies.
+    Waiting,
+    Running,
+    Succeeded,
+    Failed,
+    /// `condition` false.
+    Skipped,
+    /// A dependency failed: never started.
+    Blocked,
+    Canceled,
+}
+
+/// One deployment operation (a resource's PUT and how it went).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub status: Status,
+    /// The deployment operation's id (16 upper-case hex digits, as ARM writes them).
+    pub operation_id: String,
+    pub tracking_id: String,
+    pub provisioning_operation: String,
+    /// The provider's long-running operation, while running.
+    #[serde(default)]
+    pub poll: Option<String>,
+    #[serde(default)]
+    pub started_ms: Option<i64>,
+    #[serde(default)]
+    pub ended_ms: Option<i64>,
+    #[serde(default)]
+    pub status_code: Option<String>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+impl ResourceState {
+    pub fn new(status: Status, provisioning_operation: &str) -> Self {
+        let u = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .to_ascii_uppercase();
+        ResourceState {
+            status,
+            operation_id: format!("0858{}", &u[..16]),
+            tracking_id: uuid::Uuid::new_v4().to_string(),
+            provisioning_operation: provisioning_operation.to_string(),
+            poll: None,
+            started_ms: None,
+            ended_ms: None,
+            status_code: None,
+            error: None,
+        }
+    }
+}
+
+pub fn ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn from_ms(v: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(v as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// ISO 8601 duration as ARM writes it (`PT1.234S`).
+pub fn iso_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms % 1000 == 0 {
+        format!("PT{}S", ms / 1000)
+    } else {
+        format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+    }
+}
+
+fn is_deployment(id: &ResourceId) -> bool {
+    id.providers.len() == 1
+        && id.providers[0].types[0]
+            .0
+            .eq_ignore_ascii_case("deployments")
+        && (id.providers[0].types.len() == 1
+            || (id.providers[0].types.len() == 2
+                && id.providers[0].types[1]
+                    .0
+                    .eq_ignore_ascii_case("operations")))
+}
+
+/// `{scope}/providers/Microsoft.Resources/{type}`
+pub fn collection(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    ty: &str,
+) -> Result<Response, ArmError> {
+    if !ty.eq_ignore_ascii_case("deployments") {
+        return Err(crate::providers::unknown_type(
+            req,
+            "Microsoft.Resources",
+            ty,
+        ));
+    }
+    req.api_version(TYPE)?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let filter = req.query("$filter").map(str::to_string);
+    let wanted_state = match filter.as_deref() {
+        None => None,
+        Some(f) => {
+            let (k, v) = f
+                .split_once(" eq ")
+                .ok_or_else(|| ArmError::invalid_filter(f))?;
+            if !k.trim().eq_ignore_ascii_case("provisioningState") {
+                return Err(ArmError::invalid_filter(f));
+            }
+            Some(v.trim().trim_matches('\'').to_string())
+        }
+    };
+    let prefix = format!("{}/providers/microsoft.resources/deployments/", scope.key());
+    let items: Vec<Value> = state
+        .store
+        .scan(tables::DEPLOYMENTS, &prefix)?
+        .into_iter()
+        .filter(|(k, _)| !k[prefix.len()..].contains('/'))
+        .map(|(_, v)| v)
+        .filter(|v| {
+            wanted_state.as_deref().is_none_or(|w| {
+                v["properties"]["provisioningState"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(w))
+            })
+        })
+        .map(|v| render(&v))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &crate::arm::paging::page(items, req),
+    ))
+}
+
+/// `{scope}/providers/Microsoft.Resources/deployments/{name}[/{action}]`,
+/// `…/deployments/{name}/operations/{id}`
+pub fn resource(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    tail: Option<&str>,
+) -> Result<Response, ArmError> {
+    if !is_deployment(id) {
+        return Err(crate::providers::unknown_type(
+            req,
+            "Microsoft.Resources",
+            &id.resource_type(),
+        ));
+    }
+    req.api_version(TYPE)?;
+    let types = &id.providers[0].types;
+    if types.len() == 2 {
+        let mut dep = id.clone();
+        dep.providers[0].types.truncate(1);
+        return match (&req.method, tail) {
+            (&Method::GET, None) => operation_get(state, &dep, &types[1].1),
+            (m, _) => Err(ArmError::method_not_allowed(m.as_str())),
+        };
+    }
+    let tail = tail.map(str::to_ascii_lowercase);
+    match (&req.method, tail.as_deref()) {
+        (&Method::PUT, None) => create(state, req, id),
+        (&Method::GET, None) => Ok(json_response(StatusCode::OK, &render(&require(state, id)?))),
+        (&Method::HEAD, None) => Ok(match load(state, id)? {
+            Some(_) => StatusCode::NO_CONTENT.into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }),
+        (&Method::DELETE, None) => delete(state, req, id),
+        (&Method::POST, Some("validate")) => validate(state, req, id),
+        (&Method::POST, Some("whatif")) => what_if::what_if(state, req, id),
+        (&Method::POST, Some("cancel")) => cancel(state, req, id),
+        (&Method::POST, Some("exporttemplate")) => {
+            let row = require(state, id)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"template": row["_run"]["request"]["template"]}),
+            ))
+        }
+        (&Method::GET, Some("operations")) => operations_list(state, req, id),
+        (m, None) => Err(ArmError::method_not_allowed(m.as_str())),
+        (_, Some(t)) => Err(crate::providers::unknown_type(
+            req,
+            "Microsoft.Resources",
+            &format!("deployments/{t}"),
+        )),
+    }
+}
+
+pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    Ok(state.store.get(tables::DEPLOYMENTS, &id.key())?)
+}
+
+fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
+    load(state, id)?.ok_or_else(|| ArmError::deployment_not_found(id.name()))
+}
+
+/// The stored row without its internals.
+pub fn render(row: &Value) -> Value {
+    let mut r = row.clone();
+    if let Some(o) = r.as_object_mut() {
+        o.remove("_run");
+    }
+    r
+}
+
+/// What a PUT, validate or whatIf body asks for.
+pub struct Request {
+    pub template: Value,
+    pub parameters: Value,
+    pub mode: &'static str,
+    pub location: Option<String>,
+    pub tags: Option<Value>,
+}
+
+pub fn parse_request(req: &ArmRequest, id: &ResourceId) -> Result<Request, ArmError> {
+    let body = req.json_object()?;
+    let props = body
+        .get("properties")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            ArmError::invalid_request_content("The request body must contain 'properties'.")
+        })?;
+    let template = match (props.get("template"), props.get("templateLink")) {
+        (Some(t @ Value::Object(_)), _) => t.clone(),
+        (_, Some(_)) => {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTemplateLink",
+                "azemu is offline and cannot download 'templateLink': send the template inline in 'properties.template'.",
+            ));
+        }
+        _ => {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidDeployment",
+                "The deployment must have either a template or a template link. Please see https://aka.ms/arm-deploy for usage details.",
+            ));
+        }
+    };
+    if props.get("parametersLink").is_some() {
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParametersLink",
+            "azemu is offline and cannot download 'parametersLink': send the parameters inline in 'properties.parameters'.",
+        ));
+    }
+    let parameters = match props.get("parameters") {
+        None | Some(Value::Null) => json!({}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(_) => {
+            return Err(ArmError::invalid_request_content(
+                "The 'parameters' property must be an object.",
+            ));
+        }
+    };
+    let mode = match props.get("mode").and_then(Value::as_str) {
+        None => "Incremental",
+        Some(m) if m.eq_ignore_ascii_case("incremental") => "Incremental",
+        Some(m) if m.eq_ignore_ascii_case("complete") => "Complete",
+        Some(m) => {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidDeploymentMode",
+                format!(
+                    "The deployment mode '{m}' is not valid. The supported modes are 'Incremental, Complete'."
+                ),
+            ));
+        }
+    };
+    if mode == "Complete" && id.resource_group.is_none() {
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidDeploymentMode",
+            "The 'Complete' deployment mode is only supported at resource group scope.",
+        ));
+    }
+    let location = body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if id.resource_group.is_none() && location.is_none() {
+        return Err(ArmError::location_required());
+    }
+    Ok(Request {
+        template,
+        parameters,
+        mode,
+        location,
+        tags: body.get("tags").cloned(),
+    })
+}
+
+/// The scope a deployment at `id` runs in.
+pub fn scope_of(
+    state: &AppState,
+    id: &ResourceId,
+    location: Option<&str>,
+) -> Result<DeploymentScope, ArmError> {
+    let resource_group = match &id.resource_group {
+        Some(rg) => state.store.get(
+            tables::RESOURCES,
+            &ResourceId::resource_group(&id.subscription, rg).key(),
+        )?,
+        None => None,
+    };
+    Ok(DeploymentScope {
+        tenant_id: state.config.tenant_id.clone(),
+        subscription_id: state.config.subscription_id.clone(),
+        subscription_name: state.config.subscription_name.clone(),
+        resource_group,
+        deployment_name: id.name().to_string(),
+        location: location.map(str::to_string),
+    })
+}
+
+/// Plan the request's template, and refuse what preflight refuses: the caller
+/// must be allowed to write every resource the template deploys.
+pub fn plan_and_preflight(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    r: &Request,
+) -> Result<(DeploymentScope, Plan), ArmError> {
+    let scope = scope_of(state, id, r.location.as_deref())?;
+    let plan = plan::plan(&r.template, &r.parameters, &scope, &arm_timestamp(req.now))
+        .map_err(|e| ArmError::invalid_template(plan::wrap(e).0, ""))?;
+    let mut refused = Vec::new();
+    for res in plan.resources.iter().filter(|r| !r.skipped) {
+        let action = if res
+            .resource_type
+            .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
+        {
+            "Microsoft.Resources/subscriptions/resourceGroups/write".to_string()
+        } else {
+            format!("{}/write", engine::action_type(&res.id, &res.resource_type))
+        };
+        if !crate::authz::access::allows(state, &req.principal, &action, &res.id)? {
+            refused.push(
+                ArmError::authorization_failed(
+                    &req.principal.app_id,
+                    &req.principal.object_id,
+                    &action,
+                    &res.id,
+                )
+                .body()["error"]
+                    .clone(),
+            );
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ArmError::invalid_template_deployment(
+            id.name(),
+            &uuid::Uuid::new_v4().to_string(),
+            refused,
+        ));
+    }
+    Ok((scope, plan))
+}
+
+/// The `parameters` a deployment shows: typed, secure values withheld.
+fn render_parameters(plan: &Plan) -> Value {
+    let mut out = Map::new();
+    for (name, v) in &plan.parameters {
+        let ty = plan.parameter_types[name].as_str().unwrap_or("string");
+        let mut p = json!({"type": type_display(ty)});
+        if !is_secure(ty) {
+            p["value"] = v.clone();
+        }
+        out.insert(name.clone(), p);
+    }
+    Value::Object(out)
+}
+
+/// `providers` and `dependencies` as a deployment reports them.
+fn providers_and_dependencies(plan: &Plan) -> (Value, Value) {
+    let mut providers: Vec<(String, Vec<String>)> = Vec::new();
+    for r in plan.resources.iter().filter(|r| !r.skipped) {
+        let (ns, ty) = r
+            .resource_type
+            .split_once('/')
+            .unwrap_or((&r.resource_type, ""));
+        match providers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(ns))
+        {
+            Some((_, types)) if !types.iter().any(|t| t.eq_ignore_ascii_case(ty)) => {
+                types.push(ty.to_string())
+            }
+            Some(_) => {}
+            None => providers.push((ns.to_string(), vec![ty.to_string()])),
+        }
+    }
+    let providers: Vec<Value> = providers
+        .into_iter()
+        .map(|(ns, types)| {
+            json!({
+                "namespace": ns,
+                "resourceTypes": types.iter().map(|t| json!({"resourceType": t, "locations": []})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let target = |r: &plan::PlannedResource| json!({"id": r.id, "resourceType": r.resource_type, "resourceName": r.name});
+    let deps: Vec<Value> = plan
+        .resources
+        .iter()
+        .filter(|r| !r.depends_on.is_empty() && !r.skipped)
+        .map(|r| {
+            let mut d = target(r);
+            d["dependsOn"] = json!(
+                r.depends_on
+                    .iter()
+                    .map(|&i| target(&plan.resources[i]))
+                    .collect::<Vec<_>>()
+            );
+            d
+        })
+        .collect();
+    (json!(providers), json!(deps))
+}
+
+fn template_hash(template: &Value) -> String {
+    crate::templates::hash::murmur64(template.to_string().as_bytes()).to_string()
+}
+
+fn base_properties(r: &Request, plan: &Plan, req: &ArmRequest, correlation: &str) -> Value {
+    let (providers, dependencies) = providers_and_dependencies(plan);
+    json!({
+        "templateHash": template_hash(&r.template),
+        "parameters": render_parameters(plan),
+        "mode": r.mode,
+        "provisioningState": "Accepted",
+        "timestamp": arm_timestamp(req.now),
+        "duration": "PT0S",
+        "correlationId": correlation,
+        "providers": providers,
+        "dependencies": dependencies,
+    })
+}
+
+fn correlation_of(req: &ArmRequest) -> String {
+    req.header("x-ms-correlation-request-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn envelope(id: &ResourceId, r: &Request, properties: Value) -> Value {
+    let mut row = json!({
+        "id": id.to_string(),
+        "name": id.name(),
+        "type": TYPE,
+        "properties": properties,
+    });
+    if let Some(l) = &r.location {
+        row["location"] = json!(crate::arm::locations::normalize(l));
+    }
+    if let Some(t) = &r.tags {
+        row["tags"] = t.clone();
+    }
+    row
+}
+
+fn is_active(row: &Value) -> bool {
+    matches!(
+        row["properties"]["provisioningState"].as_str(),
+        Some("Accepted" | "Running")
+    )
+}
+
+/// PUT: plan, preflight, store as `Accepted`, answer 201/200 with `Azure-AsyncOperation`.
+fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    let existing = load(state, id)?;
+    if existing.as_ref().is_some_and(is_active) {
+        return Err(ArmError::deployment_active(&id.to_string()));
+    }
+    let r = parse_request(req, id)?;
+    let (scope, plan) = plan_and_preflight(state, req, id, &r)?;
+    let correlation = correlation_of(req);
+    let op = Operation::start(
+        &id.subscription,
+        OperationKind::Deployment {
+            deployment_id: id.to_string(),
+        },
+        "DeploymentCreate",
+        req.now,
+        None,
+    );
+    op.save(state.store.as_ref())?;
+    let states = plan
+        .resources
+        .iter()
+        .map(|_| ResourceState::new(Status::Waiting, "Create"))
+        .collect();
+    let run = Run {
+        principal: req.principal.clone(),
+        base: req.base.0.clone(),
+        correlation_id: correlation.clone(),
+        operation: op.id.clone(),
+        scope,
+        request: json!({"template": r.template, "parameters": r.parameters, "mode": r.mode}),
+        states,
+        started_ms: ms(req.now),
+        extra: Vec::new(),
+        plan: plan.clone(),
+    };
+    let mut row = envelope(id, &r, base_properties(&r, &plan, req, &correlation));
+    row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
+    state
+        .store
+        .put(tables::DEPLOYMENTS, &id.key(), row.clone())?;
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut resp = json_response(status, &render(&row));
+    let v = req.query("api-version").unwrap_or_default();
+    let url = op.async_operation_url(&req.base.0, "Microsoft.Resources", "global", v);
+    set_polling_headers(&mut resp, None, Some(&url));
+    Ok(resp)
+}
+
+/// POST validate: 200 with what would deploy, or the refusal (400).
+fn validate(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    let r = parse_request(req, id)?;
+    let (_, plan) = plan_and_preflight(state, req, id, &r)?;
+    let correlation = correlation_of(req);
+    let mut props = base_properties(&r, &plan, req, &correlation);
+    props["provisioningState"] = json!("Succeeded");
+    props["validatedResources"] = json!(
+        plan.resources
+            .iter()
+            .filter(|r| !r.skipped)
+            .map(|r| json!({"id": r.id}))
+            .collect::<Vec<_>>()
+    );
+    Ok(json_response(StatusCode::OK, &envelope(id, &r, props)))
+}
+
+fn cancel(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    let mut row = require(state, id)?;
+    if !is_active(&row) {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "DeploymentCannotBeCancelled",
+            format!(
+                "The deployment '{}' cannot be cancelled because it is in the terminal state '{}'.",
+                id.name(),
+                row["properties"]["provisioningState"]
+                    .as_str()
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    engine::cancel(state, &mut row, req.now)?;
+    state.store.put(tables::DEPLOYMENTS, &id.key(), row)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn delete(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+    let Some(row) = load(state, id)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    if is_active(&row) {
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "DeploymentActive",
+            format!(
+                "The deployment '{}' cannot be deleted because it is still active. Cancel it first. Please see https://aka.ms/arm-deploy for usage details.",
+                id.name()
+            ),
+        ));
+    }
+    state.store.delete(tables::DEPLOYMENTS, &id.key())?;
+    // ARM deletes deployment history asynchronously: 202 + Location, done at the first poll.
+    let mut op = Operation::start(
+        &id.subscription,
+        OperationKind::Deployment {
+            deployment_id: id.to_string(),
+        },
+        "DeploymentDelete",
+        req.now,
+        None,
+    );
+    op.finish(req.now, None);
+    op.save(state.store.as_ref())?;
+    let v = req.query("api-version").unwrap_or_default();
+    Ok(crate::arm::lro::accepted(&op.location_url(&req.base.0, v)))
+}
+
+fn operations_list(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+) -> Result<Response, ArmError> {
+    let row = require(state, id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &crate::arm::paging::page(engine::operations(&row), req),
+    ))
+}
+
+fn operation_get(state: &AppState, id: &ResourceId, op: &str) -> Result<Response, ArmError> {
+    let row = require(state, id)?;
+    engine::operations(&row)
+        .into_iter()
+        .find(|o| {
+            o["operationId"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(op))
+        })
+        .map(|o| json_response(StatusCode::OK, &o))
+        .ok_or_else(|| {
+            ArmError::new(
+                StatusCode::NOT_FOUND,
+                "DeploymentOperationNotFound",
+                format!("Deployment operation '{op}' could not be found."),
+            )
+        })
+}
+
+/// A resource group's deployments go with it.
+pub fn delete_within(state: &AppState, rg_key: &str) -> Result<(), ArmError> {
+    for (k, _) in state
+        .store
+        .scan(tables::DEPLOYMENTS, &format!("{rg_key}/"))?
+    {
+        state.store.delete(tables::DEPLOYMENTS, &k)?;
+    }
+    Ok(())
+}
