@@ -94,3 +94,37 @@ impl<'a> Az<'a> {
         .await
     }
 }
+
+/// Setup steps many tests share.
+impl Az<'_> {
+    /// `az acr create -n {name} -g {rg} --sku {sku}`.
+    pub async fn acr_create(&self, rg: &str, name: &str, sku: &str) {
+        self.ok(&[
+            "acr", "create", "-n", name, "-g", rg, "--sku", sku, "-o", "none",
+        ])
+        .await;
+    }
+
+    /// `az identity create`: the identity as az prints it (`id`, `principalId`, `clientId`).
+    pub async fn identity_create(&self, rg: &str, name: &str) -> Value {
+        self.json(&["identity", "create", "-g", rg, "-n", name])
+            .await
+    }
+
+    /// `az deployment operation group list`.
+    pub async fn deployment_operations(&self, rg: &str, name: &str) -> Vec<Value> {
+        let v = self
+            .json(&[
+                "deployment",
+                "operation",
+                "group",
+                "list",
+                "-g",
+                rg,
+                "-n",
+                name,
+            ])
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+}

@@ -45,48 +45,11 @@ async fn logged_in<'a>(em: &'a Emulator, location: &str) -> Az<'a> {
 
 /// The seed's steps before the template: registry with the image, identity, AcrPull.
 async fn seed_prerequisites(az: &Az<'_>, em: &Emulator, registry: &str, tag: &str) -> String {
-    az.ok(&[
-        "acr",
-        "create",
-        "-n",
-        registry,
-        "-g",
-        "myResourceGroup",
-        "--sku",
-        "Basic",
-        "-o",
-        "none",
-    ])
-    .await;
+    az.acr_create("myResourceGroup", registry, "Basic").await;
     em.push_sample(&format!("{registry}.azurecr.io/hello-world:{tag}"))
         .unwrap();
-    az.ok(&[
-        "identity",
-        "create",
-        "--resource-group",
-        "myResourceGroup",
-        "--name",
-        "myACRId",
-        "-o",
-        "none",
-    ])
-    .await;
-    let spid = az
-        .ok(&[
-            "identity",
-            "show",
-            "--resource-group",
-            "myResourceGroup",
-            "--name",
-            "myACRId",
-            "--query",
-            "principalId",
-            "--output",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
+    let identity = az.identity_create("myResourceGroup", "myACRId").await;
+    let spid = identity["principalId"].as_str().unwrap().to_string();
     let registry_id = az
         .ok(&[
             "acr", "show", "--name", registry, "--query", "id", "--output", "tsv",
@@ -189,18 +152,8 @@ async fn seed_template_deploys_and_runs() {
     assert!(events.contains("Successfully pulled image"), "{events}");
 
     let ops = az
-        .json(&[
-            "deployment",
-            "operation",
-            "group",
-            "list",
-            "--resource-group",
-            "myResourceGroup",
-            "--name",
-            "azuredeploy",
-        ])
+        .deployment_operations("myResourceGroup", "azuredeploy")
         .await;
-    let ops = ops.as_array().unwrap();
     let create = ops
         .iter()
         .find(|o| {
@@ -222,32 +175,10 @@ async fn seed_template_deploys_and_runs() {
 async fn seed_template_without_acrpull_fails_with_the_pull_error() {
     let em = Emulator::start();
     let az = logged_in(&em, "norwayeast").await;
-    az.ok(&[
-        "acr",
-        "create",
-        "-n",
-        "myacr",
-        "-g",
-        "myResourceGroup",
-        "--sku",
-        "Basic",
-        "-o",
-        "none",
-    ])
-    .await;
+    az.acr_create("myResourceGroup", "myacr", "Basic").await;
     em.push_sample("myacr.azurecr.io/hello-world:latest")
         .unwrap();
-    az.ok(&[
-        "identity",
-        "create",
-        "-g",
-        "myResourceGroup",
-        "-n",
-        "myACRId",
-        "-o",
-        "none",
-    ])
-    .await;
+    az.identity_create("myResourceGroup", "myACRId").await;
     let dir = tempfile::tempdir().unwrap();
     let file = filled(
         &dir,
@@ -272,19 +203,8 @@ async fn seed_template_without_acrpull_fails_with_the_pull_error() {
         .await;
     assert!(!out.ok, "{}", out.stdout);
     assert!(out.stderr.contains("DeploymentFailed"), "{}", out.stderr);
-    let ops = az
-        .json(&[
-            "deployment",
-            "operation",
-            "group",
-            "list",
-            "-g",
-            "myResourceGroup",
-            "-n",
-            "nopull",
-        ])
-        .await;
-    let failed = &ops.as_array().unwrap()[0]["properties"];
+    let ops = az.deployment_operations("myResourceGroup", "nopull").await;
+    let failed = &ops[0]["properties"];
     assert_eq!(failed["provisioningState"], "Failed", "{failed}");
     // ACI refuses the PUT itself (as `az container create` sees it): 400 InaccessibleImage.
     assert_eq!(failed["statusCode"], "BadRequest", "{failed}");
@@ -309,4 +229,311 @@ async fn seed_template_without_acrpull_fails_with_the_pull_error() {
         dep["properties"]["error"]["details"][0]["code"],
         "InaccessibleImage"
     );
+}
+
+/// Acceptance: one template creates the identity, an AcrPull assignment on the
+/// registry named with guid() and a container group pulling with that identity;
+/// its outputs give the login server and the identity's principalId. The
+/// registry is declared too (PUT again, Incremental), holding the image pushed
+/// before the deployment, as a registry must before anything can pull from it.
+#[tokio::test]
+async fn template_builds_the_whole_pull_path() {
+    let em = Emulator::start();
+    let az = logged_in(&em, "eastus").await;
+    az.acr_create("myResourceGroup", "tplreg0001", "Basic")
+        .await;
+    em.push_sample("tplreg0001.azurecr.io/hello-world:v1")
+        .unwrap();
+    let file = template("registry-identity-role-aci");
+    let file = file.to_string_lossy();
+    let out = az
+        .json(&[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "pullpath",
+            "--template-file",
+            &file,
+            "--parameters",
+            "registryName=tplreg0001",
+        ])
+        .await;
+    let props = &out["properties"];
+    assert_eq!(props["provisioningState"], "Succeeded", "{out}");
+    let outputs = &props["outputs"];
+    assert_eq!(outputs["loginServer"]["value"], "tplreg0001.azurecr.io");
+    let principal = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "tplreg0001-pull",
+            "--query",
+            "principalId",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    assert_eq!(outputs["principalId"]["value"], principal.as_str());
+
+    // guid(registryId, identityId, roleId): the assignment's name, computed as Azure does.
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/myResourceGroup");
+    let registry_id = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/tplreg0001");
+    let identity_id =
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/tplreg0001-pull");
+    let role_id = format!(
+        "/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+    );
+    let want = uuid::Uuid::new_v5(
+        &uuid::uuid!("11fb06fb-712d-4ddd-98c7-e71bbd588830"),
+        format!("{registry_id}-{identity_id}-{role_id}").as_bytes(),
+    )
+    .to_string();
+    assert_eq!(outputs["roleAssignmentName"]["value"], want.as_str());
+    let assignments = az
+        .json(&["role", "assignment", "list", "--scope", &registry_id])
+        .await;
+    let a = assignments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == want.as_str())
+        .unwrap_or_else(|| panic!("{assignments}"));
+    assert_eq!(a["principalId"], principal.as_str());
+    assert_eq!(a["roleDefinitionName"], "AcrPull");
+
+    let group = az
+        .json(&[
+            "container",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "tplreg0001-group",
+        ])
+        .await;
+    assert_eq!(group["instanceView"]["state"], "Running", "{group}");
+    assert_eq!(
+        group["containers"][0]["image"],
+        "tplreg0001.azurecr.io/hello-world:v1"
+    );
+    let fqdn = outputs["fqdn"]["value"].as_str().unwrap();
+    assert!(
+        fqdn.starts_with("aci-") && fqdn.ends_with(".eastus.azurecontainer.io"),
+        "{fqdn}"
+    );
+
+    // Every resource action is an operation, plus the output evaluation.
+    let ops = az
+        .deployment_operations("myResourceGroup", "pullpath")
+        .await;
+    let mut kinds: Vec<String> = ops
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["properties"]["provisioningOperation"].as_str().unwrap(),
+                o["properties"]["targetResource"]["resourceType"]
+                    .as_str()
+                    .unwrap_or("-")
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            "Create Microsoft.Authorization/roleAssignments",
+            "Create Microsoft.ContainerInstance/containerGroups",
+            "Create Microsoft.ContainerRegistry/registries",
+            "Create Microsoft.ManagedIdentity/userAssignedIdentities",
+            "EvaluateDeploymentOutput -",
+        ]
+    );
+}
+
+/// Acceptance: `az deployment group validate` and `what-if` work; an
+/// allowedValues violation and a dependsOn cycle are refused with InvalidTemplate.
+#[tokio::test]
+async fn validate_what_if_and_refusals() {
+    let em = Emulator::start();
+    let az = logged_in(&em, "eastus").await;
+    let file = template("registry-identity-role-aci");
+    let file = file.to_string_lossy();
+    let deploy = |extra: &'static [&'static str], cmd: &'static str| {
+        let az = &az;
+        let file = file.to_string();
+        async move {
+            let mut args = vec!["deployment", "group", cmd, "-g", "myResourceGroup"];
+            args.extend(["--template-file", &file]);
+            args.extend(extra);
+            az.run(&args).await
+        }
+    };
+
+    let valid = deploy(
+        &["--parameters", "registryName=wifreg0001", "-o", "json"],
+        "validate",
+    )
+    .await;
+    assert!(valid.ok, "{}", valid.stderr);
+    let v: Value = serde_json::from_str(&valid.stdout).unwrap();
+    assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(
+        v["properties"]["validatedResources"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(
+        v["properties"]["parameters"]["registrySku"]["value"],
+        "Basic"
+    );
+
+    // Nothing exists yet: four creates.
+    let wi = deploy(
+        &[
+            "--parameters",
+            "registryName=wifreg0001",
+            "--no-pretty-print",
+            "-o",
+            "json",
+        ],
+        "what-if",
+    )
+    .await;
+    assert!(wi.ok, "{}", wi.stderr);
+    let wi: Value = serde_json::from_str(&wi.stdout).unwrap();
+    let changes = wi["changes"].as_array().unwrap_or_else(|| panic!("{wi}"));
+    assert_eq!(changes.len(), 4, "{wi}");
+    assert!(changes.iter().all(|c| c["changeType"] == "Create"), "{wi}");
+    let pretty = deploy(&["--parameters", "registryName=wifreg0001"], "what-if").await;
+    assert!(pretty.ok, "{}", pretty.stderr);
+    assert!(
+        pretty.stdout.contains("Resource changes: 4 to create."),
+        "{}",
+        pretty.stdout
+    );
+
+    // After the registry exists, what-if reports it unchanged, or modified with the delta.
+    az.acr_create("myResourceGroup", "wifreg0001", "Basic")
+        .await;
+    let wi = deploy(
+        &[
+            "--parameters",
+            "registryName=wifreg0001",
+            "registrySku=Standard",
+            "--no-pretty-print",
+            "-o",
+            "json",
+        ],
+        "what-if",
+    )
+    .await;
+    assert!(wi.ok, "{}", wi.stderr);
+    let wi: Value = serde_json::from_str(&wi.stdout).unwrap();
+    let reg = wi["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["resourceId"].as_str().unwrap().contains("/registries/"))
+        .unwrap()
+        .clone();
+    assert_eq!(reg["changeType"], "Modify", "{reg}");
+    assert_eq!(reg["delta"][0]["path"], "sku.name", "{reg}");
+    assert_eq!(reg["delta"][0]["before"], "Basic");
+    assert_eq!(reg["delta"][0]["after"], "Standard");
+
+    // allowedValues.
+    let bad = deploy(
+        &[
+            "--parameters",
+            "registryName=wifreg0001",
+            "registrySku=Gold",
+        ],
+        "validate",
+    )
+    .await;
+    assert!(!bad.ok);
+    assert!(
+        bad.stderr.contains("InvalidTemplate")
+            && bad.stderr.contains(
+                "The provided value for the template parameter 'registrySku' is not valid. The value 'Gold' is not part of the allowed value(s): 'Basic,Standard,Premium'."
+            ),
+        "{}",
+        bad.stderr
+    );
+    let bad = deploy(
+        &[
+            "--parameters",
+            "registryName=wifreg0001",
+            "registrySku=Gold",
+        ],
+        "create",
+    )
+    .await;
+    assert!(
+        !bad.ok && bad.stderr.contains("InvalidTemplate"),
+        "{}",
+        bad.stderr
+    );
+
+    // A dependsOn cycle.
+    let dir = tempfile::tempdir().unwrap();
+    let cyclic = dir.path().join("cycle.json");
+    std::fs::write(
+        &cyclic,
+        r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "resources": [
+    { "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31",
+      "name": "a", "location": "eastus", "dependsOn": [ "b" ] },
+    { "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31",
+      "name": "b", "location": "eastus",
+      "dependsOn": [ "[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'a')]" ] }
+  ]
+}"#,
+    )
+    .unwrap();
+    let cyclic = cyclic.to_string_lossy();
+    for cmd in ["validate", "create"] {
+        let out = az
+            .run(&[
+                "deployment",
+                "group",
+                cmd,
+                "-g",
+                "myResourceGroup",
+                "--template-file",
+                &cyclic,
+            ])
+            .await;
+        assert!(!out.ok, "{}", out.stdout);
+        assert!(
+            out.stderr.contains("InvalidTemplate")
+                && out
+                    .stderr
+                    .contains("Circular dependency detected on resource: '/subscriptions/"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Refused at validation: nothing was created, and no deployment was recorded.
+    let ids = az
+        .json(&["identity", "list", "-g", "myResourceGroup"])
+        .await;
+    assert_eq!(ids.as_array().unwrap().len(), 0, "{ids}");
+    let deps = az
+        .json(&["deployment", "group", "list", "-g", "myResourceGroup"])
+        .await;
+    assert_eq!(deps.as_array().unwrap().len(), 0, "{deps}");
 }

@@ -20,6 +20,8 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
     let vn = format!("{rg}/providers/Microsoft.Network/virtualNetworks");
     let rgp = format!("{rg}/providers");
+    let dep = format!("{rg}/providers/Microsoft.Resources/deployments/d1");
+    let sdep = format!("{s}/providers/Microsoft.Resources/deployments/d1");
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
@@ -502,6 +504,101 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
         (
             "DELETE {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
             format!("{rd}/{guid}"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments",
+            format!("{rg}/providers/Microsoft.Resources/deployments"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+            dep.clone(),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+            dep.clone(),
+            403,
+        ),
+        (
+            "HEAD /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+            dep.clone(),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}",
+            dep.clone(),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/validate",
+            format!("{dep}/validate"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/whatIf",
+            format!("{dep}/whatIf"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/cancel",
+            format!("{dep}/cancel"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments/{name}/exportTemplate",
+            format!("{dep}/exportTemplate"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations",
+            format!("{rg}/deployments/d1/operations"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/deployments/{name}/operations/{op}",
+            format!("{rg}/deployments/d1/operations/08584"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments",
+            format!("{s}/providers/Microsoft.Resources/deployments"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+            sdep.clone(),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+            sdep.clone(),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}",
+            sdep.clone(),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/validate",
+            format!("{sdep}/validate"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/whatIf",
+            format!("{sdep}/whatIf"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/cancel",
+            format!("{sdep}/cancel"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}/operations",
+            format!("{sdep}/operations"),
             403,
         ),
     ]
