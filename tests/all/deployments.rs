@@ -5,7 +5,8 @@
 
 use crate::az::{Az, Mode};
 use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 fn template(name: &str) -> PathBuf {
@@ -536,4 +537,302 @@ async fn validate_what_if_and_refusals() {
         .json(&["deployment", "group", "list", "-g", "myResourceGroup"])
         .await;
     assert_eq!(deps.as_array().unwrap().len(), 0, "{deps}");
+}
+
+fn identity(name: &str) -> Value {
+    json!({
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "apiVersion": "2023-01-31",
+        "name": name,
+        "location": "[resourceGroup().location]"
+    })
+}
+
+fn registry(name: &str) -> Value {
+    json!({
+        "type": "Microsoft.ContainerRegistry/registries",
+        "apiVersion": "2023-07-01",
+        "name": name,
+        "location": "[resourceGroup().location]",
+        "sku": {"name": "Basic"}
+    })
+}
+
+fn body(resources: Vec<Value>) -> Value {
+    json!({"properties": {"mode": "Incremental", "template": {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": resources
+    }}})
+}
+
+const RG: &str = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/rg1";
+const API: &str = "api-version=2024-07-01";
+
+async fn put_group(em: &Emulator, owner: &str) {
+    let (s, _) = em
+        .arm(
+            owner,
+            Method::PUT,
+            &format!("{RG}?{API}"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+}
+
+/// A deployment runs as its caller: it is refused (403) without
+/// `deployments/write`, and preflight refuses (400 InvalidTemplateDeployment
+/// with the AuthorizationFailed inside) a template holding a resource the
+/// caller may not write, before anything is created.
+#[tokio::test]
+async fn deployment_cannot_do_what_its_caller_may_not() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let p = em.new_principal().await;
+    // Managed Identity Contributor: identities and deployments, not registries.
+    let ra = format!(
+        "{RG}/providers/Microsoft.Authorization/roleAssignments/5b0c6a3e-0000-4000-8000-00000000000a?api-version=2022-04-01"
+    );
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &ra,
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/e40ec5ca-96e0-45a2-b4ff-59039f2c2b59"),
+                "principalId": p.object_id,
+                "principalType": "ServicePrincipal"
+            }})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let dep = format!("{RG}/providers/Microsoft.Resources/deployments/d1?{API}");
+
+    let (s, b) = em
+        .arm(
+            &p.token,
+            Method::PUT,
+            &dep,
+            Some(body(vec![identity("id1"), registry("depreg0001")])),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["code"], "InvalidTemplateDeployment", "{b}");
+    assert_eq!(
+        b["error"]["details"][0]["code"], "AuthorizationFailed",
+        "{b}"
+    );
+    let m = b["error"]["details"][0]["message"].as_str().unwrap();
+    assert!(
+        m.contains("'Microsoft.ContainerRegistry/registries/write'")
+            && m.contains("/registries/depreg0001"),
+        "{m}"
+    );
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1?api-version=2023-01-31"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "nothing was created");
+
+    let (s, b) = em
+        .arm(
+            &p.token,
+            Method::PUT,
+            &dep,
+            Some(body(vec![identity("id1")])),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["properties"]["provisioningState"], "Accepted");
+    let (_, b) = em.arm(&p.token, Method::GET, &dep, None).await;
+    assert_eq!(b["properties"]["provisioningState"], "Succeeded", "{b}");
+    assert_eq!(
+        b["properties"]["outputResources"][0]["id"],
+        format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1")
+    );
+
+    // A principal with no role may not deploy at all.
+    let nobody = em.new_principal().await;
+    let (s, b) = em
+        .arm(
+            &nobody.token,
+            Method::PUT,
+            &dep,
+            Some(body(vec![identity("id2")])),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'Microsoft.Resources/deployments/write'"),
+        "{b}"
+    );
+}
+
+/// The deployment follows emulated time: with a 5 s provider delay the
+/// registry runs while the independent identity is done; its dependent waits;
+/// a second PUT of the same name is refused with DeploymentActive; moving the
+/// clock finishes everything. Copy loops start their instances together.
+#[tokio::test]
+async fn deployment_follows_the_clock() {
+    let em = Emulator::start_with(&["--lro-delay-ms", "5000"]);
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let dep = format!("{RG}/providers/Microsoft.Resources/deployments/timed?{API}");
+    let mut after = identity("after");
+    after["dependsOn"] = json!(["clockreg0001"]);
+    let mut many = identity("[format('many-{0}', copyIndex())]");
+    many["copy"] = json!({"name": "many", "count": 3});
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &dep,
+            Some(body(vec![
+                identity("first"),
+                registry("clockreg0001"),
+                after,
+                many,
+            ])),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+
+    let (_, b) = em.arm(&owner, Method::GET, &dep, None).await;
+    assert_eq!(b["properties"]["provisioningState"], "Running", "{b}");
+    let ops_url = format!("{RG}/deployments/timed/operations?{API}");
+    let (_, ops) = em.arm(&owner, Method::GET, &ops_url, None).await;
+    let state_of = |ops: &Value, name: &str| -> Option<String> {
+        ops["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["properties"]["targetResource"]["resourceName"] == name)
+            .map(|o| {
+                o["properties"]["provisioningState"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+    };
+    assert_eq!(
+        state_of(&ops, "first").as_deref(),
+        Some("Succeeded"),
+        "{ops}"
+    );
+    assert_eq!(
+        state_of(&ops, "clockreg0001").as_deref(),
+        Some("Running"),
+        "{ops}"
+    );
+    assert_eq!(
+        state_of(&ops, "after"),
+        None,
+        "waits for the registry: {ops}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            state_of(&ops, &format!("many-{i}")).as_deref(),
+            Some("Succeeded"),
+            "{ops}"
+        );
+    }
+    let (s, b) = em
+        .arm(&owner, Method::PUT, &dep, Some(body(vec![identity("x")])))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "DeploymentActive");
+
+    em.advance_clock(5).await;
+    let (_, b) = em.arm(&owner, Method::GET, &dep, None).await;
+    assert_eq!(b["properties"]["provisioningState"], "Succeeded", "{b}");
+    let (_, ops) = em.arm(&owner, Method::GET, &ops_url, None).await;
+    assert_eq!(
+        state_of(&ops, "after").as_deref(),
+        Some("Succeeded"),
+        "{ops}"
+    );
+    assert_eq!(ops["value"].as_array().unwrap().len(), 6, "{ops}");
+
+    // Deleting the deployment forgets the history, not the resources.
+    let (s, _) = em.arm(&owner, Method::DELETE, &dep, None).await;
+    assert_eq!(s, 202);
+    let (s, b) = em.arm(&owner, Method::GET, &dep, None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("DeploymentNotFound"))
+    );
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/after?api-version=2023-01-31"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+/// `az deployment sub create`: a subscription-scope template creates a
+/// resource group and deploys a nested template (Bicep's module shape) into
+/// it; the outer outputs read the nested deployment's outputs.
+#[tokio::test]
+async fn subscription_deployment_with_a_nested_module() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    let file = template("subscription-group-and-module");
+    let out = az
+        .json(&[
+            "deployment",
+            "sub",
+            "create",
+            "--location",
+            "westeurope",
+            "-n",
+            "platform",
+            "--template-file",
+            &file.to_string_lossy(),
+            "--parameters",
+            "rgName=platform-rg",
+            "count=3",
+        ])
+        .await;
+    assert_eq!(out["properties"]["provisioningState"], "Succeeded", "{out}");
+    assert_eq!(
+        out["properties"]["outputs"]["names"]["value"],
+        json!(["id-0", "id-1", "id-2"])
+    );
+    let group = az.json(&["group", "show", "-n", "platform-rg"]).await;
+    assert_eq!(group["location"], "westeurope");
+    assert_eq!(group["tags"]["createdBy"], "platform");
+    let first = az
+        .json(&["identity", "show", "-g", "platform-rg", "-n", "id-0"])
+        .await;
+    assert_eq!(
+        out["properties"]["outputs"]["firstPrincipalId"]["value"],
+        first["principalId"]
+    );
+    let nested = az
+        .json(&[
+            "deployment",
+            "group",
+            "show",
+            "-g",
+            "platform-rg",
+            "-n",
+            "identities",
+        ])
+        .await;
+    assert_eq!(nested["properties"]["provisioningState"], "Succeeded");
+    let listed = az.json(&["deployment", "sub", "list"]).await;
+    assert_eq!(listed[0]["name"], "platform", "{listed}");
 }

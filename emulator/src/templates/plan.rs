@@ -194,6 +194,18 @@ pub fn plan(
         if let Some(s) = &r.symbolic {
             keys.push(s.to_ascii_lowercase());
         }
+        // subscriptionResourceId('Microsoft.Resources/resourceGroups', n) names a group this way.
+        if r.resource_type
+            .eq_ignore_ascii_case("Microsoft.Resources/resourceGroups")
+        {
+            keys.push(
+                format!(
+                    "/subscriptions/{}/providers/Microsoft.Resources/resourceGroups/{}",
+                    scope.subscription_id, r.name
+                )
+                .to_ascii_lowercase(),
+            );
+        }
         for k in keys {
             names.entry(k.clone()).or_insert_with(|| r.id.clone());
             by_key.entry(k).or_default().push(i);
