@@ -836,3 +836,237 @@ async fn subscription_deployment_with_a_nested_module() {
     let listed = az.json(&["deployment", "sub", "list"]).await;
     assert_eq!(listed[0]["name"], "platform", "{listed}");
 }
+
+/// The language end to end: a secure parameter and output stay hidden, a
+/// property copy loop builds an array, `listCredentials()` POSTs to the
+/// registry it names (and so waits for it), and exportTemplate gives the template back.
+#[tokio::test]
+async fn template_language_through_the_providers() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "secret": {"type": "securestring"},
+            "allowed": {"type": "array", "defaultValue": ["20.1.1.1", "20.2.2.2"]}
+        },
+        "variables": {"name": "[concat('lang', uniqueString(resourceGroup().id))]"},
+        "resources": [{
+            "type": "Microsoft.ContainerRegistry/registries",
+            "apiVersion": "2023-07-01",
+            "name": "[variables('name')]",
+            "location": "[resourceGroup().location]",
+            "sku": {"name": "Premium"},
+            "properties": {
+                "adminUserEnabled": true,
+                "networkRuleSet": {
+                    "defaultAction": "Deny",
+                    "copy": [{
+                        "name": "ipRules",
+                        "count": "[length(parameters('allowed'))]",
+                        "input": {"action": "Allow", "value": "[parameters('allowed')[copyIndex('ipRules')]]"}
+                    }]
+                }
+            }
+        }],
+        "outputs": {
+            "user": {"type": "string", "value": "[listCredentials(resourceId('Microsoft.ContainerRegistry/registries', variables('name')), '2023-07-01').username]"},
+            "echo": {"type": "securestring", "value": "[parameters('secret')]"},
+            "name": {"type": "string", "value": "[variables('name')]"}
+        }
+    });
+    let dep = format!("{RG}/providers/Microsoft.Resources/deployments/lang?{API}");
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &dep,
+            Some(json!({"properties": {"mode": "Incremental", "template": template, "parameters": {"secret": {"value": "hunter2"}}}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["properties"]["parameters"]["secret"],
+        json!({"type": "SecureString"})
+    );
+    let (_, b) = em.arm(&owner, Method::GET, &dep, None).await;
+    let props = &b["properties"];
+    assert_eq!(props["provisioningState"], "Succeeded", "{b}");
+    assert!(!b.to_string().contains("hunter2"), "{b}");
+    assert_eq!(props["outputs"]["echo"], json!({"type": "SecureString"}));
+    let name = props["outputs"]["name"]["value"].as_str().unwrap();
+    // uniqueString(resourceGroup().id), as Azure computes it.
+    assert_eq!(name.len(), "lang".len() + 13);
+    assert_eq!(
+        props["outputs"]["user"]["value"], name,
+        "the admin user is the registry's name"
+    );
+    let (_, reg) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.ContainerRegistry/registries/{name}?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        reg["properties"]["networkRuleSet"]["ipRules"],
+        json!([{"action": "Allow", "value": "20.1.1.1"}, {"action": "Allow", "value": "20.2.2.2"}]),
+        "{reg}"
+    );
+    let (s, t) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{RG}/providers/Microsoft.Resources/deployments/lang/exportTemplate?{API}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(t["template"], template);
+}
+
+/// Complete mode deletes what the template does not name (what-if says so
+/// first); Incremental leaves it alone (what-if: Ignore). A running deployment
+/// can be canceled once.
+#[tokio::test]
+async fn complete_mode_and_cancel() {
+    let em = Emulator::start_with(&["--sim-mode", "explicit"]);
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let step = || async {
+        let r = em
+            .http()
+            .post(format!("{}/_emulator/step", em.base()))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    };
+    for n in ["keep", "stray"] {
+        let (s, _) = em
+            .arm(
+                &owner,
+                Method::PUT,
+                &format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}?api-version=2023-01-31"),
+                Some(json!({"location": "eastus"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let what_if = |mode: &'static str| {
+        let em = &em;
+        let owner = owner.clone();
+        async move {
+            let mut b = body(vec![identity("keep")]);
+            b["properties"]["mode"] = json!(mode);
+            let (s, r) = em
+                .arm(
+                    &owner,
+                    Method::POST,
+                    &format!("{RG}/providers/Microsoft.Resources/deployments/c/whatIf?{API}"),
+                    Some(b),
+                )
+                .await;
+            assert_eq!(s, 200, "{r}");
+            r["properties"]["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c["changeType"].as_str().unwrap(),
+                        c["resourceId"]
+                            .as_str()
+                            .unwrap()
+                            .rsplit('/')
+                            .next()
+                            .unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        what_if("Incremental").await,
+        vec!["NoChange keep", "Ignore stray"]
+    );
+    assert_eq!(
+        what_if("Complete").await,
+        vec!["NoChange keep", "Delete stray"]
+    );
+
+    let dep = format!("{RG}/providers/Microsoft.Resources/deployments/c?{API}");
+    let mut b = body(vec![identity("keep")]);
+    b["properties"]["mode"] = json!("Complete");
+    let (s, _) = em.arm(&owner, Method::PUT, &dep, Some(b)).await;
+    assert_eq!(s, 201);
+    step().await;
+    let (_, d) = em.arm(&owner, Method::GET, &dep, None).await;
+    assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/stray?api-version=2023-01-31"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "Complete mode deleted it");
+    let (_, ops) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/deployments/c/operations?{API}"),
+            None,
+        )
+        .await;
+    assert!(
+        ops["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["properties"]["provisioningOperation"] == "Delete"
+                && o["properties"]["targetResource"]["resourceName"] == "stray"),
+        "{ops}"
+    );
+
+    // Cancel: the registry's operation waits for a step, so the deployment is still running.
+    let run = format!("{RG}/providers/Microsoft.Resources/deployments/slow?{API}");
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &run,
+            Some(body(vec![registry("cancelreg01"), {
+                let mut i = identity("later");
+                i["dependsOn"] = json!(["cancelreg01"]);
+                i
+            }])),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let cancel = format!("{RG}/providers/Microsoft.Resources/deployments/slow/cancel?{API}");
+    let (s, _) = em.arm(&owner, Method::POST, &cancel, None).await;
+    assert_eq!(s, 204);
+    let (_, d) = em.arm(&owner, Method::GET, &run, None).await;
+    assert_eq!(d["properties"]["provisioningState"], "Canceled", "{d}");
+    let (s, e) = em.arm(&owner, Method::POST, &cancel, None).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("DeploymentCannotBeCancelled"))
+    );
+    step().await;
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/later?api-version=2023-01-31"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "nothing starts after a cancel");
+}
