@@ -472,6 +472,20 @@ async fn validate_what_if_and_refusals() {
         "{}",
         bad.stderr
     );
+    // ARM places the violation in the file az sent (az keeps its whitespace for this).
+    let text = std::fs::read_to_string(template("registry-identity-role-aci")).unwrap();
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(n, l)| l.find("\"registrySku\"").map(|c| (n + 1, c + 1)))
+        .unwrap();
+    assert!(
+        bad.stderr.contains(&format!(
+            "\"lineNumber\": {line}, \"linePosition\": {col}, \"path\": \"parameters.registrySku\""
+        )),
+        "{}",
+        bad.stderr
+    );
     let bad = deploy(
         &[
             "--parameters",

@@ -491,13 +491,18 @@ impl ArmError {
 
     /// 400 `InvalidTemplate`: the template or its parameters are refused before
     /// anything deploys. `message` is the whole sentence ("Deployment template
-    /// validation failed: '…'."); the violation's position is not tracked (0, 0),
-    /// as ARM also reports it for errors it cannot place.
-    pub fn invalid_template(message: impl Into<String>, path: &str) -> Self {
+    /// validation failed: '…'."); the violation is at `path`, `line`/`position`
+    /// in the template as sent (0, 0 when it cannot be placed, as ARM writes it).
+    pub fn invalid_template(
+        message: impl Into<String>,
+        path: &str,
+        line: usize,
+        position: usize,
+    ) -> Self {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "InvalidTemplate", message);
         e.additional_info.push(json!({
             "type": "TemplateViolation",
-            "info": {"lineNumber": 0, "linePosition": 0, "path": path}
+            "info": {"lineNumber": line, "linePosition": position, "path": path}
         }));
         e
     }

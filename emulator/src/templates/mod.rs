@@ -6,6 +6,7 @@
 //!   parameters, variables, copy indexes and (when executing) live resources.
 //! - [`plan`]: a template and its parameters → resources with ids, conditions,
 //!   copies and a dependency graph, or the `InvalidTemplate` reason why not.
+//! - [`position`]: where in the client's text a violation sits (line, column).
 //! - [`hash`]: `uniqueString()` and `guid()`, byte-identical to Azure's.
 //!
 //! The deployment engine that executes a plan through the providers is
@@ -16,3 +17,4 @@ pub mod expr;
 pub mod functions;
 pub mod hash;
 pub mod plan;
+pub mod position;

@@ -31,6 +31,9 @@ pub struct PlannedResource {
     pub depends_on: Vec<usize>,
     /// The resource declaration (expressions unevaluated; evaluated when it deploys).
     pub body: Value,
+    /// Where it is declared (`resources[2]`), for error positions.
+    #[serde(default)]
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,13 +69,34 @@ pub fn wrap(e: TemplateError) -> TemplateError {
     TemplateError(format!("Deployment template validation failed: '{}'.", e.0))
 }
 
+/// A refusal with where in the template it applies (`parameters.sku`,
+/// `resources[2]`; empty when it is the template as a whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanError {
+    pub error: TemplateError,
+    pub path: String,
+}
+
+impl From<TemplateError> for PlanError {
+    fn from(error: TemplateError) -> Self {
+        PlanError {
+            error,
+            path: String::new(),
+        }
+    }
+}
+
+fn at(path: String) -> impl FnOnce(TemplateError) -> PlanError {
+    move |error| PlanError { error, path }
+}
+
 /// Build the plan. `parameters` is the request's `{"name": {"value": …}}`.
 pub fn plan(
     template: &Value,
     parameters: &Value,
     scope: &DeploymentScope,
     now_rfc3339: &str,
-) -> EvalResult<Plan> {
+) -> Result<Plan, PlanError> {
     let t = template
         .as_object()
         .ok_or_else(|| TemplateError("The template must be a JSON object.".into()))?;
@@ -89,11 +113,11 @@ pub fn plan(
         .collect();
     if !unknown.is_empty() {
         let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-        return Err(TemplateError(format!(
+        return Err(PlanError::from(TemplateError(format!(
             "The template parameters '{}' in the parameters file are not valid; they are not present in the original template and can therefore not be provided at deployment time. The only supported parameters for this template are '{}'. Please see https://aka.ms/arm-deploy/#parameter-file for usage details.",
             names.join(", "),
             declared.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
+        ))));
     }
 
     let names_empty = HashMap::new();
@@ -106,7 +130,8 @@ pub fn plan(
             .unwrap_or("")
             .to_string();
         types.insert(name.clone(), json!(ty));
-        let value = match lookup(provided, name) {
+        let value = (|| -> EvalResult<Value> {
+            let value = match lookup(provided, name) {
             Some(p) if p.get("value").is_some() => p["value"].clone(),
             Some(p) if p.get("reference").is_some() => {
                 return Err(TemplateError(format!(
@@ -129,7 +154,10 @@ pub fn plan(
                 }
             },
         };
-        check_parameter(name, &ty, decl, &value)?;
+            check_parameter(name, &ty, decl, &value)?;
+            Ok(value)
+        })()
+        .map_err(at(format!("parameters.{name}")))?;
         params.insert(name.clone(), value);
     }
 
@@ -161,14 +189,19 @@ pub fn plan(
         Some(_) => {
             return Err(TemplateError(
                 "The template 'resources' property must be an array or an object.".into(),
-            ));
+            )
+            .into());
         }
     }
 
     let mut out: Vec<PlannedResource> = Vec::new();
     let mut loops: HashMap<String, Vec<usize>> = HashMap::new();
     let mut raw_deps: Vec<Vec<String>> = Vec::new();
-    for (symbolic, decl) in &decls {
+    for (i, (symbolic, decl)) in decls.iter().enumerate() {
+        let path = match symbolic {
+            Some(sym) => format!("resources.{sym}"),
+            None => format!("resources[{i}]"),
+        };
         expand(
             scope,
             &params,
@@ -176,10 +209,12 @@ pub fn plan(
             decl,
             symbolic.clone(),
             None,
+            &path,
             &mut out,
             &mut loops,
             &mut raw_deps,
-        )?;
+        )
+        .map_err(at(path))?;
     }
 
     // Names for dependsOn and reference(): name, type/name, symbolic name, id.
@@ -224,10 +259,13 @@ pub fn plan(
             continue;
         }
         if seen.insert(r.id.to_ascii_lowercase(), i).is_some() {
-            return Err(TemplateError(format!(
-                "The resource '{}' at line '0' and column '0' is defined multiple times in a template. Please see https://aka.ms/arm-syntax-resources for usage details.",
-                r.id
-            )));
+            return Err(PlanError {
+                error: TemplateError(format!(
+                    "The resource '{}' at line '0' and column '0' is defined multiple times in a template. Please see https://aka.ms/arm-syntax-resources for usage details.",
+                    r.id
+                )),
+                path: r.path.clone(),
+            });
         }
     }
 
@@ -251,9 +289,12 @@ pub fn plan(
                     }
                 }
                 None => {
-                    return Err(TemplateError(format!(
-                        "The resource '{d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details."
-                    )));
+                    return Err(PlanError {
+                        error: TemplateError(format!(
+                            "The resource '{d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details."
+                        )),
+                        path: format!("{}.dependsOn", out[i].path),
+                    });
                 }
             }
         }
@@ -316,7 +357,7 @@ fn collect_references(v: &Value, out: &mut Vec<expr::Expr>) {
     }
 }
 
-fn check_cycles(rs: &[PlannedResource]) -> EvalResult<()> {
+fn check_cycles(rs: &[PlannedResource]) -> Result<(), PlanError> {
     // Kahn's algorithm; what is left over sits on a cycle.
     let mut indeg: Vec<usize> = rs.iter().map(|r| r.depends_on.len()).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); rs.len()];
@@ -340,10 +381,13 @@ fn check_cycles(rs: &[PlannedResource]) -> EvalResult<()> {
         return Ok(());
     }
     let stuck = (0..rs.len()).find(|&i| indeg[i] > 0).unwrap_or(0);
-    Err(TemplateError(format!(
-        "Circular dependency detected on resource: '{}'. Please see https://aka.ms/arm-syntax-resources for usage details.",
-        rs[stuck].id
-    )))
+    Err(PlanError {
+        error: TemplateError(format!(
+            "Circular dependency detected on resource: '{}'. Please see https://aka.ms/arm-syntax-resources for usage details.",
+            rs[stuck].id
+        )),
+        path: rs[stuck].path.clone(),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -354,6 +398,7 @@ fn expand(
     decl: &Value,
     symbolic: Option<String>,
     parent: Option<(&str, &str, usize)>,
+    path: &str,
     out: &mut Vec<PlannedResource>,
     loops: &mut HashMap<String, Vec<usize>>,
     raw_deps: &mut Vec<Vec<String>>,
@@ -448,6 +493,7 @@ fn expand(
             copy: inst.clone(),
             depends_on: Vec::new(),
             body: Value::Object(body),
+            path: path.to_string(),
         };
         if let Some((_, _, p)) = parent {
             planned.depends_on.push(p);
@@ -469,7 +515,8 @@ fn expand(
         raw_deps.push(deps);
         members.push(index);
         if let Some(children) = d.get("resources").and_then(Value::as_array) {
-            for c in children {
+            for (j, c) in children.iter().enumerate() {
+                let child_path = format!("{path}.resources[{j}]");
                 expand(
                     scope,
                     params,
@@ -477,6 +524,7 @@ fn expand(
                     c,
                     None,
                     Some((&name, &rtype, index)),
+                    &child_path,
                     out,
                     loops,
                     raw_deps,
@@ -714,8 +762,8 @@ mod tests {
 
     use crate::templates::eval::tests::scope;
 
-    fn msg(r: EvalResult<Plan>) -> String {
-        r.err().map(|e| e.0).unwrap_or_default()
+    fn msg(r: Result<Plan, PlanError>) -> String {
+        r.err().map(|e| e.error.0).unwrap_or_default()
     }
 
     #[test]

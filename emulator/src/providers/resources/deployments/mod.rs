@@ -378,7 +378,7 @@ pub fn plan_and_preflight(
 ) -> Result<(DeploymentScope, Plan), ArmError> {
     let scope = scope_of(state, id, r.location.as_deref())?;
     let plan = plan::plan(&r.template, &r.parameters, &scope, &arm_timestamp(req.now))
-        .map_err(|e| ArmError::invalid_template(plan::wrap(e).0, ""))?;
+        .map_err(|e| template_error(req, e))?;
     let mut refused = Vec::new();
     for res in plan.resources.iter().filter(|r| !r.skipped) {
         let action = if res
@@ -410,6 +410,21 @@ pub fn plan_and_preflight(
         ));
     }
     Ok((scope, plan))
+}
+
+/// `InvalidTemplate`, placed in the template text the client sent.
+fn template_error(req: &ArmRequest, e: plan::PlanError) -> ArmError {
+    use crate::templates::position::{locate_in_template, parse_path};
+    let text = String::from_utf8_lossy(&req.body);
+    let (line, col) = Some(&e.path)
+        .filter(|p| !p.is_empty())
+        .and_then(|p| locate_in_template(&text, &parse_path("properties.template"), &parse_path(p)))
+        .unwrap_or((0, 0));
+    let message = plan::wrap(e.error).0.replace(
+        "at line '0' and column '0'",
+        &format!("at line '{line}' and column '{col}'"),
+    );
+    ArmError::invalid_template(message, &e.path, line, col)
 }
 
 /// The `parameters` a deployment shows: typed, secure values withheld.
