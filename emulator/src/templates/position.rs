@@ -34,13 +34,7 @@ pub fn parse_path(path: &str) -> Vec<Seg> {
 
 /// 1-based (line, column) of the element at `path` (the key, for an object member).
 pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
-    let mut s = Scanner {
-        chars: text.chars().collect(),
-        pos: 0,
-        line: 1,
-        col: 1,
-    };
-    s.skip();
+    let mut s = Scanner::new(text);
     s.find(path, 0)
 }
 
@@ -68,13 +62,7 @@ pub fn locate_in_template(
 
 /// 1-based (line, column) where the value at `path` begins.
 fn locate_value(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
-    let mut s = Scanner {
-        chars: text.chars().collect(),
-        pos: 0,
-        line: 1,
-        col: 1,
-    };
-    s.skip();
+    let mut s = Scanner::new(text);
     s.find_value(path, 0)
 }
 
@@ -89,6 +77,18 @@ struct Scanner {
 const MAX_DEPTH: usize = 128;
 
 impl Scanner {
+    /// At the first token of `text`.
+    fn new(text: &str) -> Self {
+        let mut s = Scanner {
+            chars: text.chars().collect(),
+            pos: 0,
+            line: 1,
+            col: 1,
+        };
+        s.skip();
+        s
+    }
+
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()
     }
