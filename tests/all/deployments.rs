@@ -1084,3 +1084,74 @@ async fn complete_mode_and_cancel() {
         .await;
     assert_eq!(s, 404, "nothing starts after a cancel");
 }
+
+/// In explicit simulation mode a deployment waits for `/_emulator/step` like
+/// any long-running operation; deleting its resource group under it fails the
+/// operation its client polls.
+#[tokio::test]
+async fn deployment_waits_for_step_and_dies_with_its_group() {
+    let em = Emulator::start_with(&["--sim-mode", "explicit"]);
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let url = format!(
+        "{}{RG}/providers/Microsoft.Resources/deployments/w?{API}",
+        em.base()
+    );
+    let r = em
+        .http()
+        .put(&url)
+        .bearer_auth(&owner)
+        .json(&body(vec![identity("w1")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let poll = r
+        .headers()
+        .get("azure-asyncoperation")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let status = || async {
+        let v: Value = em
+            .http()
+            .get(&poll)
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    assert_eq!(status().await["status"], "InProgress");
+    let (_, d) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{RG}/providers/Microsoft.Resources/deployments/w?{API}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        d["properties"]["provisioningState"], "Accepted",
+        "nothing moves without a step"
+    );
+    let (s, _) = em
+        .arm(&owner, Method::DELETE, &format!("{RG}?{API}"), None)
+        .await;
+    assert_eq!(s, 202);
+    // The group's deletion and the deployment are both pending; one step settles both.
+    let r = em
+        .http()
+        .post(format!("{}/_emulator/step", em.base()))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let st = status().await;
+    assert_eq!(st["status"], "Failed", "{st}");
+    assert_eq!(st["error"]["code"], "ResourceGroupNotFound", "{st}");
+}

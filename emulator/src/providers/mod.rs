@@ -702,7 +702,12 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
     // delay) or on `force`; a deployment's depth bounds the rounds needed.
     for _ in 0..256 {
         let n = settle_operations(state, force)?;
-        let moved = resources::deployments::engine::advance(state)?;
+        // A deployment is itself a long-running operation: in explicit
+        // simulation mode it moves only when told to.
+        let moved = match (force, state.config.sim_mode) {
+            (false, crate::config::SimMode::Explicit) => false,
+            _ => resources::deployments::engine::advance(state)?,
+        };
         total += n;
         if n == 0 && !moved {
             break;

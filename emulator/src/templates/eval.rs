@@ -379,7 +379,7 @@ impl<'a> Evaluator<'a> {
             _ => {
                 let a = self.args(args)?;
                 match functions::call(name, &a) {
-                    Some(r) => r.map_err(TemplateError),
+                    Some(r) => r.map_err(TemplateError).and_then(|v| within_limits(name, v)),
                     None => Err(TemplateError(format!(
                         "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
                     ))),
@@ -450,6 +450,27 @@ impl<'a> Evaluator<'a> {
             .insert(name.to_string(), v.clone());
         Ok(v)
     }
+}
+
+/// Values a function may produce. ARM caps templates (4 MB) and their
+/// values; without a cap, a few variables that each concat the one before
+/// would double their way to gigabytes.
+const MAX_STRING: usize = 4 * 1024 * 1024;
+const MAX_ITEMS: usize = 65_536;
+
+fn within_limits(f: &str, v: Value) -> EvalResult {
+    let too_big = match &v {
+        Value::String(s) => s.len() > MAX_STRING,
+        Value::Array(a) => a.len() > MAX_ITEMS,
+        Value::Object(m) => m.len() > MAX_ITEMS,
+        _ => false,
+    };
+    if too_big {
+        return Err(TemplateError(format!(
+            "The template function '{f}' produced a value larger than the template language allows (strings up to {MAX_STRING} characters, arrays and objects up to {MAX_ITEMS} members)."
+        )));
+    }
+    Ok(v)
 }
 
 fn arity_e(args: &[Expr], f: &str, min: usize, max: usize) -> EvalResult<()> {
@@ -619,6 +640,41 @@ pub(crate) mod tests {
             deployment_name: "d".into(),
             location: None,
         }
+    }
+
+    #[test]
+    fn utc_now_formats() {
+        let now = "2026-11-23T07:05:09Z";
+        assert_eq!(utc_now(now, None), "20261123T070509Z");
+        assert_eq!(utc_now(now, Some("u")), "2026-11-23 07:05:09Z");
+        assert_eq!(utc_now(now, Some("yyyy-MM-dd")), "2026-11-23");
+    }
+
+    #[test]
+    fn runaway_values_are_refused() {
+        let sc = scope();
+        let params = Map::new();
+        let mut raw = Map::new();
+        raw.insert("v0".into(), json!("[padLeft('x', 16000, 'x')]"));
+        for i in 1..20 {
+            raw.insert(
+                format!("v{i}"),
+                json!(format!(
+                    "[concat(variables('v{}'), variables('v{}'))]",
+                    i - 1,
+                    i - 1
+                )),
+            );
+        }
+        let names = HashMap::new();
+        let ev = Evaluator::new(&sc, &params, Map::new(), &names).with_raw_variables(&raw);
+        let e = ev.string("[variables('v19')]").unwrap_err();
+        assert!(
+            e.0.contains("larger than the template language allows"),
+            "{e}"
+        );
+        assert!(ev.string("[range(0, 10000)]").is_ok());
+        assert!(ev.string("[concat(range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000))]").is_err());
     }
 
     #[test]

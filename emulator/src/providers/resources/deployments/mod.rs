@@ -688,13 +688,29 @@ fn operation_get(state: &AppState, id: &ResourceId, op: &str) -> Result<Response
         })
 }
 
-/// A resource group's deployments go with it.
+/// A resource group's deployments go with it; one still running fails for
+/// whoever is polling it.
 pub fn delete_within(state: &AppState, rg_key: &str) -> Result<(), ArmError> {
-    for (k, _) in state
+    for (k, row) in state
         .store
         .scan(tables::DEPLOYMENTS, &format!("{rg_key}/"))?
     {
         state.store.delete(tables::DEPLOYMENTS, &k)?;
+        let op = row["_run"]["operation"].as_str().unwrap_or_default();
+        if is_active(&row)
+            && let Some(mut op) = Operation::load(state.store.as_ref(), op)?
+        {
+            let rg = row["id"]
+                .as_str()
+                .and_then(|id| id.parse::<ResourceId>().ok())
+                .and_then(|id| id.resource_group)
+                .unwrap_or_default();
+            op.finish(
+                state.clock.now(),
+                Some(ArmError::resource_group_not_found(&rg).body()["error"].clone()),
+            );
+            op.save(state.store.as_ref())?;
+        }
     }
     Ok(())
 }
