@@ -950,15 +950,6 @@ async fn complete_mode_and_cancel() {
     let em = Emulator::start_with(&["--sim-mode", "explicit"]);
     let owner = em.arm_token().await;
     put_group(&em, &owner).await;
-    let step = || async {
-        let r = em
-            .http()
-            .post(format!("{}/_emulator/step", em.base()))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    };
     for n in ["keep", "stray"] {
         let (s, _) = em
             .arm(
@@ -1018,7 +1009,7 @@ async fn complete_mode_and_cancel() {
     b["properties"]["mode"] = json!("Complete");
     let (s, _) = em.arm(&owner, Method::PUT, &dep, Some(b)).await;
     assert_eq!(s, 201);
-    step().await;
+    em.step().await;
     let (_, d) = em.arm(&owner, Method::GET, &dep, None).await;
     assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
     let (s, _) = em
@@ -1048,7 +1039,7 @@ async fn complete_mode_and_cancel() {
         "{ops}"
     );
 
-    // Cancel: the registry's operation waits for a step, so the deployment is still running.
+    // Cancel: in explicit mode the deployment waits for a step, so it is still running.
     let run = format!("{RG}/providers/Microsoft.Resources/deployments/slow?{API}");
     let (s, _) = em
         .arm(
@@ -1073,7 +1064,7 @@ async fn complete_mode_and_cancel() {
         (s, e["error"]["code"].as_str()),
         (409, Some("DeploymentCannotBeCancelled"))
     );
-    step().await;
+    em.step().await;
     let (s, _) = em
         .arm(
             &owner,
@@ -1144,13 +1135,7 @@ async fn deployment_waits_for_step_and_dies_with_its_group() {
         .await;
     assert_eq!(s, 202);
     // The group's deletion and the deployment are both pending; one step settles both.
-    let r = em
-        .http()
-        .post(format!("{}/_emulator/step", em.base()))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    em.step().await;
     let st = status().await;
     assert_eq!(st["status"], "Failed", "{st}");
     assert_eq!(st["error"]["code"], "ResourceGroupNotFound", "{st}");

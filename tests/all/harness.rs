@@ -190,6 +190,17 @@ impl Emulator {
         }
     }
 
+    /// `POST /_emulator/step`: finish every pending long-running operation (explicit mode).
+    pub async fn step(&self) {
+        let r = self
+            .http()
+            .post(format!("{}/_emulator/step", self.base()))
+            .send()
+            .await
+            .expect("step");
+        assert_eq!(r.status(), 200, "step");
+    }
+
     /// Move the emulator's clock forward.
     pub async fn advance_clock(&self, seconds: i64) {
         let r = self
