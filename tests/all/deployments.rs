@@ -82,7 +82,8 @@ async fn seed_prerequisites(az: &Az<'_>, em: &Emulator, registry: &str, tag: &st
 /// Taken literally the seed names its group `myContainerGroup`, which Azure
 /// refuses: container group names are lower-case letters, digits and hyphens
 /// (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules,
-/// Microsoft.ContainerInstance), so ARM fails the deployment with
+/// Microsoft.ContainerInstance; Azure/azure-powershell#10761 "ContainerGroup doesn't
+/// allow uppercase"), so ARM fails the deployment with
 /// InvalidContainerGroupName. The test checks that refusal, then deploys the
 /// same template with the name in lower case.
 #[tokio::test]
