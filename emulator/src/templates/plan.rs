@@ -458,10 +458,13 @@ fn expand(
                 name = format!("{pname}/{name}");
             }
         }
-        let skipped = match d.get("condition") {
-            Some(c) => !matches!(ev.value(c)?, Value::Bool(true)),
-            None => false,
-        };
+        // `existing: true` (languageVersion 2.0) declares a resource to read, not to deploy.
+        let existing = d.get("existing").and_then(Value::as_bool) == Some(true);
+        let skipped = existing
+            || match d.get("condition") {
+                Some(c) => !matches!(ev.value(c)?, Value::Bool(true)),
+                None => false,
+            };
         let scope_prefix = match d.get("scope") {
             Some(s) => Some(ev.value(s)?).map(|v| to_text(&v)),
             None => None,
@@ -826,6 +829,31 @@ mod tests {
         assert!(p.resources[4].depends_on.contains(&3), "serial copy");
         assert_eq!(p.resources[6].depends_on.len(), 3, "dependsOn a copy loop");
         assert!(p.resources[6].skipped);
+    }
+
+    /// Bicep's languageVersion 2.0 shape: resources keyed by symbolic name,
+    /// `existing` ones read but not deployed, dependencies by symbolic name.
+    #[test]
+    fn symbolic_names_and_existing() {
+        let t = json!({
+            "languageVersion": "2.0",
+            "resources": {
+                "reg": {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "r1", "existing": true},
+                "id": {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "i1",
+                       "dependsOn": ["reg"], "properties": {"x": "[reference('reg').loginServer]"}}
+            }
+        });
+        let p = plan(&t, &json!({}), &scope(), "").unwrap();
+        let at = |n: &str| p.resources.iter().position(|r| r.name == n).unwrap();
+        let (reg, id) = (at("r1"), at("i1"));
+        assert!(p.resources[reg].skipped, "existing: not deployed");
+        assert!(!p.resources[id].skipped);
+        assert_eq!(p.resources[id].depends_on, vec![reg]);
+        assert_eq!(p.resources[id].path, "resources.id");
+        assert_eq!(
+            p.names["reg"],
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r1"
+        );
     }
 
     #[test]
