@@ -4,30 +4,10 @@
 //! `cargo bench --bench registry`. Prints figures; asserts nothing about speed.
 
 use azemu_client::oci::{RegistryAuth, RegistryClient, sha256_digest};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{SUB, spawn};
 use std::time::Instant;
-
-const SUB: &str = "a2e0a2e0-0000-4000-8000-000000000002";
-
-fn spawn(dir: &std::path::Path) -> (Child, u16) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_azemu"))
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn azemu");
-    let out = child.stdout.take().unwrap();
-    for line in BufReader::new(out).lines() {
-        if let Some(p) = line.unwrap().strip_prefix("azemu ready on port ") {
-            return (child, p.trim().parse().unwrap());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("azemu exited before it was ready");
-}
 
 #[tokio::main]
 async fn main() {

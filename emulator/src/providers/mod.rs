@@ -701,12 +701,12 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
     // Each round can start resources whose operations are due at once (zero
     // delay) or on `force`; a deployment's depth bounds the rounds needed.
     for _ in 0..256 {
-        let n = settle_operations(state, force)?;
+        let (n, deployments) = settle_operations(state, force)?;
         // A deployment is itself a long-running operation: in explicit
         // simulation mode it moves only when told to.
         let moved = match (force, state.config.sim_mode) {
             (false, crate::config::SimMode::Explicit) => false,
-            _ => resources::deployments::engine::advance(state)?,
+            _ => resources::deployments::engine::advance(state, &deployments)?,
         };
         total += n;
         if n == 0 && !moved {
@@ -716,11 +716,18 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
     Ok(total)
 }
 
-fn settle_operations(state: &AppState, force: bool) -> Result<usize, ArmError> {
+/// Finish the due operations; returns how many, and the running deployments
+/// (whose operations the deployment engine finishes).
+fn settle_operations(state: &AppState, force: bool) -> Result<(usize, Vec<String>), ArmError> {
     let now = state.clock.now();
     let mut n = 0;
+    let mut deployments = Vec::new();
     for mut op in Operation::pending(state.store.as_ref())? {
-        if !(force || op.due(now)) || matches!(op.kind, OperationKind::Deployment { .. }) {
+        if let OperationKind::Deployment { deployment_id } = &op.kind {
+            deployments.push(deployment_id.clone());
+            continue;
+        }
+        if !(force || op.due(now)) {
             continue;
         }
         let outcome = match &op.kind {
@@ -737,7 +744,7 @@ fn settle_operations(state: &AppState, force: bool) -> Result<usize, ArmError> {
         op.save(state.store.as_ref())?;
         n += 1;
     }
-    Ok(n)
+    Ok((n, deployments))
 }
 
 /// A provisioning operation finished: the resource (if still there) is `Succeeded`.

@@ -20,14 +20,18 @@ use http::Method;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-/// Move every active deployment on. Returns whether anything changed.
-pub fn advance(state: &AppState) -> Result<bool, ArmError> {
+/// Move the running deployments (`ids`, from their pending operations) on.
+/// Returns whether anything changed.
+pub fn advance(state: &AppState, ids: &[String]) -> Result<bool, ArmError> {
     let mut moved = false;
-    for (key, row) in state.store.scan(tables::DEPLOYMENTS, "")? {
+    for id in ids {
+        let key = id.to_ascii_lowercase();
+        let Some(mut row) = state.store.get(tables::DEPLOYMENTS, &key)? else {
+            continue;
+        };
         if !super::is_active(&row) {
             continue;
         }
-        let mut row = row;
         if step(state, &mut row)? {
             state.store.put(tables::DEPLOYMENTS, &key, row)?;
             moved = true;
