@@ -14,6 +14,8 @@
 //!   module per resource provider (`resources` today).
 //! - [`templates`]: the ARM template language (expressions, functions, plans)
 //!   that `Microsoft.Resources/deployments` runs through the providers.
+//! - [`runtime`]: what runs when operations settle (ACR task runs).
+//! - [`storage`]: the Blob Storage slice task logs are streamed from.
 //! - [`store`]: the one [`store::Store`] trait state sits behind.
 //! - [`clock`]: injected time; nothing sleeps, tests move the clock.
 //! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
@@ -32,8 +34,10 @@ pub mod network;
 pub mod oci;
 pub mod providers;
 pub mod public_registry;
+pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod templates;
 pub mod web;

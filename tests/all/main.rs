@@ -10,6 +10,7 @@ mod harness;
 
 mod aci;
 mod acr;
+mod acr_tasks;
 mod arm_auth;
 mod arm_resources;
 mod az_cli;

@@ -65,7 +65,7 @@ async fn refresh_token(em: &Emulator, entra: &str, host: &str) -> String {
         .to_string()
 }
 
-async fn skopeo(em: &Emulator, args: &[&str]) -> Output {
+pub(crate) async fn skopeo(em: &Emulator, args: &[&str]) -> Output {
     let mut cmd = tokio::process::Command::new("skopeo");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

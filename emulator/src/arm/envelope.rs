@@ -32,6 +32,26 @@ pub fn system_data(p: &Principal, now: OffsetDateTime, previous: Option<&Value>)
 }
 
 /// `tags` from a request body: absent or null is `None`; otherwise a map of strings.
+/// RFC 7396 JSON merge patch: objects merge recursively, `null` removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
 pub fn tags(body: &serde_json::Map<String, Value>) -> Result<Option<Value>, ArmError> {
     match body.get("tags") {
         None | Some(Value::Null) => Ok(None),

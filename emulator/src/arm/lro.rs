@@ -41,6 +41,8 @@ pub enum OperationKind {
     /// A template deployment: finished by the deployment engine when its last
     /// resource is done, never by the clock.
     Deployment { deployment_id: String },
+    /// An ACR task run: carried out (build, push, log) when due; `Running` until then.
+    TaskRun { run_key: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,6 +27,23 @@ pub enum Origin {
         ip: IpAddr,
         managed_identity: bool,
     },
+    /// An ACR task run, from its agent's address, authenticating as `auth`.
+    AcrTask { ip: IpAddr, auth: TaskAuth },
+}
+
+/// What an ACR task run presents to a registry. Since June 2025 a
+/// network-restricted registry lets tasks through only when
+/// `networkRuleBypassAllowedForTasks` is true, except tasks using a
+/// user-assigned identity, which keep the trusted-services bypass
+/// (../shared/notes/acr-aci-semantics.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAuth {
+    /// The task's system-assigned identity, or the run's own token for its home registry.
+    SystemIdentity,
+    /// A user-assigned identity attached to the task.
+    UserIdentity,
+    /// A username and password from the task's credentials.
+    Password,
 }
 
 /// The services ACR's "trusted services" bypass knows (../shared/notes/acr-aci-semantics.md §3).
@@ -145,6 +162,26 @@ pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
             if restricted && bypass && *managed_identity {
                 return Reach::Allowed {
                     via: "trusted service (Azure Container Instances with a managed identity)",
+                };
+            }
+            registry_reachable(registry, &Origin::Public(*ip))
+        }
+        Origin::AcrTask { ip, auth } => {
+            let restricted = props["publicNetworkAccess"] == "Disabled"
+                || props["networkRuleSet"]["defaultAction"] == "Deny";
+            if !restricted {
+                return Reach::Allowed {
+                    via: "public network",
+                };
+            }
+            if props["networkRuleBypassAllowedForTasks"] == true {
+                return Reach::Allowed {
+                    via: "trusted service (ACR Tasks, networkRuleBypassAllowedForTasks)",
+                };
+            }
+            if *auth == TaskAuth::UserIdentity && props["networkRuleBypassOptions"] != "None" {
+                return Reach::Allowed {
+                    via: "trusted service (ACR Tasks with a user-assigned identity)",
                 };
             }
             registry_reachable(registry, &Origin::Public(*ip))

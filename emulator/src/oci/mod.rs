@@ -21,6 +21,7 @@
 
 pub mod blobs;
 pub mod errors;
+pub mod images;
 pub mod names;
 pub mod routes;
 

@@ -728,6 +728,9 @@ fn settle_operations(state: &AppState, force: bool) -> Result<(usize, Vec<String
             continue;
         }
         if !(force || op.due(now)) {
+            if let OperationKind::TaskRun { run_key } = &op.kind {
+                crate::runtime::task_runs::mark_running(state, run_key, now)?;
+            }
             continue;
         }
         let outcome = match &op.kind {
@@ -739,6 +742,9 @@ fn settle_operations(state: &AppState, force: bool) -> Result<(usize, Vec<String
                 fail_provisioning(state, resource_id)
             }
             OperationKind::Deployment { .. } => continue,
+            OperationKind::TaskRun { run_key } => {
+                crate::runtime::task_runs::execute(state, run_key)
+            }
         };
         op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
         op.save(state.store.as_ref())?;

@@ -17,6 +17,8 @@ const EXACT: &[&str] = &[
     "registry-1.docker.io",
     "index.docker.io",
     "docker.io",
+    // The storage account ACR task logs are read from (`crate::storage`).
+    crate::storage::HOST,
     "localhost",
     "127.0.0.1",
     "::1",
@@ -88,6 +90,11 @@ mod tests {
             HostClass::Refused
         );
         assert_eq!(classify("example.com"), HostClass::Refused);
+        assert_eq!(
+            classify("azemutasklogs.blob.core.windows.net"),
+            HostClass::Emulated
+        );
+        assert_eq!(classify("other.blob.core.windows.net"), HostClass::Refused);
         assert_eq!(classify("[::1]"), HostClass::Emulated);
     }
 }

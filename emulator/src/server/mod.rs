@@ -37,6 +37,11 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(crate::arm::metadata::endpoints),
         )
         .merge(crate::entra::routes())
+        // Task logs, path-style, for clients that came to localhost.
+        .route(
+            &format!("/{}/{{*blob}}", crate::storage::ACCOUNT),
+            axum::routing::any(crate::storage::handle),
+        )
         .fallback(crate::providers::handle)
         .with_state(state)
 }
@@ -47,6 +52,8 @@ struct Ctx {
     registry_router: Router,
     /// What public registry hosts (MCR, Docker Hub) get.
     public_router: Router,
+    /// What the task-log storage account gets.
+    storage_router: Router,
     acceptor: TlsAcceptor,
     /// The port we listen on: CONNECT to localhost is allowed to this port only.
     port: u16,
@@ -86,6 +93,9 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         router: router(state.clone()),
         registry_router: crate::acr::router(state.clone()),
         public_router: crate::public_registry::router(&state),
+        storage_router: Router::new()
+            .fallback(crate::storage::handle)
+            .with_state(state.clone()),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
         shutdown,
@@ -204,7 +214,18 @@ where
                 .and_then(|h| h.to_str().ok())
                 .and_then(crate::public_registry::registry_of_host)
                 .is_some();
-            let router = if is_registry {
+            let is_storage = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|h| {
+                    h.split(':')
+                        .next()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST))
+                });
+            let router = if is_storage {
+                &ctx.storage_router
+            } else if is_registry {
                 &ctx.registry_router
             } else if is_public {
                 &ctx.public_router

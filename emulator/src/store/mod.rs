@@ -32,6 +32,10 @@ pub mod tables {
     /// Template deployments (`Microsoft.Resources/deployments`), keyed by lower-cased id. Kept out of
     /// `resources` because ARM keeps them out of resource lists and Complete-mode deletes.
     pub const DEPLOYMENTS: &str = "deployments";
+    /// ACR task runs, keyed `{registry key}/runs/{runId}` (not ARM-listable resources).
+    pub const ACR_RUNS: &str = "acr_runs";
+    /// ACR task run logs (the blobs behind `listLogSasUrl`), keyed like the runs.
+    pub const ACR_RUN_LOGS: &str = "acr_run_logs";
 }
 
 #[derive(Debug, thiserror::Error)]

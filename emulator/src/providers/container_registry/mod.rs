@@ -5,6 +5,7 @@
 
 pub mod registries;
 pub mod scope_maps;
+pub mod tasks;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::state::AppState;
@@ -49,9 +50,14 @@ pub fn resource(
                 | "tokens"
                 | "generatecredentials"
                 | "privateendpointconnections"
-                | "privatelinkresources",
+                | "privatelinkresources"
+                | "tasks"
+                | "runs"
+                | "schedulerun",
             ),
         ) => true,
+        (Some((t, _)), Some("listdetails")) if t == "tasks" => true,
+        (Some((t, _)), Some("cancel" | "listlogsasurl")) if t == "runs" => true,
         _ => return Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     };
     if !registry_child {
@@ -82,6 +88,18 @@ pub fn resource(
         }
         (None, Some("privatelinkresources")) => {
             registries::private_link_resources(state, req, &registry)
+        }
+        (None, Some("tasks")) => tasks::tasks(state, req, &registry, None, None),
+        (Some((t, n)), action) if t == "tasks" => {
+            tasks::tasks(state, req, &registry, Some(n), action)
+        }
+        (None, Some("runs")) => tasks::runs(state, req, &registry, None, None),
+        (Some((t, n)), action) if t == "runs" => {
+            tasks::runs(state, req, &registry, Some(n), action)
+        }
+        (None, Some("schedulerun")) => {
+            let row = tasks::registry_row(state, &registry)?;
+            tasks::schedule_run(state, req, &registry, &row)
         }
         _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     }

@@ -444,6 +444,19 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
         Some(_) => {
             state.store.delete(tables::ACR_CREDENTIALS, &id.key())?;
             identity::resource_deleted(state, &id.to_string())?;
+            // Its children (scope maps, tokens, tasks and their identities) and runs go with it.
+            let prefix = format!("{}/", id.key());
+            for (k, v) in state.store.scan(tables::RESOURCES, &prefix)? {
+                state.store.delete(tables::RESOURCES, &k)?;
+                if let Some(child) = v["id"].as_str() {
+                    identity::resource_deleted(state, child)?;
+                }
+            }
+            for table in [tables::ACR_RUNS, tables::ACR_RUN_LOGS] {
+                for (k, _) in state.store.scan(table, &prefix)? {
+                    state.store.delete(table, &k)?;
+                }
+            }
             for (k, _) in state
                 .store
                 .scan(tables::ROLE_ASSIGNMENTS, &format!("{}/", id.key()))?

@@ -1,0 +1,5 @@
+//! What the emulator runs on behalf of resources, when their operations
+//! settle: ACR task runs ([`task_runs`]). (Container groups do not run
+//! images: their pulls are `providers::container_instance::pull`.)
+
+pub mod task_runs;

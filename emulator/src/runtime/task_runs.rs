@@ -1,0 +1,491 @@
+//! Carrying out an ACR task run when its operation settles.
+//!
+//! A run logs in to its home registry (the run's own token) and to every
+//! custom registry in the task's credentials (the task's system- or
+//! user-assigned identity, or a username and password), builds, and pushes
+//! the images it names — each login and push through the same decisions any
+//! client meets: the registry's network rules for a task agent
+//! ([`crate::network::Origin::AcrTask`]), then [`crate::acr::granted`].
+//!
+//! azemu is offline and runs no Docker daemon. A git context is looked up
+//! in no mirror (none is configured yet), so the run builds from the task
+//! definition alone and says so in its log; the image it produces is a real
+//! OCI image whose single layer records the build inputs. The log is written
+//! in ACR's style and served through the run's log SAS URL
+//! ([`crate::storage`]).
+
+use crate::acr::{Caller, Scope, granted};
+use crate::arm::{ArmError, ResourceId};
+use crate::clock::arm_timestamp;
+use crate::entra::{Principal, PrincipalKind};
+use crate::network::{Origin, Reach, TaskAuth, registry_reachable};
+use crate::providers::container_registry::{registries, tasks};
+use crate::state::AppState;
+use crate::store::tables;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+/// The public address task agents come from (for firewall messages).
+pub const TASK_AGENT_IP: [u8; 4] = [20, 42, 66, 17];
+
+/// A pending run's operation is not due yet: the run has been picked up.
+pub fn mark_running(state: &AppState, key: &str, now: OffsetDateTime) -> Result<(), ArmError> {
+    if let Some(mut row) = state.store.get(tables::ACR_RUNS, key)?
+        && row["properties"]["status"] == "Queued"
+    {
+        row["properties"]["status"] = json!("Running");
+        row["properties"]["startTime"] = json!(arm_timestamp(now));
+        row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(now));
+        state.store.put(tables::ACR_RUNS, key, row)?;
+    }
+    Ok(())
+}
+
+/// `POST runs/{id}/cancel`: a run not yet finished ends Canceled.
+pub fn cancel(state: &AppState, key: &str, mut row: Value) -> Result<(), ArmError> {
+    let status = row["properties"]["status"].as_str().unwrap_or_default();
+    if !matches!(status, "Queued" | "Started" | "Running") {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let mut log = Log::new(now);
+    log.line("Run was canceled by the user.");
+    row["properties"]["status"] = json!("Canceled");
+    row["properties"]["finishTime"] = json!(arm_timestamp(now));
+    row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(now));
+    state.store.put(tables::ACR_RUNS, key, row)?;
+    crate::storage::write_log(state, key, &log.text, Some("canceled"))
+}
+
+/// The run's log, in ACR's format (`YYYY/MM/DD HH:MM:SS message`, CRLF line ends,
+/// which az's streamer splits on).
+struct Log {
+    text: String,
+    now: OffsetDateTime,
+}
+
+impl Log {
+    fn new(now: OffsetDateTime) -> Self {
+        Log {
+            text: String::new(),
+            now,
+        }
+    }
+
+    fn line(&mut self, msg: &str) {
+        let t = self.now;
+        self.text.push_str(&format!(
+            "{:04}/{:02}/{:02} {:02}:{:02}:{:02} {msg}\r\n",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ));
+    }
+
+    fn raw(&mut self, msg: &str) {
+        self.text.push_str(msg);
+        self.text.push_str("\r\n");
+    }
+}
+
+/// What a run presents to one registry.
+struct Login {
+    caller: Caller,
+    auth: TaskAuth,
+}
+
+/// Carry out the run stored at `key` (its operation is due). The run's
+/// failure is the run's status, not the operation's.
+pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
+    let Some(mut row) = state.store.get(tables::ACR_RUNS, key)? else {
+        return Ok(());
+    };
+    if matches!(
+        row["properties"]["status"].as_str(),
+        Some("Canceled" | "Succeeded" | "Failed" | "Error" | "Timeout")
+    ) {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let started = row["properties"]["startTime"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| arm_timestamp(now));
+    let mut log = Log::new(now);
+    let outcome = run(state, &row, &mut log);
+    let (status, complete) = match &outcome {
+        Ok(_) => ("Succeeded", "succeeded"),
+        Err(_) => ("Failed", "failed"),
+    };
+    let run_id = row["properties"]["runId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    match &outcome {
+        Ok(images) => {
+            row["properties"]["outputImages"] = json!(images);
+            log.raw("");
+            log.raw(&format!("Run ID: {run_id} was successful after 0s"));
+        }
+        Err(reason) => {
+            log.raw(&format!("failed to run step: {reason}"));
+            log.raw(&format!(
+                "Run ID: {run_id} failed after 0s. Error: {reason}"
+            ));
+            row["properties"]["runErrorMessage"] = json!(reason);
+        }
+    }
+    row["properties"]["status"] = json!(status);
+    row["properties"]["startTime"] = json!(started);
+    row["properties"]["finishTime"] = json!(arm_timestamp(now));
+    row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(now));
+    state.store.put(tables::ACR_RUNS, key, row)?;
+    crate::storage::write_log(state, key, &log.text, Some(complete))
+}
+
+/// The run itself: the images it pushed, or why it failed.
+fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, String> {
+    let internals = &row["_run"];
+    let step = &internals["step"];
+    let registry_id: ResourceId = internals["registry"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or("the run's registry is gone")?;
+    let home = registries::load(state, &registry_id)
+        .ok()
+        .flatten()
+        .ok_or("the run's registry is gone")?;
+    let home_server = home["properties"]["loginServer"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let run_id = row["properties"]["runId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let task = match row["properties"]["task"].as_str() {
+        Some(t) => tasks::load_task(state, &registry_id, t).ok().flatten(),
+        None => None,
+    };
+    let run_date = log.now.date().to_string().replace('-', "");
+    let vars = |s: &str| {
+        s.replace("{{.Run.ID}}", &run_id)
+            .replace("{{.Run.Registry}}", &home_server)
+            .replace("{{.Run.RegistryName}}", registry_id.name())
+            .replace("{{.Run.Date}}", &run_date)
+            .replace("{{.Run.OS}}", "linux")
+            .replace("{{.Run.Architecture}}", "amd64")
+    };
+
+    // Source.
+    log.line("Downloading source code...");
+    let context = step["contextPath"].as_str().unwrap_or("");
+    if context.is_empty() || context == "/dev/null" {
+        log.line("No source context: building from the task definition.");
+    } else {
+        log.line(&format!(
+            "azemu is offline and no local mirror is configured for '{context}': building from the task definition alone."
+        ));
+    }
+    log.line("Finished downloading source code");
+    log.line("Setting up Docker configuration...");
+    log.line("Successfully set up Docker configuration");
+
+    // Logins: the home registry with the run's token, then the task's custom registries.
+    log.line(&format!("Logging in to registry: {home_server}"));
+    // The run's own token has the home registry's data access, except in ABAC
+    // mode, where a task has only what `credentials.sourceRegistry.identity` is granted.
+    let home_login = if home["properties"]["roleAssignmentMode"] == "AbacRepositoryPermissions" {
+        match task
+            .as_ref()
+            .and_then(|t| t["properties"]["credentials"]["sourceRegistry"]["identity"].as_str())
+        {
+            Some(ident) => identity_login(state, task.as_ref(), ident)?,
+            None => Login {
+                caller: Caller::Anonymous,
+                auth: TaskAuth::SystemIdentity,
+            },
+        }
+    } else {
+        Login {
+            caller: Caller::Admin,
+            auth: TaskAuth::SystemIdentity,
+        }
+    };
+    reach(&home, &home_login)?;
+    log.line(&format!("Successfully logged into {home_server}"));
+    let mut logins: Vec<(String, Value, Login)> = Vec::new();
+    if let Some(creds) = task
+        .as_ref()
+        .and_then(|t| t["properties"]["credentials"]["customRegistries"].as_object())
+    {
+        for (server, cred) in creds {
+            if cred.is_null() {
+                continue;
+            }
+            log.line(&format!("Logging in to registry: {server}"));
+            let (registry, login) = login_to(state, task.as_ref(), server, cred).map_err(|e| {
+                log.line(&format!(
+                    "Error response from daemon: Get \"https://{server}/v2/\": {e}"
+                ));
+                format!("failed to login to registry '{server}': {e}")
+            })?;
+            log.line(&format!("Successfully logged into {server}"));
+            logins.push((server.to_ascii_lowercase(), registry, login));
+        }
+    }
+
+    // Build.
+    let step_type = step["type"].as_str().unwrap_or("Docker");
+    if step_type != "Docker" {
+        return Err(format!(
+            "azemu cannot run '{step_type}' steps offline yet; only Docker build steps are emulated"
+        ));
+    }
+    let dockerfile = step["dockerFilePath"].as_str().unwrap_or("Dockerfile");
+    log.line("Executing step ID: build. Timeout(sec): 3600, Working directory: '', Network: ''");
+    log.line("Scanning for dependencies...");
+    log.line(&format!(
+        "The Dockerfile '{dockerfile}' is not available offline: no base image to pull."
+    ));
+    log.line("Successfully obtained source code and scanned for dependencies");
+    let images: Vec<String> = step["imageNames"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(vars)
+        .collect();
+    let created = arm_timestamp(log.now);
+    let inputs = json!({
+        "runId": run_id,
+        "registry": home_server,
+        "task": row["properties"]["task"],
+        "context": context,
+        "dockerfile": dockerfile,
+        "target": step["target"],
+        "arguments": step["arguments"].as_array().into_iter().flatten()
+            .map(|a| if a["isSecret"] == true { json!({"name": a["name"], "value": "*****"}) } else { a.clone() })
+            .collect::<Vec<_>>(),
+        "images": images,
+    });
+    let labels = json!({
+        "io.azemu.run-id": run_id,
+        "io.azemu.context": context,
+        "io.azemu.dockerfile": dockerfile,
+    });
+    let (manifest, blobs) = crate::oci::images::build(
+        &[(
+            "azemu-build.json",
+            serde_json::to_vec_pretty(&inputs).unwrap_or_default(),
+        )],
+        &labels,
+        &created,
+    );
+    log.raw(&format!("Step 1/1 : LABEL io.azemu.run-id={run_id}"));
+    let manifest_digest = crate::oci::blobs::digest_of(&manifest);
+    log.raw(&format!("Successfully built {}", &manifest_digest[7..19]));
+    for i in &images {
+        log.raw(&format!(
+            "Successfully tagged {}",
+            qualified(i, &home_server)
+        ));
+    }
+    log.line("Step ID: build marked as successful (elapsed time in seconds: 0.000000)");
+
+    // Push.
+    let mut pushed = Vec::new();
+    if step["isPushEnabled"] != false && !images.is_empty() {
+        log.line("Executing step ID: push. Timeout(sec): 3600, Working directory: '', Network: ''");
+        for image in &images {
+            let full = qualified(image, &home_server);
+            let (server, rest) = full.split_once('/').unwrap_or((&home_server, &full));
+            let (repo, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+            log.line(&format!("Pushing image: {full}, attempt 1"));
+            let (target, login) = if server.eq_ignore_ascii_case(&home_server) {
+                (&home, &home_login)
+            } else {
+                match logins
+                    .iter()
+                    .find(|(s, _, _)| s.eq_ignore_ascii_case(server))
+                {
+                    Some((_, r, l)) => (r, l),
+                    None => {
+                        let e = format!(
+                            "unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information. (no credentials for {server} in the task)"
+                        );
+                        log.raw(&e);
+                        return Err(format!("failed to push image {full}"));
+                    }
+                }
+            };
+            reach(target, login).map_err(|e| {
+                log.raw(&format!("denied: {e}"));
+                format!("failed to push image {full}")
+            })?;
+            let scope = Scope {
+                kind: "repository".into(),
+                name: repo.to_string(),
+                actions: vec!["pull".into(), "push".into()],
+            };
+            if !granted(state, target, &login.caller, &scope)
+                .iter()
+                .any(|a| a == "push")
+            {
+                log.raw("unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information.");
+                return Err(format!("failed to push image {full}"));
+            }
+            let reg = target["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            store_image(state, &reg, repo, tag, &manifest, &blobs, &created)
+                .map_err(|e| format!("failed to push image {full}: {e}"))?;
+            log.raw(&format!("The push refers to repository [{server}/{repo}]"));
+            log.raw(&format!(
+                "{tag}: digest: {manifest_digest} size: {}",
+                manifest.len()
+            ));
+            pushed.push(json!({"registry": server, "repository": repo, "tag": tag, "digest": manifest_digest}));
+        }
+        log.line("Step ID: push marked as successful (elapsed time in seconds: 0.000000)");
+    }
+    log.line("The following dependencies were found:");
+    for p in &pushed {
+        log.line(&format!(
+            "\r\n- image:\r\n    registry: {}\r\n    repository: {}\r\n    tag: {}\r\n    digest: {}\r\n  runtime-dependency: null\r\n  git: {{}}",
+            p["registry"].as_str().unwrap_or_default(),
+            p["repository"].as_str().unwrap_or_default(),
+            p["tag"].as_str().unwrap_or_default(),
+            p["digest"].as_str().unwrap_or_default()
+        ));
+    }
+    Ok(pushed)
+}
+
+/// `repo:tag` → `<home>/repo:tag`; a reference with a registry host stays as it is.
+fn qualified(image: &str, home: &str) -> String {
+    match image.split_once('/') {
+        Some((h, _)) if h.contains('.') || h.contains(':') => image.to_string(),
+        _ => format!("{home}/{image}"),
+    }
+}
+
+fn reach(registry: &Value, login: &Login) -> Result<(), String> {
+    match registry_reachable(
+        registry,
+        &Origin::AcrTask {
+            ip: TASK_AGENT_IP.into(),
+            auth: login.auth,
+        },
+    ) {
+        Reach::Allowed { .. } => Ok(()),
+        Reach::Denied { message } => Err(message),
+    }
+}
+
+/// Log in to a custom registry with one credential of the task.
+fn login_to(
+    state: &AppState,
+    task: Option<&Value>,
+    server: &str,
+    cred: &Value,
+) -> Result<(Value, Login), String> {
+    let name = crate::acr::registry_name_of_host(server)
+        .ok_or_else(|| format!("dial tcp: lookup {server}: no such host"))?;
+    let registry = registries::by_name(state, &name)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("dial tcp: lookup {server}: no such host"))?;
+    let login = match cred["identity"].as_str() {
+        Some(ident) => identity_login(state, task, ident)?,
+        None => {
+            let user = cred["userName"]["value"].as_str().unwrap_or_default();
+            let pass = cred["password"]["value"].as_str().unwrap_or_default();
+            let caller =
+                crate::acr::tokens::caller_for_password(state, &registry, server, user, pass)
+                    .ok_or("unauthorized: incorrect username or password")?;
+            Login {
+                caller,
+                auth: TaskAuth::Password,
+            }
+        }
+    };
+    Ok((registry, login))
+}
+
+/// The task's system identity (`[system]`) or its user-assigned identity with this client id.
+fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result<Login, String> {
+    let task = task.ok_or("the run has no task identity")?;
+    let task_id = task["id"].as_str().unwrap_or_default();
+    let (sp, auth) = if ident.eq_ignore_ascii_case("[system]") {
+        let sp = crate::providers::identity::system_principal(state, task_id)
+            .ok()
+            .flatten()
+            .ok_or("the task has no system-assigned identity")?;
+        (sp, TaskAuth::SystemIdentity)
+    } else {
+        let attached = task["identity"]["userAssignedIdentities"]
+            .as_object()
+            .and_then(|m| {
+                m.values().find(|v| {
+                    v["clientId"]
+                        .as_str()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(ident))
+                })
+            })
+            .and_then(|v| v["principalId"].as_str())
+            .ok_or_else(|| {
+                format!("the identity with client id '{ident}' is not assigned to the task")
+            })?;
+        let sp = state
+            .directory
+            .all()
+            .ok()
+            .and_then(|all| {
+                all.into_iter()
+                    .find(|s| s.object_id.eq_ignore_ascii_case(attached))
+            })
+            .ok_or("the task's identity no longer exists")?;
+        (sp, TaskAuth::UserIdentity)
+    };
+    Ok(Login {
+        caller: Caller::Principal(Principal {
+            object_id: sp.object_id,
+            app_id: sp.app_id,
+            tenant_id: sp.tenant_id,
+            kind: PrincipalKind::ManagedIdentity,
+        }),
+        auth,
+    })
+}
+
+fn store_image(
+    state: &AppState,
+    registry: &str,
+    repo: &str,
+    tag: &str,
+    manifest: &[u8],
+    blobs: &[Vec<u8>],
+    now: &str,
+) -> Result<(), String> {
+    let mut links = Vec::new();
+    for b in blobs {
+        let d = state.blobs.put(b).map_err(|e| e.to_string())?;
+        links.push((d, b.len()));
+    }
+    let m = state.blobs.put(manifest).map_err(|e| e.to_string())?;
+    crate::oci::images::link(
+        state.store.as_ref(),
+        registry,
+        repo,
+        &links,
+        (&m, manifest.len()),
+        Some(tag),
+        now,
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,315 @@
+//! ACR Tasks with managed identities, with the real az CLI: the second seed
+//! document's commands (task create with a system- or user-assigned
+//! identity, role assignment, `task credential add --use-identity`, `task
+//! run` streaming its log, `list-runs`, `logs`), the image the run pushed
+//! pulled back by skopeo, and the failures a run reports in its log.
+
+use crate::az::{Az, Mode};
+use crate::harness::{CLIENT_SECRET, Emulator};
+use crate::oci_clients::skopeo;
+use serde_json::Value;
+
+const CONTEXT: &str = "https://github.com/Azure-Samples/acr-build-helloworld-node.git#main";
+
+async fn setup<'a>(em: &'a Emulator, registries: &[&str]) -> Az<'a> {
+    let az = Az::new(em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&[
+        "group",
+        "create",
+        "-n",
+        "myResourceGroup",
+        "-l",
+        "eastus",
+        "-o",
+        "none",
+    ])
+    .await;
+    for r in registries {
+        az.acr_create("myResourceGroup", r, "Basic").await;
+    }
+    az
+}
+
+/// `az acr task create` as the seed writes it, plus `--assign-identity [value]`.
+async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Value {
+    let mut args = vec![
+        "acr",
+        "task",
+        "create",
+        "--image",
+        "hello-world:{{.Run.ID}}",
+        "--name",
+        "hello-world",
+        "--registry",
+        registry,
+        "--context",
+        CONTEXT,
+        "--file",
+        "Dockerfile",
+        "--commit-trigger-enabled",
+        "false",
+        "--assign-identity",
+    ];
+    if let Some(i) = identity {
+        args.push(i);
+    }
+    az.json(&args).await
+}
+
+async fn registry_id(az: &Az<'_>, name: &str) -> String {
+    az.ok(&["acr", "show", "-n", name, "--query", "id", "-o", "tsv"])
+        .await
+        .trim()
+        .to_string()
+}
+
+async fn acrpull(az: &Az<'_>, principal: &str, scope: &str) {
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        principal,
+        "--scope",
+        scope,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+}
+
+/// Acceptance (seed, system-assigned): create, grant, add the credential, run
+/// (the log streams and the run succeeds), list-runs, logs; the image the
+/// run pushed is pulled back with skopeo.
+#[tokio::test]
+async fn seed_task_with_system_identity() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry", "targetregistry"]).await;
+    let task = task_create(&az, "myregistry", None).await;
+    assert_eq!(task["identity"]["type"], "SystemAssigned", "{task}");
+    let principal = task["identity"]["principalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    acrpull(&az, &principal, &registry_id(&az, "targetregistry").await).await;
+    let creds = az
+        .json(&[
+            "acr",
+            "task",
+            "credential",
+            "add",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+            "--login-server",
+            "targetregistry.azurecr.io",
+            "--use-identity",
+            "[system]",
+        ])
+        .await;
+    assert_eq!(
+        creds["targetregistry.azurecr.io"]["identity"], "[system]",
+        "{creds}"
+    );
+
+    let run = az
+        .run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("Queued a run with ID: ca1"),
+        "{}",
+        run.stderr
+    );
+    for line in [
+        "Logging in to registry: targetregistry.azurecr.io",
+        "Successfully logged into targetregistry.azurecr.io",
+        "Pushing image: myregistry.azurecr.io/hello-world:ca1, attempt 1",
+        "Run ID: ca1 was successful after",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+
+    let runs = az
+        .json(&["acr", "task", "list-runs", "--registry", "myregistry"])
+        .await;
+    assert_eq!(runs[0]["runId"], "ca1");
+    assert_eq!(runs[0]["status"], "Succeeded");
+    assert_eq!(runs[0]["task"], "hello-world");
+    let digest = runs[0]["outputImages"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs = az
+        .run(&["acr", "task", "logs", "--registry", "myregistry"])
+        .await;
+    assert!(
+        logs.ok && logs.stdout.contains("Run ID: ca1 was successful"),
+        "{}",
+        logs.stdout
+    );
+
+    // The built image is a real one: skopeo pulls it with an ACR token.
+    let token = az
+        .ok(&[
+            "acr",
+            "login",
+            "-n",
+            "myregistry",
+            "--expose-token",
+            "--query",
+            "accessToken",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = skopeo(
+        &em,
+        &[
+            "copy",
+            "--src-creds",
+            &format!("00000000-0000-0000-0000-000000000000:{}", token.trim()),
+            "docker://myregistry.azurecr.io/hello-world:ca1",
+            &format!("oci:{}:ca1", dir.path().display()),
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    // The manifest it serves is the one the run recorded (skopeo re-compresses on copy, so
+    // compare the raw manifest).
+    let raw = skopeo(
+        &em,
+        &[
+            "inspect",
+            "--raw",
+            "--creds",
+            &format!("00000000-0000-0000-0000-000000000000:{}", token.trim()),
+            "docker://myregistry.azurecr.io/hello-world:ca1",
+        ],
+    )
+    .await;
+    assert!(raw.ok, "{}", raw.stderr);
+    use sha2::Digest;
+    let got = format!("sha256:{:x}", sha2::Sha256::digest(raw.stdout.as_bytes()));
+    assert_eq!(got, digest);
+}
+
+/// Acceptance (seed, user-assigned): the identity's resource id on create,
+/// its client id on the credential.
+#[tokio::test]
+async fn seed_task_with_user_identity() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry", "targetregistry"]).await;
+    let ident = az
+        .identity_create("myResourceGroup", "myUserAssignedIdentity")
+        .await;
+    let id = ident["id"].as_str().unwrap();
+    let task = task_create(&az, "myregistry", Some(id)).await;
+    assert_eq!(task["identity"]["type"], "UserAssigned", "{task}");
+    acrpull(
+        &az,
+        ident["principalId"].as_str().unwrap(),
+        &registry_id(&az, "targetregistry").await,
+    )
+    .await;
+    az.ok(&[
+        "acr",
+        "task",
+        "credential",
+        "add",
+        "--name",
+        "hello-world",
+        "--registry",
+        "myregistry",
+        "--login-server",
+        "targetregistry.azurecr.io",
+        "--use-identity",
+        ident["clientId"].as_str().unwrap(),
+        "-o",
+        "none",
+    ])
+    .await;
+    let run = az
+        .run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("Successfully logged into targetregistry.azurecr.io"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A credential the run cannot use fails the run: the log says which login
+/// failed and why, and `az acr task run` exits non-zero.
+#[tokio::test]
+async fn run_fails_with_the_login_error_in_its_log() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry"]).await;
+    task_create(&az, "myregistry", None).await;
+    // A user-assigned identity's client id the task does not have.
+    az.ok(&[
+        "acr",
+        "task",
+        "credential",
+        "add",
+        "--name",
+        "hello-world",
+        "--registry",
+        "myregistry",
+        "--login-server",
+        "nosuchregistry.azurecr.io",
+        "--use-identity",
+        "[system]",
+        "-o",
+        "none",
+    ])
+    .await;
+    let run = az
+        .run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert!(!run.ok, "{}", run.stdout);
+    assert!(run.stderr.contains("Run failed"), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("Logging in to registry: nosuchregistry.azurecr.io")
+            && run.stdout.contains("no such host")
+            && run.stdout.contains("Run ID: ca1 failed"),
+        "{}",
+        run.stdout
+    );
+    let runs = az
+        .json(&["acr", "task", "list-runs", "--registry", "myregistry"])
+        .await;
+    assert_eq!(runs[0]["status"], "Failed");
+}
