@@ -313,3 +313,152 @@ async fn run_fails_with_the_login_error_in_its_log() {
         .await;
     assert_eq!(runs[0]["status"], "Failed");
 }
+
+/// Acceptance (networkRuleBypassAllowedForTasks): with the target registry
+/// closed to the public, a run logging in with the task's system-assigned
+/// identity is refused while the flag is false and let through once it is
+/// true; a user-assigned identity is let through either way (trusted services).
+#[tokio::test]
+async fn restricted_registry_and_the_tasks_bypass_flag() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry"]).await;
+    az.acr_create("myResourceGroup", "lockedregistry", "Premium")
+        .await;
+    az.ok(&[
+        "acr",
+        "update",
+        "-n",
+        "lockedregistry",
+        "--public-network-enabled",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
+    let locked = registry_id(&az, "lockedregistry").await;
+    let ident = az.identity_create("myResourceGroup", "taskIdentity").await;
+    // Both identities on the task (`--assign-identity [system] <id>`): system for one
+    // credential, user-assigned for the other.
+    let task = az
+        .json(&[
+            "acr",
+            "task",
+            "create",
+            "--image",
+            "hello-world:{{.Run.ID}}",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+            "--context",
+            CONTEXT,
+            "--file",
+            "Dockerfile",
+            "--commit-trigger-enabled",
+            "false",
+            "--assign-identity",
+            "[system]",
+            ident["id"].as_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(
+        task["identity"]["type"], "SystemAssigned, UserAssigned",
+        "{task}"
+    );
+    acrpull(
+        &az,
+        task["identity"]["principalId"].as_str().unwrap(),
+        &locked,
+    )
+    .await;
+    acrpull(&az, ident["principalId"].as_str().unwrap(), &locked).await;
+    let credential = |identity: String| {
+        let az = &az;
+        async move {
+            for verb in ["remove", "add"] {
+                let mut args = vec![
+                    "acr",
+                    "task",
+                    "credential",
+                    verb,
+                    "--name",
+                    "hello-world",
+                    "--registry",
+                    "myregistry",
+                    "--login-server",
+                    "lockedregistry.azurecr.io",
+                    "-o",
+                    "none",
+                ];
+                if verb == "add" {
+                    args.extend(["--use-identity", identity.as_str()]);
+                }
+                let _ = az.run(&args).await;
+            }
+        }
+    };
+    let run = || async {
+        az.run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+        ])
+        .await
+    };
+
+    credential("[system]".into()).await;
+    let refused = run().await;
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert!(
+        refused
+            .stdout
+            .contains("Logging in to registry: lockedregistry.azurecr.io")
+            && refused
+                .stdout
+                .contains("denied: client with IP '20.42.66.17' is not allowed access."),
+        "{}",
+        refused.stdout
+    );
+
+    let v = az
+        .run(&[
+            "rest",
+            "--method",
+            "patch",
+            "--url",
+            &format!("https://management.azure.com{locked}?api-version=2025-04-01"),
+            "--body",
+            r#"{"properties":{"networkRuleBypassAllowedForTasks":true}}"#,
+        ])
+        .await;
+    assert!(v.ok, "{}", v.stderr);
+    let allowed = run().await;
+    assert!(allowed.ok, "{}\n{}", allowed.stdout, allowed.stderr);
+
+    // Back to false: a user-assigned identity still gets through.
+    az.ok(&[
+        "rest",
+        "--method",
+        "patch",
+        "--url",
+        &format!("https://management.azure.com{locked}?api-version=2025-04-01"),
+        "--body",
+        r#"{"properties":{"networkRuleBypassAllowedForTasks":false}}"#,
+        "-o",
+        "none",
+    ])
+    .await;
+    credential(ident["clientId"].as_str().unwrap().to_string()).await;
+    let user = run().await;
+    assert!(user.ok, "{}\n{}", user.stdout, user.stderr);
+    assert!(
+        user.stdout
+            .contains("Successfully logged into lockedregistry.azurecr.io"),
+        "{}",
+        user.stdout
+    );
+}

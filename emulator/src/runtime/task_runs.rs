@@ -414,6 +414,8 @@ fn login_to(
             }
         }
     };
+    // `docker login` reaches the registry: its network rules apply to the task's agent.
+    reach(&registry, &login).map_err(|m| format!("denied: {m}"))?;
     Ok((registry, login))
 }
 
