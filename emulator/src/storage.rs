@@ -28,6 +28,61 @@ const CONTAINER: &str = "logs";
 /// How long a log link stays valid (ACR's links are short-lived).
 const SAS_LIFETIME: time::Duration = time::Duration::hours(1);
 
+const SOURCES: &str = "sources";
+/// Largest build context accepted (ACR Tasks' own limit is far higher; this is an emulator).
+const MAX_SOURCE: usize = 256 * 1024 * 1024;
+
+/// `registries/{r}/listBuildSourceUploadUrl`: where az uploads a local build
+/// context (a tar.gz), and the `relativePath` a run request then names.
+pub fn upload_location(
+    state: &AppState,
+    base: &BaseUrl,
+    registry_key: &str,
+    now: OffsetDateTime,
+) -> Result<(String, String), ArmError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let relative = format!(
+        "source/{:04}{:02}{:02}{:02}{:02}/{id}.tar.gz",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute()
+    );
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    state.store.put(
+        tables::ACR_SOURCES,
+        &relative,
+        json!({"registry": registry_key, "token": token, "digest": null}),
+    )?;
+    let expiry = arm_timestamp(now + SAS_LIFETIME);
+    let url = format!(
+        "{}/{SOURCES}/{relative}?sv=2023-11-03&sr=b&sp=cw&se={}Z&sig={token}",
+        origin(base),
+        &expiry[..19]
+    );
+    Ok((url, relative))
+}
+
+/// The bytes of an uploaded build context, if `relative` names one of `registry_key`'s.
+pub fn uploaded_source(state: &AppState, registry_key: &str, relative: &str) -> Option<Vec<u8>> {
+    let row = state.store.get(tables::ACR_SOURCES, relative).ok()??;
+    if row["registry"].as_str() != Some(registry_key) {
+        return None;
+    }
+    state.blobs.read(row["digest"].as_str()?).ok()
+}
+
+/// `https://{HOST}` through the proxy, or path-style on the client's own localhost address.
+fn origin(base: &BaseUrl) -> String {
+    let host = base.host();
+    if crate::server::hosts::is_loopback(host.split(':').next().unwrap_or(host)) {
+        format!("{}/{ACCOUNT}", base.0)
+    } else {
+        format!("https://{HOST}")
+    }
+}
+
 /// Store (or replace) a run's log; `complete` is the `Complete` metadata once the run ended.
 pub fn write_log(
     state: &AppState,
@@ -86,14 +141,9 @@ pub fn log_link(
     let token = row["token"].as_str().unwrap_or_default();
     let expiry = arm_timestamp(now + SAS_LIFETIME);
     let expiry = &expiry[..19];
-    let host = base.host();
-    let origin = if crate::server::hosts::is_loopback(host.split(':').next().unwrap_or(host)) {
-        format!("{}/{ACCOUNT}", base.0)
-    } else {
-        format!("https://{HOST}")
-    };
     Ok(format!(
-        "{origin}/{CONTAINER}/{}?sv=2023-11-03&sr=b&sp=r&se={expiry}Z&sig={token}",
+        "{}/{CONTAINER}/{}?sv=2023-11-03&sr=b&sp=r&se={expiry}Z&sig={token}",
+        origin(base),
         blob_name(run_key)
     ))
 }
@@ -113,9 +163,13 @@ fn storage_error(status: StatusCode, code: &str, message: &str, head: bool) -> R
     r
 }
 
-/// GET/HEAD of a log blob. `path` is `/{container}/{blob}` (the account already stripped).
+/// GET/HEAD of a log blob, PUT of a build context. The path is
+/// `/{container}/{blob}` (after the account, path-style).
 pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Response {
     let head = req.method() == Method::HEAD;
+    if req.method() == Method::PUT {
+        return put_source(&state, req).await;
+    }
     if req.method() != Method::GET && !head {
         return storage_error(
             StatusCode::FORBIDDEN,
@@ -128,7 +182,6 @@ pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Respon
     let path = path.strip_prefix(&format!("{ACCOUNT}/")).unwrap_or(path);
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
-    let q = |k: &str| query.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
     let Some(blob) = path.strip_prefix(&format!("{CONTAINER}/")) else {
         return storage_error(
             StatusCode::NOT_FOUND,
@@ -157,18 +210,8 @@ pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Respon
         }
     };
     let now = state.clock.now();
-    let expired = q("se")
-        .and_then(|se| {
-            OffsetDateTime::parse(se, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .is_none_or(|se| se < now);
-    if q("sig") != row["token"].as_str() || expired {
-        return storage_error(
-            StatusCode::FORBIDDEN,
-            "AuthenticationFailed",
-            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
-            head,
-        );
+    if let Err(r) = check_sas(&query, &row, now, head) {
+        return r;
     }
     let text = row["text"].as_str().unwrap_or_default().as_bytes().to_vec();
     let total = text.len() as u64;
@@ -224,6 +267,110 @@ pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Respon
     let mut r = (status, body).into_response();
     r.headers_mut().extend(headers);
     r
+}
+
+/// `PUT /sources/{relativePath}?sig=…` (a block blob, in one request as the SDK sends small ones).
+async fn put_source(state: &AppState, req: Request<Body>) -> Response {
+    let path = req.uri().path().trim_start_matches('/');
+    let path = path.strip_prefix(&format!("{ACCOUNT}/")).unwrap_or(path);
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+    let Some(relative) = path
+        .strip_prefix(&format!("{SOURCES}/"))
+        .map(str::to_string)
+    else {
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission.",
+            false,
+        );
+    };
+    let Ok(Some(mut row)) = state.store.get(tables::ACR_SOURCES, &relative) else {
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            false,
+        );
+    };
+    let now = state.clock.now();
+    if let Err(r) = check_sas(&query, &row, now, false) {
+        return r;
+    }
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), MAX_SOURCE).await else {
+        return storage_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+            false,
+        );
+    };
+    let digest = match state.blobs.put(&bytes) {
+        Ok(d) => d,
+        Err(_) => {
+            return storage_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "The server encountered an internal error. Please retry the request.",
+                false,
+            );
+        }
+    };
+    row["digest"] = json!(digest);
+    if state
+        .store
+        .put(tables::ACR_SOURCES, &relative, row)
+        .is_err()
+    {
+        return storage_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
+            false,
+        );
+    }
+    let mut r = StatusCode::CREATED.into_response();
+    let h = r.headers_mut();
+    for (k, v) in [
+        (
+            "etag",
+            format!("\"0x{:016X}\"", crate::templates::hash::murmur64(&bytes)),
+        ),
+        ("last-modified", http_date(now)),
+        ("x-ms-request-id", uuid::Uuid::new_v4().to_string()),
+        ("x-ms-version", "2023-11-03".to_string()),
+        ("x-ms-request-server-encrypted", "true".to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    }
+    r
+}
+
+/// The SAS in the query must carry the blob's signature and not have expired (emulated time).
+fn check_sas(
+    query: &[(String, String)],
+    row: &serde_json::Value,
+    now: OffsetDateTime,
+    head: bool,
+) -> Result<(), Response> {
+    let q = |k: &str| query.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+    let expired = q("se")
+        .and_then(|se| {
+            OffsetDateTime::parse(se, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_none_or(|se| se < now);
+    if q("sig") != row["token"].as_str() || expired {
+        return Err(storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            head,
+        ));
+    }
+    Ok(())
 }
 
 /// `bytes=a-b` (or `bytes=a-`) within `total`; the end is clamped to the blob.

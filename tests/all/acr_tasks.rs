@@ -57,6 +57,24 @@ async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Val
     az.json(&args).await
 }
 
+/// skopeo `--creds` for a registry: the null-GUID user and an ACR refresh token from az.
+async fn pull_creds(az: &Az<'_>, registry: &str) -> String {
+    let token = az
+        .ok(&[
+            "acr",
+            "login",
+            "-n",
+            registry,
+            "--expose-token",
+            "--query",
+            "accessToken",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    format!("00000000-0000-0000-0000-000000000000:{}", token.trim())
+}
+
 async fn registry_id(az: &Az<'_>, name: &str) -> String {
     az.ok(&["acr", "show", "-n", name, "--query", "id", "-o", "tsv"])
         .await
@@ -162,26 +180,14 @@ async fn seed_task_with_system_identity() {
     );
 
     // The built image is a real one: skopeo pulls it with an ACR token.
-    let token = az
-        .ok(&[
-            "acr",
-            "login",
-            "-n",
-            "myregistry",
-            "--expose-token",
-            "--query",
-            "accessToken",
-            "-o",
-            "tsv",
-        ])
-        .await;
+    let creds = pull_creds(&az, "myregistry").await;
     let dir = tempfile::tempdir().unwrap();
     let out = skopeo(
         &em,
         &[
             "copy",
             "--src-creds",
-            &format!("00000000-0000-0000-0000-000000000000:{}", token.trim()),
+            &creds,
             "docker://myregistry.azurecr.io/hello-world:ca1",
             &format!("oci:{}:ca1", dir.path().display()),
         ],
@@ -196,7 +202,7 @@ async fn seed_task_with_system_identity() {
             "inspect",
             "--raw",
             "--creds",
-            &format!("00000000-0000-0000-0000-000000000000:{}", token.trim()),
+            &creds,
             "docker://myregistry.azurecr.io/hello-world:ca1",
         ],
     )
@@ -461,4 +467,142 @@ async fn restricted_registry_and_the_tasks_bypass_flag() {
         "{}",
         user.stdout
     );
+}
+
+/// A local build context whose Dockerfile builds FROM an image in another
+/// registry: `az acr build` (no credential for it) fails with the registry's
+/// error in the log; a task run with that context, a credential for the
+/// registry and AcrPull on it succeeds, and its image (the base's layers plus
+/// one) is pulled back in full by skopeo.
+#[tokio::test]
+async fn local_context_from_another_registry() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry", "baseregistry"]).await;
+    em.push_sample("baseregistry.azurecr.io/hello-world:v1")
+        .unwrap();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "ARG BASE=baseregistry.azurecr.io/hello-world:v1\nFROM ${BASE}\nCOPY app.txt /app/\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("app.txt"), "hello").unwrap();
+    let dir = ctx.path().to_string_lossy().into_owned();
+
+    let build = az
+        .run(&["acr", "build", "-r", "myregistry", "-t", "app:v1", &dir])
+        .await;
+    assert!(!build.ok, "{}", build.stdout);
+    assert!(
+        build.stdout.contains("Step 2/5 : FROM ${BASE}")
+            && build.stdout.contains(
+                "Error response from daemon: Head \"https://baseregistry.azurecr.io/v2/hello-world/manifests/v1\": unauthorized: authentication required"
+            ),
+        "{}",
+        build.stdout
+    );
+
+    let task = az
+        .json(&[
+            "acr",
+            "task",
+            "create",
+            "--image",
+            "app:{{.Run.ID}}",
+            "--name",
+            "buildapp",
+            "--registry",
+            "myregistry",
+            "--context",
+            CONTEXT,
+            "--file",
+            "Dockerfile",
+            "--commit-trigger-enabled",
+            "false",
+            "--assign-identity",
+        ])
+        .await;
+    acrpull(
+        &az,
+        task["identity"]["principalId"].as_str().unwrap(),
+        &registry_id(&az, "baseregistry").await,
+    )
+    .await;
+    az.ok(&[
+        "acr",
+        "task",
+        "credential",
+        "add",
+        "-n",
+        "buildapp",
+        "-r",
+        "myregistry",
+        "--login-server",
+        "baseregistry.azurecr.io",
+        "--use-identity",
+        "[system]",
+        "-o",
+        "none",
+    ])
+    .await;
+    let run = az
+        .run_in(
+            ctx.path(),
+            &[
+                "acr",
+                "task",
+                "run",
+                "-n",
+                "buildapp",
+                "-r",
+                "myregistry",
+                "-c",
+                ".",
+                "-f",
+                "Dockerfile",
+            ],
+        )
+        .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("v1: Pulling from hello-world")
+            && run
+                .stdout
+                .contains("Pushing image: myregistry.azurecr.io/app:ca2, attempt 1"),
+        "{}",
+        run.stdout
+    );
+
+    let creds = pull_creds(&az, "myregistry").await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let copy = skopeo(
+        &em,
+        &[
+            "copy",
+            "--src-creds",
+            &creds,
+            "docker://myregistry.azurecr.io/app:ca2",
+            &format!("oci:{}:app", out_dir.path().display()),
+        ],
+    )
+    .await;
+    assert!(copy.ok, "{}\n{}", copy.stdout, copy.stderr);
+    let raw = skopeo(
+        &em,
+        &[
+            "inspect",
+            "--creds",
+            &creds,
+            "docker://myregistry.azurecr.io/app:ca2",
+        ],
+    )
+    .await;
+    assert!(raw.ok, "{}", raw.stderr);
+    let info: Value = serde_json::from_str(&raw.stdout).unwrap();
+    assert_eq!(
+        info["Layers"].as_array().unwrap().len(),
+        2,
+        "the base's layer and the build's: {info}"
+    );
+    assert_eq!(info["Labels"]["io.azemu.run-id"], "ca2");
 }

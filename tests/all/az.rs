@@ -47,9 +47,26 @@ impl<'a> Az<'a> {
         self.run_with_env(args, &[]).await
     }
 
+    /// Run in `dir` (az resolves some paths, such as `--file`, against it).
+    pub async fn run_in(&self, dir: &std::path::Path, args: &[&str]) -> Output {
+        self.run_opts(args, &[], Some(dir)).await
+    }
+
     /// Run with extra environment variables (e.g. `IDENTITY_ENDPOINT` for `az login --identity`).
     pub async fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.run_opts(args, env, None).await
+    }
+
+    async fn run_opts(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: Option<&std::path::Path>,
+    ) -> Output {
         let mut cmd = tokio::process::Command::new(venv().join("bin/az"));
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
         python_env(&mut cmd, self.em);
         cmd.env("AZURE_CONFIG_DIR", self.config.path()).args(args);
         if self.mode == Mode::Transparent {

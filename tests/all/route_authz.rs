@@ -507,6 +507,71 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks",
+            format!("{acr}/authzreg1/tasks"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks/{task}",
+            format!("{acr}/authzreg1/tasks/task1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks/{task}",
+            format!("{acr}/authzreg1/tasks/task1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks/{task}",
+            format!("{acr}/authzreg1/tasks/task1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks/{task}",
+            format!("{acr}/authzreg1/tasks/task1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/tasks/{task}/listDetails",
+            format!("{acr}/authzreg1/tasks/task1/listDetails"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scheduleRun",
+            format!("{acr}/authzreg1/scheduleRun"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/listBuildSourceUploadUrl",
+            format!("{acr}/authzreg1/listBuildSourceUploadUrl"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/runs",
+            format!("{acr}/authzreg1/runs"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/runs/{run}",
+            format!("{acr}/authzreg1/runs/ca1"),
+            403,
+        ),
+        (
+            "PATCH /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/runs/{run}",
+            format!("{acr}/authzreg1/runs/ca1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/runs/{run}/cancel",
+            format!("{acr}/authzreg1/runs/ca1/cancel"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/runs/{run}/listLogSasUrl",
+            format!("{acr}/authzreg1/runs/ca1/listLogSasUrl"),
+            403,
+        ),
+        (
             "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments",
             format!("{rg}/providers/Microsoft.Resources/deployments"),
             403,

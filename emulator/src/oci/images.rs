@@ -44,25 +44,54 @@ pub fn link(
     Ok(())
 }
 
-/// A one-layer OCI image whose layer is a tar holding `files` (name, bytes),
-/// with `labels` in its config. Returns (manifest bytes, [(blob bytes)]: config then layer).
-pub fn build(files: &[(&str, Vec<u8>)], labels: &Value, created: &str) -> (Vec<u8>, Vec<Vec<u8>>) {
+/// The image a build starts from: its config and its layer descriptors.
+pub struct Base {
+    pub config: Value,
+    pub layers: Vec<Value>,
+}
+
+/// An OCI image: `base`'s layers (if any) plus one layer, a tar holding
+/// `files` (name, bytes), with `labels` added to the config. Returns
+/// (manifest bytes, [config bytes, new layer bytes]); the base's blobs are
+/// already stored.
+pub fn build(
+    files: &[(&str, Vec<u8>)],
+    labels: &Value,
+    created: &str,
+    base: Option<&Base>,
+) -> (Vec<u8>, Vec<Vec<u8>>) {
     let layer = tar(files);
     let layer_digest = super::blobs::digest_of(&layer);
-    let config = serde_json::to_vec(&json!({
-        "created": created,
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Labels": labels},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        "history": [{"created": created, "created_by": "azemu: ACR task run (offline build)"}],
-    }))
-    .unwrap_or_default();
+    let mut config = base.map(|b| b.config.clone()).filter(Value::is_object).unwrap_or_else(|| {
+        json!({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []})
+    });
+    config["created"] = json!(created);
+    if !config["config"].is_object() {
+        config["config"] = json!({});
+    }
+    let mut all_labels = config["config"]["Labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    all_labels.extend(labels.as_object().cloned().unwrap_or_default());
+    config["config"]["Labels"] = Value::Object(all_labels);
+    let mut diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    diff_ids.push(json!(layer_digest));
+    config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    let mut history = config["history"].as_array().cloned().unwrap_or_default();
+    history.push(json!({"created": created, "created_by": "azemu: ACR task run (offline build)"}));
+    config["history"] = Value::Array(history);
+    let config = serde_json::to_vec(&config).unwrap_or_default();
+    let mut layers = base.map(|b| b.layers.clone()).unwrap_or_default();
+    layers.push(json!({"mediaType": LAYER_TYPE, "digest": layer_digest, "size": layer.len()}));
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": super::blobs::digest_of(&config), "size": config.len()},
-        "layers": [{"mediaType": LAYER_TYPE, "digest": layer_digest, "size": layer.len()}],
+        "layers": layers,
     }))
     .unwrap_or_default();
     (manifest, vec![config, layer])

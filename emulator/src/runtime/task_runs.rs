@@ -180,10 +180,19 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
             .replace("{{.Run.Architecture}}", "amd64")
     };
 
-    // Source.
+    // Source: an uploaded context (az acr build / task run -c <dir>), or a URL.
     log.line("Downloading source code...");
-    let context = step["contextPath"].as_str().unwrap_or("");
-    if context.is_empty() || context == "/dev/null" {
+    let context = step["contextPath"]
+        .as_str()
+        .or_else(|| step["sourceLocation"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if context.starts_with("source/") {
+        let bytes = crate::storage::uploaded_source(state, &registry_id.key(), &context)
+            .ok_or_else(|| format!("the uploaded source '{context}' was not found"))?;
+        files = untar_gz(&bytes).map_err(|e| format!("failed to unpack the source: {e}"))?;
+    } else if context.is_empty() || context == "/dev/null" {
         log.line("No source context: building from the task definition.");
     } else {
         log.line(&format!(
@@ -248,9 +257,36 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
     let dockerfile = step["dockerFilePath"].as_str().unwrap_or("Dockerfile");
     log.line("Executing step ID: build. Timeout(sec): 3600, Working directory: '', Network: ''");
     log.line("Scanning for dependencies...");
-    log.line(&format!(
-        "The Dockerfile '{dockerfile}' is not available offline: no base image to pull."
-    ));
+    let wanted = dockerfile.trim_start_matches("./");
+    let dockerfile_text = files
+        .iter()
+        .find(|(n, _)| n.trim_start_matches("./") == wanted)
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned());
+    let args: Vec<(String, String)> = step["arguments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some((
+                a["name"].as_str()?.to_string(),
+                a["value"].as_str().unwrap_or("").to_string(),
+            ))
+        })
+        .collect();
+    let instructions = match &dockerfile_text {
+        Some(text) => parse_dockerfile(text, &args),
+        None if files.is_empty() => {
+            log.line(&format!(
+                "The Dockerfile '{dockerfile}' is not available offline: no base image to pull."
+            ));
+            Vec::new()
+        }
+        None => {
+            return Err(format!(
+                "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat /workspace/{wanted}: no such file or directory"
+            ));
+        }
+    };
     log.line("Successfully obtained source code and scanned for dependencies");
     let images: Vec<String> = step["imageNames"]
         .as_array()
@@ -260,12 +296,38 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         .map(vars)
         .collect();
     let created = arm_timestamp(log.now);
+
+    // Run the Dockerfile: FROMs pull through the registries; other instructions are recorded.
+    let total = instructions.len() + 1;
+    let mut base: Option<crate::oci::images::Base> = None;
+    let mut stages: Vec<String> = Vec::new();
+    for (n, ins) in instructions.iter().enumerate() {
+        log.raw(&format!("Step {}/{total} : {}", n + 1, ins.text));
+        if let Some((image, alias)) = &ins.from {
+            let image = image.clone();
+            if stages.iter().any(|s| s.eq_ignore_ascii_case(&image)) || image == "scratch" {
+                base = None;
+            } else {
+                let b = pull_base(state, &image, &home, &home_login, &logins, log)?;
+                base = Some(b);
+            }
+            if let Some(a) = alias {
+                stages.push(a.clone());
+            }
+        }
+        log.raw(&format!(
+            " ---> {}",
+            &crate::oci::blobs::digest_of(ins.text.as_bytes())[7..19]
+        ));
+    }
     let inputs = json!({
         "runId": run_id,
         "registry": home_server,
         "task": row["properties"]["task"],
         "context": context,
         "dockerfile": dockerfile,
+        "instructions": instructions.iter().map(|i| i.text.clone()).collect::<Vec<_>>(),
+        "contextFiles": files.iter().map(|(n, b)| json!({"name": n, "size": b.len()})).collect::<Vec<_>>(),
         "target": step["target"],
         "arguments": step["arguments"].as_array().into_iter().flatten()
             .map(|a| if a["isSecret"] == true { json!({"name": a["name"], "value": "*****"}) } else { a.clone() })
@@ -277,15 +339,18 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         "io.azemu.context": context,
         "io.azemu.dockerfile": dockerfile,
     });
-    let (manifest, blobs) = crate::oci::images::build(
-        &[(
-            "azemu-build.json",
-            serde_json::to_vec_pretty(&inputs).unwrap_or_default(),
-        )],
-        &labels,
-        &created,
-    );
-    log.raw(&format!("Step 1/1 : LABEL io.azemu.run-id={run_id}"));
+    let mut layer_files: Vec<(&str, Vec<u8>)> = vec![(
+        "azemu-build.json",
+        serde_json::to_vec_pretty(&inputs).unwrap_or_default(),
+    )];
+    if let Some(text) = &dockerfile_text {
+        layer_files.push(("Dockerfile", text.as_bytes().to_vec()));
+    }
+    let (manifest, blobs) =
+        crate::oci::images::build(&layer_files, &labels, &created, base.as_ref());
+    log.raw(&format!(
+        "Step {total}/{total} : LABEL io.azemu.run-id={run_id}"
+    ));
     let manifest_digest = crate::oci::blobs::digest_of(&manifest);
     log.raw(&format!("Successfully built {}", &manifest_digest[7..19]));
     for i in &images {
@@ -295,6 +360,20 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         ));
     }
     log.line("Step ID: build marked as successful (elapsed time in seconds: 0.000000)");
+    let base_layers: Vec<(String, usize)> = base
+        .as_ref()
+        .map(|b| {
+            b.layers
+                .iter()
+                .filter_map(|l| {
+                    Some((
+                        l["digest"].as_str()?.to_string(),
+                        l["size"].as_u64().unwrap_or(0) as usize,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
 
     // Push.
     let mut pushed = Vec::new();
@@ -342,8 +421,17 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                 .as_str()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
-            store_image(state, &reg, repo, tag, &manifest, &blobs, &created)
-                .map_err(|e| format!("failed to push image {full}: {e}"))?;
+            store_image(
+                state,
+                &reg,
+                repo,
+                tag,
+                &manifest,
+                &blobs,
+                &base_layers,
+                &created,
+            )
+            .map_err(|e| format!("failed to push image {full}: {e}"))?;
             log.raw(&format!("The push refers to repository [{server}/{repo}]"));
             log.raw(&format!(
                 "{tag}: digest: {manifest_digest} size: {}",
@@ -465,6 +553,207 @@ fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result
     })
 }
 
+/// One Dockerfile instruction: its text, and for FROM the image and stage alias.
+struct Instruction {
+    text: String,
+    from: Option<(String, Option<String>)>,
+}
+
+/// Dockerfile instructions with line continuations joined; `ARG`s before the
+/// first FROM (defaults, overridden by the run's arguments) substituted into FROM.
+fn parse_dockerfile(text: &str, args: &[(String, String)]) -> Vec<Instruction> {
+    let mut joined: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if current.is_empty() && (t.is_empty() || t.starts_with('#')) {
+            continue;
+        }
+        if let Some(body) = t.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(t);
+        joined.push(std::mem::take(&mut current));
+    }
+    if !current.trim().is_empty() {
+        joined.push(current);
+    }
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut seen_from = false;
+    let mut out = Vec::new();
+    for text in joined {
+        let (keyword, rest) = text.split_once(char::is_whitespace).unwrap_or((&text, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        if keyword == "ARG" && !seen_from {
+            let (name, default) = rest.trim().split_once('=').unwrap_or((rest.trim(), ""));
+            let value = args
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| default.trim_matches('"').to_string());
+            vars.push((name.to_string(), value));
+        }
+        let from = (keyword == "FROM").then(|| {
+            seen_from = true;
+            let mut words = rest.split_whitespace().filter(|w| !w.starts_with("--"));
+            let mut image = words.next().unwrap_or("").to_string();
+            for (n, v) in &vars {
+                image = image
+                    .replace(&format!("${{{n}}}"), v)
+                    .replace(&format!("${n}"), v);
+            }
+            let alias = match (words.next(), words.next()) {
+                (Some(a), Some(name)) if a.eq_ignore_ascii_case("as") => Some(name.to_string()),
+                _ => None,
+            };
+            (image, alias)
+        });
+        out.push(Instruction { text, from });
+    }
+    out
+}
+
+/// Unpack a gzip'd tar (az's build context): regular files only, bounded.
+fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use std::io::Read;
+    const MAX_FILES: usize = 10_000;
+    const MAX_TOTAL: u64 = 512 * 1024 * 1024;
+    let mut archive = ::tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        total += entry.size();
+        if out.len() >= MAX_FILES || total > MAX_TOTAL {
+            return Err("the build context is too large".into());
+        }
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+/// Pull a FROM image the way the build agent's docker does: the registry's
+/// network rules, the credential the run has for it (the home registry's run
+/// token, a task credential, or none), then the manifest and config by digest.
+fn pull_base(
+    state: &AppState,
+    image: &str,
+    home: &Value,
+    home_login: &Login,
+    logins: &[(String, Value, Login)],
+    log: &mut Log,
+) -> Result<crate::oci::images::Base, String> {
+    use crate::providers::container_instance::pull::{PullFailure, fetch, parse_image};
+    let r = parse_image(image).ok_or_else(|| format!("invalid reference format: '{image}'"))?;
+    let head = format!(
+        "Head \"https://{}/v2/{}/manifests/{}\"",
+        r.host, r.repository, r.reference
+    );
+    let registry_name = if let Some(name) = crate::acr::registry_name_of_host(&r.host) {
+        let home_name = home["name"].as_str().unwrap_or_default();
+        let anonymous = Login {
+            caller: Caller::Anonymous,
+            auth: TaskAuth::Password,
+        };
+        let (registry, login) = if name.eq_ignore_ascii_case(home_name) {
+            (home.clone(), home_login)
+        } else {
+            match logins
+                .iter()
+                .find(|(s, _, _)| s.eq_ignore_ascii_case(&r.host))
+            {
+                Some((_, reg, l)) => (reg.clone(), l),
+                None => match registries::by_name(state, &name).ok().flatten() {
+                    Some(reg) => (reg, &anonymous),
+                    None => {
+                        let e = format!(
+                            "Error response from daemon: {head}: dial tcp: lookup {}: no such host",
+                            r.host
+                        );
+                        log.raw(&e);
+                        return Err(e);
+                    }
+                },
+            }
+        };
+        if let Err(m) = reach(&registry, login) {
+            let e = format!("Error response from daemon: {head}: denied: {m}");
+            log.raw(&e);
+            return Err(e);
+        }
+        let scope = Scope {
+            kind: "repository".into(),
+            name: r.repository.clone(),
+            actions: vec!["pull".into()],
+        };
+        if !granted(state, &registry, &login.caller, &scope)
+            .iter()
+            .any(|a| a == "pull")
+        {
+            let e = format!(
+                "Error response from daemon: {head}: unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information."
+            );
+            log.raw(&e);
+            return Err(e);
+        }
+        registry["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    } else if let Some(public) = crate::public_registry::registry_of_host(&r.host) {
+        public.to_string()
+    } else {
+        let e = format!(
+            "Error response from daemon: {head}: dial tcp: lookup {}: no such host",
+            r.host
+        );
+        log.raw(&e);
+        return Err(e);
+    };
+    let digest = fetch(state, &registry_name, &r).map_err(|f| {
+        let e = match f {
+            PullFailure::Inaccessible => format!(
+                "Error response from daemon: manifest for {image} not found: manifest unknown: manifest tagged by \"{}\" is not found",
+                r.reference
+            ),
+            _ => format!("Error response from daemon: {head}: failed"),
+        };
+        log.raw(&e);
+        e
+    })?;
+    let manifest: Value = state
+        .blobs
+        .read(&digest)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("the base image's manifest is unreadable")?;
+    let config: Value = manifest["config"]["digest"]
+        .as_str()
+        .and_then(|d| state.blobs.read(d).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    log.raw(&format!("{}: Pulling from {}", r.reference, r.repository));
+    log.raw(&format!("Digest: {digest}"));
+    log.raw(&format!("Status: Downloaded newer image for {image}"));
+    Ok(crate::oci::images::Base {
+        config,
+        layers: manifest["layers"].as_array().cloned().unwrap_or_default(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn store_image(
     state: &AppState,
     registry: &str,
@@ -472,9 +761,10 @@ fn store_image(
     tag: &str,
     manifest: &[u8],
     blobs: &[Vec<u8>],
+    base_layers: &[(String, usize)],
     now: &str,
 ) -> Result<(), String> {
-    let mut links = Vec::new();
+    let mut links: Vec<(String, usize)> = base_layers.to_vec();
     for b in blobs {
         let d = state.blobs.put(b).map_err(|e| e.to_string())?;
         links.push((d, b.len()));

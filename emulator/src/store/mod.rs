@@ -36,6 +36,8 @@ pub mod tables {
     pub const ACR_RUNS: &str = "acr_runs";
     /// ACR task run logs (the blobs behind `listLogSasUrl`), keyed like the runs.
     pub const ACR_RUN_LOGS: &str = "acr_run_logs";
+    /// Build contexts uploaded through `listBuildSourceUploadUrl`, keyed by their relative path.
+    pub const ACR_SOURCES: &str = "acr_sources";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -151,7 +151,7 @@ pub fn pull(
 }
 
 /// The manifest `image` names in registry `reg`, then every blob it names, by digest.
-fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<String, PullFailure> {
+pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<String, PullFailure> {
     let key = |rest: &str| format!("{reg}/{}/{rest}", image.repository);
     let digest = if parse_digest(&image.reference).is_some() {
         image.reference.clone()

@@ -53,7 +53,9 @@ pub fn resource(
                 | "privatelinkresources"
                 | "tasks"
                 | "runs"
-                | "schedulerun",
+                | "schedulerun"
+                | "listbuildsourceuploadurl"
+                | "getbuildsourceuploadurl",
             ),
         ) => true,
         (Some((t, _)), Some("listdetails")) if t == "tasks" => true,
@@ -96,6 +98,9 @@ pub fn resource(
         (None, Some("runs")) => tasks::runs(state, req, &registry, None, None),
         (Some((t, n)), action) if t == "runs" => {
             tasks::runs(state, req, &registry, Some(n), action)
+        }
+        (None, Some("listbuildsourceuploadurl" | "getbuildsourceuploadurl")) => {
+            tasks::source_upload_url(state, req, &registry)
         }
         (None, Some("schedulerun")) => {
             let row = tasks::registry_row(state, &registry)?;

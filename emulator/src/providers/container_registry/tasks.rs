@@ -608,6 +608,23 @@ fn list_runs(
     Ok(json_response(StatusCode::OK, &json!({"value": items})))
 }
 
+/// `POST registries/{r}/listBuildSourceUploadUrl` (older api-versions: `getBuildSourceUploadUrl`).
+pub fn source_upload_url(
+    state: &AppState,
+    req: &ArmRequest,
+    registry: &ResourceId,
+) -> Result<Response, ArmError> {
+    if req.method != Method::POST {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let (url, relative) =
+        crate::storage::upload_location(state, &req.base, &registry.key(), req.now)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"uploadUrl": url, "relativePath": relative}),
+    ))
+}
+
 /// For the container_registry router: does this registry exist (for child routes)?
 pub fn registry_row(state: &AppState, registry: &ResourceId) -> Result<Value, ArmError> {
     registries::load(state, registry)?.ok_or_else(|| {
