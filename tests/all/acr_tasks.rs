@@ -606,3 +606,148 @@ async fn local_context_from_another_registry() {
     );
     assert_eq!(info["Labels"]["io.azemu.run-id"], "ca2");
 }
+
+/// A run follows emulated time: Queued, then Running until its operation is
+/// due, then Succeeded; its log blob grows a `Complete` metadata header only
+/// at the end, answers ranged reads with 206, and its SAS expires. A second
+/// run is canceled before it finishes.
+#[tokio::test]
+async fn run_lifecycle_log_blob_and_cancel() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start_with(&["--lro-delay-ms", "10000"]);
+    let owner = em.arm_token().await;
+    let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/rg1";
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/lifereg01");
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}?api-version=2023-07-01"),
+            Some(json!({"location": "eastus", "sku": {"name": "Basic"}})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    em.advance_clock(10).await;
+    let api = "api-version=2025-03-01-preview";
+    let (s, t) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}/tasks/lifetask?{api}"),
+            Some(json!({"location": "eastus", "properties": {
+                "platform": {"os": "Linux"},
+                "step": {"type": "Docker", "dockerFilePath": "Dockerfile", "imageNames": ["life:{{.Run.ID}}"], "contextPath": "/dev/null"}
+            }})),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let schedule = || async {
+        let (s, r) = em
+            .arm(
+                &owner,
+                Method::POST,
+                &format!("{reg}/scheduleRun?{api}"),
+                Some(json!({"type": "TaskRunRequest", "taskId": format!("{reg}/tasks/lifetask")})),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        r["properties"]["runId"].as_str().unwrap().to_string()
+    };
+    let run = schedule().await;
+    let get = |id: String| {
+        let em = &em;
+        let owner = owner.clone();
+        let reg = reg.clone();
+        async move {
+            em.arm(&owner, Method::GET, &format!("{reg}/runs/{id}?{api}"), None)
+                .await
+                .1
+        }
+    };
+    assert_eq!(get(run.clone()).await["properties"]["status"], "Running");
+    let (_, link) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/runs/{run}/listLogSasUrl?{api}"),
+            None,
+        )
+        .await;
+    let url = link["logLink"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with("https://localhost:"),
+        "direct clients get a path-style URL: {url}"
+    );
+    let http = em.http();
+    let head = http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(
+        head.headers().get("x-ms-meta-complete").is_none(),
+        "not complete while running"
+    );
+
+    em.advance_clock(10).await;
+    let done = get(run.clone()).await;
+    assert_eq!(done["properties"]["status"], "Succeeded", "{done}");
+    assert_eq!(done["properties"]["outputImages"][0]["tag"], run.as_str());
+    let head = http.head(&url).send().await.unwrap();
+    assert_eq!(head.headers()["x-ms-meta-complete"], "succeeded");
+    let size: usize = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let part = http
+        .get(&url)
+        .header("x-ms-range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 0-9/{size}").as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap().len(), 10);
+    let bad = http.get(url.replace("sig=", "sig=x")).send().await.unwrap();
+    assert_eq!(bad.status(), 403);
+    assert_eq!(bad.headers()["x-ms-error-code"], "AuthenticationFailed");
+    em.advance_clock(3601).await;
+    let expired = http.get(&url).send().await.unwrap();
+    assert_eq!(expired.status(), 403, "the SAS lasts an hour");
+
+    // Cancel a queued run: it never pushes.
+    let second = schedule().await;
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/runs/{second}/cancel?{api}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    em.advance_clock(10).await;
+    let c = get(second.clone()).await;
+    assert_eq!(c["properties"]["status"], "Canceled", "{c}");
+    assert_eq!(c["properties"]["outputImages"], json!([]));
+    let (_, list) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{reg}/runs?{api}&$filter=Status%20eq%20'Canceled'"),
+            None,
+        )
+        .await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
+}
