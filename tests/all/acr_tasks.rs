@@ -751,3 +751,88 @@ async fn run_lifecycle_log_blob_and_cancel() {
         .await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
 }
+
+/// `az acr run`: a `--cmd` (EncodedTaskRunRequest) pulls its image through the
+/// run's registry login; a task file with build, push and cmd steps
+/// (FileTaskRunRequest, local context) builds, pushes and resolves its image.
+#[tokio::test]
+async fn acr_run_cmd_and_task_file() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry"]).await;
+    em.push_sample("myregistry.azurecr.io/sample/hello-world:v1")
+        .unwrap();
+    let cmd = az
+        .run(&[
+            "acr",
+            "run",
+            "--registry",
+            "myregistry",
+            "--cmd",
+            "$Registry/sample/hello-world:v1",
+            "/dev/null",
+        ])
+        .await;
+    assert!(cmd.ok, "{}\n{}", cmd.stdout, cmd.stderr);
+    assert!(
+        cmd.stdout.contains("v1: Pulling from sample/hello-world")
+            && cmd.stdout.contains("Run ID: ca1 was successful"),
+        "{}",
+        cmd.stdout
+    );
+    let missing = az
+        .run(&[
+            "acr",
+            "run",
+            "--registry",
+            "myregistry",
+            "--cmd",
+            "$Registry/sample/nothing:v1",
+            "/dev/null",
+        ])
+        .await;
+    assert!(!missing.ok);
+    assert!(
+        missing.stdout.contains("manifest unknown"),
+        "{}",
+        missing.stdout
+    );
+
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM myregistry.azurecr.io/sample/hello-world:v1\nCMD [\"/hello\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("acb.yaml"),
+        "version: v1.1.0\nsteps:\n  - id: build\n    build: -t $Registry/hello-world:$ID -f Dockerfile .\n  - push: [\"$Registry/hello-world:$ID\"]\n  - cmd: $Registry/hello-world:$ID\n",
+    )
+    .unwrap();
+    let file = az
+        .run_in(
+            ctx.path(),
+            &["acr", "run", "-r", "myregistry", "-f", "acb.yaml", "."],
+        )
+        .await;
+    assert!(file.ok, "{}\n{}", file.stdout, file.stderr);
+    for line in [
+        "Executing step ID: build.",
+        "Pushing image: myregistry.azurecr.io/hello-world:ca3, attempt 1",
+        "was built by this run and its command is not executed",
+        "Run ID: ca3 was successful",
+    ] {
+        assert!(file.stdout.contains(line), "{line}: {}", file.stdout);
+    }
+    let tags = az
+        .json(&[
+            "acr",
+            "repository",
+            "show-tags",
+            "-n",
+            "myregistry",
+            "--repository",
+            "hello-world",
+        ])
+        .await;
+    assert_eq!(tags, serde_json::json!(["ca3"]));
+}

@@ -247,35 +247,209 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         }
     }
 
-    // Build.
-    let step_type = step["type"].as_str().unwrap_or("Docker");
-    if step_type != "Docker" {
-        return Err(format!(
-            "azemu cannot run '{step_type}' steps offline yet; only Docker build steps are emulated"
+    // Steps: a Docker step is a build then a push; a task file (FileTask) or
+    // an encoded one (EncodedTask, `az acr run`) lists its own.
+    let ctx = Ctx {
+        state,
+        home: &home,
+        home_login: &home_login,
+        logins: &logins,
+        home_server: &home_server,
+        run_id: &run_id,
+        files: &files,
+        context: &context,
+        task: row["properties"]["task"].clone(),
+        created: arm_timestamp(log.now),
+    };
+    let steps = match step["type"].as_str().unwrap_or("Docker") {
+        "Docker" => {
+            let tags: Vec<String> = step["imageNames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(vars)
+                .collect();
+            let args = step["arguments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| {
+                    Some((
+                        a["name"].as_str()?.to_string(),
+                        a["value"].as_str().unwrap_or("").to_string(),
+                    ))
+                })
+                .collect();
+            let mut steps = vec![Step::Build {
+                id: "build".into(),
+                tags: tags.clone(),
+                dockerfile: step["dockerFilePath"]
+                    .as_str()
+                    .unwrap_or("Dockerfile")
+                    .to_string(),
+                args,
+            }];
+            if step["isPushEnabled"] != false && !tags.is_empty() {
+                steps.push(Step::Push {
+                    id: "push".into(),
+                    tags,
+                });
+            }
+            steps
+        }
+        "EncodedTask" | "FileTask" => {
+            let yaml = if step["type"] == "EncodedTask" {
+                use base64::Engine;
+                let raw = step["encodedTaskContent"].as_str().unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw.as_bytes())
+                    .map_err(|_| "the encoded task content is not valid base64".to_string())?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                let path = step["taskFilePath"].as_str().unwrap_or("acb.yaml");
+                files
+                    .iter()
+                    .find(|(n, _)| n.trim_start_matches("./") == path.trim_start_matches("./"))
+                    .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+                    .ok_or_else(|| format!("the task file '{path}' is not in the source context"))?
+            };
+            parse_task_file(&yaml, &vars)?
+        }
+        other => return Err(format!("the step type '{other}' is not valid")),
+    };
+
+    let mut built: Vec<(String, std::rc::Rc<Built>)> = Vec::new();
+    let mut pushed = Vec::new();
+    for s in &steps {
+        match s {
+            Step::Build {
+                id,
+                tags,
+                dockerfile,
+                args,
+            } => {
+                log.line(&format!(
+                    "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
+                ));
+                let b = std::rc::Rc::new(build(&ctx, log, dockerfile, args)?);
+                for t in tags {
+                    let full = qualified(t, &home_server);
+                    log.raw(&format!("Successfully tagged {full}"));
+                    built.push((full.to_ascii_lowercase(), b.clone()));
+                }
+                log.line(&format!(
+                    "Step ID: {id} marked as successful (elapsed time in seconds: 0.000000)"
+                ));
+            }
+            Step::Push { id, tags } => {
+                log.line(&format!(
+                    "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
+                ));
+                for t in tags {
+                    let full = qualified(t, &home_server);
+                    let Some((_, b)) = built.iter().find(|(k, _)| *k == full.to_ascii_lowercase())
+                    else {
+                        let e = format!("An image does not exist locally with the tag: {full}");
+                        log.raw(&e);
+                        return Err(e);
+                    };
+                    pushed.push(push(&ctx, log, b, &full)?);
+                }
+                log.line(&format!(
+                    "Step ID: {id} marked as successful (elapsed time in seconds: 0.000000)"
+                ));
+            }
+            Step::Cmd { id, image } => {
+                log.line(&format!(
+                    "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
+                ));
+                let full = qualified(image, &home_server);
+                if built.iter().any(|(k, _)| *k == full.to_ascii_lowercase()) {
+                    log.line(&format!(
+                        "Launching container with name: {id}: azemu does not run containers; {full} was built by this run and its command is not executed."
+                    ));
+                } else {
+                    pull_base(state, image, &home, &home_login, &logins, log)?;
+                    log.line(&format!(
+                        "Launching container with name: {id}: azemu does not run containers; {image} was pulled and its command is not executed."
+                    ));
+                }
+                log.line(&format!("Successfully executed container: {id}"));
+                log.line(&format!(
+                    "Step ID: {id} marked as successful (elapsed time in seconds: 0.000000)"
+                ));
+            }
+        }
+    }
+    log.line("The following dependencies were found:");
+    for p in &pushed {
+        log.line(&format!(
+            "\r\n- image:\r\n    registry: {}\r\n    repository: {}\r\n    tag: {}\r\n    digest: {}\r\n  runtime-dependency: null\r\n  git: {{}}",
+            p["registry"].as_str().unwrap_or_default(),
+            p["repository"].as_str().unwrap_or_default(),
+            p["tag"].as_str().unwrap_or_default(),
+            p["digest"].as_str().unwrap_or_default()
         ));
     }
-    let dockerfile = step["dockerFilePath"].as_str().unwrap_or("Dockerfile");
-    log.line("Executing step ID: build. Timeout(sec): 3600, Working directory: '', Network: ''");
+    Ok(pushed)
+}
+
+/// What every step of one run shares.
+struct Ctx<'a> {
+    state: &'a AppState,
+    home: &'a Value,
+    home_login: &'a Login,
+    logins: &'a [(String, Value, Login)],
+    home_server: &'a str,
+    run_id: &'a str,
+    files: &'a [(String, Vec<u8>)],
+    context: &'a str,
+    task: Value,
+    created: String,
+}
+
+enum Step {
+    Build {
+        id: String,
+        tags: Vec<String>,
+        dockerfile: String,
+        args: Vec<(String, String)>,
+    },
+    Push {
+        id: String,
+        tags: Vec<String>,
+    },
+    Cmd {
+        id: String,
+        image: String,
+    },
+}
+
+/// An image built by this run, not yet pushed.
+struct Built {
+    manifest: Vec<u8>,
+    blobs: Vec<Vec<u8>>,
+    base_layers: Vec<(String, usize)>,
+}
+
+/// `docker build`: read the Dockerfile from the context, pull its FROMs, record the rest.
+fn build(
+    ctx: &Ctx<'_>,
+    log: &mut Log,
+    dockerfile: &str,
+    args: &[(String, String)],
+) -> Result<Built, String> {
     log.line("Scanning for dependencies...");
     let wanted = dockerfile.trim_start_matches("./");
-    let dockerfile_text = files
+    let dockerfile_text = ctx
+        .files
         .iter()
         .find(|(n, _)| n.trim_start_matches("./") == wanted)
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned());
-    let args: Vec<(String, String)> = step["arguments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| {
-            Some((
-                a["name"].as_str()?.to_string(),
-                a["value"].as_str().unwrap_or("").to_string(),
-            ))
-        })
-        .collect();
     let instructions = match &dockerfile_text {
-        Some(text) => parse_dockerfile(text, &args),
-        None if files.is_empty() => {
+        Some(text) => parse_dockerfile(text, args),
+        None if ctx.files.is_empty() => {
             log.line(&format!(
                 "The Dockerfile '{dockerfile}' is not available offline: no base image to pull."
             ));
@@ -288,28 +462,23 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         }
     };
     log.line("Successfully obtained source code and scanned for dependencies");
-    let images: Vec<String> = step["imageNames"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(vars)
-        .collect();
-    let created = arm_timestamp(log.now);
-
-    // Run the Dockerfile: FROMs pull through the registries; other instructions are recorded.
     let total = instructions.len() + 1;
     let mut base: Option<crate::oci::images::Base> = None;
     let mut stages: Vec<String> = Vec::new();
     for (n, ins) in instructions.iter().enumerate() {
         log.raw(&format!("Step {}/{total} : {}", n + 1, ins.text));
         if let Some((image, alias)) = &ins.from {
-            let image = image.clone();
-            if stages.iter().any(|s| s.eq_ignore_ascii_case(&image)) || image == "scratch" {
+            if stages.iter().any(|s| s.eq_ignore_ascii_case(image)) || image == "scratch" {
                 base = None;
             } else {
-                let b = pull_base(state, &image, &home, &home_login, &logins, log)?;
-                base = Some(b);
+                base = Some(pull_base(
+                    ctx.state,
+                    image,
+                    ctx.home,
+                    ctx.home_login,
+                    ctx.logins,
+                    log,
+                )?);
             }
             if let Some(a) = alias {
                 stages.push(a.clone());
@@ -321,22 +490,18 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         ));
     }
     let inputs = json!({
-        "runId": run_id,
-        "registry": home_server,
-        "task": row["properties"]["task"],
-        "context": context,
+        "runId": ctx.run_id,
+        "registry": ctx.home_server,
+        "task": ctx.task,
+        "context": ctx.context,
         "dockerfile": dockerfile,
         "instructions": instructions.iter().map(|i| i.text.clone()).collect::<Vec<_>>(),
-        "contextFiles": files.iter().map(|(n, b)| json!({"name": n, "size": b.len()})).collect::<Vec<_>>(),
-        "target": step["target"],
-        "arguments": step["arguments"].as_array().into_iter().flatten()
-            .map(|a| if a["isSecret"] == true { json!({"name": a["name"], "value": "*****"}) } else { a.clone() })
-            .collect::<Vec<_>>(),
-        "images": images,
+        "contextFiles": ctx.files.iter().map(|(n, b)| json!({"name": n, "size": b.len()})).collect::<Vec<_>>(),
+        "buildArgs": args.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
     });
     let labels = json!({
-        "io.azemu.run-id": run_id,
-        "io.azemu.context": context,
+        "io.azemu.run-id": ctx.run_id,
+        "io.azemu.context": ctx.context,
         "io.azemu.dockerfile": dockerfile,
     });
     let mut layer_files: Vec<(&str, Vec<u8>)> = vec![(
@@ -347,20 +512,14 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         layer_files.push(("Dockerfile", text.as_bytes().to_vec()));
     }
     let (manifest, blobs) =
-        crate::oci::images::build(&layer_files, &labels, &created, base.as_ref());
+        crate::oci::images::build(&layer_files, &labels, &ctx.created, base.as_ref());
     log.raw(&format!(
-        "Step {total}/{total} : LABEL io.azemu.run-id={run_id}"
+        "Step {total}/{total} : LABEL io.azemu.run-id={}",
+        ctx.run_id
     ));
-    let manifest_digest = crate::oci::blobs::digest_of(&manifest);
-    log.raw(&format!("Successfully built {}", &manifest_digest[7..19]));
-    for i in &images {
-        log.raw(&format!(
-            "Successfully tagged {}",
-            qualified(i, &home_server)
-        ));
-    }
-    log.line("Step ID: build marked as successful (elapsed time in seconds: 0.000000)");
-    let base_layers: Vec<(String, usize)> = base
+    let digest = crate::oci::blobs::digest_of(&manifest);
+    log.raw(&format!("Successfully built {}", &digest[7..19]));
+    let base_layers = base
         .as_ref()
         .map(|b| {
             b.layers
@@ -374,84 +533,172 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                 .collect()
         })
         .unwrap_or_default();
+    Ok(Built {
+        manifest,
+        blobs,
+        base_layers,
+    })
+}
 
-    // Push.
-    let mut pushed = Vec::new();
-    if step["isPushEnabled"] != false && !images.is_empty() {
-        log.line("Executing step ID: push. Timeout(sec): 3600, Working directory: '', Network: ''");
-        for image in &images {
-            let full = qualified(image, &home_server);
-            let (server, rest) = full.split_once('/').unwrap_or((&home_server, &full));
-            let (repo, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
-            log.line(&format!("Pushing image: {full}, attempt 1"));
-            let (target, login) = if server.eq_ignore_ascii_case(&home_server) {
-                (&home, &home_login)
-            } else {
-                match logins
-                    .iter()
-                    .find(|(s, _, _)| s.eq_ignore_ascii_case(server))
-                {
-                    Some((_, r, l)) => (r, l),
-                    None => {
-                        let e = format!(
-                            "unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information. (no credentials for {server} in the task)"
-                        );
-                        log.raw(&e);
-                        return Err(format!("failed to push image {full}"));
-                    }
-                }
-            };
-            reach(target, login).map_err(|e| {
-                log.raw(&format!("denied: {e}"));
-                format!("failed to push image {full}")
-            })?;
-            let scope = Scope {
-                kind: "repository".into(),
-                name: repo.to_string(),
-                actions: vec!["pull".into(), "push".into()],
-            };
-            if !granted(state, target, &login.caller, &scope)
-                .iter()
-                .any(|a| a == "push")
-            {
-                log.raw("unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information.");
+/// `docker push`: the target registry's network rules and the run's grant there.
+fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, String> {
+    let (server, rest) = full.split_once('/').unwrap_or((ctx.home_server, full));
+    let (repo, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    log.line(&format!("Pushing image: {full}, attempt 1"));
+    let (target, login) = if server.eq_ignore_ascii_case(ctx.home_server) {
+        (ctx.home, ctx.home_login)
+    } else {
+        match ctx
+            .logins
+            .iter()
+            .find(|(s, _, _)| s.eq_ignore_ascii_case(server))
+        {
+            Some((_, r, l)) => (r, l),
+            None => {
+                log.raw(&format!(
+                    "unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information. (no credentials for {server} in the task)"
+                ));
                 return Err(format!("failed to push image {full}"));
             }
-            let reg = target["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            store_image(
-                state,
-                &reg,
-                repo,
-                tag,
-                &manifest,
-                &blobs,
-                &base_layers,
-                &created,
-            )
-            .map_err(|e| format!("failed to push image {full}: {e}"))?;
-            log.raw(&format!("The push refers to repository [{server}/{repo}]"));
-            log.raw(&format!(
-                "{tag}: digest: {manifest_digest} size: {}",
-                manifest.len()
-            ));
-            pushed.push(json!({"registry": server, "repository": repo, "tag": tag, "digest": manifest_digest}));
         }
-        log.line("Step ID: push marked as successful (elapsed time in seconds: 0.000000)");
+    };
+    reach(target, login).map_err(|e| {
+        log.raw(&format!("denied: {e}"));
+        format!("failed to push image {full}")
+    })?;
+    let scope = Scope {
+        kind: "repository".into(),
+        name: repo.to_string(),
+        actions: vec!["pull".into(), "push".into()],
+    };
+    if !granted(ctx.state, target, &login.caller, &scope)
+        .iter()
+        .any(|a| a == "push")
+    {
+        log.raw("unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information.");
+        return Err(format!("failed to push image {full}"));
     }
-    log.line("The following dependencies were found:");
-    for p in &pushed {
-        log.line(&format!(
-            "\r\n- image:\r\n    registry: {}\r\n    repository: {}\r\n    tag: {}\r\n    digest: {}\r\n  runtime-dependency: null\r\n  git: {{}}",
-            p["registry"].as_str().unwrap_or_default(),
-            p["repository"].as_str().unwrap_or_default(),
-            p["tag"].as_str().unwrap_or_default(),
-            p["digest"].as_str().unwrap_or_default()
-        ));
+    let reg = target["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    store_image(ctx.state, &reg, repo, tag, b, &ctx.created)
+        .map_err(|e| format!("failed to push image {full}: {e}"))?;
+    let digest = crate::oci::blobs::digest_of(&b.manifest);
+    log.raw(&format!("The push refers to repository [{server}/{repo}]"));
+    log.raw(&format!(
+        "{tag}: digest: {digest} size: {}",
+        b.manifest.len()
+    ));
+    Ok(json!({"registry": server, "repository": repo, "tag": tag, "digest": digest}))
+}
+
+/// An ACR task file (`acb.yaml`): `steps` of `build` (docker build arguments),
+/// `push` (a list or one image) and `cmd` (an image and its arguments), with
+/// the run variables (`{{.Run.ID}}`, `$ID`, `$Registry`, …) substituted.
+fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step>, String> {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text)
+        .map_err(|e| format!("failed to parse the task file: {e}"))?;
+    let doc = docs.into_iter().next().ok_or("the task file is empty")?;
+    let steps = doc["steps"]
+        .as_vec()
+        .ok_or("the task file has no 'steps'")?;
+    let sub = |s: &str| {
+        vars(s)
+            .replace("$Registry", &vars("{{.Run.Registry}}"))
+            .replace("$ID", &vars("{{.Run.ID}}"))
+            .replace("$RegistryName", &vars("{{.Run.RegistryName}}"))
+    };
+    let mut out = Vec::new();
+    for (n, s) in steps.iter().enumerate() {
+        let id = s["id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("acb_step_{n}"));
+        if let Some(b) = s["build"].as_str() {
+            let words = shell_words(&sub(b));
+            let mut tags = Vec::new();
+            let mut dockerfile = "Dockerfile".to_string();
+            let mut args = Vec::new();
+            let mut it = words.iter();
+            while let Some(w) = it.next() {
+                let (flag, inline) = w
+                    .split_once('=')
+                    .map_or((w.as_str(), None), |(f, v)| (f, Some(v.to_string())));
+                let mut value = || {
+                    inline
+                        .clone()
+                        .or_else(|| it.next().cloned())
+                        .unwrap_or_default()
+                };
+                match flag {
+                    "-t" | "--tag" => tags.push(value()),
+                    "-f" | "--file" => dockerfile = value(),
+                    "--build-arg" => {
+                        let v = value();
+                        let (k, val) = v.split_once('=').unwrap_or((&v, ""));
+                        args.push((k.to_string(), val.to_string()));
+                    }
+                    "--target" | "--platform" | "--label" | "--network" => {
+                        value();
+                    }
+                    _ => {}
+                }
+            }
+            out.push(Step::Build {
+                id,
+                tags,
+                dockerfile,
+                args,
+            });
+        } else if !s["push"].is_badvalue() {
+            let tags = match s["push"].as_vec() {
+                Some(list) => list.iter().filter_map(|t| t.as_str()).map(sub).collect(),
+                None => s["push"].as_str().map(|t| vec![sub(t)]).unwrap_or_default(),
+            };
+            out.push(Step::Push { id, tags });
+        } else if let Some(c) = s["cmd"].as_str() {
+            let image = shell_words(&sub(c))
+                .into_iter()
+                .next()
+                .ok_or("a 'cmd' step names no image")?;
+            out.push(Step::Cmd { id, image });
+        } else {
+            return Err(format!(
+                "step {n} of the task file has none of 'build', 'push' or 'cmd'"
+            ));
+        }
     }
-    Ok(pushed)
+    Ok(out)
+}
+
+/// Split a command line on whitespace, honouring single and double quotes.
+fn shell_words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// `repo:tag` → `<home>/repo:tag`; a reference with a registry host stays as it is.
@@ -753,17 +1000,15 @@ fn pull_base(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn store_image(
     state: &AppState,
     registry: &str,
     repo: &str,
     tag: &str,
-    manifest: &[u8],
-    blobs: &[Vec<u8>],
-    base_layers: &[(String, usize)],
+    b: &Built,
     now: &str,
 ) -> Result<(), String> {
+    let (manifest, blobs, base_layers) = (&b.manifest, &b.blobs, &b.base_layers);
     let mut links: Vec<(String, usize)> = base_layers.to_vec();
     for b in blobs {
         let d = state.blobs.put(b).map_err(|e| e.to_string())?;

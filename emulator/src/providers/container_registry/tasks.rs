@@ -598,7 +598,7 @@ fn list_runs(
         std::cmp::Reverse(
             v["properties"]["runId"]
                 .as_str()
-                .and_then(|r| r[2..].parse::<u64>().ok())
+                .and_then(|r| r.get(2..)?.parse::<u64>().ok())
                 .unwrap_or(0),
         )
     });
