@@ -75,6 +75,10 @@ struct Serve {
     /// `auto`: operations finish on their own; `explicit`: they wait for POST /_emulator/step.
     #[arg(long, env = "AZEMU_SIM_MODE", value_enum, default_value_t = Sim::Auto)]
     sim_mode: Sim,
+    /// Local mirror of git build contexts for ACR task runs (azemu is offline):
+    /// `<dir>/github.com/<org>/<repo>[@<branch>]`, holding the repository's files.
+    #[arg(long, env = "AZEMU_TASK_CONTEXT_DIR")]
+    task_context_dir: Option<PathBuf>,
     /// Where registry blobs live: `disk` (`<data-dir>/registry`) or `memory`.
     #[arg(long, env = "AZEMU_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Disk)]
     blob_store: BlobStoreKind,
@@ -149,6 +153,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         Sim::Explicit => SimMode::Explicit,
     };
     config.blobs_in_memory = matches!(s.blob_store, BlobStoreKind::Memory);
+    config.task_context_dir = s.task_context_dir;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

@@ -43,6 +43,10 @@ pub struct Config {
     pub lro_delay: Duration,
     /// Keep registry blobs in memory instead of `<data_dir>/registry`.
     pub blobs_in_memory: bool,
+    /// Local mirror of git build contexts for ACR task runs: one directory per
+    /// repository, `<dir>/<host>/<path>` (e.g. `github.com/Azure-Samples/acr-build-helloworld-node`,
+    /// with or without `.git`), optionally `<that>@<branch>` for a branch.
+    pub task_context_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -60,6 +64,7 @@ impl Config {
             sim_mode: SimMode::Auto,
             lro_delay: Duration::ZERO,
             blobs_in_memory: false,
+            task_context_dir: None,
         }
     }
 

@@ -836,3 +836,54 @@ async fn acr_run_cmd_and_task_file() {
         .await;
     assert_eq!(tags, serde_json::json!(["ca3"]));
 }
+
+/// With a local mirror of the seed's git context (`--task-context-dir`), the
+/// seed's task builds the mirrored Dockerfile: its FROM comes from the
+/// offline Docker Hub, and the pushed image carries that base's layer.
+#[tokio::test]
+async fn git_context_from_a_local_mirror() {
+    let mirror = tempfile::tempdir().unwrap();
+    let repo = mirror
+        .path()
+        .join("github.com/Azure-Samples/acr-build-helloworld-node");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("Dockerfile"), "FROM hello-world\nCOPY . /src\n").unwrap();
+    let mirror_arg = mirror.path().to_string_lossy().into_owned();
+    let em = Emulator::start_with(&["--task-context-dir", &mirror_arg]);
+    let az = setup(&em, &["myregistry"]).await;
+    task_create(&az, "myregistry", None).await;
+    let run = az
+        .run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    for line in [
+        "Using the local mirror of 'https://github.com/Azure-Samples/acr-build-helloworld-node.git#main'",
+        "Step 1/3 : FROM hello-world",
+        "latest: Pulling from library/hello-world",
+        "Run ID: ca1 was successful",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    let creds = pull_creds(&az, "myregistry").await;
+    let info = skopeo(
+        &em,
+        &[
+            "inspect",
+            "--creds",
+            &creds,
+            "docker://myregistry.azurecr.io/hello-world:ca1",
+        ],
+    )
+    .await;
+    assert!(info.ok, "{}", info.stderr);
+    let info: Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(info["Layers"].as_array().unwrap().len(), 2, "{info}");
+}

@@ -195,9 +195,15 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
     } else if context.is_empty() || context == "/dev/null" {
         log.line("No source context: building from the task definition.");
     } else {
-        log.line(&format!(
-            "azemu is offline and no local mirror is configured for '{context}': building from the task definition alone."
-        ));
+        match mirror_of(state, &context) {
+            Some(dir) => {
+                files = read_dir_files(&dir).map_err(|e| format!("failed to read the local mirror of '{context}': {e}"))?;
+                log.line(&format!("Using the local mirror of '{context}' at '{}'", dir.display()));
+            }
+            None => log.line(&format!(
+                "azemu is offline and no local mirror is configured for '{context}': building from the task definition alone."
+            )),
+        }
     }
     log.line("Finished downloading source code");
     log.line("Setting up Docker configuration...");
@@ -798,6 +804,65 @@ fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result
         }),
         auth,
     })
+}
+
+/// The mirror directory of a git context URL (`https://host/org/repo.git#branch[:subdir]`).
+fn mirror_of(state: &AppState, url: &str) -> Option<std::path::PathBuf> {
+    let root = state.config.task_context_dir.as_ref()?;
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let (repo, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let (branch, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
+    let repo = repo.trim_end_matches('/');
+    if repo.split('/').any(|seg| seg == ".." || seg.is_empty()) {
+        return None;
+    }
+    let bare = repo.trim_end_matches(".git");
+    let mut candidates = Vec::new();
+    for r in [repo, bare] {
+        if !branch.is_empty() {
+            candidates.push(root.join(format!("{r}@{branch}")));
+        }
+        candidates.push(root.join(r));
+    }
+    let dir = candidates.into_iter().find(|d| d.is_dir())?;
+    let dir = if subdir.is_empty() || subdir.split('/').any(|s| s == "..") {
+        dir
+    } else {
+        dir.join(subdir)
+    };
+    dir.is_dir().then_some(dir)
+}
+
+/// Every regular file under `dir` (relative names), bounded like an uploaded context.
+fn read_dir_files(dir: &std::path::Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    const MAX_FILES: usize = 10_000;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            let name = e.file_name();
+            if name == ".git" {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                if out.len() >= MAX_FILES {
+                    return Err(std::io::Error::other("the context has too many files"));
+                }
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((rel, std::fs::read(e.path())?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// One Dockerfile instruction: its text, and for FROM the image and stage alias.
