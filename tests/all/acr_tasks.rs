@@ -887,3 +887,132 @@ async fn git_context_from_a_local_mirror() {
     let info: Value = serde_json::from_str(&info.stdout).unwrap();
     assert_eq!(info["Layers"].as_array().unwrap().len(), 2, "{info}");
 }
+
+/// A template runs a task (Microsoft.ContainerRegistry/registries/taskRuns,
+/// the way templates do it): the deployment creates the task and the taskRun,
+/// its output reads the run id through reference(); `az acr taskrun show`
+/// and `logs` follow the run.
+#[tokio::test]
+async fn task_run_from_a_template() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taskrun.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": { "registryName": { "type": "string" } },
+  "resources": [
+    {
+      "type": "Microsoft.ContainerRegistry/registries/tasks",
+      "apiVersion": "2019-06-01-preview",
+      "name": "[concat(parameters('registryName'), '/buildtask')]",
+      "location": "[resourceGroup().location]",
+      "properties": {
+        "platform": { "os": "Linux" },
+        "step": { "type": "Docker", "dockerFilePath": "Dockerfile", "contextPath": "/dev/null",
+                  "imageNames": [ "fromtemplate:{{.Run.ID}}" ] }
+      }
+    },
+    {
+      "type": "Microsoft.ContainerRegistry/registries/taskRuns",
+      "apiVersion": "2019-06-01-preview",
+      "name": "[concat(parameters('registryName'), '/firstrun')]",
+      "dependsOn": [ "[resourceId('Microsoft.ContainerRegistry/registries/tasks', parameters('registryName'), 'buildtask')]" ],
+      "properties": {
+        "runRequest": {
+          "type": "TaskRunRequest",
+          "taskId": "[resourceId('Microsoft.ContainerRegistry/registries/tasks', parameters('registryName'), 'buildtask')]"
+        }
+      }
+    }
+  ],
+  "outputs": {
+    "runId": {
+      "type": "string",
+      "value": "[reference(resourceId('Microsoft.ContainerRegistry/registries/taskRuns', parameters('registryName'), 'firstrun'), '2019-06-01-preview').runResult.properties.runId]"
+    }
+  }
+}"#,
+    )
+    .unwrap();
+    let out = az
+        .json(&[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            "myResourceGroup",
+            "--template-file",
+            &file.to_string_lossy(),
+            "--parameters",
+            "registryName=myregistry",
+        ])
+        .await;
+    assert_eq!(out["properties"]["provisioningState"], "Succeeded", "{out}");
+    assert_eq!(out["properties"]["outputs"]["runId"]["value"], "ca1");
+    let tr = az
+        .json(&[
+            "acr",
+            "taskrun",
+            "show",
+            "--name",
+            "firstrun",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert_eq!(tr["runResult"]["status"], "Succeeded", "{tr}");
+    let logs = az
+        .run(&[
+            "acr",
+            "taskrun",
+            "logs",
+            "--name",
+            "firstrun",
+            "--registry",
+            "myregistry",
+        ])
+        .await;
+    assert!(
+        logs.ok && logs.stdout.contains("Run ID: ca1 was successful"),
+        "{}\n{}",
+        logs.stdout,
+        logs.stderr
+    );
+
+    // A run that fails fails its taskRun, and the deployment with it.
+    let failing = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(
+            "\"contextPath\": \"/dev/null\",",
+            "\"contextPath\": \"source/nowhere.tar.gz\",",
+        )
+        .replace("buildtask", "badtask")
+        .replace("firstrun", "badrun");
+    let bad_file = dir.path().join("failing.json");
+    std::fs::write(&bad_file, failing).unwrap();
+    let bad = az
+        .run(&[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "failing",
+            "--template-file",
+            &bad_file.to_string_lossy(),
+            "--parameters",
+            "registryName=myregistry",
+        ])
+        .await;
+    assert!(!bad.ok, "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("DeploymentFailed") && bad.stderr.contains("TaskRunFailed"),
+        "{}",
+        bad.stderr
+    );
+}

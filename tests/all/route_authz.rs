@@ -572,6 +572,31 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/taskRuns",
+            format!("{acr}/authzreg1/taskRuns"),
+            403,
+        ),
+        (
+            "PUT /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/taskRuns/{taskRun}",
+            format!("{acr}/authzreg1/taskRuns/tr1"),
+            403,
+        ),
+        (
+            "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/taskRuns/{taskRun}",
+            format!("{acr}/authzreg1/taskRuns/tr1"),
+            403,
+        ),
+        (
+            "DELETE /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/taskRuns/{taskRun}",
+            format!("{acr}/authzreg1/taskRuns/tr1"),
+            403,
+        ),
+        (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/taskRuns/{taskRun}/listDetails",
+            format!("{acr}/authzreg1/taskRuns/tr1/listDetails"),
+            403,
+        ),
+        (
             "GET /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.Resources/deployments",
             format!("{rg}/providers/Microsoft.Resources/deployments"),
             403,

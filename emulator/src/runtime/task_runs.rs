@@ -143,7 +143,16 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
     row["properties"]["finishTime"] = json!(arm_timestamp(now));
     row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(now));
     state.store.put(tables::ACR_RUNS, key, row)?;
-    crate::storage::write_log(state, key, &log.text, Some(complete))
+    crate::storage::write_log(state, key, &log.text, Some(complete))?;
+    // The run's operation fails with it: a taskRun (and a deployment waiting on one) reports it.
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(ArmError::new(
+            http::StatusCode::BAD_REQUEST,
+            "TaskRunFailed",
+            format!("Run ID: {run_id} failed. Error: {reason}"),
+        )),
+    }
 }
 
 /// The run itself: the images it pushed, or why it failed.

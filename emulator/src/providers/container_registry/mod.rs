@@ -53,12 +53,13 @@ pub fn resource(
                 | "privatelinkresources"
                 | "tasks"
                 | "runs"
+                | "taskruns"
                 | "schedulerun"
                 | "listbuildsourceuploadurl"
                 | "getbuildsourceuploadurl",
             ),
         ) => true,
-        (Some((t, _)), Some("listdetails")) if t == "tasks" => true,
+        (Some((t, _)), Some("listdetails")) if t == "tasks" || t == "taskruns" => true,
         (Some((t, _)), Some("cancel" | "listlogsasurl")) if t == "runs" => true,
         _ => return Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
     };
@@ -96,6 +97,10 @@ pub fn resource(
             tasks::tasks(state, req, &registry, Some(n), action)
         }
         (None, Some("runs")) => tasks::runs(state, req, &registry, None, None),
+        (None, Some("taskruns")) => tasks::task_runs(state, req, &registry, None, None),
+        (Some((t, n)), action) if t == "taskruns" => {
+            tasks::task_runs(state, req, &registry, Some(n), action)
+        }
         (Some((t, n)), action) if t == "runs" => {
             tasks::runs(state, req, &registry, Some(n), action)
         }

@@ -324,6 +324,18 @@ pub fn schedule_run(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let body = req.json_object()?;
+    let (run, _) = start_run(state, req, registry, registry_row, &body)?;
+    Ok(json_response(StatusCode::OK, &render_run(&run)))
+}
+
+/// Queue a run for a run request (`scheduleRun`'s body, a taskRun's `runRequest`).
+fn start_run(
+    state: &AppState,
+    req: &ArmRequest,
+    registry: &ResourceId,
+    registry_row: &Value,
+    body: &Map<String, Value>,
+) -> Result<(Value, Operation), ArmError> {
     let kind = body
         .get("type")
         .and_then(Value::as_str)
@@ -417,7 +429,7 @@ pub fn schedule_run(
         lro_delay(state),
     );
     op.save(state.store.as_ref())?;
-    Ok(json_response(StatusCode::OK, &render_run(&run)))
+    Ok((run, op))
 }
 
 fn apply_overrides(step: &mut Value, o: &Map<String, Value>) {
@@ -606,6 +618,147 @@ fn list_runs(
         items.truncate(top);
     }
     Ok(json_response(StatusCode::OK, &json!({"value": items})))
+}
+
+/// `registries/{r}/taskRuns[/{name}[/listDetails]]`: a run request kept as a
+/// resource (how templates run tasks). PUT queues the run; GETs show it as
+/// `runResult`, current.
+pub fn task_runs(
+    state: &AppState,
+    req: &ArmRequest,
+    registry: &ResourceId,
+    name: Option<&str>,
+    action: Option<&str>,
+) -> Result<Response, ArmError> {
+    let id_of = |n: &str| {
+        let mut id = registry.clone();
+        if let Some(p) = id.providers.first_mut() {
+            p.types.push(("taskRuns".into(), n.to_string()));
+        }
+        id
+    };
+    let current = |row: &Value, details: bool| -> Value {
+        let mut r = row.clone();
+        if let Some(run_id) = row["properties"]["runResult"]["name"].as_str()
+            && let Ok(Some(run)) = state
+                .store
+                .get(tables::ACR_RUNS, &run_key(registry, run_id))
+        {
+            r["properties"]["provisioningState"] =
+                json!(match run["properties"]["status"].as_str() {
+                    Some("Succeeded") => "Succeeded",
+                    Some("Queued" | "Started" | "Running") => "Creating",
+                    Some("Canceled") => "Canceled",
+                    _ => "Failed",
+                });
+            r["properties"]["runResult"] = render_run(&run);
+        }
+        if !details && let Some(o) = r["properties"]["runRequest"].as_object_mut() {
+            o.remove("encodedValuesContent");
+        }
+        r
+    };
+    match (name, action, &req.method) {
+        (None, None, &Method::GET) => {
+            let prefix = format!("{}/taskruns/", registry.key());
+            let items: Vec<Value> = state
+                .store
+                .scan(tables::RESOURCES, &prefix)?
+                .into_iter()
+                .filter(|(k, _)| !k[prefix.len()..].contains('/'))
+                .map(|(_, v)| current(&v, false))
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &crate::arm::paging::page(items, req),
+            ))
+        }
+        (Some(n), None, &Method::PUT) => {
+            let body = req.json_object()?;
+            let run_request = body
+                .get("properties")
+                .and_then(|p| p.get("runRequest"))
+                .and_then(Value::as_object)
+                .cloned()
+                .ok_or_else(|| {
+                    bad(
+                        "InvalidParameter",
+                        "The 'properties.runRequest' is required.",
+                    )
+                })?;
+            let registry_row = registry_row(state, registry)?;
+            let (run, op) = start_run(state, req, registry, &registry_row, &run_request)?;
+            let id = id_of(n);
+            let existing = state.store.get(tables::RESOURCES, &id.key())?;
+            let location = body
+                .get("location")
+                .and_then(Value::as_str)
+                .unwrap_or(registry_row["location"].as_str().unwrap_or_default())
+                .to_string();
+            let row = json!({
+                "type": "Microsoft.ContainerRegistry/registries/taskRuns",
+                "id": id.to_string(),
+                "name": n,
+                "location": location,
+                "systemData": system_data(&req.principal, req.now, existing.as_ref().map(|e| &e["systemData"])),
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "runRequest": Value::Object(run_request),
+                    "runResult": render_run(&run),
+                    "forceUpdateTag": body.get("properties").and_then(|p| p.get("forceUpdateTag")).cloned().unwrap_or(Value::Null),
+                },
+            });
+            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            let status = if existing.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            // The taskRun provisions as its run goes: clients (and deployments) poll the run.
+            let mut resp = json_response(status, &current(&row, false));
+            let v = req.query("api-version").unwrap_or_default();
+            let url = op.async_operation_url(&req.base.0, super::NAMESPACE, &location, v);
+            crate::arm::lro::set_polling_headers(&mut resp, None, Some(&url));
+            Ok(resp)
+        }
+        (Some(n), None, &Method::GET) => {
+            let row = state
+                .store
+                .get(tables::RESOURCES, &id_of(n).key())?
+                .ok_or_else(|| {
+                    ArmError::resource_not_found(
+                        &format!(
+                            "Microsoft.ContainerRegistry/registries/taskRuns/{}/{n}",
+                            registry.name()
+                        ),
+                        registry.resource_group.as_deref().unwrap_or_default(),
+                    )
+                })?;
+            Ok(json_response(StatusCode::OK, &current(&row, false)))
+        }
+        (Some(n), Some("listdetails"), &Method::POST) => {
+            let row = state
+                .store
+                .get(tables::RESOURCES, &id_of(n).key())?
+                .ok_or_else(|| {
+                    ArmError::resource_not_found(
+                        &format!(
+                            "Microsoft.ContainerRegistry/registries/taskRuns/{}/{n}",
+                            registry.name()
+                        ),
+                        registry.resource_group.as_deref().unwrap_or_default(),
+                    )
+                })?;
+            Ok(json_response(StatusCode::OK, &current(&row, true)))
+        }
+        (Some(n), None, &Method::DELETE) => {
+            match state.store.delete(tables::RESOURCES, &id_of(n).key())? {
+                Some(_) => Ok(StatusCode::OK.into_response()),
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        }
+        (_, _, m) => Err(ArmError::method_not_allowed(m.as_str())),
+    }
 }
 
 /// `POST registries/{r}/listBuildSourceUploadUrl` (older api-versions: `getBuildSourceUploadUrl`).
