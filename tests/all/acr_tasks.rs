@@ -1016,3 +1016,130 @@ async fn task_run_from_a_template() {
         bad.stderr
     );
 }
+
+/// The API path for a quick build's own credentials (`az acr build` has no
+/// flag for them): a DockerBuildRequest whose `credentials.customRegistries`
+/// hold the base registry's admin user pulls the FROM; without them the run
+/// fails with the registry's error. The context is uploaded through the SAS
+/// URL `listBuildSourceUploadUrl` hands out, as the storage SDK does it.
+#[tokio::test]
+async fn quick_build_with_request_credentials() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/rg1";
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = |n: &str| format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{n}");
+    for (n, admin) in [("quickhome1", false), ("quickbase1", true)] {
+        let (s, b) = em
+            .arm(
+                &owner,
+                Method::PUT,
+                &format!("{}?api-version=2023-07-01", reg(n)),
+                Some(json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": admin}})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    em.push_sample("quickbase1.azurecr.io/hello-world:v1")
+        .unwrap();
+    let (_, creds) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!(
+                "{}/listCredentials?api-version=2023-07-01",
+                reg("quickbase1")
+            ),
+            None,
+        )
+        .await;
+    let (user, pass) = (
+        creds["username"].as_str().unwrap().to_string(),
+        creds["passwords"][0]["value"].as_str().unwrap().to_string(),
+    );
+
+    // Upload a context: a Dockerfile FROM the base registry.
+    let mut tarball = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let dockerfile = b"FROM quickbase1.azurecr.io/hello-world:v1\nCMD [\"/hello\"]\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tarball
+        .append_data(&mut h, "Dockerfile", &dockerfile[..])
+        .unwrap();
+    let gz = tarball.into_inner().unwrap().finish().unwrap();
+    let upload = |_: ()| async {
+        let (s, loc) = em
+            .arm(
+                &owner,
+                Method::POST,
+                &format!(
+                    "{}/listBuildSourceUploadUrl?api-version=2025-03-01-preview",
+                    reg("quickhome1")
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{loc}");
+        let r = em
+            .http()
+            .put(loc["uploadUrl"].as_str().unwrap())
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(gz.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        loc["relativePath"].as_str().unwrap().to_string()
+    };
+    let schedule = |source: String, with_creds: bool| {
+        let em = &em;
+        let owner = owner.clone();
+        let home = reg("quickhome1");
+        let (user, pass) = (user.clone(), pass.clone());
+        async move {
+            let mut body = json!({
+                "type": "DockerBuildRequest", "sourceLocation": source, "dockerFilePath": "Dockerfile",
+                "imageNames": ["app:{{.Run.ID}}"], "isPushEnabled": true, "platform": {"os": "Linux"}
+            });
+            if with_creds {
+                body["credentials"] = json!({"customRegistries": {"quickbase1.azurecr.io": {
+                    "userName": {"type": "Opaque", "value": user}, "password": {"type": "Opaque", "value": pass}
+                }}});
+            }
+            let (s, run) = em
+                .arm(
+                    &owner,
+                    Method::POST,
+                    &format!("{home}/scheduleRun?api-version=2025-03-01-preview"),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(s, 200, "{run}");
+            let id = run["properties"]["runId"].as_str().unwrap().to_string();
+            let (_, done) = em
+                .arm(
+                    &owner,
+                    Method::GET,
+                    &format!("{home}/runs/{id}?api-version=2025-03-01-preview"),
+                    None,
+                )
+                .await;
+            done["properties"]["status"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(schedule(upload(()).await, false).await, "Failed");
+    assert_eq!(schedule(upload(()).await, true).await, "Succeeded");
+}

@@ -242,9 +242,11 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
     reach(&home, &home_login)?;
     log.line(&format!("Successfully logged into {home_server}"));
     let mut logins: Vec<(String, Value, Login)> = Vec::new();
+    // The task's credentials, or a quick run's own (`credentials` in the run request).
     if let Some(creds) = task
         .as_ref()
         .and_then(|t| t["properties"]["credentials"]["customRegistries"].as_object())
+        .or_else(|| internals["request"]["credentials"]["customRegistries"].as_object())
     {
         for (server, cred) in creds {
             if cred.is_null() {
@@ -771,7 +773,7 @@ fn login_to(
 
 /// The task's system identity (`[system]`) or its user-assigned identity with this client id.
 fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result<Login, String> {
-    let task = task.ok_or("the run has no task identity")?;
+    let task = task.ok_or("a run without a task has no managed identity to log in with")?;
     let task_id = task["id"].as_str().unwrap_or_default();
     let (sp, auth) = if ident.eq_ignore_ascii_case("[system]") {
         let sp = crate::providers::identity::system_principal(state, task_id)
