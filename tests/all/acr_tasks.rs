@@ -1143,3 +1143,88 @@ async fn quick_build_with_request_credentials() {
     assert_eq!(schedule(upload(()).await, false).await, "Failed");
     assert_eq!(schedule(upload(()).await, true).await, "Succeeded");
 }
+
+/// A timer trigger fires as emulated time passes its schedule: the run is an
+/// AutoRun carrying the trigger's name and occurrence (`az acr task list-runs`
+/// shows it as Timer-triggered); a disabled task does not fire.
+#[tokio::test]
+async fn timer_trigger_fires_on_the_emulated_clock() {
+    let em = Emulator::start();
+    let az = setup(&em, &["myregistry"]).await;
+    az.ok(&[
+        "acr",
+        "task",
+        "create",
+        "--image",
+        "timed:{{.Run.ID}}",
+        "--name",
+        "nightly",
+        "--registry",
+        "myregistry",
+        "--context",
+        "/dev/null",
+        "--cmd",
+        "$Registry/timed:latest",
+        "--schedule",
+        "hourly:0 * * * *",
+        "-o",
+        "none",
+    ])
+    .await;
+    let runs = az
+        .json(&["acr", "task", "list-runs", "-r", "myregistry"])
+        .await;
+    assert_eq!(runs.as_array().unwrap().len(), 0, "nothing before its time");
+    em.advance_clock(2 * 3600).await;
+    // az's cached token expired in emulated time (az judges expiry by the wall clock):
+    // drop it and log in again.
+    az.ok(&["account", "clear"]).await;
+    let relog = az.login(CLIENT_SECRET).await;
+    assert!(relog.ok, "{}", relog.stderr);
+    let runs = az
+        .json(&["acr", "task", "list-runs", "-r", "myregistry"])
+        .await;
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "one run per hour passed: {runs:?}");
+    assert_eq!(runs[0]["runType"], "AutoRun");
+    assert_eq!(runs[0]["timerTrigger"]["timerTriggerName"], "hourly");
+    let table = az
+        .ok(&[
+            "acr",
+            "task",
+            "list-runs",
+            "-r",
+            "myregistry",
+            "-o",
+            "table",
+        ])
+        .await;
+    assert!(table.contains("Timer"), "{table}");
+
+    az.ok(&[
+        "acr",
+        "task",
+        "update",
+        "-n",
+        "nightly",
+        "-r",
+        "myregistry",
+        "--status",
+        "Disabled",
+        "-o",
+        "none",
+    ])
+    .await;
+    em.advance_clock(3600).await;
+    az.ok(&["account", "clear"]).await;
+    let relog = az.login(CLIENT_SECRET).await;
+    assert!(relog.ok, "{}", relog.stderr);
+    let runs = az
+        .json(&["acr", "task", "list-runs", "-r", "myregistry"])
+        .await;
+    assert_eq!(
+        runs.as_array().unwrap().len(),
+        2,
+        "a disabled task does not fire"
+    );
+}

@@ -122,6 +122,7 @@ mod tests {
             &[("azemu-build.json", b"{}".to_vec())],
             &json!({"a": "b"}),
             "2026-01-01T00:00:00Z",
+            None,
         );
         let m: Value = serde_json::from_slice(&manifest).unwrap();
         assert_eq!(
@@ -141,7 +142,22 @@ mod tests {
             &[("azemu-build.json", b"{}".to_vec())],
             &json!({"a": "b"}),
             "2026-01-01T00:00:00Z",
+            None,
         );
         assert_eq!(manifest, again);
+        // On a base: its layers first, its diff_ids kept, labels merged.
+        let base = Base {
+            config: json!({"os": "linux", "config": {"Labels": {"x": "y"}}, "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]}}),
+            layers: vec![
+                json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:bb", "size": 1}),
+            ],
+        };
+        let (m2, b2) = build(&[("f", vec![1])], &json!({"a": "b"}), "t", Some(&base));
+        let m2: Value = serde_json::from_slice(&m2).unwrap();
+        assert_eq!(m2["layers"][0]["digest"], "sha256:bb");
+        assert_eq!(m2["layers"].as_array().unwrap().len(), 2);
+        let c2: Value = serde_json::from_slice(&b2[0]).unwrap();
+        assert_eq!(c2["rootfs"]["diff_ids"][0], "sha256:aa");
+        assert_eq!(c2["config"]["Labels"], json!({"x": "y", "a": "b"}));
     }
 }

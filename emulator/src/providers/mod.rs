@@ -716,6 +716,8 @@ fn route_subscription(route: &Route) -> Option<&str> {
 /// nothing more moves. Returns how many operations finished.
 pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
     let mut total = 0;
+    // Timer triggers whose time emulated time has passed queue their runs first.
+    crate::runtime::task_runs::fire_timers(state)?;
     // Each round can start resources whose operations are due at once (zero
     // delay) or on `force`; a deployment's depth bounds the rounds needed.
     for _ in 0..256 {

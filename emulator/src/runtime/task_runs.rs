@@ -28,6 +28,160 @@ use time::OffsetDateTime;
 /// The public address task agents come from (for firewall messages).
 pub const TASK_AGENT_IP: [u8; 4] = [20, 42, 66, 17];
 
+/// Queue a run for every timer-trigger occurrence that emulated time has
+/// passed since the task was last checked (at most 10 per trigger per check).
+pub fn fire_timers(state: &AppState) -> Result<usize, ArmError> {
+    let now = state.clock.now();
+    let mut fired = 0;
+    for (key, mut watch) in state.store.scan(tables::ACR_TASK_TIMERS, "")? {
+        let since = watch["checked"]
+            .as_str()
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .unwrap_or(now);
+        if since >= now {
+            continue;
+        }
+        watch["checked"] = json!(arm_timestamp(now));
+        state.store.put(tables::ACR_TASK_TIMERS, &key, watch)?;
+        let Some(task) = state.store.get(tables::RESOURCES, &key)? else {
+            state.store.delete(tables::ACR_TASK_TIMERS, &key)?;
+            continue;
+        };
+        let Some(registry_id) = task["id"]
+            .as_str()
+            .and_then(|i| i.parse::<ResourceId>().ok())
+            .and_then(|i| i.parent())
+        else {
+            continue;
+        };
+        let Some(registry) = registries::load(state, &registry_id)? else {
+            continue;
+        };
+        for timer in task["properties"]["trigger"]["timerTriggers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if timer["status"] == "Disabled" {
+                continue;
+            }
+            let Some(cron) = timer["schedule"].as_str().and_then(Cron::parse) else {
+                continue;
+            };
+            for at in cron.between(since, now, 10) {
+                let body = json!({"type": "TaskRunRequest", "taskId": task["id"]});
+                let trigger = json!({
+                    "timerTriggerName": timer["name"],
+                    "scheduleOccurrence": arm_timestamp(at),
+                });
+                if let Some(b) = body.as_object() {
+                    tasks::start_run(state, at, &registry_id, &registry, b, Some(trigger))?;
+                    fired += 1;
+                }
+            }
+        }
+    }
+    Ok(fired)
+}
+
+/// A five-field cron schedule (minute hour day-of-month month day-of-week, UTC)
+/// as timer triggers write it: `*`, `a`, `a-b`, `*/n`, `a-b/n` and lists.
+pub struct Cron {
+    fields: [Vec<bool>; 5],
+    dom_any: bool,
+    dow_any: bool,
+}
+
+impl Cron {
+    pub fn parse(s: &str) -> Option<Cron> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        if parts.len() != 5 {
+            return None;
+        }
+        let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+        let mut fields: [Vec<bool>; 5] = Default::default();
+        for (i, (p, (lo, hi))) in parts.iter().zip(ranges).enumerate() {
+            let mut set = vec![false; hi + 1];
+            for item in p.split(',') {
+                let (range, step) = match item.split_once('/') {
+                    Some((r, st)) => (r, st.parse::<usize>().ok().filter(|s| *s > 0)?),
+                    None => (item, 1),
+                };
+                let (a, b) = match range {
+                    "*" => (lo, hi),
+                    r => match r.split_once('-') {
+                        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                        None => {
+                            let v: usize = r.parse().ok()?;
+                            (v, if item.contains('/') { hi } else { v })
+                        }
+                    },
+                };
+                if a < lo || b > hi || a > b {
+                    return None;
+                }
+                for v in (a..=b).step_by(step) {
+                    set[v] = true;
+                }
+            }
+            if i == 4 && set[7] {
+                set[0] = true;
+            }
+            fields[i] = set;
+        }
+        Some(Cron {
+            fields,
+            dom_any: parts[2] == "*",
+            dow_any: parts[4] == "*",
+        })
+    }
+
+    pub fn matches(&self, t: OffsetDateTime) -> bool {
+        let f = &self.fields;
+        let dom = f[2][t.day() as usize];
+        let dow = f[4][t.weekday().number_days_from_sunday() as usize];
+        let day = match (self.dom_any, self.dow_any) {
+            (true, true) => true,
+            (false, true) => dom,
+            (true, false) => dow,
+            (false, false) => dom || dow,
+        };
+        f[0][t.minute() as usize]
+            && f[1][t.hour() as usize]
+            && f[3][t.month() as u8 as usize]
+            && day
+    }
+
+    /// Occurrences in (`from`, `to`], whole minutes, at most `limit` (the latest ones).
+    pub fn between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: usize,
+    ) -> Vec<OffsetDateTime> {
+        let mut out = Vec::new();
+        // Look back at most 31 days: older occurrences are not worth a run each.
+        let start = from.max(to - time::Duration::days(31));
+        let Ok(mut t) = start
+            .replace_second(0)
+            .and_then(|t| t.replace_nanosecond(0))
+        else {
+            return out;
+        };
+        t += time::Duration::minutes(1);
+        while t <= to {
+            if self.matches(t) {
+                out.push(t);
+            }
+            t += time::Duration::minutes(1);
+        }
+        let skip = out.len().saturating_sub(limit);
+        out.split_off(skip)
+    }
+}
+
 /// A pending run's operation is not due yet: the run has been picked up.
 pub fn mark_running(state: &AppState, key: &str, now: OffsetDateTime) -> Result<(), ArmError> {
     if let Some(mut row) = state.store.get(tables::ACR_RUNS, key)?
@@ -1101,4 +1255,64 @@ fn store_image(
         now,
     )
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn cron_schedules() {
+        let hourly = Cron::parse("0 * * * *").unwrap();
+        let from = datetime!(2026-11-23 07:30:10 UTC);
+        let to = datetime!(2026-11-23 10:00:00 UTC);
+        assert_eq!(
+            hourly.between(from, to, 10),
+            vec![
+                datetime!(2026-11-23 08:00 UTC),
+                datetime!(2026-11-23 09:00 UTC),
+                datetime!(2026-11-23 10:00 UTC)
+            ]
+        );
+        let weekdays = Cron::parse("30 21 * * 1-5").unwrap();
+        assert!(
+            weekdays.matches(datetime!(2026-11-23 21:30 UTC)),
+            "a Monday"
+        );
+        assert!(
+            !weekdays.matches(datetime!(2026-11-22 21:30 UTC)),
+            "a Sunday"
+        );
+        let every5 = Cron::parse("*/5 * * * *").unwrap();
+        assert_eq!(
+            every5
+                .between(from, datetime!(2026-11-23 08:00 UTC), 100)
+                .len(),
+            6
+        );
+        assert_eq!(
+            every5
+                .between(from, datetime!(2026-11-23 08:00 UTC), 2)
+                .len(),
+            2,
+            "capped, latest kept"
+        );
+        assert!(
+            Cron::parse("0 0 * * 7")
+                .unwrap()
+                .matches(datetime!(2026-11-22 00:00 UTC)),
+            "7 is Sunday"
+        );
+        for bad in [
+            "",
+            "* * * *",
+            "60 * * * *",
+            "*/0 * * * *",
+            "a * * * *",
+            "5-1 * * * *",
+        ] {
+            assert!(Cron::parse(bad).is_none(), "{bad}");
+        }
+    }
 }

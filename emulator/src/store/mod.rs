@@ -38,6 +38,8 @@ pub mod tables {
     pub const ACR_RUN_LOGS: &str = "acr_run_logs";
     /// Build contexts uploaded through `listBuildSourceUploadUrl`, keyed by their relative path.
     pub const ACR_SOURCES: &str = "acr_sources";
+    /// ACR tasks with enabled timer triggers, keyed by task id: when their schedules were last checked.
+    pub const ACR_TASK_TIMERS: &str = "acr_task_timers";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -236,7 +236,32 @@ fn create(
         row["identity"] = i;
     }
     state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    sync_timers(state, &row, req.now)?;
     Ok(json_response(StatusCode::OK, &render_task(&row, false)))
+}
+
+/// Tasks with enabled timer triggers are watched by [`crate::runtime::task_runs::fire_timers`]
+/// from now on (occurrences before a task had its timer do not fire).
+fn sync_timers(state: &AppState, row: &Value, now: time::OffsetDateTime) -> Result<(), ArmError> {
+    let key = row["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let enabled = row["properties"]["status"] != "Disabled"
+        && row["properties"]["trigger"]["timerTriggers"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["status"] != "Disabled"));
+    match (enabled, state.store.get(tables::ACR_TASK_TIMERS, &key)?) {
+        (true, None) => {
+            state.store.put(
+                tables::ACR_TASK_TIMERS,
+                &key,
+                json!({"checked": arm_timestamp(now)}),
+            )?;
+        }
+        (false, Some(_)) => {
+            state.store.delete(tables::ACR_TASK_TIMERS, &key)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `PATCH …/tasks/{name}`: properties merge (RFC 7396: `null` removes, so a
@@ -275,6 +300,7 @@ fn update(
     }
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
     state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    sync_timers(state, &row, req.now)?;
     Ok(json_response(StatusCode::OK, &render_task(&row, false)))
 }
 
@@ -324,17 +350,18 @@ pub fn schedule_run(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let body = req.json_object()?;
-    let (run, _) = start_run(state, req, registry, registry_row, &body)?;
+    let (run, _) = start_run(state, req.now, registry, registry_row, &body, None)?;
     Ok(json_response(StatusCode::OK, &render_run(&run)))
 }
 
 /// Queue a run for a run request (`scheduleRun`'s body, a taskRun's `runRequest`).
-fn start_run(
+pub fn start_run(
     state: &AppState,
-    req: &ArmRequest,
+    when: time::OffsetDateTime,
     registry: &ResourceId,
     registry_row: &Value,
     body: &Map<String, Value>,
+    trigger: Option<Value>,
 ) -> Result<(Value, Operation), ArmError> {
     let kind = body
         .get("type")
@@ -384,7 +411,7 @@ fn start_run(
         }
     };
     let run_id = next_run_id(state, registry)?;
-    let now = arm_timestamp(req.now);
+    let now = arm_timestamp(when);
     let mut run_id_path = registry.clone();
     if let Some(p) = run_id_path.providers.first_mut() {
         p.types.push(("runs".into(), run_id.clone()));
@@ -396,7 +423,7 @@ fn start_run(
             .cloned()
             .unwrap_or(json!({"os": "Linux", "architecture": "amd64"})),
     };
-    let run = json!({
+    let mut run = json!({
         "type": RUN_TYPE,
         "id": run_id_path.to_string(),
         "name": run_id,
@@ -419,13 +446,17 @@ fn start_run(
             "request": Value::Object(body.clone()),
         },
     });
+    if let Some(t) = trigger {
+        run["properties"]["runType"] = json!("AutoRun");
+        run["properties"]["timerTrigger"] = t;
+    }
     let key = run_key(registry, &run_id);
     state.store.put(tables::ACR_RUNS, &key, run.clone())?;
     let op = Operation::start(
         &registry.subscription,
         OperationKind::TaskRun { run_key: key },
         "runs",
-        req.now,
+        when,
         lro_delay(state),
     );
     op.save(state.store.as_ref())?;
@@ -687,7 +718,7 @@ pub fn task_runs(
                     )
                 })?;
             let registry_row = registry_row(state, registry)?;
-            let (run, op) = start_run(state, req, registry, &registry_row, &run_request)?;
+            let (run, op) = start_run(state, req.now, registry, &registry_row, &run_request, None)?;
             let id = id_of(n);
             let existing = state.store.get(tables::RESOURCES, &id.key())?;
             let location = body
