@@ -274,7 +274,7 @@ impl<'a> Evaluator<'a> {
                     _ => unreachable!("arity checked"),
                 };
                 match self.copy.get(&loop_name) {
-                    Some(i) => Ok(json!(i + offset)),
+                    Some(i) => Ok(json!(i.saturating_add(offset))),
                     None if loop_name.is_empty() => Err(TemplateError(
                         "The template function 'copyIndex' is not expected at this location. The function can only be used in a resource with copy specified. Please see https://aka.ms/arm-copy for usage details.".into(),
                     )),
@@ -639,6 +639,29 @@ pub(crate) mod tests {
             ),
             deployment_name: "d".into(),
             location: None,
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever an expression says, evaluating it gives a value or an error.
+        #[test]
+        fn evaluation_never_panics(
+            f in proptest::sample::select(vec![
+                "concat", "parameters", "variables", "copyIndex", "resourceId", "subscriptionResourceId",
+                "extensionResourceId", "tenantResourceId", "reference", "listKeys", "if", "format",
+                "substring", "range", "padLeft", "union", "createObject", "json", "deployment",
+            ]),
+            args in proptest::collection::vec("('[a-z/.]{0,6}'|-?[0-9]{1,19}|true\\(\\)|createArray\\(1, 2\\))", 0..4),
+            member in proptest::option::of("\\.[a-z]{1,4}|\\[[0-9]{1,3}\\]"),
+        ) {
+            let sc = scope();
+            let params = json!({"p": [1, 2], "s": "x"}).as_object().cloned().unwrap();
+            let raw = json!({"v": "[parameters('p')]", "w": "[variables('w')]"});
+            let raw = raw.as_object().unwrap();
+            let names = HashMap::new();
+            let ev = Evaluator::new(&sc, &params, Map::new(), &names).with_raw_variables(raw);
+            let text = format!("[{f}({}){}]", args.join(", "), member.unwrap_or_default());
+            let _ = ev.string(&text);
         }
     }
 

@@ -54,9 +54,9 @@ pub fn locate_in_template(
         locate(body, &full)?
     };
     Some(if l == start.0 {
-        (1, c - start.1 + 1)
+        (1, c.saturating_sub(start.1) + 1)
     } else {
-        (l - start.0 + 1, c)
+        (l.saturating_sub(start.0) + 1, c)
     })
 }
 
