@@ -79,6 +79,10 @@ struct Serve {
     /// `<dir>/github.com/<org>/<repo>[@<branch>]`, holding the repository's files.
     #[arg(long, env = "AZEMU_TASK_CONTEXT_DIR")]
     task_context_dir: Option<PathBuf>,
+    /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
+    /// By default state persists in `<data-dir>/state.redb`, crash-safe.
+    #[arg(long, env = "AZEMU_IN_MEMORY")]
+    in_memory: bool,
     /// Where registry blobs live: `disk` (`<data-dir>/registry`) or `memory`.
     #[arg(long, env = "AZEMU_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Disk)]
     blob_store: BlobStoreKind,
@@ -152,7 +156,8 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         Sim::Auto => SimMode::Auto,
         Sim::Explicit => SimMode::Explicit,
     };
-    config.blobs_in_memory = matches!(s.blob_store, BlobStoreKind::Memory);
+    config.blobs_in_memory = s.in_memory || matches!(s.blob_store, BlobStoreKind::Memory);
+    config.state_in_memory = s.in_memory;
     config.task_context_dir = s.task_context_dir;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;

@@ -43,6 +43,8 @@ pub struct Config {
     pub lro_delay: Duration,
     /// Keep registry blobs in memory instead of `<data_dir>/registry`.
     pub blobs_in_memory: bool,
+    /// Keep state in memory instead of `<data_dir>/state.redb` (throwaway runs).
+    pub state_in_memory: bool,
     /// Local mirror of git build contexts for ACR task runs: one directory per
     /// repository, `<dir>/<host>/<path>` (e.g. `github.com/Azure-Samples/acr-build-helloworld-node`,
     /// with or without `.git`), optionally `<that>@<branch>` for a branch.
@@ -64,6 +66,7 @@ impl Config {
             sim_mode: SimMode::Auto,
             lro_delay: Duration::ZERO,
             blobs_in_memory: false,
+            state_in_memory: false,
             task_context_dir: None,
         }
     }

@@ -33,7 +33,13 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let ca = CertAuthority::load_or_create(&config.data_dir)?;
         let key = SigningKey::load_or_create(&config.data_dir)?;
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = if config.state_in_memory {
+            Arc::new(MemoryStore::new())
+        } else {
+            Arc::new(crate::store::RedbStore::open(
+                &config.data_dir.join("state.redb"),
+            )?)
+        };
         let state = AppState {
             tenant: Arc::new(Tenant {
                 id: config.tenant_id.clone(),
@@ -53,7 +59,30 @@ impl AppState {
             config: Arc::new(config),
         };
         state.seed()?;
+        state.reconcile()?;
         Ok(state)
+    }
+
+    /// After a crash: writes that span rows are not atomic (a managed identity's
+    /// principal is written before the resource that owns it), so remove the
+    /// principals whose resource never made it, leaving nothing half-written visible.
+    pub fn reconcile(&self) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for sp in self.directory.all()? {
+            let Some(owner) = sp.mi_resource_id.as_deref() else {
+                continue;
+            };
+            let key = owner.to_ascii_lowercase();
+            if self
+                .store
+                .get(crate::store::tables::RESOURCES, &key)?
+                .is_none()
+            {
+                self.directory.delete(&sp.object_id)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The state every fresh emulator starts from: the bootstrap service principal.

@@ -215,6 +215,14 @@ impl Emulator {
         assert_eq!(r.status(), 200);
     }
 
+    /// SIGKILL (a crash: no shutdown code runs); the (kept) data dir.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
     /// SIGTERM; the exit status and the (kept) data dir.
     pub fn terminate(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
         let mut child = self.child.take().expect("running");

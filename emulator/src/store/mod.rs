@@ -1,14 +1,17 @@
 //! State sits behind one trait, [`Store`]: tables of JSON documents keyed by
 //! case-folded strings (usually a lower-cased ARM resource id). Providers
-//! never see how a store keeps its rows, so the in-memory store used today
-//! and a crash-safe embedded database later are interchangeable.
+//! never see how a store keeps its rows: [`MemoryStore`] (throwaway runs,
+//! `--in-memory`) and [`RedbStore`] (the default: a crash-safe embedded
+//! database in the data dir) pass the same conformance suite.
 //!
 //! Keys are ordered, so "everything under this resource group" is a prefix
 //! scan over the `resources` table.
 
 mod memory;
+mod redb_store;
 
 pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
 
 use serde_json::Value;
 
