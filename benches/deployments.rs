@@ -7,7 +7,8 @@
 //! - the same N as a serial copy loop (batchSize 1: one after another);
 //! - the same N as N direct ARM PUTs over one connection (what a script
 //!   does), before and after the deployments (stored deployments must not
-//!   tax later requests).
+//!   tax later requests), and with `--in-memory` state (what durable
+//!   commits cost).
 
 mod common;
 
@@ -129,6 +130,35 @@ async fn main() {
         &format!("template, copy loop of {n} identities (serial)"),
         deploy(&http, &rg("serial"), &tok, "s", template(n, true)).await,
     );
+    // The same direct PUTs with state in memory (`--in-memory`): what durability costs.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, port) = common::spawn_with(dir.path(), &["--in-memory"]);
+        let base = format!("https://localhost:{port}");
+        let http = client(dir.path());
+        let tok = token(&http, &base).await;
+        let g = format!("{base}/subscriptions/{SUB}/resourcegroups/mem");
+        let r = http
+            .put(format!("{g}?api-version=2024-07-01"))
+            .bearer_auth(&tok)
+            .json(&json!({"location": "westeurope"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        line(
+            &format!("{n} direct PUTs, --in-memory"),
+            direct(
+                &http,
+                &format!("{base}/subscriptions/{SUB}/resourceGroups/mem"),
+                &tok,
+                n,
+            )
+            .await,
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     // Stored deployments must not slow later requests down.
     line(
         &format!("{n} direct PUTs, after the deployments"),

@@ -9,9 +9,14 @@ use std::time::Duration;
 pub const SUB: &str = "a2e0a2e0-0000-4000-8000-000000000002";
 
 pub fn spawn(dir: &std::path::Path) -> (Child, u16) {
+    spawn_with(dir, &[])
+}
+
+pub fn spawn_with(dir: &std::path::Path, args: &[&str]) -> (Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_azemu"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
