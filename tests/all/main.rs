@@ -18,6 +18,7 @@ mod deployments;
 mod entra;
 mod identity_block;
 mod identity_rbac;
+mod library;
 mod lifecycle;
 mod network;
 mod oci_clients;
