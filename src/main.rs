@@ -3,6 +3,8 @@
 //! - `azemu serve` runs the emulator (HTTPS, Entra, ARM, transparent proxy) on one port.
 //! - `azemu env` prints the shell exports that point az, the Azure SDKs and OCI
 //!   clients at a running emulator.
+//! - `azemu push` pushes an image through ACR's auth flow.
+//! - `azemu state export|import` writes or restores a whole world.
 
 use anyhow::Context;
 use azemu_emulator::config::well_known;
@@ -31,6 +33,27 @@ enum Command {
     Env(EnvCmd),
     /// Push an image (an OCI image layout directory) to an emulated registry, through ACR's real auth flow.
     Push(PushCmd),
+    /// Export or import a whole world (the emulator must be stopped).
+    #[command(subcommand)]
+    State(StateCmd),
+}
+
+#[derive(Subcommand)]
+enum StateCmd {
+    /// Write `<dir>/state.json` (every table, sorted, diffable) and `<dir>/blobs/sha256/…`.
+    Export {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Where to write the snapshot (must be empty or absent).
+        out: PathBuf,
+    },
+    /// Restore a snapshot into a data dir that holds no state yet.
+    Import {
+        #[command(flatten)]
+        dir: DataDir,
+        /// A directory written by `azemu state export`.
+        from: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -135,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(s) => serve(s),
         Command::Env(e) => env(e),
         Command::Push(p) => tokio::runtime::Runtime::new()?.block_on(push(p)),
+        Command::State(c) => state(c),
     }
 }
 
@@ -185,6 +209,38 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(state.config.port_path());
         anyhow::Ok(())
     })
+}
+
+/// `azemu state export|import`: straight on the data dir's store and blobs.
+fn state(c: StateCmd) -> anyhow::Result<()> {
+    use azemu_emulator::store::{RedbStore, snapshot};
+    let (data_dir, import) = match &c {
+        StateCmd::Export { dir, .. } => (&dir.data_dir, false),
+        StateCmd::Import { dir, .. } => (&dir.data_dir, true),
+    };
+    if !import && !data_dir.join("state.redb").exists() {
+        anyhow::bail!("{} holds no state (no state.redb)", data_dir.display());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let store = RedbStore::open(&data_dir.join("state.redb")).with_context(|| {
+        format!(
+            "opening {}/state.redb (is an emulator running on this data dir? stop it first)",
+            data_dir.display()
+        )
+    })?;
+    let blobs = azemu_emulator::oci::blobs::BlobStore::open(data_dir.join("registry"))?;
+    let s = match &c {
+        StateCmd::Export { out, .. } => snapshot::export(&store, &blobs, out)?,
+        StateCmd::Import { from, .. } => snapshot::import(&store, &blobs, from)?,
+    };
+    println!(
+        "{} {} tables, {} rows, {} blobs",
+        if import { "imported" } else { "exported" },
+        s.tables,
+        s.rows,
+        s.blobs
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is

@@ -103,6 +103,17 @@ impl AppState {
         let id = format!(
             "{scope}/providers/Microsoft.Authorization/roleAssignments/{BOOTSTRAP_OWNER_ASSIGNMENT}"
         );
+        // Kept as first written (a restart or a restored snapshot changes nothing).
+        if self
+            .store
+            .get(
+                crate::store::tables::ROLE_ASSIGNMENTS,
+                &id.to_ascii_lowercase(),
+            )?
+            .is_some()
+        {
+            return Ok(());
+        }
         self.store.put(
             crate::store::tables::ROLE_ASSIGNMENTS,
             &id.to_ascii_lowercase(),

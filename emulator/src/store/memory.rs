@@ -47,6 +47,15 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn tables(&self) -> StoreResult<Vec<String>> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        Ok(tables
+            .iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
     fn clear(&self) -> StoreResult<()> {
         self.tables
             .write()

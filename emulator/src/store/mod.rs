@@ -9,6 +9,7 @@
 
 mod memory;
 mod redb_store;
+pub mod snapshot;
 
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
@@ -63,6 +64,8 @@ pub trait Store: Send + Sync + 'static {
     fn scan(&self, table: &str, prefix: &str) -> StoreResult<Vec<(String, Value)>>;
     /// Drop every row of every table.
     fn clear(&self) -> StoreResult<()>;
+    /// The names of the tables that hold rows, sorted.
+    fn tables(&self) -> StoreResult<Vec<String>>;
 }
 
 #[cfg(test)]
@@ -89,7 +92,15 @@ pub(crate) mod conformance {
         assert_eq!(store.delete("t", "a/2").unwrap(), Some(json!(2)));
         assert_eq!(store.delete("t", "a/2").unwrap(), None);
         assert_eq!(store.scan("t", "").unwrap().len(), 2);
+        assert_eq!(store.tables().unwrap(), vec!["t", "u"]);
+        assert_eq!(store.delete("u", "a/9").unwrap(), Some(json!(9)));
+        assert_eq!(
+            store.tables().unwrap(),
+            vec!["t"],
+            "empty tables are not listed"
+        );
         store.clear().unwrap();
+        assert!(store.tables().unwrap().is_empty());
         assert!(store.scan("t", "").unwrap().is_empty());
         assert!(store.scan("u", "").unwrap().is_empty());
     }

@@ -86,6 +86,18 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn tables(&self) -> StoreResult<Vec<String>> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let mut names: Vec<String> = tx
+            .list_tables()
+            .map_err(backend)?
+            .map(|h| h.name().to_string())
+            .filter(|n| self.scan(n, "").is_ok_and(|rows| !rows.is_empty()))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn clear(&self) -> StoreResult<()> {
         let tx = self.db.begin_write().map_err(backend)?;
         let names: Vec<String> = tx
