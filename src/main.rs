@@ -102,6 +102,10 @@ struct Serve {
     /// `<dir>/github.com/<org>/<repo>[@<branch>]`, holding the repository's files.
     #[arg(long, env = "AZEMU_TASK_CONTEXT_DIR")]
     task_context_dir: Option<PathBuf>,
+    /// Build a world at start from a seed document (YAML or JSON): principals and
+    /// their roles, a subscription-scope ARM template, images. See `emulator/src/seed.rs`.
+    #[arg(long, env = "AZEMU_SEED")]
+    seed: Option<PathBuf>,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -183,6 +187,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.blobs_in_memory = s.in_memory || matches!(s.blob_store, BlobStoreKind::Memory);
     config.state_in_memory = s.in_memory;
     config.task_context_dir = s.task_context_dir;
+    let seed = s.seed;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;
@@ -194,6 +199,12 @@ fn serve(s: Serve) -> anyhow::Result<()> {
         let server = azemu_emulator::start(state.clone())
             .await
             .context("binding the port")?;
+        if let Some(path) = &seed {
+            let doc = azemu_emulator::seed::load(path)?;
+            let base = format!("https://localhost:{}", server.addr.port());
+            azemu_emulator::seed::apply(&state, &doc, &base)
+                .with_context(|| format!("seeding from {}", path.display()))?;
+        }
         let c = &state.config;
         write_bundle(c)?;
         std::fs::write(c.port_path(), server.addr.port().to_string())?;

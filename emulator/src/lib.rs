@@ -14,6 +14,7 @@
 //!   module per resource provider (`resources` today).
 //! - [`templates`]: the ARM template language (expressions, functions, plans)
 //!   that `Microsoft.Resources/deployments` runs through the providers.
+//! - [`seed`]: declarative worlds (`azemu serve --seed`).
 //! - [`runtime`]: what runs when operations settle (ACR task runs).
 //! - [`storage`]: the Blob Storage slice task logs are streamed from.
 //! - [`store`]: the one [`store::Store`] trait state sits behind.
@@ -35,6 +36,7 @@ pub mod oci;
 pub mod providers;
 pub mod public_registry;
 pub mod runtime;
+pub mod seed;
 pub mod server;
 pub mod state;
 pub mod storage;

@@ -63,6 +63,14 @@ const SAMPLE_LAYER: &[u8] = include_bytes!(
     "../../fixtures/images/hello-world/blobs/sha256/00a5825a95891ccf4059812fe5b29b12c7aff328c3c445e13c8350091a5814bf"
 );
 
+/// The sample image: (manifest, [config, layer]).
+pub fn sample_image() -> (Vec<u8>, Vec<Vec<u8>>) {
+    (
+        SAMPLE_MANIFEST.to_vec(),
+        vec![SAMPLE_CONFIG.to_vec(), SAMPLE_LAYER.to_vec()],
+    )
+}
+
 /// Put the sample image into both public registries.
 pub fn seed(state: &AppState) -> anyhow::Result<()> {
     let manifest = state.blobs.put(SAMPLE_MANIFEST)?;

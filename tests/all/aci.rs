@@ -970,3 +970,60 @@ async fn public_images_come_from_the_offline_public_registries() {
         "An error response is received from the docker registry 'quay.io'. Please retry later."
     );
 }
+
+/// A seeded world (`--seed fixtures/seeds/aci-from-acr-managed-identity.yaml`)
+/// is ready for the seed document's `az container create` with no setup calls:
+/// registry with the image, identity, AcrPull, all built at start.
+#[tokio::test]
+async fn seeded_world_runs_the_seed_command() {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/seeds/aci-from-acr-managed-identity.yaml");
+    let em = Emulator::start_with(&["--seed", &seed.to_string_lossy()]);
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    let userid = az
+        .ok(&[
+            "identity",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "myACRId",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ])
+        .await
+        .trim()
+        .to_string();
+    let out = az
+        .run(&[
+            "container",
+            "create",
+            "--name",
+            "my-containergroup",
+            "--resource-group",
+            "myResourceGroup",
+            "--image",
+            "myacr.azurecr.io/hello-world:v1",
+            "--acr-identity",
+            &userid,
+            "--assign-identity",
+            &userid,
+            "--ports",
+            "80",
+            "--dns-name-label",
+            "seeded-world-label",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    let group: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(group["instanceView"]["state"], "Running", "{group}");
+    let dep = az
+        .json(&["deployment", "sub", "show", "-n", "azemu-seed"])
+        .await;
+    assert_eq!(dep["properties"]["provisioningState"], "Succeeded");
+}

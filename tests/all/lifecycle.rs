@@ -477,3 +477,75 @@ async fn state_export_import_round_trip() {
     assert_eq!(list(&one), list(&two));
     assert!(!list(&one).is_empty());
 }
+
+/// A seed's principals can sign in with their secrets and hold their roles;
+/// a seed that cannot be applied stops the start with the reason.
+#[tokio::test]
+async fn seeded_principals_and_a_bad_seed() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{
+  "principals": [{
+    "displayName": "ci-deployer",
+    "appId": "0b3b0000-0000-4000-8000-0000000000c1",
+    "objectId": "0b3b0000-0000-4000-8000-0000000000c2",
+    "secret": "ci-secret",
+    "roles": [{"role": "Contributor", "scope": "/subscriptions/{subscriptionId}/resourceGroups/ci"}]
+  }],
+  "location": "westeurope",
+  "template": {
+    "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "resources": [{"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2022-09-01", "name": "ci", "location": "westeurope"}]
+  }
+}"#,
+    )
+    .unwrap();
+    let em = Emulator::start_with(&["--seed", &good.to_string_lossy()]);
+    let client = azemu_client::Client::builder(&em.base())
+        .ca_pem(&em.ca_pem())
+        .unwrap()
+        .credentials(
+            crate::harness::TENANT,
+            "0b3b0000-0000-4000-8000-0000000000c1",
+            "ci-secret",
+        )
+        .build()
+        .unwrap();
+    let token = client
+        .token(azemu_client::ARM_SCOPE)
+        .await
+        .unwrap()
+        .access_token;
+    let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/ci";
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/made-by-ci?api-version=2023-01-31"),
+            Some(serde_json::json!({"location": "westeurope"})),
+        )
+        .await;
+    assert_eq!(s, 201, "Contributor on the seeded group: {b}");
+    let (s, _) = em
+        .arm(&token, Method::PUT, "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/other?api-version=2024-07-01", Some(serde_json::json!({"location": "westeurope"})))
+        .await;
+    assert_eq!(s, 403, "and nothing outside it");
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "principals:\n  - displayName: x\n    roles:\n      - role: NoSuchRole\n        scope: /subscriptions/{subscriptionId}\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data.path())
+        .arg("--seed")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown role 'NoSuchRole'"), "{err}");
+}
