@@ -25,6 +25,9 @@ pub struct AppState {
     pub ca: Arc<CertAuthority>,
     /// Registry blobs, content-addressed, under `<data-dir>/registry`.
     pub blobs: Arc<crate::oci::blobs::BlobStore>,
+    /// One settle at a time: concurrent requests would otherwise finish the
+    /// same operation, or start the same deployment resource, twice.
+    pub settling: Arc<std::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
                 crate::oci::blobs::BlobStore::open(config.data_dir.join("registry"))?
             }),
             config: Arc::new(config),
+            settling: Arc::new(std::sync::Mutex::new(())),
         };
         state.seed()?;
         state.reconcile()?;

@@ -184,11 +184,12 @@ fn control_api_needs_no_token() {
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
 }
 
-/// Crash safety, repeatedly: writes (identities with their principals, role
-/// assignments) race a `kill -9`; after each restart on the same data dir
-/// every acknowledged write is there and whole, nothing half-written is
-/// visible (no principal without its identity), and the pushed image's blobs
-/// still verify against their digests.
+/// Crash safety, repeatedly: writes (identities with their principals, a
+/// deployment, a role assignment, image pushes) race a `kill -9`; after each
+/// restart on the same data dir every acknowledged write is there and whole
+/// (a deployment caught mid-run finishes), nothing half-written is visible
+/// (no principal without its identity), and pushed images pull with every
+/// blob verified against its digest.
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     use reqwest::Method;
@@ -196,6 +197,11 @@ async fn acknowledged_writes_survive_kill_9() {
     let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/crash";
     let mut dir = tempfile::tempdir().unwrap();
     let mut acknowledged: Vec<String> = Vec::new();
+    let (mut deployments, mut assignments, mut pushed) = (
+        Vec::<String>::new(),
+        Vec::<String>::new(),
+        Vec::<String>::new(),
+    );
     for round in 0..3 {
         let em = Emulator::start_in(dir, &[]);
         let token = em.arm_token().await;
@@ -247,6 +253,11 @@ async fn acknowledged_writes_survive_kill_9() {
         )
         .await;
         assert!(copy.ok, "round {round}: {}", copy.stderr);
+        let creds_text = format!(
+            "{}:{}",
+            creds["username"].as_str().unwrap(),
+            creds["passwords"][0]["value"].as_str().unwrap()
+        );
         // Everything acknowledged before any crash is still there, whole.
         for name in &acknowledged {
             let (s, b) = em
@@ -288,13 +299,53 @@ async fn acknowledged_writes_survive_kill_9() {
                 let oid = p["objectId"].as_str().unwrap();
                 assert!(
                     identity_principals.contains(&oid),
-                    "round {round}: principal {oid} has no identity"
+                    "round {round}: principal {p} has no identity among {listed}"
                 );
             }
         }
 
-        // Writes racing the crash.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        // Acknowledged deployments, role assignments and pushes are there too (a
+        // deployment caught mid-run resumes and finishes).
+        for dep in &deployments {
+            let (s, b) = em
+                .arm(&token, Method::GET, &format!("{rg}/providers/Microsoft.Resources/deployments/{dep}?api-version=2024-07-01"), None)
+                .await;
+            assert_eq!(s, 200, "round {round}: deployment {dep}: {b}");
+            assert_eq!(
+                b["properties"]["provisioningState"], "Succeeded",
+                "round {round}: {b}"
+            );
+        }
+        for ra in &assignments {
+            let (s, b) = em
+                .arm(
+                    &token,
+                    Method::GET,
+                    &format!("{ra}?api-version=2022-04-01"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "round {round}: {ra}: {b}");
+        }
+        for tag in &pushed {
+            let out_dir = tempfile::tempdir().unwrap();
+            let copy = crate::oci_clients::skopeo(
+                &em,
+                &[
+                    "copy",
+                    "--src-creds",
+                    &creds_text,
+                    &format!("docker://crashreg.azurecr.io/hello-world:{tag}"),
+                    &format!("oci:{}:x", out_dir.path().display()),
+                ],
+            )
+            .await;
+            assert!(copy.ok, "round {round}: pushed {tag}: {}", copy.stderr);
+        }
+
+        // Writes racing the crash: identities (principal + resource), a deployment,
+        // a role assignment, pushes.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(char, String)>();
         for n in 0..40 {
             let http = em.http();
             let url = format!(
@@ -312,22 +363,103 @@ async fn acknowledged_writes_survive_kill_9() {
                     .await
                     && r.status().as_u16() == 201
                 {
-                    let _ = tx.send(format!("r{round}-id{n}"));
+                    let _ = tx.send(('i', format!("r{round}-id{n}")));
+                }
+            });
+        }
+        {
+            let http = em.http();
+            let dep = format!("r{round}-dep");
+            let url = format!(
+                "{}{rg}/providers/Microsoft.Resources/deployments/{dep}?api-version=2024-07-01",
+                em.base()
+            );
+            let token = token.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let body = json!({"properties": {"mode": "Incremental", "template": {
+                    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                    "contentVersion": "1.0.0.0",
+                    "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31",
+                                   "name": format!("{dep}-made"), "location": "eastus"}]
+                }}});
+                if let Ok(r) = http.put(&url).bearer_auth(&token).json(&body).send().await
+                    && r.status().as_u16() == 201
+                {
+                    let _ = tx.send(('d', dep));
+                }
+            });
+        }
+        {
+            let http = em.http();
+            let ra = format!(
+                "{rg}/providers/Microsoft.Authorization/roleAssignments/{}",
+                uuid::Uuid::new_v4()
+            );
+            let url = format!("{}{ra}?api-version=2022-04-01", em.base());
+            let token = token.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let body = json!({"properties": {
+                    "roleDefinitionId": "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+                    "principalId": "a2e0a2e0-0000-4000-8000-000000000004",
+                    "principalType": "ServicePrincipal"
+                }});
+                if let Ok(r) = http.put(&url).bearer_auth(&token).json(&body).send().await
+                    && r.status().as_u16() == 201
+                {
+                    let _ = tx.send(('r', ra));
+                }
+            });
+        }
+        for k in 0..3 {
+            let data = em.data_dir().to_path_buf();
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let tag = format!("r{round}-p{k}");
+                let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+                    .args(["push", "--data-dir"])
+                    .arg(&data)
+                    .arg(
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("fixtures/images/hello-world"),
+                    )
+                    .arg(format!("crashreg.azurecr.io/hello-world:{tag}"))
+                    .output();
+                if out.is_ok_and(|o| o.status.success()) {
+                    let _ = tx.send(('p', tag));
                 }
             });
         }
         drop(tx);
-        for _ in 0..10 {
-            if let Some(name) = rx.recv().await {
-                acknowledged.push(name);
+        let mut record = |(kind, v): (char, String)| match kind {
+            'i' => acknowledged.push(v),
+            'd' => deployments.push(v),
+            'r' => assignments.push(v),
+            _ => pushed.push(v),
+        };
+        // Kill once some of each kind were acknowledged, with the rest still in flight.
+        let (mut ids, mut deps, mut pushes) = (0, 0, 0);
+        while ids < 10 || deps < 1 || pushes < 1 {
+            let Some(x) = rx.recv().await else { break };
+            match x.0 {
+                'i' => ids += 1,
+                'd' => deps += 1,
+                'p' => pushes += 1,
+                _ => {}
             }
+            record(x);
         }
         dir = em.kill9();
-        while let Ok(name) = rx.try_recv() {
-            acknowledged.push(name);
+        while let Ok(x) = rx.try_recv() {
+            record(x);
         }
     }
     assert!(acknowledged.len() >= 30);
+    assert!(
+        deployments.len() >= 3 && pushed.len() >= 3,
+        "every kind was checked"
+    );
 }
 
 fn azemu(args: &[&str]) -> std::process::Output {
