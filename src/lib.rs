@@ -49,6 +49,13 @@ impl Builder {
         self
     }
 
+    /// Azure's RBAC propagation delay (emulated time): role assignments take effect
+    /// (and deleted ones stop working) this long after the write.
+    pub fn rbac_propagation(mut self, d: Duration) -> Self {
+        self.config.rbac_propagation = d;
+        self
+    }
+
     /// Reject api-versions the emulated services do not list.
     pub fn strict_api_versions(mut self, yes: bool) -> Self {
         self.config.strict_api_versions = yes;

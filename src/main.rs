@@ -106,6 +106,15 @@ struct Serve {
     /// their roles, a subscription-scope ARM template, images. See `emulator/src/seed.rs`.
     #[arg(long, env = "AZEMU_SEED")]
     seed: Option<PathBuf>,
+    /// Azure's RBAC propagation, in emulated seconds: new role assignments take effect
+    /// (and deleted ones stop working) this long after the write; new principals are
+    /// not yet visible for role assignment. 0 (default): immediate.
+    #[arg(
+        long,
+        env = "AZEMU_RBAC_PROPAGATION_DELAY_SECONDS",
+        default_value_t = 0
+    )]
+    rbac_propagation_delay_seconds: u64,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -188,6 +197,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.state_in_memory = s.in_memory;
     config.task_context_dir = s.task_context_dir;
     let seed = s.seed;
+    config.rbac_propagation = Duration::from_secs(s.rbac_propagation_delay_seconds);
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

@@ -49,6 +49,10 @@ pub struct Config {
     /// repository, `<dir>/<host>/<path>` (e.g. `github.com/Azure-Samples/acr-build-helloworld-node`,
     /// with or without `.git`), optionally `<that>@<branch>` for a branch.
     pub task_context_dir: Option<PathBuf>,
+    /// Azure's eventual consistency, opt-in: role assignments take effect (and
+    /// deleted ones stop working) this long after the write, and a new principal
+    /// is not visible for role assignment (without `principalType`) until then.
+    pub rbac_propagation: Duration,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             blobs_in_memory: false,
             state_in_memory: false,
             task_context_dir: None,
+            rbac_propagation: Duration::ZERO,
         }
     }
 

@@ -127,6 +127,7 @@ pub fn apply(state: &AppState, doc: &Value, base: &str) -> anyhow::Result<()> {
                 .map(|s| vec![s.to_string()])
                 .unwrap_or_default(),
             mi_resource_id: None,
+            created_ms: None,
         };
         state.directory.put(&sp)?;
         for r in p["roles"].as_array().into_iter().flatten() {

@@ -100,6 +100,7 @@ impl AppState {
             kind: PrincipalKind::Application,
             secrets: vec![c.client_secret.clone()],
             mi_resource_id: None,
+            created_ms: None,
         })?;
         crate::public_registry::seed(self)?;
         // The bootstrap principal is Owner of the subscription.
@@ -129,8 +130,9 @@ impl AppState {
                     "scope": scope,
                     "condition": null,
                     "conditionVersion": null,
-                    "createdOn": crate::clock::arm_timestamp(self.clock.now()),
-                    "updatedOn": crate::clock::arm_timestamp(self.clock.now()),
+                    // Fixed: the world starts with it (and snapshots stay deterministic).
+                    "createdOn": "2026-01-01T00:00:00Z",
+                    "updatedOn": "2026-01-01T00:00:00Z",
                     "createdBy": null,
                     "updatedBy": null,
                     "delegatedManagedIdentityResourceId": null,

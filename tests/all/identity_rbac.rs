@@ -525,3 +525,144 @@ async fn managed_identity_tokens_for_sdk_and_az() {
     assert!(!out.ok);
     assert!(out.stderr.contains("AuthorizationFailed"), "{}", out.stderr);
 }
+
+/// Azure's eventual consistency, on demand (`--rbac-propagation-delay-seconds 60`):
+/// a just-created identity is not yet visible for a role assignment that does
+/// not name its principalType (PrincipalNotFound); a new AcrPull assignment
+/// does not let a container group pull until 60 emulated seconds have passed,
+/// and a deleted one keeps working as long. The clock moves; nothing sleeps.
+#[tokio::test]
+async fn rbac_propagation_delay() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start_with(&["--rbac-propagation-delay-seconds", "60"]);
+    let owner = em.arm_token().await;
+    let sub = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002";
+    let rg = format!("{sub}/resourceGroups/prop");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/propreg01");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Basic"}})),
+    )
+    .await;
+    em.push_sample("propreg01.azurecr.io/hello-world:v1")
+        .unwrap();
+    let ident_id =
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/puller");
+    let (_, ident) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{ident_id}?api-version=2023-01-31"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    let principal = ident["properties"]["principalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let assignment = |principal_type: Option<&str>| {
+        let mut props = json!({
+            "roleDefinitionId": format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+            "principalId": principal,
+        });
+        if let Some(t) = principal_type {
+            props["principalType"] = json!(t);
+        }
+        json!({"properties": props})
+    };
+    let ra = format!(
+        "{reg}/providers/Microsoft.Authorization/roleAssignments/5b0c6a3e-0000-4000-8000-0000000000aa"
+    );
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{ra}?api-version=2022-04-01"),
+            Some(assignment(None)),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("PrincipalNotFound")),
+        "{b}"
+    );
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{ra}?api-version=2022-04-01"),
+            Some(assignment(Some("ServicePrincipal"))),
+        )
+        .await;
+    assert_eq!(
+        s, 201,
+        "naming principalType skips the directory lookup: {b}"
+    );
+
+    let group = |n: u32| {
+        let em = &em;
+        let ident_id = ident_id.clone();
+        let rg = rg.clone();
+        async move {
+            let token = em.arm_token().await;
+            let body = json!({
+                "location": "eastus",
+                "identity": {"type": "UserAssigned", "userAssignedIdentities": {ident_id.clone(): {}}},
+                "properties": {
+                    "osType": "Linux",
+                    "containers": [{"name": "c", "properties": {"image": "propreg01.azurecr.io/hello-world:v1",
+                        "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}}],
+                    "imageRegistryCredentials": [{"server": "propreg01.azurecr.io", "identity": ident_id}]
+                }
+            });
+            let (s, b) = em
+                .arm(&token, Method::PUT, &format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/g{n}?api-version=2023-05-01"), Some(body))
+                .await;
+            (s, b["error"]["code"].as_str().map(str::to_string))
+        }
+    };
+    assert_eq!(
+        group(1).await,
+        (400, Some("InaccessibleImage".into())),
+        "not yet propagated"
+    );
+    em.advance_clock(60).await;
+    assert_eq!(group(2).await.0, 201, "propagated after 60 s");
+
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::DELETE,
+            &format!("{ra}?api-version=2022-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let owner = em.arm_token().await;
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{ra}?api-version=2022-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "ARM shows it gone at once");
+    assert_eq!(group(3).await.0, 201, "but the data plane still honours it");
+    em.advance_clock(60).await;
+    assert_eq!(
+        group(4).await,
+        (400, Some("InaccessibleImage".into())),
+        "until the deletion propagates"
+    );
+}

@@ -92,6 +92,7 @@ async fn create_principal(State(s): State<AppState>, body: axum::body::Bytes) ->
         kind: crate::entra::PrincipalKind::Application,
         secrets: vec![secret.clone()],
         mi_resource_id: None,
+        created_ms: Some((s.clock.now().unix_timestamp_nanos() / 1_000_000) as i64),
     };
     if let Err(e) = s.directory.put(&sp) {
         return ArmError::from(e).into_response();

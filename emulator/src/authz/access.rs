@@ -106,7 +106,32 @@ pub fn role_definition(state: &AppState, guid: &str) -> Option<RoleDefinition> {
 
 /// The assignments naming `object_id`.
 pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assignment>> {
-    Ok(all_assignment_rows(state)?
+    let delay = state.config.rbac_propagation;
+    let now = state.clock.now();
+    // With a propagation delay, what authorize() sees lags the writes: an
+    // assignment counts once `createdOn + delay` has passed, and a deleted one
+    // keeps counting until `deletedOn + delay`.
+    let propagated = |v: &Value, field: &str| {
+        v["properties"][field]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .is_none_or(|t| t + delay <= now)
+    };
+    let mut rows = all_assignment_rows(state)?;
+    if !delay.is_zero() {
+        rows.retain(|v| propagated(v, "createdOn"));
+        rows.extend(
+            state
+                .store
+                .scan(tables::ROLE_ASSIGNMENT_TOMBSTONES, "")?
+                .into_iter()
+                .map(|(_, v)| v)
+                .filter(|v| propagated(v, "createdOn") && !propagated(v, "deletedOn")),
+        );
+    }
+    Ok(rows
         .iter()
         .filter(|v| {
             v["properties"]["principalId"]

@@ -27,6 +27,9 @@ pub struct ServicePrincipal {
     /// For managed identities: the resource id the identity belongs to (`xms_mirid`).
     #[serde(default)]
     pub mi_resource_id: Option<String>,
+    /// When it was created (emulated Unix ms), for directory replication delay.
+    #[serde(default)]
+    pub created_ms: Option<i64>,
 }
 
 /// The tenant this emulator is the directory of.

@@ -227,6 +227,7 @@ mod tests {
             kind: PrincipalKind::Application,
             secrets: vec![],
             mi_resource_id: None,
+            created_ms: None,
         }
     }
 

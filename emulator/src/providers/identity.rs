@@ -171,6 +171,7 @@ pub fn apply(
                 kind: PrincipalKind::ManagedIdentity,
                 secrets: Vec::new(),
                 mi_resource_id: Some(rid.clone()),
+                created_ms: Some((req.now.unix_timestamp_nanos() / 1_000_000) as i64),
             };
             state.directory.put(&sp)?;
             Some(sp)

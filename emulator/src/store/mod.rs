@@ -44,6 +44,8 @@ pub mod tables {
     pub const ACR_SOURCES: &str = "acr_sources";
     /// ACR tasks with enabled timer triggers, keyed by task id: when their schedules were last checked.
     pub const ACR_TASK_TIMERS: &str = "acr_task_timers";
+    /// Deleted role assignments still propagating (`--rbac-propagation-delay-seconds`), keyed like role assignments.
+    pub const ROLE_ASSIGNMENT_TOMBSTONES: &str = "role_assignment_tombstones";
 }
 
 #[derive(Debug, thiserror::Error)]

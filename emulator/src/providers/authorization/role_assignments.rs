@@ -64,7 +64,16 @@ pub fn dispatch(
                 &s,
             )?;
             match state.store.delete(tables::ROLE_ASSIGNMENTS, &key(&id))? {
-                Some(row) => Ok(json_response(StatusCode::OK, &row)),
+                Some(row) => {
+                    if !state.config.rbac_propagation.is_zero() {
+                        let mut t = row.clone();
+                        t["properties"]["deletedOn"] = json!(crate::clock::arm_timestamp(req.now));
+                        state
+                            .store
+                            .put(tables::ROLE_ASSIGNMENT_TOMBSTONES, &key(&id), t)?;
+                    }
+                    Ok(json_response(StatusCode::OK, &row))
+                }
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
         }
@@ -123,6 +132,19 @@ fn create(
                 .directory
                 .get(&principal_id)?
                 .ok_or_else(|| ArmError::principal_not_found(&principal_id, &state.tenant.id))?;
+            // A principal created moments ago has not replicated yet: Azure answers
+            // PrincipalNotFound unless the request names its principalType (which
+            // is what Microsoft's docs advise for new principals).
+            let delay = state.config.rbac_propagation;
+            if let Some(created) = sp.created_ms
+                && created + delay.as_millis() as i64
+                    > (req.now.unix_timestamp_nanos() / 1_000_000) as i64
+            {
+                return Err(ArmError::principal_not_found(
+                    &principal_id,
+                    &state.tenant.id,
+                ));
+            }
             match sp.kind {
                 PrincipalKind::Application | PrincipalKind::ManagedIdentity => {
                     "ServicePrincipal".to_string()

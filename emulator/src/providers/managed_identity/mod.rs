@@ -131,6 +131,7 @@ fn create_or_update(
                 kind: PrincipalKind::ManagedIdentity,
                 secrets: Vec::new(),
                 mi_resource_id: Some(id.to_string()),
+                created_ms: Some((req.now.unix_timestamp_nanos() / 1_000_000) as i64),
             };
             state.directory.put(&sp)?;
             (sp.object_id, sp.app_id)
