@@ -6,6 +6,7 @@
 //! - [`server`]: one port that speaks TLS, plain HTTP and HTTP CONNECT (the
 //!   transparent proxy for Azure's host names), with certificates from a local CA.
 //! - [`web`]: edge helpers every plane shares (which host was asked for, body limits).
+//! - [`faults`]: injected failures (control API), served before any plane.
 //! - [`admin`]: `/_emulator`, the control API (health, reset, clock, step).
 //! - [`entra`]: Microsoft Entra ID: directory, token endpoints, JWKS, discovery.
 //! - [`arm`]: the ARM core: resource ids, api-versions, errors, bearer
@@ -31,6 +32,7 @@ pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod entra;
+pub mod faults;
 pub mod network;
 pub mod oci;
 pub mod providers;

@@ -28,6 +28,8 @@ pub struct AppState {
     /// One settle at a time: concurrent requests would otherwise finish the
     /// same operation, or start the same deployment resource, twice.
     pub settling: Arc<std::sync::Mutex<()>>,
+    /// Injected failures (`/_emulator/faults`).
+    pub faults: crate::faults::Faults,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             }),
             config: Arc::new(config),
             settling: Arc::new(std::sync::Mutex::new(())),
+            faults: Default::default(),
         };
         state.seed()?;
         state.reconcile()?;

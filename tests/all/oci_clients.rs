@@ -468,3 +468,67 @@ async fn public_registries_serve_the_sample_and_accept_pushes() {
     .await;
     assert!(out.ok, "{}", out.stderr);
 }
+
+/// A fault rule (`POST /_emulator/faults`) makes the registry throttle:
+/// skopeo sees 429 TOOMANYREQUESTS with Retry-After, waits as told and
+/// succeeds on its retry; the rule counts what it served and can be removed.
+#[tokio::test]
+async fn injected_429_then_retry() {
+    let em = Emulator::start();
+    let (_, user, pass) = registry(&em, "faultreg01").await;
+    em.push_sample("faultreg01.azurecr.io/hello-world:v1")
+        .unwrap();
+    let r = em
+        .http()
+        .post(format!("{}/_emulator/faults", em.base()))
+        .json(&serde_json::json!({
+            "host": "faultreg01.azurecr.io", "method": "GET", "path": "/v2/hello-world/manifests/",
+            "status": 429, "headers": {"Retry-After": "1"}, "times": 1
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let seen = skopeo(
+        &em,
+        &[
+            "--debug",
+            "inspect",
+            "--creds",
+            &format!("{user}:{pass}"),
+            "docker://faultreg01.azurecr.io/hello-world:v1",
+        ],
+    )
+    .await;
+    assert!(seen.ok, "{}", seen.stderr);
+    assert!(
+        seen.stderr.contains("Detected 'Retry-After' header")
+            && seen.stderr.contains("Too many requests"),
+        "{}",
+        seen.stderr
+    );
+    let faults = format!("{}/_emulator/faults", em.base());
+    let rules: serde_json::Value = em
+        .http()
+        .get(&faults)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules["value"][0]["hits"], 1, "{rules}");
+    assert_eq!(rules["value"][0]["times"], 0, "{rules}");
+    let r = em.http().delete(&faults).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let rules: serde_json::Value = em
+        .http()
+        .get(&faults)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules["value"], serde_json::json!([]));
+}

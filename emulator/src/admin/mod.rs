@@ -40,6 +40,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/_emulator/identity-endpoint", get(identity_endpoint))
         .route("/_emulator/routes", get(routes_list))
+        .route(
+            "/_emulator/faults",
+            post(crate::faults::create)
+                .get(crate::faults::list)
+                .delete(crate::faults::clear),
+        )
+        .route(
+            "/_emulator/faults/{id}",
+            axum::routing::delete(crate::faults::remove),
+        )
 }
 
 /// `GET /_emulator/routes`: every ARM operation served, `METHOD template`.

@@ -54,6 +54,8 @@ struct Ctx {
     public_router: Router,
     /// What the task-log storage account gets.
     storage_router: Router,
+    /// Injected failures, answered before any router.
+    faults: crate::faults::Faults,
     acceptor: TlsAcceptor,
     /// The port we listen on: CONNECT to localhost is allowed to this port only.
     port: u16,
@@ -96,6 +98,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         storage_router: Router::new()
             .fallback(crate::storage::handle)
             .with_state(state.clone()),
+        faults: state.faults.clone(),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
         shutdown,
@@ -214,6 +217,17 @@ where
                 .and_then(|h| h.to_str().ok())
                 .and_then(crate::public_registry::registry_of_host)
                 .is_some();
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            if let Some(fault) = ctx
+                .faults
+                .intercept(host, req.method().as_str(), req.uri().path())
+            {
+                return Ok(fault);
+            }
             let is_storage = req
                 .headers()
                 .get(http::header::HOST)
