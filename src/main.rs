@@ -33,9 +33,22 @@ enum Command {
     Env(EnvCmd),
     /// Push an image (an OCI image layout directory) to an emulated registry, through ACR's real auth flow.
     Push(PushCmd),
+    /// Explain the last decision the emulator traced for a resource (why a pull failed, and the fix).
+    Explain(ExplainCmd),
     /// Export or import a whole world (the emulator must be stopped).
     #[command(subcommand)]
     State(StateCmd),
+}
+
+#[derive(Args)]
+struct ExplainCmd {
+    #[command(flatten)]
+    dir: DataDir,
+    /// The resource id, e.g. a container group's.
+    resource: String,
+    /// `text` (default) or `mermaid` (a sequence diagram).
+    #[arg(long, default_value = "text")]
+    format: String,
 }
 
 #[derive(Subcommand)]
@@ -172,6 +185,7 @@ fn main() -> anyhow::Result<()> {
         Command::Env(e) => env(e),
         Command::Push(p) => tokio::runtime::Runtime::new()?.block_on(push(p)),
         Command::State(c) => state(c),
+        Command::Explain(e) => tokio::runtime::Runtime::new()?.block_on(explain(e)),
     }
 }
 
@@ -410,15 +424,45 @@ fn parse_target(t: &str) -> anyhow::Result<(String, String, String)> {
     Ok((server.to_string(), repo.to_string(), tag.to_string()))
 }
 
-async fn push(p: PushCmd) -> anyhow::Result<()> {
-    use azemu_client::oci::{RegistryAuth, RegistryClient};
-    let config = Config::new(&p.dir.data_dir);
+/// The port and CA of the emulator running on `data_dir`.
+fn running(data_dir: &Path) -> anyhow::Result<(u16, Vec<u8>)> {
+    let config = Config::new(data_dir);
     let port: u16 = std::fs::read_to_string(config.port_path())
         .context("no running emulator found: start `azemu serve` first")?
         .trim()
         .parse()
         .context("malformed port file")?;
-    let ca = std::fs::read(config.ca_path())?;
+    Ok((port, std::fs::read(config.ca_path())?))
+}
+
+/// `azemu explain <resource>`: ask the running emulator (control API) and print its answer.
+async fn explain(e: ExplainCmd) -> anyhow::Result<()> {
+    let (port, ca) = running(&e.dir.data_dir)?;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .no_proxy()
+        .build()?;
+    let r = http
+        .get(format!("https://localhost:{port}/_emulator/explain"))
+        .query(&[
+            ("resource", e.resource.as_str()),
+            ("format", e.format.as_str()),
+        ])
+        .send()
+        .await?;
+    let ok = r.status().is_success();
+    let text = r.text().await?;
+    if !ok {
+        anyhow::bail!("{}", text.trim());
+    }
+    print!("{text}");
+    Ok(())
+}
+
+async fn push(p: PushCmd) -> anyhow::Result<()> {
+    use azemu_client::oci::{RegistryAuth, RegistryClient};
+    let (port, ca) = running(&p.dir.data_dir)?;
     let (server, repo, tag) = parse_target(&p.target)?;
     let http = reqwest::Client::builder()
         .use_rustls_tls()

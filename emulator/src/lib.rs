@@ -13,6 +13,7 @@
 //!   authentication, long-running operations, paging, ETags, cloud metadata.
 //! - [`providers`]: the ARM front door (route → authenticate → dispatch) and one
 //!   module per resource provider (`resources` today).
+//! - [`trace`]: decision traces of pulls, and their explanation (text, Mermaid).
 //! - [`templates`]: the ARM template language (expressions, functions, plans)
 //!   that `Microsoft.Resources/deployments` runs through the providers.
 //! - [`seed`]: declarative worlds (`azemu serve --seed`).
@@ -44,6 +45,7 @@ pub mod state;
 pub mod storage;
 pub mod store;
 pub mod templates;
+pub mod trace;
 pub mod web;
 
 pub use config::{Config, SimMode};

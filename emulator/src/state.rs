@@ -30,6 +30,8 @@ pub struct AppState {
     pub settling: Arc<std::sync::Mutex<()>>,
     /// Injected failures (`/_emulator/faults`).
     pub faults: crate::faults::Faults,
+    /// Decision traces (`/_emulator/traces`, `/_emulator/explain`).
+    pub traces: crate::trace::Traces,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             config: Arc::new(config),
             settling: Arc::new(std::sync::Mutex::new(())),
             faults: Default::default(),
+            traces: Default::default(),
         };
         state.seed()?;
         state.reconcile()?;

@@ -1027,3 +1027,116 @@ async fn seeded_world_runs_the_seed_command() {
         .await;
     assert_eq!(dep["properties"]["provisioningState"], "Succeeded");
 }
+
+/// `azemu explain` after a failed `az container create`: the trace names the
+/// check that failed (authorize: no AcrPull, with the assignments considered)
+/// and the exact fix; the Mermaid rendering is a well-formed sequence diagram.
+/// Applying the fix makes the same command succeed.
+#[tokio::test]
+async fn explain_a_failed_pull() {
+    let em = Emulator::start();
+    let (az, userid, spid) = setup(&em, "explainreg1").await;
+    let image = "explainreg1.azurecr.io/hello-world:v1";
+    let create = || async {
+        az.run(&[
+            "container",
+            "create",
+            "--name",
+            "explained",
+            "--resource-group",
+            "myResourceGroup",
+            "--image",
+            image,
+            "--acr-identity",
+            &userid,
+            "--assign-identity",
+            &userid,
+            "-o",
+            "none",
+        ])
+        .await
+    };
+    let failed = create().await;
+    assert!(
+        !failed.ok && failed.stderr.contains("InaccessibleImage"),
+        "{}",
+        failed.stderr
+    );
+
+    let group = format!(
+        "/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/containerGroups/explained",
+        crate::harness::SUBSCRIPTION
+    );
+    let explain = |format: &'static str| {
+        let group = group.clone();
+        let dir = em.data_dir().to_path_buf();
+        async move {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+                .args(["explain", "--format", format, "--data-dir"])
+                .arg(&dir)
+                .arg(&group)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let text = explain("text").await;
+    let registry_id = format!(
+        "/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerRegistry/registries/explainreg1",
+        crate::harness::SUBSCRIPTION
+    );
+    for needle in [
+        "✓ registry".to_string(),
+        "✓ network".to_string(),
+        "✓ credentials".to_string(),
+        format!(
+            "✗ authorize    no pull on repository 'hello-world' of {registry_id}; role assignments considered: none"
+        ),
+        "InaccessibleImage".to_string(),
+        format!(
+            "fix: az role assignment create --assignee-object-id {spid} --assignee-principal-type ServicePrincipal --role AcrPull --scope {registry_id}"
+        ),
+    ] {
+        assert!(text.contains(&needle), "{needle}\n---\n{text}");
+    }
+
+    // A grammar check of the Mermaid sequence diagram.
+    let mermaid = explain("mermaid").await;
+    let mut lines = mermaid.lines();
+    assert_eq!(lines.next(), Some("sequenceDiagram"));
+    for l in lines {
+        let l = l.trim();
+        let ok = l.starts_with("participant ") && l.contains(" as ")
+            || l.starts_with("Note over ") && l.contains(": ")
+            || ["->>", "-x"].iter().any(|a| {
+                l.split_once(a).is_some_and(|(from, rest)| {
+                    from.chars().all(|c| c.is_ascii_alphanumeric())
+                        && rest
+                            .split_once(": ")
+                            .is_some_and(|(to, _)| to.chars().all(|c| c.is_ascii_alphanumeric()))
+                })
+            });
+        assert!(ok, "not Mermaid: {l:?}\n{mermaid}");
+    }
+    assert!(mermaid.contains("R-xA: authorize"), "{mermaid}");
+
+    // The fix, as printed, works.
+    let fix = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("fix: az "))
+        .unwrap();
+    let args: Vec<&str> = fix.split_whitespace().collect();
+    az.ok(&[args.as_slice(), &["-o", "none"]].concat()).await;
+    let ok = create().await;
+    assert!(ok.ok, "{}", ok.stderr);
+    let text = explain("text").await;
+    assert!(
+        text.contains("✓ authorize") && text.contains("→ pulled "),
+        "{text}"
+    );
+}

@@ -46,10 +46,44 @@ pub fn routes() -> Router<AppState> {
                 .get(crate::faults::list)
                 .delete(crate::faults::clear),
         )
+        .route("/_emulator/traces", get(traces))
+        .route("/_emulator/explain", get(explain))
         .route(
             "/_emulator/faults/{id}",
             axum::routing::delete(crate::faults::remove),
         )
+}
+
+/// `GET /_emulator/traces[?resource=<id>]`: decision traces, newest first.
+async fn traces(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    Json(crate::trace::list_json(
+        &s.traces.query(q.get("resource").map(String::as_str)),
+    ))
+    .into_response()
+}
+
+/// `GET /_emulator/explain?resource=<id>[&format=text|mermaid]`: the latest trace for a resource, explained.
+async fn explain(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(resource) = q.get("resource") else {
+        return ArmError::invalid_request_content("The query parameter 'resource' is required.")
+            .into_response();
+    };
+    let Some(t) = s.traces.query(Some(resource)).into_iter().next() else {
+        return (
+            http::StatusCode::NOT_FOUND,
+            format!("No decision was traced for {resource}.\n"),
+        )
+            .into_response();
+    };
+    let text = match q.get("format").map(String::as_str) {
+        Some("mermaid") => crate::trace::render_mermaid(&t),
+        _ => crate::trace::render_text(&t),
+    };
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /_emulator/routes`: every ARM operation served, `METHOD template`.

@@ -142,6 +142,21 @@ pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assi
         .collect())
 }
 
+/// A principal's role assignments as people read them: `RoleName @ scope`.
+pub fn describe_assignments(state: &AppState, object_id: &str) -> Vec<String> {
+    assignments_of(state, object_id)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            let guid = &a.role_definition_guid;
+            let name = role_definition(state, guid)
+                .map(|r| r.role_name)
+                .unwrap_or_else(|| guid.to_string());
+            format!("{name} @ {}", a.scope)
+        })
+        .collect()
+}
+
 pub fn all_assignment_rows(state: &AppState) -> StoreResult<Vec<Value>> {
     Ok(state
         .store

@@ -317,6 +317,10 @@ fn create_or_update(
                 .as_str()
                 .is_some_and(|s| s.eq_ignore_ascii_case(&image.host))
         });
+        let ident_ref = cred
+            .and_then(|k| k["identity"].as_str())
+            .unwrap_or_default()
+            .to_string();
         let login = match cred {
             Some(k) if k["identity"].is_string() => {
                 let ident_id = k["identity"].as_str().unwrap_or_default();
@@ -376,7 +380,29 @@ fn create_or_update(
             "Normal",
             &now,
         )];
-        match pull(state, &image, login, group_vnet.as_deref()) {
+        let mut trace =
+            crate::trace::Trace::new("aci-pull", &id.to_string(), &image_str, now.clone());
+        trace.subject = match &login {
+            Login::Identity(p) => {
+                json!({"kind": "identity", "principalId": p.object_id, "identity": ident_ref})
+            }
+            Login::Password { username, .. } => json!({"kind": "password", "username": username}),
+            Login::None => json!({"kind": "anonymous"}),
+        };
+        let result = pull(state, &image, login, group_vnet.as_deref(), &mut trace);
+        trace.outcome = match &result {
+            Ok(d) => format!("pulled {image_str}@{d}"),
+            Err(PullFailure::Inaccessible) => format!(
+                "InaccessibleImage: The image '{image_str}' in container group '{name}' is not accessible. Please check the image and registry credential."
+            ),
+            Err(PullFailure::Unreachable) => format!(
+                "RegistryErrorResponse: An error response is received from the docker registry '{}'. Please retry later.",
+                image.host
+            ),
+            Err(PullFailure::Denied(t)) => format!("Failed to pull image \"{image_str}\": {t}"),
+        };
+        state.traces.record(trace);
+        match result {
             Ok(digest) => {
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));

@@ -82,23 +82,54 @@ pub enum Login<'a> {
 }
 
 /// Pull `image` (manifest + blobs) from an emulated registry; `Ok(digest)` of the manifest.
-/// `vnet`: the VNet of the group's subnet, if it is deployed into one.
+/// `vnet`: the VNet of the group's subnet, if it is deployed into one. Every
+/// check is recorded in `trace`, with the fix when one fails.
 pub fn pull(
     state: &AppState,
     image: &ImageRef,
     login: Login<'_>,
     vnet: Option<&str>,
+    trace: &mut crate::trace::Trace,
 ) -> Result<String, PullFailure> {
     let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
         return match crate::public_registry::registry_of_host(&image.host) {
-            Some(public) => fetch(state, public, image),
-            None => Err(PullFailure::Unreachable),
+            Some(public) => {
+                trace.step(
+                    "registry",
+                    true,
+                    format!("{} (offline public registry, anonymous pull)", image.host),
+                );
+                fetched(trace, fetch(state, public, image))
+            }
+            None => {
+                trace.step(
+                    "registry",
+                    false,
+                    format!(
+                        "{} is not a registry azemu serves (unreachable)",
+                        image.host
+                    ),
+                );
+                Err(PullFailure::Unreachable)
+            }
         };
     };
-    let registry = crate::providers::container_registry::registries::by_name(state, &name)
+    let Some(registry) = crate::providers::container_registry::registries::by_name(state, &name)
         .ok()
         .flatten()
-        .ok_or(PullFailure::Inaccessible)?;
+    else {
+        trace.step(
+            "registry",
+            false,
+            format!("no registry named '{name}' exists"),
+        );
+        trace.fix = Some(format!(
+            "create the registry: az acr create -n {name} -g <group> --sku Basic"
+        ));
+        return Err(PullFailure::Inaccessible);
+    };
+    let registry_id = registry["id"].as_str().unwrap_or_default().to_string();
+    trace.step("registry", true, registry_id.clone());
     let origin = Origin::AzureService {
         service: crate::network::TrustedService::ContainerInstances,
         ip: ACI_EGRESS_IP.into(),
@@ -108,6 +139,15 @@ pub fn pull(
         Some(v) => crate::network::registry_reachable_from_vnet(state, &registry, v, &origin),
         None => registry_reachable(&registry, &origin),
     };
+    match &reach {
+        Reach::Allowed { via } => trace.step("network", true, format!("allowed via {via}")),
+        Reach::Denied { message } => {
+            trace.step("network", false, message.clone());
+            trace.fix = Some(format!(
+                "open the path: allow ACI's address in the registry's firewall, pull with a managed identity through trusted services (az acr update -n {name} --allow-trusted-services true), or reach it through an approved private endpoint"
+            ));
+        }
+    }
     if let Reach::Denied { message } = reach {
         // A refusal from the registry reads "denied: …"; an unreachable address is a dial error.
         let reason = if message.starts_with("dial tcp") {
@@ -120,17 +160,58 @@ pub fn pull(
             image.host, image.repository, image.reference
         )));
     }
+    let principal_id = match &login {
+        Login::Identity(p) => Some(p.object_id.clone()),
+        _ => None,
+    };
     let caller = match login {
-        Login::Identity(p) => Caller::Principal(p),
-        Login::Password { username, password } => crate::acr::tokens::caller_for_password(
-            state,
-            &registry,
-            &image.host,
-            username,
-            password,
-        )
-        .ok_or(PullFailure::Inaccessible)?,
-        Login::None => Caller::Anonymous,
+        Login::Identity(p) => {
+            trace.step(
+                "credentials",
+                true,
+                format!(
+                    "Entra token for principal {} exchanged for an ACR refresh token",
+                    p.object_id
+                ),
+            );
+            Caller::Principal(p)
+        }
+        Login::Password { username, password } => {
+            match crate::acr::tokens::caller_for_password(
+                state,
+                &registry,
+                &image.host,
+                username,
+                password,
+            ) {
+                Some(c) => {
+                    trace.step(
+                        "credentials",
+                        true,
+                        format!("username '{username}' and password accepted"),
+                    );
+                    c
+                }
+                None => {
+                    trace.step(
+                        "credentials",
+                        false,
+                        format!(
+                            "username '{username}' or its password is not valid for {}",
+                            image.host
+                        ),
+                    );
+                    trace.fix = Some(format!(
+                        "use the registry's current credentials: az acr credential show -n {name}"
+                    ));
+                    return Err(PullFailure::Inaccessible);
+                }
+            }
+        }
+        Login::None => {
+            trace.step("credentials", true, "none (anonymous)");
+            Caller::Anonymous
+        }
     };
     let scope = Scope {
         kind: "repository".into(),
@@ -141,13 +222,63 @@ pub fn pull(
         .iter()
         .any(|a| a == "pull")
     {
+        let held = principal_id
+            .as_deref()
+            .map(|oid| crate::authz::access::describe_assignments(state, oid))
+            .unwrap_or_default();
+        trace.step(
+            "authorize",
+            false,
+            format!(
+                "no pull on repository '{}' of {registry_id}; role assignments considered: {}",
+                image.repository,
+                if held.is_empty() {
+                    "none".to_string()
+                } else {
+                    held.join("; ")
+                }
+            ),
+        );
+        trace.fix = Some(match principal_id {
+            Some(oid) => format!(
+                "az role assignment create --assignee-object-id {oid} --assignee-principal-type ServicePrincipal --role AcrPull --scope {registry_id}"
+            ),
+            None => format!(
+                "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
+                image.host
+            ),
+        });
         return Err(PullFailure::Inaccessible);
     }
+    trace.step(
+        "authorize",
+        true,
+        format!("pull on repository '{}' granted", image.repository),
+    );
     let reg = registry["name"]
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    fetch(state, &reg, image)
+    fetched(trace, fetch(state, &reg, image))
+}
+
+fn fetched(
+    trace: &mut crate::trace::Trace,
+    r: Result<String, PullFailure>,
+) -> Result<String, PullFailure> {
+    match &r {
+        Ok(d) => trace.step("manifest", true, format!("found {d}; every blob verified")),
+        Err(_) => {
+            trace.step(
+                "manifest",
+                false,
+                "manifest unknown: no such tag or digest in the repository",
+            );
+            trace.fix =
+                Some("push the image first (azemu push, docker push, az acr import)".into());
+        }
+    }
+    r
 }
 
 /// The manifest `image` names in registry `reg`, then every blob it names, by digest.
