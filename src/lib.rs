@@ -15,6 +15,8 @@
 //! so starting one takes milliseconds and nothing outlives it. The `azemu`
 //! binary (`azemu serve`) is the same server with persistent state.
 
+pub mod scenario;
+
 use azemu_emulator::{AppState, Config, RunningServer};
 use std::path::PathBuf;
 use std::time::Duration;

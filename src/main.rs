@@ -38,15 +38,54 @@ enum Command {
     /// Export or import a whole world (the emulator must be stopped).
     #[command(subcommand)]
     State(StateCmd),
+    /// Run scenarios (a world, actions, Azure's expected answers) against fresh emulators.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
 }
 
+#[derive(Subcommand)]
+enum ScenarioCmd {
+    /// Run a scenario file, or every scenario under a directory; exit 1 if any fails.
+    Run {
+        /// A scenario file (YAML or JSON) or a directory of them (e.g. fixtures/scenarios).
+        path: PathBuf,
+        /// How many scenarios run at once (each has its own emulator).
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+    },
+}
+
+/// `azemu explain <resource id>`: the last decision traced for it.
+/// `azemu explain --pull <image> [--identity … | --principal-id … | --username … --password …] [--subnet …]`:
+/// would a container group pull it? Asked, not done.
 #[derive(Args)]
 struct ExplainCmd {
     #[command(flatten)]
     dir: DataDir,
-    /// The resource id, e.g. a container group's.
-    resource: String,
-    /// `text` (default) or `mermaid` (a sequence diagram).
+    /// The resource id, e.g. a container group's or a registry's.
+    #[arg(required_unless_present_any = ["pull", "id"])]
+    resource: Option<String>,
+    /// One trace, by its id (from /_emulator/traces).
+    #[arg(long, conflicts_with_all = ["resource", "pull"])]
+    id: Option<String>,
+    /// Ask hypothetically: could this image be pulled as a container group would pull it?
+    #[arg(long, conflicts_with = "resource")]
+    pull: Option<String>,
+    /// With --pull: a managed identity's resource id.
+    #[arg(long, requires = "pull")]
+    identity: Option<String>,
+    /// With --pull: a service principal's object id.
+    #[arg(long, requires = "pull", conflicts_with = "identity")]
+    principal_id: Option<String>,
+    /// With --pull: a registry username (admin user or token) and its password.
+    #[arg(long, requires_all = ["pull", "password"])]
+    username: Option<String>,
+    #[arg(long, requires = "username")]
+    password: Option<String>,
+    /// With --pull: from a container group in this subnet (its VNet's DNS and private endpoints).
+    #[arg(long, requires = "pull")]
+    subnet: Option<String>,
+    /// `text` (default), `mermaid` (a sequence diagram) or `json`.
     #[arg(long, default_value = "text")]
     format: String,
 }
@@ -186,7 +225,44 @@ fn main() -> anyhow::Result<()> {
         Command::Push(p) => tokio::runtime::Runtime::new()?.block_on(push(p)),
         Command::State(c) => state(c),
         Command::Explain(e) => tokio::runtime::Runtime::new()?.block_on(explain(e)),
+        Command::Scenario(ScenarioCmd::Run { path, jobs }) => {
+            tokio::runtime::Runtime::new()?.block_on(scenarios(&path, jobs.max(1)))
+        }
     }
+}
+
+/// `azemu scenario run`: each file against its own in-process emulator, `jobs` at a time.
+async fn scenarios(path: &Path, jobs: usize) -> anyhow::Result<()> {
+    let files = azemu::scenario::files(path)?;
+    anyhow::ensure!(!files.is_empty(), "no scenarios under {}", path.display());
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut running = Vec::new();
+    for f in files {
+        let gate = gate.clone();
+        running.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            azemu::scenario::run_file(&f).await
+        }));
+    }
+    let mut failed = 0;
+    let total = running.len();
+    for r in running {
+        let report = r.await?;
+        if report.passed() {
+            println!("PASS {}", report.file.display());
+        } else {
+            failed += 1;
+            println!("FAIL {} — {}", report.file.display(), report.description);
+            for f in &report.failures {
+                println!("     {f}");
+            }
+        }
+    }
+    println!("{} of {total} scenarios passed", total - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn serve(s: Serve) -> anyhow::Result<()> {
@@ -443,14 +519,36 @@ async fn explain(e: ExplainCmd) -> anyhow::Result<()> {
         .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
         .no_proxy()
         .build()?;
-    let r = http
-        .get(format!("https://localhost:{port}/_emulator/explain"))
-        .query(&[
-            ("resource", e.resource.as_str()),
-            ("format", e.format.as_str()),
-        ])
-        .send()
-        .await?;
+    let base = format!("https://localhost:{port}/_emulator/explain");
+    let r = if let Some(image) = &e.pull {
+        let mut body = serde_json::json!({"image": image});
+        for (k, v) in [
+            ("identity", &e.identity),
+            ("principalId", &e.principal_id),
+            ("username", &e.username),
+            ("password", &e.password),
+            ("subnet", &e.subnet),
+        ] {
+            if let Some(v) = v {
+                body[k] = serde_json::json!(v);
+            }
+        }
+        http.post(format!("{base}/pull"))
+            .query(&[("format", e.format.as_str())])
+            .json(&body)
+            .send()
+            .await?
+    } else {
+        let (k, v) = match (&e.id, &e.resource) {
+            (Some(id), _) => ("id", id.as_str()),
+            (None, Some(r)) => ("resource", r.as_str()),
+            (None, None) => anyhow::bail!("name a resource, --id or --pull"),
+        };
+        http.get(base)
+            .query(&[(k, v), ("format", e.format.as_str())])
+            .send()
+            .await?
+    };
     let ok = r.status().is_success();
     let text = r.text().await?;
     if !ok {

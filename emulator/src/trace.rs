@@ -26,13 +26,20 @@ pub struct Step {
 pub struct Trace {
     pub id: String,
     pub time: String,
-    /// `aci-pull`
+    /// `aci-pull` (a container group pulling), `acr-exchange` (Entra token for an
+    /// ACR refresh token), `acr-token` (an ACR access token for scopes),
+    /// `acr-request` (a data-plane request refused), `arm` (an ARM call refused by
+    /// authorize()), `explain-pull` (a hypothetical pull, asked, not done).
     pub kind: String,
-    /// The resource on whose behalf it happened (a container group id).
+    /// The resource it concerns: a container group's id, a registry's id, an ARM scope.
     pub resource: String,
-    /// Who asked: `{"kind": "identity"|"password"|"anonymous", "principalId"?, "identity"?}`.
+    /// Who asked: `{"kind": "identity"|"principal"|"password"|"admin"|"token"|"anonymous", …}`.
     pub subject: Value,
-    pub image: String,
+    /// What was asked for: an image, ACR scopes, an ARM action.
+    pub target: String,
+    /// The request it belongs to (`x-ms-request-id` / `x-ms-correlation-request-id`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub steps: Vec<Step>,
     /// What the client was told (`pulled`, or the error code and message).
     pub outcome: String,
@@ -41,18 +48,33 @@ pub struct Trace {
 }
 
 impl Trace {
-    pub fn new(kind: &str, resource: &str, image: &str, time: String) -> Self {
+    pub fn new(kind: &str, resource: &str, target: &str, time: String) -> Self {
         Trace {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             time,
             kind: kind.into(),
             resource: resource.into(),
             subject: Value::Null,
-            image: image.into(),
+            target: target.into(),
+            request_id: None,
             steps: Vec::new(),
             outcome: String::new(),
             fix: None,
         }
+    }
+
+    /// The first check that failed, if one did.
+    pub fn failed_check(&self) -> Option<&str> {
+        self.steps
+            .iter()
+            .find(|s| !s.passed)
+            .map(|s| s.check.as_str())
+    }
+
+    /// Set the outcome and keep the trace in `traces`.
+    pub fn finish(mut self, traces: &Traces, outcome: impl Into<String>) {
+        self.outcome = outcome.into();
+        traces.record(self);
     }
 
     pub fn step(&mut self, check: &str, passed: bool, detail: impl Into<String>) {
@@ -76,22 +98,64 @@ impl Traces {
         q.push_back(t);
     }
 
-    /// Newest first; only those for `resource` (case-insensitive) when given.
-    pub fn query(&self, resource: Option<&str>) -> Vec<Trace> {
+    /// Newest first, filtered.
+    pub fn query(&self, f: &Filter) -> Vec<Trace> {
         let q = self.0.lock().unwrap_or_else(|e| e.into_inner());
         q.iter()
             .rev()
-            .filter(|t| {
-                resource.is_none_or(|r| t.resource.eq_ignore_ascii_case(r.trim_end_matches('/')))
-            })
+            .filter(|t| f.matches(t))
+            .take(f.limit.unwrap_or(usize::MAX))
             .cloned()
             .collect()
     }
 }
 
+/// What `/_emulator/traces` may be asked for; every field narrows.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Filter {
+    /// The resource id, case-insensitively.
+    pub resource: Option<String>,
+    /// `aci-pull`, `acr-token`, …
+    pub kind: Option<String>,
+    /// A principal's object id, as the subject names it.
+    pub principal: Option<String>,
+    /// The request id.
+    #[serde(rename = "requestId")]
+    pub request_id: Option<String>,
+    /// Only those with a failed check (`true`) or without (`false`).
+    pub failed: Option<bool>,
+    pub limit: Option<usize>,
+}
+
+impl Filter {
+    pub fn resource(r: &str) -> Self {
+        Filter {
+            resource: Some(r.to_string()),
+            ..Filter::default()
+        }
+    }
+
+    fn matches(&self, t: &Trace) -> bool {
+        self.resource
+            .as_deref()
+            .is_none_or(|r| t.resource.eq_ignore_ascii_case(r.trim_end_matches('/')))
+            && self.kind.as_deref().is_none_or(|k| t.kind == k)
+            && self.principal.as_deref().is_none_or(|p| {
+                t.subject["principalId"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(p))
+            })
+            && self
+                .request_id
+                .as_deref()
+                .is_none_or(|r| t.request_id.as_deref() == Some(r))
+            && self.failed.is_none_or(|f| t.failed_check().is_some() == f)
+    }
+}
+
 /// A trace as text: each check with ✓ or ✗, then the outcome and the fix.
 pub fn render_text(t: &Trace) -> String {
-    let mut out = format!("{} of {} for {}\n", t.kind, t.image, t.resource);
+    let mut out = format!("{} of {} for {}\n", t.kind, t.target, t.resource);
     out.push_str(&format!("  as: {}\n", subject_text(&t.subject)));
     for s in &t.steps {
         out.push_str(&format!(
@@ -115,10 +179,25 @@ fn subject_text(s: &Value) -> String {
             s["identity"].as_str().unwrap_or("?"),
             s["principalId"].as_str().unwrap_or("?")
         ),
+        Some("principal") => format!(
+            "{} {} (app {})",
+            s["type"].as_str().unwrap_or("principal"),
+            s["principalId"].as_str().unwrap_or("?"),
+            s["appId"].as_str().unwrap_or("?")
+        ),
         Some("password") => format!(
             "username/password ({})",
             s["username"].as_str().unwrap_or("?")
         ),
+        Some("admin") => format!(
+            "the registry's admin user ({})",
+            s["username"].as_str().unwrap_or("?")
+        ),
+        Some("token") => format!(
+            "repository-scoped token '{}'",
+            s["username"].as_str().unwrap_or("?")
+        ),
+        Some("unknown") => "credentials that did not verify".into(),
         _ => "anonymous".into(),
     }
 }
@@ -126,14 +205,24 @@ fn subject_text(s: &Value) -> String {
 /// A trace as a Mermaid sequence diagram (who asked what of whom, and where it stopped).
 pub fn render_mermaid(t: &Trace) -> String {
     let mut out = String::from("sequenceDiagram\n");
-    out.push_str("    participant C as Container group\n");
+    let who = if t.kind == "aci-pull" {
+        "Container group"
+    } else {
+        "Client"
+    };
+    out.push_str(&format!("    participant C as {who}\n"));
     out.push_str("    participant E as Entra ID\n");
     out.push_str("    participant N as Network\n");
-    out.push_str("    participant R as Registry\n");
+    out.push_str(if t.kind == "arm" {
+        "    participant R as Azure Resource Manager\n"
+    } else {
+        "    participant R as Registry\n"
+    });
     out.push_str("    participant A as authorize()\n");
     let clean = |s: &str| s.replace([';', '#', '\n'], " ");
     for s in &t.steps {
         let (from, to) = match s.check.as_str() {
+            "credentials" if t.kind.starts_with("acr-") => ("C", "R"),
             "credentials" => ("C", "E"),
             "network" => ("C", "N"),
             "authorize" => ("R", "A"),

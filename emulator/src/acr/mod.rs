@@ -54,9 +54,15 @@ async fn network_gate(
         .extensions()
         .get::<crate::web::Transport>()
         .map(|t| t.peer);
-    match tokens::registry_for(&state, &host, peer) {
+    let mut t = crate::trace::Trace::new(
+        "acr-request",
+        &host,
+        &format!("{} {}", req.method(), req.uri().path()),
+        crate::clock::arm_timestamp(state.clock.now()),
+    );
+    match tokens::registry_for_traced(&state, &host, peer, &mut t) {
         Ok(_) => next.run(req).await,
-        Err(resp) => resp,
+        Err(resp) => tokens::told(&state, t, resp),
     }
 }
 
@@ -121,7 +127,7 @@ pub enum Caller {
     Anonymous,
 }
 
-fn is_abac(registry: &Value) -> bool {
+pub(crate) fn is_abac(registry: &Value) -> bool {
     registry["properties"]["roleAssignmentMode"] == "AbacRepositoryPermissions"
 }
 

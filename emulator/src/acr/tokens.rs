@@ -17,6 +17,7 @@ use crate::entra::Principal;
 use crate::entra::token::{v1_issuer, v2_issuer};
 use crate::network::{Origin, Reach, registry_reachable};
 use crate::state::AppState;
+use crate::trace::Trace;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -45,6 +46,8 @@ pub fn oci_error(status: StatusCode, code: &str, message: &str, detail: Option<V
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
+    r.extensions_mut()
+        .insert(OciErrorText(format!("{code}: {message}")));
     r
 }
 
@@ -98,31 +101,93 @@ pub fn registry_for(
     host: &str,
     peer: Option<std::net::SocketAddr>,
 ) -> Result<Value, Response> {
-    let Some(name) = registry_name_of_host(host) else {
+    registry_for_traced(
+        state,
+        host,
+        peer,
+        &mut Trace::new("", "", "", String::new()),
+    )
+}
+
+/// [`registry_for`], recording the `registry` and `network` checks in `t`.
+pub(crate) fn registry_for_traced(
+    state: &AppState,
+    host: &str,
+    peer: Option<std::net::SocketAddr>,
+    t: &mut Trace,
+) -> Result<Value, Response> {
+    t.resource = host.to_string();
+    let row = registry_name_of_host(host).and_then(|name| {
+        crate::providers::container_registry::registries::by_name(state, &name)
+            .ok()
+            .flatten()
+    });
+    let Some(row) = row else {
+        t.step("registry", false, format!("no registry serves {host}"));
+        let message = match registry_name_of_host(host) {
+            Some(name) => format!("registry '{name}' not found"),
+            None => "registry not found".to_string(),
+        };
         return Err(oci_error(
             StatusCode::NOT_FOUND,
             "NAME_UNKNOWN",
-            "registry not found",
+            &message,
             None,
         ));
     };
-    let row = crate::providers::container_registry::registries::by_name(state, &name)
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            oci_error(
-                StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
-                &format!("registry '{name}' not found"),
-                None,
-            )
-        })?;
+    t.resource = row["id"].as_str().unwrap_or(host).to_string();
+    t.step("registry", true, t.resource.clone());
     let ip = peer
         .map(|p| p.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     match registry_reachable(&row, &Origin::Public(ip)) {
-        Reach::Allowed { .. } => Ok(row),
-        Reach::Denied { message } => Err(denied(&message)),
+        Reach::Allowed { via } => {
+            t.step("network", true, format!("from {ip}: allowed via {via}"));
+            Ok(row)
+        }
+        Reach::Denied { message } => {
+            t.step("network", false, format!("from {ip}: {message}"));
+            t.fix = Some(format!(
+                "allow the caller's address: az acr network-rule add -n {} --ip-address {ip} (and --public-network-enabled true), or come through a private endpoint",
+                row["name"].as_str().unwrap_or_default()
+            ));
+            Err(denied(&message))
+        }
+    }
+}
+
+/// Keep `t` with the outcome the client was told, and hand back the response.
+pub(crate) fn told(state: &AppState, t: Trace, resp: Response) -> Response {
+    let outcome = if resp.status().is_success() {
+        t.outcome.clone()
+    } else {
+        format!("{} {}", resp.status().as_u16(), error_text(&resp))
+    };
+    t.finish(&state.traces, outcome);
+    resp
+}
+
+/// The OCI error a response carries, as `CODE: message` (what its body says).
+fn error_text(resp: &Response) -> String {
+    resp.extensions()
+        .get::<OciErrorText>()
+        .map(|e| e.0.clone())
+        .unwrap_or_default()
+}
+
+/// The error text of an [`oci_error`] response, kept beside the body for traces.
+#[derive(Clone)]
+struct OciErrorText(String);
+
+fn subject_of(caller: &Caller, username: Option<&str>) -> Value {
+    match caller {
+        Caller::Principal(p) => json!({
+            "kind": if p.kind == crate::entra::PrincipalKind::ManagedIdentity { "identity" } else { "principal" },
+            "principalId": p.object_id, "appId": p.app_id, "type": "service principal",
+        }),
+        Caller::Admin => json!({"kind": "admin", "username": username}),
+        Caller::Token(_) => json!({"kind": "token", "username": username}),
+        Caller::Anonymous => json!({"kind": "anonymous"}),
     }
 }
 
@@ -207,51 +272,106 @@ pub async fn exchange(
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);
-    let registry = match registry_for(&state, &host, Some(transport.peer)) {
+    let mut t = Trace::new(
+        "acr-exchange",
+        &host,
+        "an ACR refresh token for an Entra token",
+        crate::clock::arm_timestamp(state.clock.now()),
+    );
+    let registry = match registry_for_traced(&state, &host, Some(transport.peer), &mut t) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return told(&state, t, resp),
     };
     let f = form(&body, None);
     if get(&f, "grant_type") != Some("access_token") {
-        return oci_error(
+        t.step("credentials", false, "grant_type is not access_token");
+        let resp = oci_error(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED",
             "grant_type must be access_token",
             None,
         );
+        return told(&state, t, resp);
     }
+    let refuse = |t: Trace, detail: String, fix: Option<String>, message: &str| {
+        let mut t = t;
+        t.step("credentials", false, detail);
+        t.fix = fix;
+        told(&state, t, unauthorized(message))
+    };
     if get(&f, "service").is_some_and(|s| !s.eq_ignore_ascii_case(&host)) {
-        return unauthorized("the service does not match the registry login server");
+        let m = "the service does not match the registry login server";
+        return refuse(t, m.into(), Some(format!("send service={host}")), m);
     }
     let Some(aad) = get(&f, "access_token") else {
-        return oci_error(
+        t.step("credentials", false, "no access_token in the form");
+        let resp = oci_error(
             StatusCode::BAD_REQUEST,
             "UNSUPPORTED",
             "access_token is required",
             None,
         );
+        return told(&state, t, resp);
     };
     let claims = match state.tokens.validate(aad, state.clock.now()) {
         Ok(c) => c,
-        Err(e) => return unauthorized(&format!("the access token is invalid: {e}")),
+        Err(e) => {
+            let m = format!("the access token is invalid: {e}");
+            return refuse(
+                t,
+                format!("Entra token rejected: {e}"),
+                Some(
+                    "get a fresh token from this tenant's Entra ID (az login; az acr login)".into(),
+                ),
+                &m,
+            );
+        }
     };
+    let p = Principal::from_claims(&claims);
+    t.subject = subject_of(&Caller::Principal(p.clone()), None);
     let issuer_ok = claims.tid.eq_ignore_ascii_case(&state.tenant.id)
         && (claims.iss == v1_issuer(&claims.tid) || claims.iss == v2_issuer(&claims.tid));
     if !issuer_ok || get(&f, "tenant").is_some_and(|t| !t.eq_ignore_ascii_case(&state.tenant.id)) {
-        return unauthorized("the access token is from the wrong tenant");
+        return refuse(
+            t,
+            format!(
+                "the token is from tenant {} (issuer {}); the registry is in tenant {}",
+                claims.tid, claims.iss, state.tenant.id
+            ),
+            Some(format!(
+                "sign in to the registry's tenant: az login --tenant {}",
+                state.tenant.id
+            )),
+            "the access token is from the wrong tenant",
+        );
     }
     let arm_ok = registry["properties"]["policies"]["azureADAuthenticationAsArmPolicy"]["status"]
         != "disabled";
     let audience_ok = ACR_AUDIENCES.contains(&claims.aud.as_str())
         || (arm_ok && ARM_AUDIENCES.contains(&claims.aud.as_str()));
     if !audience_ok {
-        return unauthorized(&format!(
+        let m = format!(
             "the access token audience '{}' is not accepted by this registry",
             claims.aud
-        ));
+        );
+        return refuse(
+            t,
+            m.clone(),
+            Some("ask Entra for https://containerregistry.azure.net/.default".into()),
+            &m,
+        );
     }
-    let p = Principal::from_claims(&claims);
-    Json(json!({"refresh_token": refresh_token_for(&state, &host, &p)})).into_response()
+    t.step(
+        "credentials",
+        true,
+        format!(
+            "Entra token for principal {} (tenant {}, audience {}) verified",
+            p.object_id, claims.tid, claims.aud
+        ),
+    );
+    t.outcome = "refresh token issued".into();
+    let resp = Json(json!({"refresh_token": refresh_token_for(&state, &host, &p)})).into_response();
+    told(&state, t, resp)
 }
 
 /// Credentials on a request: `Authorization: Basic` (admin user, or the null GUID with an
@@ -321,75 +441,242 @@ pub async fn token(
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);
-    let registry = match registry_for(&state, &host, Some(transport.peer)) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
     let f = form(
         if method == Method::POST { &body } else { &[] },
         uri.query(),
     );
-    let caller = match (get(&f, "grant_type"), basic(&headers)) {
+    let scopes: Vec<Scope> = f
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' '))
+        .filter_map(Scope::parse)
+        .collect();
+    let wanted = scopes
+        .iter()
+        .map(Scope::render)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut t = Trace::new(
+        "acr-token",
+        &host,
+        &format!(
+            "an access token for {}",
+            if wanted.is_empty() {
+                "no scope"
+            } else {
+                &wanted
+            }
+        ),
+        crate::clock::arm_timestamp(state.clock.now()),
+    );
+    let registry = match registry_for_traced(&state, &host, Some(transport.peer), &mut t) {
+        Ok(r) => r,
+        Err(resp) => return told(&state, t, resp),
+    };
+    let name = registry["name"].as_str().unwrap_or_default().to_string();
+    let refused = |mut t: Trace, detail: String, fix: String| {
+        t.step("credentials", false, detail);
+        t.fix = Some(fix);
+        told(&state, t, unauthorized(AUTH_REQUIRED))
+    };
+    let bad_password = |t: Trace, u: &str| {
+        refused(
+            t,
+            format!("username '{u}' or its password is not valid for {host}"),
+            format!(
+                "use current credentials: az acr credential show -n {name} (admin user), or az acr token credential generate (repository tokens)"
+            ),
+        )
+    };
+    let (caller, username) = match (get(&f, "grant_type"), basic(&headers)) {
         (Some("refresh_token"), _) => {
             let Some(c) =
                 get(&f, "refresh_token").and_then(|t| verify(&state, t, &host, "refresh_token"))
             else {
-                return unauthorized(AUTH_REQUIRED);
+                return refused(
+                    t,
+                    format!(
+                        "the refresh token is not a valid, unexpired ACR refresh token for {host}"
+                    ),
+                    format!("exchange a fresh Entra token: az acr login -n {name}"),
+                );
             };
             match principal_of(&c) {
-                Some(p) => Caller::Principal(p),
-                None => return unauthorized(AUTH_REQUIRED),
+                Some(p) => (Caller::Principal(p), None),
+                None => {
+                    return refused(
+                        t,
+                        "the refresh token names no principal".into(),
+                        format!("exchange a fresh Entra token: az acr login -n {name}"),
+                    );
+                }
             }
         }
         (Some("password"), _) => match (get(&f, "username"), get(&f, "password")) {
             (Some(u), Some(p)) => match caller_from_basic(&state, &registry, &host, u, p) {
-                Some(c) => c,
-                None => return unauthorized(AUTH_REQUIRED),
+                Some(c) => (c, Some(u.to_string())),
+                None => return bad_password(t, u),
             },
-            _ => return unauthorized(AUTH_REQUIRED),
+            _ => {
+                return refused(
+                    t,
+                    "grant_type=password without username and password".into(),
+                    "send username and password".into(),
+                );
+            }
         },
         (None, Some((u, p))) => match caller_from_basic(&state, &registry, &host, &u, &p) {
-            Some(c) => c,
-            None => return unauthorized(AUTH_REQUIRED),
+            Some(c) => (c, Some(u)),
+            None => return bad_password(t, &u),
         },
-        (None, None) => Caller::Anonymous,
+        (None, None) => (Caller::Anonymous, None),
         (Some(other), _) => {
-            return oci_error(
+            t.step(
+                "credentials",
+                false,
+                format!("grant_type '{other}' is not supported"),
+            );
+            let resp = oci_error(
                 StatusCode::BAD_REQUEST,
                 "UNSUPPORTED",
                 &format!("grant_type '{other}' is not supported"),
                 None,
             );
+            return told(&state, t, resp);
         }
     };
+    t.subject = subject_of(&caller, username.as_deref());
     if matches!(caller, Caller::Anonymous) && registry["properties"]["anonymousPullEnabled"] != true
     {
-        return unauthorized(AUTH_REQUIRED);
+        let sku = registry["sku"]["name"].as_str().unwrap_or("Basic");
+        return refused(
+            t,
+            "no credentials, and anonymous pull is not enabled on the registry".into(),
+            if sku.eq_ignore_ascii_case("basic") {
+                format!(
+                    "sign in (az acr login -n {name}); anonymous pull needs a Standard or Premium registry: az acr update -n {name} --sku Standard --anonymous-pull-enabled true"
+                )
+            } else {
+                format!(
+                    "sign in (az acr login -n {name}), or az acr update -n {name} --anonymous-pull-enabled true"
+                )
+            },
+        );
     }
-    let access: Vec<Value> = f
+    t.step(
+        "credentials",
+        true,
+        match &caller {
+            Caller::Principal(p) => {
+                format!("ACR refresh token for principal {} verified", p.object_id)
+            }
+            Caller::Admin => "admin user and password accepted".into(),
+            Caller::Token(_) => format!(
+                "token '{}' and password accepted",
+                username.as_deref().unwrap_or_default()
+            ),
+            Caller::Anonymous => "none (anonymous pull is enabled)".into(),
+        },
+    );
+    let mut short = Vec::new();
+    let access: Vec<Value> = scopes
         .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' '))
-        .filter_map(Scope::parse)
         .map(|s| {
-            let actions = granted(&state, &registry, &caller, &s);
+            let actions = granted(&state, &registry, &caller, s);
+            let missing: Vec<&String> = s
+                .actions
+                .iter()
+                .filter(|a| !actions.contains(a) && !actions.iter().any(|g| g == "*"))
+                .collect();
+            if !missing.is_empty() {
+                short.push(format!(
+                    "{}:{} lacks {}",
+                    s.kind,
+                    s.name,
+                    missing
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
             json!({"type": s.kind, "name": s.name, "actions": actions})
         })
         .collect();
+    if short.is_empty() {
+        t.step(
+            "authorize",
+            true,
+            if scopes.is_empty() {
+                "no scope asked".to_string()
+            } else {
+                format!("granted all of {wanted}")
+            },
+        );
+    } else {
+        let held = match &caller {
+            Caller::Principal(p) => {
+                let h = crate::authz::access::describe_assignments(&state, &p.object_id);
+                format!(
+                    "; role assignments considered: {}",
+                    if h.is_empty() {
+                        "none".into()
+                    } else {
+                        h.join("; ")
+                    }
+                )
+            }
+            _ => String::new(),
+        };
+        t.step("authorize", false, format!("{}{held}", short.join("; ")));
+        let registry_id = registry["id"].as_str().unwrap_or_default();
+        let abac = super::is_abac(&registry);
+        t.fix = Some(match &caller {
+            Caller::Principal(p) => format!(
+                "az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role \"{}\" --scope {registry_id}",
+                p.object_id,
+                match (
+                    abac,
+                    scopes.iter().any(|s| s.actions.iter().any(|a| a == "push"))
+                ) {
+                    (false, false) => "AcrPull",
+                    (false, true) => "AcrPush",
+                    (true, false) => "Container Registry Repository Reader",
+                    (true, true) => "Container Registry Repository Writer",
+                }
+            ),
+            Caller::Token(_) => format!(
+                "add the repository to the token's scope map: az acr scope-map update -n <scope map> -r {name} --add-repository <repository> content/read"
+            ),
+            Caller::Anonymous => format!("sign in: az acr login -n {name}"),
+            Caller::Admin => String::new(),
+        });
+    }
     let sub = match &caller {
         Caller::Admin => registry["name"].as_str().unwrap_or_default().to_string(),
         Caller::Principal(p) => p.object_id.clone(),
-        Caller::Token(_) => basic(&headers)
-            .map(|(u, _)| u)
-            .or_else(|| get(&f, "username").map(str::to_string))
-            .unwrap_or_default(),
+        Caller::Token(_) => username.clone().unwrap_or_default(),
         Caller::Anonymous => String::new(),
     };
-    Json(json!({"access_token": access_token_for(&state, &host, &sub, access)})).into_response()
+    t.outcome = format!(
+        "access token issued for {}",
+        if short.is_empty() {
+            "everything asked".to_string()
+        } else {
+            format!("less than asked ({})", short.join("; "))
+        }
+    );
+    let resp = Json(json!({"access_token": access_token_for(&state, &host, &sub, access)}))
+        .into_response();
+    told(&state, t, resp)
 }
 
 /// What the data plane asks before serving: may this request do `actions` on `repository`?
 /// `repository: None` is `/v2/` (any valid credential) or the catalog (`catalog: true`).
+///
+/// A refusal of a request that carried credentials is kept as a trace (kind
+/// `acr-request`); the unauthenticated first request of every login (`GET /v2/`
+/// answered with a challenge) is not.
 pub fn check(
     state: &AppState,
     headers: &HeaderMap,
@@ -398,8 +685,40 @@ pub fn check(
     actions: &[&str],
     catalog: bool,
 ) -> Result<(), Response> {
+    let target = match repository {
+        Some(r) => format!("{} on repository {r}", actions.join(",")),
+        None if catalog => "the catalog".to_string(),
+        None => "/v2/".to_string(),
+    };
+    let mut t = Trace::new(
+        "acr-request",
+        "",
+        &target,
+        crate::clock::arm_timestamp(state.clock.now()),
+    );
+    match checked(state, headers, peer, repository, actions, catalog, &mut t) {
+        Ok(()) => Ok(()),
+        Err(resp)
+            if headers.contains_key(http::header::AUTHORIZATION)
+                || t.failed_check() == Some("network") =>
+        {
+            Err(told(state, t, resp))
+        }
+        Err(resp) => Err(resp),
+    }
+}
+
+fn checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    repository: Option<&str>,
+    actions: &[&str],
+    catalog: bool,
+    t: &mut Trace,
+) -> Result<(), Response> {
     let host = host_of(headers);
-    let registry = registry_for(state, &host, peer)?;
+    let registry = registry_for_traced(state, &host, peer, t)?;
     let scope = match (repository, catalog) {
         (Some(r), _) => Some(Scope {
             kind: "repository".into(),
@@ -414,10 +733,18 @@ pub fn check(
         (None, false) => None,
     };
     // Bearer: an ACR access token whose `access` claim covers the request.
-    if let Some(t) = bearer(headers) {
-        let Some(c) = verify(state, &t, &host, "access_token") else {
+    if let Some(token) = bearer(headers) {
+        let Some(c) = verify(state, &token, &host, "access_token") else {
+            t.step(
+                "credentials",
+                false,
+                format!("the bearer token is not a valid, unexpired ACR access token for {host}"),
+            );
+            t.fix = Some("get a fresh access token from the registry's /oauth2/token".into());
             return Err(challenge(&host, scope.as_ref(), false));
         };
+        t.subject = json!({"kind": "token-holder", "principalId": c["sub"]});
+        t.step("credentials", true, "ACR access token verified");
         let Some(scope) = scope else { return Ok(()) };
         let covered = scope.actions.iter().all(|a| {
             c["access"].as_array().into_iter().flatten().any(|e| {
@@ -433,14 +760,40 @@ pub fn check(
         return if covered {
             Ok(())
         } else {
+            t.step(
+                "authorize",
+                false,
+                format!(
+                    "the access token does not grant {} on {}:{} (it grants {})",
+                    scope.actions.join(","),
+                    scope.kind,
+                    scope.name,
+                    c["access"]
+                ),
+            );
+            t.fix = Some(
+                "see the acr-token trace just before this one: the token was issued with less than asked"
+                    .into(),
+            );
             Err(challenge(&host, Some(&scope), true))
         };
     }
     // Basic: admin user or the null-GUID user with a refresh token, checked directly.
     let caller = match basic(headers) {
         Some((u, p)) => match caller_from_basic(state, &registry, &host, &u, &p) {
-            Some(c) => c,
-            None => return Err(unauthorized(AUTH_REQUIRED)),
+            Some(c) => {
+                t.subject = subject_of(&c, Some(&u));
+                t.step("credentials", true, format!("username '{u}' accepted"));
+                c
+            }
+            None => {
+                t.step(
+                    "credentials",
+                    false,
+                    format!("username '{u}' or its password is not valid for {host}"),
+                );
+                return Err(unauthorized(AUTH_REQUIRED));
+            }
         },
         None => Caller::Anonymous,
     };
@@ -458,6 +811,21 @@ pub fn check(
     if all {
         Ok(())
     } else {
+        t.step(
+            "authorize",
+            false,
+            format!(
+                "{} on {}:{} not granted (granted: {})",
+                scope.actions.join(","),
+                scope.kind,
+                scope.name,
+                if got.is_empty() {
+                    "nothing".into()
+                } else {
+                    got.join(",")
+                }
+            ),
+        );
         Err(challenge(
             &host,
             Some(&scope),

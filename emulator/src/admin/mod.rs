@@ -14,6 +14,10 @@
 //! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
 //! | `GET /_emulator/routes` | every ARM operation served (`METHOD template`) |
 //! | `GET /_emulator/identity-endpoint?resourceId=…` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` for code running inside a resource |
+//! | `GET /_emulator/traces?resource=&kind=&principal=&requestId=&failed=&limit=` | decision traces, newest first |
+//! | `GET /_emulator/explain?resource=…\|id=…&format=text\|mermaid\|json` | the latest trace for a resource (or one trace), explained |
+//! | `POST /_emulator/explain/pull` | would this pull succeed? asked, not done (body: `image`, `identity`\|`principalId`\|`username`+`password`, `subnet`) |
+//! | `POST /_emulator/faults`, `GET`, `DELETE [/{id}]` | fault injection rules (see [`crate::faults`]) |
 
 use crate::arm::ArmError;
 use crate::clock::arm_timestamp;
@@ -48,42 +52,96 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/_emulator/traces", get(traces))
         .route("/_emulator/explain", get(explain))
+        .route("/_emulator/explain/pull", post(explain_pull))
         .route(
             "/_emulator/faults/{id}",
             axum::routing::delete(crate::faults::remove),
         )
 }
 
-/// `GET /_emulator/traces[?resource=<id>]`: decision traces, newest first.
-async fn traces(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    Json(crate::trace::list_json(
-        &s.traces.query(q.get("resource").map(String::as_str)),
-    ))
-    .into_response()
+/// `GET /_emulator/traces[?resource=&kind=&principal=&requestId=&failed=&limit=]`:
+/// decision traces, newest first.
+async fn traces(
+    State(s): State<AppState>,
+    q: Result<Query<crate::trace::Filter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match q {
+        Ok(Query(f)) => Json(crate::trace::list_json(&s.traces.query(&f))).into_response(),
+        Err(e) => {
+            ArmError::invalid_request_content(&format!("Bad trace filter: {}", e.body_text()))
+                .into_response()
+        }
+    }
 }
 
-/// `GET /_emulator/explain?resource=<id>[&format=text|mermaid]`: the latest trace for a resource, explained.
+/// `GET /_emulator/explain?resource=<id>|id=<trace id>[&format=text|mermaid]`: the latest
+/// trace for a resource (or one trace), explained.
 async fn explain(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let Some(resource) = q.get("resource") else {
-        return ArmError::invalid_request_content("The query parameter 'resource' is required.")
+    let found = match (q.get("id"), q.get("resource")) {
+        (Some(id), _) => s
+            .traces
+            .query(&crate::trace::Filter::default())
+            .into_iter()
+            .find(|t| &t.id == id),
+        (None, Some(r)) => s
+            .traces
+            .query(&crate::trace::Filter::resource(r))
+            .into_iter()
+            .next(),
+        (None, None) => {
+            return ArmError::invalid_request_content(
+                "The query parameter 'resource' (or 'id') is required.",
+            )
             .into_response();
+        }
     };
-    let Some(t) = s.traces.query(Some(resource)).into_iter().next() else {
+    let Some(t) = found else {
+        let what = q
+            .get("id")
+            .or(q.get("resource"))
+            .cloned()
+            .unwrap_or_default();
         return (
             http::StatusCode::NOT_FOUND,
-            format!("No decision was traced for {resource}.\n"),
+            format!("No decision was traced for {what}.\n"),
         )
             .into_response();
     };
-    let text = match q.get("format").map(String::as_str) {
-        Some("mermaid") => crate::trace::render_mermaid(&t),
-        _ => crate::trace::render_text(&t),
+    rendered(&t, q.get("format").map(String::as_str))
+}
+
+fn rendered(t: &crate::trace::Trace, format: Option<&str>) -> Response {
+    let text = match format {
+        Some("mermaid") => crate::trace::render_mermaid(t),
+        Some("json") => return Json(t).into_response(),
+        _ => crate::trace::render_text(t),
     };
     (
         [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         text,
     )
         .into_response()
+}
+
+/// `POST /_emulator/explain/pull[?format=text|mermaid|json]` `{image, identity?|principalId?|username?+password?, subnet?}`:
+/// would this pull succeed? The same checks as a container group's pull, asked
+/// hypothetically: nothing is pulled, recorded or changed.
+async fn explain_pull(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return ArmError::invalid_request_content(&format!("The body is not JSON: {e}"))
+                .into_response();
+        }
+    };
+    match crate::providers::container_instance::pull::hypothetical(&s, &req) {
+        Ok(t) => rendered(&t, q.get("format").map(String::as_str)),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `GET /_emulator/routes`: every ARM operation served, `METHOD template`.

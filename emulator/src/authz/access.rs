@@ -51,13 +51,56 @@ pub fn require(
     if allows(state, &req.principal, action, scope)? {
         Ok(())
     } else {
-        Err(ArmError::authorization_failed(
+        let err = ArmError::authorization_failed(
             &req.principal.app_id,
             &req.principal.object_id,
             action,
             scope,
-        ))
+        );
+        trace_refusal(state, req, action, scope, &err);
+        Err(err)
     }
+}
+
+/// A refused ARM call, kept as a decision trace (kind `arm`) for `azemu explain`.
+fn trace_refusal(state: &AppState, req: &ArmRequest, action: &str, scope: &str, err: &ArmError) {
+    let p = &req.principal;
+    let mut t = crate::trace::Trace::new(
+        "arm",
+        scope,
+        &format!("{} {} ({action})", req.method, req.path),
+        crate::clock::arm_timestamp(state.clock.now()),
+    );
+    t.request_id = ["x-ms-correlation-request-id", "x-ms-client-request-id"]
+        .iter()
+        .find_map(|h| req.headers.get(*h)?.to_str().ok().map(str::to_string));
+    t.subject = serde_json::json!({
+        "kind": "principal", "principalId": p.object_id, "appId": p.app_id,
+        "type": if p.kind == crate::entra::PrincipalKind::ManagedIdentity { "managed identity" } else { "service principal" },
+    });
+    t.step(
+        "credentials",
+        true,
+        format!("Entra token for tenant {} verified", p.tenant_id),
+    );
+    let held = describe_assignments(state, &p.object_id);
+    t.step(
+        "authorize",
+        false,
+        format!(
+            "no role grants '{action}' at {scope}; role assignments considered: {}",
+            if held.is_empty() {
+                "none".to_string()
+            } else {
+                held.join("; ")
+            }
+        ),
+    );
+    t.fix = Some(format!(
+        "assign a role whose actions include '{action}' at {scope} or above, e.g. az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role Contributor --scope {scope}",
+        p.object_id
+    ));
+    t.finish(&state.traces, format!("{}: {}", err.code, err.message));
 }
 
 /// May `principal` perform control-plane `action` on `scope`?

@@ -23,7 +23,7 @@ pub enum Origin {
     /// `managed_identity`: it authenticates with one (the trusted-services
     /// bypass requires it for ACI).
     AzureService {
-        service: TrustedService,
+        service: AzureService,
         ip: IpAddr,
         managed_identity: bool,
     },
@@ -46,10 +46,25 @@ pub enum TaskAuth {
     Password,
 }
 
-/// The services ACR's "trusted services" bypass knows (../shared/notes/acr-aci-semantics.md §3).
+/// Azure services that pull from registries. ACR's "trusted services" bypass
+/// knows Container Instances (with a managed identity); Container Apps and App
+/// Service are not on its list and meet the registry's rules like any public
+/// client (../shared/notes/acr-aci-semantics.md §3; microsoft/azure-container-apps#379).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustedService {
+pub enum AzureService {
     ContainerInstances,
+    ContainerApps,
+    AppService,
+}
+
+impl AzureService {
+    pub fn name(self) -> &'static str {
+        match self {
+            AzureService::ContainerInstances => "Azure Container Instances",
+            AzureService::ContainerApps => "Azure Container Apps",
+            AzureService::AppService => "Azure App Service",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +167,7 @@ pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
     let props = &registry["properties"];
     match origin {
         Origin::AzureService {
-            service: TrustedService::ContainerInstances,
+            service: AzureService::ContainerInstances,
             ip,
             managed_identity,
         } => {
@@ -166,6 +181,8 @@ pub fn registry_reachable(registry: &Value, origin: &Origin) -> Reach {
             }
             registry_reachable(registry, &Origin::Public(*ip))
         }
+        // Not a trusted service: the registry sees its public egress address.
+        Origin::AzureService { ip, .. } => registry_reachable(registry, &Origin::Public(*ip)),
         Origin::AcrTask { ip, auth } => {
             let restricted = props["publicNetworkAccess"] == "Disabled"
                 || props["networkRuleSet"]["defaultAction"] == "Deny";
@@ -265,7 +282,7 @@ mod tests {
     #[test]
     fn trusted_services() {
         let aci = |mi| Origin::AzureService {
-            service: TrustedService::ContainerInstances,
+            service: AzureService::ContainerInstances,
             ip: "20.1.2.3".parse().unwrap(),
             managed_identity: mi,
         };

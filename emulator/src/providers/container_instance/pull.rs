@@ -10,8 +10,9 @@
 //! unreachable, as it would be from a network that cannot resolve it.
 
 use crate::acr::{Caller, Scope, granted};
+use crate::arm::ArmError;
 use crate::entra::Principal;
-use crate::network::{Origin, Reach, registry_reachable};
+use crate::network::{AzureService, Origin, Reach, registry_reachable};
 use crate::oci::blobs::parse_digest;
 use crate::state::AppState;
 use serde_json::Value;
@@ -91,6 +92,25 @@ pub fn pull(
     vnet: Option<&str>,
     trace: &mut crate::trace::Trace,
 ) -> Result<String, PullFailure> {
+    pull_as(
+        state,
+        AzureService::ContainerInstances,
+        image,
+        login,
+        vnet,
+        trace,
+    )
+}
+
+/// [`pull`] as `service` would do it (its egress, its standing with trusted services).
+fn pull_as(
+    state: &AppState,
+    service: AzureService,
+    image: &ImageRef,
+    login: Login<'_>,
+    vnet: Option<&str>,
+    trace: &mut crate::trace::Trace,
+) -> Result<String, PullFailure> {
     let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
         return match crate::public_registry::registry_of_host(&image.host) {
             Some(public) => {
@@ -131,7 +151,7 @@ pub fn pull(
     let registry_id = registry["id"].as_str().unwrap_or_default().to_string();
     trace.step("registry", true, registry_id.clone());
     let origin = Origin::AzureService {
-        service: crate::network::TrustedService::ContainerInstances,
+        service,
         ip: ACI_EGRESS_IP.into(),
         managed_identity: matches!(login, Login::Identity(_)),
     };
@@ -143,9 +163,16 @@ pub fn pull(
         Reach::Allowed { via } => trace.step("network", true, format!("allowed via {via}")),
         Reach::Denied { message } => {
             trace.step("network", false, message.clone());
-            trace.fix = Some(format!(
-                "open the path: allow ACI's address in the registry's firewall, pull with a managed identity through trusted services (az acr update -n {name} --allow-trusted-services true), or reach it through an approved private endpoint"
-            ));
+            trace.fix = Some(if service != AzureService::ContainerInstances {
+                format!(
+                    "{} is not one of ACR's trusted services (https://aka.ms/acr/trusted-services): allow its outbound addresses in the registry's firewall (az acr network-rule add -n {name} --ip-address …) or reach the registry through a private endpoint in its virtual network",
+                    service.name()
+                )
+            } else {
+                format!(
+                    "open the path: allow ACI's address in the registry's firewall, pull with a managed identity through trusted services (az acr update -n {name} --allow-trusted-services true), or reach it through an approved private endpoint"
+                )
+            });
         }
     }
     if let Reach::Denied { message } = reach {
@@ -260,6 +287,101 @@ pub fn pull(
         .unwrap_or_default()
         .to_ascii_lowercase();
     fetched(trace, fetch(state, &reg, image))
+}
+
+/// "Could this identity pull this image (from this subnet)?", asked without doing it:
+/// the checks of [`pull`] as a container group would meet them, returned as a
+/// trace (kind `explain-pull`) that is not recorded. `req`: `{image, identity?
+/// (a managed identity's resource id) | principalId? | username?+password?,
+/// subnet? (a subnet id: the group's VNet)}`.
+pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace, ArmError> {
+    let bad = |m: String| ArmError::invalid_request_content(&m);
+    let image_str = req["image"]
+        .as_str()
+        .ok_or_else(|| bad("'image' is required.".into()))?;
+    let image = parse_image(image_str)
+        .ok_or_else(|| bad(format!("'{image_str}' is not an image reference.")))?;
+    let now = crate::clock::arm_timestamp(state.clock.now());
+    let mut trace = crate::trace::Trace::new("explain-pull", "", image_str, now);
+    let directory = state.directory.all().map_err(ArmError::from)?;
+    let as_identity = |sp: &crate::entra::ServicePrincipal| Principal {
+        object_id: sp.object_id.clone(),
+        app_id: sp.app_id.clone(),
+        tenant_id: sp.tenant_id.clone(),
+        kind: sp.kind,
+    };
+    let login = if let Some(id) = req["identity"].as_str() {
+        let sp = directory
+            .iter()
+            .find(|sp| {
+                sp.mi_resource_id
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(id.trim_end_matches('/')))
+            })
+            .ok_or_else(|| bad(format!("No managed identity '{id}' exists.")))?;
+        trace.subject =
+            serde_json::json!({"kind": "identity", "principalId": sp.object_id, "identity": id});
+        Login::Identity(as_identity(sp))
+    } else if let Some(oid) = req["principalId"].as_str() {
+        let sp = directory
+            .iter()
+            .find(|sp| sp.object_id.eq_ignore_ascii_case(oid))
+            .ok_or_else(|| bad(format!("No principal '{oid}' exists in the directory.")))?;
+        trace.subject = serde_json::json!({"kind": "principal", "principalId": sp.object_id, "appId": sp.app_id, "type": "service principal"});
+        Login::Identity(as_identity(sp))
+    } else if let (Some(username), Some(password)) =
+        (req["username"].as_str(), req["password"].as_str())
+    {
+        trace.subject = serde_json::json!({"kind": "password", "username": username});
+        Login::Password { username, password }
+    } else {
+        trace.subject = serde_json::json!({"kind": "anonymous"});
+        Login::None
+    };
+    let vnet = match req["subnet"].as_str() {
+        Some(sid) => {
+            crate::providers::network::virtual_networks::find_subnet(state, sid)
+                .ok_or_else(|| bad(format!("No subnet '{sid}' exists.")))?;
+            sid.to_ascii_lowercase()
+                .find("/subnets/")
+                .map(|i| sid[..i].to_string())
+        }
+        None => None,
+    };
+    let service = match req["from"].as_str() {
+        None | Some("containerInstances") => AzureService::ContainerInstances,
+        Some("containerApps") => AzureService::ContainerApps,
+        Some("appService") => AzureService::AppService,
+        Some(other) => {
+            return Err(bad(format!(
+                "'from' must be containerInstances, containerApps or appService, not '{other}'."
+            )));
+        }
+    };
+    trace.step("origin", true, format!("as {} would pull", service.name()));
+    let result = pull_as(state, service, &image, login, vnet.as_deref(), &mut trace);
+    trace.resource = crate::acr::registry_name_of_host(&image.host)
+        .and_then(|n| {
+            crate::providers::container_registry::registries::by_name(state, &n)
+                .ok()
+                .flatten()
+        })
+        .and_then(|r| r["id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| image.host.clone());
+    trace.outcome = match result {
+        Ok(d) => format!("would pull {image_str}@{d}"),
+        Err(PullFailure::Inaccessible) => format!(
+            "would fail: InaccessibleImage: The image '{image_str}' in container group '<group>' is not accessible. Please check the image and registry credential."
+        ),
+        Err(PullFailure::Unreachable) => format!(
+            "would fail: RegistryErrorResponse: An error response is received from the docker registry '{}'. Please retry later.",
+            image.host
+        ),
+        Err(PullFailure::Denied(t)) => {
+            format!("would fail: Failed to pull image \"{image_str}\": {t}")
+        }
+    };
+    Ok(trace)
 }
 
 fn fetched(
