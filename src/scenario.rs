@@ -17,15 +17,18 @@
 //!       code: InaccessibleImage              # the error (synchronous, or the operation's)
 //!       message: "The image '…' …"           # exactly, or `messageContains:`
 //!       check: authorize                     # the first failed check the emulator traced
+//!                                            #   since the last step that expected something
 //!   - advanceClock: 61                       # emulated seconds
+//!   - settle: true                           # finish what is pending now (task runs, operations)
 //!   - pull: { image: r.azurecr.io/repo:tag, as: puller }   # or admin: true, token: <name>,
 //!     expect: { status: 200 }                              #   nothing (anonymous)
 //!   - explain: { image: …, identity: …, from: containerApps } # a hypothetical pull
 //! ```
 //!
 //! Strings may name `{subscriptionId}`, `{tenantId}`, `{objectId:<displayName>}`
-//! (a seeded principal's or a managed identity's object id) and
-//! `{adminPassword:<registry>}`, looked up when the step runs. Every HTTP request goes over the network through the
+//! and `{appId:<displayName>}` (a seeded principal's or a managed identity's),
+//! `{adminPassword:<registry>}`, and `{saved:<name><JSON pointer>}` (the body
+//! of an earlier step with `save: <name>`), looked up when the step runs. Every HTTP request goes over the network through the
 //! emulator's proxy, under Azure's host names, as az and the SDKs send them.
 
 use crate::Emulator;
@@ -123,12 +126,13 @@ async fn run(file: &Path, doc: &Value) -> anyhow::Result<Vec<String>> {
     }
     let run = Runner::new(&em)?;
     let mut failures = Vec::new();
+    // `check` looks at the traces recorded since the last step that expected something.
+    let mut seen = run.trace_ids().await?;
     for (i, step) in steps.iter().enumerate() {
         let label = step["name"]
             .as_str()
             .map(|n| format!("step {} ({n})", i + 1))
             .unwrap_or_else(|| format!("step {}", i + 1));
-        let seen = run.trace_ids().await?;
         let got = match run.step(&run.substitute(step)?).await {
             Ok(g) => g,
             Err(e) => {
@@ -136,11 +140,18 @@ async fn run(file: &Path, doc: &Value) -> anyhow::Result<Vec<String>> {
                 break;
             }
         };
+        if let Some(name) = step["save"].as_str() {
+            run.saved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string(), got.body.clone());
+        }
         let Some(expect) = step.get("expect") else {
             continue;
         };
         let expect = run.substitute(expect)?;
         let traced = run.new_traces(&seen).await?;
+        seen = run.trace_ids().await?;
         let before = failures.len();
         compare(&label, &expect, &got, &traced, &mut failures);
         if failures.len() > before {
@@ -254,6 +265,8 @@ fn compare(label: &str, expect: &Value, got: &Got, traced: &[Trace], out: &mut V
 struct Runner<'a> {
     em: &'a Emulator,
     http: reqwest::Client,
+    /// Bodies kept by steps with `save: <name>`, for `{saved:<name><JSON pointer>}`.
+    saved: std::sync::Mutex<std::collections::HashMap<String, Value>>,
 }
 
 impl<'a> Runner<'a> {
@@ -268,7 +281,11 @@ impl<'a> Runner<'a> {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Runner { em, http })
+        Ok(Runner {
+            em,
+            http,
+            saved: Default::default(),
+        })
     }
 
     fn control(&self, path: &str) -> String {
@@ -282,22 +299,28 @@ impl<'a> Runner<'a> {
                 let mut s = s
                     .replace("{subscriptionId}", self.em.subscription_id())
                     .replace("{tenantId}", self.em.tenant_id());
-                while let Some(i) = s.find("{adminPassword:") {
-                    let end = s[i..]
-                        .find('}')
-                        .map(|e| i + e)
-                        .context("an unclosed {adminPassword:")?;
-                    let name = &s[i + "{adminPassword:".len()..end];
-                    let password = self.admin_password(name)?;
+                while let Some((i, end, arg)) = placeholder(&s, "{saved:")? {
+                    let (name, pointer) = arg.split_at(arg.find('/').unwrap_or(arg.len()));
+                    let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+                    let v = saved
+                        .get(name)
+                        .with_context(|| format!("nothing saved as '{name}'"))?
+                        .pointer(pointer)
+                        .cloned()
+                        .with_context(|| format!("'{name}' has nothing at {pointer}"))?;
+                    let text = v.as_str().map(str::to_string).unwrap_or(v.to_string());
+                    s.replace_range(i..=end, &text);
+                }
+                while let Some((i, end, name)) = placeholder(&s, "{appId:")? {
+                    let app = self.principal(&name)?.app_id;
+                    s.replace_range(i..=end, &app);
+                }
+                while let Some((i, end, name)) = placeholder(&s, "{adminPassword:")? {
+                    let password = self.admin_password(&name)?;
                     s.replace_range(i..=end, &password);
                 }
-                while let Some(i) = s.find("{objectId:") {
-                    let end = s[i..]
-                        .find('}')
-                        .map(|e| i + e)
-                        .context("an unclosed {objectId:")?;
-                    let name = &s[i + "{objectId:".len()..end];
-                    let oid = self.principal(name)?.object_id;
+                while let Some((i, end, name)) = placeholder(&s, "{objectId:")? {
+                    let oid = self.principal(&name)?.object_id;
                     s.replace_range(i..=end, &oid);
                 }
                 json!(s)
@@ -414,6 +437,11 @@ impl<'a> Runner<'a> {
             self.advance(secs).await?;
             return Ok(Got::default());
         }
+        if step["settle"] == true {
+            let r = self.http.post(self.control("step")).send().await?;
+            anyhow::ensure!(r.status().is_success(), "settling: {}", r.status());
+            return Ok(Got::default());
+        }
         if let Some(a) = step.get("arm") {
             return self.arm(a, step["as"].as_str().unwrap_or("owner")).await;
         }
@@ -423,7 +451,7 @@ impl<'a> Runner<'a> {
         if let Some(x) = step.get("explain") {
             return self.explain(x).await;
         }
-        bail!("a step needs one of arm, pull, explain, advanceClock: {step}")
+        bail!("a step needs one of arm, pull, explain, advanceClock, settle: {step}")
     }
 
     async fn advance(&self, secs: u64) -> anyhow::Result<()> {
@@ -700,6 +728,18 @@ impl<'a> Runner<'a> {
             ..Got::default()
         })
     }
+}
+
+/// The first `{<prefix><arg>}` in `s`: (start, index of the closing brace, arg).
+fn placeholder(s: &str, prefix: &str) -> anyhow::Result<Option<(usize, usize, String)>> {
+    let Some(i) = s.find(prefix) else {
+        return Ok(None);
+    };
+    let end = s[i..]
+        .find('}')
+        .map(|e| i + e)
+        .with_context(|| format!("an unclosed {prefix}"))?;
+    Ok(Some((i, end, s[i + prefix.len()..end].to_string())))
 }
 
 fn oci_got(status: u16, body: Value) -> Got {

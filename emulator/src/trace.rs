@@ -179,12 +179,17 @@ fn subject_text(s: &Value) -> String {
             s["identity"].as_str().unwrap_or("?"),
             s["principalId"].as_str().unwrap_or("?")
         ),
-        Some("principal") => format!(
-            "{} {} (app {})",
-            s["type"].as_str().unwrap_or("principal"),
-            s["principalId"].as_str().unwrap_or("?"),
-            s["appId"].as_str().unwrap_or("?")
-        ),
+        Some("principal") => {
+            let who = format!(
+                "{} {}",
+                s["type"].as_str().unwrap_or("principal"),
+                s["principalId"].as_str().unwrap_or("?")
+            );
+            match s["appId"].as_str() {
+                Some(app) => format!("{who} (app {app})"),
+                None => who,
+            }
+        }
         Some("password") => format!(
             "username/password ({})",
             s["username"].as_str().unwrap_or("?")

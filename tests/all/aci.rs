@@ -1069,21 +1069,8 @@ async fn explain_a_failed_pull() {
     );
     let explain = |format: &'static str| {
         let group = group.clone();
-        let dir = em.data_dir().to_path_buf();
-        async move {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
-                .args(["explain", "--format", format, "--data-dir"])
-                .arg(&dir)
-                .arg(&group)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        }
+        let em = &em;
+        async move { em.explain(&["--format", format, &group]) }
     };
     let text = explain("text").await;
     let registry_id = format!(

@@ -87,6 +87,35 @@ impl Emulator {
             .expect("http client")
     }
 
+    /// `azemu explain <args>` against this emulator: its stdout (it must succeed).
+    pub fn explain(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .arg("explain")
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .output()
+            .expect("run azemu explain");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
+    /// `GET <base><path>` on the control API (or any unauthenticated route), as JSON.
+    pub async fn control_json(&self, path: &str) -> serde_json::Value {
+        self.http()
+            .get(format!("{}{path}", self.base()))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     /// An HTTPS client that reaches Azure host names (`<name>.azurecr.io`)
     /// through the emulator's CONNECT proxy, trusting only its CA.
     pub fn proxied(&self) -> reqwest::Client {

@@ -374,6 +374,23 @@ async fn role_assignment_errors() {
         (400, Some("PrincipalNotFound")),
         "{b}"
     );
+    // A principalId that is not a GUID, even with principalType named (which skips the lookup).
+    let mut not_guid = body(READER, "--assignee-object-id");
+    not_guid["properties"]["principalType"] = json!("ServicePrincipal");
+    let (s, b) = put(uuid::Uuid::new_v4().to_string(), not_guid).await;
+    assert_eq!(
+        (
+            s,
+            b["error"]["code"].as_str(),
+            b["error"]["message"].as_str()
+        ),
+        (
+            400,
+            Some("InvalidPrincipalId"),
+            Some("A valid principal ID must be provided for role assignment.")
+        ),
+        "{b}"
+    );
     let (s, b) = put(
         uuid::Uuid::new_v4().to_string(),
         body("00000000-1111-2222-3333-444444444444", &p.object_id),

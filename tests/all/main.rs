@@ -25,3 +25,4 @@ mod oci_clients;
 mod oci_conformance;
 mod python_sdk;
 mod route_authz;
+mod scenarios;

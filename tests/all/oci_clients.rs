@@ -148,14 +148,24 @@ async fn skopeo_push_with_admin_pull_with_entra_token() {
     assert_eq!(tags["Tags"], json!(["v1"]));
 }
 
-#[tokio::test]
-async fn acrpull_pulls_but_cannot_push_and_no_role_is_unauthorized() {
-    let em = Emulator::start();
-    let (id, user, pass) = registry(&em, "ocireg0002").await;
-    let host = "ocireg0002.azurecr.io";
+/// A Premium registry `name` holding hello-world:v1 (pushed by skopeo with the admin
+/// user) and a new principal without a role: (registry id, host, skopeo's
+/// `docker://` reference, the principal, its skopeo credentials from an Entra exchange).
+async fn pushed_and_a_principal_without_a_role(
+    em: &Emulator,
+    name: &str,
+) -> (
+    String,
+    String,
+    String,
+    crate::harness::TestPrincipal,
+    String,
+) {
+    let (id, user, pass) = registry(em, name).await;
+    let host = format!("{name}.azurecr.io");
     let dest = format!("docker://{host}/hello-world:v1");
     let out = skopeo(
-        &em,
+        em,
         &[
             "copy",
             "--dest-creds",
@@ -166,12 +176,18 @@ async fn acrpull_pulls_but_cannot_push_and_no_role_is_unauthorized() {
     )
     .await;
     assert!(out.ok, "{}", out.stderr);
-
     let p = em.new_principal().await;
     let creds = format!(
         "00000000-0000-0000-0000-000000000000:{}",
-        refresh_token(&em, &p.token, host).await
+        refresh_token(em, &p.token, &host).await
     );
+    (id, host, dest, p, creds)
+}
+
+#[tokio::test]
+async fn acrpull_pulls_but_cannot_push_and_no_role_is_unauthorized() {
+    let em = Emulator::start();
+    let (id, host, dest, p, creds) = pushed_and_a_principal_without_a_role(&em, "ocireg0002").await;
     let pulled = tempfile::tempdir().unwrap();
     let dst = format!("oci:{}:v1", pulled.path().display());
     // No role: unauthorized.
@@ -531,4 +547,123 @@ async fn injected_429_then_retry() {
         .await
         .unwrap();
     assert_eq!(rules["value"], serde_json::json!([]));
+}
+
+/// skopeo refused for want of a role: the registry's decisions are traced — the
+/// token service issued a token without pull (the assignments it weighed), the
+/// manifest request was refused — and `azemu explain` prints the fix. Asked
+/// hypothetically (`--pull`), the same question is answered without a trace,
+/// before and after the fix.
+#[tokio::test]
+async fn registry_refusals_are_traced_and_explained() {
+    let em = Emulator::start();
+    let (id, host, dest, p, creds) = pushed_and_a_principal_without_a_role(&em, "ocireg0009").await;
+    let pulled = tempfile::tempdir().unwrap();
+    let dst = format!("oci:{}:v1", pulled.path().display());
+    let out = skopeo(&em, &["copy", "--src-creds", &creds, &dest, &dst]).await;
+    assert!(!out.ok);
+
+    // The traces: the exchange passed, the token lacked pull, the manifest was refused.
+    let traces = em
+        .control_json(&format!(
+            "/_emulator/traces?resource={id}&principal={}",
+            p.object_id
+        ))
+        .await;
+    let kinds: Vec<(&str, Option<&str>)> = traces["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|t| {
+            let failed = t["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["passed"] == false)
+                .and_then(|s| s["check"].as_str());
+            (t["kind"].as_str().unwrap(), failed)
+        })
+        .collect();
+    assert!(
+        kinds.starts_with(&[("acr-exchange", None), ("acr-token", Some("authorize"))])
+            && kinds.contains(&("acr-request", Some("authorize"))),
+        "{kinds:?}"
+    );
+    let token_trace = traces["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "acr-token")
+        .unwrap();
+    assert!(
+        token_trace["steps"][3]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("repository:hello-world lacks pull; role assignments considered: none"),
+        "{token_trace}"
+    );
+
+    // azemu explain on the registry: the last refusal and the fix.
+    let fix = format!(
+        "fix: az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role AcrPull --scope {id}",
+        p.object_id
+    );
+    let text = em.explain(&[&id]);
+    assert!(
+        text.contains("✗ authorize") && text.contains("401 UNAUTHORIZED") && text.contains(&fix),
+        "{text}"
+    );
+
+    // Hypothetically: the same answer, and nothing recorded.
+    let count = || async {
+        em.control_json("/_emulator/traces").await["value"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    let image = format!("{host}/hello-world:v1");
+    let text = em.explain(&["--pull", &image, "--principal-id", &p.object_id]);
+    assert!(
+        text.contains("✗ authorize")
+            && text.contains("would fail: InaccessibleImage")
+            && text.contains(&fix),
+        "{text}"
+    );
+    let mermaid = em.explain(&[
+        "--pull",
+        &image,
+        "--principal-id",
+        &p.object_id,
+        "--format",
+        "mermaid",
+    ]);
+    assert!(
+        mermaid.starts_with("sequenceDiagram\n") && mermaid.contains("R-xA: authorize"),
+        "{mermaid}"
+    );
+    let args: Vec<&str> = fix
+        .trim_start_matches("fix: az ")
+        .split_whitespace()
+        .collect();
+    let role = args.iter().position(|a| *a == "AcrPull").unwrap();
+    let owner = em.arm_token().await;
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", args[role + 2], uuid::Uuid::new_v4()),
+            Some(json!({"properties": {"roleDefinitionId": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{ACRPULL}"), "principalId": args[4], "principalType": "ServicePrincipal"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let text = em.explain(&["--pull", &image, "--principal-id", &p.object_id]);
+    assert!(
+        text.contains("✓ authorize") && text.contains("→ would pull "),
+        "{text}"
+    );
+    assert_eq!(before, count().await, "a hypothetical pull records nothing");
+    let out = skopeo(&em, &["copy", "--src-creds", &creds, &dest, &dst]).await;
+    assert!(out.ok, "{}", out.stderr);
 }

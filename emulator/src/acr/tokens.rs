@@ -156,6 +156,20 @@ pub(crate) fn registry_for_traced(
     }
 }
 
+/// The role assignment that would give `object_id` pull (or push) on `registry`.
+pub fn role_fix(registry: &Value, object_id: &str, push: bool) -> String {
+    let role = match (super::is_abac(registry), push) {
+        (false, false) => "AcrPull",
+        (false, true) => "AcrPush",
+        (true, false) => "\"Container Registry Repository Reader\"",
+        (true, true) => "\"Container Registry Repository Writer\"",
+    };
+    format!(
+        "az role assignment create --assignee-object-id {object_id} --assignee-principal-type ServicePrincipal --role {role} --scope {}",
+        registry["id"].as_str().unwrap_or_default()
+    )
+}
+
 /// Keep `t` with the outcome the client was told, and hand back the response.
 pub(crate) fn told(state: &AppState, t: Trace, resp: Response) -> Response {
     let outcome = if resp.status().is_success() {
@@ -629,22 +643,9 @@ pub async fn token(
             _ => String::new(),
         };
         t.step("authorize", false, format!("{}{held}", short.join("; ")));
-        let registry_id = registry["id"].as_str().unwrap_or_default();
-        let abac = super::is_abac(&registry);
+        let push = scopes.iter().any(|s| s.actions.iter().any(|a| a == "push"));
         t.fix = Some(match &caller {
-            Caller::Principal(p) => format!(
-                "az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role \"{}\" --scope {registry_id}",
-                p.object_id,
-                match (
-                    abac,
-                    scopes.iter().any(|s| s.actions.iter().any(|a| a == "push"))
-                ) {
-                    (false, false) => "AcrPull",
-                    (false, true) => "AcrPush",
-                    (true, false) => "Container Registry Repository Reader",
-                    (true, true) => "Container Registry Repository Writer",
-                }
-            ),
+            Caller::Principal(p) => role_fix(&registry, &p.object_id, push),
             Caller::Token(_) => format!(
                 "add the repository to the token's scope map: az acr scope-map update -n <scope map> -r {name} --add-repository <repository> content/read"
             ),
@@ -743,7 +744,7 @@ fn checked(
             t.fix = Some("get a fresh access token from the registry's /oauth2/token".into());
             return Err(challenge(&host, scope.as_ref(), false));
         };
-        t.subject = json!({"kind": "token-holder", "principalId": c["sub"]});
+        t.subject = json!({"kind": "principal", "principalId": c["sub"], "type": "holder of an ACR access token:"});
         t.step("credentials", true, "ACR access token verified");
         let Some(scope) = scope else { return Ok(()) };
         let covered = scope.actions.iter().all(|a| {
@@ -771,10 +772,18 @@ fn checked(
                     c["access"]
                 ),
             );
-            t.fix = Some(
-                "see the acr-token trace just before this one: the token was issued with less than asked"
-                    .into(),
-            );
+            // The token was issued with less than this request needs (see the
+            // acr-token trace before this one); for a principal, the fix is a role.
+            let sub = c["sub"].as_str().unwrap_or_default();
+            t.fix = Some(if uuid::Uuid::parse_str(sub).is_ok() {
+                role_fix(&registry, sub, scope.actions.iter().any(|a| a == "push"))
+            } else {
+                format!(
+                    "the credentials behind this token ({sub}) lack {} on {}: widen them (the admin user, or the token's scope map)",
+                    scope.actions.join(","),
+                    scope.name
+                )
+            });
             Err(challenge(&host, Some(&scope), true))
         };
     }

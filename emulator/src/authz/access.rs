@@ -62,8 +62,15 @@ pub fn require(
     }
 }
 
-/// A refused ARM call, kept as a decision trace (kind `arm`) for `azemu explain`.
-fn trace_refusal(state: &AppState, req: &ArmRequest, action: &str, scope: &str, err: &ArmError) {
+/// A refused ARM call (`action` on `scope`, the request's own or a linked one),
+/// kept as a decision trace (kind `arm`) for `azemu explain`.
+pub fn trace_refusal(
+    state: &AppState,
+    req: &ArmRequest,
+    action: &str,
+    scope: &str,
+    err: &ArmError,
+) {
     let p = &req.principal;
     let mut t = crate::trace::Trace::new(
         "arm",
@@ -96,8 +103,15 @@ fn trace_refusal(state: &AppState, req: &ArmRequest, action: &str, scope: &str, 
             }
         ),
     );
+    let role = if action
+        .eq_ignore_ascii_case("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action")
+    {
+        "\"Managed Identity Operator\""
+    } else {
+        "Contributor"
+    };
     t.fix = Some(format!(
-        "assign a role whose actions include '{action}' at {scope} or above, e.g. az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role Contributor --scope {scope}",
+        "assign a role whose actions include '{action}' at {scope} or above, e.g. az role assignment create --assignee-object-id {} --assignee-principal-type ServicePrincipal --role {role} --scope {scope}",
         p.object_id
     ));
     t.finish(&state.traces, format!("{}: {}", err.code, err.message));

@@ -143,14 +143,22 @@ pub fn apply(
         };
         if !crate::authz::access::allows(state, &req.principal, ASSIGN_ACTION, &uai_id.to_string())?
         {
-            return Err(ArmError::linked_authorization_failed(
+            let err = ArmError::linked_authorization_failed(
                 &req.principal.app_id,
                 &req.principal.object_id,
                 &format!("{}/write", resource.resource_type()),
                 &rid,
                 ASSIGN_ACTION,
                 &uai_id.to_string(),
-            ));
+            );
+            crate::authz::access::trace_refusal(
+                state,
+                req,
+                ASSIGN_ACTION,
+                &uai_id.to_string(),
+                &err,
+            );
+            return Err(err);
         }
         described.insert(
             row["id"].as_str().unwrap_or(uai).to_string(),

@@ -216,6 +216,8 @@ pub fn cancel(state: &AppState, key: &str, mut row: Value) -> Result<(), ArmErro
 struct Log {
     text: String,
     now: OffsetDateTime,
+    /// The run's decisions (logins, pulls, pushes), kept as a trace (kind `acr-task-run`).
+    trace: crate::trace::Trace,
 }
 
 impl Log {
@@ -223,7 +225,13 @@ impl Log {
         Log {
             text: String::new(),
             now,
+            trace: crate::trace::Trace::new("acr-task-run", "", "", arm_timestamp(now)),
         }
+    }
+
+    /// Record one check of the run's auth path.
+    fn check(&mut self, check: &str, passed: bool, detail: impl Into<String>) {
+        self.trace.step(check, passed, detail);
     }
 
     fn line(&mut self, msg: &str) {
@@ -269,6 +277,11 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
         .map(str::to_string)
         .unwrap_or_else(|| arm_timestamp(now));
     let mut log = Log::new(now);
+    log.trace.resource = row["id"].as_str().unwrap_or(key).to_string();
+    log.trace.target = match row["properties"]["task"].as_str() {
+        Some(t) => format!("run of task {t}"),
+        None => "a quick run".to_string(),
+    };
     let outcome = run(state, &row, &mut log);
     let (status, complete) = match &outcome {
         Ok(_) => ("Succeeded", "succeeded"),
@@ -296,6 +309,11 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
     row["properties"]["startTime"] = json!(started);
     row["properties"]["finishTime"] = json!(arm_timestamp(now));
     row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(now));
+    let outcome_text = match &outcome {
+        Ok(_) => format!("Run ID: {run_id} was successful"),
+        Err(reason) => format!("Run ID: {run_id} failed. Error: {reason}"),
+    };
+    log.trace.clone().finish(&state.traces, outcome_text);
     state.store.put(tables::ACR_RUNS, key, row)?;
     crate::storage::write_log(state, key, &log.text, Some(complete))?;
     // The run's operation fails with it: a taskRun (and a deployment waiting on one) reports it.
@@ -393,7 +411,19 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
             auth: TaskAuth::SystemIdentity,
         }
     };
-    reach(&home, &home_login)?;
+    if let Err(m) = reach(&home, &home_login) {
+        log.check(
+            "network",
+            false,
+            format!("{home_server} from the task agent: {m}"),
+        );
+        return Err(m);
+    }
+    log.check(
+        "network",
+        true,
+        format!("{home_server} reachable from the task agent"),
+    );
     log.line(&format!("Successfully logged into {home_server}"));
     let mut logins: Vec<(String, Value, Login)> = Vec::new();
     // The task's credentials, or a quick run's own (`credentials` in the run request).
@@ -408,11 +438,20 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
             }
             log.line(&format!("Logging in to registry: {server}"));
             let (registry, login) = login_to(state, task.as_ref(), server, cred).map_err(|e| {
+                let check = if e.starts_with("denied:") {
+                    "network"
+                } else if e.starts_with("dial tcp") {
+                    "registry"
+                } else {
+                    "credentials"
+                };
+                log.check(check, false, format!("login to {server}: {e}"));
                 log.line(&format!(
                     "Error response from daemon: Get \"https://{server}/v2/\": {e}"
                 ));
                 format!("failed to login to registry '{server}': {e}")
             })?;
+            log.check("credentials", true, format!("logged in to {server}"));
             log.line(&format!("Successfully logged into {server}"));
             logins.push((server.to_ascii_lowercase(), registry, login));
         }
@@ -734,6 +773,7 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
         }
     };
     reach(target, login).map_err(|e| {
+        log.check("network", false, format!("pushing {full}: {e}"));
         log.raw(&format!("denied: {e}"));
         format!("failed to push image {full}")
     })?;
@@ -746,9 +786,19 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
         .iter()
         .any(|a| a == "push")
     {
+        log.check(
+            "authorize",
+            false,
+            format!("no push on repository '{repo}' of {server}"),
+        );
         log.raw("unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information.");
         return Err(format!("failed to push image {full}"));
     }
+    log.check(
+        "authorize",
+        true,
+        format!("push on repository '{repo}' of {server} granted"),
+    );
     let reg = target["name"]
         .as_str()
         .unwrap_or_default()
@@ -1159,6 +1209,7 @@ fn pull_base(
                             "Error response from daemon: {head}: dial tcp: lookup {}: no such host",
                             r.host
                         );
+                        log.check("registry", false, format!("no registry serves {}", r.host));
                         log.raw(&e);
                         return Err(e);
                     }
@@ -1167,6 +1218,10 @@ fn pull_base(
         };
         if let Err(m) = reach(&registry, login) {
             let e = format!("Error response from daemon: {head}: denied: {m}");
+            log.check("network", false, format!("pulling {image}: {m}"));
+            log.trace.fix = Some(format!(
+                "let task runs through: az acr update -n {name} --allow-trusted-services true and set networkRuleBypassAllowedForTasks, or give the task a user-assigned identity"
+            ));
             log.raw(&e);
             return Err(e);
         }
@@ -1179,12 +1234,33 @@ fn pull_base(
             .iter()
             .any(|a| a == "pull")
         {
+            log.check(
+                "authorize",
+                false,
+                format!(
+                    "no pull on repository '{}' of {}",
+                    r.repository,
+                    registry["id"].as_str().unwrap_or_default()
+                ),
+            );
+            log.trace.fix = Some(format!(
+                "give the task's identity AcrPull: az role assignment create --assignee <the task identity's principal id> --role AcrPull --scope {}",
+                registry["id"].as_str().unwrap_or_default()
+            ));
             let e = format!(
                 "Error response from daemon: {head}: unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information."
             );
             log.raw(&e);
             return Err(e);
         }
+        log.check(
+            "authorize",
+            true,
+            format!(
+                "pull on repository '{}' of {} granted",
+                r.repository, r.host
+            ),
+        );
         registry["name"]
             .as_str()
             .unwrap_or_default()
@@ -1207,9 +1283,11 @@ fn pull_base(
             ),
             _ => format!("Error response from daemon: {head}: failed"),
         };
+        log.check("manifest", false, format!("{image}: not found"));
         log.raw(&e);
         e
     })?;
+    log.check("manifest", true, format!("{image} is {digest}"));
     let manifest: Value = state
         .blobs
         .read(&digest)

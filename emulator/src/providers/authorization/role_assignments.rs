@@ -116,6 +116,15 @@ fn create(
             )
         })?
         .to_ascii_lowercase();
+    if !is_guid(&principal_id) {
+        // Azure's answer to a principalId that is not a GUID (seen verbatim in
+        // azurerm's and azd's reports: Code="InvalidPrincipalId").
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidPrincipalId",
+            "A valid principal ID must be provided for role assignment.",
+        ));
+    }
     let role_guid = role_definition_id
         .trim_end_matches('/')
         .rsplit('/')

@@ -267,9 +267,7 @@ fn pull_as(
             ),
         );
         trace.fix = Some(match principal_id {
-            Some(oid) => format!(
-                "az role assignment create --assignee-object-id {oid} --assignee-principal-type ServicePrincipal --role AcrPull --scope {registry_id}"
-            ),
+            Some(oid) => crate::acr::tokens::role_fix(&registry, &oid, false),
             None => format!(
                 "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
                 image.host
