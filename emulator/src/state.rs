@@ -70,7 +70,40 @@ impl AppState {
         };
         state.seed()?;
         state.reconcile()?;
+        let (files, bytes) = state.collect_garbage()?;
+        if files > 0 {
+            tracing::info!(files, bytes, "removed registry blobs nothing refers to");
+        }
         Ok(state)
+    }
+
+    /// Blob files no row refers to any more (a deleted registry's content, a
+    /// blob whose link a crash cut off, temp files of interrupted writes) are
+    /// removed. Run at start, before anything is served.
+    pub fn collect_garbage(&self) -> anyhow::Result<(usize, u64)> {
+        let keep = crate::store::snapshot::referenced_blobs(self.store.as_ref())?;
+        let sessions = self
+            .store
+            .scan(crate::oci::tables::UPLOADS, "")?
+            .into_iter()
+            .map(|(k, _)| k.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        Ok(self.blobs.sweep(&keep, &sessions)?)
+    }
+
+    /// Replace the whole world with a snapshot (`POST /_emulator/state/import`).
+    /// The snapshot is read and every blob verified before anything changes;
+    /// nothing settles meanwhile.
+    pub fn restore(
+        &self,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<crate::store::snapshot::Summary> {
+        let snap = crate::store::snapshot::Snapshot::read(dir)?;
+        let _settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
+        self.store.clear()?;
+        let summary = snap.write(self.store.as_ref(), &self.blobs)?;
+        self.reconcile()?;
+        Ok(summary)
     }
 
     /// After a crash: writes that span rows are not atomic (a managed identity's

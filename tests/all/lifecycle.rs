@@ -571,30 +571,7 @@ async fn state_export_import_round_trip() {
         got["properties"]["principalId"],
         ident["properties"]["principalId"]
     );
-    let (_, creds) = em
-        .arm(
-            &token,
-            Method::POST,
-            &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/snapreg/listCredentials?api-version=2023-07-01"),
-            None,
-        )
-        .await;
-    let pulled = tempfile::tempdir().unwrap();
-    let copy = crate::oci_clients::skopeo(
-        &em,
-        &[
-            "copy",
-            "--src-creds",
-            &format!(
-                "{}:{}",
-                creds["username"].as_str().unwrap(),
-                creds["passwords"][0]["value"].as_str().unwrap()
-            ),
-            "docker://snapreg.azurecr.io/hello-world:v1",
-            &format!("oci:{}:v1", pulled.path().display()),
-        ],
-    )
-    .await;
+    let copy = pull_with_admin(&em, rg, "snapreg").await;
     assert!(copy.ok, "{}", copy.stderr);
     em.terminate();
 
@@ -680,4 +657,184 @@ async fn seeded_principals_and_a_bad_seed() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown role 'NoSuchRole'"), "{err}");
+}
+
+/// Snapshots through the control API on a running emulator (export, a bad
+/// import that changes nothing, an import that replaces the world, export
+/// again byte-identical), a deleted registry's content gone with it, and at the
+/// next start the blob files nothing refers to are swept while every image
+/// still pulls whole.
+#[tokio::test]
+async fn control_api_snapshots_and_the_blob_sweep() {
+    use reqwest::Method;
+    use serde_json::{Value, json};
+    let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/snap2";
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let put = |path: String, body: Value| {
+        let (em, token) = (&em, token.clone());
+        async move { em.arm(&token, Method::PUT, &path, Some(body)).await }
+    };
+    assert_eq!(
+        put(
+            format!("{rg}?api-version=2024-07-01"),
+            json!({"location": "eastus"})
+        )
+        .await
+        .0,
+        201
+    );
+    for reg in ["keepreg", "gonereg"] {
+        let (s, b) = put(
+            format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{reg}?api-version=2023-07-01"),
+            json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": true}}),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        em.push_sample(&format!("{reg}.azurecr.io/hello-world:v1"))
+            .unwrap();
+    }
+    let control = |verb: &'static str, path: std::path::PathBuf| {
+        let em = &em;
+        async move {
+            let r = em
+                .http()
+                .post(format!("{}/_emulator/state/{verb}", em.base()))
+                .json(&json!({"path": path}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let out = tempfile::tempdir().unwrap();
+    let (s, b) = control("export", out.path().join("a")).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b["blobs"].as_u64().unwrap() >= 3, "{b}");
+    let (s, b) = control("export", out.path().join("a")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("SnapshotFailed")),
+        "not over a snapshot: {b}"
+    );
+    let later = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/later?api-version=2024-07-01";
+    assert_eq!(
+        put(later.into(), json!({"location": "eastus"})).await.0,
+        201
+    );
+
+    // A snapshot with a tampered blob is refused and the world stays as it was.
+    let bad = out.path().join("bad");
+    std::fs::create_dir_all(bad.join("blobs/sha256")).unwrap();
+    std::fs::copy(out.path().join("a/state.json"), bad.join("state.json")).unwrap();
+    for e in std::fs::read_dir(out.path().join("a/blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::write(bad.join("blobs/sha256").join(e.file_name()), b"tampered").unwrap();
+    }
+    let (s, b) = control("import", bad).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("InvalidSnapshot")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match its content"),
+        "{b}"
+    );
+    assert_eq!(em.arm(&token, Method::GET, later, None).await.0, 200);
+    let (s, b) = control("import", "relative/path".into()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("InvalidRequestContent")),
+        "{b}"
+    );
+
+    // The good one replaces the world: `later` is gone, and exporting again is byte-identical.
+    let (s, b) = control("import", out.path().join("a")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(em.arm(&token, Method::GET, later, None).await.0, 404);
+    let (s, _) = control("export", out.path().join("b")).await;
+    assert_eq!(s, 200);
+    let text = |d: &str| std::fs::read(out.path().join(d).join("state.json")).unwrap();
+    assert!(
+        text("a") == text("b"),
+        "export → import → export is byte-identical"
+    );
+
+    // Deleting a registry deletes its content: created again, it is empty.
+    let gone = format!(
+        "{rg}/providers/Microsoft.ContainerRegistry/registries/gonereg?api-version=2023-07-01"
+    );
+    let (s, _) = em.arm(&token, Method::DELETE, &gone, None).await;
+    assert_eq!(s, 200);
+    let (s, _) = put(gone.clone(), json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": true}})).await;
+    assert_eq!(s, 201);
+    let (_, creds) = em
+        .arm(
+            &token,
+            Method::POST,
+            &gone.replace("?api-version", "/listCredentials?api-version"),
+            None,
+        )
+        .await;
+    let r = em
+        .proxied()
+        .get("https://gonereg.azurecr.io/v2/hello-world/manifests/v1")
+        .basic_auth("gonereg", creds["passwords"][0]["value"].as_str())
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Files nothing refers to: one blob, one interrupted upload. Swept at the next start.
+    let registry_dir = em.data_dir().join("registry");
+    let orphan = registry_dir.join(format!("blobs/sha256/ab/{}", "ab".repeat(32)));
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"nobody refers to me").unwrap();
+    let stale = registry_dir.join("uploads/7f0c3e52-interrupted");
+    std::fs::write(&stale, b"half a blob").unwrap();
+    let (_, dir) = em.terminate();
+    let em = Emulator::start_in(dir, &[]);
+    assert!(!orphan.exists() && !stale.exists(), "swept at start");
+    let copy = pull_with_admin(&em, rg, "keepreg").await;
+    assert!(
+        copy.ok,
+        "every blob of a kept image survived the sweep: {}",
+        copy.stderr
+    );
+    em.terminate();
+}
+
+/// skopeo copies `<registry>.azurecr.io/hello-world:v1` (in resource group `rg`) with
+/// the registry's admin credentials, checking every blob against its digest.
+async fn pull_with_admin(em: &Emulator, rg: &str, registry: &str) -> crate::harness::Output {
+    let token = em.arm_token().await;
+    let (_, creds) = em
+        .arm(
+            &token,
+            reqwest::Method::POST,
+            &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}/listCredentials?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    let pulled = tempfile::tempdir().unwrap();
+    crate::oci_clients::skopeo(
+        em,
+        &[
+            "copy",
+            "--src-creds",
+            &format!(
+                "{}:{}",
+                creds["username"].as_str().unwrap(),
+                creds["passwords"][0]["value"].as_str().unwrap()
+            ),
+            &format!("docker://{registry}.azurecr.io/hello-world:v1"),
+            &format!("oci:{}:v1", pulled.path().display()),
+        ],
+    )
+    .await
 }

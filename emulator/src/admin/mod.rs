@@ -14,6 +14,8 @@
 //! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
 //! | `GET /_emulator/routes` | every ARM operation served (`METHOD template`) |
 //! | `GET /_emulator/identity-endpoint?resourceId=…` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` for code running inside a resource |
+//! | `POST /_emulator/state/export` `{"path"}` | write the world to a directory (as `azemu state export`) |
+//! | `POST /_emulator/state/import` `{"path"}` | replace the world with a snapshot (verified first) |
 //! | `GET /_emulator/traces?resource=&kind=&principal=&requestId=&failed=&limit=` | decision traces, newest first |
 //! | `GET /_emulator/explain?resource=…\|id=…&format=text\|mermaid\|json` | the latest trace for a resource (or one trace), explained |
 //! | `POST /_emulator/explain/pull` | would this pull succeed? asked, not done (body: `image`, `identity`\|`principalId`\|`username`+`password`, `subnet`) |
@@ -50,6 +52,8 @@ pub fn routes() -> Router<AppState> {
                 .get(crate::faults::list)
                 .delete(crate::faults::clear),
         )
+        .route("/_emulator/state/export", post(state_export))
+        .route("/_emulator/state/import", post(state_import))
         .route("/_emulator/traces", get(traces))
         .route("/_emulator/explain", get(explain))
         .route("/_emulator/explain/pull", post(explain_pull))
@@ -141,6 +145,72 @@ async fn explain_pull(
     match crate::providers::container_instance::pull::hypothetical(&s, &req) {
         Ok(t) => rendered(&t, q.get("format").map(String::as_str)),
         Err(e) => e.into_response(),
+    }
+}
+
+/// The `path` of a `/_emulator/state/*` body.
+fn snapshot_path(body: &[u8]) -> Result<std::path::PathBuf, Response> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["path"].as_str().map(std::path::PathBuf::from))
+        .filter(|p| p.is_absolute())
+        .ok_or_else(|| {
+            ArmError::invalid_request_content(
+                "The body must be {\"path\": \"<absolute directory on the emulator's machine>\"}.",
+            )
+            .into_response()
+        })
+}
+
+fn summary_json(verb: &str, s: &crate::store::snapshot::Summary) -> Response {
+    Json(json!({"status": verb, "tables": s.tables, "rows": s.rows, "blobs": s.blobs}))
+        .into_response()
+}
+
+/// `POST /_emulator/state/export` `{"path"}`: settle what is due, then write the
+/// whole world there, as `azemu state export` does (the directory must be empty
+/// or absent).
+async fn state_export(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let dir = match snapshot_path(&body) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let done = tokio::task::spawn_blocking(move || {
+        // What is due finishes first, as it would for any request: the
+        // snapshot holds the world a client would see now.
+        crate::providers::settle(&s, false).map_err(|e| anyhow::anyhow!(e.message))?;
+        let _settling = s.settling.lock().unwrap_or_else(|e| e.into_inner());
+        crate::store::snapshot::export(s.store.as_ref(), &s.blobs, &dir)
+    })
+    .await;
+    match done {
+        Ok(Ok(summary)) => summary_json("exported", &summary),
+        Ok(Err(e)) => ArmError::new(
+            http::StatusCode::CONFLICT,
+            "SnapshotFailed",
+            format!("The snapshot could not be written: {e:#}"),
+        )
+        .into_response(),
+        Err(e) => ArmError::internal(anyhow::anyhow!(e)).into_response(),
+    }
+}
+
+/// `POST /_emulator/state/import` `{"path"}`: replace the world with a snapshot
+/// (read and verified first: a bad one changes nothing). The CA and keys stay.
+async fn state_import(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let dir = match snapshot_path(&body) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    match tokio::task::spawn_blocking(move || s.restore(&dir)).await {
+        Ok(Ok(summary)) => summary_json("imported", &summary),
+        Ok(Err(e)) => ArmError::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidSnapshot",
+            format!("The snapshot was not imported: {e:#}"),
+        )
+        .into_response(),
+        Err(e) => ArmError::internal(anyhow::anyhow!(e)).into_response(),
     }
 }
 

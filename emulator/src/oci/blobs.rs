@@ -143,6 +143,47 @@ impl BlobStore {
         std::fs::metadata(self.path(digest)?).ok().map(|m| m.len())
     }
 
+    /// Remove blob files whose digest is not in `keep`, and upload files whose
+    /// name is not in `sessions` (temp files a crash left behind). Only when
+    /// nothing is writing: at start, before serving. Returns (files, bytes) removed.
+    pub fn sweep(
+        &self,
+        keep: &std::collections::BTreeSet<String>,
+        sessions: &std::collections::BTreeSet<String>,
+    ) -> std::io::Result<(usize, u64)> {
+        if self.memory.is_some() {
+            return Ok((0, 0));
+        }
+        let (mut files, mut bytes) = (0, 0);
+        let mut remove = |path: &Path| -> std::io::Result<()> {
+            bytes += std::fs::metadata(path)?.len();
+            std::fs::remove_file(path)?;
+            files += 1;
+            Ok(())
+        };
+        for shard in std::fs::read_dir(self.root.join("blobs/sha256"))? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&shard)? {
+                let f = f?.path();
+                let name = f.file_name().unwrap_or_default().to_string_lossy();
+                if !keep.contains(&format!("sha256:{name}")) {
+                    remove(&f)?;
+                }
+            }
+        }
+        for f in std::fs::read_dir(self.root.join("uploads"))? {
+            let f = f?.path();
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            if !sessions.contains(name.as_ref()) {
+                remove(&f)?;
+            }
+        }
+        Ok((files, bytes))
+    }
+
     pub fn upload_path(&self, uuid: &str) -> PathBuf {
         self.root.join("uploads").join(uuid)
     }

@@ -23,7 +23,7 @@ pub struct Summary {
 }
 
 /// Every digest the rows refer to: blob links and manifests (`…/{digest}` keys), uploaded sources.
-fn referenced_blobs(store: &dyn Store) -> anyhow::Result<BTreeSet<String>> {
+pub fn referenced_blobs(store: &dyn Store) -> anyhow::Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for t in [
         crate::oci::tables::BLOB_LINKS,
@@ -83,40 +83,62 @@ pub fn import(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     if !store.tables()?.is_empty() {
         anyhow::bail!("the data dir already holds state: import into a fresh one");
     }
-    let doc: Value = serde_json::from_slice(&std::fs::read(dir.join("state.json"))?)?;
-    if doc["format"] != FORMAT {
-        anyhow::bail!("not an azemu snapshot (format {})", doc["format"]);
-    }
-    let mut files = Vec::new();
-    let blob_dir = dir.join("blobs/sha256");
-    if blob_dir.exists() {
-        for e in std::fs::read_dir(&blob_dir)? {
-            let e = e?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let bytes = std::fs::read(e.path())?;
-            let want = format!("sha256:{name}");
-            if digest_of(&bytes) != want {
-                anyhow::bail!("blob {want} does not match its content");
+    Snapshot::read(dir)?.write(store, blobs)
+}
+
+/// A snapshot read from disk and verified, not yet written anywhere.
+pub struct Snapshot {
+    tables: Map<String, Value>,
+    blobs: Vec<Vec<u8>>,
+}
+
+impl Snapshot {
+    /// Read `dir` (written by [`export`]): its format, its rows, every blob checked against its digest.
+    pub fn read(dir: &Path) -> anyhow::Result<Snapshot> {
+        let text = std::fs::read(dir.join("state.json"))
+            .map_err(|e| anyhow::anyhow!("reading {}/state.json: {e}", dir.display()))?;
+        let doc: Value = serde_json::from_slice(&text)?;
+        if doc["format"] != FORMAT {
+            anyhow::bail!("not an azemu snapshot (format {})", doc["format"]);
+        }
+        let mut files = Vec::new();
+        let blob_dir = dir.join("blobs/sha256");
+        if blob_dir.exists() {
+            for e in std::fs::read_dir(&blob_dir)? {
+                let e = e?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                let bytes = std::fs::read(e.path())?;
+                let want = format!("sha256:{name}");
+                if digest_of(&bytes) != want {
+                    anyhow::bail!("blob {want} does not match its content");
+                }
+                files.push(bytes);
             }
-            files.push(bytes);
         }
+        Ok(Snapshot {
+            tables: doc["tables"].as_object().cloned().unwrap_or_default(),
+            blobs: files,
+        })
     }
-    for b in &files {
-        blobs.put(b)?;
-    }
-    let tables_doc = doc["tables"].as_object().cloned().unwrap_or_default();
-    let mut rows = 0;
-    for (t, m) in &tables_doc {
-        for (k, v) in m.as_object().into_iter().flatten() {
-            store.put(t, k, v.clone())?;
-            rows += 1;
+
+    /// Put its blobs, then its rows.
+    pub fn write(&self, store: &dyn Store, blobs: &BlobStore) -> anyhow::Result<Summary> {
+        for b in &self.blobs {
+            blobs.put(b)?;
         }
+        let mut rows = 0;
+        for (t, m) in &self.tables {
+            for (k, v) in m.as_object().into_iter().flatten() {
+                store.put(t, k, v.clone())?;
+                rows += 1;
+            }
+        }
+        Ok(Summary {
+            tables: self.tables.len(),
+            rows,
+            blobs: self.blobs.len(),
+        })
     }
-    Ok(Summary {
-        tables: tables_doc.len(),
-        rows,
-        blobs: files.len(),
-    })
 }
 
 #[cfg(test)]

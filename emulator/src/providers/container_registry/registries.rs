@@ -463,6 +463,18 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
             {
                 state.store.delete(tables::ROLE_ASSIGNMENTS, &k)?;
             }
+            // Its content: a registry created again under the name starts empty.
+            // The blob files nothing refers to any more are swept at the next start.
+            let content = format!("{}/", id.name().to_ascii_lowercase());
+            for table in [
+                crate::oci::tables::TAGS,
+                crate::oci::tables::MANIFESTS,
+                crate::oci::tables::BLOB_LINKS,
+            ] {
+                for (k, _) in state.store.scan(table, &content)? {
+                    state.store.delete(table, &k)?;
+                }
+            }
             Ok(StatusCode::OK.into_response())
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
