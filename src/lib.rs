@@ -58,6 +58,13 @@ impl Builder {
         self
     }
 
+    /// Entra access-token lifetime and the clock skew tolerated when checking tokens.
+    pub fn token_timing(mut self, lifetime: Duration, skew: Duration) -> Self {
+        self.config.token_lifetime = lifetime;
+        self.config.token_skew = skew;
+        self
+    }
+
     /// Reject api-versions the emulated services do not list.
     pub fn strict_api_versions(mut self, yes: bool) -> Self {
         self.config.strict_api_versions = yes;

@@ -41,6 +41,62 @@ enum Command {
     /// Run scenarios (a world, actions, Azure's expected answers) against fresh emulators.
     #[command(subcommand)]
     Scenario(ScenarioCmd),
+    /// Inject failures and latency into a running emulator (the control API's /_emulator/faults).
+    #[command(subcommand)]
+    Faults(FaultsCmd),
+}
+
+#[derive(Subcommand)]
+enum FaultsCmd {
+    /// Add a rule: requests it matches are held back (--delay-ms) and/or answered with --status.
+    Add {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Host name, or a suffix starting with a dot (`.azurecr.io`).
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        method: Option<String>,
+        /// Path prefix (`/oauth2/exchange`, `/v2/`).
+        #[arg(long)]
+        path: Option<String>,
+        /// Only requests whose bearer token names this object id.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Answer with this HTTP status (in the plane's error shape unless --body).
+        #[arg(long)]
+        status: Option<u16>,
+        /// Hold each matching request back this long (alone: then serve it as usual).
+        #[arg(long)]
+        delay_ms: Option<u64>,
+        /// Only the first N matches.
+        #[arg(long)]
+        times: Option<u64>,
+        /// A response header, `Name=value` (repeatable), e.g. `Retry-After=2`.
+        #[arg(long = "header", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// The response body (JSON, or text).
+        #[arg(long)]
+        body: Option<String>,
+    },
+    /// The rules and how often each matched.
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Remove one rule, or all.
+    Clear {
+        #[command(flatten)]
+        dir: DataDir,
+        id: Option<String>,
+    },
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("'{s}' is not Name=value"))
 }
 
 #[derive(Subcommand)]
@@ -167,6 +223,12 @@ struct Serve {
         default_value_t = 0
     )]
     rbac_propagation_delay_seconds: u64,
+    /// How long Entra access tokens live, in seconds (Entra's own figure by default).
+    #[arg(long, env = "AZEMU_TOKEN_LIFETIME_SECONDS", default_value_t = 3599)]
+    token_lifetime_seconds: u64,
+    /// Clock skew tolerated on a token's expiry and not-before, in seconds (ARM: 300).
+    #[arg(long, env = "AZEMU_TOKEN_SKEW_SECONDS", default_value_t = 300)]
+    token_skew_seconds: u64,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -225,6 +287,7 @@ fn main() -> anyhow::Result<()> {
         Command::Push(p) => tokio::runtime::Runtime::new()?.block_on(push(p)),
         Command::State(c) => state(c),
         Command::Explain(e) => tokio::runtime::Runtime::new()?.block_on(explain(e)),
+        Command::Faults(f) => tokio::runtime::Runtime::new()?.block_on(faults(f)),
         Command::Scenario(ScenarioCmd::Run { path, jobs }) => {
             tokio::runtime::Runtime::new()?.block_on(scenarios(&path, jobs.max(1)))
         }
@@ -288,6 +351,8 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.task_context_dir = s.task_context_dir;
     let seed = s.seed;
     config.rbac_propagation = Duration::from_secs(s.rbac_propagation_delay_seconds);
+    config.token_lifetime = Duration::from_secs(s.token_lifetime_seconds);
+    config.token_skew = Duration::from_secs(s.token_skew_seconds);
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;
@@ -509,6 +574,58 @@ fn running(data_dir: &Path) -> anyhow::Result<(u16, Vec<u8>)> {
         .parse()
         .context("malformed port file")?;
     Ok((port, std::fs::read(config.ca_path())?))
+}
+
+/// `azemu faults add|list|clear`: the running emulator's fault rules.
+async fn faults(f: FaultsCmd) -> anyhow::Result<()> {
+    let dir = match &f {
+        FaultsCmd::Add { dir, .. } | FaultsCmd::List { dir } | FaultsCmd::Clear { dir, .. } => dir,
+    };
+    let (port, ca) = running(&dir.data_dir)?;
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        .no_proxy()
+        .build()?;
+    let base = format!("https://localhost:{port}/_emulator/faults");
+    let r = match f {
+        FaultsCmd::Add {
+            host,
+            method,
+            path,
+            principal,
+            status,
+            delay_ms,
+            times,
+            headers,
+            body,
+            ..
+        } => {
+            let mut rule = serde_json::json!({
+                "host": host, "method": method, "path": path, "principal": principal,
+                "status": status, "delayMs": delay_ms, "times": times,
+                "headers": headers.into_iter().map(|(k, v)| (k, serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            });
+            if let Some(b) = body {
+                rule["body"] = serde_json::from_str(&b).unwrap_or(serde_json::json!(b));
+            }
+            http.post(&base).json(&rule).send().await?
+        }
+        FaultsCmd::List { .. } => http.get(&base).send().await?,
+        FaultsCmd::Clear { id, .. } => match id {
+            Some(id) => http.delete(format!("{base}/{id}")).send().await?,
+            None => http.delete(&base).send().await?,
+        },
+    };
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        anyhow::bail!("{status}: {}", text.trim());
+    }
+    if !text.is_empty() {
+        println!("{text}");
+    }
+    Ok(())
 }
 
 /// `azemu explain <resource>`: ask the running emulator (control API) and print its answer.

@@ -4,7 +4,8 @@
 //!
 //! ```yaml
 //! description: AcrPull on another registry does not let an identity pull from this one
-//! emulator: { rbacPropagationSeconds: 60 }   # optional settings of the fresh emulator
+//! emulator: { rbacPropagationSeconds: 60 }   # optional settings of the fresh emulator (also
+//!                                            #   tokenLifetimeSeconds, tokenSkewSeconds)
 //! seed: ../seeds/world.yaml                  # the world: a seed document (path relative
 //! setup: { principals, template, images }    #   to this file) and/or one inline
 //! steps:
@@ -112,6 +113,12 @@ async fn run(file: &Path, doc: &Value) -> anyhow::Result<Vec<String>> {
     let settings = &doc["emulator"];
     if let Some(s) = settings["rbacPropagationSeconds"].as_u64() {
         b = b.rbac_propagation(Duration::from_secs(s));
+    }
+    if settings["tokenLifetimeSeconds"].is_u64() || settings["tokenSkewSeconds"].is_u64() {
+        b = b.token_timing(
+            Duration::from_secs(settings["tokenLifetimeSeconds"].as_u64().unwrap_or(3599)),
+            Duration::from_secs(settings["tokenSkewSeconds"].as_u64().unwrap_or(300)),
+        );
     }
     let em = b.start().await?;
     if let Some(seed) = doc["seed"].as_str() {

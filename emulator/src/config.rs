@@ -53,6 +53,10 @@ pub struct Config {
     /// deleted ones stop working) this long after the write, and a new principal
     /// is not visible for role assignment (without `principalType`) until then.
     pub rbac_propagation: Duration,
+    /// How long Entra access tokens live (Entra: 3599 s).
+    pub token_lifetime: Duration,
+    /// Clock skew tolerated on a token's exp and nbf (ARM: five minutes).
+    pub token_skew: Duration,
 }
 
 impl Config {
@@ -73,6 +77,8 @@ impl Config {
             state_in_memory: false,
             task_context_dir: None,
             rbac_propagation: Duration::ZERO,
+            token_lifetime: Duration::from_secs(crate::entra::token::LIFETIME_SECS as u64),
+            token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
         }
     }
 

@@ -3,13 +3,17 @@
 //! throttling (`429 TOOMANYREQUESTS` with `Retry-After`), a token endpoint
 //! down (`503`), ARM refusing — for the first N matches or until removed.
 //!
-//! `POST /_emulator/faults` `{host?, method?, path?, status, body?, headers?, times?}`
+//! `POST /_emulator/faults` `{host?, method?, path?, principal?, status?, delayMs?, body?, headers?, times?}`
 //! → 201 `{id, …}`; `GET /_emulator/faults` lists them with their `hits`;
-//! `DELETE /_emulator/faults[/{id}]` removes them. `host` matches the
-//! request's host name exactly or as a suffix (`.azurecr.io`), `path` as a
-//! prefix; `times` (default unlimited) counts down with each failure served.
-//! Without `body`, the failure is worded in the plane's own error shape. The
-//! control API itself is never faulted.
+//! `DELETE /_emulator/faults[/{id}]` removes them (`azemu faults add|list|clear`
+//! does the same from a shell). `host` matches the request's host name exactly
+//! or as a suffix (`.azurecr.io`), `path` as a prefix, `principal` the object
+//! id a bearer token names (`oid`, or `sub` of an ACR token); `times` (default
+//! unlimited) counts down with each match served. `delayMs` holds the answer
+//! back that long (a slow or hanging plane; alone, the request then goes on to
+//! its plane as usual); `status` answers in its place. Without `body`, the
+//! failure is worded in the plane's own error shape. The control API itself is
+//! never faulted.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -29,7 +33,15 @@ pub struct Rule {
     pub method: Option<String>,
     #[serde(default)]
     pub path: Option<String>,
-    pub status: u16,
+    /// The object id the request's bearer token names.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// Answer with this status instead of the plane (none: only delay).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Hold the request (and its answer) back this long.
+    #[serde(default, rename = "delayMs")]
+    pub delay_ms: Option<u64>,
     #[serde(default)]
     pub body: Option<Value>,
     #[serde(default)]
@@ -50,13 +62,23 @@ impl Faults {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The failure to serve for this request, if a rule matches (counting it).
-    pub fn intercept(&self, host: &str, method: &str, path: &str) -> Option<Response> {
+    /// What to do to this request, if a rule matches (counting it).
+    pub fn intercept(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<Injected> {
         if path.starts_with("/_emulator") {
             return None;
         }
         let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
         let mut rules = self.rules();
+        if rules.is_empty() {
+            return None;
+        }
+        let principal = bearer_principal(headers);
         let rule = rules.iter_mut().find(|r| {
             r.times != Some(0)
                 && r.host.as_deref().is_none_or(|h| {
@@ -67,17 +89,53 @@ impl Faults {
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && r.path.as_deref().is_none_or(|p| path.starts_with(p))
+                && r.principal.as_deref().is_none_or(|p| {
+                    principal
+                        .as_deref()
+                        .is_some_and(|q| q.eq_ignore_ascii_case(p))
+                })
         })?;
         rule.hits += 1;
         if let Some(t) = rule.times.as_mut() {
             *t -= 1;
         }
-        Some(render(rule, &host))
+        Some(Injected {
+            delay: rule.delay_ms.map(std::time::Duration::from_millis),
+            response: rule.status.map(|st| render(rule, st, &host)),
+        })
     }
 }
 
-fn render(rule: &Rule, host: &str) -> Response {
-    let status = StatusCode::from_u16(rule.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+/// What a matching rule does to a request.
+pub struct Injected {
+    /// Wait this long first.
+    pub delay: Option<std::time::Duration>,
+    /// Answer this instead of the plane; `None`: go on to the plane.
+    pub response: Option<Response>,
+}
+
+/// The object id a bearer token names (`oid` of an Entra token, `sub` of an ACR
+/// one), read without verifying: matching only, the plane still checks it.
+fn bearer_principal(headers: &http::HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["oid"]
+        .as_str()
+        .or_else(|| claims["sub"].as_str())
+        .map(str::to_string)
+}
+
+fn render(rule: &Rule, status: u16, host: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let body = rule
         .body
         .clone()
@@ -133,9 +191,21 @@ pub async fn create(State(s): State<crate::AppState>, body: axum::body::Bytes) -
             return crate::arm::ArmError::invalid_request_content(&e.to_string()).into_response();
         }
     };
-    if !(100..=599).contains(&rule.status) {
+    if rule.status.is_some_and(|st| !(100..=599).contains(&st)) {
         return crate::arm::ArmError::invalid_request_content(
             "'status' must be an HTTP status code.",
+        )
+        .into_response();
+    }
+    if rule.status.is_none() && rule.delay_ms.is_none() {
+        return crate::arm::ArmError::invalid_request_content(
+            "A rule needs a 'status' to answer with, a 'delayMs' to wait, or both.",
+        )
+        .into_response();
+    }
+    if rule.delay_ms.is_some_and(|d| d > 3_600_000) {
+        return crate::arm::ArmError::invalid_request_content(
+            "'delayMs' must be at most an hour (3600000).",
         )
         .into_response();
     }
@@ -171,13 +241,16 @@ mod tests {
 
     #[test]
     fn rules_match_count_down_and_speak_the_plane() {
+        let none = http::HeaderMap::new();
         let f = Faults::default();
         f.rules().push(Rule {
             id: "a".into(),
             host: Some(".azurecr.io".into()),
             method: Some("GET".into()),
             path: Some("/v2/".into()),
-            status: 429,
+            principal: None,
+            status: Some(429),
+            delay_ms: None,
             body: None,
             headers: [("Retry-After".to_string(), json!("1"))]
                 .into_iter()
@@ -186,29 +259,83 @@ mod tests {
             hits: 0,
         });
         assert!(
-            f.intercept("myreg.azurecr.io", "POST", "/v2/x").is_none(),
+            f.intercept("myreg.azurecr.io", "POST", "/v2/x", &none)
+                .is_none(),
             "method"
         );
         assert!(
-            f.intercept("management.azure.com", "GET", "/v2/x")
+            f.intercept("management.azure.com", "GET", "/v2/x", &none)
                 .is_none(),
             "host"
         );
         assert!(
-            f.intercept("myreg.azurecr.io:443", "GET", "/_emulator/health")
+            f.intercept("myreg.azurecr.io:443", "GET", "/_emulator/health", &none)
                 .is_none(),
             "control API"
         );
         let r = f
-            .intercept("myreg.azurecr.io:443", "GET", "/v2/x/manifests/v1")
+            .intercept("myreg.azurecr.io:443", "GET", "/v2/x/manifests/v1", &none)
+            .and_then(|i| i.response)
             .unwrap();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "1");
         assert!(
-            f.intercept("myreg.azurecr.io", "GET", "/v2/").is_none(),
+            f.intercept("myreg.azurecr.io", "GET", "/v2/", &none)
+                .is_none(),
             "served once"
         );
         assert_eq!(f.rules()[0].hits, 1);
+        // By principal: the bearer token's oid (read, not verified).
+        f.rules().push(Rule {
+            id: "b".into(),
+            host: None,
+            method: None,
+            path: None,
+            principal: Some("5C1E0000-0000-4000-8000-000000000009".into()),
+            status: Some(503),
+            body: None,
+            headers: Default::default(),
+            delay_ms: Some(5),
+            times: None,
+            hits: 0,
+        });
+        let token = |oid: &str| {
+            use base64::Engine;
+            let b = |v: serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::AUTHORIZATION,
+                format!(
+                    "Bearer {}.{}.sig",
+                    b(json!({"alg": "RS256"})),
+                    b(json!({"oid": oid}))
+                )
+                .parse()
+                .unwrap(),
+            );
+            h
+        };
+        assert!(
+            f.intercept(
+                "management.azure.com",
+                "GET",
+                "/subscriptions",
+                &token("someone-else")
+            )
+            .is_none()
+        );
+        let i = f
+            .intercept(
+                "management.azure.com",
+                "GET",
+                "/subscriptions",
+                &token("5c1e0000-0000-4000-8000-000000000009"),
+            )
+            .unwrap();
+        assert_eq!(i.delay, Some(std::time::Duration::from_millis(5)));
+        assert_eq!(i.response.unwrap().status(), 503);
         assert_eq!(
             default_body(StatusCode::SERVICE_UNAVAILABLE, "login.microsoftonline.com")["error"],
             "temporarily_unavailable"

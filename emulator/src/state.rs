@@ -56,7 +56,10 @@ impl AppState {
             directory: Directory::new(store.clone()),
             store,
             clock: Arc::new(Clock::default()),
-            tokens: Arc::new(TokenService::new(key)),
+            tokens: Arc::new(TokenService::new(key).with_timing(
+                config.token_lifetime.as_secs() as i64,
+                config.token_skew.as_secs() as i64,
+            )),
             ca: Arc::new(ca),
             blobs: Arc::new(if config.blobs_in_memory {
                 crate::oci::blobs::BlobStore::in_memory()

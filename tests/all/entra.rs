@@ -222,5 +222,31 @@ async fn oauth_errors_carry_real_aadsts_codes() {
         for field in ["trace_id", "correlation_id", "timestamp"] {
             assert!(body[field].is_string(), "{field} in {body}");
         }
+        // Each refusal is traced: the check that failed and the AADSTS code given.
+        let traces = em
+            .control_json("/_emulator/traces?kind=entra-token&failed=true&limit=1")
+            .await;
+        let t = &traces["value"][0];
+        assert!(
+            t["outcome"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("AADSTS{code}")),
+            "{t}"
+        );
+        let failed = t["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["passed"] == false)
+            .unwrap();
+        let want = if code == 90002 {
+            "tenant"
+        } else {
+            "credentials"
+        };
+        if [90002, 700016, 7000215, 7000218].contains(&code) {
+            assert_eq!(failed["check"], want, "{t}");
+        }
     }
 }

@@ -87,21 +87,26 @@ impl Emulator {
             .expect("http client")
     }
 
-    /// `azemu explain <args>` against this emulator: its stdout (it must succeed).
-    pub fn explain(&self, args: &[&str]) -> String {
+    /// `azemu <command> <args> --data-dir <this emulator's>`: its stdout (it must succeed).
+    pub fn cli(&self, command: &str, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
-            .arg("explain")
+            .arg(command)
             .args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
             .output()
-            .expect("run azemu explain");
+            .expect("run azemu");
         assert!(
             out.status.success(),
-            "{}",
+            "azemu {command}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).expect("UTF-8")
+    }
+
+    /// `azemu explain <args>` against this emulator: its stdout.
+    pub fn explain(&self, args: &[&str]) -> String {
+        self.cli("explain", args)
     }
 
     /// `GET <base><path>` on the control API (or any unauthenticated route), as JSON.

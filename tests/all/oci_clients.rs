@@ -616,13 +616,6 @@ async fn registry_refusals_are_traced_and_explained() {
     );
 
     // Hypothetically: the same answer, and nothing recorded.
-    let count = || async {
-        em.control_json("/_emulator/traces").await["value"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
-    let before = count().await;
     let image = format!("{host}/hello-world:v1");
     let text = em.explain(&["--pull", &image, "--principal-id", &p.object_id]);
     assert!(
@@ -663,7 +656,104 @@ async fn registry_refusals_are_traced_and_explained() {
         text.contains("✓ authorize") && text.contains("→ would pull "),
         "{text}"
     );
-    assert_eq!(before, count().await, "a hypothetical pull records nothing");
+    let kept = em.control_json("/_emulator/traces?kind=explain-pull").await;
+    assert_eq!(
+        kept["value"],
+        json!([]),
+        "a hypothetical pull records nothing"
+    );
     let out = skopeo(&em, &["copy", "--src-creds", &creds, &dest, &dst]).await;
     assert!(out.ok, "{}", out.stderr);
+}
+
+/// `azemu faults` from a shell: a rule for one principal only (its bearer
+/// token's oid) answers 429 with Retry-After once while others pass; a
+/// latency-only rule holds az's requests back and lets them through.
+#[tokio::test]
+async fn fault_rules_from_the_cli() {
+    use crate::az::{Az, Mode};
+    let em = Emulator::start();
+    let faults = |args: &[&str]| em.cli("faults", args);
+    let p = em.new_principal().await;
+    let added: Value = serde_json::from_str(&faults(&[
+        "add",
+        "--host",
+        "localhost",
+        "--path",
+        "/subscriptions",
+        "--principal",
+        &p.object_id,
+        "--status",
+        "429",
+        "--header",
+        "Retry-After=3",
+        "--times",
+        "1",
+    ]))
+    .unwrap();
+    assert_eq!(added["principal"], p.object_id.as_str());
+    let get = |token: String| {
+        let em = &em;
+        async move {
+            em.http()
+                .get(format!(
+                    "{}/subscriptions/{SUBSCRIPTION}/resourcegroups?api-version=2022-09-01",
+                    em.base()
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Someone else: untouched. The principal: 429 in ARM's shape, once.
+    assert_eq!(get(em.arm_token().await).await.status(), 200);
+    let r = get(p.token.clone()).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "TooManyRequests", "{body}");
+    assert_ne!(
+        get(p.token.clone()).await.status(),
+        429,
+        "only the first time"
+    );
+    let listed: Value = serde_json::from_str(&faults(&["list"])).unwrap();
+    assert_eq!(listed["value"][0]["hits"], 1, "{listed}");
+    faults(&["clear"]);
+
+    // Latency alone: az's ARM requests wait, then are served as usual.
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(crate::harness::CLIENT_SECRET).await.ok);
+    faults(&[
+        "add",
+        "--host",
+        "management.azure.com",
+        "--path",
+        "/subscriptions/",
+        "--delay-ms",
+        "700",
+        "--times",
+        "1",
+    ]);
+    let started = std::time::Instant::now();
+    az.ok(&["group", "list", "-o", "none"]).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(700),
+        "held back at least as long as the rule says"
+    );
+    let listed: Value = serde_json::from_str(&faults(&["list"])).unwrap();
+    assert_eq!(listed["value"][0]["hits"], 1, "{listed}");
+    // A rule that does nothing is refused.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+        .args(["faults", "add", "--host", "x", "--data-dir"])
+        .arg(em.data_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a 'status'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

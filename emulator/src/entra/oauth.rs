@@ -233,10 +233,72 @@ pub async fn token_v1(
 
 fn token(state: &AppState, tenant: &str, body: &[u8], flavor: Flavor) -> Response {
     let now = state.clock.now();
-    match issue(state, tenant, body, flavor, now) {
+    let result = issue(state, tenant, body, flavor, now);
+    trace(state, tenant, body, &result, now);
+    match result {
         Ok(r) => r,
         Err(e) => e.at(now).into_response(),
     }
+}
+
+/// Keep the decision as a trace (kind `entra-token`, resource: the client id).
+fn trace(
+    state: &AppState,
+    tenant: &str,
+    body: &[u8],
+    result: &Result<Response, OAuthError>,
+    now: OffsetDateTime,
+) {
+    let form = Form::parse(body).ok();
+    let get = |k: &str| form.as_ref().and_then(|f| f.get(k)).unwrap_or_default();
+    let client = get("client_id");
+    let target = match (get("scope"), get("resource")) {
+        ("", r) => r,
+        (s, _) => s,
+    };
+    let mut t = crate::trace::Trace::new(
+        "entra-token",
+        client,
+        &format!("a token for {target}"),
+        crate::clock::arm_timestamp(now),
+    );
+    if let Ok(Some(sp)) = state.directory.by_app_id(&state.tenant.id, client) {
+        t.subject = json!({"kind": "principal", "principalId": sp.object_id, "appId": sp.app_id, "type": "service principal"});
+    }
+    let outcome = match result {
+        Ok(_) => {
+            t.step("tenant", true, format!("tenant {tenant}"));
+            t.step(
+                "credentials",
+                true,
+                format!("client {client}: secret matches"),
+            );
+            "access token issued".to_string()
+        }
+        Err(e) => {
+            let check = match e.code {
+                90002 => "tenant",
+                700016 | 7000215 | 7000218 => "credentials",
+                _ => "request",
+            };
+            if check != "tenant" {
+                t.step("tenant", true, format!("tenant {tenant}"));
+            }
+            t.step(check, false, e.description.clone());
+            t.fix = Some(match check {
+                "tenant" => format!("sign in to the emulated tenant: {}", state.tenant.id),
+                "credentials" => "use the principal's application (client) id and a current secret (az ad sp credential reset)".into(),
+                _ => "send grant_type=client_credentials with client_id, client_secret and scope".into(),
+            });
+            format!(
+                "{} AADSTS{}: {}",
+                e.error,
+                e.code,
+                e.description.lines().next().unwrap_or_default()
+            )
+        }
+    };
+    t.finish(&state.traces, outcome);
 }
 
 fn issue(

@@ -91,11 +91,26 @@ fn is_first_party(resource: &str) -> bool {
 
 pub struct TokenService {
     key: SigningKey,
+    /// How long an access token lives (Entra's figure by default).
+    lifetime: i64,
+    /// The clock skew tolerated when checking exp/nbf.
+    skew: i64,
 }
 
 impl TokenService {
     pub fn new(key: SigningKey) -> Self {
-        TokenService { key }
+        TokenService {
+            key,
+            lifetime: LIFETIME_SECS,
+            skew: SKEW_SECS,
+        }
+    }
+
+    /// Other token lifetime and tolerated skew (`--token-lifetime-seconds`, `--token-skew-seconds`).
+    pub fn with_timing(mut self, lifetime_secs: i64, skew_secs: i64) -> Self {
+        self.lifetime = lifetime_secs.max(1);
+        self.skew = skew_secs.max(0);
+        self
     }
 
     pub fn key(&self) -> &SigningKey {
@@ -112,7 +127,7 @@ impl TokenService {
             iss: if v1 { v1_issuer(&tid) } else { v2_issuer(&tid) },
             iat,
             nbf: iat,
-            exp: iat + LIFETIME_SECS,
+            exp: iat + self.lifetime,
             oid: sp.object_id.clone(),
             sub: sp.object_id.clone(),
             ver: if v1 { "1.0" } else { "2.0" }.into(),
@@ -176,12 +191,12 @@ impl TokenService {
         })?;
         let c = data.claims;
         let t = now.unix_timestamp();
-        if t > c.exp + SKEW_SECS {
+        if t > c.exp + self.skew {
             return Err(TokenError::Expired {
                 exp: from_unix(c.exp),
             });
         }
-        if t + SKEW_SECS < c.nbf {
+        if t + self.skew < c.nbf {
             return Err(TokenError::NotYetValid {
                 nbf: from_unix(c.nbf),
             });

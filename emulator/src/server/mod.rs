@@ -222,11 +222,16 @@ where
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
-            if let Some(fault) = ctx
-                .faults
-                .intercept(host, req.method().as_str(), req.uri().path())
+            if let Some(fault) =
+                ctx.faults
+                    .intercept(host, req.method().as_str(), req.uri().path(), req.headers())
             {
-                return Ok(fault);
+                if let Some(d) = fault.delay {
+                    tokio::time::sleep(d).await;
+                }
+                if let Some(resp) = fault.response {
+                    return Ok(resp);
+                }
             }
             let is_storage = req
                 .headers()
