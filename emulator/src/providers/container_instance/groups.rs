@@ -294,6 +294,27 @@ fn create_or_update(
         ));
     }
 
+    // Registry credentials: what each field is must be right before anything is done.
+    for (i, k) in props["imageRegistryCredentials"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let path = format!("properties.imageRegistryCredentials[{i}]");
+        if !k.is_object() || !k["server"].is_string() {
+            return Err(ArmError::invalid_request_content(&format!(
+                "Required property 'server' not found or not a string in JSON. Path '{path}'"
+            )));
+        }
+        for f in ["identity", "username", "password", "identityUrl"] {
+            if !k[f].is_null() && !k[f].is_string() {
+                return Err(ArmError::invalid_request_content(&format!(
+                    "Unexpected value for '{f}': a string is required. Path '{path}.{f}'"
+                )));
+            }
+        }
+    }
     let ident = identity::apply(state, req, id, body.get("identity"))?;
     let system_sp = identity::system_principal(state, &id.to_string())?;
 
