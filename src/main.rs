@@ -223,6 +223,9 @@ struct Serve {
         default_value_t = 0
     )]
     rbac_propagation_delay_seconds: u64,
+    /// How long a client may take to open a connection and send a request's headers (ms).
+    #[arg(long, env = "AZEMU_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    header_read_timeout_ms: u64,
     /// How long Entra access tokens live, in seconds (Entra's own figure by default).
     #[arg(long, env = "AZEMU_TOKEN_LIFETIME_SECONDS", default_value_t = 3599)]
     token_lifetime_seconds: u64,
@@ -352,6 +355,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     let seed = s.seed;
     config.rbac_propagation = Duration::from_secs(s.rbac_propagation_delay_seconds);
     config.token_lifetime = Duration::from_secs(s.token_lifetime_seconds);
+    config.header_read_timeout = Duration::from_millis(s.header_read_timeout_ms.max(1));
     config.token_skew = Duration::from_secs(s.token_skew_seconds);
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
@@ -465,6 +469,12 @@ fn write_bundle(c: &Config) -> anyhow::Result<()> {
 }
 
 fn announce(c: &Config, port: u16) {
+    if !c.bind.is_loopback() {
+        eprintln!(
+            "azemu: WARNING: listening on {} — other machines can reach this emulator, including its unauthenticated control API (/_emulator) and well-known credentials. Bind to 127.0.0.1 unless you mean it.",
+            c.bind
+        );
+    }
     let host = if c.bind.is_unspecified() || c.bind.is_loopback() {
         "localhost".to_string()
     } else {
@@ -490,7 +500,11 @@ fn announce(c: &Config, port: u16) {
         c.subscription_id, c.subscription_name
     );
     println!("  client id        {}", c.client_id);
-    println!("  client secret    {}", c.client_secret);
+    if c.client_secret == well_known::CLIENT_SECRET {
+        println!("  client secret    {}", c.client_secret);
+    } else {
+        println!("  client secret    (the one given with --client-secret; not printed)");
+    }
     println!(
         "shell setup: eval \"$(azemu env --data-dir {})\"",
         c.data_dir.display()

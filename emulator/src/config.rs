@@ -53,6 +53,9 @@ pub struct Config {
     /// deleted ones stop working) this long after the write, and a new principal
     /// is not visible for role assignment (without `principalType`) until then.
     pub rbac_propagation: Duration,
+    /// How long a client may take to open a connection (first byte, TLS) and to
+    /// send a request's headers before it is closed.
+    pub header_read_timeout: Duration,
     /// How long Entra access tokens live (Entra: 3599 s).
     pub token_lifetime: Duration,
     /// Clock skew tolerated on a token's exp and nbf (ARM: five minutes).
@@ -77,6 +80,7 @@ impl Config {
             state_in_memory: false,
             task_context_dir: None,
             rbac_propagation: Duration::ZERO,
+            header_read_timeout: Duration::from_secs(30),
             token_lifetime: Duration::from_secs(crate::entra::token::LIFETIME_SECS as u64),
             token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
         }

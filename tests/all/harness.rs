@@ -109,6 +109,18 @@ impl Emulator {
         self.cli("explain", args)
     }
 
+    /// Send `req` and read its JSON answer (`null` when it has none).
+    pub async fn json_of(req: reqwest::RequestBuilder) -> serde_json::Value {
+        Self::answer(req).await.1
+    }
+
+    /// Send `req`: its status and JSON answer (`null` when it has none).
+    pub async fn answer(req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// `GET <base><path>` on the control API (or any unauthenticated route), as JSON.
     pub async fn control_json(&self, path: &str) -> serde_json::Value {
         self.http()

@@ -16,6 +16,7 @@ mod arm_resources;
 mod az_cli;
 mod deployments;
 mod entra;
+mod hostile;
 mod identity_block;
 mod identity_rbac;
 mod library;

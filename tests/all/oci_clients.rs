@@ -15,7 +15,7 @@ fn sample_image() -> PathBuf {
 }
 
 /// A Premium registry with the admin user on; returns (registry id, admin user, password).
-async fn registry(em: &Emulator, name: &str) -> (String, String, String) {
+pub(crate) async fn registry(em: &Emulator, name: &str) -> (String, String, String) {
     let owner = em.arm_token().await;
     let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/oci");
     em.arm(
@@ -46,7 +46,7 @@ async fn registry(em: &Emulator, name: &str) -> (String, String, String) {
 }
 
 /// An ACR refresh token for an Entra token (what `az acr login --expose-token` prints).
-async fn refresh_token(em: &Emulator, entra: &str, host: &str) -> String {
+pub(crate) async fn refresh_token(em: &Emulator, entra: &str, host: &str) -> String {
     let r = em
         .proxied()
         .post(format!("https://{host}/oauth2/exchange"))

@@ -31,6 +31,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v2", axum::routing::any(handle))
         .route("/v2/{*rest}", axum::routing::any(handle))
         .route("/acr/v1/{*rest}", axum::routing::any(handle))
+        // Any other path on a registry host: a 404 in OCI's shape, not an empty body.
+        .fallback(|| async {
+            OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found").into_response()
+        })
         .with_state(ctx)
 }
 

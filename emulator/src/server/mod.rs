@@ -59,8 +59,14 @@ struct Ctx {
     acceptor: TlsAcceptor,
     /// The port we listen on: CONNECT to localhost is allowed to this port only.
     port: u16,
+    /// How long a client may take to open (first byte, TLS handshake) and to send
+    /// a request's headers before the connection is closed (slow clients).
+    read_timeout: std::time::Duration,
     shutdown: watch::Receiver<bool>,
 }
+
+/// Request headers larger than this, all told, are refused with 431 in the plane's shape.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// A bound, running emulator. Dropping the handle does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
@@ -101,6 +107,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         faults: state.faults.clone(),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
+        read_timeout: state.config.header_read_timeout,
         shutdown,
     });
     let task = tokio::spawn(accept_loop(listener, ctx));
@@ -141,7 +148,12 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
 
 async fn connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) {
     let mut first = [0u8; 1];
-    match stream.peek(&mut first).await {
+    // A client that connects and says nothing is let go.
+    let Ok(peeked) = tokio::time::timeout(ctx.read_timeout, stream.peek(&mut first)).await else {
+        tracing::debug!(%peer, "closed a connection that sent nothing");
+        return;
+    };
+    match peeked {
         Ok(1) if first[0] == 0x16 => serve_tls(stream, peer, None, ctx).await,
         Ok(1) => {
             serve_http(
@@ -170,7 +182,12 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     Box::pin(async move {
-        match ctx.acceptor.accept(io).await {
+        let Ok(accepted) = tokio::time::timeout(ctx.read_timeout, ctx.acceptor.accept(io)).await
+        else {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        };
+        match accepted {
             Ok(tls) => {
                 serve_http(
                     tls,
@@ -222,6 +239,20 @@ where
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or_default();
+            let header_bytes: usize = req
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum();
+            if header_bytes > MAX_HEADER_BYTES {
+                return Ok(crate::faults::plane_error(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    host,
+                    &format!(
+                        "The request headers ({header_bytes} bytes) exceed the limit of {MAX_HEADER_BYTES} bytes."
+                    ),
+                ));
+            }
             if let Some(fault) =
                 ctx.faults
                     .intercept(host, req.method().as_str(), req.uri().path(), req.headers())
@@ -260,6 +291,11 @@ where
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(ctx.read_timeout)
+        // A hard cap on what hyper buffers; headers over MAX_HEADER_BYTES are
+        // answered (431, in the plane's shape) before this is reached.
+        .max_buf_size(4 * MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
     tokio::pin!(conn);
