@@ -285,9 +285,12 @@ fn check_sku_rules(sku: &str, props: &Value) -> Result<(), ArmError> {
         }
     }
     if sku == "Basic" && props["anonymousPullEnabled"] == true {
+        // Azure's words, as az prints them (MicrosoftDocs/azure-docs#94535 and
+        // PR #101641): "(BadRequest) Anonymous pull is not supported for SKU
+        // Managed_Basic. For more information on SKU tiers, …".
         return Err(bad(
-            "AnonymousPullNotSupported",
-            format!("The requested feature anonymous pull is not supported for the SKU {sku}."),
+            "BadRequest",
+            "Anonymous pull is not supported for SKU Managed_Basic. For more information on SKU tiers, please visit https://aka.ms/acr/tiers.".to_string(),
         ));
     }
     if props["networkRuleSet"]["ipRules"]
