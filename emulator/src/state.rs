@@ -32,6 +32,8 @@ pub struct AppState {
     pub faults: crate::faults::Faults,
     /// Decision traces (`/_emulator/traces`, `/_emulator/explain`).
     pub traces: crate::trace::Traces,
+    /// Role assignments by principal (what authorize() reads).
+    pub assignment_index: Arc<crate::authz::index::AssignmentIndex>,
 }
 
 impl AppState {
@@ -70,7 +72,9 @@ impl AppState {
             settling: Arc::new(std::sync::Mutex::new(())),
             faults: Default::default(),
             traces: Default::default(),
+            assignment_index: Default::default(),
         };
+        state.assignment_index.rebuild(state.store.as_ref())?;
         state.seed()?;
         state.reconcile()?;
         let (files, bytes) = state.collect_garbage()?;
@@ -105,6 +109,7 @@ impl AppState {
         let _settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
         self.store.clear()?;
         let summary = snap.write(self.store.as_ref(), &self.blobs)?;
+        self.assignment_index.rebuild(self.store.as_ref())?;
         self.reconcile()?;
         Ok(summary)
     }
@@ -161,8 +166,8 @@ impl AppState {
         {
             return Ok(());
         }
-        self.store.put(
-            crate::store::tables::ROLE_ASSIGNMENTS,
+        crate::authz::access::put_assignment(
+            self,
             &id.to_ascii_lowercase(),
             serde_json::json!({
                 "properties": {
@@ -191,6 +196,7 @@ impl AppState {
     /// Drop all state and re-seed (`POST /_emulator/reset`). Keys and CA stay.
     pub fn reset(&self) -> anyhow::Result<()> {
         self.store.clear()?;
+        self.assignment_index.rebuild(self.store.as_ref())?;
         self.clock.reset();
         self.seed()
     }

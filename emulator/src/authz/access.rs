@@ -176,7 +176,7 @@ pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assi
             })
             .is_none_or(|t| t + delay <= now)
     };
-    let mut rows = all_assignment_rows(state)?;
+    let mut rows = assignment_rows_of(state, object_id)?;
     if !delay.is_zero() {
         rows.retain(|v| propagated(v, "createdOn"));
         rows.extend(
@@ -212,6 +212,35 @@ pub fn describe_assignments(state: &AppState, object_id: &str) -> Vec<String> {
             format!("{name} @ {}", a.scope)
         })
         .collect()
+}
+
+/// Write a role assignment (the only way one is written): the store, then the index.
+pub fn put_assignment(state: &AppState, key: &str, row: Value) -> StoreResult<()> {
+    state
+        .store
+        .put(tables::ROLE_ASSIGNMENTS, key, row.clone())?;
+    state.assignment_index.insert(key, &row);
+    Ok(())
+}
+
+/// Delete a role assignment (the only way one is deleted): the store, then the index.
+pub fn delete_assignment(state: &AppState, key: &str) -> StoreResult<Option<Value>> {
+    let gone = state.store.delete(tables::ROLE_ASSIGNMENTS, key)?;
+    if let Some(row) = &gone {
+        state.assignment_index.remove(key, row);
+    }
+    Ok(gone)
+}
+
+/// The assignments naming `object_id`, as stored (ARM JSON), without the propagation delay.
+pub fn assignment_rows_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Value>> {
+    let mut rows = Vec::new();
+    for k in state.assignment_index.keys_of(object_id) {
+        if let Some(v) = state.store.get(tables::ROLE_ASSIGNMENTS, &k)? {
+            rows.push(v);
+        }
+    }
+    Ok(rows)
 }
 
 pub fn all_assignment_rows(state: &AppState) -> StoreResult<Vec<Value>> {

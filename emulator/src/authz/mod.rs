@@ -13,11 +13,13 @@
 //! - [`engine`]: the evaluation itself, pure (scope inheritance, the union of
 //!   grants, NotActions as subtraction, data actions, conditions, deny
 //!   assignments), checked by a proptest against a plain reference model;
-//! - [`access`]: loads assignments and roles from the store and asks the engine.
+//! - [`access`]: loads assignments and roles from the store and asks the engine;
+//! - [`index`]: role assignments by principal, so a decision reads only the caller's.
 
 pub mod access;
 pub mod condition;
 pub mod engine;
+pub mod index;
 pub mod matching;
 pub mod roles;
 

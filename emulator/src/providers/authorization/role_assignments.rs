@@ -63,7 +63,7 @@ pub fn dispatch(
                 "Microsoft.Authorization/roleAssignments/delete",
                 &s,
             )?;
-            match state.store.delete(tables::ROLE_ASSIGNMENTS, &key(&id))? {
+            match access::delete_assignment(state, &key(&id))? {
                 Some(row) => {
                     if !state.config.rbac_propagation.is_zero() {
                         let mut t = row.clone();
@@ -197,7 +197,10 @@ fn create(
             Err(ArmError::role_assignment_update_not_permitted())
         };
     }
-    if access::all_assignment_rows(state)?.iter().any(same) {
+    if access::assignment_rows_of(state, &principal_id)?
+        .iter()
+        .any(same)
+    {
         return Err(ArmError::role_assignment_exists());
     }
     let now = crate::clock::arm_timestamp(req.now);
@@ -220,9 +223,7 @@ fn create(
         "type": TYPE,
         "name": name.to_ascii_lowercase(),
     });
-    state
-        .store
-        .put(tables::ROLE_ASSIGNMENTS, &key(&id), row.clone())?;
+    access::put_assignment(state, &key(&id), row.clone())?;
     Ok(json_response(StatusCode::CREATED, &row))
 }
 

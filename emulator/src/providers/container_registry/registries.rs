@@ -464,7 +464,7 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
                 .store
                 .scan(tables::ROLE_ASSIGNMENTS, &format!("{}/", id.key()))?
             {
-                state.store.delete(tables::ROLE_ASSIGNMENTS, &k)?;
+                crate::authz::access::delete_assignment(state, &k)?;
             }
             // Its content: a registry created again under the name starts empty.
             // The blob files nothing refers to any more are swept at the next start.

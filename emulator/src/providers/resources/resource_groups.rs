@@ -227,7 +227,7 @@ pub fn finish_delete(state: &AppState, rg_id: &str) -> Result<(), ArmError> {
         .store
         .scan(tables::ROLE_ASSIGNMENTS, &format!("{key}/"))?
     {
-        state.store.delete(tables::ROLE_ASSIGNMENTS, &k)?;
+        crate::authz::access::delete_assignment(state, &k)?;
     }
     state.directory.delete_identities_within(&id.to_string())?;
     super::deployments::delete_within(state, &key)?;
