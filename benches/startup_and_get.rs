@@ -13,35 +13,8 @@
 
 mod common;
 
-use common::{SUB, client, spawn, stats, token};
+use common::{SUB, client, spawn, startup, stats, token};
 use std::time::{Duration, Instant};
-
-async fn startup(cold: bool, runs: usize) -> Vec<Duration> {
-    let warm_dir = tempfile::tempdir().unwrap();
-    if !cold {
-        let (mut c, _) = spawn(warm_dir.path());
-        c.kill().unwrap();
-        c.wait().unwrap();
-    }
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let fresh = tempfile::tempdir().unwrap();
-        let dir = if cold { fresh.path() } else { warm_dir.path() };
-        let t = Instant::now();
-        let (mut child, port) = spawn(dir);
-        let http = client(dir);
-        let r = http
-            .get(format!("https://localhost:{port}/_emulator/health"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        samples.push(t.elapsed());
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-    samples
-}
 
 async fn timed_gets(
     http: &reqwest::Client,

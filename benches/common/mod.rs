@@ -79,3 +79,31 @@ pub async fn token(http: &reqwest::Client, base: &str) -> String {
         .unwrap();
     v["access_token"].as_str().unwrap().to_string()
 }
+
+/// Spawn → the first 200 on `/_emulator/health`, `runs` times; `cold`: a fresh data dir each time.
+pub async fn startup(cold: bool, runs: usize) -> Vec<Duration> {
+    let warm_dir = tempfile::tempdir().unwrap();
+    if !cold {
+        let (mut c, _) = spawn(warm_dir.path());
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let fresh = tempfile::tempdir().unwrap();
+        let dir = if cold { fresh.path() } else { warm_dir.path() };
+        let t = std::time::Instant::now();
+        let (mut child, port) = spawn(dir);
+        let http = client(dir);
+        let r = http
+            .get(format!("https://localhost:{port}/_emulator/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        samples.push(t.elapsed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    samples
+}
