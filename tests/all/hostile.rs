@@ -76,6 +76,16 @@ async fn oversized_deep_and_malformed_bodies() {
         (400, Some("InvalidRequestContent")),
         "{b}"
     );
+    // Found by the fuzz proptests (bench/fuzz): the lenient (JSON5) parser
+    // recurses once per level and overflowed a small thread stack; bodies
+    // nested past 128 levels are now refused before it runs.
+    let deeper = format!("{}1{}", "{\"a\":".repeat(500_000), "}".repeat(500_000));
+    let (s, b) = put_raw(&em, &rg("deeper"), deeper.into_bytes()).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("InvalidRequestContent")),
+        "{b}"
+    );
     // Invalid UTF-8.
     let (s, b) = put_raw(
         &em,
@@ -90,7 +100,7 @@ async fn oversized_deep_and_malformed_bodies() {
     );
     // Nothing was created by any of them.
     let token = em.arm_token().await;
-    for name in ["big", "deep", "utf8"] {
+    for name in ["big", "deep", "deeper", "utf8"] {
         assert_eq!(em.arm(&token, Method::GET, &rg(name), None).await.0, 404);
     }
     // The emulator is still well.

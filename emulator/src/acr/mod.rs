@@ -297,4 +297,30 @@ mod tests {
         assert_eq!(registry_name_of_host("a.b.azurecr.io"), None);
         assert_eq!(registry_name_of_host("management.azure.com"), None);
     }
+
+    proptest::proptest! {
+        /// Any scope string: parsed or refused, never a panic; a parsed one renders back to itself.
+        #[test]
+        fn scope_parse_never_panics(s in ".{0,120}") {
+            if let Some(scope) = Scope::parse(&s) {
+                proptest::prop_assert_eq!(Scope::parse(&scope.render()), Some(scope));
+            }
+        }
+
+        #[test]
+        fn scope_round_trip(
+            kind in "(repository|registry)",
+            name in "[a-z0-9]+(/[a-z0-9._-]+){0,3}",
+            actions in proptest::collection::vec("(pull|push|delete|\\*|metadata_read)", 1..4),
+        ) {
+            let s = format!("{kind}:{name}:{}", actions.join(","));
+            let parsed = Scope::parse(&s).unwrap();
+            proptest::prop_assert_eq!(parsed.render(), s);
+        }
+
+        #[test]
+        fn host_never_panics(h in ".{0,80}") {
+            let _ = registry_name_of_host(&h);
+        }
+    }
 }

@@ -64,6 +64,40 @@ impl ArmRequest {
     }
 }
 
+/// How deep a request body's arrays and objects may nest (serde_json's own limit).
+const MAX_DEPTH: usize = 128;
+
+/// The deepest nesting of `[`/`{` outside strings (single- or double-quoted,
+/// with escapes), as JSON and JSON5 read them.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    max
+}
+
 pub fn parse_lenient(body: &[u8]) -> Result<Value, ArmError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(Value::Object(Default::default()));
@@ -71,6 +105,14 @@ pub fn parse_lenient(body: &[u8]) -> Result<Value, ArmError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ArmError::invalid_request_content("The body is not valid UTF-8."))?;
     let text = text.trim_start_matches('\u{feff}');
+    // json5's parser recurses once per level: a deeply nested body would
+    // overflow the stack, so refuse what serde_json would refuse (its limit is
+    // 128) before json5 sees it.
+    if nesting_depth(text) > MAX_DEPTH {
+        return Err(ArmError::invalid_request_content(&format!(
+            "The content is nested more than {MAX_DEPTH} levels deep."
+        )));
+    }
     match serde_json::from_str(text) {
         Ok(v) => Ok(v),
         Err(strict) => json5::from_str(text)
@@ -113,5 +155,43 @@ mod tests {
             parse_lenient(&[0xff, 0xfe]).unwrap_err().code,
             "InvalidRequestContent"
         );
+    }
+
+    // Fuzzing (bench/fuzz runs these for minutes with PROPTEST_CASES): whatever arrives as a body,
+    // the answer is a value or InvalidRequestContent — never a panic, never a
+    // stack overflow.
+    proptest::proptest! {
+        #[test]
+        fn lenient_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Err(e) = parse_lenient(&bytes) {
+                proptest::prop_assert_eq!(e.code, "InvalidRequestContent");
+            }
+        }
+
+        #[test]
+        fn lenient_near_json(s in r#"[\{\}\[\]:,"a-z0-9 /*\n\\.+-]{0,200}"#) {
+            if let Err(e) = parse_lenient(s.as_bytes()) {
+                proptest::prop_assert_eq!(e.code, "InvalidRequestContent");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let body = format!("{}1{}", open.repeat(200_000), close.repeat(200_000));
+            // Run where a stack overflow would show: a thread with a small stack.
+            let r = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    parse_lenient(body.as_bytes())
+                        .map(|_| ())
+                        .map_err(|e| e.code)
+                })
+                .unwrap()
+                .join()
+                .expect("no overflow");
+            assert_eq!(r, Err("InvalidRequestContent"));
+        }
     }
 }

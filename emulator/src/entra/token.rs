@@ -292,4 +292,33 @@ mod tests {
         let t = time::macros::datetime!(2026-06-15 21:27:25 UTC);
         assert_eq!(arm_error_time(t), "6/15/2026 9:27:25 PM");
     }
+
+    proptest::proptest! {
+        /// Any string as a bearer token: refused, never a panic.
+        #[test]
+        fn garbage_tokens_are_refused(t in ".{0,300}") {
+            proptest::prop_assert!(service().validate(&t, OffsetDateTime::now_utc()).is_err());
+        }
+
+        /// A real token with one character changed anywhere is refused (or, if
+        /// the change is in base64 padding bits, decodes to the same claims).
+        #[test]
+        fn tampered_tokens_are_refused(at in 0usize..2000, with in "[A-Za-z0-9_-]") {
+            let s = service();
+            let now = OffsetDateTime::now_utc();
+            let c = s.claims_for(&sp(), "https://management.azure.com/", now);
+            let tok = s.sign(&c);
+            let i = at % tok.len();
+            let mut b = tok.clone().into_bytes();
+            if b[i] == b'.' || b[i] == with.as_bytes()[0] {
+                return Ok(());
+            }
+            b[i] = with.as_bytes()[0];
+            let t = String::from_utf8(b).unwrap();
+            match s.validate(&t, now) {
+                Err(_) => {}
+                Ok(got) => proptest::prop_assert_eq!(got, c),
+            }
+        }
+    }
 }

@@ -940,4 +940,32 @@ mod tests {
         assert_eq!(parse_range("bytes=5-2", 100), None);
         assert_eq!(parse_range("items=0-1", 100), None);
     }
+
+    proptest::proptest! {
+        /// Any path: a target or nothing, never a panic; names carry no empty segments.
+        #[test]
+        fn path_parse_never_panics(p in "/(v2|acr/v1)/[a-z0-9/._:%-]{0,80}") {
+            let _ = parse(&p);
+        }
+
+        #[test]
+        fn any_path(p in ".{0,120}") {
+            let _ = parse(&p);
+        }
+
+        /// Any Range header: refused, or a range inside the blob.
+        #[test]
+        fn range_inside_the_blob(v in ".{0,40}", size in 0u64..1_000_000) {
+            if let Some((start, end)) = parse_range(&v, size) {
+                proptest::prop_assert!(start <= end && end < size);
+            }
+        }
+
+        #[test]
+        fn digest_never_panics(d in ".{0,100}") {
+            if let Some(hex) = crate::oci::blobs::parse_digest(&d) {
+                proptest::prop_assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+        }
+    }
 }
