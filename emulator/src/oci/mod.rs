@@ -22,6 +22,7 @@
 pub mod blobs;
 pub mod errors;
 pub mod images;
+pub mod manifest;
 pub mod names;
 pub mod routes;
 

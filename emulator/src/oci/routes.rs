@@ -2,7 +2,8 @@
 //! from the right (repository names have slashes), asks the [`Gate`], then
 //! reads or writes the store and the blob store.
 
-use super::blobs::{BlobStore, CommitError, digest_of, parse_digest};
+use super::blobs::{BlobStore, CommitError, parse_digest};
+use super::manifest;
 use super::names::{valid_name, valid_tag};
 use super::{Action, Gate, OciError, tables};
 use crate::store::Store;
@@ -441,13 +442,6 @@ fn manifest_get(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
     Ok(resp)
 }
 
-const MANIFEST_TYPES: &[&str] = &[
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
-
 async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, OciError> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -462,94 +456,30 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
     let bytes = read_limited(body, MAX_MANIFEST).await?;
-    let doc: Value =
-        serde_json::from_slice(&bytes).map_err(|e| OciError::manifest_invalid(&e.to_string()))?;
-    let media_type = content_type
-        .filter(|c| !c.is_empty())
-        .or_else(|| doc["mediaType"].as_str().map(str::to_string))
-        .unwrap_or_default();
-    if !MANIFEST_TYPES.contains(&media_type.as_str()) {
-        return Err(OciError::manifest_invalid(&format!(
-            "unsupported media type '{media_type}'"
-        )));
-    }
-    if doc["mediaType"].as_str().is_some_and(|m| m != media_type) {
-        return Err(OciError::manifest_invalid(
-            "mediaType does not match Content-Type",
-        ));
-    }
-    if doc["schemaVersion"] != 2 {
-        return Err(OciError::manifest_invalid("schemaVersion must be 2"));
-    }
-    let digest = digest_of(&bytes);
-    let by_digest = reference.starts_with("sha256:") || reference.contains(':');
-    if by_digest && reference != digest {
-        return Err(OciError::digest_invalid(&format!(
-            "the manifest digest is {digest}"
-        )));
-    }
-    if !by_digest && !valid_tag(reference) {
-        return Err(OciError::manifest_invalid("invalid tag"));
-    }
-    let is_index = media_type.ends_with("index.v1+json") || media_type.ends_with("list.v2+json");
-    if is_index {
-        for m in doc["manifests"]
-            .as_array()
-            .ok_or_else(|| OciError::manifest_invalid("manifests is required"))?
-        {
-            let d = m["digest"].as_str().unwrap_or_default();
-            if ctx
-                .store
-                .get(tables::MANIFESTS, &format!("{}/{}/{d}", r.registry, repo))?
-                .is_none()
-            {
-                // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
-                return Err(OciError::manifest_blob_unknown(d));
-            }
-        }
-    } else {
-        let mut refs: Vec<&str> = doc["layers"]
-            .as_array()
-            .ok_or_else(|| OciError::manifest_invalid("layers is required"))?
-            .iter()
-            .map(|l| l["digest"].as_str().unwrap_or_default())
-            .collect();
-        refs.push(
-            doc["config"]["digest"]
-                .as_str()
-                .ok_or_else(|| OciError::manifest_invalid("config is required"))?,
-        );
-        for d in refs {
-            if parse_digest(d).is_none()
-                || ctx
+    let m = manifest::read(&bytes, content_type.as_deref(), reference)?;
+    for d in &m.references {
+        // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
+        let present = if m.is_index {
+            ctx.store.get(tables::MANIFESTS, &r.key(repo, d))?.is_some()
+        } else {
+            parse_digest(d).is_some()
+                && ctx
                     .store
-                    .get(tables::BLOB_LINKS, &format!("{}/{}/{d}", r.registry, repo))?
-                    .is_none()
-            {
-                return Err(OciError::manifest_blob_unknown(d));
-            }
+                    .get(tables::BLOB_LINKS, &r.key(repo, d))?
+                    .is_some()
+        };
+        if !present {
+            return Err(OciError::manifest_blob_unknown(d));
         }
     }
     ctx.blobs.put(&bytes)?;
-    let artifact_type = doc["artifactType"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            (!is_index)
-                .then(|| {
-                    doc["config"]["mediaType"]
-                        .as_str()
-                        .filter(|c| *c != "application/vnd.oci.image.config.v1+json")
-                        .map(str::to_string)
-                })
-                .flatten()
-        });
+    let (doc, digest) = (&m.doc, &m.digest);
     ctx.store.put(
         tables::MANIFESTS,
         &format!("{}/{}/{digest}", r.registry, repo),
-        json!({"mediaType": media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
+        json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
     )?;
-    if !by_digest {
+    if !m.by_digest {
         ctx.store.put(
             tables::TAGS,
             &format!("{}/{}/{reference}", r.registry, repo),
@@ -562,7 +492,7 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
         "location",
         &format!("/v2/{repo}/manifests/{digest}"),
     );
-    header(&mut resp, "docker-content-digest", &digest);
+    header(&mut resp, "docker-content-digest", digest);
     if let Some(s) = doc["subject"]["digest"].as_str() {
         header(&mut resp, "oci-subject", s);
     }

@@ -278,6 +278,14 @@ impl fmt::Display for Expr {
                 }
                 f.write_str(")")
             }
+            // `8. 9` parses as member `9` of 8; printed without the space it
+            // would read as the float 8.9 (found by fuzz/template_expr).
+            Expr::Member(e, name)
+                if matches!(**e, Expr::Int(_))
+                    && name.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                write!(f, "{e}. {name}")
+            }
             Expr::Member(e, name) => write!(f, "{e}.{name}"),
             Expr::Index(e, i) => write!(f, "{e}[{i}]"),
         }
@@ -402,6 +410,14 @@ mod tests {
                 (inner.clone(), inner).prop_map(|(e, i)| Expr::Index(Box::new(e), Box::new(i))),
             ]
         })
+    }
+
+    #[test]
+    fn member_of_an_integer_prints_apart_from_a_float() {
+        let e = parse("8.\t9").unwrap();
+        assert_eq!(e, Expr::Member(Box::new(Expr::Int(8)), "9".into()));
+        assert_eq!(parse(&e.to_string()).unwrap(), e);
+        assert!(parse("8.9").is_err());
     }
 
     proptest! {
