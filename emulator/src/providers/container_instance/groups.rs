@@ -27,6 +27,20 @@ fn bad(code: &'static str, message: String) -> ArmError {
     ArmError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
+/// An `imageRegistryCredentials` identity ACI will not pull with: one the group
+/// does not carry, or its system-assigned identity on Windows. Azure's text:
+/// Microsoft's troubleshooting article for ACI pulls with a managed identity
+/// (SupportArticles-docs, acr-image-pull-failures-managed-identity.md, with the
+/// final period) and MicrosoftDocs/azure-docs#117644.
+fn identity_not_found(group: &str) -> ArmError {
+    bad(
+        "InvalidImageRegistryIdentity",
+        format!(
+            "The identity in the 'imageRegistryCredentials' of container group '{group}' not found in container group identity list."
+        ),
+    )
+}
+
 fn not_found(id: &ResourceId) -> ArmError {
     ArmError::resource_not_found(
         &format!("{TYPE}/{}", id.name()),
@@ -347,13 +361,14 @@ fn create_or_update(
                 let ident_id = k["identity"].as_str().unwrap_or_default();
                 let sp = if ident_id.eq_ignore_ascii_case("[system]") {
                     if os_type == "Windows" {
-                        return Err(bad(
-                            "InvalidImageRegistryIdentity",
-                            format!(
-                                "Windows containers don't support system-assigned managed identity-authenticated image pulls with ACR, only user-assigned. The container group '{name}' uses a system-assigned identity for registry '{}'.",
-                                image.host
-                            ),
-                        ));
+                        // "Windows containers don't support system-assigned managed
+                        // identity-authenticated image pulls with ACR, only user-assigned"
+                        // (the seed document's limitation). Azure refuses it as an identity
+                        // it cannot find: Microsoft's troubleshooting article for ACI pulls
+                        // with a managed identity (SupportArticles-docs,
+                        // azure-container-instances/management/acr-image-pull-failures-managed-identity.md,
+                        // "possible cause 2": the system-assigned identity as the pull identity).
+                        return Err(identity_not_found(&name));
                     }
                     system_sp.clone()
                 } else {
@@ -362,13 +377,7 @@ fn create_or_update(
                         .and_then(|i| i["userAssignedIdentities"].as_object())
                         .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(ident_id)));
                     if !attached {
-                        // Azure's text, as reported in MicrosoftDocs/azure-docs#117644.
-                        return Err(bad(
-                            "InvalidImageRegistryIdentity",
-                            format!(
-                                "The identity in the 'imageRegistryCredentials' of container group '{name}' not found in container group identity list"
-                            ),
-                        ));
+                        return Err(identity_not_found(&name));
                     }
                     state.directory.all()?.into_iter().find(|sp| {
                         sp.mi_resource_id
