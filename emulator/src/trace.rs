@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-/// How many traces an emulator keeps.
-const CAPACITY: usize = 500;
+/// How many traces an emulator keeps (the console's timeline pages through them).
+const CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -207,37 +207,76 @@ fn subject_text(s: &Value) -> String {
     }
 }
 
-/// A trace as a Mermaid sequence diagram (who asked what of whom, and where it stopped).
-pub fn render_mermaid(t: &Trace) -> String {
-    let mut out = String::from("sequenceDiagram\n");
+/// A trace as a sequence of messages between participants (who asked what of
+/// whom, and where it stopped): what the Mermaid rendering and the console's
+/// diagram both draw.
+pub fn sequence(t: &Trace) -> Value {
     let who = if t.kind == "aci-pull" {
         "Container group"
+    } else if t.kind == "acr-task-run" {
+        "Task run"
     } else {
         "Client"
     };
-    out.push_str(&format!("    participant C as {who}\n"));
-    out.push_str("    participant E as Entra ID\n");
-    out.push_str("    participant N as Network\n");
-    out.push_str(if t.kind == "arm" {
-        "    participant R as Azure Resource Manager\n"
+    let service = if t.kind == "arm" {
+        "Azure Resource Manager"
     } else {
-        "    participant R as Registry\n"
-    });
-    out.push_str("    participant A as authorize()\n");
-    let clean = |s: &str| s.replace([';', '#', '\n'], " ");
-    for s in &t.steps {
-        let (from, to) = match s.check.as_str() {
-            "credentials" if t.kind.starts_with("acr-") => ("C", "R"),
-            "credentials" => ("C", "E"),
-            "network" => ("C", "N"),
-            "authorize" => ("R", "A"),
-            _ => ("C", "R"),
-        };
-        let arrow = if s.passed { "->>" } else { "-x" };
+        "Registry"
+    };
+    let participants = json!([
+        {"id": "C", "name": who},
+        {"id": "E", "name": "Entra ID"},
+        {"id": "N", "name": "Network"},
+        {"id": "R", "name": service},
+        {"id": "A", "name": "authorize()"},
+        {"id": "B", "name": "Manifest & blobs"},
+    ]);
+    let messages: Vec<Value> = t
+        .steps
+        .iter()
+        .map(|s| {
+            let (from, to) = match s.check.as_str() {
+                "credentials" if t.kind.starts_with("acr-") => ("C", "R"),
+                "credentials" | "tenant" => ("C", "E"),
+                "network" => ("C", "N"),
+                "authorize" => ("R", "A"),
+                "manifest" => ("R", "B"),
+                _ => ("C", "R"),
+            };
+            json!({"from": from, "to": to, "check": s.check, "detail": s.detail, "passed": s.passed})
+        })
+        .collect();
+    json!({
+        "id": t.id,
+        "kind": t.kind,
+        "participants": participants,
+        "messages": messages,
+        "outcome": t.outcome,
+        "failedCheck": t.failed_check(),
+        "fix": t.fix,
+    })
+}
+
+/// A trace as a Mermaid sequence diagram, drawn from [`sequence`].
+pub fn render_mermaid(t: &Trace) -> String {
+    let seq = sequence(t);
+    let mut out = String::from("sequenceDiagram\n");
+    for p in seq["participants"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "    {from}{arrow}{to}: {} {}\n",
-            s.check,
-            clean(&s.detail)
+            "    participant {} as {}\n",
+            p["id"].as_str().unwrap_or_default(),
+            p["name"].as_str().unwrap_or_default()
+        ));
+    }
+    let clean = |s: &str| s.replace([';', '#', '\n'], " ");
+    for m in seq["messages"].as_array().into_iter().flatten() {
+        let arrow = if m["passed"] == true { "->>" } else { "-x" };
+        out.push_str(&format!(
+            "    {}{arrow}{}: {} {}\n",
+            m["from"].as_str().unwrap_or_default(),
+            m["to"].as_str().unwrap_or_default(),
+            m["check"].as_str().unwrap_or_default(),
+            clean(m["detail"].as_str().unwrap_or_default())
         ));
     }
     out.push_str(&format!("    Note over C,R: {}\n", clean(&t.outcome)));

@@ -12,7 +12,7 @@ fn push(em: &Emulator, target: &str) {
 }
 
 /// A logged-in az with a group, a Premium registry holding hello-world:v1, and a user-assigned identity.
-async fn setup<'a>(em: &'a Emulator, registry: &str) -> (Az<'a>, String, String) {
+pub(crate) async fn setup<'a>(em: &'a Emulator, registry: &str) -> (Az<'a>, String, String) {
     let az = Az::new(em, Mode::Transparent).await;
     assert!(az.login(CLIENT_SECRET).await.ok);
     az.ok(&[
@@ -86,36 +86,43 @@ async fn setup<'a>(em: &'a Emulator, registry: &str) -> (Az<'a>, String, String)
     (az, userid, spid)
 }
 
+/// The seed's `az container create --acr-identity <id> --assign-identity <id>` for
+/// group `name` in myResourceGroup, with `extra` arguments after.
+pub(crate) async fn create_with_identity(
+    az: &Az<'_>,
+    name: &str,
+    image: &str,
+    userid: &str,
+    extra: &[&str],
+) -> crate::harness::Output {
+    let mut args = vec![
+        "container",
+        "create",
+        "--name",
+        name,
+        "--resource-group",
+        "myResourceGroup",
+        "--image",
+        image,
+        "--acr-identity",
+        userid,
+        "--assign-identity",
+        userid,
+    ];
+    args.extend_from_slice(extra);
+    az.run(&args).await
+}
+
 #[tokio::test]
 async fn seed_container_create_with_acr_identity() {
     let em = Emulator::start();
     let (az, userid, spid) = setup(&em, "acireg0001").await;
     let image = "acireg0001.azurecr.io/hello-world:v1";
     let create = |label: &'static str| {
-        let az = &az;
-        let userid = userid.clone();
+        let (az, userid) = (&az, userid.clone());
         async move {
-            az.run(&[
-                "container",
-                "create",
-                "--name",
-                "my-containergroup",
-                "--resource-group",
-                "myResourceGroup",
-                "--image",
-                image,
-                "--acr-identity",
-                &userid,
-                "--assign-identity",
-                &userid,
-                "--ports",
-                "80",
-                "--dns-name-label",
-                label,
-                "-o",
-                "json",
-            ])
-            .await
+            let extra = ["--ports", "80", "--dns-name-label", label, "-o", "json"];
+            create_with_identity(az, "my-containergroup", image, &userid, &extra).await
         }
     };
     // Without AcrPull: ACI's synchronous error.
@@ -254,24 +261,14 @@ async fn seed_container_create_with_acr_identity() {
     assert_eq!(c["instanceView"]["state"], "Running");
     assert_eq!(c["containers"][0]["instanceView"]["restartCount"], 1);
     // The DNS label is taken in this region now.
-    let out = az
-        .run(&[
-            "container",
-            "create",
-            "--name",
-            "other-group",
-            "--resource-group",
-            "myResourceGroup",
-            "--image",
-            image,
-            "--acr-identity",
-            &userid,
-            "--assign-identity",
-            &userid,
-            "--dns-name-label",
-            "aci-demo-label",
-        ])
-        .await;
+    let out = create_with_identity(
+        &az,
+        "other-group",
+        image,
+        &userid,
+        &["--dns-name-label", "aci-demo-label"],
+    )
+    .await;
     assert!(out.stderr.contains("(DnsNameLabelAlreadyTaken) The DNS name label 'aci-demo-label' in container group 'other-group' is not available. Try using a different label."), "{}", out.stderr);
     az.ok(&[
         "container",
@@ -330,28 +327,9 @@ async fn pull_failures_as_aci_reports_them() {
         let az = &az;
         let userid = userid.clone();
         async move {
-            let mut args: Vec<String> = [
-                "container",
-                "create",
-                "--name",
-                name,
-                "--resource-group",
-                "myResourceGroup",
-                "--image",
-                image,
-                "--acr-identity",
-                &userid,
-                "--assign-identity",
-                &userid,
-                "-o",
-                "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            args.extend(extra);
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            az.run(&refs).await
+            let mut args = vec!["-o", "json"];
+            args.extend(extra.iter().map(String::as_str));
+            create_with_identity(az, name, image, &userid, &args).await
         }
     };
     let inaccessible = |image: &str, group: &str| {

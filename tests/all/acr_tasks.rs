@@ -178,6 +178,19 @@ async fn seed_task_with_system_identity() {
         "{}",
         logs.stdout
     );
+    // The console's view of the same run: status and log, internals left out.
+    let world = em.control_json("/_emulator/world").await;
+    let run = &world["runs"][0];
+    assert_eq!(run["properties"]["runId"], "ca1", "{run}");
+    assert_eq!(run["properties"]["status"], "Succeeded", "{run}");
+    assert!(
+        run["log"]
+            .as_str()
+            .unwrap()
+            .contains("Run ID: ca1 was successful"),
+        "{run}"
+    );
+    assert!(run.get("_run").is_none(), "{run}");
 
     // The built image is a real one: skopeo pulls it with an ACR token.
     let creds = pull_creds(&az, "myregistry").await;

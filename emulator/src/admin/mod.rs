@@ -17,7 +17,9 @@
 //! | `POST /_emulator/state/export` `{"path"}` | write the world to a directory (as `azemu state export`) |
 //! | `POST /_emulator/state/import` `{"path"}` | replace the world with a snapshot (verified first) |
 //! | `GET /_emulator/traces?resource=&kind=&principal=&requestId=&failed=&limit=` | decision traces, newest first |
-//! | `GET /_emulator/explain?resource=…\|id=…&format=text\|mermaid\|json` | the latest trace for a resource (or one trace), explained |
+//! | `GET /_emulator/explain?resource=…\|id=…&format=text\|mermaid\|json\|sequence` | the latest trace for a resource (or one trace), explained |
+//! | `GET /_emulator/ui` | the web console (see [`console`]) |
+//! | `GET /_emulator/world` | everything the console draws, read-only, secrets removed |
 //! | `POST /_emulator/explain/pull` | would this pull succeed? asked, not done (body: `image`, `identity`\|`principalId`\|`username`+`password`, `subnet`) |
 //! | `POST /_emulator/faults`, `GET`, `DELETE [/{id}]` | fault injection rules (see [`crate::faults`]) |
 
@@ -31,8 +33,14 @@ use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
 
+pub mod console;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/_emulator/ui", get(console::page))
+        .route("/_emulator/ui/", get(console::page))
+        .route("/_emulator/ui/{asset}", get(console::asset))
+        .route("/_emulator/world", get(console::world))
         .route("/_emulator/health", get(health))
         .route("/_emulator/version", get(version))
         .route("/_emulator/info", get(info))
@@ -118,6 +126,7 @@ fn rendered(t: &crate::trace::Trace, format: Option<&str>) -> Response {
     let text = match format {
         Some("mermaid") => crate::trace::render_mermaid(t),
         Some("json") => return Json(t).into_response(),
+        Some("sequence") => return Json(crate::trace::sequence(t)).into_response(),
         _ => crate::trace::render_text(t),
     };
     (
