@@ -18,12 +18,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arm;
+pub mod flows;
 pub mod oci;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How the client waits between polls and retries: `tokio::time::sleep` unless
+/// a test (or a caller with its own clock) supplies another.
+pub type Sleep = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The emulator's well-known development credentials (documented in the README).
 pub mod well_known {
@@ -42,12 +50,15 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 pub enum Error {
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
-    /// ARM's `{"error":{"code","message"}}`.
+    /// ARM's `{"error":{"code","message","details"}}` (also a failed
+    /// long-running operation's `error`).
     #[error("ARM {status}: ({code}) {message}")]
     Arm {
         status: u16,
         code: String,
         message: String,
+        /// The inner errors ARM lists (e.g. a deployment's failed operations).
+        details: Vec<serde_json::Value>,
     },
     /// Entra's `{"error","error_description","error_codes"}`.
     #[error("OAuth {status}: {error}: {description}")]
@@ -118,7 +129,10 @@ struct ArmErrorBody {
 #[derive(Deserialize)]
 struct ArmErrorDetail {
     code: String,
+    #[serde(default)]
     message: String,
+    #[serde(default)]
+    details: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -146,9 +160,31 @@ pub struct ClientBuilder {
     client_secret: String,
     poll_interval: Option<Duration>,
     lro_timeout: Duration,
+    max_retries: u32,
+    sleep: Sleep,
 }
 
 impl ClientBuilder {
+    /// Retry a request answered 429 or 5xx up to this many times (default 4),
+    /// after its `Retry-After` or, without one, 1 s, 2 s, 4 s, …
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Wait with this instead of `tokio::time::sleep` (polls and retries).
+    pub fn sleep_with(mut self, sleep: Sleep) -> Self {
+        self.sleep = sleep;
+        self
+    }
+
+    /// Send every request through this proxy (e.g. azemu's transparent mode:
+    /// `http://localhost:8443`, with `base` left as Azure's real hosts).
+    pub fn proxy(mut self, url: &str) -> Result<Self, Error> {
+        self.http = self.http.proxy(reqwest::Proxy::all(url)?);
+        Ok(self)
+    }
+
     /// Trust this CA (PEM), e.g. `<data-dir>/ca.pem`.
     pub fn ca_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
         self.http = self
@@ -199,6 +235,8 @@ impl ClientBuilder {
             client_secret: self.client_secret,
             poll_interval: self.poll_interval,
             lro_timeout: self.lro_timeout,
+            max_retries: self.max_retries,
+            sleep: self.sleep,
             token: Mutex::new(None),
         })
     }
@@ -214,6 +252,8 @@ pub struct Client {
     client_secret: String,
     poll_interval: Option<Duration>,
     lro_timeout: Duration,
+    max_retries: u32,
+    sleep: Sleep,
     token: Mutex<Option<(String, Instant)>>,
 }
 
@@ -229,6 +269,8 @@ impl Client {
             client_secret: well_known::CLIENT_SECRET.into(),
             poll_interval: None,
             lro_timeout: Duration::from_secs(300),
+            max_retries: 4,
+            sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
         }
     }
 
@@ -296,17 +338,6 @@ impl Client {
         )
     }
 
-    async fn arm(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-    ) -> Result<reqwest::RequestBuilder, Error> {
-        Ok(self
-            .http
-            .request(method, url)
-            .bearer_auth(self.arm_token().await?))
-    }
-
     pub async fn create_resource_group(
         &self,
         name: &str,
@@ -324,10 +355,7 @@ impl Client {
     ) -> Result<ResourceGroup, Error> {
         let body = serde_json::json!({ "location": location, "tags": tags });
         let resp = self
-            .arm(reqwest::Method::PUT, &self.rg_url(name))
-            .await?
-            .json(&body)
-            .send()
+            .send(reqwest::Method::PUT, &self.rg_url(name), Some(&body))
             .await?;
         decode(resp).await
     }
@@ -335,9 +363,7 @@ impl Client {
     /// `None` when the group does not exist.
     pub async fn get_resource_group(&self, name: &str) -> Result<Option<ResourceGroup>, Error> {
         let resp = self
-            .arm(reqwest::Method::GET, &self.rg_url(name))
-            .await?
-            .send()
+            .send(reqwest::Method::GET, &self.rg_url(name), None)
             .await?;
         match decode(resp).await {
             Ok(rg) => Ok(Some(rg)),
@@ -348,81 +374,29 @@ impl Client {
 
     /// Every group in the subscription, following `nextLink`.
     pub async fn list_resource_groups(&self) -> Result<Vec<ResourceGroup>, Error> {
-        let mut url = format!(
+        let url = format!(
             "{}/subscriptions/{}/resourcegroups?api-version={RESOURCES_API_VERSION}",
             self.base, self.subscription_id
         );
-        let mut all = Vec::new();
-        loop {
-            let resp = self.arm(reqwest::Method::GET, &url).await?.send().await?;
-            let page: Page<ResourceGroup> = decode(resp).await?;
-            all.extend(page.value);
-            match page.next_link {
-                Some(next) if !next.is_empty() => url = next,
-                _ => return Ok(all),
-            }
-        }
+        self.list_all(&url).await
     }
 
     /// Delete a group and wait for the long-running operation to finish.
     pub async fn delete_resource_group(&self, name: &str) -> Result<(), Error> {
-        let resp = self
-            .arm(reqwest::Method::DELETE, &self.rg_url(name))
-            .await?
-            .send()
-            .await?;
-        self.finish_lro(resp).await
+        let url = self.rg_url(name);
+        let resp = self.send(reqwest::Method::DELETE, &url, None).await?;
+        self.finish(reqwest::Method::DELETE, &url, resp)
+            .await
+            .map(|_| ())
     }
 
-    /// Follow an ARM long-running operation: 200/204 are done; 202 is polled at
-    /// `Location` (or `Azure-AsyncOperation`) until it answers 200/204 or a
-    /// terminal status.
+    /// Follow an ARM long-running operation started by a DELETE or POST whose
+    /// first response is `first` (see [`Client::finish`] for every style).
     pub async fn finish_lro(&self, first: reqwest::Response) -> Result<(), Error> {
-        let started = Instant::now();
-        let mut resp = first;
-        loop {
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(error_from(resp).await);
-            }
-            if status != reqwest::StatusCode::ACCEPTED {
-                return match resp.headers().contains_key("azure-asyncoperation") && status == 200 {
-                    // An operationStatuses body: look at its status.
-                    true => check_async_status(resp).await,
-                    false => Ok(()),
-                };
-            }
-            let headers = resp.headers();
-            let next = header(headers, "location")
-                .or_else(|| header(headers, "azure-asyncoperation"))
-                .ok_or_else(|| {
-                    Error::Protocol("202 without Location or Azure-AsyncOperation".into())
-                })?;
-            let wait = self.poll_interval.unwrap_or_else(|| {
-                Duration::from_secs(
-                    header(headers, "retry-after")
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(1),
-                )
-            });
-            if started.elapsed() + wait > self.lro_timeout {
-                return Err(Error::LroTimeout(self.lro_timeout));
-            }
-            tokio::time::sleep(wait).await;
-            resp = self.arm(reqwest::Method::GET, &next).await?.send().await?;
-        }
-    }
-}
-
-async fn check_async_status(resp: reqwest::Response) -> Result<(), Error> {
-    let v: serde_json::Value = decode(resp).await?;
-    match v["status"].as_str() {
-        Some("Succeeded") | None => Ok(()),
-        Some(other) => Err(Error::Arm {
-            status: 200,
-            code: v["error"]["code"].as_str().unwrap_or(other).into(),
-            message: v["error"]["message"].as_str().unwrap_or_default().into(),
-        }),
+        let url = first.url().to_string();
+        self.finish(reqwest::Method::DELETE, &url, first)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -452,6 +426,7 @@ async fn error_from(resp: reqwest::Response) -> Error {
             status,
             code: b.error.code,
             message: b.error.message,
+            details: b.error.details,
         },
         Err(_) => Error::Protocol(format!(
             "HTTP {status}: {}",

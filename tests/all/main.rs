@@ -14,6 +14,7 @@ mod acr_tasks;
 mod arm_auth;
 mod arm_resources;
 mod az_cli;
+mod client_flows;
 mod console;
 mod deployments;
 mod entra;
