@@ -162,9 +162,19 @@ pub struct ClientBuilder {
     lro_timeout: Duration,
     max_retries: u32,
     sleep: Sleep,
+    authority: Option<String>,
 }
 
 impl ClientBuilder {
+    /// Where tokens come from, when not from `base`: real Azure's
+    /// `https://login.microsoftonline.com` (with `base` then
+    /// `https://management.azure.com`, both reached through azemu's
+    /// transparent mode by [`ClientBuilder::proxy`]).
+    pub fn authority_host(mut self, url: &str) -> Self {
+        self.authority = Some(url.trim_end_matches('/').to_string());
+        self
+    }
+
     /// Retry a request answered 429 or 5xx up to this many times (default 4),
     /// after its `Retry-After` or, without one, 1 s, 2 s, 4 s, …
     pub fn max_retries(mut self, n: u32) -> Self {
@@ -226,9 +236,11 @@ impl ClientBuilder {
     }
 
     pub fn build(self) -> Result<Client, Error> {
+        let base = self.base.trim_end_matches('/').to_string();
         Ok(Client {
             http: self.http.build()?,
-            base: self.base.trim_end_matches('/').to_string(),
+            authority: self.authority.unwrap_or_else(|| base.clone()),
+            base,
             tenant_id: self.tenant_id,
             subscription_id: self.subscription_id,
             client_id: self.client_id,
@@ -246,6 +258,7 @@ impl ClientBuilder {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    authority: String,
     tenant_id: String,
     subscription_id: String,
     client_id: String,
@@ -271,6 +284,7 @@ impl Client {
             lro_timeout: Duration::from_secs(300),
             max_retries: 4,
             sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
+            authority: None,
         }
     }
 
@@ -290,7 +304,7 @@ impl Client {
 
     /// Client-credentials token for `scope` from the v2.0 token endpoint.
     pub async fn token(&self, scope: &str) -> Result<Token, Error> {
-        let url = format!("{}/{}/oauth2/v2.0/token", self.base, self.tenant_id);
+        let url = format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant_id);
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),

@@ -80,3 +80,48 @@ async fn seed_flow_through_the_client_fails_without_acrpull_and_runs_with_it() {
             .ends_with(azemu_client::flows::ACR_PULL)
     );
 }
+
+/// The same client code against real Azure's URL shapes — ARM at
+/// `https://management.azure.com`, tokens from `https://login.microsoftonline.com`
+/// — reached through azemu's transparent mode (its CONNECT proxy).
+#[tokio::test]
+async fn the_client_speaks_to_azures_real_hosts_through_transparent_mode() {
+    let em = Emulator::start();
+    let client = azemu_client::Client::builder("https://management.azure.com")
+        .authority_host("https://login.microsoftonline.com")
+        .proxy(&format!("http://localhost:{}", em.port))
+        .unwrap()
+        .ca_pem(&em.ca_pem())
+        .unwrap()
+        .well_known_credentials()
+        .poll_interval(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    let layout =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world");
+    let spec = AciWithIdentity::seed("clientflow02", &layout);
+    let report = client
+        .deploy_container_group_with_managed_identity(&spec, em.proxied())
+        .await;
+    assert!(report.failure().is_none(), "{report:?}");
+    let group = report.value("container create").unwrap();
+    assert!(
+        group["id"].as_str().unwrap().starts_with(
+            "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/myResourceGroup/"
+        ),
+        "{group}"
+    );
+    let groups = client.list_resource_groups().await.unwrap();
+    assert!(groups.iter().any(|g| g.name == "myResourceGroup"));
+    client
+        .delete_resource_group("myResourceGroup")
+        .await
+        .unwrap();
+    assert!(
+        client
+            .get_resource_group("myResourceGroup")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
