@@ -19,7 +19,10 @@
 //! ```
 
 pub mod arm;
+pub mod credential;
 pub mod flows;
+
+pub use credential::Credential;
 pub mod oci;
 
 use serde::{Deserialize, Serialize};
@@ -156,8 +159,7 @@ pub struct ClientBuilder {
     http: reqwest::ClientBuilder,
     tenant_id: String,
     subscription_id: String,
-    client_id: String,
-    client_secret: String,
+    credential: Credential,
     poll_interval: Option<Duration>,
     lro_timeout: Duration,
     max_retries: u32,
@@ -211,10 +213,25 @@ impl ClientBuilder {
         )
     }
 
+    /// A service principal's client secret (the v2.0 token endpoint of `tenant_id`).
     pub fn credentials(mut self, tenant_id: &str, client_id: &str, client_secret: &str) -> Self {
         self.tenant_id = tenant_id.into();
-        self.client_id = client_id.into();
-        self.client_secret = client_secret.into();
+        self.credential = Credential::ClientSecret {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        };
+        self
+    }
+
+    /// Any [`Credential`]: a managed identity, a static token, …
+    pub fn credential(mut self, credential: Credential) -> Self {
+        self.credential = credential;
+        self
+    }
+
+    /// The tenant tokens are asked of (and that ACR's exchange is told).
+    pub fn tenant(mut self, tenant_id: &str) -> Self {
+        self.tenant_id = tenant_id.into();
         self
     }
 
@@ -243,8 +260,7 @@ impl ClientBuilder {
             base,
             tenant_id: self.tenant_id,
             subscription_id: self.subscription_id,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
+            credential: self.credential,
             poll_interval: self.poll_interval,
             lro_timeout: self.lro_timeout,
             max_retries: self.max_retries,
@@ -261,8 +277,7 @@ pub struct Client {
     authority: String,
     tenant_id: String,
     subscription_id: String,
-    client_id: String,
-    client_secret: String,
+    credential: Credential,
     poll_interval: Option<Duration>,
     lro_timeout: Duration,
     max_retries: u32,
@@ -278,8 +293,10 @@ impl Client {
             http: reqwest::Client::builder().use_rustls_tls(),
             tenant_id: well_known::TENANT_ID.into(),
             subscription_id: well_known::SUBSCRIPTION_ID.into(),
-            client_id: well_known::CLIENT_ID.into(),
-            client_secret: well_known::CLIENT_SECRET.into(),
+            credential: Credential::ClientSecret {
+                client_id: well_known::CLIENT_ID.into(),
+                client_secret: well_known::CLIENT_SECRET.into(),
+            },
             poll_interval: None,
             lro_timeout: Duration::from_secs(300),
             max_retries: 4,
@@ -302,36 +319,6 @@ impl Client {
         decode(resp).await
     }
 
-    /// Client-credentials token for `scope` from the v2.0 token endpoint.
-    pub async fn token(&self, scope: &str) -> Result<Token, Error> {
-        let url = format!("{}/{}/oauth2/v2.0/token", self.authority, self.tenant_id);
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.as_str()),
-            ("scope", scope),
-        ];
-        let resp = self.http.post(url).form(&form).send().await?;
-        let status = resp.status();
-        let bytes = resp.bytes().await?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Protocol(format!("token body: {e}")));
-        }
-        match serde_json::from_slice::<OAuthErrorBody>(&bytes) {
-            Ok(b) => Err(Error::OAuth {
-                status: status.as_u16(),
-                error: b.error,
-                description: b.error_description,
-                error_codes: b.error_codes,
-            }),
-            Err(_) => Err(Error::Protocol(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&bytes)
-            ))),
-        }
-    }
-
     /// A cached ARM bearer token, renewed five minutes before it expires.
     async fn arm_token(&self) -> Result<String, Error> {
         if let Some((t, until)) = self.token.lock().expect("token lock").clone()
@@ -340,7 +327,10 @@ impl Client {
             return Ok(t);
         }
         let t = self.token(ARM_SCOPE).await?;
-        let until = Instant::now() + Duration::from_secs(t.expires_in.saturating_sub(300));
+        let fresh_for = Duration::from_secs(t.expires_in.saturating_sub(300));
+        let until = Instant::now()
+            .checked_add(fresh_for)
+            .unwrap_or_else(Instant::now);
         *self.token.lock().expect("token lock") = Some((t.access_token.clone(), until));
         Ok(t.access_token)
     }

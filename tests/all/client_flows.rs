@@ -125,3 +125,90 @@ async fn the_client_speaks_to_azures_real_hosts_through_transparent_mode() {
             .is_none()
     );
 }
+
+/// Code inside the container group: the client with the group's
+/// `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` acts as its user-assigned identity —
+/// refused an ARM read until the identity holds Reader, then allowed; IMDS
+/// style too, and a static token.
+#[tokio::test]
+async fn managed_identity_credentials_act_as_the_identity() {
+    use azemu_client::Credential;
+    let em = Emulator::start();
+    let owner = em.client();
+    let layout =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world");
+    let spec = AciWithIdentity::seed("clientflow03", &layout);
+    let report = owner
+        .deploy_container_group_with_managed_identity(&spec, em.proxied())
+        .await;
+    let group_id = report.value("container create").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let identity = report.value("identity create").unwrap().clone();
+    let client_id = identity["properties"]["clientId"].as_str().unwrap();
+    let principal = identity["properties"]["principalId"].as_str().unwrap();
+    let env = em
+        .control_json(&format!(
+            "/_emulator/identity-endpoint?resourceId={group_id}"
+        ))
+        .await;
+    let inside = |credential: Credential| {
+        azemu_client::Client::builder(&em.base())
+            .ca_pem(&em.ca_pem())
+            .unwrap()
+            .credential(credential)
+            .build()
+            .unwrap()
+    };
+    let from_group = inside(Credential::IdentityEndpoint {
+        endpoint: env["IDENTITY_ENDPOINT"].as_str().unwrap().into(),
+        header: env["IDENTITY_HEADER"].as_str().unwrap().into(),
+        client_id: Some(client_id.into()),
+    });
+    let err = from_group
+        .get_resource(&group_id, "2023-05-01")
+        .await
+        .unwrap_err();
+    assert_eq!(err.arm_code(), Some("AuthorizationFailed"), "{err}");
+    assert!(
+        err.to_string().contains(principal),
+        "the identity is named: {err}"
+    );
+
+    // Reader on the group (Azure's built-in role id), then the same read succeeds.
+    let reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    let sub = format!("/subscriptions/{}", owner.subscription_id());
+    owner
+        .put_resource(
+            &format!("{group_id}/providers/Microsoft.Authorization/roleAssignments/0b9f0bf7-6f0f-4a47-9c4e-6f5f3b1c2d01"),
+            "2022-04-01",
+            &serde_json::json!({"properties": {
+                "roleDefinitionId": format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{reader}"),
+                "principalId": principal, "principalType": "ServicePrincipal"}}),
+        )
+        .await
+        .unwrap();
+    let g = from_group
+        .get_resource(&group_id, "2023-05-01")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+
+    // IMDS style, and a token the caller already holds.
+    let imds = inside(Credential::Imds {
+        host: em.base(),
+        client_id: Some(client_id.into()),
+    });
+    let token = imds.token(azemu_client::ARM_SCOPE).await.unwrap();
+    assert!(token.expires_in > 0);
+    let fixed = inside(Credential::StaticToken(token.access_token));
+    assert!(
+        fixed
+            .get_resource(&group_id, "2023-05-01")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
