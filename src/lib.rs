@@ -148,6 +148,21 @@ impl Emulator {
             .build()?)
     }
 
+    /// An HTTPS client that reaches Azure's host names (`<name>.azurecr.io`,
+    /// the task-log blob host) through this emulator's CONNECT proxy, trusting
+    /// only its CA — what registry pushes and pulls need.
+    pub fn proxied_http(&self) -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.ca_pem)?)
+            .proxy(reqwest::Proxy::https(format!(
+                "http://localhost:{}",
+                self.port
+            ))?)
+            .build()?)
+    }
+
     /// Stop serving and wait for the server to finish.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {

@@ -6,6 +6,12 @@
 //! role assignment, Running with it.
 
 use crate::harness::Emulator;
+use std::path::PathBuf;
+
+/// The sample image as an OCI layout.
+fn layout() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world")
+}
 use azemu_client::Error;
 use azemu_client::flows::AciWithIdentity;
 
@@ -13,8 +19,7 @@ use azemu_client::flows::AciWithIdentity;
 async fn seed_flow_through_the_client_fails_without_acrpull_and_runs_with_it() {
     let em = Emulator::start();
     let client = em.client();
-    let layout =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world");
+    let layout = layout();
 
     let mut spec = AciWithIdentity::seed("clientflow01", &layout);
     spec.grant_acr_pull = false;
@@ -97,8 +102,7 @@ async fn the_client_speaks_to_azures_real_hosts_through_transparent_mode() {
         .poll_interval(std::time::Duration::ZERO)
         .build()
         .unwrap();
-    let layout =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world");
+    let layout = layout();
     let spec = AciWithIdentity::seed("clientflow02", &layout);
     let report = client
         .deploy_container_group_with_managed_identity(&spec, em.proxied())
@@ -135,8 +139,7 @@ async fn managed_identity_credentials_act_as_the_identity() {
     use azemu_client::Credential;
     let em = Emulator::start();
     let owner = em.client();
-    let layout =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world");
+    let layout = layout();
     let spec = AciWithIdentity::seed("clientflow03", &layout);
     let report = owner
         .deploy_container_group_with_managed_identity(&spec, em.proxied())
@@ -211,4 +214,75 @@ async fn managed_identity_credentials_act_as_the_identity() {
             .unwrap()
             .is_some()
     );
+}
+
+/// The second seed document through the client: a task with its system-
+/// assigned identity and the seed's Docker step runs and logs in to the other
+/// registry; a task that runs an image from that registry is refused the pull
+/// without AcrPull (the run fails, the log says why) and runs it with AcrPull,
+/// with a system-assigned identity and with a user-assigned one named by its
+/// client id.
+#[tokio::test]
+async fn task_flow_through_the_client_with_both_kinds_of_identity() {
+    use azemu_client::flows::{TaskIdentity, TaskStep, TaskWithIdentity};
+    let em = Emulator::start();
+    let client = em.client();
+    let layout = layout();
+    let from_target = TaskStep::RunFromTarget {
+        image_layout: &layout,
+        repository: "baseimages/hello-world",
+        tag: "v1",
+    };
+
+    let spec = TaskWithIdentity::seed("taskflow01", "taskflowtarget01");
+    let report = client.run_task_with_identity(&spec, em.proxied()).await;
+    assert!(report.failure().is_none(), "{report:?}");
+    let run = report.value("task run").unwrap();
+    assert_eq!(run["properties"]["status"], "Succeeded", "{run}");
+    let log = report.value("run log").unwrap()["log"].as_str().unwrap();
+    assert!(
+        log.contains("Successfully logged into taskflowtarget01.azurecr.io"),
+        "{log}"
+    );
+    assert_eq!(
+        report.value("task create").unwrap()["identity"]["type"],
+        "SystemAssigned"
+    );
+
+    let mut spec = TaskWithIdentity::seed("taskflow02", "taskflowtarget02");
+    spec.step = from_target.clone();
+    spec.grant_acr_pull = false;
+    let report = client.run_task_with_identity(&spec, em.proxied()).await;
+    let run = report
+        .value("task run")
+        .unwrap_or_else(|| panic!("{report:?}"));
+    assert_eq!(run["properties"]["status"], "Failed", "{run}");
+    let log = report.value("run log").unwrap()["log"].as_str().unwrap();
+    assert!(
+        log.contains("Head \"https://taskflowtarget02.azurecr.io/v2/baseimages/hello-world/manifests/v1\": unauthorized: authentication required"),
+        "{log}"
+    );
+
+    let mut spec = TaskWithIdentity::seed("taskflow03", "taskflowtarget03");
+    spec.step = from_target.clone();
+    succeeded(client.run_task_with_identity(&spec, em.proxied()).await);
+
+    let mut spec = TaskWithIdentity::seed("taskflow04", "taskflowtarget04");
+    spec.step = from_target;
+    spec.identity = TaskIdentity::User("myUserAssignedIdentity");
+    let report = succeeded(client.run_task_with_identity(&spec, em.proxied()).await);
+    let creds = &report.value("task credential add").unwrap()["properties"]["credentials"];
+    let client_id = report.value("identity create").unwrap()["properties"]["clientId"].clone();
+    assert_eq!(
+        creds["customRegistries"]["taskflowtarget04.azurecr.io"]["identity"], client_id,
+        "{creds}"
+    );
+}
+
+/// A flow that ended with its run Succeeded.
+fn succeeded(report: azemu_client::flows::FlowReport) -> azemu_client::flows::FlowReport {
+    assert!(report.failure().is_none(), "{report:?}");
+    let status = &report.value("task run").unwrap()["properties"]["status"];
+    assert_eq!(status, "Succeeded", "{report:?}");
+    report
 }
