@@ -229,7 +229,7 @@ pub fn sequence(t: &Trace) -> Value {
         {"id": "N", "name": "Network"},
         {"id": "R", "name": service},
         {"id": "A", "name": "authorize()"},
-        {"id": "B", "name": "Manifest & blobs"},
+        {"id": "B", "name": "Manifest and blobs"},
     ]);
     let messages: Vec<Value> = t
         .steps
