@@ -1,6 +1,8 @@
-//! An OCI distribution client with ACR's authentication: enough to push an
-//! image (an OCI image layout directory) and pull it back, through the same
-//! flow Docker and az use (challenge → `/oauth2/exchange` → `/oauth2/token`).
+//! An OCI distribution client with ACR's authentication: push an image (an
+//! OCI image layout directory, or what `docker save` writes) and pull one into
+//! an OCI layout, blobs streamed to disk and checked against their digests,
+//! through the same flow Docker and az use (challenge → `/oauth2/exchange` →
+//! `/oauth2/token`), or with Basic credentials (admin user, repository token).
 
 use crate::Error;
 use serde_json::Value;
@@ -223,6 +225,103 @@ impl RegistryClient {
             )));
         }
         Ok(bytes)
+    }
+
+    /// Stream a blob into `file`, hashing as it arrives: a blob whose bytes do
+    /// not match its digest is an error and the file is removed. Its size.
+    pub async fn download_blob(
+        &self,
+        token: &str,
+        repo: &str,
+        digest: &str,
+        file: &Path,
+    ) -> Result<u64, Error> {
+        use std::io::Write;
+        let mut r = self
+            .http
+            .get(self.url(&format!("/v2/{repo}/blobs/{digest}")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(oci_error(r).await);
+        }
+        let io = |e: std::io::Error| protocol(format!("{}: {e}", file.display()));
+        let mut out = std::fs::File::create(file).map_err(io)?;
+        let mut hash = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = r.chunk().await? {
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            out.write_all(&chunk).map_err(io)?;
+        }
+        out.sync_all().map_err(io)?;
+        let got: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if format!("sha256:{got}") != digest {
+            let _ = std::fs::remove_file(file);
+            return Err(protocol(format!(
+                "blob {digest}: content does not match its digest"
+            )));
+        }
+        Ok(size)
+    }
+
+    /// Pull `repo:reference` into an OCI image layout directory `dir` (created):
+    /// `oci-layout`, `index.json` naming the manifest, and every blob, each
+    /// checked against its digest. The manifest digest.
+    pub async fn pull_oci_layout(
+        &self,
+        repo: &str,
+        reference: &str,
+        dir: &Path,
+    ) -> Result<String, Error> {
+        let io = |e: std::io::Error| protocol(format!("{}: {e}", dir.display()));
+        let token = self
+            .access_token(&format!("repository:{repo}:pull"))
+            .await?;
+        let (media_type, manifest_bytes) = self.get_manifest(&token, repo, reference).await?;
+        let manifest_digest = sha256_digest(&manifest_bytes);
+        if reference.starts_with("sha256:") && reference != manifest_digest {
+            return Err(protocol(format!(
+                "manifest {reference}: content does not match its digest"
+            )));
+        }
+        let manifest: Value = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| protocol(format!("manifest: {e}")))?;
+        let blobs_dir = dir.join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs_dir).map_err(io)?;
+        let path_of = |digest: &str| {
+            digest
+                .strip_prefix("sha256:")
+                .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(|hex| blobs_dir.join(hex))
+                .ok_or_else(|| protocol(format!("not a sha256 digest: {digest}")))
+        };
+        let mut wanted: Vec<&str> = manifest["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str())
+            .collect();
+        if let Some(c) = manifest["config"]["digest"].as_str() {
+            wanted.push(c);
+        }
+        for d in wanted {
+            self.download_blob(&token, repo, d, &path_of(d)?).await?;
+        }
+        std::fs::write(path_of(&manifest_digest)?, &manifest_bytes).map_err(io)?;
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": media_type,
+                "digest": manifest_digest,
+                "size": manifest_bytes.len(),
+                "annotations": {"org.opencontainers.image.ref.name": reference},
+            }],
+        });
+        std::fs::write(dir.join("index.json"), index.to_string()).map_err(io)?;
+        Ok(manifest_digest)
     }
 
     /// Push the image an OCI image layout directory holds (its first manifest in

@@ -286,3 +286,90 @@ fn succeeded(report: azemu_client::flows::FlowReport) -> azemu_client::flows::Fl
     assert_eq!(status, "Succeeded", "{report:?}");
     report
 }
+
+/// Pull an image into an OCI layout with the client: every blob streamed to a
+/// file and checked against its digest — the pulled layout holds the same
+/// bytes as the one pushed; a registry answering a blob with other bytes (a
+/// fault rule) is an error and leaves no file behind.
+#[tokio::test]
+async fn pull_to_an_oci_layout_verifies_every_blob() {
+    use azemu_client::oci::{RegistryAuth, RegistryClient};
+    let em = Emulator::start();
+    let client = em.client();
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/pulls",
+        client.subscription_id()
+    );
+    client
+        .put_resource(
+            &rg,
+            "2024-07-01",
+            &serde_json::json!({"location": "eastus"}),
+        )
+        .await
+        .unwrap();
+    let reg_id = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/clientflow05");
+    let body = serde_json::json!({"location": "eastus", "sku": {"name": "Standard"}});
+    client
+        .put_resource(&reg_id, "2023-07-01", &body)
+        .await
+        .unwrap();
+    let registry = RegistryClient::new(
+        em.proxied(),
+        "clientflow05.azurecr.io",
+        RegistryAuth::Entra {
+            access_token: em.arm_token().await,
+            tenant: crate::harness::TENANT.into(),
+        },
+    );
+    let pushed = registry
+        .push_oci_layout(&layout(), "hello-world", "v1")
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = registry
+        .pull_oci_layout("hello-world", "v1", dir.path())
+        .await
+        .unwrap();
+    assert_eq!(pulled, pushed);
+    for entry in std::fs::read_dir(layout().join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let mine = dir.path().join("blobs/sha256").join(entry.file_name());
+        assert_eq!(
+            std::fs::read(&mine).unwrap(),
+            std::fs::read(entry.path()).unwrap()
+        );
+    }
+    // The pulled layout is a layout: it pushes again, to the same digest.
+    let again = registry
+        .push_oci_layout(dir.path(), "copy/hello-world", "v1")
+        .await
+        .unwrap();
+    assert_eq!(again, pushed);
+
+    // Bytes that are not the blob.
+    let rule = serde_json::json!({"host": "clientflow05.azurecr.io", "method": "GET",
+        "path": "/v2/hello-world/blobs/", "status": 200, "body": "not the blob you asked for"});
+    let r = em
+        .http()
+        .post(format!("{}/_emulator/faults", em.base()))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let bad = tempfile::tempdir().unwrap();
+    let err = registry
+        .pull_oci_layout("hello-world", "v1", bad.path())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+    let left = std::fs::read_dir(bad.path().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "no half-verified blob is left");
+}
