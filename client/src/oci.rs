@@ -36,6 +36,14 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
+/// The blobs an image manifest names: its layers, then its config.
+fn blobs_of(manifest: &Value) -> Vec<&str> {
+    let layers = manifest["layers"].as_array().into_iter().flatten();
+    let mut blobs: Vec<&str> = layers.filter_map(|l| l["digest"].as_str()).collect();
+    blobs.extend(manifest["config"]["digest"].as_str());
+    blobs
+}
+
 fn protocol(msg: impl Into<String>) -> Error {
     Error::Protocol(msg.into())
 }
@@ -297,16 +305,7 @@ impl RegistryClient {
                 .map(|hex| blobs_dir.join(hex))
                 .ok_or_else(|| protocol(format!("not a sha256 digest: {digest}")))
         };
-        let mut wanted: Vec<&str> = manifest["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["digest"].as_str())
-            .collect();
-        if let Some(c) = manifest["config"]["digest"].as_str() {
-            wanted.push(c);
-        }
-        for d in wanted {
+        for d in blobs_of(&manifest) {
             self.download_blob(&token, repo, d, &path_of(d)?).await?;
         }
         std::fs::write(path_of(&manifest_digest)?, &manifest_bytes).map_err(io)?;
@@ -358,16 +357,7 @@ impl RegistryClient {
         let token = self
             .access_token(&format!("repository:{repo}:pull,push"))
             .await?;
-        let mut blobs: Vec<&str> = manifest["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["digest"].as_str())
-            .collect();
-        if let Some(c) = manifest["config"]["digest"].as_str() {
-            blobs.push(c);
-        }
-        for d in blobs {
+        for d in blobs_of(&manifest) {
             let bytes = read(&blob_path(d)?)?;
             let pushed = self.push_blob(&token, repo, bytes).await?;
             if pushed != d {
