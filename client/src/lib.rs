@@ -24,6 +24,7 @@ pub mod flows;
 
 pub use credential::Credential;
 pub mod oci;
+pub mod resources;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -373,3 +373,188 @@ async fn pull_to_an_oci_layout_verifies_every_blob() {
         .count();
     assert_eq!(left, 0, "no half-verified blob is left");
 }
+
+/// The typed views read what the emulator returns for each resource type the
+/// flows and networking create.
+#[tokio::test]
+async fn typed_views_of_the_emulated_resource_types() {
+    use azemu_client::flows::TaskWithIdentity;
+    use azemu_client::resources::*;
+    use serde_json::json;
+    let em = Emulator::start();
+    let client = em.client();
+    let layout = layout();
+    let report = client
+        .deploy_container_group_with_managed_identity(
+            &AciWithIdentity::seed("typedreg01", &layout),
+            em.proxied(),
+        )
+        .await;
+    assert!(report.failure().is_none(), "{report:?}");
+    let id_of = |step: &str| {
+        report.value(step).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let identity: Identity = client
+        .get_typed(&id_of("identity create"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(identity.properties.principal_id.len(), 36);
+    let registry: Registry = client
+        .get_typed(&id_of("acr create"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(registry.properties.login_server, "typedreg01.azurecr.io");
+    assert_eq!(registry.sku.as_ref().unwrap()["name"], "Premium");
+    let assignment: RoleAssignment = client
+        .get_typed(&id_of("role assignment create"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        assignment.properties.principal_id,
+        identity.properties.principal_id
+    );
+    assert!(
+        assignment
+            .properties
+            .role_definition_id
+            .ends_with(azemu_client::flows::ACR_PULL)
+    );
+    let definition: RoleDefinition = client
+        .get_typed(&assignment.properties.role_definition_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(definition.properties.role_name, "AcrPull");
+    let group: ContainerGroup = client
+        .get_typed(&id_of("container create"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(group.properties.os_type, "Linux");
+    assert_eq!(
+        group
+            .properties
+            .instance_view
+            .as_ref()
+            .unwrap()
+            .state
+            .as_deref(),
+        Some("Running")
+    );
+    let container = &group.properties.containers[0];
+    assert_eq!(
+        container.properties.image,
+        "typedreg01.azurecr.io/hello-world:v1"
+    );
+    assert!(
+        !container
+            .properties
+            .instance_view
+            .as_ref()
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    let rg = id_of("group create");
+    let groups: Vec<ContainerGroup> = client
+        .list_typed(&format!(
+            "{rg}/providers/Microsoft.ContainerInstance/containerGroups"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+
+    let report = client
+        .run_task_with_identity(
+            &TaskWithIdentity::seed("typedreg02", "typedreg03"),
+            em.proxied(),
+        )
+        .await;
+    assert!(report.failure().is_none(), "{report:?}");
+    let task: Task = client
+        .get_typed(
+            &report.value("task create").unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.properties.status, "Enabled");
+    assert!(task.properties.credentials.is_some());
+    let runs: Vec<Run> = client
+        .list_typed(&format!(
+            "{rg}/providers/Microsoft.ContainerRegistry/registries/typedreg02/runs"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            runs[0].properties.run_id.as_str(),
+            runs[0].properties.status.as_str()
+        ),
+        ("ca1", "Succeeded")
+    );
+
+    // Networking: a VNet with a subnet, a private endpoint to the Premium registry, a private DNS zone.
+    let vnet_id = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    let vnet: VirtualNetwork = client
+        .put_typed(
+            &vnet_id,
+            &json!({"location": "eastus", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+            "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(vnet.properties.subnets.len(), 1);
+    let subnet: Subnet = client
+        .get_typed(&format!("{vnet_id}/subnets/s1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        subnet.properties.address_prefix.as_deref(),
+        Some("10.0.0.0/24")
+    );
+    let pe: PrivateEndpoint = client
+        .put_typed(&format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe1"), &json!({
+            "location": "eastus", "properties": {"subnet": {"id": format!("{vnet_id}/subnets/s1")},
+            "privateLinkServiceConnections": [{"name": "c1", "properties": {"privateLinkServiceId": registry.id, "groupIds": ["registry"]}}]}}))
+        .await
+        .unwrap();
+    assert!(!pe.properties.custom_dns_configs.is_empty(), "{pe:?}");
+    let zone: PrivateDnsZone = client
+        .put_typed(
+            &format!("{rg}/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"),
+            &json!({"location": "global"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(zone.name, "privatelink.azurecr.io");
+    let registry: Registry = client.get_typed(&registry.id).await.unwrap().unwrap();
+    assert_eq!(registry.properties.private_endpoint_connections.len(), 1);
+
+    // A template deployment and its outputs.
+    let deployment: Deployment = client
+        .put_typed(&format!("{rg}/providers/Microsoft.Resources/deployments/d1"), &json!({"properties": {
+            "mode": "Incremental",
+            "template": {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                "contentVersion": "1.0.0.0", "resources": [],
+                "outputs": {"greeting": {"type": "string", "value": "[concat('hello ', 'world')]"}}}}}))
+        .await
+        .unwrap();
+    assert_eq!(deployment.properties.provisioning_state, "Succeeded");
+    assert_eq!(
+        deployment.properties.outputs.unwrap()["greeting"]["value"],
+        "hello world"
+    );
+}
