@@ -479,12 +479,7 @@ async fn typed_views_of_the_emulated_resource_types() {
         .await;
     assert!(report.failure().is_none(), "{report:?}");
     let task: Task = client
-        .get_typed(
-            &report.value("task create").unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        )
+        .get_typed(report.value("task create").unwrap()["id"].as_str().unwrap())
         .await
         .unwrap()
         .unwrap();
