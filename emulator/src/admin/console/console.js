@@ -185,14 +185,16 @@ function drawRuns() {
 
 // ---- decision traces -------------------------------------------------------------
 const LANES = { C: 0, E: 1, N: 2, R: 3, A: 4, B: 5 };
+let traceLimit = 200;
 async function loadTraces() {
-  const q = new URLSearchParams({ limit: "200" });
+  const q = new URLSearchParams({ limit: String(traceLimit) });
   if ($("#failed-only").checked) q.set("failed", "true");
   if ($("#kind-filter").value) q.set("kind", $("#kind-filter").value);
   const traces = (await getJson("/_emulator/traces?" + q)).value;
   const kinds = new Set([...$("#kind-filter").options].map((o) => o.value));
   for (const t of traces) if (!kinds.has(t.kind)) { kinds.add(t.kind); $("#kind-filter").append(el("option", { value: t.kind }, t.kind)); }
   $("#trace-count").textContent = `${traces.length} shown, newest first`;
+  $("#more-traces").hidden = traces.length < traceLimit;
   $("#timeline").replaceChildren(...traces.map((t) => {
     const failed = t.steps.some((s) => !s.passed);
     return el("li", { class: `trace ${failed ? "failed" : "passed"}${t.id === selectedTrace ? " selected" : ""}`, "data-id": t.id,
@@ -241,6 +243,7 @@ async function openTrace(id) {
     seq.fix ? el("div", { class: "fix", id: "fix" }, el("b", {}, "Fix: "), seq.fix) : null);
 }
 $("#failed-only").addEventListener("change", loadTraces);
+$("#more-traces").addEventListener("click", () => { traceLimit += 200; loadTraces(); });
 $("#kind-filter").addEventListener("change", loadTraces);
 
 // ---- controls --------------------------------------------------------------------
