@@ -49,6 +49,20 @@ fn resource_of(scope: &str) -> &str {
     scope.strip_suffix(".default").unwrap_or(scope)
 }
 
+/// The query both managed-identity styles take.
+fn mi_query<'a>(
+    api_version: &'a str,
+    scope: &'a str,
+    client_id: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut q = vec![
+        ("api-version", api_version),
+        ("resource", resource_of(scope)),
+    ];
+    q.extend(client_id.map(|c| ("client_id", c)));
+    q
+}
+
 /// A number or a numeric string (managed-identity endpoints send strings).
 fn seconds(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.trim().parse().ok())
@@ -103,35 +117,19 @@ impl crate::Client {
                 endpoint,
                 header,
                 client_id,
-            } => {
-                let mut q = vec![
-                    ("api-version", "2019-08-01"),
-                    ("resource", resource_of(scope)),
-                ];
-                if let Some(c) = client_id {
-                    q.push(("client_id", c));
-                }
-                self.http
-                    .get(endpoint)
-                    .query(&q)
-                    .header("X-IDENTITY-HEADER", header)
-            }
-            Credential::Imds { host, client_id } => {
-                let mut q = vec![
-                    ("api-version", "2018-02-01"),
-                    ("resource", resource_of(scope)),
-                ];
-                if let Some(c) = client_id {
-                    q.push(("client_id", c));
-                }
-                self.http
-                    .get(format!(
-                        "{}/metadata/identity/oauth2/token",
-                        host.trim_end_matches('/')
-                    ))
-                    .query(&q)
-                    .header("Metadata", "true")
-            }
+            } => self
+                .http
+                .get(endpoint)
+                .query(&mi_query("2019-08-01", scope, client_id.as_deref()))
+                .header("X-IDENTITY-HEADER", header),
+            Credential::Imds { host, client_id } => self
+                .http
+                .get(format!(
+                    "{}/metadata/identity/oauth2/token",
+                    host.trim_end_matches('/')
+                ))
+                .query(&mi_query("2018-02-01", scope, client_id.as_deref()))
+                .header("Metadata", "true"),
         };
         let resp = req.send().await?;
         let status = resp.status();

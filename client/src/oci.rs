@@ -216,7 +216,13 @@ impl RegistryClient {
         Ok((mt, r.bytes().await?.to_vec()))
     }
 
-    pub async fn get_blob(&self, token: &str, repo: &str, digest: &str) -> Result<Vec<u8>, Error> {
+    /// `GET /v2/<repo>/blobs/<digest>`, refused answers as registry errors.
+    async fn blob_response(
+        &self,
+        token: &str,
+        repo: &str,
+        digest: &str,
+    ) -> Result<reqwest::Response, Error> {
         let r = self
             .http
             .get(self.url(&format!("/v2/{repo}/blobs/{digest}")))
@@ -226,6 +232,11 @@ impl RegistryClient {
         if !r.status().is_success() {
             return Err(oci_error(r).await);
         }
+        Ok(r)
+    }
+
+    pub async fn get_blob(&self, token: &str, repo: &str, digest: &str) -> Result<Vec<u8>, Error> {
+        let r = self.blob_response(token, repo, digest).await?;
         let bytes = r.bytes().await?.to_vec();
         if sha256_digest(&bytes) != digest {
             return Err(protocol(format!(
@@ -245,15 +256,7 @@ impl RegistryClient {
         file: &Path,
     ) -> Result<u64, Error> {
         use std::io::Write;
-        let mut r = self
-            .http
-            .get(self.url(&format!("/v2/{repo}/blobs/{digest}")))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            return Err(oci_error(r).await);
-        }
+        let mut r = self.blob_response(token, repo, digest).await?;
         let io = |e: std::io::Error| protocol(format!("{}: {e}", file.display()));
         let mut out = std::fs::File::create(file).map_err(io)?;
         let mut hash = Sha256::new();

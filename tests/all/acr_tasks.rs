@@ -75,14 +75,14 @@ async fn pull_creds(az: &Az<'_>, registry: &str) -> String {
     format!("00000000-0000-0000-0000-000000000000:{}", token.trim())
 }
 
-async fn registry_id(az: &Az<'_>, name: &str) -> String {
+pub(crate) async fn registry_id(az: &Az<'_>, name: &str) -> String {
     az.ok(&["acr", "show", "-n", name, "--query", "id", "-o", "tsv"])
         .await
         .trim()
         .to_string()
 }
 
-async fn acrpull(az: &Az<'_>, principal: &str, scope: &str) {
+pub(crate) async fn acrpull(az: &Az<'_>, principal: &str, scope: &str) {
     az.ok(&[
         "role",
         "assignment",

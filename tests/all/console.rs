@@ -7,6 +7,7 @@
 //! it. The screenshot is kept as a CI artifact: target/artifacts/console-failed-pull.png.
 
 use crate::aci::{create_with_identity, setup};
+use crate::acr_tasks::{acrpull, registry_id};
 use crate::harness::{CLIENT_SECRET, Emulator};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -67,32 +68,7 @@ async fn console_finds_the_failed_pull_and_its_missing_role() {
 
     // The fix the console showed, then the same create: the group runs, and
     // the console shows it with its containers' state and events.
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "consolereg01",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await;
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        regid.trim(),
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    acrpull(&az, &spid, &registry_id(&az, "consolereg01").await).await;
     let out =
         create_with_identity(&az, "my-containergroup", image, &userid, &["--ports", "80"]).await;
     assert!(out.ok, "{}", out.stderr);
