@@ -87,7 +87,7 @@ fn main() {
         let (k, v) = assignment(n - 1, &caller.object_id);
         access::put_assignment(&st, &k, v).unwrap();
         let scope = format!("/subscriptions/{SUB}/resourceGroups/rg{}", (n - 1) % 100);
-        let no_attrs = |_: &str| None;
+        let no_attrs = azemu_emulator::authz::condition::no_attributes;
         let q = Question {
             principal: &caller,
             action: "Microsoft.Resources/subscriptions/resourceGroups/read",

@@ -192,6 +192,7 @@ impl Emulator {
         TestPrincipal {
             object_id: field("objectId"),
             app_id: field("appId"),
+            secret: field("secret"),
             token,
         }
     }
@@ -296,6 +297,8 @@ impl Drop for Emulator {
 pub struct TestPrincipal {
     pub object_id: String,
     pub app_id: String,
+    /// Its client secret (for `az login --service-principal`).
+    pub secret: String,
     pub token: String,
 }
 

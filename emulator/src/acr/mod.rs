@@ -228,7 +228,7 @@ pub fn granted(state: &AppState, registry: &Value, caller: &Caller, scope: &Scop
                     continue;
                 };
                 let repo = scope.name.clone();
-                let attrs = move |k: &str| {
+                let attrs = move |_: crate::authz::condition::Source, k: &str| {
                     k.eq_ignore_ascii_case(
                         "Microsoft.ContainerRegistry/registries/repositories:name",
                     )

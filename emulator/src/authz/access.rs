@@ -3,6 +3,7 @@
 //! scope and the request's attributes. It loads the role assignments and
 //! definitions from the store and hands them to the pure [`super::engine`].
 
+use super::condition::{self, Attributes};
 use super::engine::{self, ActionKind, Assignment, Decision};
 use super::roles::{self, RoleDefinition};
 use crate::arm::{ArmError, ArmRequest};
@@ -18,12 +19,9 @@ pub struct Question<'a> {
     pub kind: ActionKind,
     /// An ARM id (`/subscriptions/…`), compared case-insensitively.
     pub scope: &'a str,
-    /// Request attributes for ABAC conditions (`Microsoft.ContainerRegistry/registries/repositories:name`).
-    pub attributes: &'a dyn Fn(&str) -> Option<String>,
-}
-
-fn no_attributes(_: &str) -> Option<String> {
-    None
+    /// Request and resource attributes for ABAC conditions
+    /// (`@Request[Microsoft.ContainerRegistry/registries/repositories:name]`).
+    pub attributes: Attributes<'a>,
 }
 
 /// Decide. The [`Decision`] names the assignments that granted, or why none did.
@@ -117,12 +115,26 @@ pub fn trace_refusal(
     t.finish(&state.traces, format!("{}: {}", err.code, err.message));
 }
 
-/// May `principal` perform control-plane `action` on `scope`?
+/// May `principal` perform control-plane `action` on `scope`? (A request
+/// without attributes: an assignment whose condition compares any attribute
+/// grants nothing here, see [`condition`].)
 pub fn allows(
     state: &AppState,
     principal: &Principal,
     action: &str,
     scope: &str,
+) -> StoreResult<bool> {
+    allows_with(state, principal, action, scope, &condition::no_attributes)
+}
+
+/// [`allows`], for a request carrying `attributes` for ABAC conditions
+/// (role-assignment writes and deletes).
+pub fn allows_with(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    scope: &str,
+    attributes: Attributes,
 ) -> StoreResult<bool> {
     let d = authorize(
         state,
@@ -131,7 +143,7 @@ pub fn allows(
             action,
             kind: ActionKind::Control,
             scope,
-            attributes: &no_attributes,
+            attributes,
         },
     )?;
     Ok(matches!(d, Decision::Allowed { .. }))

@@ -27,16 +27,41 @@
 //!   `ForAnyOfAllValues:`, `ForAllOfAllValues:`.
 //! - `Exists @Resource[attr]`.
 //!
-//! A comparison on an attribute the request does not carry is false, for
-//! the negated operators too. Attributes are looked up by name only (the
-//! `@Request`/`@Resource` source is not part of the key). Anything else
-//! (`DateTime…`, `IpMatch`, …) is a parse error. Malformed input is an
-//! error, never a panic; nesting is capped at [`MAX_DEPTH`].
+//! Attributes are looked up by source and name ([`Attributes`]): a role
+//! assignment write carries `@Request[…]` attributes only and a delete
+//! `@Resource[…]` ones only, as the authorization actions reference lists
+//! them (<https://learn.microsoft.com/azure/role-based-access-control/conditions-authorization-actions-attributes>).
+//!
+//! **Absent attributes fail closed.** A comparison on an attribute the
+//! request does not carry is false, whatever the operator (negated ones
+//! too) and whatever the cross-product prefix; only `Exists` tells absence
+//! apart. The format reference shows the idiom this implies: a condition
+//! that must also hold when an attribute is missing says so explicitly,
+//! `… DateTimeEquals '…' OR NOT Exists @Request[…:versionId]` (the `Or`
+//! example in conditions-format.md).
+//! TODO-fidelity: Microsoft's pages do not state the evaluation of a
+//! comparison on a missing attribute in words (searched conditions-format.md,
+//! conditions-troubleshoot.md, the delegation examples, and code/issues for
+//! "attribute doesn't exist"/"isn't present"); vacuous truth for
+//! `ForAllOf…` on a missing attribute is deliberately not emulated.
+//!
+//! Anything else (`DateTime…`, `IpMatch`, …) is a parse error. Malformed
+//! input is an error, never a panic; nesting is capped at [`MAX_DEPTH`].
 
 use super::matching::action_matches;
 
 /// Deepest nesting of parentheses and negations accepted.
 pub const MAX_DEPTH: usize = 64;
+
+/// A request's attribute values, by source and name
+/// (`(Source::Request, "Microsoft.Authorization/roleAssignments:RoleDefinitionId")`);
+/// `None` when the request does not carry it.
+pub type Attributes<'a> = &'a dyn Fn(Source, &str) -> Option<String>;
+
+/// No attributes at all (every comparison is false).
+pub fn no_attributes(_: Source, _: &str) -> Option<String> {
+    None
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -125,8 +150,8 @@ pub fn parse(src: &str) -> Result<Condition, ConditionError> {
 }
 
 impl Condition {
-    /// Does the condition hold for `action`, with request attributes looked up by name?
-    pub fn evaluate(&self, action: &str, attrs: &dyn Fn(&str) -> Option<String>) -> bool {
+    /// Does the condition hold for `action`, with attributes looked up by source and name?
+    pub fn evaluate(&self, action: &str, attrs: Attributes) -> bool {
         self.evaluate_with(action, None, attrs)
     }
 
@@ -135,7 +160,7 @@ impl Condition {
         &self,
         action: &str,
         sub_operation: Option<&str>,
-        attrs: &dyn Fn(&str) -> Option<String>,
+        attrs: Attributes,
     ) -> bool {
         match self {
             Condition::Or(v) => v
@@ -149,15 +174,15 @@ impl Condition {
             Condition::SubOperationMatches(s) => {
                 sub_operation.is_some_and(|o| o.eq_ignore_ascii_case(s))
             }
-            Condition::Exists { attribute, .. } => attrs(attribute).is_some(),
+            Condition::Exists { source, attribute } => attrs(*source, attribute).is_some(),
             Condition::Compare {
+                source,
                 attribute,
                 quantifier,
                 op,
                 values,
-                ..
             } => {
-                let Some(actual) = attrs(attribute) else {
+                let Some(actual) = attrs(*source, attribute) else {
                     return false;
                 };
                 let one = |v: &String| compare(*op, &actual, v);
@@ -636,11 +661,11 @@ mod tests {
     const META: &str = "Microsoft.ContainerRegistry/registries/repositories/metadata/read";
     const WRITE: &str = "Microsoft.ContainerRegistry/registries/repositories/content/write";
 
-    fn repo(name: &'static str) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| (k == REPO).then(|| name.to_string())
+    fn repo(name: &'static str) -> impl Fn(Source, &str) -> Option<String> {
+        move |s: Source, k: &str| (s == Source::Request && k == REPO).then(|| name.to_string())
     }
 
-    fn none(_: &str) -> Option<String> {
+    fn none(_: Source, _: &str) -> Option<String> {
         None
     }
 
@@ -721,7 +746,7 @@ mod tests {
 
     #[test]
     fn numbers_guids_booleans_exists() {
-        let attrs = |k: &str| match k {
+        let attrs = |_: Source, k: &str| match k {
             "n" => Some("10".to_string()),
             "g" => Some("08D4C71A-CC63-4CE4-A9C8-5DD251B4D619".to_string()),
             "b" => Some("True".to_string()),
@@ -806,12 +831,187 @@ mod tests {
         assert!(e.to_string().contains("unsupported operator 'Bogus'"));
     }
 
+    const WRITE_RA: &str = "Microsoft.Authorization/roleAssignments/write";
+    const DELETE_RA: &str = "Microsoft.Authorization/roleAssignments/delete";
+    const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+    const UAA: &str = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9";
+    const RBAC_ADMIN: &str = "f58310d9-a9f6-439a-9e8d-f62e7b41a168";
+    const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    const ACRPULL: &str = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+    const BACKUP_CONTRIBUTOR: &str = "5e467623-bb1f-42f4-a55d-6e525e11384b";
+    const BACKUP_READER: &str = "a795c7a0-d4a2-40c1-ae25-d81f01202912";
+    const VM_ADMIN_LOGIN: &str = "1c0163c0-47e6-4577-8991-ea5c82e286e4";
+    const AKS_RBAC_WRITER: &str = "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb";
+    const MARKETING: &str = "28c35fea-2099-4cf5-8ad9-473547bc9423";
+    const DARA: &str = "ea585310-c95c-4a68-af22-49af4363bbb1";
+    const SOMEONE: &str = "0b0b0b0b-0000-4000-8000-000000000001";
+
+    /// A role assignment's attributes as one source: role, principal, type.
+    fn ra(
+        source: Source,
+        role: &'static str,
+        principal: &'static str,
+        kind: &'static str,
+    ) -> impl Fn(Source, &str) -> Option<String> {
+        move |s: Source, k: &str| {
+            if s != source {
+                return None;
+            }
+            match k.rsplit(':').next()? {
+                "RoleDefinitionId" => Some(role.into()),
+                "PrincipalId" => Some(principal.into()),
+                "PrincipalType" => Some(kind.into()),
+                _ => None,
+            }
+        }
+    }
+
+    /// Microsoft's delegation examples (the fixture holds them verbatim):
+    /// each parses, allows what it names and refuses the rest, for writes
+    /// (`@Request`) and deletes (`@Resource`); attributes of the wrong source
+    /// or none at all never satisfy a comparison.
+    #[test]
+    fn microsofts_delegation_examples() {
+        use Source::{Request as Q, Resource as R};
+        let doc: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../fixtures/conditions/delegation-examples.json"
+        ))
+        .unwrap();
+        type Case = (
+            &'static str,
+            Source,
+            &'static str,
+            &'static str,
+            &'static str,
+            bool,
+        );
+        let table: &[(&str, &[Case])] = &[
+            (
+                "Constrain roles",
+                &[
+                    (
+                        WRITE_RA,
+                        Q,
+                        BACKUP_READER,
+                        SOMEONE,
+                        "ServicePrincipal",
+                        true,
+                    ),
+                    (WRITE_RA, Q, OWNER, SOMEONE, "ServicePrincipal", false),
+                    (DELETE_RA, R, BACKUP_CONTRIBUTOR, SOMEONE, "User", true),
+                    (DELETE_RA, R, OWNER, SOMEONE, "User", false),
+                    (WRITE_RA, R, BACKUP_READER, SOMEONE, "User", false),
+                    (DELETE_RA, Q, BACKUP_READER, SOMEONE, "User", false),
+                ],
+            ),
+            (
+                "Constrain roles and principal types",
+                &[
+                    (WRITE_RA, Q, BACKUP_READER, SOMEONE, "User", true),
+                    (
+                        WRITE_RA,
+                        Q,
+                        BACKUP_READER,
+                        SOMEONE,
+                        "ServicePrincipal",
+                        false,
+                    ),
+                    (DELETE_RA, R, BACKUP_CONTRIBUTOR, SOMEONE, "group", true),
+                    (
+                        DELETE_RA,
+                        R,
+                        BACKUP_CONTRIBUTOR,
+                        SOMEONE,
+                        "ServicePrincipal",
+                        false,
+                    ),
+                ],
+            ),
+            (
+                "Constrain roles and specific groups",
+                &[
+                    (WRITE_RA, Q, BACKUP_READER, MARKETING, "Group", true),
+                    (WRITE_RA, Q, BACKUP_READER, SOMEONE, "Group", false),
+                    (DELETE_RA, R, BACKUP_READER, MARKETING, "Group", true),
+                    (DELETE_RA, R, READER, MARKETING, "Group", false),
+                ],
+            ),
+            (
+                "Constrain virtual machine management",
+                &[
+                    (WRITE_RA, Q, VM_ADMIN_LOGIN, DARA, "User", true),
+                    (WRITE_RA, Q, VM_ADMIN_LOGIN, SOMEONE, "User", false),
+                    (WRITE_RA, Q, OWNER, DARA, "User", false),
+                ],
+            ),
+            (
+                "Constrain AKS cluster management",
+                &[
+                    (WRITE_RA, Q, AKS_RBAC_WRITER, DARA, "User", true),
+                    (WRITE_RA, Q, AKS_RBAC_WRITER, SOMEONE, "User", false),
+                    (DELETE_RA, R, AKS_RBAC_WRITER, DARA, "User", true),
+                ],
+            ),
+            (
+                "Constrain ACR management",
+                &[
+                    (WRITE_RA, Q, ACRPULL, SOMEONE, "ServicePrincipal", true),
+                    (WRITE_RA, Q, ACRPULL, SOMEONE, "User", false),
+                    (WRITE_RA, Q, READER, SOMEONE, "ServicePrincipal", false),
+                ],
+            ),
+            (
+                "Constrain add role assignments",
+                &[
+                    (WRITE_RA, Q, BACKUP_CONTRIBUTOR, SOMEONE, "User", true),
+                    (WRITE_RA, Q, OWNER, SOMEONE, "User", false),
+                    (DELETE_RA, R, OWNER, SOMEONE, "User", true),
+                ],
+            ),
+            (
+                "Allow most roles, but don't allow others to assign roles",
+                &[
+                    (WRITE_RA, Q, READER, SOMEONE, "User", true),
+                    (WRITE_RA, Q, OWNER, SOMEONE, "User", false),
+                    (WRITE_RA, Q, RBAC_ADMIN, SOMEONE, "User", false),
+                    (DELETE_RA, R, UAA, SOMEONE, "User", false),
+                    (DELETE_RA, R, READER, SOMEONE, "User", true),
+                ],
+            ),
+            (
+                "Cannot assign Owner",
+                &[
+                    (WRITE_RA, Q, UAA, SOMEONE, "User", true),
+                    (WRITE_RA, Q, OWNER, SOMEONE, "User", false),
+                    (DELETE_RA, R, OWNER, SOMEONE, "User", false),
+                ],
+            ),
+        ];
+        let examples = doc["examples"].as_array().unwrap();
+        assert_eq!(examples.len(), table.len());
+        for (name, cases) in table {
+            let text = examples
+                .iter()
+                .find(|e| e["example"] == *name)
+                .and_then(|e| e["condition"].as_str())
+                .unwrap_or_else(|| panic!("{name} is in the fixture"));
+            let c = parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for (i, (action, source, role, principal, kind, want)) in cases.iter().enumerate() {
+                let got = c.evaluate(action, &ra(*source, role, principal, kind));
+                assert_eq!(got, *want, "{name}, case {i}");
+            }
+            // Reads are never constrained; a write or delete with no attributes never passes.
+            assert!(c.evaluate("Microsoft.Authorization/roleAssignments/read", &none));
+            assert!(!c.evaluate(WRITE_RA, &none), "{name}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn random_text_never_panics(s in "\\PC{0,160}") {
             if let Ok(c) = parse(&s) {
-                let _ = c.evaluate("a/b", &|_| Some("v".into()));
+                let _ = c.evaluate("a/b", &|_, _| Some("v".into()));
             }
         }
 
@@ -826,7 +1026,7 @@ mod tests {
         ], 0..14)) {
             let s: String = parts.concat();
             if let Ok(c) = parse(&s) {
-                let attrs = |k: &str| (k == "x").then(|| "a".to_string());
+                let attrs = |_: Source, k: &str| (k == "x").then(|| "a".to_string());
                 let _ = c.evaluate("a/b", &attrs);
                 let _ = c.evaluate_with("a/b", Some("x"), &attrs);
             }

@@ -77,9 +77,9 @@ pub struct Request<'a> {
     pub kind: ActionKind,
     /// An ARM id (`/subscriptions/…`, or `/`).
     pub scope: &'a str,
-    /// Request and resource attributes for conditions, by attribute name
-    /// (`Microsoft.ContainerRegistry/registries/repositories:name`).
-    pub attributes: &'a dyn Fn(&str) -> Option<String>,
+    /// Request and resource attributes for conditions, by source and name
+    /// (`@Request[Microsoft.ContainerRegistry/registries/repositories:name]`).
+    pub attributes: condition::Attributes<'a>,
 }
 
 /// One assignment that granted the request.
@@ -304,7 +304,7 @@ mod tests {
         builtin_by_guid(guid).cloned()
     }
 
-    fn none(_: &str) -> Option<String> {
+    fn none(_: condition::Source, _: &str) -> Option<String> {
         None
     }
 
@@ -314,7 +314,7 @@ mod tests {
         action: &str,
         kind: ActionKind,
         scope: &str,
-        attrs: &dyn Fn(&str) -> Option<String>,
+        attrs: condition::Attributes,
     ) -> Decision {
         let ids = ["p".to_string(), "group-1".to_string()];
         let req = Request {
@@ -335,7 +335,7 @@ mod tests {
         assignments: &[Assignment],
         action: &str,
         scope: &str,
-        attrs: &dyn Fn(&str) -> Option<String>,
+        attrs: condition::Attributes,
     ) -> bool {
         decide(assignments, &[], action, ActionKind::Data, scope, attrs).is_allowed()
     }
@@ -553,8 +553,9 @@ mod tests {
             "((!(ActionMatches{{'{CONTENT_READ}'}})) OR (@Request[{REPO_ATTR}] StringEqualsIgnoreCase 'hello-world'))"
         ));
         a.condition_version = Some("2.0".into());
-        let hello = |k: &str| (k == REPO_ATTR).then(|| "hello-world".to_string());
-        let other = |k: &str| (k == REPO_ATTR).then(|| "other".to_string());
+        let hello =
+            |_: condition::Source, k: &str| (k == REPO_ATTR).then(|| "hello-world".to_string());
+        let other = |_: condition::Source, k: &str| (k == REPO_ATTR).then(|| "other".to_string());
         let set = [a.clone()];
         assert_eq!(
             decide(&set, &[], CONTENT_READ, ActionKind::Data, REG, &hello),
@@ -1127,7 +1128,7 @@ mod tests {
             )
             .collect();
         let attr = w.attr.clone();
-        let attrs = move |k: &str| (k == "attr").then(|| attr.clone());
+        let attrs = move |_: condition::Source, k: &str| (k == "attr").then(|| attr.clone());
         let req = Request {
             principal_ids: &w.caller,
             action: &w.action,

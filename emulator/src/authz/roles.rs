@@ -200,7 +200,7 @@ mod tests {
         let doc: Value = serde_json::from_str(FIXTURE).unwrap();
         let raw = doc["roles"].as_array().unwrap();
         assert_eq!(builtin().len(), raw.len(), "every fixture entry parses");
-        assert_eq!(builtin().len(), 22);
+        assert_eq!(builtin().len(), 24);
         assert_eq!(builtin_json().len(), builtin().len());
         assert!(doc["_comment"].is_string());
         for (v, r) in builtin_json().iter().zip(builtin()) {

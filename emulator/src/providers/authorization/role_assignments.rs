@@ -1,18 +1,28 @@
 //! Role assignments (`RoleAssignments_Create`, `_Get`, `_Delete`, `_ListForScope`;
 //! spec `authorization-RoleAssignmentsCalls.json` 2022-04-01).
 //!
-//! - PUT needs `Microsoft.Authorization/roleAssignments/write` at the scope,
-//!   a GUID name, a role that exists, and a principal in the directory
+//! - PUT needs `Microsoft.Authorization/roleAssignments/write` on the
+//!   assignment (its scope or above), a GUID name, a role that exists, and a principal in the directory
 //!   (unless `principalType` is given, which is how Azure skips its
 //!   replication check). The same principal, role and scope under another
 //!   name is 409 `RoleAssignmentExists`.
 //! - Lists: no filter → at, above and below the scope; `atScope()` → at or
 //!   above; `principalId eq '…'` / `assignedTo('…')` → that principal's, at,
 //!   above or below. Clauses combine with `and`.
+//!
+//! Delegation conditions (Role Based Access Control Administrator limited to
+//! some roles or principals, delegate-role-assignments-examples.md) read the
+//! attributes the authorization actions reference lists: a write carries
+//! `@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]`,
+//! `:PrincipalId` and `:PrincipalType` (from the body), a delete the same names
+//! as `@Resource[…]` (from the stored assignment). Refusals of either use
+//! ARM's wording for role assignments ("does not have authorization or an
+//! ABAC condition not fulfilled") and name the assignment's id.
 
 use super::{NAMESPACE, is_guid};
 use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
 use crate::authz::access::{self, require};
+use crate::authz::condition::Source;
 use crate::authz::engine::scope_covers;
 use crate::entra::PrincipalKind;
 use crate::providers::json_response;
@@ -32,6 +42,86 @@ fn assignment_id(scope: &ResourceId, name: &str) -> String {
     format!("{scope}/providers/{NAMESPACE}/roleAssignments/{name}")
 }
 
+/// The role-assignment attributes delegation conditions read
+/// (conditions-authorization-actions-attributes.md).
+const ATTR_ROLE_DEFINITION_ID: &str = "Microsoft.Authorization/roleAssignments:RoleDefinitionId";
+const ATTR_PRINCIPAL_ID: &str = "Microsoft.Authorization/roleAssignments:PrincipalId";
+const ATTR_PRINCIPAL_TYPE: &str = "Microsoft.Authorization/roleAssignments:PrincipalType";
+
+/// One role assignment's attributes, as one source (`@Request` for a write,
+/// `@Resource` for a delete). Absent values stay absent: a condition that
+/// compares them does not hold.
+#[derive(Default)]
+struct AssignmentAttributes {
+    source: Option<Source>,
+    role_definition_id: Option<String>,
+    principal_id: Option<String>,
+    principal_type: Option<String>,
+}
+
+impl AssignmentAttributes {
+    /// From an assignment's properties (a request body's or a stored row's).
+    fn of(state: &AppState, source: Source, props: &Value) -> AssignmentAttributes {
+        let principal_id = props["principalId"].as_str().map(str::to_ascii_lowercase);
+        // The directory's word on the principal's type wins over the
+        // caller's: a delegate limited to users and groups cannot pass a
+        // service principal off as a group.
+        let known = principal_id
+            .as_deref()
+            .and_then(|p| state.directory.get(p).ok().flatten())
+            .map(|_| "ServicePrincipal".to_string());
+        AssignmentAttributes {
+            source: Some(source),
+            role_definition_id: props["roleDefinitionId"]
+                .as_str()
+                .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+                .filter(|g| !g.is_empty())
+                .map(str::to_ascii_lowercase),
+            principal_type: known.or_else(|| props["principalType"].as_str().map(str::to_string)),
+            principal_id,
+        }
+    }
+
+    fn lookup(&self, source: Source, name: &str) -> Option<String> {
+        if self.source != Some(source) {
+            return None;
+        }
+        let value = if name.eq_ignore_ascii_case(ATTR_ROLE_DEFINITION_ID) {
+            &self.role_definition_id
+        } else if name.eq_ignore_ascii_case(ATTR_PRINCIPAL_ID) {
+            &self.principal_id
+        } else if name.eq_ignore_ascii_case(ATTR_PRINCIPAL_TYPE) {
+            &self.principal_type
+        } else {
+            return None;
+        };
+        value.clone()
+    }
+}
+
+/// `action` (`roleAssignments/write` or `/delete`) on the assignment `id`,
+/// its conditions evaluated with `attrs`; otherwise ARM's 403 for role assignments.
+fn require_on_assignment(
+    state: &AppState,
+    req: &ArmRequest,
+    action: &str,
+    id: &str,
+    attrs: &AssignmentAttributes,
+) -> Result<(), ArmError> {
+    let lookup = |s: Source, n: &str| attrs.lookup(s, n);
+    if access::allows_with(state, &req.principal, action, id, &lookup)? {
+        return Ok(());
+    }
+    let err = ArmError::authorization_failed_or_condition(
+        &req.principal.app_id,
+        &req.principal.object_id,
+        action,
+        id,
+    );
+    access::trace_refusal(state, req, action, id, &err);
+    Err(err)
+}
+
 pub fn dispatch(
     state: &AppState,
     req: &ArmRequest,
@@ -39,7 +129,6 @@ pub fn dispatch(
     name: &str,
 ) -> Result<Response, ArmError> {
     req.api_version(TYPE)?;
-    let s = scope.to_string();
     let id = assignment_id(scope, name);
     match req.method {
         Method::PUT => create(state, req, scope, name),
@@ -48,7 +137,7 @@ pub fn dispatch(
                 state,
                 req,
                 "Microsoft.Authorization/roleAssignments/read",
-                &s,
+                &id,
             )?;
             let row = state
                 .store
@@ -57,11 +146,20 @@ pub fn dispatch(
             Ok(json_response(StatusCode::OK, &row))
         }
         Method::DELETE => {
-            require(
+            // The stored assignment is the `@Resource` a delegation condition
+            // reads; with none, every comparison fails (and nothing is said
+            // about whether it exists).
+            let existing = state.store.get(tables::ROLE_ASSIGNMENTS, &key(&id))?;
+            let attrs = existing
+                .as_ref()
+                .map(|row| AssignmentAttributes::of(state, Source::Resource, &row["properties"]))
+                .unwrap_or_default();
+            require_on_assignment(
                 state,
                 req,
                 "Microsoft.Authorization/roleAssignments/delete",
-                &s,
+                &id,
+                &attrs,
             )?;
             match access::delete_assignment(state, &key(&id))? {
                 Some(row) => {
@@ -88,11 +186,16 @@ fn create(
     name: &str,
 ) -> Result<Response, ArmError> {
     let s = scope.to_string();
-    require(
+    // Authorization first (a caller without access learns nothing), with the
+    // body's attributes for delegation conditions, read leniently here.
+    let request = req.json_body().unwrap_or(Value::Null);
+    let attrs = AssignmentAttributes::of(state, Source::Request, &request["properties"]);
+    require_on_assignment(
         state,
         req,
         "Microsoft.Authorization/roleAssignments/write",
-        &s,
+        &assignment_id(scope, name),
+        &attrs,
     )?;
     if !is_guid(name) {
         return Err(ArmError::invalid_role_assignment_id(name));

@@ -101,47 +101,95 @@ pub fn dispatch(
     guid: &str,
 ) -> Result<Response, ArmError> {
     req.api_version(TYPE)?;
-    let s = scope.to_string();
     match req.method {
         Method::GET => {
             require(
                 state,
                 req,
                 "Microsoft.Authorization/roleDefinitions/read",
-                &s,
+                &definition_id(scope, guid),
             )?;
+            // A custom role shows only where it is assignable (at, above or
+            // below the URL's scope), as in the list.
+            let s = scope.to_string();
             let role = access::role_definition(state, guid)
+                .filter(|r| {
+                    r.role_type == RoleType::BuiltIn
+                        || r.assignable_scopes
+                            .iter()
+                            .any(|a| scope_covers(a, &s) || scope_covers(&s, a))
+                })
                 .ok_or_else(ArmError::role_definition_not_found)?;
             Ok(json_response(StatusCode::OK, &render(&role, scope)))
         }
         Method::PUT => create_or_update(state, req, scope, guid),
-        Method::DELETE => {
-            require(
-                state,
-                req,
-                "Microsoft.Authorization/roleDefinitions/delete",
-                &s,
-            )?;
-            if roles::builtin_by_guid(guid).is_some() {
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "CannotModifyBuiltInRole",
-                    "Built-in roles cannot be modified or deleted.",
-                ));
-            }
-            match state
-                .store
-                .delete(tables::ROLE_DEFINITIONS, &guid.to_ascii_lowercase())?
-            {
-                Some(row) => match RoleDefinition::from_arm_json(&row) {
-                    Some(r) => Ok(json_response(StatusCode::OK, &render(&r, scope))),
-                    None => Ok(StatusCode::NO_CONTENT.into_response()),
-                },
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
+        Method::DELETE => delete(state, req, scope, guid),
         ref m => Err(ArmError::method_not_allowed(m.as_str())),
     }
+}
+
+/// The id a role definition is addressed by in this request's URL.
+fn definition_id(scope: &ResourceId, guid: &str) -> String {
+    format!("{scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}")
+}
+
+/// `action` at the URL's scope was allowed; is it allowed at every one of
+/// `scopes` too? Otherwise 403 naming the scopes it is not.
+fn require_at_every_scope(
+    state: &AppState,
+    req: &ArmRequest,
+    action: &str,
+    url_scope: &ResourceId,
+    scopes: &[String],
+) -> Result<(), ArmError> {
+    let mut missing: Vec<String> = Vec::new();
+    for s in scopes {
+        if !access::allows(state, &req.principal, action, s)?
+            && !missing.iter().any(|m| same_scope(m, s))
+        {
+            missing.push(s.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let err = ArmError::role_definition_linked_authorization_failed(
+        &req.principal.app_id,
+        &req.principal.object_id,
+        action,
+        &url_scope.to_string(),
+        &missing,
+    );
+    access::trace_refusal(state, req, action, &missing.join(","), &err);
+    Err(err)
+}
+
+fn same_scope(a: &str, b: &str) -> bool {
+    scope_covers(a, b) && scope_covers(b, a)
+}
+
+/// An assignable scope of a custom role: an ARM scope (subscription,
+/// resource group, resource), no wildcard, no dot segments, not `/`.
+fn valid_assignable_scope(s: &str) -> bool {
+    let segments_ok = s
+        .split('/')
+        .all(|seg| !seg.contains('*') && seg != "." && seg != "..");
+    segments_ok
+        && s.starts_with('/')
+        && ResourceId::parse_prefix(s).is_some_and(|(_, rest)| rest.is_empty())
+}
+
+/// The role assignments (stored rows) that use role `guid`.
+fn assignments_of_role(state: &AppState, guid: &str) -> Result<Vec<Value>, ArmError> {
+    Ok(access::all_assignment_rows(state)?
+        .into_iter()
+        .filter(|v| {
+            v["properties"]["roleDefinitionId"]
+                .as_str()
+                .and_then(|id| id.trim_end_matches('/').rsplit('/').next())
+                .is_some_and(|g| g.eq_ignore_ascii_case(guid))
+        })
+        .collect())
 }
 
 /// `PUT …/roleDefinitions/{guid}` → 201: a custom role.
@@ -151,12 +199,8 @@ fn create_or_update(
     scope: &ResourceId,
     guid: &str,
 ) -> Result<Response, ArmError> {
-    require(
-        state,
-        req,
-        "Microsoft.Authorization/roleDefinitions/write",
-        &scope.to_string(),
-    )?;
+    const WRITE: &str = "Microsoft.Authorization/roleDefinitions/write";
+    require(state, req, WRITE, &definition_id(scope, guid))?;
     if !is_guid(guid) {
         return Err(ArmError::new(
             StatusCode::BAD_REQUEST,
@@ -167,11 +211,7 @@ fn create_or_update(
         ));
     }
     if roles::builtin_by_guid(guid).is_some() {
-        return Err(ArmError::new(
-            StatusCode::BAD_REQUEST,
-            "CannotModifyBuiltInRole",
-            "Built-in roles cannot be modified or deleted.",
-        ));
+        return Err(ArmError::cannot_modify_built_in_role());
     }
     let body = req.json_object()?;
     let props = body.get("properties").cloned().unwrap_or(json!({}));
@@ -200,23 +240,56 @@ fn create_or_update(
             "The role definition must have at least one assignable scope.",
         ));
     }
-    let taken = visible(state, scope)?.iter().any(|r| {
-        r.role_name.eq_ignore_ascii_case(role_name) && !r.id_guid.eq_ignore_ascii_case(guid)
-    });
-    if taken {
-        return Err(ArmError::new(
-            StatusCode::CONFLICT,
-            "RoleDefinitionWithSameNameExists",
-            "A custom role with the same name already exists in this directory. Use a different name.",
-        ));
+    if let Some(bad) = scopes.iter().find(|s| !valid_assignable_scope(s)) {
+        return Err(ArmError::invalid_assignable_scope(bad));
     }
-    let existed = state
-        .store
-        .get(tables::ROLE_DEFINITIONS, &guid.to_ascii_lowercase())?;
+    let key = guid.to_ascii_lowercase();
+    let existed = state.store.get(tables::ROLE_DEFINITIONS, &key)?;
+    let old_scopes: Vec<String> = existed
+        .as_ref()
+        .and_then(RoleDefinition::from_arm_json)
+        .map(|r| r.assignable_scopes)
+        .unwrap_or_default();
+    // Every scope the role is, or was, assignable at.
+    let every: Vec<String> = scopes.iter().chain(&old_scopes).cloned().collect();
+    require_at_every_scope(state, req, WRITE, scope, &every)?;
+
+    // Role names are unique in the tenant (built-in names included).
+    let taken = roles::builtin()
+        .iter()
+        .any(|r| r.role_name.eq_ignore_ascii_case(role_name))
+        || state
+            .store
+            .scan(tables::ROLE_DEFINITIONS, "")?
+            .iter()
+            .filter_map(|(_, row)| RoleDefinition::from_arm_json(row))
+            .any(|r| {
+                r.role_name.eq_ignore_ascii_case(role_name) && !r.id_guid.eq_ignore_ascii_case(guid)
+            });
+    if taken {
+        return Err(ArmError::role_definition_with_same_name_exists());
+    }
+    // A scope may go only if no assignment of the role is left under it alone.
+    if !old_scopes.is_empty() {
+        let assigned = assignments_of_role(state, guid)?;
+        for old in old_scopes
+            .iter()
+            .filter(|o| !scopes.iter().any(|n| same_scope(n, o)))
+        {
+            let orphaned = assigned.iter().any(|a| {
+                a["properties"]["scope"].as_str().is_some_and(|at| {
+                    scope_covers(old, at) && !scopes.iter().any(|n| scope_covers(n, at))
+                })
+            });
+            if orphaned {
+                return Err(ArmError::role_scope_being_removed_contains_assignments(old));
+            }
+        }
+    }
     let now = crate::clock::arm_timestamp(req.now);
     let row = json!({
         "id": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", id_scope(scope)),
-        "name": guid.to_ascii_lowercase(),
+        "name": key,
         "type": TYPE,
         "properties": {
             "roleName": role_name,
@@ -226,15 +299,43 @@ fn create_or_update(
             "permissions": props.get("permissions").cloned().unwrap_or(json!([])),
             "createdOn": existed.as_ref().map(|e| e["properties"]["createdOn"].clone()).unwrap_or(json!(now)),
             "updatedOn": now,
-            "createdBy": req.principal.object_id,
+            "createdBy": existed.as_ref().map(|e| e["properties"]["createdBy"].clone()).unwrap_or(json!(req.principal.object_id)),
             "updatedBy": req.principal.object_id,
         }
     });
     let role = RoleDefinition::from_arm_json(&row).ok_or_else(|| {
         ArmError::invalid_request_content("The role definition's permissions are malformed.")
     })?;
-    state
-        .store
-        .put(tables::ROLE_DEFINITIONS, &guid.to_ascii_lowercase(), row)?;
+    state.store.put(tables::ROLE_DEFINITIONS, &key, row)?;
     Ok(json_response(StatusCode::CREATED, &render(&role, scope)))
+}
+
+/// `DELETE …/roleDefinitions/{guid}` → 200 with the role, 204 if there was none.
+fn delete(
+    state: &AppState,
+    req: &ArmRequest,
+    scope: &ResourceId,
+    guid: &str,
+) -> Result<Response, ArmError> {
+    const DELETE: &str = "Microsoft.Authorization/roleDefinitions/delete";
+    require(state, req, DELETE, &definition_id(scope, guid))?;
+    if roles::builtin_by_guid(guid).is_some() {
+        return Err(ArmError::cannot_modify_built_in_role());
+    }
+    let key = guid.to_ascii_lowercase();
+    let Some(row) = state.store.get(tables::ROLE_DEFINITIONS, &key)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let role = RoleDefinition::from_arm_json(&row);
+    if let Some(r) = &role {
+        require_at_every_scope(state, req, DELETE, scope, &r.assignable_scopes)?;
+    }
+    if !assignments_of_role(state, guid)?.is_empty() {
+        return Err(ArmError::role_definition_has_assignments());
+    }
+    state.store.delete(tables::ROLE_DEFINITIONS, &key)?;
+    match role {
+        Some(r) => Ok(json_response(StatusCode::OK, &render(&r, scope))),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
