@@ -13,8 +13,9 @@
 //!   their upload link expired, are dropped ([`crate::storage::expire_sources`]).
 //!
 //! A sweep runs when emulated time has moved a whole interval past the last
-//! one: checked at start, whenever the clock is advanced
-//! (`POST /_emulator/clock/advance`), and every minute of wall time.
+//! one. Nothing runs on a timer: that is checked at start, whenever the clock
+//! is advanced (`POST /_emulator/clock/advance`), and where pending operations
+//! settle (the start of each ARM request).
 
 use crate::state::AppState;
 use std::sync::atomic::{AtomicI64, Ordering};

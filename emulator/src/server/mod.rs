@@ -111,17 +111,6 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         shutdown,
     });
     let task = tokio::spawn(accept_loop(listener, ctx));
-    // Housekeeping checks once a minute of wall time whether a sweep is due.
-    let (swept, mut stopped) = (state.clone(), stop.subscribe());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => { crate::maintenance::run_if_due(&swept); }
-                _ = stopped.changed() => break,
-            }
-        }
-    });
     Ok(RunningServer {
         addr,
         state,
