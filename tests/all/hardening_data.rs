@@ -999,6 +999,43 @@ async fn upload_size_is_capped() {
     assert!(upload_files(&em).is_empty());
     assert_eq!(rows(&exported(&em).await, "oci_uploads"), 0);
 
+    // Streamed without a length (chunked): cut off at the chunk that crosses the cap.
+    let big_digest = digest(&[3u8; 1600]);
+    let mut raw = format!(
+        "POST /v2/app/blobs/uploads/?digest={big_digest} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        }
+    )
+    .into_bytes();
+    for _ in 0..2 {
+        raw.extend_from_slice(b"320\r\n");
+        raw.extend_from_slice(&[3u8; 800]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let answer = tokio::task::spawn_blocking({
+        let addr = format!("127.0.0.1:{}", em.port);
+        move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(&raw).unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
+        }
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("the upload exceeds the registry's limit of 1024 bytes"),
+        "{answer}"
+    );
+    assert!(upload_files(&em).is_empty());
+    assert_eq!(rows(&exported(&em).await, "oci_uploads"), 0);
+
     // At the cap exactly: stored.
     let exact = vec![9u8; 1024];
     let r = req(
@@ -1731,4 +1768,35 @@ async fn forged_registry_tokens_are_refused() {
             "refresh token: {what}"
         );
     }
+    // Item 13, Entra's side: an Entra token (signed with the real key) whose
+    // expiry is not a number is no token, at the exchange and at ARM.
+    let mut c = claims(&entra);
+    c["exp"] = json!("never");
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = jsonwebtoken::decode_header(&entra).unwrap().kid;
+    let forged = jsonwebtoken::encode(&header, &c, &real).unwrap();
+    let (s, b) = Emulator::answer(http.post(format!("https://{host}/oauth2/exchange")).form(&[
+        ("grant_type", "access_token"),
+        ("service", host),
+        ("access_token", forged.as_str()),
+    ]))
+    .await;
+    assert_eq!(
+        (s, b["errors"][0]["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{b}"
+    );
+    let (s, b) = em
+        .arm(
+            &forged,
+            Method::GET,
+            &format!("/subscriptions/{SUBSCRIPTION}?api-version=2022-12-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("InvalidAuthenticationToken")),
+        "{b}"
+    );
 }
