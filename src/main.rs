@@ -232,6 +232,10 @@ struct Serve {
     /// Clock skew tolerated on a token's expiry and not-before, in seconds (ARM: 300).
     #[arg(long, env = "AZEMU_TOKEN_SKEW_SECONDS", default_value_t = 300)]
     token_skew_seconds: u64,
+    /// Largest blob upload a registry accepts, in bytes (default 10 GiB); a larger
+    /// upload is refused and its partial bytes removed.
+    #[arg(long, env = "AZEMU_MAX_UPLOAD_BYTES", default_value_t = azemu_emulator::config::DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -357,6 +361,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.token_lifetime = Duration::from_secs(s.token_lifetime_seconds);
     config.header_read_timeout = Duration::from_millis(s.header_read_timeout_ms.max(1));
     config.token_skew = Duration::from_secs(s.token_skew_seconds);
+    config.max_upload_bytes = s.max_upload_bytes;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

@@ -27,6 +27,9 @@ pub enum SimMode {
     Explicit,
 }
 
+/// Default cap on one blob upload: generous (10 GiB), so only a runaway or hostile client meets it.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: IpAddr,
@@ -60,6 +63,9 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// Clock skew tolerated on a token's exp and nbf (ARM: five minutes).
     pub token_skew: Duration,
+    /// Largest blob upload session a registry accepts; a larger one is
+    /// refused and its partial bytes removed.
+    pub max_upload_bytes: u64,
 }
 
 impl Config {
@@ -83,6 +89,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(30),
             token_lifetime: Duration::from_secs(crate::entra::token::LIFETIME_SECS as u64),
             token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
         }
     }
 

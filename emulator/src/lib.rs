@@ -18,7 +18,9 @@
 //!   that `Microsoft.Resources/deployments` runs through the providers.
 //! - [`seed`]: declarative worlds (`azemu serve --seed`).
 //! - [`runtime`]: what runs when operations settle (ACR task runs).
-//! - [`storage`]: the Blob Storage slice task logs are streamed from.
+//! - [`storage`]: the Blob Storage slice task logs are streamed from (signed SAS links).
+//! - [`maintenance`]: housekeeping on the emulated clock (abandoned uploads,
+//!   tombstones, build contexts), as distribution's upload purging.
 //! - [`store`]: the one [`store::Store`] trait state sits behind.
 //! - [`clock`]: injected time; nothing sleeps, tests move the clock.
 //! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
@@ -34,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod entra;
 pub mod faults;
+pub mod maintenance;
 pub mod network;
 pub mod oci;
 pub mod providers;

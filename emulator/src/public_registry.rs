@@ -49,6 +49,8 @@ pub fn router(state: &AppState) -> axum::Router {
         store: state.store.clone(),
         blobs: state.blobs.clone(),
         gate: std::sync::Arc::new(PublicGate),
+        clock: state.clock.clone(),
+        max_upload: state.config.max_upload_bytes,
     }))
 }
 

@@ -34,6 +34,10 @@ pub struct AppState {
     pub traces: crate::trace::Traces,
     /// Role assignments by principal (what authorize() reads).
     pub assignment_index: Arc<crate::authz::index::AssignmentIndex>,
+    /// The task-log storage account's key: SAS links are signed with it.
+    pub storage_key: Arc<crate::storage::AccountKey>,
+    /// When housekeeping last swept (upload sessions, tombstones, build contexts).
+    pub maintenance: Arc<crate::maintenance::Schedule>,
 }
 
 impl AppState {
@@ -42,6 +46,7 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let ca = CertAuthority::load_or_create(&config.data_dir)?;
         let key = SigningKey::load_or_create(&config.data_dir)?;
+        let storage_key = crate::storage::AccountKey::load_or_create(&config.data_dir)?;
         let store: Arc<dyn Store> = if config.state_in_memory {
             Arc::new(MemoryStore::new())
         } else {
@@ -73,10 +78,13 @@ impl AppState {
             faults: Default::default(),
             traces: Default::default(),
             assignment_index: Default::default(),
+            storage_key: Arc::new(storage_key),
+            maintenance: Default::default(),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
         state.seed()?;
         state.reconcile()?;
+        crate::maintenance::run_if_due(&state);
         let (files, bytes) = state.collect_garbage()?;
         if files > 0 {
             tracing::info!(files, bytes, "removed registry blobs nothing refers to");

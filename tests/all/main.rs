@@ -18,6 +18,7 @@ mod client_flows;
 mod console;
 mod deployments;
 mod entra;
+mod hardening_data;
 mod hardening_rbac;
 mod hostile;
 mod identity_block;

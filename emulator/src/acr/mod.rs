@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> axum::Router {
                 gate: std::sync::Arc::new(data_plane::AcrGate {
                     state: state.clone(),
                 }),
+                clock: state.clock.clone(),
+                max_upload: state.config.max_upload_bytes,
             },
         )))
         .layer(axum::middleware::from_fn_with_state(state, network_gate))

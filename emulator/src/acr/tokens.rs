@@ -227,7 +227,11 @@ pub fn verify(state: &AppState, token: &str, host: &str, grant_type: &str) -> Op
             .is_some_and(|a| a.eq_ignore_ascii_case(host))
         && c["grant_type"] == grant_type
         && c["exp"].as_i64().is_some_and(|e| now <= e)
-        && c["nbf"].as_i64().is_none_or(|n| n <= now + 300);
+        // A not-before that is present must be a time (an unreadable one is invalid).
+        && match &c["nbf"] {
+            Value::Null => true,
+            n => n.as_i64().is_some_and(|n| n <= now + 300),
+        };
     ok.then_some(c)
 }
 

@@ -362,6 +362,8 @@ async fn advance(State(s): State<AppState>, Query(q): Query<HashMap<String, Stri
         .into_response();
     };
     s.clock.advance(time::Duration::seconds(secs));
+    // What expired while time jumped is swept now, as it would have been on the way.
+    crate::maintenance::run_if_due(&s);
     Json(clock_body(&s)).into_response()
 }
 

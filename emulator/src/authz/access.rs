@@ -173,6 +173,45 @@ pub fn role_definition(state: &AppState, guid: &str) -> Option<RoleDefinition> {
     RoleDefinition::from_arm_json(&row)
 }
 
+/// A propagation timestamp (`createdOn`, `deletedOn`) of a row.
+enum Stamp {
+    Absent,
+    At(time::OffsetDateTime),
+    /// Present but not a time: never trusted (fail closed).
+    Unreadable,
+}
+
+fn stamp(v: &Value, field: &str) -> Stamp {
+    match &v["properties"][field] {
+        Value::Null => Stamp::Absent,
+        Value::String(t) => {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_or(Stamp::Unreadable, Stamp::At)
+        }
+        _ => Stamp::Unreadable,
+    }
+}
+
+/// Does an assignment count yet (`createdOn + delay` has passed)? One without
+/// `createdOn` counts (rows written before it was kept); one whose `createdOn`
+/// is unreadable never does.
+fn created_propagated(v: &Value, delay: std::time::Duration, now: time::OffsetDateTime) -> bool {
+    match stamp(v, "createdOn") {
+        Stamp::Absent => true,
+        Stamp::At(t) => t + delay <= now,
+        Stamp::Unreadable => false,
+    }
+}
+
+/// Does a deleted assignment still count (`deletedOn + delay` is ahead)? A
+/// tombstone whose `deletedOn` is missing or unreadable does not.
+fn deletion_pending(v: &Value, delay: std::time::Duration, now: time::OffsetDateTime) -> bool {
+    match stamp(v, "deletedOn") {
+        Stamp::At(t) => t + delay > now,
+        Stamp::Absent | Stamp::Unreadable => false,
+    }
+}
+
 /// The assignments naming `object_id`.
 pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assignment>> {
     let delay = state.config.rbac_propagation;
@@ -180,24 +219,16 @@ pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assi
     // With a propagation delay, what authorize() sees lags the writes: an
     // assignment counts once `createdOn + delay` has passed, and a deleted one
     // keeps counting until `deletedOn + delay`.
-    let propagated = |v: &Value, field: &str| {
-        v["properties"][field]
-            .as_str()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .is_none_or(|t| t + delay <= now)
-    };
     let mut rows = assignment_rows_of(state, object_id)?;
     if !delay.is_zero() {
-        rows.retain(|v| propagated(v, "createdOn"));
+        rows.retain(|v| created_propagated(v, delay, now));
         rows.extend(
             state
                 .store
                 .scan(tables::ROLE_ASSIGNMENT_TOMBSTONES, "")?
                 .into_iter()
                 .map(|(_, v)| v)
-                .filter(|v| propagated(v, "createdOn") && !propagated(v, "deletedOn")),
+                .filter(|v| created_propagated(v, delay, now) && deletion_pending(v, delay, now)),
         );
     }
     Ok(rows
@@ -209,6 +240,21 @@ pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assi
         })
         .filter_map(assignment_from_row)
         .collect())
+}
+
+/// Remove the tombstones of deleted assignments that no longer count (their
+/// `deletedOn + delay` has passed, or it is unreadable, or there is no delay
+/// any more). Returns how many went.
+pub fn prune_tombstones(state: &AppState, now: time::OffsetDateTime) -> StoreResult<usize> {
+    let delay = state.config.rbac_propagation;
+    let mut n = 0;
+    for (k, v) in state.store.scan(tables::ROLE_ASSIGNMENT_TOMBSTONES, "")? {
+        if delay.is_zero() || !deletion_pending(&v, delay, now) {
+            state.store.delete(tables::ROLE_ASSIGNMENT_TOMBSTONES, &k)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// A principal's role assignments as people read them: `RoleName @ scope`.
@@ -279,4 +325,49 @@ pub fn assignment_from_row(v: &Value) -> Option<Assignment> {
         condition: p["condition"].as_str().map(str::to_string),
         condition_version: p["conditionVersion"].as_str().map(str::to_string),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Propagation stamps: an unreadable `createdOn` never grants, an unreadable
+    /// `deletedOn` never keeps a deleted assignment alive.
+    #[test]
+    fn unreadable_stamps_fail_closed() {
+        let delay = std::time::Duration::from_secs(60);
+        let now = time::OffsetDateTime::now_utc();
+        let at = |f: &str, t: time::OffsetDateTime| json!({"properties": {f: crate::clock::arm_timestamp(t)}});
+        let raw = |f: &str, v: Value| json!({"properties": {f: v}});
+        assert!(created_propagated(&json!({"properties": {}}), delay, now));
+        assert!(created_propagated(
+            &at("createdOn", now - time::Duration::minutes(2)),
+            delay,
+            now
+        ));
+        assert!(!created_propagated(&at("createdOn", now), delay, now));
+        assert!(!created_propagated(
+            &raw("createdOn", json!("garbage")),
+            delay,
+            now
+        ));
+        assert!(!created_propagated(
+            &raw("createdOn", json!(12)),
+            delay,
+            now
+        ));
+        assert!(deletion_pending(&at("deletedOn", now), delay, now));
+        assert!(!deletion_pending(
+            &at("deletedOn", now - time::Duration::minutes(2)),
+            delay,
+            now
+        ));
+        assert!(!deletion_pending(
+            &raw("deletedOn", json!("garbage")),
+            delay,
+            now
+        ));
+        assert!(!deletion_pending(&json!({"properties": {}}), delay, now));
+    }
 }

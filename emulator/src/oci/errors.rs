@@ -139,6 +139,22 @@ impl OciError {
             format!("the manifest exceeds the {limit} byte limit"),
         )
     }
+    /// An upload past the registry's size cap (`--max-upload-bytes`): the
+    /// session ends and its bytes are removed. TODO-fidelity: neither
+    /// distribution (no cap on blob uploads) nor ACR's docs (a 200 GiB layer
+    /// limit, no error text) say how a registry refuses one; searched the
+    /// distribution spec's error codes, distribution's configuration docs and
+    /// ACR's service-tier limits. BLOB_UPLOAD_INVALID is the spec's code for
+    /// "the blob upload encountered an error and can no longer proceed".
+    pub fn upload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BLOB_UPLOAD_INVALID",
+            format!(
+                "blob upload invalid: the upload exceeds the registry's limit of {limit} bytes"
+            ),
+        )
+    }
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }

@@ -24,6 +24,10 @@ pub struct Ctx {
     pub store: Arc<dyn Store>,
     pub blobs: Arc<BlobStore>,
     pub gate: Arc<dyn Gate>,
+    /// Emulated time: upload sessions expire on it.
+    pub clock: Arc<crate::clock::Clock>,
+    /// Largest upload session accepted, in bytes (`--max-upload-bytes`).
+    pub max_upload: u64,
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
@@ -679,8 +683,26 @@ fn created(repo: &str, digest: &str) -> Response {
     resp
 }
 
-/// Append a request body to an upload (streamed to its file on disk); returns bytes written.
-async fn append(ctx: &Ctx, id: &str, body: Body) -> Result<u64, OciError> {
+/// Append a request body to an upload (streamed to its file on disk) that
+/// already holds `offset` bytes; returns bytes written. A body that would take
+/// the upload past the size cap ends the session: its bytes are removed and
+/// the client told, before anything more is stored.
+async fn append(
+    ctx: &Ctx,
+    id: &str,
+    offset: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<u64, OciError> {
+    let cap = ctx.max_upload;
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| offset.saturating_add(n) > cap) {
+        end_session(ctx, id)?;
+        return Err(OciError::upload_too_large(cap));
+    }
     let mut file = if ctx.blobs.is_memory() {
         None
     } else {
@@ -697,6 +719,11 @@ async fn append(ctx: &Ctx, id: &str, body: Body) -> Result<u64, OciError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| OciError::blob_upload_invalid(&e.to_string()))?;
         if let Some(data) = frame.data_ref() {
+            if offset.saturating_add(n).saturating_add(data.len() as u64) > cap {
+                drop(file);
+                end_session(ctx, id)?;
+                return Err(OciError::upload_too_large(cap));
+            }
             match file.as_mut() {
                 Some(f) => f.write_all(data).await?,
                 None => ctx.blobs.append_memory(id, data),
@@ -710,11 +737,46 @@ async fn append(ctx: &Ctx, id: &str, body: Body) -> Result<u64, OciError> {
     Ok(n)
 }
 
+/// Forget an upload session and its bytes.
+fn end_session(ctx: &Ctx, id: &str) -> Result<(), OciError> {
+    ctx.store.delete(tables::UPLOADS, id)?;
+    ctx.blobs.cancel_upload(id);
+    Ok(())
+}
+
+/// Has an upload session been abandoned (older than distribution's purge age)?
+/// A start time that is missing or unreadable counts as abandoned (fail closed).
+fn abandoned(row: &Value, now: time::OffsetDateTime) -> bool {
+    row["started"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_none_or(|t| t + crate::maintenance::UPLOAD_MAX_AGE <= now)
+}
+
+/// Purge the abandoned upload sessions, rows and bytes (distribution's upload
+/// purging; see [`crate::maintenance`]). Returns how many.
+pub fn purge_uploads(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    now: time::OffsetDateTime,
+) -> crate::store::StoreResult<usize> {
+    let mut n = 0;
+    for (id, row) in store.scan(tables::UPLOADS, "")? {
+        if abandoned(&row, now) {
+            store.delete(tables::UPLOADS, &id)?;
+            blobs.cancel_upload(&id);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Finish an upload: verify the digest, move the bytes into place, link them.
 fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
-        ctx.blobs.cancel_upload(id);
-        ctx.store.delete(tables::UPLOADS, id)?;
+        end_session(ctx, id)?;
         return Err(OciError::digest_invalid("unsupported or malformed digest"));
     }
     let result = ctx.blobs.commit_upload(id, digest);
@@ -756,11 +818,11 @@ async fn upload_start(
     ctx.store.put(
         tables::UPLOADS,
         &id,
-        json!({"registry": r.registry, "repository": repo}),
+        json!({"registry": r.registry, "repository": repo, "started": crate::clock::arm_timestamp(ctx.clock.now())}),
     )?;
     ctx.blobs.begin_upload(&id)?;
     if let Some(digest) = q(&qs, "digest").map(str::to_string) {
-        append(ctx, &id, body).await?;
+        append(ctx, &id, 0, &r.headers, body).await?;
         return commit(ctx, r, repo, &id, &digest);
     }
     let mut resp = StatusCode::ACCEPTED.into_response();
@@ -774,6 +836,10 @@ fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<u64, OciError> {
         .get(tables::UPLOADS, id)?
         .ok_or_else(OciError::blob_upload_unknown)?;
     if row["registry"] != r.registry.as_str() || row["repository"] != repo {
+        return Err(OciError::blob_upload_unknown());
+    }
+    if abandoned(&row, ctx.clock.now()) {
+        end_session(ctx, id)?;
         return Err(OciError::blob_upload_unknown());
     }
     Ok(ctx.blobs.upload_len(id))
@@ -797,19 +863,19 @@ async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> R
             return Ok(resp);
         }
     }
-    let n = append(ctx, id, body).await?;
+    let n = append(ctx, id, offset, &r.headers, body).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
     upload_headers(&mut resp, repo, id, offset + n);
     Ok(resp)
 }
 
 async fn upload_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
-    session(ctx, r, repo, id)?;
+    let offset = session(ctx, r, repo, id)?;
     let qs = query(&r.uri);
     let Some(digest) = q(&qs, "digest").map(str::to_string) else {
         return Err(OciError::digest_invalid("the digest parameter is required"));
     };
-    append(ctx, id, body).await?;
+    append(ctx, id, offset, &r.headers, body).await?;
     commit(ctx, r, repo, id, &digest)
 }
 
@@ -822,8 +888,7 @@ fn upload_status(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
 
 fn upload_cancel(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
     session(ctx, r, repo, id)?;
-    ctx.store.delete(tables::UPLOADS, id)?;
-    ctx.blobs.cancel_upload(id);
+    end_session(ctx, id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -859,6 +924,41 @@ mod tests {
             parse("/v2/a/referrers/sha256:00"),
             Some(Target::Referrers("a".into(), "sha256:00".into()))
         );
+    }
+
+    /// Sessions are abandoned after distribution's purge age; an unreadable start fails closed.
+    #[test]
+    fn abandoned_sessions() {
+        let now = time::OffsetDateTime::now_utc();
+        let started = |t: time::OffsetDateTime| json!({"started": crate::clock::arm_timestamp(t)});
+        assert!(!abandoned(&started(now - time::Duration::hours(167)), now));
+        assert!(abandoned(&started(now - time::Duration::hours(168)), now));
+        for row in [
+            json!({}),
+            json!({"started": "yesterday"}),
+            json!({"started": 17}),
+        ] {
+            assert!(abandoned(&row, now), "{row}");
+        }
+    }
+
+    #[test]
+    fn purge_removes_rows_and_bytes() {
+        let store = crate::store::MemoryStore::new();
+        let blobs = BlobStore::in_memory();
+        let now = time::OffsetDateTime::now_utc();
+        for (id, age) in [("old", 200), ("new", 1)] {
+            let t = crate::clock::arm_timestamp(now - time::Duration::hours(age));
+            store
+                .put(tables::UPLOADS, id, json!({"started": t}))
+                .unwrap();
+            blobs.begin_upload(id).unwrap();
+            blobs.append_memory(id, b"partial");
+        }
+        assert_eq!(purge_uploads(&store, &blobs, now).unwrap(), 1);
+        assert!(store.get(tables::UPLOADS, "old").unwrap().is_none());
+        assert_eq!(blobs.upload_len("old"), 0);
+        assert_eq!(blobs.upload_len("new"), 7);
     }
 
     #[test]

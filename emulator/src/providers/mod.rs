@@ -715,6 +715,8 @@ fn route_subscription(route: &Route) -> Option<&str> {
 /// `force`), and move template deployments on as their resources finish, until
 /// nothing more moves. Returns how many operations finished.
 pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
+    // Housekeeping (abandoned uploads, tombstones, build contexts), when a sweep is due.
+    crate::maintenance::run_if_due(state);
     // Synchronous throughout (no await while held).
     let _one_at_a_time = state.settling.lock().unwrap_or_else(|e| e.into_inner());
     let mut total = 0;

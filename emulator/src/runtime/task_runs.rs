@@ -34,12 +34,15 @@ pub fn fire_timers(state: &AppState) -> Result<usize, ArmError> {
     let now = state.clock.now();
     let mut fired = 0;
     for (key, mut watch) in state.store.scan(tables::ACR_TASK_TIMERS, "")? {
-        let since = watch["checked"]
-            .as_str()
-            .and_then(|t| {
-                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .unwrap_or(now);
+        let since = watch["checked"].as_str().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
+        let Some(since) = since else {
+            // Unreadable: start watching again from now (no occurrence is made up).
+            watch["checked"] = json!(arm_timestamp(now));
+            state.store.put(tables::ACR_TASK_TIMERS, &key, watch)?;
+            continue;
+        };
         if since >= now {
             continue;
         }

@@ -460,6 +460,7 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
                     state.store.delete(table, &k)?;
                 }
             }
+            crate::storage::delete_sources_of(state, &id.key())?;
             for (k, _) in state
                 .store
                 .scan(tables::ROLE_ASSIGNMENTS, &format!("{}/", id.key()))?

@@ -374,7 +374,10 @@ pub fn generate_credentials(
         .store
         .get(tables::ACR_CREDENTIALS, &id.key())?
         .unwrap_or(json!({}));
-    let expiry = body.get("expiry").cloned().unwrap_or(Value::Null);
+    let expiry = match body.get("expiry") {
+        None | Some(Value::Null) => Value::Null,
+        Some(v) => json!(arm_timestamp(password_expiry(v, req.now)?)),
+    };
     let mut out = Vec::new();
     for n in which {
         let value = format!(
@@ -395,6 +398,47 @@ pub fn generate_credentials(
     ))
 }
 
+/// A password's `expiry`: ISO 8601 with a UTC offset (`Z` or `±hh:mm`), in the future.
+fn password_expiry(v: &Value, now: time::OffsetDateTime) -> Result<time::OffsetDateTime, ArmError> {
+    // TODO-fidelity: ACR's words for a malformed or past expiry (searched the
+    // azure-cli ACR recordings (test_repository_token_create), azure-cli's ACR
+    // module, which checks the format itself ("Input '…' is not valid datetime."),
+    // and public issues; ACR's own answer is not recorded anywhere found).
+    let text = v.as_str().unwrap_or_default();
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                format!(
+                    "The expiry '{}' is not valid. It must be an ISO 8601 date and time with a UTC offset, for example 2030-12-31T23:59:59Z.",
+                    if text.is_empty() { v.to_string() } else { text.to_string() }
+                ),
+            )
+        })?;
+    if t <= now {
+        return Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            format!("The expiry '{text}' is in the past. It must be later than the current time."),
+        ));
+    }
+    Ok(t)
+}
+
+/// Is a stored password still valid at `now`? No expiry: yes; an expiry that
+/// has passed, or that cannot be read: no (never valid forever by accident).
+fn password_current(p: &Value, now: time::OffsetDateTime) -> bool {
+    match &p["expiry"] {
+        Value::Null => true,
+        Value::String(e) => {
+            time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                .is_ok_and(|t| t > now)
+        }
+        _ => false,
+    }
+}
+
 /// A repository token logging in with `password`: its scope map's actions, if the
 /// token exists, is enabled and the password matches and has not expired.
 pub fn token_grants(
@@ -413,12 +457,7 @@ pub fn token_grants(
     let now = state.clock.now();
     let ok = ["password1", "password2"].iter().any(|n| {
         let p = &secrets[*n];
-        p["value"].as_str() == Some(password)
-            && p["expiry"].as_str().is_none_or(|e| {
-                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-                    .map(|t| t > now)
-                    .unwrap_or(true)
-            })
+        p["value"].as_str() == Some(password) && password_current(p, now)
     });
     if !ok {
         return None;
@@ -462,6 +501,38 @@ pub fn scope_map_allows(actions: &[String], repository: &str, verb: &str) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_expiry_fails_closed() {
+        let now = time::OffsetDateTime::now_utc();
+        let later = arm_timestamp(now + time::Duration::days(1));
+        assert!(password_current(&json!({"expiry": null}), now));
+        assert!(password_current(&json!({}), now));
+        assert!(password_current(&json!({"expiry": later}), now));
+        for bad in [
+            json!("never"),
+            json!("2020-01-01T00:00:00Z"),
+            json!(1),
+            json!("2030-01-01T00:00:00"),
+        ] {
+            assert!(!password_current(&json!({"expiry": bad}), now), "{bad}");
+        }
+        assert!(password_expiry(&json!(later), now).is_ok());
+        assert!(password_expiry(&json!("9999-12-31T23:59:59.999999Z"), now).is_ok());
+        for bad in [
+            json!("2030-01-01T00:00:00"),
+            json!("tomorrow"),
+            json!(5),
+            json!("2000-01-01T00:00:00Z"),
+        ] {
+            let e = password_expiry(&bad, now).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "InvalidParameter"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn scope_map_matching() {

@@ -452,6 +452,14 @@ pub fn start_run(
     }
     let key = run_key(registry, &run_id);
     state.store.put(tables::ACR_RUNS, &key, run.clone())?;
+    // An uploaded build context lives as long as the runs that use it.
+    if let Some(context) = run["_run"]["step"]["contextPath"]
+        .as_str()
+        .or_else(|| run["_run"]["step"]["sourceLocation"].as_str())
+        .filter(|c| c.starts_with("source/"))
+    {
+        crate::storage::claim_source(state, &registry.key(), context, &key, when)?;
+    }
     let op = Operation::start(
         &registry.subscription,
         OperationKind::TaskRun { run_key: key },
