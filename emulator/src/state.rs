@@ -34,6 +34,8 @@ pub struct AppState {
     pub traces: crate::trace::Traces,
     /// Role assignments by principal (what authorize() reads).
     pub assignment_index: Arc<crate::authz::index::AssignmentIndex>,
+    /// The key behind each managed-identity endpoint's `IDENTITY_HEADER`.
+    pub identity_secrets: Arc<crate::entra::msi::IdentitySecrets>,
 }
 
 impl AppState {
@@ -42,6 +44,8 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir)?;
         let ca = CertAuthority::load_or_create(&config.data_dir)?;
         let key = SigningKey::load_or_create(&config.data_dir)?;
+        let identity_secrets =
+            crate::entra::msi::IdentitySecrets::load_or_create(&config.data_dir)?;
         let store: Arc<dyn Store> = if config.state_in_memory {
             Arc::new(MemoryStore::new())
         } else {
@@ -73,6 +77,7 @@ impl AppState {
             faults: Default::default(),
             traces: Default::default(),
             assignment_index: Default::default(),
+            identity_secrets: Arc::new(identity_secrets),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
         state.seed()?;

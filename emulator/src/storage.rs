@@ -30,7 +30,7 @@ const SAS_LIFETIME: time::Duration = time::Duration::hours(1);
 
 const SOURCES: &str = "sources";
 /// Largest build context accepted (ACR Tasks' own limit is far higher; this is an emulator).
-const MAX_SOURCE: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_SOURCE: usize = 256 * 1024 * 1024;
 
 /// `registries/{r}/listBuildSourceUploadUrl`: where az uploads a local build
 /// context (a tar.gz), and the `relativePath` a run request then names.
@@ -161,6 +161,28 @@ fn storage_error(status: StatusCode, code: &str, message: &str, head: bool) -> R
         h.insert("x-ms-error-code", v);
     }
     r
+}
+
+/// 413 in Storage's words (the edge answers it before the body is read).
+pub(crate) fn body_too_large() -> Response {
+    storage_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestBodyTooLarge",
+        "The request body is too large and exceeds the maximum permissible limit.",
+        false,
+    )
+}
+
+/// 431 in Storage's XML shape.
+// TODO-fidelity: Storage's front end answers oversized headers itself (HTTP.sys
+// "Header Field Too Long"); no Storage error code for it was found.
+pub(crate) fn headers_too_large(bytes: usize, limit: usize) -> Response {
+    storage_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "RequestHeaderFieldsTooLarge",
+        &format!("The request headers ({bytes} bytes) exceed the limit of {limit} bytes."),
+        false,
+    )
 }
 
 /// GET/HEAD of a log blob, PUT of a build context. The path is
@@ -299,12 +321,7 @@ async fn put_source(state: &AppState, req: Request<Body>) -> Response {
         return r;
     }
     let Ok(bytes) = axum::body::to_bytes(req.into_body(), MAX_SOURCE).await else {
-        return storage_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestBodyTooLarge",
-            "The request body is too large and exceeds the maximum permissible limit.",
-            false,
-        );
+        return body_too_large();
     };
     let digest = match state.blobs.put(&bytes) {
         Ok(d) => d,
