@@ -79,7 +79,14 @@ pub fn admit(
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let authority = uri.authority().map(|a| a.as_str());
     let tunnel = transport.and_then(|t| t.tunnel_host.as_deref());
-    let named: Vec<&str> = [host, authority, tunnel].into_iter().flatten().collect();
+    // Every name the request gives (a second `Host` line included) must be local.
+    let hosts = headers
+        .get_all(header::HOST)
+        .iter()
+        .map(|h| h.to_str().unwrap_or("(not text)"));
+    let named: Vec<&str> = hosts
+        .chain([authority, tunnel].into_iter().flatten())
+        .collect();
     let mut foreign = host.is_none().then_some("");
     for name in &named {
         match hosts::addressee(name, bind) {
@@ -268,6 +275,17 @@ mod tests {
             )
             .map_err(|e| e.0),
             Err(404)
+        );
+        // A second Host line naming another host does not pass.
+        assert_eq!(
+            req(
+                Control,
+                Method::GET,
+                &[local, ("host", "evil.example")],
+                None
+            )
+            .map_err(|e| e.0),
+            Err(403)
         );
         // Inside a tunnel to an Azure host, a local Host header does not help.
         assert_eq!(
