@@ -69,6 +69,8 @@ try {
     await page.fill("#advance-seconds", "120");
     const advance = await said("#advance");
     const addFault = await said("#add-fault");
+    // The rules table is redrawn after the answer is shown.
+    await page.waitForFunction(() => document.querySelectorAll("#faults tr").length > 1);
     const rulesShown = await page.locator("#faults tr").count();
     const clearFaults = await said("#clear-faults");
     const reset = await said("#reset");
