@@ -632,8 +632,19 @@ async fn faults(f: FaultsCmd) -> anyhow::Result<()> {
         }
         FaultsCmd::List { .. } => http.get(&base).send().await?,
         FaultsCmd::Clear { id, .. } => match id {
-            Some(id) => http.delete(format!("{base}/{id}")).send().await?,
-            None => http.delete(&base).send().await?,
+            // The control API takes state-changing calls only as JSON.
+            Some(id) => {
+                http.delete(format!("{base}/{id}"))
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await?
+            }
+            None => {
+                http.delete(&base)
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await?
+            }
         },
     };
     let status = r.status();

@@ -445,7 +445,12 @@ impl<'a> Runner<'a> {
             return Ok(Got::default());
         }
         if step["settle"] == true {
-            let r = self.http.post(self.control("step")).send().await?;
+            let r = self
+                .http
+                .post(self.control("step"))
+                .json(&json!({}))
+                .send()
+                .await?;
             anyhow::ensure!(r.status().is_success(), "settling: {}", r.status());
             return Ok(Got::default());
         }
@@ -465,6 +470,7 @@ impl<'a> Runner<'a> {
         let r = self
             .http
             .post(self.control(&format!("clock/advance?seconds={secs}")))
+            .json(&json!({}))
             .send()
             .await?;
         anyhow::ensure!(
@@ -547,7 +553,11 @@ impl<'a> Runner<'a> {
             if !running {
                 return Ok(body);
             }
-            self.http.post(self.control("step")).send().await?;
+            self.http
+                .post(self.control("step"))
+                .json(&json!({}))
+                .send()
+                .await?;
         }
         bail!("the operation at {url} never finished")
     }

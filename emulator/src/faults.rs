@@ -159,25 +159,6 @@ fn render(rule: &Rule, status: u16, host: &str) -> Response {
     resp
 }
 
-/// A refusal in the plane's own shape, for failures met before any plane (the
-/// server's own limits): OCI for registries, OAuth for login, ARM otherwise.
-pub fn plane_error(status: StatusCode, host: &str, message: &str) -> Response {
-    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
-    let mut body = default_body(status, &host);
-    if body["errors"].is_array() {
-        body["errors"][0]["message"] = json!(message);
-        if let Some(e) = body["errors"][0].as_object_mut() {
-            e.remove("detail");
-        }
-    } else if body["error"].is_string() {
-        body["error"] = json!("invalid_request");
-        body["error_description"] = json!(message);
-    } else {
-        body["error"]["message"] = json!(message);
-    }
-    (status, Json(body)).into_response()
-}
-
 /// The failure in the plane's own shape: OCI for registries, OAuth for login, ARM otherwise.
 fn default_body(status: StatusCode, host: &str) -> Value {
     let reason = status.canonical_reason().unwrap_or("Injected fault");

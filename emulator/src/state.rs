@@ -38,6 +38,8 @@ pub struct AppState {
     pub storage_key: Arc<crate::storage::AccountKey>,
     /// When housekeeping last swept (upload sessions, tombstones, build contexts).
     pub maintenance: Arc<crate::maintenance::Schedule>,
+    /// The key behind each managed-identity endpoint's `IDENTITY_HEADER`.
+    pub identity_secrets: Arc<crate::entra::msi::IdentitySecrets>,
 }
 
 impl AppState {
@@ -47,6 +49,8 @@ impl AppState {
         let ca = CertAuthority::load_or_create(&config.data_dir)?;
         let key = SigningKey::load_or_create(&config.data_dir)?;
         let storage_key = crate::storage::AccountKey::load_or_create(&config.data_dir)?;
+        let identity_secrets =
+            crate::entra::msi::IdentitySecrets::load_or_create(&config.data_dir)?;
         let store: Arc<dyn Store> = if config.state_in_memory {
             Arc::new(MemoryStore::new())
         } else {
@@ -80,6 +84,7 @@ impl AppState {
             assignment_index: Default::default(),
             storage_key: Arc::new(storage_key),
             maintenance: Default::default(),
+            identity_secrets: Arc::new(identity_secrets),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
         state.seed()?;

@@ -58,7 +58,7 @@ const SAS_VERSION: &str = "2023-11-03";
 
 const SOURCES: &str = "sources";
 /// Largest build context accepted (ACR Tasks' own limit is far higher; this is an emulator).
-const MAX_SOURCE: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_SOURCE: usize = 256 * 1024 * 1024;
 
 /// The account key links are signed with: 512 random bits (as Azure's keys),
 /// made on first start and kept in `<data-dir>/storage-account.key` (mode 0600),
@@ -486,6 +486,33 @@ fn container_and_blob(req: &Request<Body>) -> (String, String) {
         Some((c, b)) => (c.to_string(), b.to_string()),
         None => (path.to_string(), String::new()),
     }
+}
+
+/// 413 in Storage's words (the edge answers it before the body is read).
+pub(crate) fn body_too_large() -> Response {
+    storage_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestBodyTooLarge",
+        "The request body is too large and exceeds the maximum permissible limit.",
+        None,
+        // The edge answers before any plane's state is at hand: wall time.
+        OffsetDateTime::now_utc(),
+        false,
+    )
+}
+
+/// 431 in Storage's XML shape.
+// TODO-fidelity: Storage's front end answers oversized headers itself (HTTP.sys
+// "Header Field Too Long"); no Storage error code for it was found.
+pub(crate) fn headers_too_large(bytes: usize, limit: usize) -> Response {
+    storage_error(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "RequestHeaderFieldsTooLarge",
+        &format!("The request headers ({bytes} bytes) exceed the limit of {limit} bytes."),
+        None,
+        OffsetDateTime::now_utc(),
+        false,
+    )
 }
 
 /// GET/HEAD of a log blob, PUT of a build context. The path is

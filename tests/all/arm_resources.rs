@@ -224,6 +224,7 @@ async fn explicit_sim_mode_waits_for_step() {
     let step = arm
         .http
         .post(format!("{}/_emulator/step", arm.em.base()))
+        .json(&serde_json::json!({}))
         .send()
         .await
         .unwrap();

@@ -91,7 +91,7 @@ async fn console_finds_the_failed_pull_and_its_missing_role() {
 }
 
 /// Runs tests/console/console.mjs with `args` and the screenshot path; its JSON answer.
-async fn node(args: &[&str], shot: &std::path::Path) -> Value {
+pub(crate) async fn node(args: &[&str], shot: &std::path::Path) -> Value {
     let run = tokio::process::Command::new("node")
         .arg(repo().join("tests/console/console.mjs"))
         .args(args)

@@ -242,6 +242,7 @@ impl Emulator {
         let r = self
             .http()
             .post(format!("{}/_emulator/step", self.base()))
+            .json(&serde_json::json!({}))
             .send()
             .await
             .expect("step");
@@ -256,6 +257,7 @@ impl Emulator {
                 "{}/_emulator/clock/advance?seconds={seconds}",
                 self.base()
             ))
+            .json(&serde_json::json!({}))
             .send()
             .await
             .expect("advance clock");

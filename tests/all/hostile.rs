@@ -284,6 +284,7 @@ async fn replayed_and_tampered_registry_tokens() {
             "{}/_emulator/clock/advance?seconds=11000",
             em.base()
         ))
+        .json(&json!({}))
         .send()
         .await
         .unwrap();

@@ -427,12 +427,15 @@ async fn python_mi(em: &Emulator, style: &str, client_id: &str) -> String {
     let base = format!("http://localhost:{}", em.port);
     match style {
         "imds" => cmd.env("AZURE_POD_IDENTITY_AUTHORITY_HOST", &base),
-        _ => cmd
-            .env(
+        _ => {
+            // The root endpoint and its own secret, as the control API hands them out.
+            let root = em.control_json("/_emulator/identity-endpoint").await;
+            cmd.env(
                 "IDENTITY_ENDPOINT",
                 format!("{base}/_emulator/identity/token"),
             )
-            .env("IDENTITY_HEADER", "azemu-identity-header"),
+            .env("IDENTITY_HEADER", root["IDENTITY_HEADER"].as_str().unwrap())
+        }
     };
     let out = run(&mut cmd).await;
     assert!(out.ok, "{style}: {}\n{}", out.stdout, out.stderr);
@@ -495,6 +498,8 @@ async fn managed_identity_tokens_for_sdk_and_az() {
     .await;
     let az = Az::new(&em, Mode::Transparent).await;
     let endpoint = format!("http://localhost:{}/_emulator/identity/token", em.port);
+    let root = em.control_json("/_emulator/identity-endpoint").await;
+    let header = root["IDENTITY_HEADER"].as_str().unwrap();
     let out = az
         .run_with_env(
             &[
@@ -507,7 +512,7 @@ async fn managed_identity_tokens_for_sdk_and_az() {
             ],
             &[
                 ("IDENTITY_ENDPOINT", &endpoint),
-                ("IDENTITY_HEADER", "azemu-identity-header"),
+                ("IDENTITY_HEADER", header),
             ],
         )
         .await;
@@ -525,7 +530,7 @@ async fn managed_identity_tokens_for_sdk_and_az() {
             &["group", "show", "-n", "mi", "-o", "json"],
             &[
                 ("IDENTITY_ENDPOINT", &endpoint),
-                ("IDENTITY_HEADER", "azemu-identity-header"),
+                ("IDENTITY_HEADER", header),
             ],
         )
         .await;
@@ -535,7 +540,7 @@ async fn managed_identity_tokens_for_sdk_and_az() {
             &["group", "create", "-n", "nope", "-l", "westeurope"],
             &[
                 ("IDENTITY_ENDPOINT", &endpoint),
-                ("IDENTITY_HEADER", "azemu-identity-header"),
+                ("IDENTITY_HEADER", header),
             ],
         )
         .await;

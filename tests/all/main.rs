@@ -16,6 +16,7 @@ mod arm_resources;
 mod az_cli;
 mod client_flows;
 mod console;
+mod control_api;
 mod deployments;
 mod entra;
 mod hardening_data;

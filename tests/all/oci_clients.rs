@@ -535,7 +535,13 @@ async fn injected_429_then_retry() {
         .unwrap();
     assert_eq!(rules["value"][0]["hits"], 1, "{rules}");
     assert_eq!(rules["value"][0]["times"], 0, "{rules}");
-    let r = em.http().delete(&faults).send().await.unwrap();
+    let r = em
+        .http()
+        .delete(&faults)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let rules: serde_json::Value = em
         .http()

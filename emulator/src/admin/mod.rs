@@ -1,5 +1,10 @@
 //! The control API under `/_emulator`: not Azure, the emulator's own knobs.
-//! Unauthenticated (it listens on loopback); errors use the ARM error shape.
+//! Unauthenticated, so it answers only the local user ([`guard`]): requests
+//! addressed to `localhost`, `127.0.0.1`, `[::1]` (any port) or the bind
+//! address (else 403 `Forbidden`; under Azure's host names it does not exist:
+//! ARM's 404), with no foreign `Origin` (403 `Forbidden`), and — for POST,
+//! PUT, PATCH and DELETE — `Content-Type: application/json` (415
+//! `UnsupportedMediaType`). Errors use the ARM error shape.
 //!
 //! | route | what |
 //! |---|---|
@@ -13,7 +18,7 @@
 //! | `POST /_emulator/principals` | create a service principal with a secret (body: optional `displayName`, `appId`, `secret`) |
 //! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
 //! | `GET /_emulator/routes` | every ARM operation served (`METHOD template`) |
-//! | `GET /_emulator/identity-endpoint?resourceId=…` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` for code running inside a resource |
+//! | `GET /_emulator/identity-endpoint[?resourceId=…]` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` (that endpoint's own secret) for code running inside a resource, or for the root endpoint |
 //! | `POST /_emulator/state/export` `{"path"}` | write the world to a directory (as `azemu state export`) |
 //! | `POST /_emulator/state/import` `{"path"}` | replace the world with a snapshot (verified first) |
 //! | `GET /_emulator/traces?resource=&kind=&principal=&requestId=&failed=&limit=` | decision traces, newest first |
@@ -22,6 +27,7 @@
 //! | `GET /_emulator/world` | everything the console draws, read-only, secrets removed |
 //! | `POST /_emulator/explain/pull` | would this pull succeed? asked, not done (body: `image`, `identity`\|`principalId`\|`username`+`password`, `subnet`) |
 //! | `POST /_emulator/faults`, `GET`, `DELETE [/{id}]` | fault injection rules (see [`crate::faults`]) |
+//! | `/_emulator/identity/…`, `/metadata/identity/oauth2/token` | managed-identity token endpoints (see [`crate::entra::msi`]; local host names and the IMDS address) |
 
 use crate::arm::ArmError;
 use crate::clock::arm_timestamp;
@@ -34,6 +40,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 pub mod console;
+pub mod guard;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -299,16 +306,16 @@ async fn list_principals(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `GET /_emulator/identity-endpoint[?resourceId=…]`: `IDENTITY_ENDPOINT` and
+/// `IDENTITY_HEADER` (that endpoint's own secret) for code running inside the
+/// resource, or for the root endpoint (any identity) without `resourceId`.
 async fn identity_endpoint(
-    State(_s): State<AppState>,
+    State(s): State<AppState>,
     base: crate::web::BaseUrl,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    match q.get("resourceId") {
-        Some(id) => Json(crate::entra::msi::endpoint_env(&base.0, id)).into_response(),
-        None => ArmError::invalid_request_content("The query parameter 'resourceId' is required.")
-            .into_response(),
-    }
+) -> Json<serde_json::Value> {
+    let id = q.get("resourceId").map(String::as_str);
+    Json(crate::entra::msi::endpoint_env(&s, &base.0, id))
 }
 
 async fn health() -> Json<serde_json::Value> {

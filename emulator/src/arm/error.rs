@@ -82,6 +82,14 @@ impl ArmError {
         )
     }
 
+    pub fn headers_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            format!("The request headers ({bytes} bytes) exceed the limit of {limit} bytes."),
+        )
+    }
+
     pub fn unsupported_media_type(ct: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

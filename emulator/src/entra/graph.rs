@@ -70,6 +70,24 @@ impl GraphError {
     fn bad_request(message: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
     }
+
+    // TODO-fidelity: Graph's 413 code is taken from clients' mocks of it
+    // (`RequestEntityTooLarge`); no recorded Graph response was found, nor a 431.
+    pub fn request_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("The request body exceeds the maximum allowed size of {limit} bytes."),
+        )
+    }
+
+    pub fn headers_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            format!("The request headers ({bytes} bytes) exceed the limit of {limit} bytes."),
+        )
+    }
 }
 
 impl IntoResponse for GraphError {

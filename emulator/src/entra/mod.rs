@@ -48,7 +48,8 @@ impl Principal {
 }
 
 /// Entra's routes. Paths start with a tenant segment, so they are listed
-/// explicitly; everything else falls through to ARM's catch-all.
+/// explicitly; everything else falls through to ARM's catch-all. The
+/// managed-identity endpoints are [`msi::routes`] (local host names only).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(oauth::token_v2))
@@ -79,21 +80,4 @@ pub fn routes() -> Router<AppState> {
         .route("/v1.0/directoryObjects/getByIds", post(graph::get_by_ids))
         .route("/v1.0/applications", get(graph::list_applications))
         .route("/v1.0/{*rest}", axum::routing::any(graph::unsupported))
-        // Managed-identity token endpoints.
-        .route(
-            "/metadata/identity/oauth2/token",
-            get(msi::root_token).post(msi::root_token),
-        )
-        .route(
-            "/_emulator/identity/token",
-            get(msi::root_token).post(msi::root_token),
-        )
-        .route(
-            "/_emulator/identity/{resource}/token",
-            get(msi::resource_token).post(msi::resource_token),
-        )
-        .route(
-            "/_emulator/identity/{resource}/metadata/identity/oauth2/token",
-            get(msi::resource_token).post(msi::resource_token),
-        )
 }

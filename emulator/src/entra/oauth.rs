@@ -129,6 +129,32 @@ impl OAuthError {
         )
     }
 
+    /// A token request whose body is over the limit (413). Entra's closest text:
+    /// a form body is the request's query string.
+    // TODO-fidelity: what login.microsoftonline.com answers an oversized POST body
+    // was not found (searched azure-sdk and MSAL issues: AADSTS90015 and
+    // AADSTS50091 are the query-string limits); AADSTS90015's words are used.
+    pub fn request_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            90015,
+            "Requested query string is too long.".into(),
+        )
+    }
+
+    /// Request headers over the limit (431).
+    // TODO-fidelity: no Entra answer to oversized headers was found (same search);
+    // AADSTS9002313 is Entra's own text for a malformed request.
+    pub fn headers_too_large() -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            9002313,
+            "Invalid request. Request is malformed or invalid.".into(),
+        )
+    }
+
     pub fn at(mut self, now: OffsetDateTime) -> Self {
         self.at = Some(now);
         self

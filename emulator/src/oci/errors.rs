@@ -155,6 +155,21 @@ impl OciError {
             ),
         )
     }
+    /// A request body over the limit, outside the manifest endpoint (which has [`Self::too_large`]).
+    pub fn request_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "UNSUPPORTED",
+            "the request body is too large",
+        )
+    }
+    pub fn headers_too_large(bytes: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "UNSUPPORTED",
+            format!("the request headers ({bytes} bytes) exceed the limit of {limit} bytes"),
+        )
+    }
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }

@@ -4,10 +4,25 @@
 //!   host opens a tunnel and TLS starts inside it (transparent mode), and
 //!   other requests are served as they are (managed-identity endpoints are plain HTTP).
 //!
-//! Every request gets a [`Transport`] extension saying how it arrived, then
-//! goes to the one axum [`router`].
+//! Every request gets a [`Transport`] extension saying how it arrived. Its
+//! `Host` picks the router: registries, public registries and the storage
+//! account have their own; local names get the full [`router`]; Azure's own
+//! names get [`azure_router`], which has no control API. Paths under
+//! `/_emulator` and `/metadata/identity` first pass [`crate::admin::guard`].
+//!
+//! Refusals made here are in the addressed plane's shape ([`planes`]):
+//! headers over [`MAX_HEADER_BYTES`] (431), a declared body over the plane's
+//! limit (413, before it is read), and a framework's own plain-text 413 (a
+//! body streamed past an extractor's limit). Framing is hyper's: conflicting
+//! `Content-Length`s and a `Transfer-Encoding` not ending in `chunked` get 400;
+//! `Content-Length` beside `Transfer-Encoding: chunked` is read as chunked and
+//! the connection closes after the answer (RFC 9112 §6.1), so nothing behind
+//! it is read as another request. A connection the server closes lingers
+//! (`linger.rs`) so that an early answer is not lost to a reset.
 
 pub mod hosts;
+mod linger;
+pub mod planes;
 pub mod tls;
 
 use crate::state::AppState;
@@ -28,10 +43,28 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-/// The whole HTTP surface: control API, metadata, Entra, then ARM's catch-all.
+/// The whole HTTP surface as local clients see it: control API and
+/// managed-identity endpoints, metadata, Entra, then ARM's catch-all.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::admin::routes())
+        .merge(crate::entra::msi::routes())
+        .merge(azure_routes())
+        .layer(axum::extract::DefaultBodyLimit::max(crate::web::MAX_BODY))
+        .with_state(state)
+}
+
+/// What Azure's own host names (`management.azure.com`, `login.microsoftonline.com`,
+/// `graph.microsoft.com`) serve: [`router`] without the control API and the
+/// managed-identity endpoints, which answer on local host names only.
+pub fn azure_router(state: AppState) -> Router {
+    azure_routes()
+        .layer(axum::extract::DefaultBodyLimit::max(crate::web::MAX_BODY))
+        .with_state(state)
+}
+
+fn azure_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/metadata/endpoints",
             axum::routing::get(crate::arm::metadata::endpoints),
@@ -43,11 +76,15 @@ pub fn router(state: AppState) -> Router {
             axum::routing::any(crate::storage::handle),
         )
         .fallback(crate::providers::handle)
-        .with_state(state)
 }
 
 struct Ctx {
+    /// What local host names get (the control API included).
     router: Router,
+    /// What Azure's host names get: the same without the control API.
+    azure_router: Router,
+    /// The address we are bound to: a host name the control API answers under.
+    bind: std::net::IpAddr,
     /// What `<name>.azurecr.io` hosts get: ACR's token service and the OCI data plane.
     registry_router: Router,
     /// What public registry hosts (MCR, Docker Hub) get.
@@ -99,6 +136,8 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
     let (stop, shutdown) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         router: router(state.clone()),
+        azure_router: azure_router(state.clone()),
+        bind: state.config.bind,
         registry_router: crate::acr::router(state.clone()),
         public_router: crate::public_registry::router(&state),
         storage_router: Router::new()
@@ -245,13 +284,17 @@ where
                 .map(|(k, v)| k.as_str().len() + v.len() + 4)
                 .sum();
             if header_bytes > MAX_HEADER_BYTES {
-                return Ok(crate::faults::plane_error(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    host,
-                    &format!(
-                        "The request headers ({header_bytes} bytes) exceed the limit of {MAX_HEADER_BYTES} bytes."
-                    ),
-                ));
+                return Ok(planes::Plane::of(host, req.uri().path())
+                    .headers_too_large(header_bytes, MAX_HEADER_BYTES));
+            }
+            // A declared body over the plane's limit is refused before it is read.
+            if let Some(len) = declared_length(req.headers())
+                && len > crate::web::MAX_BODY as u64
+            {
+                let plane = planes::Plane::of(host, req.uri().path());
+                if plane.body_limit().is_some_and(|limit| len > limit as u64) {
+                    return Ok(plane.body_too_large());
+                }
             }
             if let Some(fault) =
                 ctx.faults
@@ -279,34 +322,84 @@ where
                 &ctx.registry_router
             } else if is_public {
                 &ctx.public_router
+            } else if let Some(surface) = crate::admin::guard::surface(req.uri().path()) {
+                use crate::admin::guard::Admission;
+                match crate::admin::guard::admit(
+                    surface,
+                    req.method(),
+                    req.uri(),
+                    req.headers(),
+                    req.extensions().get::<Transport>(),
+                    ctx.bind,
+                ) {
+                    Admission::Serve => &ctx.router,
+                    Admission::AsAzureHost => &ctx.azure_router,
+                    Admission::Refused(resp) => return Ok(resp),
+                }
             } else {
                 &ctx.router
             };
+            // Kept (reference-counted, cheap) to put a framework's 413 in the plane's shape.
+            let uri = req.uri().clone();
+            let host = req.headers().get(http::header::HOST).cloned();
             let resp = router
                 .clone()
                 .oneshot(req.map(Body::new))
                 .await
                 .unwrap_or_else(|e| match e {});
+            if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !shaped(&resp) {
+                let host = host
+                    .as_ref()
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default();
+                return Ok(planes::Plane::of(host, uri.path()).body_too_large());
+            }
             Ok(resp)
         }
     });
+    let lingering = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(ctx.read_timeout)
         // A hard cap on what hyper buffers; headers over MAX_HEADER_BYTES are
         // answered (431, in the plane's shape) before this is reached.
         .max_buf_size(4 * MAX_HEADER_BYTES)
-        .serve_connection(TokioIo::new(io), svc)
+        .serve_connection(
+            TokioIo::new(linger::Linger::new(io, lingering.clone())),
+            svc,
+        )
         .with_upgrades();
     tokio::pin!(conn);
     let mut shutdown = ctx.shutdown.clone();
     tokio::select! {
         r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "connection ended with an error") } }
         _ = shutdown.changed() => {
+            // Stopping: close idle connections at once, without lingering.
+            lingering.store(false, std::sync::atomic::Ordering::Relaxed);
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
     }
+}
+
+/// The request's `Content-Length`, when it declares one.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Does an error response already carry a plane's shape (JSON or XML), rather
+/// than the framework's plain-text rejection ("length limit exceeded")?
+fn shaped(resp: &Response<Body>) -> bool {
+    resp.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json") || ct.contains("xml"))
 }
 
 /// `CONNECT host:port`: open a tunnel to ourselves for an emulated host, 403 otherwise.

@@ -252,24 +252,26 @@ async function control(url, init) {
   try { said(await getJson(url, init) ?? "done"); } catch (e) { said(String(e)); }
   await refresh();
 }
-const post = (body) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-$("#reset").addEventListener("click", () => { if (confirm("Drop every resource and re-seed?")) control("/_emulator/reset", { method: "POST" }); });
+// The control API takes calls that change state only as JSON (no form can send that).
+const send = (method, body) => ({ method, headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) });
+const post = (body) => send("POST", body);
+$("#reset").addEventListener("click", () => { if (confirm("Drop every resource and re-seed?")) control("/_emulator/reset", post({})); });
 $("#export").addEventListener("click", () => control("/_emulator/state/export", post({ path: $("#snapshot-path").value })));
 $("#import").addEventListener("click", () => control("/_emulator/state/import", post({ path: $("#snapshot-path").value })));
-$("#advance").addEventListener("click", () => control(`/_emulator/clock/advance?seconds=${encodeURIComponent($("#advance-seconds").value)}`, { method: "POST" }));
+$("#advance").addEventListener("click", () => control(`/_emulator/clock/advance?seconds=${encodeURIComponent($("#advance-seconds").value)}`, post({})));
 $("#add-fault").addEventListener("click", () => {
   let rule;
   try { rule = JSON.parse($("#fault-json").value); } catch (e) { said("Not JSON: " + e.message); return; }
   control("/_emulator/faults", post(rule));
 });
-$("#clear-faults").addEventListener("click", () => control("/_emulator/faults", { method: "DELETE" }));
+$("#clear-faults").addEventListener("click", () => control("/_emulator/faults", send("DELETE")));
 async function drawControls() {
   $("#clock-now").textContent = world.now;
   const rules = await getJson("/_emulator/faults");
   const list = Array.isArray(rules) ? rules : rules.value || [];
   $("#faults").replaceChildren(el("tr", {}, el("th", {}, "id"), el("th", {}, "rule"), el("th", {}, "hits"), el("th", {})),
     ...list.map((r) => el("tr", {}, el("td", {}, r.id), el("td", {}, JSON.stringify({ ...r, id: undefined, hits: undefined })), el("td", {}, r.hits ?? 0),
-      el("td", {}, el("button", { onclick: () => control(`/_emulator/faults/${encodeURIComponent(r.id)}`, { method: "DELETE" }) }, "remove")))));
+      el("td", {}, el("button", { onclick: () => control(`/_emulator/faults/${encodeURIComponent(r.id)}`, send("DELETE")) }, "remove")))));
 }
 
 // ---- refresh ---------------------------------------------------------------------
