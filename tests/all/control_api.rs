@@ -415,9 +415,10 @@ async fn not_served_under_azure_host_names() {
         &em,
         &["https://azemutasklogs.blob.core.windows.net/_emulator/info"],
     );
+    // No SAS on a private container: Storage's anonymous answer.
     assert_eq!(s, 404);
     assert!(
-        text.contains("<Code>ContainerNotFound</Code>") && !text.contains("tenantId"),
+        text.contains("<Code>ResourceNotFound</Code>") && !text.contains("tenantId"),
         "{text}"
     );
     // The same paths answer on localhost, through the proxy too.
