@@ -144,7 +144,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, Rows};
 
     #[test]
     fn round_trip_is_byte_identical() {
