@@ -540,6 +540,8 @@ impl ArmError {
         )
     }
 
+    pub const STORED_STATE_UNREADABLE: &'static str = "StoredStateUnreadable";
+
     /// 409 `StoredStateUnreadable`: the stored row of `key` (usually a
     /// lower-cased resource id) does not decode — written by an older version,
     /// or damaged on disk. Only requests that need that row fail; deleting the
@@ -550,7 +552,7 @@ impl ArmError {
     pub fn stored_state_unreadable(key: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,
-            "StoredStateUnreadable",
+            Self::STORED_STATE_UNREADABLE,
             format!(
                 "The stored state of '{key}' cannot be read (it was written by another version of azemu, or damaged). Delete the resource and create it again."
             ),

@@ -26,7 +26,15 @@ pub fn advance(state: &AppState, ids: &[String]) -> Result<bool, ArmError> {
     let mut moved = false;
     for id in ids {
         let key = id.to_ascii_lowercase();
-        let Some(mut row) = state.store.get(tables::DEPLOYMENTS, &key)? else {
+        // One unreadable deployment stops only itself (its own requests say why).
+        let row = match state.store.get(tables::DEPLOYMENTS, &key) {
+            Err(e @ crate::store::StoreError::Unreadable { .. }) => {
+                tracing::warn!(error = %e, "a running deployment cannot be read");
+                continue;
+            }
+            r => r?,
+        };
+        let Some(mut row) = row else {
             continue;
         };
         if !super::is_active(&row) {
