@@ -128,11 +128,13 @@ impl AppState {
                 continue;
             };
             let key = owner.to_ascii_lowercase();
-            if self
-                .store
-                .get(crate::store::tables::RESOURCES, &key)?
-                .is_none()
-            {
+            // An unreadable resource is still there (deleting it takes its principal).
+            let gone = match self.store.get(crate::store::tables::RESOURCES, &key) {
+                Ok(row) => row.is_none(),
+                Err(crate::store::StoreError::Unreadable { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if gone {
                 self.directory.delete(&sp.object_id)?;
                 removed += 1;
             }
