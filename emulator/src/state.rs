@@ -75,7 +75,7 @@ impl AppState {
             assignment_index: Default::default(),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
-        state.seed()?;
+        state.store.transaction(|_| state.seed())?;
         state.reconcile()?;
         let (files, bytes) = state.collect_garbage()?;
         if files > 0 {

@@ -78,6 +78,26 @@ async fn registry(em: &Emulator, token: &str, group: &str, name: &str) -> String
     id
 }
 
+/// A fresh emulator with resource group `g`, and the owner's token.
+async fn started_with(g: &str) -> (Emulator, String) {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    group(&em, &token, g).await;
+    (em, token)
+}
+
+/// `POST /_emulator/state/export` into `dir`: the summary (it must succeed).
+async fn export_to(em: &Emulator, dir: &std::path::Path) -> Value {
+    let (status, summary) = Emulator::answer(
+        em.http()
+            .post(format!("{}/_emulator/state/export", em.base()))
+            .json(&json!({"path": dir})),
+    )
+    .await;
+    assert_eq!(status, 200, "{summary}");
+    summary
+}
+
 /// Everything a client can see of the world, byte for byte: a state export
 /// (every row of every table), `GET /_emulator/world` (but for the clock's
 /// reading), the control API's principals and Graph's service principals.
@@ -92,13 +112,7 @@ async fn witness(em: &Emulator) -> Witness {
     let dir = em
         .data_dir()
         .join(format!("export-{}", uuid::Uuid::new_v4().simple()));
-    let (status, summary) = Emulator::answer(
-        em.http()
-            .post(format!("{}/_emulator/state/export", em.base()))
-            .json(&json!({"path": dir})),
-    )
-    .await;
-    assert_eq!(status, 200, "{summary}");
+    export_to(em, &dir).await;
     let text = |path: &str| {
         let em = &em;
         let path = path.to_string();
@@ -201,9 +215,7 @@ fn principal_ids(em_principals: &Value) -> Vec<String> {
 /// back, and every later ARM request of every caller answered 500.
 #[tokio::test]
 async fn a_deep_deployment_body_never_bricks_the_emulator() {
-    let em = Emulator::start();
-    let token = em.arm_token().await;
-    group(&em, &token, "deep").await;
+    let (em, token) = started_with("deep").await;
     // body → properties → parameters → p → value: the value starts 4 levels down.
     let body = |depth: usize| {
         format!(
@@ -476,7 +488,7 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
     let after = witness(&em).await;
     assert!(!after.principals.contains(&extra.object_id));
     assert!(!after.graph.contains(&extra.object_id));
-    let world: Value = serde_json::from_str(&after.world).unwrap();
+    let world = em.control_json("/_emulator/world").await;
     let in_world: Vec<&str> = world["resources"]
         .as_array()
         .unwrap()
@@ -491,13 +503,7 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
 
     // A snapshot leaves them out and names them; it imports into a fresh emulator.
     let dir = em.data_dir().join("with-broken-rows");
-    let (status, summary) = Emulator::answer(
-        em.http()
-            .post(format!("{}/_emulator/state/export", em.base()))
-            .json(&json!({"path": dir})),
-    )
-    .await;
-    assert_eq!(status, 200, "{summary}");
+    let summary = export_to(&em, &dir).await;
     let mut named: Vec<String> = summary["unreadable"]
         .as_array()
         .unwrap()
@@ -565,13 +571,7 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
         .await;
     assert_eq!(status, 404);
     let dir = em.data_dir().join("after-deletes");
-    let (status, summary) = Emulator::answer(
-        em.http()
-            .post(format!("{}/_emulator/state/export", em.base()))
-            .json(&json!({"path": dir})),
-    )
-    .await;
-    assert_eq!(status, 200, "{summary}");
+    let summary = export_to(&em, &dir).await;
     assert_eq!(
         summary["unreadable"],
         json!([format!("principals/{}", extra.object_id.to_lowercase())]),
@@ -707,9 +707,7 @@ async fn a_failing_put_of_an_existing_group_keeps_its_principal() {
 /// A registry PUT with a system identity that fails validation leaves no principal.
 #[tokio::test]
 async fn a_registry_put_failing_validation_leaves_no_principal() {
-    let em = Emulator::start();
-    let token = em.arm_token().await;
-    group(&em, &token, "apps").await;
+    let (em, token) = started_with("apps").await;
     let reg = format!(
         "{}/providers/Microsoft.ContainerRegistry/registries/atomreg03?{ACR}",
         rg("apps")
@@ -753,4 +751,208 @@ async fn a_registry_put_failing_validation_leaves_no_principal() {
         ),
     )
     .await;
+}
+
+/// A private DNS zone group naming a zone that exists and one that does not:
+/// the A records it had written in the first zone went nowhere (they stayed);
+/// now nothing is written. And a private endpoint whose second connection is
+/// refused does not connect the first registry.
+#[tokio::test]
+async fn private_endpoint_failures_change_nothing() {
+    let (em, token) = started_with("net").await;
+    let reg = registry(&em, &token, "net", "atomreg04").await;
+    let net = "api-version=2024-05-01";
+    let vnet = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/v1",
+        rg("net")
+    );
+    ok(&em, &token, Method::PUT, &format!("{vnet}?{net}"), json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}})).await;
+    let pe = format!(
+        "{}/providers/Microsoft.Network/privateEndpoints/pe1",
+        rg("net")
+    );
+    let connection = |name: &str, target: &str| json!({"name": name, "properties": {"privateLinkServiceId": target, "groupIds": ["registry"]}});
+    let missing = format!(
+        "{}/providers/Microsoft.ContainerRegistry/registries/nosuchreg",
+        rg("net")
+    );
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::PUT,
+        &format!("{pe}?{net}"),
+        json!({"location": "eastus", "properties": {"subnet": {"id": format!("{vnet}/subnets/s1")}, "privateLinkServiceConnections": [connection("c1", &reg), connection("c2", &missing)]}}),
+        (
+            400,
+            "InvalidResourceReference",
+            &format!("Resource {missing} referenced by resource {pe} was not found."),
+        ),
+    )
+    .await;
+    ok(&em, &token, Method::PUT, &format!("{pe}?{net}"), json!({"location": "eastus", "properties": {"subnet": {"id": format!("{vnet}/subnets/s1")}, "privateLinkServiceConnections": [connection("c1", &reg)]}})).await;
+    let zone = format!(
+        "{}/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io",
+        rg("net")
+    );
+    ok(
+        &em,
+        &token,
+        Method::PUT,
+        &format!("{zone}?api-version=2020-06-01"),
+        json!({"location": "global"}),
+    )
+    .await;
+    let absent = format!(
+        "{}/providers/Microsoft.Network/privateDnsZones/privatelink.example.io",
+        rg("net")
+    );
+    let zone_config =
+        |name: &str, id: &str| json!({"name": name, "properties": {"privateDnsZoneId": id}});
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::PUT,
+        &format!("{pe}/privateDnsZoneGroups/default?{net}"),
+        json!({"properties": {"privateDnsZoneConfigs": [zone_config("acr", &zone), zone_config("other", &absent)]}}),
+        (
+            400,
+            "InvalidResourceReference",
+            &format!(
+                "Resource {absent} referenced by resource {pe}/privateDnsZoneGroups/default was not found."
+            ),
+        ),
+    )
+    .await;
+    let (_, records) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{zone}/A?api-version=2020-06-01"),
+            None,
+        )
+        .await;
+    assert_eq!(records, json!({"value": []}));
+}
+
+/// A repository token naming a scope map that does not exist: no token, no credentials.
+#[tokio::test]
+async fn scope_map_and_token_failures_change_nothing() {
+    let (em, token) = started_with("apps").await;
+    let reg = registry(&em, &token, "apps", "atomreg05").await;
+    let map = format!("{reg}/scopeMaps/nosuchmap");
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::PUT,
+        &format!("{reg}/tokens/t1?{ACR}"),
+        json!({"properties": {"scopeMapId": map, "status": "enabled"}}),
+        (
+            400,
+            "ScopeMapNotFound",
+            &format!("The scope map '{map}' does not exist."),
+        ),
+    )
+    .await;
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::POST,
+        &format!("{reg}/generateCredentials?{ACR}"),
+        json!({"tokenId": format!("{reg}/tokens/t1")}),
+        (
+            400,
+            "TokenNotFound",
+            &format!("The token '{reg}/tokens/t1' does not exist."),
+        ),
+    )
+    .await;
+}
+
+/// Role assignments that are refused write nothing (and no tombstone).
+#[tokio::test]
+async fn role_assignment_failures_change_nothing() {
+    let (em, token) = started_with("apps").await;
+    let someone = em.new_principal().await;
+    let nosuch = "00000000-0000-4000-8000-00000000dead";
+    let assignment = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        rg("apps"),
+        uuid::Uuid::new_v4()
+    );
+    let before = witness(&em).await;
+    let (status, answer) = em
+        .arm(&token, Method::PUT, &assignment, Some(json!({"properties": {"roleDefinitionId": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{nosuch}", sub()), "principalId": someone.object_id}})))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("RoleDefinitionDoesNotExist")),
+        "{answer}"
+    );
+    same(&before, &witness(&em).await, "a role assignment of no role");
+}
+
+/// A run that cannot be queued (its task is disabled) writes no run and no operation.
+#[tokio::test]
+async fn a_task_run_that_cannot_be_queued_changes_nothing() {
+    let (em, token) = started_with("apps").await;
+    let reg = registry(&em, &token, "apps", "atomreg06").await;
+    let api = "api-version=2019-06-01-preview";
+    ok(&em, &token, Method::PUT, &format!("{reg}/tasks/offtask?{api}"), json!({"location": "eastus", "properties": {"status": "Disabled", "platform": {"os": "Linux"}, "step": {"type": "Docker", "dockerFilePath": "Dockerfile", "imageNames": ["x:1"], "contextPath": "/dev/null"}}})).await;
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::POST,
+        &format!("{reg}/scheduleRun?{api}"),
+        json!({"type": "TaskRunRequest", "taskId": format!("{reg}/tasks/offtask")}),
+        (
+            400,
+            "TaskDisabled",
+            "The task 'offtask' is disabled and cannot be run.",
+        ),
+    )
+    .await;
+}
+
+/// An import the store refuses (one row larger than a row may be) keeps the
+/// world that was there: the old world was cleared first, then the import
+/// failed half-way.
+#[tokio::test]
+async fn a_snapshot_import_that_fails_changes_nothing() {
+    let (em, token) = started_with("kept").await;
+    registry(&em, &token, "kept", "atomreg07").await;
+    // A snapshot of another world, with one row too large to keep.
+    let other = Emulator::start();
+    let other_token = other.arm_token().await;
+    group(&other, &other_token, "imported").await;
+    let dir = other.data_dir().join("snapshot");
+    export_to(&other, &dir).await;
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+    let huge = "x".repeat(azemu_emulator::store::MAX_ROW_BYTES);
+    doc["tables"]["zz_last"] = json!({"row": huge});
+    std::fs::write(dir.join("state.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+
+    let before = witness(&em).await;
+    let (status, answer) = Emulator::answer(
+        em.http()
+            .post(format!("{}/_emulator/state/import", em.base()))
+            .json(&json!({"path": dir})),
+    )
+    .await;
+    assert_eq!(
+        outcome(status, &answer),
+        (
+            400,
+            Some("InvalidSnapshot"),
+            Some(
+                format!(
+                    "The snapshot was not imported: the row 'row' of table 'zz_last' would take {} bytes (at most {})",
+                    huge.len() + 2,
+                    azemu_emulator::store::MAX_ROW_BYTES
+                )
+                .as_str()
+            )
+        )
+    );
+    same(&before, &witness(&em).await, "a refused import");
 }
