@@ -759,7 +759,19 @@ async fn a_registry_put_failing_validation_leaves_no_principal() {
 /// refused does not connect the first registry.
 #[tokio::test]
 async fn private_endpoint_failures_change_nothing() {
-    let (em, token) = started_with("net").await;
+    private_endpoint_failures(&[]).await;
+}
+
+/// The same with the in-memory store: its transactions behave as redb's.
+#[tokio::test]
+async fn private_endpoint_failures_change_nothing_in_memory() {
+    private_endpoint_failures(&["--in-memory"]).await;
+}
+
+async fn private_endpoint_failures(args: &[&str]) {
+    let em = Emulator::start_with(args);
+    let token = em.arm_token().await;
+    group(&em, &token, "net").await;
     let reg = registry(&em, &token, "net", "atomreg04").await;
     let net = "api-version=2024-05-01";
     let vnet = format!(
@@ -955,4 +967,56 @@ async fn a_snapshot_import_that_fails_changes_nothing() {
         )
     );
     same(&before, &witness(&em).await, "a refused import");
+}
+
+/// A template can build a value deeper than a body may be (`json()` of a
+/// string parameter): stored, it would not read back. The store refuses it,
+/// the deployment fails with that reason, and nothing else is disturbed.
+#[tokio::test]
+async fn a_template_value_too_deep_to_store_fails_only_its_deployment() {
+    let (em, token) = started_with("deep").await;
+    let text = format!("{}1{}", "[".repeat(126), "]".repeat(126));
+    let path = format!(
+        "{}/providers/Microsoft.Resources/deployments/builder?api-version=2024-03-01",
+        rg("deep")
+    );
+    let (status, answer) = em
+        .arm(&token, Method::PUT, &path, Some(json!({"properties": {"mode": "Incremental", "parameters": {"s": {"value": text}}, "template": {
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+            "contentVersion": "1.0.0.0", "parameters": {"s": {"type": "string"}}, "resources": [],
+            "outputs": {"deep": {"type": "array", "value": "[json(parameters('s'))]"}}}}})))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, got) = em.arm(&token, Method::GET, &path, None).await;
+    assert_eq!(
+        (
+            status,
+            &got["properties"]["provisioningState"],
+            &got["properties"]["error"]
+        ),
+        (
+            200,
+            &json!("Failed"),
+            &json!({"code": "InvalidRequestContent", "message": "The request content was invalid and could not be deserialized: 'The content would be stored nested 130 levels deep; at most 124 levels are kept.'."})
+        ),
+        "{got}"
+    );
+    // Everything else answers, now and after a restart.
+    let (_, dir) = em.terminate();
+    let em = Emulator::start_in(dir, &[]);
+    let token = em.arm_token().await;
+    let (status, again) = em.arm(&token, Method::GET, &path, None).await;
+    assert_eq!(
+        (status, &again["properties"]["error"]),
+        (200, &got["properties"]["error"])
+    );
+    let (status, answer) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{}?api-version=2024-07-01", rg("deep")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
 }
