@@ -396,6 +396,14 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
                 too_deep.as_bytes(),
             )
             .unwrap();
+        // A tag in the public registry (anyone may pull from it).
+        store
+            .put_raw(
+                "oci_tags",
+                "mcr.microsoft.com/azuredocs/aci-helloworld/broken",
+                b"{",
+            )
+            .unwrap();
         assert!(
             store
                 .get("resources", &keep_reg.to_lowercase())
@@ -501,6 +509,35 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
     );
     assert_ne!(before.state, after.state);
 
+    // The registry plane: the broken tag fails alone.
+    let mcr = |path: &str| {
+        em.proxied()
+            .get(format!(
+                "https://mcr.microsoft.com/v2/azuredocs/aci-helloworld/{path}"
+            ))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+    };
+    let (status, answer) = Emulator::answer(mcr("manifests/broken")).await;
+    assert_eq!(
+        (
+            status,
+            &answer["errors"][0]["code"],
+            &answer["errors"][0]["message"]
+        ),
+        (
+            409,
+            &json!("STORED_STATE_UNREADABLE"),
+            &json!(
+                "the stored state of 'mcr.microsoft.com/azuredocs/aci-helloworld/broken' cannot be read (it was written by another version of azemu, or damaged): delete it and push it again"
+            )
+        ),
+        "{answer}"
+    );
+    let (status, tags) = Emulator::answer(mcr("tags/list")).await;
+    assert_eq!((status, &tags["tags"]), (200, &json!(["latest"])), "{tags}");
+    let (status, _) = Emulator::answer(mcr("manifests/latest")).await;
+    assert_eq!(status, 200);
+
     // A snapshot leaves them out and names them; it imports into a fresh emulator.
     let dir = em.data_dir().join("with-broken-rows");
     let summary = export_to(&em, &dir).await;
@@ -515,6 +552,7 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
         named,
         vec![
             format!("deployments/{}", deployment("bad-deploy").to_lowercase()),
+            "oci_tags/mcr.microsoft.com/azuredocs/aci-helloworld/broken".to_string(),
             format!("principals/{}", extra.object_id.to_lowercase()),
             format!("resources/{}", uai("broken", "bad-id").to_lowercase()),
             format!("role_assignments/{}", assignment.to_lowercase()),
@@ -574,8 +612,11 @@ async fn an_unreadable_row_fails_only_its_own_resource() {
     let summary = export_to(&em, &dir).await;
     assert_eq!(
         summary["unreadable"],
-        json!([format!("principals/{}", extra.object_id.to_lowercase())]),
-        "only the principal is left (the directory has no delete)"
+        json!([
+            "oci_tags/mcr.microsoft.com/azuredocs/aci-helloworld/broken",
+            format!("principals/{}", extra.object_id.to_lowercase())
+        ]),
+        "the tag and the principal are left (this test deletes neither)"
     );
     let state = std::fs::read_to_string(dir.join("state.json")).unwrap();
     assert!(

@@ -29,7 +29,9 @@
 //! runs, everything that thread reads or writes through the store goes
 //! through the transaction, so existing helpers that take `&dyn Store` (the
 //! directory, operations, identity blocks) join it unchanged, and a whole
-//! handler can be wrapped. A transaction opened inside another joins it.
+//! handler can be wrapped. A transaction opened inside another joins it (redb
+//! has no savepoints inside a write transaction); if the inner one fails, the
+//! outer one cannot commit.
 //! The closure is synchronous, so it never moves threads. Modelled on
 //! garage's `db` crate (`Db::transaction`, `ITx`, `on_commit`).
 //!
