@@ -19,7 +19,8 @@
 //! - [`seed`]: declarative worlds (`azemu serve --seed`).
 //! - [`runtime`]: what runs when operations settle (ACR task runs).
 //! - [`storage`]: the Blob Storage slice task logs are streamed from.
-//! - [`store`]: the one [`store::Store`] trait state sits behind.
+//! - [`store`]: the one [`store::Store`] trait state sits behind: tables of
+//!   JSON rows, write transactions over several tables, rows that always read back.
 //! - [`clock`]: injected time; nothing sleeps, tests move the clock.
 //! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
 //!

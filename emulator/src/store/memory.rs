@@ -8,7 +8,7 @@ type Tables = BTreeMap<String, BTreeMap<String, Value>>;
 /// In-memory store: one ordered map per table.
 ///
 /// Transactions behave as redb's do: one writer at a time, its writes kept
-/// aside ([`Overlay`]) until it commits, then applied under one write lock,
+/// aside (an `Overlay`) until it commits, then applied under one write lock,
 /// so that readers see all of a transaction or none of it.
 ///
 /// std locks: never held across an `.await` (no method here is async).
