@@ -932,16 +932,19 @@ async fn role_assignment_failures_change_nothing() {
         rg("apps"),
         uuid::Uuid::new_v4()
     );
-    let before = witness(&em).await;
-    let (status, answer) = em
-        .arm(&token, Method::PUT, &assignment, Some(json!({"properties": {"roleDefinitionId": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{nosuch}", sub()), "principalId": someone.object_id}})))
-        .await;
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (400, Some("RoleDefinitionDoesNotExist")),
-        "{answer}"
-    );
-    same(&before, &witness(&em).await, "a role assignment of no role");
+    fails_without_a_trace(
+        &em,
+        &token,
+        Method::PUT,
+        &assignment,
+        json!({"properties": {"roleDefinitionId": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{nosuch}", sub()), "principalId": someone.object_id}}),
+        (
+            400,
+            "RoleDefinitionDoesNotExist",
+            &format!("The specified role definition with ID '{nosuch}' does not exist."),
+        ),
+    )
+    .await;
 }
 
 /// A run that cannot be queued (its task is disabled) writes no run and no operation.
