@@ -425,6 +425,9 @@ fn state(c: StateCmd) -> anyhow::Result<()> {
         s.rows,
         s.blobs
     );
+    for row in &s.unreadable {
+        println!("left out (unreadable): {row}");
+    }
     Ok(())
 }
 

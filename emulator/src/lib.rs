@@ -21,7 +21,8 @@
 //! - [`storage`]: the Blob Storage slice task logs are streamed from (signed SAS links).
 //! - [`maintenance`]: housekeeping on the emulated clock (abandoned uploads,
 //!   tombstones, build contexts), as distribution's upload purging.
-//! - [`store`]: the one [`store::Store`] trait state sits behind.
+//! - [`store`]: the one [`store::Store`] trait state sits behind: tables of
+//!   JSON rows, write transactions over several tables, rows that always read back.
 //! - [`clock`]: injected time; nothing sleeps, tests move the clock.
 //! - [`config`], [`state`]: configuration, well-known credentials, the shared handle.
 //!

@@ -87,7 +87,7 @@ impl AppState {
             identity_secrets: Arc::new(identity_secrets),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
-        state.seed()?;
+        state.store.transaction(|_| state.seed())?;
         state.reconcile()?;
         crate::maintenance::run_if_due(&state);
         let (files, bytes) = state.collect_garbage()?;
@@ -112,24 +112,28 @@ impl AppState {
     }
 
     /// Replace the whole world with a snapshot (`POST /_emulator/state/import`).
-    /// The snapshot is read and every blob verified before anything changes;
-    /// nothing settles meanwhile.
+    /// The snapshot is read and every blob verified before anything changes,
+    /// and its rows replace the old ones in one transaction; nothing settles
+    /// meanwhile.
     pub fn restore(
         &self,
         dir: &std::path::Path,
     ) -> anyhow::Result<crate::store::snapshot::Summary> {
         let snap = crate::store::snapshot::Snapshot::read(dir)?;
         let _settling = self.settling.lock().unwrap_or_else(|e| e.into_inner());
-        self.store.clear()?;
-        let summary = snap.write(self.store.as_ref(), &self.blobs)?;
+        // One transaction: the old world is kept if any row is refused.
+        let summary = self.store.transaction(|_| {
+            self.store.clear()?;
+            snap.write(self.store.as_ref(), &self.blobs)
+        })?;
         self.assignment_index.rebuild(self.store.as_ref())?;
         self.reconcile()?;
         Ok(summary)
     }
 
-    /// After a crash: writes that span rows are not atomic (a managed identity's
-    /// principal is written before the resource that owns it), so remove the
-    /// principals whose resource never made it, leaving nothing half-written visible.
+    /// Remove the principals whose resource is gone. Writes that span rows are
+    /// one transaction now, but a data dir an older version left after a crash
+    /// can hold a managed identity's principal without its resource.
     pub fn reconcile(&self) -> anyhow::Result<usize> {
         let mut removed = 0;
         for sp in self.directory.all()? {
@@ -137,11 +141,13 @@ impl AppState {
                 continue;
             };
             let key = owner.to_ascii_lowercase();
-            if self
-                .store
-                .get(crate::store::tables::RESOURCES, &key)?
-                .is_none()
-            {
+            // An unreadable resource is still there (deleting it takes its principal).
+            let gone = match self.store.get(crate::store::tables::RESOURCES, &key) {
+                Ok(row) => row.is_none(),
+                Err(crate::store::StoreError::Unreadable { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if gone {
                 self.directory.delete(&sp.object_id)?;
                 removed += 1;
             }
@@ -208,9 +214,13 @@ impl AppState {
 
     /// Drop all state and re-seed (`POST /_emulator/reset`). Keys and CA stay.
     pub fn reset(&self) -> anyhow::Result<()> {
-        self.store.clear()?;
-        self.assignment_index.rebuild(self.store.as_ref())?;
         self.clock.reset();
-        self.seed()
+        // One transaction: never a world half cleared.
+        let seeded = self.store.transaction(|_| {
+            self.store.clear()?;
+            self.seed()
+        });
+        self.assignment_index.rebuild(self.store.as_ref())?;
+        seeded
     }
 }

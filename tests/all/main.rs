@@ -13,6 +13,7 @@ mod acr;
 mod acr_tasks;
 mod arm_auth;
 mod arm_resources;
+mod atomic_state;
 mod az_cli;
 mod client_flows;
 mod console;

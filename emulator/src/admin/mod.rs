@@ -179,8 +179,12 @@ fn snapshot_path(body: &[u8]) -> Result<std::path::PathBuf, Response> {
 }
 
 fn summary_json(verb: &str, s: &crate::store::snapshot::Summary) -> Response {
-    Json(json!({"status": verb, "tables": s.tables, "rows": s.rows, "blobs": s.blobs}))
-        .into_response()
+    let mut body = json!({"status": verb, "tables": s.tables, "rows": s.rows, "blobs": s.blobs});
+    // Rows left out because they cannot be read (named, so they can be found).
+    if !s.unreadable.is_empty() {
+        body["unreadable"] = json!(s.unreadable);
+    }
+    Json(body).into_response()
 }
 
 /// `POST /_emulator/state/export` `{"path"}`: settle what is due, then write the

@@ -648,6 +648,25 @@ impl ArmError {
         )
     }
 
+    pub const STORED_STATE_UNREADABLE: &'static str = "StoredStateUnreadable";
+
+    /// 409 `StoredStateUnreadable`: the stored row of `key` (usually a
+    /// lower-cased resource id) does not decode — written by an older version,
+    /// or damaged on disk. Only requests that need that row fail; deleting the
+    /// resource works.
+    // TODO-fidelity: an emulator condition with no Azure counterpart (searched
+    // ARM's error catalogue for a resource whose stored state cannot be read:
+    // nothing); 409 because the resource's state, not the request, is at fault.
+    pub fn stored_state_unreadable(key: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            Self::STORED_STATE_UNREADABLE,
+            format!(
+                "The stored state of '{key}' cannot be read (it was written by another version of azemu, or damaged). Delete the resource and create it again."
+            ),
+        )
+    }
+
     /// Store failures. Logged in full; the wire gets ARM's generic wording.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
@@ -670,7 +689,22 @@ pub fn valid_rg_char(c: char) -> bool {
 
 impl From<crate::store::StoreError> for ArmError {
     fn from(e: crate::store::StoreError) -> Self {
-        ArmError::internal(e)
+        use crate::store::StoreError;
+        match e {
+            StoreError::Backend(_) => ArmError::internal(e),
+            StoreError::Unreadable { ref key, .. } => {
+                tracing::warn!(error = %e, "a request met an unreadable row");
+                ArmError::stored_state_unreadable(key)
+            }
+            StoreError::TooDeep { depth, .. } => ArmError::invalid_request_content(&format!(
+                "The content would be stored nested {depth} levels deep; at most {} levels are kept.",
+                crate::store::MAX_ROW_DEPTH
+            )),
+            StoreError::TooLarge { bytes, .. } => ArmError::invalid_request_content(&format!(
+                "The content would be stored as {bytes} bytes; at most {} bytes are kept.",
+                crate::store::MAX_ROW_BYTES
+            )),
+        }
     }
 }
 

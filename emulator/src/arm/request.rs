@@ -64,36 +64,75 @@ impl ArmRequest {
     }
 }
 
-/// How deep a request body's arrays and objects may nest (serde_json's own limit).
-const MAX_DEPTH: usize = 128;
+/// How deep a request body's arrays and objects may nest. Below what serde_json
+/// reads (127) and what the store keeps ([`crate::store::MAX_ROW_DEPTH`], 124),
+/// so that what the emulator wraps around a body (`properties`, a deployment's
+/// run record) still reads back.
+pub const MAX_DEPTH: usize = 100;
 
-/// The deepest nesting of `[`/`{` outside strings (single- or double-quoted,
-/// with escapes), as JSON and JSON5 read them.
-fn nesting_depth(text: &str) -> usize {
+/// The deepest nesting of `[`/`{` as JSON and JSON5 read them: outside strings
+/// (single- or double-quoted, with escapes) and outside comments (`// …` to the
+/// end of the line, `/* … */`), so that a quote or a bracket inside a comment
+/// cannot hide or invent a level.
+pub fn nesting_depth(text: &str) -> usize {
+    #[derive(Clone, Copy)]
+    enum In {
+        Code,
+        Str { quote: char, escaped: bool },
+        LineComment,
+        BlockComment { star: bool },
+    }
     let (mut depth, mut max) = (0usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
+    let mut at = In::Code;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        at = match at {
+            In::Str { quote, escaped } => match c {
+                _ if escaped => In::Str {
+                    quote,
+                    escaped: false,
+                },
+                '\\' => In::Str {
+                    quote,
+                    escaped: true,
+                },
+                _ if c == quote => In::Code,
+                _ => at,
+            },
+            // JSON5's line terminators end a line comment.
+            In::LineComment => match c {
+                '\n' | '\r' | '\u{2028}' | '\u{2029}' => In::Code,
+                _ => at,
+            },
+            In::BlockComment { star } => match c {
+                '/' if star => In::Code,
+                _ => In::BlockComment { star: c == '*' },
+            },
+            In::Code => match c {
+                '"' | '\'' => In::Str {
+                    quote: c,
+                    escaped: false,
+                },
+                '/' if chars.peek() == Some(&'/') => {
+                    chars.next();
+                    In::LineComment
                 }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
+                '/' if chars.peek() == Some(&'*') => {
+                    chars.next();
+                    In::BlockComment { star: false }
+                }
                 '[' | '{' => {
                     depth += 1;
                     max = max.max(depth);
+                    at
                 }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
+                ']' | '}' => {
+                    depth = depth.saturating_sub(1);
+                    at
+                }
+                _ => at,
             },
-        }
+        };
     }
     max
 }
@@ -177,20 +216,152 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_counted_through_comments_and_strings() {
+        let cases: &[(&str, usize)] = &[
+            ("1", 0),
+            ("[]", 1),
+            (r#"{"a": [{}]}"#, 3),
+            (r#"["[[[", '{{', "\"[", '\'{']"#, 1),
+            // A quote in a comment opens no string: the brackets after it count.
+            ("[ // don't\n [[1]] ]", 3),
+            ("[ /* \" */ [[1]] ]", 3),
+            ("{a: /* ' */ {b: {c: 1}}}", 3),
+            // Brackets in comments count for nothing.
+            ("[ // [[[[\n 1]", 1),
+            ("[ /* {{{{ */ 1]", 1),
+            ("/* [ */ [1] // ]", 1),
+            // A comment ends at its line (any JSON5 line terminator) or at `*/`.
+            ("[ // x\r[1]]", 2),
+            ("[ // x\u{2028}[1]]", 2),
+            ("[ /* x * / */ [1]]", 2),
+            ("[ /*/ [ */ 1]", 1),
+            // A slash in a string opens no comment.
+            (r#"["//", ["/*"]]"#, 2),
+        ];
+        for (text, want) in cases {
+            assert_eq!(nesting_depth(text), *want, "{text}");
+        }
+    }
+
+    /// The review's case: a comment holding a quote hid the brackets after it
+    /// from the count, and JSON5 then recursed far past the limit.
+    #[test]
+    fn a_comment_cannot_hide_nesting() {
+        for comment in ["// \"\n", "// '\n", "/* \" */", "/* ' */"] {
+            let body = format!(
+                "{{a: {comment} {}1{}}}",
+                "[".repeat(200_000),
+                "]".repeat(200_000)
+            );
+            let r = parse_on_a_small_stack(body);
+            assert_eq!(r, Err("InvalidRequestContent"), "{comment}");
+        }
+        // At the limit: accepted; one more level: refused.
+        let at = |d: usize| {
+            format!(
+                "// \"\n{{a: /* ' */ {}1{}}}",
+                "[".repeat(d - 1),
+                "]".repeat(d - 1)
+            )
+        };
+        assert!(parse_lenient(at(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(
+            parse_lenient(at(MAX_DEPTH + 1).as_bytes())
+                .unwrap_err()
+                .code,
+            "InvalidRequestContent"
+        );
+    }
+
+    /// JSON5 text for `v` with comments (holding quotes and brackets) between tokens.
+    fn with_comments(v: &Value, comment: &str, out: &mut String) {
+        out.push_str(comment);
+        match v {
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    with_comments(x, comment, out);
+                    out.push(',');
+                }
+                out.push_str(comment);
+                out.push(']');
+            }
+            Value::Object(o) => {
+                out.push('{');
+                for (k, x) in o {
+                    out.push_str(&serde_json::to_string(k).unwrap());
+                    out.push_str(comment);
+                    out.push(':');
+                    with_comments(x, comment, out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            v => out.push_str(&v.to_string()),
+        }
+    }
+
+    fn json_tree() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i32>().prop_map(Value::from),
+            r#"[a-z"'\[\]{}/*]{0,6}"#.prop_map(Value::from),
+        ];
+        leaf.prop_recursive(12, 64, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z'\"/]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The count through comments is the depth JSON5 reads.
+        #[test]
+        fn nesting_depth_is_the_parsed_depth(
+            v in json_tree(),
+            comment in proptest::prop_oneof![
+                proptest::strategy::Just(String::new()),
+                r#"/\*[ "'\[\]{}/]{0,6}\*/"#,
+                r#"//[ "'\[\]{}*/]{0,6}\n"#,
+            ],
+        ) {
+            let mut text = String::new();
+            with_comments(&v, &comment, &mut text);
+            proptest::prop_assert_eq!(nesting_depth(&text), crate::store::depth(&v), "{}", text);
+            proptest::prop_assert_eq!(parse_lenient(text.as_bytes()).ok(), Some(v));
+        }
+
+        /// Whatever is accepted is no deeper than the limit.
+        #[test]
+        fn accepted_bodies_are_within_the_limit(s in r#"[\[\]{}a:,1"'/*\n ]{0,400}"#) {
+            if let Ok(v) = parse_lenient(s.as_bytes()) {
+                proptest::prop_assert!(crate::store::depth(&v) <= MAX_DEPTH);
+            }
+        }
+    }
+
+    /// Parse where a stack overflow would show: on a thread with a small stack.
+    fn parse_on_a_small_stack(body: String) -> Result<(), &'static str> {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                parse_lenient(body.as_bytes())
+                    .map(|_| ())
+                    .map_err(|e| e.code)
+            })
+            .unwrap()
+            .join()
+            .expect("no overflow")
+    }
+
+    #[test]
     fn deep_nesting_is_refused_not_overflowed() {
         for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
             let body = format!("{}1{}", open.repeat(200_000), close.repeat(200_000));
-            // Run where a stack overflow would show: a thread with a small stack.
-            let r = std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    parse_lenient(body.as_bytes())
-                        .map(|_| ())
-                        .map_err(|e| e.code)
-                })
-                .unwrap()
-                .join()
-                .expect("no overflow");
+            let r = parse_on_a_small_stack(body);
             assert_eq!(r, Err("InvalidRequestContent"));
         }
     }

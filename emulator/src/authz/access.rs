@@ -272,7 +272,9 @@ pub fn describe_assignments(state: &AppState, object_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Write a role assignment (the only way one is written): the store, then the index.
+/// Write a role assignment (the only way one is written): the store, then the
+/// index (at once: should the write be rolled back, the entry only points at
+/// a row that is not there).
 pub fn put_assignment(state: &AppState, key: &str, row: Value) -> StoreResult<()> {
     state
         .store
@@ -281,11 +283,22 @@ pub fn put_assignment(state: &AppState, key: &str, row: Value) -> StoreResult<()
     Ok(())
 }
 
-/// Delete a role assignment (the only way one is deleted): the store, then the index.
+/// Delete a role assignment (the only way one is deleted): the store, then
+/// the index, once the deletion has committed (a transaction that aborts
+/// keeps the assignment, so the index must too; an index entry whose row is
+/// gone is harmless: [`assignment_rows_of`] reads the rows).
 pub fn delete_assignment(state: &AppState, key: &str) -> StoreResult<Option<Value>> {
     let gone = state.store.delete(tables::ROLE_ASSIGNMENTS, key)?;
-    if let Some(row) = &gone {
-        state.assignment_index.remove(key, row);
+    if let Some(row) = gone.clone() {
+        let (index, store) = (state.assignment_index.clone(), state.store.clone());
+        let key = key.to_string();
+        state.store.after_commit(Box::new(move || {
+            index.remove(&key, &row);
+            // Written again later in the same transaction: indexed again.
+            if let Ok(Some(now)) = store.get(tables::ROLE_ASSIGNMENTS, &key) {
+                index.insert(&key, &now);
+            }
+        }));
     }
     Ok(gone)
 }

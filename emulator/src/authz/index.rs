@@ -68,7 +68,7 @@ impl AssignmentIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, Rows};
     use serde_json::json;
 
     #[test]

@@ -176,6 +176,19 @@ impl OciError {
     pub fn denied(message: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "DENIED", message)
     }
+    /// 409: the stored row of `key` (`{registry}/{repository}/{reference}`)
+    /// does not decode (an older version's, or damaged); only requests for it fail.
+    // TODO-fidelity: an emulator condition with no registry counterpart (the
+    // distribution spec's error codes have none for it); clients show the message.
+    pub fn stored_state_unreadable(key: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "STORED_STATE_UNREADABLE",
+            format!(
+                "the stored state of '{key}' cannot be read (it was written by another version of azemu, or damaged): delete it and push it again"
+            ),
+        )
+    }
     pub fn internal(what: impl std::fmt::Display) -> Self {
         // Storage failures are the registry's, but clients retry on 5xx; keep it a 503.
         Self::new(
@@ -203,7 +216,23 @@ impl IntoResponse for OciError {
 
 impl From<crate::store::StoreError> for OciError {
     fn from(e: crate::store::StoreError) -> Self {
-        OciError::internal(e)
+        use crate::store::StoreError;
+        match e {
+            StoreError::Backend(_) => OciError::internal(e),
+            // A manifest's row is the only one of the data plane whose shape a client chooses.
+            StoreError::TooDeep { depth, .. } => OciError::manifest_invalid(&format!(
+                "it would be stored nested {depth} levels deep; at most {} levels are kept",
+                crate::store::MAX_ROW_DEPTH
+            )),
+            StoreError::TooLarge { bytes, .. } => OciError::manifest_invalid(&format!(
+                "it would be stored as {bytes} bytes; at most {} bytes are kept",
+                crate::store::MAX_ROW_BYTES
+            )),
+            StoreError::Unreadable { ref key, .. } => {
+                tracing::warn!(error = %e, "a registry request met an unreadable row");
+                OciError::stored_state_unreadable(key)
+            }
+        }
     }
 }
 

@@ -22,7 +22,9 @@ pub fn link(
     tag: Option<&str>,
     now: &str,
 ) -> StoreResult<()> {
-    for (d, size) in blobs {
+    // One transaction (or a part of the caller's): an image is linked whole or not at all.
+    store.transaction(|store| {
+        for (d, size) in blobs {
         store.put(
             tables::BLOB_LINKS,
             &format!("{registry}/{repo}/{d}"),
@@ -42,6 +44,7 @@ pub fn link(
         )?;
     }
     Ok(())
+    })
 }
 
 /// The image a build starts from: its config and its layer descriptors.

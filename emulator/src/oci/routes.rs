@@ -478,18 +478,22 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
     }
     ctx.blobs.put(&bytes)?;
     let (doc, digest) = (&m.doc, &m.digest);
-    ctx.store.put(
-        tables::MANIFESTS,
-        &format!("{}/{}/{digest}", r.registry, repo),
-        json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
-    )?;
-    if !m.by_digest {
-        ctx.store.put(
-            tables::TAGS,
-            &format!("{}/{}/{reference}", r.registry, repo),
-            json!({"digest": digest}),
+    // The manifest and its tag: both, or neither.
+    ctx.store.transaction(|tx| {
+        tx.put(
+            tables::MANIFESTS,
+            &format!("{}/{}/{digest}", r.registry, repo),
+            json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
         )?;
-    }
+        if !m.by_digest {
+            tx.put(
+                tables::TAGS,
+                &format!("{}/{}/{reference}", r.registry, repo),
+                json!({"digest": digest}),
+            )?;
+        }
+        Ok::<_, OciError>(())
+    })?;
     let mut resp = StatusCode::CREATED.into_response();
     header(
         &mut resp,
@@ -515,13 +519,16 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
         ));
     }
     let (digest, _) = resolve(ctx, r, repo, reference)?;
-    ctx.store.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
-    for (k, v) in ctx.store.scan(tables::TAGS, &r.key(repo, ""))? {
-        if v["digest"] == digest.as_str() {
-            ctx.store.delete(tables::TAGS, &k)?;
+    // The manifest and the tags naming it: all, or none.
+    ctx.store.transaction(|tx| {
+        tx.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
+        for (k, v) in tx.scan(tables::TAGS, &r.key(repo, ""))? {
+            if v["digest"] == digest.as_str() {
+                tx.delete(tables::TAGS, &k)?;
+            }
         }
-    }
-    Ok(StatusCode::ACCEPTED.into_response())
+        Ok::<_, OciError>(StatusCode::ACCEPTED.into_response())
+    })
 }
 
 // ---- blobs ---------------------------------------------------------------
@@ -780,16 +787,22 @@ fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
         return Err(OciError::digest_invalid("unsupported or malformed digest"));
     }
     let result = ctx.blobs.commit_upload(id, digest);
-    ctx.store.delete(tables::UPLOADS, id)?;
     match result {
-        Ok(size) => {
+        // The session ends as the blob is linked: both, or neither.
+        Ok(size) => ctx.store.transaction(|tx| {
+            tx.delete(tables::UPLOADS, id)?;
             link(ctx, r, repo, digest, size)?;
             Ok(created(repo, digest))
+        }),
+        Err(e) => {
+            ctx.store.delete(tables::UPLOADS, id)?;
+            match e {
+                CommitError::Mismatch { actual } => Err(OciError::digest_invalid(&format!(
+                    "content hashes to {actual}"
+                ))),
+                CommitError::Io(e) => Err(e.into()),
+            }
         }
-        Err(CommitError::Mismatch { actual }) => Err(OciError::digest_invalid(&format!(
-            "content hashes to {actual}"
-        ))),
-        Err(CommitError::Io(e)) => Err(e.into()),
     }
 }
 

@@ -235,13 +235,31 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, ArmError> {
     }
 }
 
+/// A request that can write (anything but GET and HEAD) runs in one store
+/// transaction: every row its handler writes — the resource, its principal,
+/// child rows, the operation to poll — commits together when it answers, and
+/// none of them when it fails (an error, or a panic).
 fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response, ArmError> {
+    if matches!(req.method, Method::GET | Method::HEAD) {
+        return route_request(state, req, route);
+    }
+    state
+        .store
+        .transaction(|_| route_request(state, req, route))
+}
+
+fn route_request(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response, ArmError> {
     use resources as r;
     if let Some(sub) = route_subscription(&route) {
         r::subscriptions::require(state, sub)?;
     }
     // Authorization comes before existence: a caller without access learns nothing.
     authorize_route(state, req, &route)?;
+    if req.method == Method::DELETE
+        && let Some(resp) = delete_unreadable(state, &route)?
+    {
+        return Ok(resp);
+    }
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),
@@ -335,6 +353,59 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
             Err(unknown_type(req, ns, &ty))
         }
     }
+}
+
+/// `DELETE` of a resource (or resource group) whose stored row cannot be read
+/// (an older version's row, or a damaged one): no provider can act on it, so
+/// it goes here, with everything under it — 200, no body. `None` when the row
+/// reads (or is absent): the provider deletes it as usual.
+fn delete_unreadable(state: &AppState, route: &Route) -> Result<Option<Response>, ArmError> {
+    use crate::store::{StoreError, tables};
+    let id = match route {
+        Route::ResourceGroup(id) | Route::Resource { id, tail: None } => id,
+        _ => return Ok(None),
+    };
+    let key = id.key();
+    let mut unreadable = false;
+    for table in [
+        tables::RESOURCES,
+        tables::DEPLOYMENTS,
+        tables::ROLE_ASSIGNMENTS,
+    ] {
+        if let Err(StoreError::Unreadable { .. }) = state.store.get(table, &key) {
+            state.store.delete(table, &key)?;
+            unreadable = true;
+        }
+    }
+    if !unreadable {
+        return Ok(None);
+    }
+    tracing::warn!(resource = %id, "deleted a resource whose stored state was unreadable");
+    remove_within(state, id)?;
+    Ok(Some(http::StatusCode::OK.into_response()))
+}
+
+/// Remove every row under `id` (resources, role assignments, deployments,
+/// registry credentials), readable or not, and the principals of the managed
+/// identities that lived there.
+pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), ArmError> {
+    use crate::store::tables;
+    let key = id.key();
+    let under = format!("{key}/");
+    for k in state.store.keys(tables::RESOURCES, &under)? {
+        state.store.delete(tables::RESOURCES, &k)?;
+    }
+    for k in state.store.keys(tables::ACR_CREDENTIALS, &key)? {
+        if k == key || k.starts_with(&under) {
+            state.store.delete(tables::ACR_CREDENTIALS, &k)?;
+        }
+    }
+    for k in state.store.keys(tables::ROLE_ASSIGNMENTS, &under)? {
+        crate::authz::access::delete_assignment(state, &k)?;
+    }
+    state.directory.delete_identities_within(&id.to_string())?;
+    resources::deployments::delete_within(state, &key)?;
+    Ok(())
 }
 
 /// An ARM call made by the emulator itself on behalf of `principal` (a
@@ -753,28 +824,45 @@ fn settle_operations(state: &AppState, force: bool) -> Result<(usize, Vec<String
         }
         if !(force || op.due(now)) {
             if let OperationKind::TaskRun { run_key } = &op.kind {
-                crate::runtime::task_runs::mark_running(state, run_key, now)?;
+                unless_unreadable(crate::runtime::task_runs::mark_running(state, run_key, now))?;
             }
             continue;
         }
-        let outcome = match &op.kind {
-            OperationKind::DeleteResourceGroup { resource_group_id } => {
-                resources::resource_groups::finish_delete(state, resource_group_id)
-            }
-            OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
-            OperationKind::FailProvisioning { resource_id } => {
-                fail_provisioning(state, resource_id)
-            }
-            OperationKind::Deployment { .. } => continue,
-            OperationKind::TaskRun { run_key } => {
-                crate::runtime::task_runs::execute(state, run_key)
-            }
-        };
-        op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
-        op.save(state.store.as_ref())?;
+        // The operation's work and its end commit together: a crash never
+        // leaves the work done and the operation pending, or the reverse.
+        state.store.transaction(|_| {
+            let outcome = match &op.kind {
+                OperationKind::DeleteResourceGroup { resource_group_id } => {
+                    resources::resource_groups::finish_delete(state, resource_group_id)
+                }
+                OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
+                OperationKind::FailProvisioning { resource_id } => {
+                    fail_provisioning(state, resource_id)
+                }
+                OperationKind::Deployment { .. } => return Ok(()),
+                OperationKind::TaskRun { run_key } => {
+                    crate::runtime::task_runs::execute(state, run_key)
+                }
+            };
+            op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
+            op.save(state.store.as_ref())
+        })?;
         n += 1;
     }
     Ok((n, deployments))
+}
+
+/// `Ok(None)` for an error that an unreadable row caused (logged): while
+/// settling, one row's trouble stops only that row's work.
+pub(crate) fn unless_unreadable<T>(r: Result<T, ArmError>) -> Result<Option<T>, ArmError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code == ArmError::STORED_STATE_UNREADABLE => {
+            tracing::warn!(message = %e.message, "skipped while settling");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A provisioning operation finished: the resource (if still there) is `Succeeded`.

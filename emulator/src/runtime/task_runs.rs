@@ -33,56 +33,73 @@ pub const TASK_AGENT_IP: [u8; 4] = [20, 42, 66, 17];
 pub fn fire_timers(state: &AppState) -> Result<usize, ArmError> {
     let now = state.clock.now();
     let mut fired = 0;
-    for (key, mut watch) in state.store.scan(tables::ACR_TASK_TIMERS, "")? {
-        let since = watch["checked"].as_str().and_then(|t| {
-            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        });
-        let Some(since) = since else {
-            // Unreadable: start watching again from now (no occurrence is made up).
-            watch["checked"] = json!(arm_timestamp(now));
-            state.store.put(tables::ACR_TASK_TIMERS, &key, watch)?;
-            continue;
-        };
-        if since >= now {
+    for (key, watch) in state.store.scan(tables::ACR_TASK_TIMERS, "")? {
+        // A task's check and the runs it queues commit together; a task whose
+        // rows cannot be read stops only its own timers.
+        let r = state
+            .store
+            .transaction(|_| fire_timer(state, now, &key, watch));
+        fired += crate::providers::unless_unreadable(r)?.unwrap_or(0);
+    }
+    Ok(fired)
+}
+
+/// The runs one task's timers owe since it was last checked.
+fn fire_timer(
+    state: &AppState,
+    now: OffsetDateTime,
+    key: &str,
+    mut watch: Value,
+) -> Result<usize, ArmError> {
+    let mut fired = 0;
+    let since = watch["checked"].as_str().and_then(|t| {
+        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    });
+    let Some(since) = since else {
+        // Unreadable: start watching again from now (no occurrence is made up).
+        watch["checked"] = json!(arm_timestamp(now));
+        state.store.put(tables::ACR_TASK_TIMERS, key, watch)?;
+        return Ok(0);
+    };
+    if since >= now {
+        return Ok(0);
+    }
+    watch["checked"] = json!(arm_timestamp(now));
+    state.store.put(tables::ACR_TASK_TIMERS, key, watch)?;
+    let Some(task) = state.store.get(tables::RESOURCES, key)? else {
+        state.store.delete(tables::ACR_TASK_TIMERS, key)?;
+        return Ok(0);
+    };
+    let Some(registry_id) = task["id"]
+        .as_str()
+        .and_then(|i| i.parse::<ResourceId>().ok())
+        .and_then(|i| i.parent())
+    else {
+        return Ok(0);
+    };
+    let Some(registry) = registries::load(state, &registry_id)? else {
+        return Ok(0);
+    };
+    for timer in task["properties"]["trigger"]["timerTriggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if timer["status"] == "Disabled" {
             continue;
         }
-        watch["checked"] = json!(arm_timestamp(now));
-        state.store.put(tables::ACR_TASK_TIMERS, &key, watch)?;
-        let Some(task) = state.store.get(tables::RESOURCES, &key)? else {
-            state.store.delete(tables::ACR_TASK_TIMERS, &key)?;
+        let Some(cron) = timer["schedule"].as_str().and_then(Cron::parse) else {
             continue;
         };
-        let Some(registry_id) = task["id"]
-            .as_str()
-            .and_then(|i| i.parse::<ResourceId>().ok())
-            .and_then(|i| i.parent())
-        else {
-            continue;
-        };
-        let Some(registry) = registries::load(state, &registry_id)? else {
-            continue;
-        };
-        for timer in task["properties"]["trigger"]["timerTriggers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if timer["status"] == "Disabled" {
-                continue;
-            }
-            let Some(cron) = timer["schedule"].as_str().and_then(Cron::parse) else {
-                continue;
-            };
-            for at in cron.between(since, now, 10) {
-                let body = json!({"type": "TaskRunRequest", "taskId": task["id"]});
-                let trigger = json!({
-                    "timerTriggerName": timer["name"],
-                    "scheduleOccurrence": arm_timestamp(at),
-                });
-                if let Some(b) = body.as_object() {
-                    tasks::start_run(state, at, &registry_id, &registry, b, Some(trigger))?;
-                    fired += 1;
-                }
+        for at in cron.between(since, now, 10) {
+            let body = json!({"type": "TaskRunRequest", "taskId": task["id"]});
+            let trigger = json!({
+                "timerTriggerName": timer["name"],
+                "scheduleOccurrence": arm_timestamp(at),
+            });
+            if let Some(b) = body.as_object() {
+                tasks::start_run(state, at, &registry_id, &registry, b, Some(trigger))?;
+                fired += 1;
             }
         }
     }

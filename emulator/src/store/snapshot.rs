@@ -6,6 +6,11 @@
 //!
 //! The CA and the token-signing key are not part of a snapshot: they belong
 //! to a data dir (tokens issued by one instance are not valid at another).
+//!
+//! A row that cannot be read (an older version's, or a damaged one) is left
+//! out of an export and named in its [`Summary`]; every other row is
+//! exported. An import writes every row in one transaction: all of them, or
+//! (a row refused, a failure) none.
 
 use super::{Store, tables};
 use crate::oci::blobs::{BlobStore, digest_of, parse_digest};
@@ -20,6 +25,8 @@ pub struct Summary {
     pub tables: usize,
     pub rows: usize,
     pub blobs: usize,
+    /// Rows left out because they cannot be read, as `table/key`.
+    pub unreadable: Vec<String>,
 }
 
 /// Every digest the rows refer to: blob links and manifests (`…/{digest}` keys), uploaded sources.
@@ -51,6 +58,7 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     std::fs::create_dir_all(dir.join("blobs/sha256"))?;
     let mut all = Map::new();
     let mut rows = 0;
+    let mut unreadable = Vec::new();
     let names = store.tables()?;
     for t in &names {
         let mut m = Map::new();
@@ -58,6 +66,13 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
             m.insert(k, v);
             rows += 1;
         }
+        unreadable.extend(
+            store
+                .keys(t, "")?
+                .into_iter()
+                .filter(|k| !m.contains_key(k))
+                .map(|k| format!("{t}/{k}")),
+        );
         all.insert(t.clone(), Value::Object(m));
     }
     let doc = json!({"format": FORMAT, "tables": all});
@@ -74,16 +89,21 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
         tables: names.len(),
         rows,
         blobs: digests.len(),
+        unreadable,
     })
 }
 
 /// Restore a snapshot into `store` and `blobs`, which must hold no state yet.
-/// Every blob is checked against its digest before anything is written.
+/// Every blob is checked against its digest before anything is written, and
+/// the rows are written in one transaction.
 pub fn import(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Result<Summary> {
-    if !store.tables()?.is_empty() {
-        anyhow::bail!("the data dir already holds state: import into a fresh one");
-    }
-    Snapshot::read(dir)?.write(store, blobs)
+    let snap = Snapshot::read(dir)?;
+    store.transaction(|_| {
+        if !store.tables()?.is_empty() {
+            anyhow::bail!("the data dir already holds state: import into a fresh one");
+        }
+        snap.write(store, blobs)
+    })
 }
 
 /// A snapshot read from disk and verified, not yet written anywhere.
@@ -121,7 +141,8 @@ impl Snapshot {
         })
     }
 
-    /// Put its blobs, then its rows.
+    /// Put its blobs, then its rows (call it inside a transaction: a row the
+    /// store refuses then leaves nothing written).
     pub fn write(&self, store: &dyn Store, blobs: &BlobStore) -> anyhow::Result<Summary> {
         for b in &self.blobs {
             blobs.put(b)?;
@@ -137,6 +158,7 @@ impl Snapshot {
             tables: self.tables.len(),
             rows,
             blobs: self.blobs.len(),
+            unreadable: Vec::new(),
         })
     }
 }
@@ -144,7 +166,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, Rows};
 
     #[test]
     fn round_trip_is_byte_identical() {
@@ -177,7 +199,8 @@ mod tests {
             Summary {
                 tables: 2,
                 rows: 3,
-                blobs: 1
+                blobs: 1,
+                unreadable: Vec::new(),
             }
         );
         let b = MemoryStore::new();

@@ -509,9 +509,10 @@ fn apply_overrides(step: &mut Value, o: &Map<String, Value>) {
 
 /// Run ids as ACR writes them: a two-letter prefix per registry and a counter (`ca1`, `ca2`, …).
 fn next_run_id(state: &AppState, registry: &ResourceId) -> Result<String, ArmError> {
+    // Keys, not rows: an unreadable run still holds its id.
     let n = state
         .store
-        .scan(tables::ACR_RUNS, &format!("{}/runs/", registry.key()))?
+        .keys(tables::ACR_RUNS, &format!("{}/runs/", registry.key()))?
         .len();
     Ok(format!("ca{}", n + 1))
 }

@@ -216,22 +216,11 @@ pub fn resource_groups_delete(
 /// Finish a delete: the group and everything under it go.
 pub fn finish_delete(state: &AppState, rg_id: &str) -> Result<(), ArmError> {
     let id: ResourceId = rg_id.parse().map_err(ArmError::internal)?;
-    let key = id.key();
-    for (k, _) in state.store.scan(tables::RESOURCES, &format!("{key}/"))? {
-        state.store.delete(tables::RESOURCES, &k)?;
-    }
-    state.store.delete(tables::RESOURCES, &key)?;
-    // Role assignments at or under the group go with it, and so do the
-    // principals of the managed identities that lived in it.
-    for (k, _) in state
-        .store
-        .scan(tables::ROLE_ASSIGNMENTS, &format!("{key}/"))?
-    {
-        crate::authz::access::delete_assignment(state, &k)?;
-    }
-    state.directory.delete_identities_within(&id.to_string())?;
-    super::deployments::delete_within(state, &key)?;
-    Ok(())
+    state.store.delete(tables::RESOURCES, &id.key())?;
+    // Everything under it goes (unreadable rows too): resources, role
+    // assignments, deployments, and the principals of the managed identities
+    // that lived in it.
+    crate::providers::remove_within(state, &id)
 }
 
 /// `GET {S}/resourcegroups` → 200 `{value, nextLink?}`; `$filter=tagName eq '…' [and tagValue eq '…']`, `$top`.

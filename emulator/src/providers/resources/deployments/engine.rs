@@ -26,18 +26,60 @@ pub fn advance(state: &AppState, ids: &[String]) -> Result<bool, ArmError> {
     let mut moved = false;
     for id in ids {
         let key = id.to_ascii_lowercase();
-        let Some(mut row) = state.store.get(tables::DEPLOYMENTS, &key)? else {
+        // One unreadable deployment stops only itself (its own requests say why).
+        let row = match state.store.get(tables::DEPLOYMENTS, &key) {
+            Err(e @ crate::store::StoreError::Unreadable { .. }) => {
+                tracing::warn!(error = %e, "a running deployment cannot be read");
+                continue;
+            }
+            r => r?,
+        };
+        let Some(mut row) = row else {
             continue;
         };
         if !super::is_active(&row) {
             continue;
         }
-        if step(state, &mut row)? {
-            state.store.put(tables::DEPLOYMENTS, &key, row)?;
-            moved = true;
+        let stepped = step(state, &mut row).and_then(|changed| {
+            if changed {
+                state.store.put(tables::DEPLOYMENTS, &key, row)?;
+            }
+            Ok(changed)
+        });
+        match stepped {
+            Ok(changed) => moved |= changed,
+            // What this deployment asked for cannot be done (the store refuses
+            // what it built: too deep or too large to read back): it fails,
+            // and only it.
+            Err(e) if e.status.is_client_error() => {
+                fail(state, &key, &e)?;
+                moved = true;
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(moved)
+}
+
+/// End the deployment stored under `key` as `Failed` with `e`, and its operation with it.
+fn fail(state: &AppState, key: &str, e: &ArmError) -> Result<(), ArmError> {
+    tracing::warn!(deployment = key, code = e.code, message = %e.message, "a deployment failed");
+    let Some(mut row) = state.store.get(tables::DEPLOYMENTS, key)? else {
+        return Ok(());
+    };
+    let error = e.body()["error"].clone();
+    let now = state.clock.now();
+    row["properties"]["provisioningState"] = json!("Failed");
+    row["properties"]["timestamp"] = json!(arm_timestamp(now));
+    row["properties"]["error"] = error.clone();
+    if let Some(op) = row["_run"]["operation"].as_str()
+        && let Some(mut op) = Operation::load(state.store.as_ref(), op)?
+    {
+        op.finish(now, Some(error));
+        op.save(state.store.as_ref())?;
+    }
+    state.store.put(tables::DEPLOYMENTS, key, row)?;
+    Ok(())
 }
 
 /// The action type of a resource id, as RBAC names it (`ns/type/childType`).

@@ -691,11 +691,14 @@ fn operation_get(state: &AppState, id: &ResourceId, op: &str) -> Result<Response
 /// A resource group's deployments go with it; one still running fails for
 /// whoever is polling it.
 pub fn delete_within(state: &AppState, rg_key: &str) -> Result<(), ArmError> {
-    for (k, row) in state
+    for k in state
         .store
-        .scan(tables::DEPLOYMENTS, &format!("{rg_key}/"))?
+        .keys(tables::DEPLOYMENTS, &format!("{rg_key}/"))?
     {
-        state.store.delete(tables::DEPLOYMENTS, &k)?;
+        // An unreadable row goes too (its delete returns nothing).
+        let Some(row) = state.store.delete(tables::DEPLOYMENTS, &k)? else {
+            continue;
+        };
         let op = row["_run"]["operation"].as_str().unwrap_or_default();
         if is_active(&row)
             && let Some(mut op) = Operation::load(state.store.as_ref(), op)?
