@@ -908,6 +908,7 @@ fn upload_cancel(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Rows;
 
     #[test]
     fn paths() {
