@@ -18,6 +18,7 @@ mod client_flows;
 mod console;
 mod deployments;
 mod entra;
+mod hardening_templates;
 mod hostile;
 mod identity_block;
 mod identity_rbac;

@@ -49,6 +49,21 @@ pub struct DeploymentScope {
 }
 
 impl DeploymentScope {
+    /// Resource group `rg` of subscription `s` (tenant `t`), deployment `d`:
+    /// where tests and fuzz targets evaluate templates.
+    pub fn example() -> Self {
+        DeploymentScope {
+            tenant_id: "t".into(),
+            subscription_id: "s".into(),
+            subscription_name: "azemu".into(),
+            resource_group: Some(
+                json!({"id": "/subscriptions/s/resourceGroups/rg", "name": "rg", "location": "eastus", "tags": {}}),
+            ),
+            deployment_name: "d".into(),
+            location: None,
+        }
+    }
+
     pub fn resource_group_name(&self) -> Option<&str> {
         self.resource_group.as_ref()?.get("name")?.as_str()
     }
@@ -793,16 +808,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn scope() -> DeploymentScope {
-        DeploymentScope {
-            tenant_id: "t".into(),
-            subscription_id: "s".into(),
-            subscription_name: "azemu".into(),
-            resource_group: Some(
-                json!({"id": "/subscriptions/s/resourceGroups/rg", "name": "rg", "location": "eastus", "tags": {}}),
-            ),
-            deployment_name: "d".into(),
-            location: None,
-        }
+        DeploymentScope::example()
     }
 
     proptest::proptest! {

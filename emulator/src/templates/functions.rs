@@ -353,7 +353,8 @@ pub fn predict(name: &str, a: &[Value]) -> Option<u64> {
                 .saturating_add(holes.saturating_mul(widest))
         }
         "padleft" => {
-            let width = a.get(1)?.as_i64()?.max(0) as u64;
+            // Wider than 16,384 is refused by `padLeft` itself.
+            let width = a.get(1)?.as_i64()?.clamp(0, 16_384) as u64;
             BASE.saturating_add(width.saturating_mul(4))
                 .saturating_add(len(0).max(24))
         }

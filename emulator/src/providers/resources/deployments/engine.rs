@@ -309,7 +309,8 @@ fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
         }
     }
     // What the tree may still evaluate, and how many deployments it may still add.
-    let (mut deployments, work) = tree_totals(state, &run)?;
+    let (spawned, work) = tree_totals(state, &run)?;
+    let mut deployments = spawned;
     let budget = Rc::new(Budget::new(limits::WORK.saturating_sub(work)));
     let root_key = run
         .tree
@@ -363,14 +364,48 @@ fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
         finish(state, row, &mut run, &live, &budget, now)?;
         changed = true;
     }
-    save_totals(
-        state,
-        &mut run,
-        deployments,
-        work.saturating_add(budget.used()),
-    )?;
+    if deployments != spawned || budget.used() > 0 {
+        let work = work.saturating_add(budget.used());
+        save_totals(state, &mut run, deployments, work)?;
+    }
     row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
     Ok(changed)
+}
+
+/// How many errors deep a deployment's error may nest. Each nested deployment
+/// wraps its child's error twice (`ResourceDeploymentFailure`, `DeploymentFailed`):
+/// unbounded, a deep tree would store an error too deep to read back.
+const MAX_ERROR_NESTING: usize = 12;
+
+/// Keep an error at most `levels` errors deep: below that, an error's `details`
+/// become the root causes under it (its innermost errors), so the reason
+/// stays visible however deep the tree was.
+fn bound_error(e: &mut Value, levels: usize) {
+    let Some(details) = e.get_mut("details").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if levels > 1 {
+        for d in details.iter_mut() {
+            bound_error(d, levels - 1);
+        }
+        return;
+    }
+    let mut causes = Vec::new();
+    let mut stack: Vec<&Value> = details.iter().rev().collect();
+    while let Some(d) = stack.pop() {
+        match d.get("details").and_then(Value::as_array) {
+            Some(inner) if !inner.is_empty() => stack.extend(inner.iter().rev()),
+            _ if causes.len() < 100 => {
+                let mut c = d.clone();
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("details");
+                }
+                causes.push(c);
+            }
+            _ => {}
+        }
+    }
+    *details = causes;
 }
 
 /// Room in the tree for one more nested deployment under `run`, counted; or the refusal.
@@ -527,11 +562,12 @@ fn poll(state: &AppState, st: &mut ResourceState, now: OffsetDateTime) -> bool {
             st.status = Status::Failed;
             st.status_code = Some("Conflict".into());
             st.ended_ms = Some(op.ended_ms.unwrap_or(ms(now)));
-            st.error = Some(
-                op.error
-                    .clone()
-                    .unwrap_or(json!({"code": "Failed", "message": "The operation failed."})),
-            );
+            let mut error = op
+                .error
+                .clone()
+                .unwrap_or(json!({"code": "Failed", "message": "The operation failed."}));
+            bound_error(&mut error, MAX_ERROR_NESTING);
+            st.error = Some(error);
             true
         }
     }
@@ -611,6 +647,10 @@ fn finish(
             .map(|(r, _)| json!({"id": r.id}))
             .collect::<Vec<_>>()
     );
+    let error = error.map(|mut e| {
+        bound_error(&mut e, MAX_ERROR_NESTING);
+        e
+    });
     if let Some(e) = &error {
         row["properties"]["error"] = e.clone();
     }
