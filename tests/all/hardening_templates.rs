@@ -216,6 +216,19 @@ async fn validation_refuses_bombs_in_azures_words() {
             invalid_template(&format!("The template function 'createArray' {TOO_BIG}")),
         ),
         (
+            "job-size",
+            json!({"variables": {
+                "a": "[padLeft('x', 16000, 'x')]",
+                "b": format!("[concat({})]", vec!["variables('a')"; 500].join(", ")),
+                "c": "[concat(variables('b'), 'c')]",
+                "d": "[concat(variables('b'), 'd')]",
+                "e": "[concat(variables('b'), 'e')]",
+                "f": "[concat(variables('b'), 'f')]",
+            }}),
+            json!({"error": {"code": "DeploymentJobSizeExceeded", "message":
+                "The deployment is larger than '33554432' bytes once its template is expanded and its variables and parameters resolved, more than a deployment can keep. Please see https://aka.ms/arm-template for usage details."}}),
+        ),
+        (
             "variables",
             json!({"variables": many(513, json!(1))}),
             invalid_template(

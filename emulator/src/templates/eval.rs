@@ -104,6 +104,8 @@ pub struct Evaluator<'a> {
     pub deployment: Option<&'a Value>,
     /// What evaluating may still produce (see [`limits`]); shared with every child.
     budget: Rc<Budget>,
+    /// Set when the function just called had its value paid for before it was made.
+    prepaid: std::cell::Cell<bool>,
 }
 
 /// A deployment's variables: those a plan resolved, and the template's raw
@@ -150,6 +152,7 @@ impl<'a> Evaluator<'a> {
             nondeterministic: None,
             deployment: None,
             budget: Rc::new(Budget::new(limits::WORK)),
+            prepaid: std::cell::Cell::new(false),
         }
     }
 
@@ -272,6 +275,7 @@ impl<'a> Evaluator<'a> {
             nondeterministic: self.nondeterministic.clone(),
             deployment: self.deployment,
             budget: self.budget.clone(),
+            prepaid: std::cell::Cell::new(false),
         }
     }
 
@@ -305,27 +309,23 @@ impl<'a> Evaluator<'a> {
                 Ok(json!(s))
             }
             Expr::Int(i) => Ok(json!(i)),
-            Expr::Member(..) | Expr::Index(..) => {
+            Expr::Member(base, _) | Expr::Index(base, _) => {
                 if let Some(r) = self.path(e) {
                     return r;
                 }
-                let (base, step) = match e {
-                    Expr::Member(base, name) => (base, Step::Member(name)),
-                    Expr::Index(base, index) => {
-                        let v = self.expr(base)?;
-                        let step = Step::Index(self.expr(index)?);
-                        let picked = walk(&v, &step)?;
-                        return self.charged_clone(picked);
-                    }
+                let v = self.expr(base)?;
+                let step = match e {
+                    Expr::Member(_, name) => Step::Member(name),
+                    Expr::Index(_, index) => Step::Index(self.expr(index)?),
                     _ => unreachable!("matched above"),
                 };
-                let v = self.expr(base)?;
-                let picked = walk(&v, &step)?;
-                self.charged_clone(picked)
+                self.charged_clone(walk(&v, &step)?)
             }
             Expr::Call { name, args } => {
+                self.prepaid.set(false);
                 let v = self.call(name, args)?;
-                self.check(name, &v)?;
+                let unpaid = !self.prepaid.replace(false);
+                self.check(name, &v, unpaid)?;
                 Ok(v)
             }
         }
@@ -381,13 +381,17 @@ impl<'a> Evaluator<'a> {
         Ok(v.clone())
     }
 
-    /// What a function produced: within the limits for one value, and paid for.
-    fn check(&self, f: &str, v: &Value) -> EvalResult<()> {
+    /// What a function produced: within the limits for one value, and paid
+    /// for (unless it was, before it was made).
+    fn check(&self, f: &str, v: &Value, unpaid: bool) -> EvalResult<()> {
         let m = limits::measure(v, limits::MAX_VALUE_BYTES);
         if m.bytes > limits::MAX_VALUE_BYTES || m.depth > limits::MAX_VALUE_DEPTH {
             return Err(limits::too_big(f));
         }
-        self.budget.charge(m.bytes)
+        if unpaid {
+            self.budget.charge(m.bytes)?;
+        }
+        Ok(())
     }
 
     fn args(&self, args: &[Expr]) -> EvalResult<Vec<Value>> {
@@ -533,14 +537,18 @@ impl<'a> Evaluator<'a> {
             _ => {
                 let a = self.args(args)?;
                 // What could amplify is paid for before it is made.
-                if let Some(p) = functions::predict(name, &a) {
+                let predicted = functions::predict(name, &a);
+                if let Some(p) = predicted {
                     if p > limits::MAX_VALUE_BYTES {
                         return Err(limits::too_big(name));
                     }
                     self.budget.charge(p)?;
                 }
                 match functions::call(name, &a) {
-                    Some(r) => r.map_err(TemplateError),
+                    Some(r) => {
+                        self.prepaid.set(predicted.is_some());
+                        r.map_err(TemplateError)
+                    }
                     None => Err(TemplateError(format!(
                         "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
                     ))),
@@ -570,12 +578,19 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = lookup(&self.vars.cache.borrow(), name) {
             return Ok(f(v));
         }
-        let v = self.resolve_variable(name)?;
-        Ok(f(&v))
+        self.resolve_variable(name)?;
+        let cache = self.vars.cache.borrow();
+        let v = lookup(&cache, name).expect("just resolved");
+        Ok(f(v))
+    }
+
+    /// Resolve variable `name` (if it is not yet) without copying it.
+    pub fn ensure_variable(&self, name: &str) -> EvalResult<()> {
+        self.with_variable(name, |_| ())
     }
 
     /// Evaluate a raw variable (or variable copy loop) and keep it.
-    fn resolve_variable(&self, name: &str) -> EvalResult {
+    fn resolve_variable(&self, name: &str) -> EvalResult<()> {
         let raw_vars = self.vars.raw;
         let raw = raw_vars.and_then(|r| {
             if name.eq_ignore_ascii_case("copy") {
@@ -613,11 +628,8 @@ impl<'a> Evaluator<'a> {
         };
         self.vars.in_progress.borrow_mut().remove(&key);
         let v = result?;
-        self.vars
-            .cache
-            .borrow_mut()
-            .insert(name.to_string(), v.clone());
-        Ok(v)
+        self.vars.cache.borrow_mut().insert(name.to_string(), v);
+        Ok(())
     }
 }
 

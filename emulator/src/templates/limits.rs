@@ -70,6 +70,8 @@ pub const MAX_TREE: u32 = 800;
 /// How deep deployments may nest (inline, a template nests about 30 deep before
 /// its JSON reaches the 128 levels a request may have).
 pub const MAX_NESTING: u32 = 32;
+/// The most a stored deployment (its request, plan and resolved variables) may hold.
+pub const MAX_STORED_BYTES: usize = 32 * 1024 * 1024;
 /// The deepest JSON serde_json reads back (its recursion limit is 128), so the
 /// deepest row the deployment engine may store.
 pub const MAX_STORED_DEPTH: usize = 127;

@@ -202,12 +202,12 @@ pub fn plan(
         if k.eq_ignore_ascii_case("copy") {
             for spec in raw_vars[k].as_array().into_iter().flatten() {
                 if let Some(n) = spec["name"].as_str() {
-                    ev.string(&format!("[variables('{}')]", n.replace('\'', "''")))?;
+                    ev.ensure_variable(n)?;
                 }
             }
             continue;
         }
-        ev.string(&format!("[variables('{}')]", k.replace('\'', "''")))?;
+        ev.ensure_variable(k)?;
     }
     let variables = ev.resolved_variables();
 
