@@ -103,6 +103,7 @@ pub fn apply(state: &AppState, doc: &Value, base: &str) -> anyhow::Result<()> {
         principal: &bootstrap,
         base,
         correlation_id: "azemu-seed",
+        nesting: None,
     };
 
     let mut roles: Vec<(String, String, Value)> = Vec::new();

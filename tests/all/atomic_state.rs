@@ -1014,8 +1014,9 @@ async fn a_snapshot_import_that_fails_changes_nothing() {
 }
 
 /// A template can build a value deeper than a body may be (`json()` of a
-/// string parameter): stored, it would not read back. The store refuses it,
-/// the deployment fails with that reason, and nothing else is disturbed.
+/// string parameter): stored, it would not read back. It is refused (by the
+/// template engine's bound on outputs, before the store's), the deployment
+/// fails with that reason, and nothing else is disturbed.
 #[tokio::test]
 async fn a_template_value_too_deep_to_store_fails_only_its_deployment() {
     let (em, token) = started_with("deep").await;
@@ -1041,7 +1042,8 @@ async fn a_template_value_too_deep_to_store_fails_only_its_deployment() {
         (
             200,
             &json!("Failed"),
-            &json!({"code": "InvalidRequestContent", "message": "The request content was invalid and could not be deserialized: 'The content would be stored nested 130 levels deep; at most 124 levels are kept.'."})
+            // The template engine's own bound on outputs meets it before the store's.
+            &json!({"code": "InvalidTemplate", "message": "Unable to evaluate template outputs: 'The template outputs are larger than a deployment keeps: at most 4194304 bytes, nested at most 128 levels.'. Please see error details and deployment operations. Please see https://aka.ms/arm-common-errors for usage details."})
         ),
         "{got}"
     );

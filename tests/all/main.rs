@@ -22,6 +22,7 @@ mod deployments;
 mod entra;
 mod hardening_data;
 mod hardening_rbac;
+mod hardening_templates;
 mod hostile;
 mod identity_block;
 mod identity_rbac;

@@ -22,6 +22,18 @@ pub struct ArmRequest {
     pub principal: Principal,
     pub now: OffsetDateTime,
     pub strict_api_versions: bool,
+    /// The deployment this call comes from, when the deployment engine makes it
+    /// (a nested deployment's PUT); `None` for a client's request.
+    pub nesting: Option<Nesting>,
+}
+
+/// Where a nested deployment's PUT comes from: the root of its tree, the
+/// depth of the deployment making it, and the evaluation budget the tree has left.
+#[derive(Debug, Clone)]
+pub struct Nesting {
+    pub root: String,
+    pub depth: u32,
+    pub work_left: u64,
 }
 
 impl ArmRequest {

@@ -223,6 +223,7 @@ async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, Ar
         principal,
         now,
         strict_api_versions: state.config.strict_api_versions,
+        nesting: None,
     };
     dispatch(state, &req, route)
 }
@@ -412,10 +413,13 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
 /// template deployment's caller): the same route, authorization and provider
 /// code as a client's request, minus the token (the caller's was checked when
 /// the deployment was accepted).
+#[derive(Clone)]
 pub(crate) struct InternalCall<'a> {
     pub principal: &'a crate::entra::Principal,
     pub base: &'a str,
     pub correlation_id: &'a str,
+    /// Set when the call is a nested deployment's PUT.
+    pub nesting: Option<crate::arm::request::Nesting>,
 }
 
 pub(crate) struct InternalResponse {
@@ -449,6 +453,7 @@ impl InternalCall<'_> {
             principal: self.principal.clone(),
             now: state.clock.now(),
             strict_api_versions: state.config.strict_api_versions,
+            nesting: self.nesting.clone(),
         };
         let resp = match Route::parse(path) {
             Some(route) => dispatch(state, &req, route).unwrap_or_else(|e| e.into_response()),
@@ -801,7 +806,7 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
         // simulation mode it moves only when told to.
         let moved = match (force, state.config.sim_mode) {
             (false, crate::config::SimMode::Explicit) => false,
-            _ => resources::deployments::engine::advance(state, &deployments)?,
+            _ => resources::deployments::engine::advance(state, &deployments),
         };
         total += n;
         if n == 0 && !moved {
@@ -812,14 +817,17 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
 }
 
 /// Finish the due operations; returns how many, and the running deployments
-/// (whose operations the deployment engine finishes).
-fn settle_operations(state: &AppState, force: bool) -> Result<(usize, Vec<String>), ArmError> {
+/// with their operations (which the deployment engine finishes).
+fn settle_operations(
+    state: &AppState,
+    force: bool,
+) -> Result<(usize, Vec<(String, String)>), ArmError> {
     let now = state.clock.now();
     let mut n = 0;
     let mut deployments = Vec::new();
     for mut op in Operation::pending(state.store.as_ref())? {
         if let OperationKind::Deployment { deployment_id } = &op.kind {
-            deployments.push(deployment_id.clone());
+            deployments.push((deployment_id.clone(), op.id.clone()));
             continue;
         }
         if !(force || op.due(now)) {

@@ -8,9 +8,11 @@
 
 use super::expr::{self, Expr, TemplateString};
 use super::functions::{self, arity, as_str, to_text};
+use super::limits::{self, Budget};
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// A template-language failure, worded as ARM words it (without the
 /// "Deployment template validation failed" wrapper the caller adds).
@@ -47,6 +49,21 @@ pub struct DeploymentScope {
 }
 
 impl DeploymentScope {
+    /// Resource group `rg` of subscription `s` (tenant `t`), deployment `d`:
+    /// where tests and fuzz targets evaluate templates.
+    pub fn example() -> Self {
+        DeploymentScope {
+            tenant_id: "t".into(),
+            subscription_id: "s".into(),
+            subscription_name: "azemu".into(),
+            resource_group: Some(
+                json!({"id": "/subscriptions/s/resourceGroups/rg", "name": "rg", "location": "eastus", "tags": {}}),
+            ),
+            deployment_name: "d".into(),
+            location: None,
+        }
+    }
+
     pub fn resource_group_name(&self) -> Option<&str> {
         self.resource_group.as_ref()?.get("name")?.as_str()
     }
@@ -74,9 +91,8 @@ pub trait Resolver {
 pub struct Evaluator<'a> {
     pub scope: &'a DeploymentScope,
     pub params: &'a Map<String, Value>,
-    raw_variables: Option<&'a Map<String, Value>>,
-    variables: RefCell<Map<String, Value>>,
-    in_progress: RefCell<HashSet<String>>,
+    /// Shared with every child: variables resolve once per deployment, whatever the copy context.
+    vars: Rc<Variables<'a>>,
     /// Current copy indexes: loop name (lower-cased) → index; `""` is the resource's own loop.
     pub copy: HashMap<String, i64>,
     /// Template resources by name, symbolic name and id → id (for `reference('name')`).
@@ -86,49 +102,108 @@ pub struct Evaluator<'a> {
     pub nondeterministic: Option<(String, String)>,
     /// The request's template and parameters, for `deployment()`.
     pub deployment: Option<&'a Value>,
+    /// What evaluating may still produce (see [`limits`]); shared with every child.
+    budget: Rc<Budget>,
+    /// Set when the function just called had its value paid for before it was made.
+    prepaid: std::cell::Cell<bool>,
 }
 
+/// A deployment's variables: those a plan resolved, and the template's raw
+/// ones, resolved on first use (cycles refused).
+struct Variables<'a> {
+    resolved: &'a Map<String, Value>,
+    raw: Option<&'a Map<String, Value>>,
+    cache: RefCell<Map<String, Value>>,
+    in_progress: RefCell<HashSet<String>>,
+}
+
+/// One step of a `.name` / `[index]` path.
+enum Step<'e> {
+    Member(&'e str),
+    Index(Value),
+}
+
+/// Stack kept free when evaluation recurses, and what is added when it runs low:
+/// a deeply nested expression or value grows the stack instead of overflowing it.
+const RED_ZONE: usize = 128 * 1024;
+const STACK_GROWTH: usize = 2 * 1024 * 1024;
+
 impl<'a> Evaluator<'a> {
+    /// An evaluator over `variables` already resolved (a plan's), with the whole
+    /// [`limits::WORK`] budget; see [`Evaluator::with_budget`].
     pub fn new(
         scope: &'a DeploymentScope,
         params: &'a Map<String, Value>,
-        variables: Map<String, Value>,
+        variables: &'a Map<String, Value>,
         names: &'a HashMap<String, String>,
     ) -> Self {
         Evaluator {
             scope,
             params,
-            raw_variables: None,
-            variables: RefCell::new(variables),
-            in_progress: RefCell::new(HashSet::new()),
+            vars: Rc::new(Variables {
+                resolved: variables,
+                raw: None,
+                cache: RefCell::new(Map::new()),
+                in_progress: RefCell::new(HashSet::new()),
+            }),
             copy: HashMap::new(),
             names,
             resolver: None,
             nondeterministic: None,
             deployment: None,
+            budget: Rc::new(Budget::new(limits::WORK)),
+            prepaid: std::cell::Cell::new(false),
         }
     }
 
     /// Variables still to resolve (on first use).
     pub fn with_raw_variables(mut self, raw: &'a Map<String, Value>) -> Self {
-        self.raw_variables = Some(raw);
+        self.vars = Rc::new(Variables {
+            resolved: self.vars.resolved,
+            raw: Some(raw),
+            cache: RefCell::new(Map::new()),
+            in_progress: RefCell::new(HashSet::new()),
+        });
         self
     }
 
+    /// Draw on `budget` (shared with whoever else holds it).
+    pub fn with_budget(mut self, budget: Rc<Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    pub fn budget(&self) -> &Rc<Budget> {
+        &self.budget
+    }
+
+    /// Every variable known: the plan's and those resolved here.
     pub fn resolved_variables(&self) -> Map<String, Value> {
-        self.variables.borrow().clone()
+        let mut all = self.vars.resolved.clone();
+        for (k, v) in self.vars.cache.borrow().iter() {
+            all.insert(k.clone(), v.clone());
+        }
+        all
     }
 
     /// Evaluate a JSON value: expressions in strings (and keys), property copy loops.
     pub fn value(&self, v: &Value) -> EvalResult {
+        stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.value_inner(v))
+    }
+
+    fn value_inner(&self, v: &Value) -> EvalResult {
         match v {
             Value::String(s) => self.string(s),
-            Value::Array(items) => items
-                .iter()
-                .map(|i| self.value(i))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            Value::Array(items) => {
+                self.budget.charge(limits::NODE_COST)?;
+                items
+                    .iter()
+                    .map(|i| self.value(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
             Value::Object(m) => {
+                self.budget.charge(limits::NODE_COST)?;
                 let mut out = Map::new();
                 for (k, val) in m {
                     if k.eq_ignore_ascii_case("copy")
@@ -146,11 +221,15 @@ impl<'a> Evaluator<'a> {
                         Value::String(s) => s,
                         other => to_text(&other),
                     };
+                    self.budget.charge(limits::NODE_COST + key.len() as u64)?;
                     out.insert(key, self.value(val)?);
                 }
                 Ok(Value::Object(out))
             }
-            other => Ok(other.clone()),
+            other => {
+                self.budget.charge(limits::NODE_COST)?;
+                Ok(other.clone())
+            }
         }
     }
 
@@ -171,35 +250,47 @@ impl<'a> Evaluator<'a> {
         Ok((name, items))
     }
 
-    /// A copy count: an integer 0..=800.
+    /// A copy count: an integer 0..=800 (the error quotes the count as written).
     pub fn count(&self, v: &Value) -> EvalResult<i64> {
         let c = self.value(v)?;
         match c.as_i64() {
-            Some(n) if (0..=800).contains(&n) => Ok(n),
+            Some(n) if (0..=limits::MAX_COPY).contains(&n) => Ok(n),
             _ => Err(TemplateError(format!(
-                "The copy count must be a non-negative integer value and cannot exceed '800'. The provided value is '{}'. Please see https://aka.ms/arm-copy for usage details.",
-                to_text(&c)
+                "The template 'copy' definition at line '0' and column '0' has an invalid copy count of: '{}'. The copy count must be a non-negative integer value and cannot exceed '{}'. Please see https://aka.ms/arm-resource-loops for usage details.",
+                to_text(v).chars().take(200).collect::<String>(),
+                limits::MAX_COPY
             ))),
         }
     }
 
-    /// An evaluator sharing this one's state, for nested copy contexts.
+    /// An evaluator sharing this one's variables and budget, for nested copy contexts.
     pub fn child(&self) -> Evaluator<'a> {
         Evaluator {
             scope: self.scope,
             params: self.params,
-            raw_variables: self.raw_variables,
-            variables: RefCell::new(self.variables.borrow().clone()),
-            in_progress: RefCell::new(HashSet::new()),
+            vars: self.vars.clone(),
             copy: self.copy.clone(),
             names: self.names,
             resolver: self.resolver,
             nondeterministic: self.nondeterministic.clone(),
             deployment: self.deployment,
+            budget: self.budget.clone(),
+            prepaid: std::cell::Cell::new(false),
         }
     }
 
     pub fn string(&self, s: &str) -> EvalResult {
+        // Reading the text costs its length, whether it is a literal or parsed.
+        self.budget.charge(limits::NODE_COST + s.len() as u64)?;
+        if expr::is_expression(s) && s.len() > limits::MAX_EXPRESSION_CHARS {
+            let n = s.chars().count();
+            if n > limits::MAX_EXPRESSION_CHARS {
+                return Err(TemplateError(format!(
+                    "The language expression length limit exceeded. Limit: '{}' and actual: '{n}'.. Please see https://aka.ms/arm-template-expressions for usage details.",
+                    limits::MAX_EXPRESSION_CHARS
+                )));
+            }
+        }
         match expr::parse_template_string(s).map_err(|e| TemplateError(e.message))? {
             TemplateString::Literal(l) => Ok(Value::String(l)),
             TemplateString::Expr(e) => self.expr(&e),
@@ -207,32 +298,100 @@ impl<'a> Evaluator<'a> {
     }
 
     pub fn expr(&self, e: &Expr) -> EvalResult {
+        stacker::maybe_grow(RED_ZONE, STACK_GROWTH, || self.expr_inner(e))
+    }
+
+    fn expr_inner(&self, e: &Expr) -> EvalResult {
+        self.budget.charge(limits::NODE_COST)?;
         match e {
-            Expr::Str(s) => Ok(json!(s)),
+            Expr::Str(s) => {
+                self.budget.charge(s.len() as u64)?;
+                Ok(json!(s))
+            }
             Expr::Int(i) => Ok(json!(i)),
-            Expr::Member(base, name) => {
-                let v = self.expr(base)?;
-                member(&v, name)
-            }
-            Expr::Index(base, index) => {
-                let v = self.expr(base)?;
-                let i = self.expr(index)?;
-                match (&v, &i) {
-                    (Value::Array(a), Value::Number(n)) => {
-                        let idx = n.as_i64().unwrap_or(-1);
-                        usize::try_from(idx).ok().and_then(|u| a.get(u)).cloned().ok_or_else(|| {
-                            TemplateError(format!("The language expression property array index '{idx}' is out of bounds."))
-                        })
-                    }
-                    (Value::Object(_), Value::String(s)) => member(&v, s),
-                    _ => Err(TemplateError(format!(
-                        "The language expression property '{}' can't be evaluated, property name must be a string.",
-                        to_text(&i)
-                    ))),
+            Expr::Member(base, _) | Expr::Index(base, _) => {
+                if let Some(r) = self.path(e) {
+                    return r;
                 }
+                let v = self.expr(base)?;
+                let step = match e {
+                    Expr::Member(_, name) => Step::Member(name),
+                    Expr::Index(_, index) => Step::Index(self.expr(index)?),
+                    _ => unreachable!("matched above"),
+                };
+                self.charged_clone(walk(&v, &step)?)
             }
-            Expr::Call { name, args } => self.call(name, args),
+            Expr::Call { name, args } => {
+                self.prepaid.set(false);
+                let v = self.call(name, args)?;
+                let unpaid = !self.prepaid.replace(false);
+                self.check(name, &v, unpaid)?;
+                Ok(v)
+            }
         }
+    }
+
+    /// `variables('x').a[0]`, `parameters('p').b`: walked where the value is
+    /// kept, so only what the path picks is copied. `None` when `e` is not such a path.
+    fn path(&self, e: &Expr) -> Option<EvalResult> {
+        let mut accessors = Vec::new();
+        let mut root = e;
+        while let Expr::Member(base, _) | Expr::Index(base, _) = root {
+            accessors.push(root);
+            root = base;
+        }
+        let Expr::Call { name, args } = root else {
+            return None;
+        };
+        let kind = name.to_ascii_lowercase();
+        if !(kind == "variables" || kind == "parameters") || args.len() != 1 {
+            return None;
+        }
+        Some((|| {
+            let key = self.expr(&args[0])?;
+            let key = as_str(&key, name)?.to_string();
+            // Indexes are evaluated first (they may read variables themselves).
+            let mut steps = Vec::with_capacity(accessors.len());
+            for a in accessors.iter().rev() {
+                steps.push(match a {
+                    Expr::Member(_, n) => Step::Member(n),
+                    Expr::Index(_, i) => Step::Index(self.expr(i)?),
+                    _ => unreachable!("only accessors were collected"),
+                });
+            }
+            let pick = |root: &Value| -> EvalResult {
+                let mut v = root;
+                for s in &steps {
+                    v = walk(v, s)?;
+                }
+                self.charged_clone(v)
+            };
+            if kind == "parameters" {
+                pick(lookup(self.params, &key).ok_or_else(|| parameter_not_found(&key))?)
+            } else {
+                self.with_variable(&key, pick)?
+            }
+        })())
+    }
+
+    /// A copy of `v`, paid for.
+    fn charged_clone(&self, v: &Value) -> EvalResult {
+        self.budget
+            .charge(limits::measure(v, self.budget.left()).bytes)?;
+        Ok(v.clone())
+    }
+
+    /// What a function produced: within the limits for one value, and paid
+    /// for (unless it was, before it was made).
+    fn check(&self, f: &str, v: &Value, unpaid: bool) -> EvalResult<()> {
+        let m = limits::measure(v, limits::MAX_VALUE_BYTES);
+        if m.bytes > limits::MAX_VALUE_BYTES || m.depth > limits::MAX_VALUE_DEPTH {
+            return Err(limits::too_big(f));
+        }
+        if unpaid {
+            self.budget.charge(m.bytes)?;
+        }
+        Ok(())
     }
 
     fn args(&self, args: &[Expr]) -> EvalResult<Vec<Value>> {
@@ -253,15 +412,14 @@ impl<'a> Evaluator<'a> {
                 let a = self.args(args)?;
                 arity(&a, "parameters", 1, 1)?;
                 let p = as_str(&a[0], "parameters")?;
-                lookup(self.params, p).cloned().ok_or_else(|| {
-                    TemplateError(format!("The template parameter '{p}' is not found. Please see https://aka.ms/arm-syntax-parameters for usage details."))
-                })
+                lookup(self.params, p).cloned().ok_or_else(|| parameter_not_found(p))
             }
             "variables" => {
                 let a = self.args(args)?;
                 arity(&a, "variables", 1, 1)?;
                 let v = as_str(&a[0], "variables")?;
-                self.variable(v)
+                // A copy, paid for (by `check`) as every function's value is.
+                self.with_variable(v, Value::clone)
             }
             "copyindex" => {
                 let a = self.args(args)?;
@@ -378,8 +536,19 @@ impl<'a> Evaluator<'a> {
             }
             _ => {
                 let a = self.args(args)?;
+                // What could amplify is paid for before it is made.
+                let predicted = functions::predict(name, &a);
+                if let Some(p) = predicted {
+                    if p > limits::MAX_VALUE_BYTES {
+                        return Err(limits::too_big(name));
+                    }
+                    self.budget.charge(p)?;
+                }
                 match functions::call(name, &a) {
-                    Some(r) => r.map_err(TemplateError).and_then(|v| within_limits(name, v)),
+                    Some(r) => {
+                        self.prepaid.set(predicted.is_some());
+                        r.map_err(TemplateError)
+                    }
                     None => Err(TemplateError(format!(
                         "The template function '{name}' is not valid. Please see https://aka.ms/arm-functions for usage details."
                     ))),
@@ -401,37 +570,51 @@ impl<'a> Evaluator<'a> {
             )))
     }
 
-    fn variable(&self, name: &str) -> EvalResult {
-        if let Some(v) = lookup(&self.variables.borrow(), name) {
-            return Ok(v.clone());
+    /// Resolve variable `name` if it is not yet, then look at it where it is kept.
+    fn with_variable<R>(&self, name: &str, f: impl FnOnce(&Value) -> R) -> EvalResult<R> {
+        if let Some(v) = lookup(self.vars.resolved, name) {
+            return Ok(f(v));
         }
-        let raw = self.raw_variables.and_then(|r| {
+        if let Some(v) = lookup(&self.vars.cache.borrow(), name) {
+            return Ok(f(v));
+        }
+        self.resolve_variable(name)?;
+        let cache = self.vars.cache.borrow();
+        let v = lookup(&cache, name).expect("just resolved");
+        Ok(f(v))
+    }
+
+    /// Resolve variable `name` (if it is not yet) without copying it.
+    pub fn ensure_variable(&self, name: &str) -> EvalResult<()> {
+        self.with_variable(name, |_| ())
+    }
+
+    /// Evaluate a raw variable (or variable copy loop) and keep it.
+    fn resolve_variable(&self, name: &str) -> EvalResult<()> {
+        let raw_vars = self.vars.raw;
+        let raw = raw_vars.and_then(|r| {
             if name.eq_ignore_ascii_case("copy") {
                 return None;
             }
             lookup(r, name)
         });
         let key = name.to_ascii_lowercase();
-        let copy_spec = self
-            .raw_variables
+        let copy_spec = raw_vars
             .and_then(|r| lookup(r, "copy"))
             .and_then(Value::as_array)
             .and_then(|specs| {
-                specs
-                    .iter()
-                    .find(|s| {
-                        s["name"]
-                            .as_str()
-                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                    })
-                    .cloned()
+                specs.iter().find(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                })
             });
         if raw.is_none() && copy_spec.is_none() {
             return Err(TemplateError(format!(
                 "The template variable '{name}' is not found. Please see https://aka.ms/arm-syntax-variables for usage details."
             )));
         }
-        if !self.in_progress.borrow_mut().insert(key.clone()) {
+        if !self.vars.in_progress.borrow_mut().insert(key.clone()) {
             return Err(TemplateError(format!(
                 "The template variable '{name}' is not valid: the variable refers to itself through other variables (a circular reference)."
             )));
@@ -439,38 +622,45 @@ impl<'a> Evaluator<'a> {
         let result = match (raw, copy_spec) {
             (Some(raw), _) => self.value(raw),
             (None, Some(spec)) => self
-                .property_copy(&spec)
+                .property_copy(spec)
                 .map(|(_, items)| Value::Array(items)),
             (None, None) => unreachable!("checked above"),
         };
-        self.in_progress.borrow_mut().remove(&key);
+        self.vars.in_progress.borrow_mut().remove(&key);
         let v = result?;
-        self.variables
-            .borrow_mut()
-            .insert(name.to_string(), v.clone());
-        Ok(v)
+        self.vars.cache.borrow_mut().insert(name.to_string(), v);
+        Ok(())
     }
 }
 
-/// Values a function may produce. ARM caps templates (4 MB) and their
-/// values; without a cap, a few variables that each concat the one before
-/// would double their way to gigabytes.
-const MAX_STRING: usize = 4 * 1024 * 1024;
-const MAX_ITEMS: usize = 65_536;
+fn parameter_not_found(p: &str) -> TemplateError {
+    TemplateError(format!(
+        "The template parameter '{p}' is not found. Please see https://aka.ms/arm-syntax-parameters for usage details."
+    ))
+}
 
-fn within_limits(f: &str, v: Value) -> EvalResult {
-    let too_big = match &v {
-        Value::String(s) => s.len() > MAX_STRING,
-        Value::Array(a) => a.len() > MAX_ITEMS,
-        Value::Object(m) => m.len() > MAX_ITEMS,
-        _ => false,
-    };
-    if too_big {
-        return Err(TemplateError(format!(
-            "The template function '{f}' produced a value larger than the template language allows (strings up to {MAX_STRING} characters, arrays and objects up to {MAX_ITEMS} members)."
-        )));
+/// One `.name` / `[index]` step into a value, by reference.
+fn walk<'v>(v: &'v Value, step: &Step<'_>) -> EvalResult<&'v Value> {
+    match step {
+        Step::Member(name) => member(v, name),
+        Step::Index(i) => {
+            match (v, i) {
+                (Value::Array(a), Value::Number(n)) => {
+                    let idx = n.as_i64().unwrap_or(-1);
+                    usize::try_from(idx).ok().and_then(|u| a.get(u)).ok_or_else(|| {
+                    TemplateError(format!(
+                        "The language expression property array index '{idx}' is out of bounds."
+                    ))
+                })
+                }
+                (Value::Object(_), Value::String(s)) => member(v, s),
+                _ => Err(TemplateError(format!(
+                    "The language expression property '{}' can't be evaluated, property name must be a string.",
+                    to_text(i).chars().take(200).collect::<String>()
+                ))),
+            }
+        }
     }
-    Ok(v)
 }
 
 fn arity_e(args: &[Expr], f: &str, min: usize, max: usize) -> EvalResult<()> {
@@ -499,9 +689,9 @@ pub fn lookup<'m>(m: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
     })
 }
 
-fn member(v: &Value, name: &str) -> EvalResult {
+fn member<'v>(v: &'v Value, name: &str) -> EvalResult<&'v Value> {
     match v {
-        Value::Object(m) => lookup(m, name).cloned().ok_or_else(|| {
+        Value::Object(m) => lookup(m, name).ok_or_else(|| {
             TemplateError(format!(
                 "The language expression property '{name}' doesn't exist, available properties are '{}'.",
                 m.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -630,16 +820,7 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn scope() -> DeploymentScope {
-        DeploymentScope {
-            tenant_id: "t".into(),
-            subscription_id: "s".into(),
-            subscription_name: "azemu".into(),
-            resource_group: Some(
-                json!({"id": "/subscriptions/s/resourceGroups/rg", "name": "rg", "location": "eastus", "tags": {}}),
-            ),
-            deployment_name: "d".into(),
-            location: None,
-        }
+        DeploymentScope::example()
     }
 
     proptest::proptest! {
@@ -659,7 +840,8 @@ pub(crate) mod tests {
             let raw = json!({"v": "[parameters('p')]", "w": "[variables('w')]"});
             let raw = raw.as_object().unwrap();
             let names = HashMap::new();
-            let ev = Evaluator::new(&sc, &params, Map::new(), &names).with_raw_variables(raw);
+            let none = Map::new();
+            let ev = Evaluator::new(&sc, &params, &none, &names).with_raw_variables(raw);
             let text = format!("[{f}({}){}]", args.join(", "), member.unwrap_or_default());
             let _ = ev.string(&text);
         }
@@ -690,14 +872,22 @@ pub(crate) mod tests {
             );
         }
         let names = HashMap::new();
-        let ev = Evaluator::new(&sc, &params, Map::new(), &names).with_raw_variables(&raw);
+        let none = Map::new();
+        let ev = Evaluator::new(&sc, &params, &none, &names).with_raw_variables(&raw);
         let e = ev.string("[variables('v19')]").unwrap_err();
         assert!(
             e.0.contains("larger than the template language allows"),
             "{e}"
         );
         assert!(ev.string("[range(0, 10000)]").is_ok());
-        assert!(ev.string("[concat(range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000), range(0, 10000))]").is_err());
+        // Seventy thousand numbers are a value; three hundred thousand are more than one may be.
+        let ranges = |n: usize| format!("[concat({})]", vec!["range(0, 10000)"; n].join(", "));
+        assert!(ev.string(&ranges(7)).is_ok());
+        let e = ev.string(&ranges(30)).unwrap_err();
+        assert!(
+            e.0.contains("larger than the template language allows"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -716,7 +906,8 @@ pub(crate) mod tests {
         });
         let raw = raw.as_object().unwrap();
         let names = HashMap::new();
-        let ev = Evaluator::new(&sc, &params, Map::new(), &names).with_raw_variables(raw);
+        let none = Map::new();
+        let ev = Evaluator::new(&sc, &params, &none, &names).with_raw_variables(raw);
         let cases = vec![
             ("[parameters('LOCATION')]", json!("westus")),
             ("[variables('full')]", json!("pre-westus-x")),

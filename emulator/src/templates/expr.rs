@@ -131,6 +131,11 @@ impl Parser<'_> {
     }
 
     fn expression(&mut self) -> Result<Expr, ParseError> {
+        // Each level takes a few kilobytes (more in debug builds): grow rather than overflow.
+        stacker::maybe_grow(64 * 1024, 1024 * 1024, || self.expression_inner())
+    }
+
+    fn expression_inner(&mut self) -> Result<Expr, ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error("The language expression is nested too deeply."));

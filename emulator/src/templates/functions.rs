@@ -199,11 +199,17 @@ pub fn call(name: &str, args: &[Value]) -> Option<FnResult> {
         "range" => |a: &[Value]| {
             arity(a, "range", 2, 2)?;
             let (start, count) = (as_int(&a[0], "range")?, as_int(&a[1], "range")?);
+            // The documented limits: a count up to 10,000, and startIndex + count up to 2147483647.
+            // TODO-fidelity: ARM's wording for these refusals not found (searched "language
+            // function 'range'", "range function count 10000 error"); these are azemu's.
             if !(0..=10_000).contains(&count) {
                 return Err("The 'count' parameter of the template language function 'range' must be between 0 and 10000.".into());
             }
-            if start.checked_add(count).is_none() {
-                return Err("The template language function 'range' overflowed.".into());
+            if start
+                .checked_add(count)
+                .is_none_or(|end| end > i64::from(i32::MAX))
+            {
+                return Err("The sum of the 'startIndex' and 'count' parameters of the template language function 'range' must be no greater than 2147483647.".into());
             }
             Ok(Value::Array((0..count).map(|i| json!(start + i)).collect()))
         },
@@ -315,6 +321,113 @@ pub fn call(name: &str, args: &[Value]) -> Option<FnResult> {
         _ => return None,
     };
     Some(f(args))
+}
+
+/// An upper bound of what the function would allocate for its value, for the
+/// functions whose value can be much larger than their arguments (every other
+/// function's value is made from its arguments, already paid for). `None`: no
+/// such bound needed, or the arguments are of the wrong kind (the call says why).
+pub fn predict(name: &str, a: &[Value]) -> Option<u64> {
+    use super::limits::{MAX_VALUE_BYTES, measure, text_len};
+    const BASE: u64 = 32;
+    // A value costs at least this much per element (see `limits::measure`).
+    const ITEM: u64 = 64;
+    let cap = MAX_VALUE_BYTES;
+    let s = |i: usize| a.get(i).and_then(Value::as_str);
+    let len = |i: usize| s(i).map_or(0, |x| x.len() as u64);
+    let n = name.to_ascii_lowercase();
+    let bound = match n.as_str() {
+        "concat" if a.iter().all(Value::is_array) => a
+            .iter()
+            .map(|v| measure(v, cap).bytes)
+            .fold(BASE, u64::saturating_add),
+        "concat" => a
+            .iter()
+            .map(|v| text_len(v, cap))
+            .fold(BASE, u64::saturating_add),
+        "format" => {
+            // Each `{…}` item is an argument's text, or a number formatted to at most 99 digits.
+            let holes = s(0)?.matches('{').count() as u64;
+            let widest = a[1..].iter().map(|v| text_len(v, cap)).max().unwrap_or(0) + 160;
+            BASE.saturating_add(len(0))
+                .saturating_add(holes.saturating_mul(widest))
+        }
+        "padleft" => {
+            // Wider than 16,384 is refused by `padLeft` itself.
+            let width = a.get(1)?.as_i64()?.clamp(0, 16_384) as u64;
+            BASE.saturating_add(width.saturating_mul(4))
+                .saturating_add(len(0).max(24))
+        }
+        "replace" => {
+            let (text, old, new) = (s(0)?, s(1)?, s(2)?);
+            let hits = if old.is_empty() {
+                text.chars().count() as u64 + 1
+            } else {
+                text.matches(old).count() as u64
+            };
+            BASE.saturating_add(text.len() as u64)
+                .saturating_add(hits.saturating_mul(new.len() as u64))
+        }
+        "string" => BASE.saturating_add(text_len(a.first()?, cap)),
+        "join" => {
+            let items = a.first()?.as_array()?;
+            let sep = len(1).saturating_mul(items.len() as u64);
+            items
+                .iter()
+                .map(|v| text_len(v, cap))
+                .fold(BASE.saturating_add(sep), u64::saturating_add)
+        }
+        "base64" => BASE + len(0) / 3 * 4 + 4,
+        "datauri" => {
+            let t = text_len(a.first()?, cap);
+            64u64.saturating_add(t / 3 * 4 + 4)
+        }
+        "uricomponent" => BASE.saturating_add(len(0).saturating_mul(3)),
+        "tolower" | "toupper" => BASE.saturating_add(len(0).saturating_mul(3)),
+        "split" => {
+            let text = s(0)?;
+            let pieces: u64 = match a.get(1)? {
+                Value::String(d) if !d.is_empty() => text.matches(d.as_str()).count() as u64,
+                Value::Array(ds) => ds
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|d| !d.is_empty())
+                    .map(|d| text.matches(d).count() as u64)
+                    .sum(),
+                _ => 0,
+            };
+            BASE.saturating_add(text.len() as u64)
+                .saturating_add((pieces + 1).saturating_mul(ITEM))
+        }
+        "range" => {
+            let count = a.get(1)?.as_i64()?.clamp(0, 10_001) as u64;
+            BASE + count * ITEM
+        }
+        "items" => {
+            let m = a.first()?.as_object()?;
+            measure(&a[0], cap)
+                .bytes
+                .saturating_add((m.len() as u64).saturating_mul(4 * ITEM))
+        }
+        "json" => BASE.saturating_add(json_bound(s(0)?.as_bytes())),
+        "base64tojson" => BASE.saturating_add(len(0) / 4 * 3 * ITEM),
+        "createarray" | "createobject" | "union" => a
+            .iter()
+            .map(|v| measure(v, cap).bytes.saturating_add(ITEM))
+            .fold(BASE, u64::saturating_add),
+        _ => return None,
+    };
+    Some(bound)
+}
+
+/// What parsing `text` as JSON can allocate: its characters, plus a value for
+/// every comma, colon and bracket (there is at most one more value than those).
+fn json_bound(text: &[u8]) -> u64 {
+    let structural = text
+        .iter()
+        .filter(|b| matches!(b, b',' | b':' | b'[' | b'{'))
+        .count() as u64;
+    (text.len() as u64).saturating_add((structural + 1).saturating_mul(96))
 }
 
 // ---- argument helpers ------------------------------------------------------
@@ -561,7 +674,8 @@ fn split(a: &[Value]) -> FnResult {
 
 fn substring(a: &[Value]) -> FnResult {
     arity(a, "substring", 1, 3)?;
-    let s: Vec<char> = as_str(&a[0], "substring")?.chars().collect();
+    let s = as_str(&a[0], "substring")?;
+    let chars = s.chars().count() as i64;
     let start = a
         .get(1)
         .map(|v| as_int(v, "substring"))
@@ -569,24 +683,16 @@ fn substring(a: &[Value]) -> FnResult {
         .unwrap_or(0);
     let len = match a.get(2) {
         Some(v) => as_int(v, "substring")?,
-        None => s.len() as i64 - start,
+        None => chars.saturating_sub(start),
     };
-    if start < 0
-        || len < 0
-        || start
-            .checked_add(len)
-            .is_none_or(|end| end > s.len() as i64)
-    {
+    if start < 0 || len < 0 || start.checked_add(len).is_none_or(|end| end > chars) {
         return Err(format!(
-            "The index and length parameters must refer to a location within the string. The index parameter: '{start}', the length parameter: '{len}', the length of the string parameter: '{}'. Please see https://aka.ms/arm-function-substring for usage details.",
-            s.len()
+            "The index and length parameters must refer to a location within the string. The index parameter: '{start}', the length parameter: '{len}', the length of the string parameter: '{chars}'. Please see https://aka.ms/arm-function-substring for usage details."
         ));
     }
-    Ok(json!(
-        s[start as usize..(start + len) as usize]
-            .iter()
-            .collect::<String>()
-    ))
+    let from = byte_offset(s, start as usize);
+    let to = from + byte_offset(&s[from..], len as usize);
+    Ok(json!(&s[from..to]))
 }
 
 fn uri(a: &[Value]) -> FnResult {
@@ -648,13 +754,8 @@ fn take_skip(a: &[Value], f: &str) -> FnResult {
     let take = f == "take";
     match &a[0] {
         Value::String(s) => {
-            let c: Vec<char> = s.chars().collect();
-            let n = n.min(c.len());
-            Ok(json!(if take {
-                c[..n].iter().collect::<String>()
-            } else {
-                c[n..].iter().collect()
-            }))
+            let at = byte_offset(s, n);
+            Ok(json!(if take { &s[..at] } else { &s[at..] }))
         }
         Value::Array(v) => {
             let n = n.min(v.len());
@@ -666,6 +767,75 @@ fn take_skip(a: &[Value], f: &str) -> FnResult {
         }
         other => Err(type_error(f, "string or array", other)),
     }
+}
+
+/// Where the `n`th character of `s` starts (`s.len()` past the end).
+fn byte_offset(s: &str, n: usize) -> usize {
+    s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
+}
+
+/// Finds values already seen in O(1) (a hash of the value, then equality), so
+/// `union` and `intersection` of long arrays stay linear.
+#[derive(Default)]
+pub(crate) struct Seen {
+    buckets: std::collections::HashMap<u64, Vec<usize>>,
+}
+
+impl Seen {
+    pub(crate) fn of(items: &[Value]) -> Seen {
+        let mut s = Seen::default();
+        for (i, v) in items.iter().enumerate() {
+            s.buckets.entry(hash_value(v)).or_default().push(i);
+        }
+        s
+    }
+
+    pub(crate) fn contains(&self, items: &[Value], v: &Value) -> bool {
+        self.buckets
+            .get(&hash_value(v))
+            .is_some_and(|b| b.iter().any(|&i| items[i] == *v))
+    }
+
+    /// Push `v` onto `items` unless an equal value is there.
+    fn push_new(&mut self, items: &mut Vec<Value>, v: &Value) {
+        let h = hash_value(v);
+        let bucket = self.buckets.entry(h).or_default();
+        if !bucket.iter().any(|&i| items[i] == *v) {
+            bucket.push(items.len());
+            items.push(v.clone());
+        }
+    }
+}
+
+/// A hash consistent with `Value`'s equality (objects are ordered maps).
+fn hash_value(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Null => 0u8.hash(&mut h),
+            Value::Bool(b) => (1u8, b).hash(&mut h),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => (2u8, u).hash(&mut h),
+                (None, Some(i)) => (3u8, i).hash(&mut h),
+                _ => (4u8, n.as_f64().unwrap_or(0.0).to_bits()).hash(&mut h),
+            },
+            Value::String(s) => (5u8, s).hash(&mut h),
+            Value::Array(a) => {
+                (6u8, a.len()).hash(&mut h);
+                stack.extend(a.iter().rev());
+            }
+            Value::Object(m) => {
+                (7u8, m.len()).hash(&mut h);
+                for (k, x) in m {
+                    k.hash(&mut h);
+                    stack.push(x);
+                }
+            }
+        }
+    }
+    h.finish()
 }
 
 /// `union`: objects merge (later keys win, nested objects and arrays merge
@@ -681,10 +851,9 @@ fn union(a: &[Value]) -> FnResult {
     }
     if a.iter().all(Value::is_array) {
         let mut out: Vec<Value> = Vec::new();
+        let mut seen = Seen::default();
         for v in a.iter().flat_map(|v| v.as_array().into_iter().flatten()) {
-            if !out.contains(v) {
-                out.push(v.clone());
-            }
+            seen.push_new(&mut out, v);
         }
         return Ok(Value::Array(out));
     }
@@ -704,11 +873,10 @@ fn merge(base: Value, over: &Value) -> Value {
             Value::Object(b)
         }
         (Value::Array(b), Value::Array(o)) => {
+            let mut seen = Seen::of(&b);
             let mut out = b;
             for v in o {
-                if !out.contains(v) {
-                    out.push(v.clone());
-                }
+                seen.push_new(&mut out, v);
             }
             Value::Array(out)
         }
@@ -727,14 +895,16 @@ fn intersection(a: &[Value]) -> FnResult {
         return Ok(Value::Object(out));
     }
     if a.iter().all(Value::is_array) {
+        let others: Vec<(&Vec<Value>, Seen)> = a[1..]
+            .iter()
+            .filter_map(Value::as_array)
+            .map(|o| (o, Seen::of(o)))
+            .collect();
         let mut out: Vec<Value> = Vec::new();
+        let mut seen = Seen::default();
         for v in a[0].as_array().into_iter().flatten() {
-            if a[1..]
-                .iter()
-                .all(|o| o.as_array().is_some_and(|x| x.contains(v)))
-                && !out.contains(v)
-            {
-                out.push(v.clone());
+            if others.iter().all(|(o, s)| s.contains(o, v)) {
+                seen.push_new(&mut out, v);
             }
         }
         return Ok(Value::Array(out));
@@ -744,10 +914,9 @@ fn intersection(a: &[Value]) -> FnResult {
 
 fn min_max(a: &[Value], f: &str, min: bool) -> FnResult {
     arity(a, f, 1, usize::MAX)?;
-    let items: Vec<Value> = if a.len() == 1 && a[0].is_array() {
-        a[0].as_array().cloned().unwrap_or_default()
-    } else {
-        a.to_vec()
+    let items: &[Value] = match a {
+        [Value::Array(items)] => items,
+        _ => a,
     };
     let nums = items
         .iter()

@@ -8,6 +8,8 @@
 //!   copies and a dependency graph, or the `InvalidTemplate` reason why not.
 //! - [`position`]: where in the client's text a violation sits (line, column).
 //! - [`hash`]: `uniqueString()` and `guid()`, byte-identical to Azure's.
+//! - [`limits`]: ARM's template limits, and the budget that bounds evaluation
+//!   (every value paid for before it is made; one budget per deployment tree).
 //!
 //! The deployment engine that executes a plan through the providers is
 //! `providers::resources::deployments`.
@@ -16,5 +18,6 @@ pub mod eval;
 pub mod expr;
 pub mod functions;
 pub mod hash;
+pub mod limits;
 pub mod plan;
 pub mod position;

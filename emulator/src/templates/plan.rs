@@ -8,9 +8,11 @@
 use super::eval::{DeploymentScope, EvalResult, Evaluator, TemplateError, lookup, typed_path};
 use super::expr::{self, TemplateString};
 use super::functions::to_text;
+use super::limits::{self, Budget};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// A resource the deployment will PUT.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,8 +31,13 @@ pub struct PlannedResource {
     pub copy: Option<(String, i64)>,
     /// Indexes into [`Plan::resources`].
     pub depends_on: Vec<usize>,
-    /// The resource declaration (expressions unevaluated; evaluated when it deploys).
+    /// The resource declaration (expressions unevaluated; evaluated when it deploys),
+    /// for plans stored before declarations were shared; see [`Plan::body_of`].
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub body: Value,
+    /// Index of its declaration in [`Plan::bodies`] (every instance of a copy loop shares one).
+    #[serde(default)]
+    pub decl: Option<usize>,
     /// Where it is declared (`resources[2]`), for error positions.
     #[serde(default)]
     pub path: String,
@@ -45,6 +52,16 @@ pub struct Plan {
     pub resources: Vec<PlannedResource>,
     /// name / symbolic name / id (lower-cased) → id, for `reference('name')`.
     pub names: HashMap<String, String>,
+    /// Resource declarations without their template-only keys, once per declaration.
+    #[serde(default)]
+    pub bodies: Vec<Value>,
+}
+
+impl Plan {
+    /// The declaration a planned resource deploys (expressions unevaluated).
+    pub fn body_of<'p>(&'p self, r: &'p PlannedResource) -> &'p Value {
+        r.decl.and_then(|i| self.bodies.get(i)).unwrap_or(&r.body)
+    }
 }
 
 /// Keys of a resource declaration that steer the deployment and are not sent to the provider.
@@ -75,19 +92,29 @@ pub fn wrap(e: TemplateError) -> TemplateError {
 pub struct PlanError {
     pub error: TemplateError,
     pub path: String,
+    /// The error code when it is not `InvalidTemplate`.
+    pub code: Option<&'static str>,
 }
+
+/// The code of ARM's size limits on a deployment ("Resolve errors for job size exceeded").
+pub const JOB_SIZE: &str = "DeploymentJobSizeExceeded";
 
 impl From<TemplateError> for PlanError {
     fn from(error: TemplateError) -> Self {
         PlanError {
             error,
             path: String::new(),
+            code: None,
         }
     }
 }
 
 fn at(path: String) -> impl FnOnce(TemplateError) -> PlanError {
-    move |error| PlanError { error, path }
+    move |error| PlanError {
+        error,
+        path,
+        code: None,
+    }
 }
 
 /// Build the plan. `parameters` is the request's `{"name": {"value": …}}`.
@@ -96,6 +123,7 @@ pub fn plan(
     parameters: &Value,
     scope: &DeploymentScope,
     now_rfc3339: &str,
+    budget: &Rc<Budget>,
 ) -> Result<Plan, PlanError> {
     let t = template
         .as_object()
@@ -105,6 +133,7 @@ pub fn plan(
         .and_then(Value::as_object)
         .unwrap_or(&empty);
     let provided = parameters.as_object().unwrap_or(&empty);
+    check_counts(t)?;
 
     // Parameters nobody declared.
     let unknown: Vec<&String> = provided
@@ -140,11 +169,11 @@ pub fn plan(
             }
             _ => match decl.get("defaultValue") {
                 Some(d) => {
-                    let mut ev = Evaluator::new(scope, &params, Map::new(), &names_empty);
+                    let mut ev = Evaluator::new(scope, &params, &empty, &names_empty)
+                        .with_budget(budget.clone());
                     ev.nondeterministic =
                         Some((now_rfc3339.to_string(), uuid::Uuid::new_v4().to_string()));
-                    let raw_vars = Map::new();
-                    let ev = ev.with_raw_variables(&raw_vars);
+                    let ev = ev.with_raw_variables(&empty);
                     ev.value(d)?
                 }
                 None => {
@@ -166,17 +195,19 @@ pub fn plan(
         .cloned()
         .unwrap_or_default();
     // Resource names first pass needs variables; resolve them all now (none may use reference()).
-    let ev = Evaluator::new(scope, &params, Map::new(), &names_empty).with_raw_variables(&raw_vars);
+    let ev = Evaluator::new(scope, &params, &empty, &names_empty)
+        .with_raw_variables(&raw_vars)
+        .with_budget(budget.clone());
     for k in raw_vars.keys() {
         if k.eq_ignore_ascii_case("copy") {
             for spec in raw_vars[k].as_array().into_iter().flatten() {
                 if let Some(n) = spec["name"].as_str() {
-                    ev.string(&format!("[variables('{}')]", n.replace('\'', "''")))?;
+                    ev.ensure_variable(n)?;
                 }
             }
             continue;
         }
-        ev.string(&format!("[variables('{}')]", k.replace('\'', "''")))?;
+        ev.ensure_variable(k)?;
     }
     let variables = ev.resolved_variables();
 
@@ -194,28 +225,41 @@ pub fn plan(
         }
     }
 
-    let mut out: Vec<PlannedResource> = Vec::new();
-    let mut loops: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut raw_deps: Vec<Vec<String>> = Vec::new();
+    // "800 resources (including copy count)", counted before any is expanded.
+    let base = Evaluator::new(scope, &params, &variables, &names_empty).with_budget(budget.clone());
+    let total = decls
+        .iter()
+        .map(|(_, d)| count_instances(&base, d))
+        .fold(0u64, u64::saturating_add);
+    if total > limits::MAX_RESOURCES as u64 {
+        return Err(limit_exceeded("resources", limits::MAX_RESOURCES, total).into());
+    }
+
+    let mut x = Expansion {
+        scope,
+        params: &params,
+        variables: &variables,
+        budget,
+        out: Vec::new(),
+        loops: HashMap::new(),
+        raw_deps: Vec::new(),
+        bodies: Vec::new(),
+    };
     for (i, (symbolic, decl)) in decls.iter().enumerate() {
         let path = match symbolic {
             Some(sym) => format!("resources.{sym}"),
             None => format!("resources[{i}]"),
         };
-        expand(
-            scope,
-            &params,
-            &variables,
-            decl,
-            symbolic.clone(),
-            None,
-            &path,
-            &mut out,
-            &mut loops,
-            &mut raw_deps,
-        )
-        .map_err(at(path))?;
+        x.expand(decl, symbolic.clone(), None, &path)
+            .map_err(at(path))?;
     }
+    let Expansion {
+        mut out,
+        loops,
+        raw_deps,
+        bodies,
+        ..
+    } = x;
 
     // Names for dependsOn and reference(): name, type/name, symbolic name, id.
     let mut names: HashMap<String, String> = HashMap::new();
@@ -265,25 +309,35 @@ pub fn plan(
                     r.id
                 )),
                 path: r.path.clone(),
+                code: None,
             });
         }
     }
 
-    // Explicit dependencies.
+    // Explicit dependencies. A reference that is not a name, id or loop may be an id's
+    // tail (`ns/type/name` written with its providers prefix, or other casing).
+    let mut suffixes: HashMap<&str, &Vec<usize>> = HashMap::new();
+    let mut keys: Vec<&String> = by_key.keys().collect();
+    keys.sort();
+    for k in keys {
+        for (p, _) in k.match_indices('/') {
+            suffixes.entry(&k[p + 1..]).or_insert(&by_key[k]);
+        }
+    }
+    let mut edges: Vec<std::collections::HashSet<usize>> = out
+        .iter()
+        .map(|r| r.depends_on.iter().copied().collect())
+        .collect();
     for (i, deps) in raw_deps.iter().enumerate() {
         for d in deps {
             let key = d.to_ascii_lowercase();
-            let targets = by_key.get(&key).cloned().or_else(|| {
-                // `ns/type/name` written with providers prefix, or an id with different casing
-                by_key
-                    .iter()
-                    .find(|(k, _)| k.ends_with(&format!("/{key}")))
-                    .map(|(_, v)| v.clone())
-            });
+            let targets = by_key
+                .get(&key)
+                .or_else(|| suffixes.get(key.as_str()).copied());
             match targets {
                 Some(ts) => {
-                    for t in ts {
-                        if t != i && !out[i].depends_on.contains(&t) {
+                    for &t in ts {
+                        if t != i && edges[i].insert(t) {
                             out[i].depends_on.push(t);
                         }
                     }
@@ -294,6 +348,7 @@ pub fn plan(
                             "The resource '{d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details."
                         )),
                         path: format!("{}.dependsOn", out[i].path),
+                        code: None,
                     });
                 }
             }
@@ -301,23 +356,34 @@ pub fn plan(
     }
 
     // Implicit dependencies: reference()/list*() on a resource of this template.
-    let plan_ev = Evaluator::new(scope, &params, variables.clone(), &names);
+    let plan_ev = Evaluator::new(scope, &params, &variables, &names).with_budget(budget.clone());
+    let mut refs: HashMap<Option<usize>, Vec<expr::Expr>> = HashMap::new();
     #[allow(clippy::needless_range_loop)] // `out[i]` is read and then pushed to
     for i in 0..out.len() {
-        let mut found = Vec::new();
-        collect_references(&out[i].body, &mut found);
-        for e in found {
+        let found = refs.entry(out[i].decl).or_insert_with(|| {
+            let mut found = Vec::new();
+            let body = out[i]
+                .decl
+                .and_then(|d| bodies.get(d))
+                .unwrap_or(&out[i].body);
+            collect_references(body, &mut found);
+            found
+        });
+        for e in found.iter() {
             let mut ev = plan_ev.child();
             if let Some((l, idx)) = &out[i].copy {
                 ev.copy.insert(String::new(), *idx);
                 ev.copy.insert(l.to_ascii_lowercase(), *idx);
             }
-            let Ok(Value::String(target)) = ev.expr(&e) else {
-                continue;
+            let target = match ev.expr(e) {
+                Ok(Value::String(t)) => t,
+                // The budget is spent: stop here, say so.
+                Err(err) if budget.left() == 0 => return Err(err.into()),
+                _ => continue,
             };
             if let Some(ts) = by_key.get(&target.to_ascii_lowercase()) {
                 for &t in ts {
-                    if t != i && !out[i].depends_on.contains(&t) {
+                    if t != i && edges[i].insert(t) {
                         out[i].depends_on.push(t);
                     }
                 }
@@ -325,6 +391,18 @@ pub fn plan(
         }
     }
 
+    // A loop depending on a loop is n² dependencies, which a deployment has to keep.
+    let total: usize = out.iter().map(|r| r.depends_on.len()).sum();
+    if total > limits::MAX_DEPENDENCIES {
+        return Err(PlanError {
+            error: TemplateError(format!(
+                "The template's resources depend on each other '{total}' times, more than the '{}' a deployment keeps. Depend on the resource of another loop with the same index rather than on the whole loop. Please see https://aka.ms/arm-template for usage details.",
+                limits::MAX_DEPENDENCIES
+            )),
+            path: String::new(),
+            code: Some(JOB_SIZE),
+        });
+    }
     // Dependencies on skipped resources are satisfied by definition; cycles are refused.
     check_cycles(&out)?;
     Ok(Plan {
@@ -333,7 +411,64 @@ pub fn plan(
         variables,
         resources: out,
         names,
+        bodies,
     })
+}
+
+/// "The number of template {what} limit exceeded. Limit: '…' and actual: '…'."
+/// Azure's words for variables and resources (Azure/acs-engine#3015, a deployment log
+/// quoting the resources one); parameters and outputs are worded the same way.
+// TODO-fidelity: no recorded answer found for parameters or outputs (searched "number of
+// template parameters limit exceeded", "template outputs limit exceeded").
+fn limit_exceeded(what: &str, limit: usize, actual: u64) -> TemplateError {
+    TemplateError(format!(
+        "The number of template {what} limit exceeded. Limit: '{limit}' and actual: '{actual}'. Please see https://aka.ms/arm-template/#{what} for usage details."
+    ))
+}
+
+/// ARM's limits on how many parameters, variables and outputs a template declares.
+fn check_counts(t: &Map<String, Value>) -> Result<(), PlanError> {
+    let len = |k: &str| lookup(t, k).and_then(Value::as_object).map_or(0, Map::len);
+    let variables = lookup(t, "variables")
+        .and_then(Value::as_object)
+        .map_or(0, |vars| {
+            vars.iter()
+                .map(|(k, v)| match v {
+                    Value::Array(specs) if k.eq_ignore_ascii_case("copy") => specs.len(),
+                    _ => 1,
+                })
+                .sum()
+        });
+    for (what, limit, actual) in [
+        ("parameters", limits::MAX_PARAMETERS, len("parameters")),
+        ("variables", limits::MAX_VARIABLES, variables),
+        ("outputs", limits::MAX_OUTPUTS, len("outputs")),
+    ] {
+        if actual > limit {
+            return Err(limit_exceeded(what, limit, actual as u64).into());
+        }
+    }
+    Ok(())
+}
+
+/// How many resources a declaration stands for: its copy count, times itself and its children.
+fn count_instances(ev: &Evaluator<'_>, decl: &Value) -> u64 {
+    let Some(d) = decl.as_object() else {
+        return 1;
+    };
+    let n = match d.get("copy") {
+        Some(c) => ev.count(&c["count"]).map_or(1, |n| n as u64),
+        None => 1,
+    };
+    let children = d
+        .get("resources")
+        .and_then(Value::as_array)
+        .map_or(0, |cs| {
+            cs.iter()
+                .map(|c| count_instances(ev, c))
+                .fold(0u64, u64::saturating_add)
+        });
+    n.saturating_mul(children.saturating_add(1))
 }
 
 /// The first argument of every `reference()`/`list*()` call in a value's expressions.
@@ -387,159 +522,171 @@ fn check_cycles(rs: &[PlannedResource]) -> Result<(), PlanError> {
             rs[stuck].id
         )),
         path: rs[stuck].path.clone(),
+        code: None,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn expand(
-    scope: &DeploymentScope,
-    params: &Map<String, Value>,
-    variables: &Map<String, Value>,
-    decl: &Value,
-    symbolic: Option<String>,
-    parent: Option<(&str, &str, usize)>,
-    path: &str,
-    out: &mut Vec<PlannedResource>,
-    loops: &mut HashMap<String, Vec<usize>>,
-    raw_deps: &mut Vec<Vec<String>>,
-) -> EvalResult<()> {
-    let names_empty = HashMap::new();
-    let base = Evaluator::new(scope, params, variables.clone(), &names_empty);
-    let d = decl
-        .as_object()
-        .ok_or_else(|| TemplateError("Each template resource must be a JSON object.".into()))?;
-    let copy = d.get("copy");
-    let instances: Vec<Option<(String, i64)>> = match copy {
-        Some(c) => {
-            let name = base.value(&c["name"])?;
-            let name = name
+/// Resource declarations becoming planned resources, and what they collect.
+struct Expansion<'a> {
+    scope: &'a DeploymentScope,
+    params: &'a Map<String, Value>,
+    variables: &'a Map<String, Value>,
+    budget: &'a Rc<Budget>,
+    out: Vec<PlannedResource>,
+    loops: HashMap<String, Vec<usize>>,
+    raw_deps: Vec<Vec<String>>,
+    bodies: Vec<Value>,
+}
+
+impl Expansion<'_> {
+    fn expand(
+        &mut self,
+        decl: &Value,
+        symbolic: Option<String>,
+        parent: Option<(&str, &str, usize)>,
+        path: &str,
+    ) -> EvalResult<()> {
+        let names_empty = HashMap::new();
+        let base = Evaluator::new(self.scope, self.params, self.variables, &names_empty)
+            .with_budget(self.budget.clone());
+        let d = decl
+            .as_object()
+            .ok_or_else(|| TemplateError("Each template resource must be a JSON object.".into()))?;
+        let copy = d.get("copy");
+        let instances: Vec<Option<(String, i64)>> = match copy {
+            Some(c) => {
+                let name = base.value(&c["name"])?;
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| TemplateError("The copy 'name' must be a string.".into()))?
+                    .to_string();
+                let n = base.count(&c["count"])?;
+                (0..n).map(|i| Some((name.clone(), i))).collect()
+            }
+            None => vec![None],
+        };
+        // A resource count that depends on a parent's copy index escapes the count made
+        // before expanding: the limit still holds.
+        if self.out.len() + instances.len() > limits::MAX_RESOURCES {
+            return Err(limit_exceeded(
+                "resources",
+                limits::MAX_RESOURCES,
+                (self.out.len() + instances.len()) as u64,
+            ));
+        }
+        let serial = copy.is_some_and(|c| {
+            c["mode"]
                 .as_str()
-                .ok_or_else(|| TemplateError("The copy 'name' must be a string.".into()))?
-                .to_string();
-            let n = base.count(&c["count"])?;
-            (0..n).map(|i| Some((name.clone(), i))).collect()
-        }
-        None => vec![None],
-    };
-    let serial = copy.is_some_and(|c| {
-        c["mode"]
-            .as_str()
-            .is_some_and(|m| m.eq_ignore_ascii_case("serial"))
-    });
-    let batch = copy
-        .and_then(|c| c["batchSize"].as_i64())
-        .unwrap_or(if serial { 1 } else { 0 })
-        .max(0) as usize;
-    let mut members: Vec<usize> = Vec::new();
-    for inst in instances {
-        let mut ev = base.child();
-        if let Some((l, i)) = &inst {
-            ev.copy.insert(String::new(), *i);
-            ev.copy.insert(l.to_ascii_lowercase(), *i);
-        }
-        let str_of = |key: &str| -> EvalResult<String> {
-            let v = d.get(key).ok_or_else(|| TemplateError(format!("The template resource is missing the required property '{key}'. Please see https://aka.ms/arm-syntax-resources for usage details.")))?;
-            match ev.value(v)? {
-                Value::String(s) => Ok(s),
-                other => Err(TemplateError(format!(
-                    "The template resource property '{key}' must be a string; it is '{}'.",
-                    to_text(&other)
-                ))),
-            }
-        };
-        let mut rtype = str_of("type")?;
-        let mut name = str_of("name")?;
-        let api_version = str_of("apiVersion")?;
-        if let Some((pname, ptype, _)) = parent {
-            if !rtype.contains('/') || !rtype.contains('.') {
-                rtype = format!("{ptype}/{rtype}");
-            }
-            if name.split('/').count() < rtype.split('/').count() - 1 {
-                name = format!("{pname}/{name}");
-            }
-        }
-        // `existing: true` (languageVersion 2.0) declares a resource to read, not to deploy.
-        let existing = d.get("existing").and_then(Value::as_bool) == Some(true);
-        let skipped = existing
-            || match d.get("condition") {
-                Some(c) => !matches!(ev.value(c)?, Value::Bool(true)),
-                None => false,
-            };
-        let scope_prefix = match d.get("scope") {
-            Some(s) => Some(ev.value(s)?).map(|v| to_text(&v)),
-            None => None,
-        };
-        let id = resource_id_of(scope, &rtype, &name, scope_prefix.as_deref(), d, &ev)
-            .map_err(|e| TemplateError(format!("The template resource '{name}' for type '{rtype}' at line '0' and column '0' is not valid: {}", e.0)))?;
-        let mut deps: Vec<String> = Vec::new();
-        if let Some(ds) = d.get("dependsOn") {
-            match ev.value(ds)? {
-                Value::Array(a) => deps.extend(a.iter().map(to_text)),
-                Value::Null => {}
-                other => deps.push(to_text(&other)),
-            }
-        }
+                .is_some_and(|m| m.eq_ignore_ascii_case("serial"))
+        });
+        let batch = copy
+            .and_then(|c| c["batchSize"].as_i64())
+            .unwrap_or(if serial { 1 } else { 0 })
+            .max(0) as usize;
+        // The body every instance deploys, kept once.
         let mut body = Map::new();
         for (k, v) in d {
             if !TEMPLATE_ONLY.iter().any(|t| t.eq_ignore_ascii_case(k)) {
                 body.insert(k.clone(), v.clone());
             }
         }
-        let index = out.len();
-        let mut planned = PlannedResource {
-            name: name.clone(),
-            symbolic: symbolic.clone(),
-            resource_type: rtype.clone(),
-            api_version,
-            id,
-            skipped,
-            copy: inst.clone(),
-            depends_on: Vec::new(),
-            body: Value::Object(body),
-            path: path.to_string(),
-        };
-        if let Some((_, _, p)) = parent {
-            planned.depends_on.push(p);
-        }
-        // Serial copy: each batch waits for the one before.
-        if serial
-            && batch > 0
-            && let Some((_, i)) = &inst
-        {
-            let i = *i as usize;
-            if i >= batch {
-                let prev_start = (i / batch - 1) * batch;
-                planned
-                    .depends_on
-                    .extend(members.iter().skip(prev_start).take(batch));
+        let decl_index = self.bodies.len();
+        self.bodies.push(Value::Object(body));
+        let mut members: Vec<usize> = Vec::new();
+        for inst in instances {
+            let mut ev = base.child();
+            if let Some((l, i)) = &inst {
+                ev.copy.insert(String::new(), *i);
+                ev.copy.insert(l.to_ascii_lowercase(), *i);
+            }
+            let str_of = |key: &str| -> EvalResult<String> {
+                let v = d.get(key).ok_or_else(|| TemplateError(format!("The template resource is missing the required property '{key}'. Please see https://aka.ms/arm-syntax-resources for usage details.")))?;
+                match ev.value(v)? {
+                    Value::String(s) => Ok(s),
+                    other => Err(TemplateError(format!(
+                        "The template resource property '{key}' must be a string; it is '{}'.",
+                        to_text(&other).chars().take(200).collect::<String>()
+                    ))),
+                }
+            };
+            let mut rtype = str_of("type")?;
+            let mut name = str_of("name")?;
+            let api_version = str_of("apiVersion")?;
+            if let Some((pname, ptype, _)) = parent {
+                if !rtype.contains('/') || !rtype.contains('.') {
+                    rtype = format!("{ptype}/{rtype}");
+                }
+                if name.split('/').count() < rtype.split('/').count() - 1 {
+                    name = format!("{pname}/{name}");
+                }
+            }
+            // `existing: true` (languageVersion 2.0) declares a resource to read, not to deploy.
+            let existing = d.get("existing").and_then(Value::as_bool) == Some(true);
+            let skipped = existing
+                || match d.get("condition") {
+                    Some(c) => !matches!(ev.value(c)?, Value::Bool(true)),
+                    None => false,
+                };
+            let scope_prefix = match d.get("scope") {
+                Some(s) => Some(ev.value(s)?).map(|v| to_text(&v)),
+                None => None,
+            };
+            let id = resource_id_of(self.scope, &rtype, &name, scope_prefix.as_deref(), d, &ev)
+                .map_err(|e| TemplateError(format!("The template resource '{name}' for type '{rtype}' at line '0' and column '0' is not valid: {}", e.0)))?;
+            let mut deps: Vec<String> = Vec::new();
+            if let Some(ds) = d.get("dependsOn") {
+                match ev.value(ds)? {
+                    Value::Array(a) => deps.extend(a.iter().map(to_text)),
+                    Value::Null => {}
+                    other => deps.push(to_text(&other)),
+                }
+            }
+            let index = self.out.len();
+            let mut planned = PlannedResource {
+                name: name.clone(),
+                symbolic: symbolic.clone(),
+                resource_type: rtype.clone(),
+                api_version,
+                id,
+                skipped,
+                copy: inst.clone(),
+                depends_on: Vec::new(),
+                body: Value::Null,
+                decl: Some(decl_index),
+                path: path.to_string(),
+            };
+            if let Some((_, _, p)) = parent {
+                planned.depends_on.push(p);
+            }
+            // Serial copy: each batch waits for the one before.
+            if serial
+                && batch > 0
+                && let Some((_, i)) = &inst
+            {
+                let i = *i as usize;
+                if i >= batch {
+                    let prev_start = (i / batch - 1) * batch;
+                    planned
+                        .depends_on
+                        .extend(members.iter().skip(prev_start).take(batch));
+                }
+            }
+            self.out.push(planned);
+            self.raw_deps.push(deps);
+            members.push(index);
+            if let Some(children) = d.get("resources").and_then(Value::as_array) {
+                for (j, c) in children.iter().enumerate() {
+                    let child_path = format!("{path}.resources[{j}]");
+                    self.expand(c, None, Some((&name, &rtype, index)), &child_path)?;
+                }
             }
         }
-        out.push(planned);
-        raw_deps.push(deps);
-        members.push(index);
-        if let Some(children) = d.get("resources").and_then(Value::as_array) {
-            for (j, c) in children.iter().enumerate() {
-                let child_path = format!("{path}.resources[{j}]");
-                expand(
-                    scope,
-                    params,
-                    variables,
-                    c,
-                    None,
-                    Some((&name, &rtype, index)),
-                    &child_path,
-                    out,
-                    loops,
-                    raw_deps,
-                )?;
-            }
+        if let Some(c) = copy {
+            let name = to_text(&base.value(&c["name"])?).to_ascii_lowercase();
+            self.loops.entry(name).or_default().extend(members);
         }
+        Ok(())
     }
-    if let Some(c) = copy {
-        let name = to_text(&base.value(&c["name"])?).to_ascii_lowercase();
-        loops.entry(name).or_default().extend(members);
-    }
-    Ok(())
 }
 
 /// A template resource's id: scope (the deployment's, or the resource's `scope`)
@@ -662,9 +809,10 @@ fn check_parameter(name: &str, ty: &str, decl: &Value, value: &Value) -> EvalRes
         )));
     }
     if let Some(allowed) = decl.get("allowedValues").and_then(Value::as_array) {
+        let seen = super::functions::Seen::of(allowed);
         let ok = match value {
-            Value::Array(items) => items.iter().all(|i| allowed.contains(i)),
-            v => allowed.contains(v),
+            Value::Array(items) => items.iter().all(|i| seen.contains(allowed, i)),
+            v => seen.contains(allowed, v),
         };
         if !ok {
             return Err(TemplateError(format!(
@@ -730,8 +878,9 @@ pub fn is_secure(ty: &str) -> bool {
     ty.eq_ignore_ascii_case("securestring") || ty.eq_ignore_ascii_case("secureobject")
 }
 
-/// The body to PUT for one planned resource, evaluated now (its dependencies have deployed).
-pub fn evaluate_body(r: &PlannedResource, ev: &Evaluator<'_>) -> EvalResult {
+/// The body to PUT for one planned resource (its declaration, `body`), evaluated
+/// now (its dependencies have deployed).
+pub fn evaluate_body(r: &PlannedResource, body: &Value, ev: &Evaluator<'_>) -> EvalResult {
     let mut ev = ev.child();
     if let Some((l, i)) = &r.copy {
         ev.copy.insert(String::new(), *i);
@@ -741,22 +890,75 @@ pub fn evaluate_body(r: &PlannedResource, ev: &Evaluator<'_>) -> EvalResult {
     let inner = r
         .resource_type
         .eq_ignore_ascii_case("Microsoft.Resources/deployments")
-        && r.body
+        && body
             .pointer("/properties/expressionEvaluationOptions/scope")
             .and_then(Value::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("inner"));
-    if inner {
-        let mut body = r.body.clone();
-        let template = body["properties"]
-            .as_object_mut()
-            .and_then(|p| p.remove("template"));
-        let mut v = ev.value(&body)?;
-        if let Some(t) = template {
-            v["properties"]["template"] = t;
-        }
-        return Ok(v);
+    let template = body.pointer("/properties/template").filter(|_| inner);
+    let Some(template) = template else {
+        return ev.value(body);
+    };
+    // Everything but the nested template, which is sent as written.
+    let mut outer = body.clone();
+    if let Some(p) = outer["properties"].as_object_mut() {
+        p.remove("template");
     }
-    ev.value(&r.body)
+    let mut v = ev.value(&outer)?;
+    if let Some(p) = v["properties"].as_object_mut() {
+        p.insert("template".into(), template.clone());
+    }
+    Ok(v)
+}
+
+/// The template's outputs, typed; secure ones withheld. `None` when it declares none.
+pub fn outputs(template: &Value, ev: &Evaluator<'_>) -> EvalResult<Option<Value>> {
+    let empty = Map::new();
+    let Some(decls) =
+        lookup(template.as_object().unwrap_or(&empty), "outputs").and_then(Value::as_object)
+    else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    for (name, d) in decls {
+        if let Some(c) = d.get("condition")
+            && ev.value(c)? != json!(true)
+        {
+            continue;
+        }
+        let ty = d["type"].as_str().unwrap_or("string");
+        let value = match (d.get("copy"), d.get("value")) {
+            (Some(c), _) => {
+                let count = ev.count(&c["count"])?;
+                let mut items = Vec::new();
+                for i in 0..count {
+                    let mut inner = ev.child();
+                    inner.copy.insert(String::new(), i);
+                    items.push(inner.value(&c["input"])?);
+                }
+                Value::Array(items)
+            }
+            (None, Some(v)) => ev.value(v)?,
+            (None, None) => Value::Null,
+        };
+        let mut o = json!({"type": type_display(ty)});
+        if !is_secure(ty) {
+            o["value"] = value;
+        }
+        out.insert(name.clone(), o);
+    }
+    let out = Value::Object(out);
+    // What a deployment keeps must stay readable: bounded in size and depth.
+    // TODO-fidelity: the wording is azemu's (ARM's limit is on the deployment job, 1 MB compressed).
+    if limits::json_len(&out, limits::MAX_OUTPUTS_BYTES).is_none()
+        || limits::depth(&out) > limits::MAX_VALUE_DEPTH
+    {
+        return Err(TemplateError(format!(
+            "The template outputs are larger than a deployment keeps: at most {} bytes, nested at most {} levels.",
+            limits::MAX_OUTPUTS_BYTES,
+            limits::MAX_VALUE_DEPTH
+        )));
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]
@@ -764,6 +966,11 @@ mod tests {
     use super::*;
 
     use crate::templates::eval::tests::scope;
+
+    /// A plan with the whole budget.
+    fn plan(t: &Value, p: &Value, sc: &DeploymentScope, now: &str) -> Result<Plan, PlanError> {
+        super::plan(t, p, sc, now, &Rc::new(Budget::new(limits::WORK)))
+    }
 
     fn msg(r: Result<Plan, PlanError>) -> String {
         r.err().map(|e| e.error.0).unwrap_or_default()
@@ -908,5 +1115,277 @@ mod tests {
         ] {
             assert!(plan(&bad, &json!({}), &scope(), "").is_err(), "{bad}");
         }
+    }
+
+    /// A template evaluated as a deployment would: plan, every resource body, outputs.
+    fn evaluate_all(t: &Value) -> Result<(), String> {
+        let budget = Rc::new(Budget::new(limits::WORK));
+        let sc = scope();
+        let p = super::plan(t, &json!({}), &sc, "", &budget).map_err(|e| e.error.0)?;
+        let ev = Evaluator::new(&sc, &p.parameters, &p.variables, &p.names).with_budget(budget);
+        for r in &p.resources {
+            evaluate_body(r, p.body_of(r), &ev).map_err(|e| e.0)?;
+        }
+        outputs(t, &ev).map(|_| ()).map_err(|e| e.0)
+    }
+
+    fn vars(pairs: Vec<(String, Value)>) -> Value {
+        json!({"variables": Value::Object(pairs.into_iter().collect())})
+    }
+
+    /// ARM's documented limits, in ARM's words.
+    #[test]
+    fn documented_limits() {
+        let many = |n: usize, v: Value| -> Value {
+            Value::Object((0..n).map(|i| (format!("x{i}"), v.clone())).collect())
+        };
+        let cases = [
+            (
+                json!({"parameters": many(257, json!({"type": "int", "defaultValue": 1}))}),
+                "The number of template parameters limit exceeded. Limit: '256' and actual: '257'. Please see https://aka.ms/arm-template/#parameters for usage details.",
+            ),
+            (
+                json!({"variables": many(513, json!(1))}),
+                "The number of template variables limit exceeded. Limit: '512' and actual: '513'. Please see https://aka.ms/arm-template/#variables for usage details.",
+            ),
+            (
+                json!({"outputs": many(65, json!({"type": "int", "value": 1}))}),
+                "The number of template outputs limit exceeded. Limit: '64' and actual: '65'. Please see https://aka.ms/arm-template/#outputs for usage details.",
+            ),
+            (
+                // 2 × (1 + 400) copies of a parent and its child.
+                json!({"resources": [{"type": "Microsoft.X/a", "apiVersion": "1", "name": "[string(copyIndex())]",
+                    "copy": {"name": "p", "count": 2},
+                    "resources": [{"type": "b", "apiVersion": "1", "name": "[string(copyIndex())]", "copy": {"name": "c", "count": 400}}]}]}),
+                "The number of template resources limit exceeded. Limit: '800' and actual: '802'. Please see https://aka.ms/arm-template/#resources for usage details.",
+            ),
+        ];
+        for (t, want) in cases {
+            assert_eq!(msg(plan(&t, &json!({}), &scope(), "")), want);
+        }
+        // 512 variables are fine (the limit was 256 until 2024).
+        assert!(
+            plan(
+                &json!({"variables": many(512, json!(1))}),
+                &json!({}),
+                &scope(),
+                ""
+            )
+            .is_ok()
+        );
+        let long = format!("[concat('{}')]", "x".repeat(81_920));
+        assert_eq!(
+            evaluate_all(&vars(vec![("v".into(), json!(long))])).unwrap_err(),
+            "The language expression length limit exceeded. Limit: '81920' and actual: '81932'.. Please see https://aka.ms/arm-template-expressions for usage details."
+        );
+        let copy = json!({"resources": [{"type": "Microsoft.X/a", "apiVersion": "1", "name": "a", "copy": {"name": "c", "count": "[add(800, 1)]"}}]});
+        assert_eq!(
+            msg(plan(&copy, &json!({}), &scope(), "")),
+            "The template 'copy' definition at line '0' and column '0' has an invalid copy count of: '[add(800, 1)]'. The copy count must be a non-negative integer value and cannot exceed '800'. Please see https://aka.ms/arm-resource-loops for usage details."
+        );
+    }
+
+    /// Templates that ask for far more than they are: refused, quickly, in little memory.
+    #[test]
+    fn bombs_are_refused() {
+        let chain = |first: &str, next: &dyn Fn(usize) -> String, n: usize| {
+            let mut v = vec![("v0".to_string(), json!(first))];
+            for i in 1..n {
+                v.push((format!("v{i}"), json!(next(i))));
+            }
+            v
+        };
+        let bombs: Vec<(&str, Value)> = vec![
+            (
+                "string doubling",
+                vars(chain(
+                    "[padLeft('x', 16000, 'x')]",
+                    &|i| format!("[concat(variables('v{0}'), variables('v{0}'))]", i - 1),
+                    40,
+                )),
+            ),
+            (
+                "string(range()) nested",
+                vars(chain(
+                    "[string(range(0, 10000))]",
+                    &|i| {
+                        format!(
+                            "[string(createArray(variables('v{0}'), variables('v{0}'), variables('v{0}'), variables('v{0}')))]",
+                            i - 1
+                        )
+                    },
+                    12,
+                )),
+            ),
+            (
+                "replace amplification",
+                vars(chain(
+                    "[padLeft('x', 2000, 'x')]",
+                    &|i| {
+                        format!(
+                            "[replace(variables('v{0}'), 'x', variables('v{0}'))]",
+                            i - 1
+                        )
+                    },
+                    4,
+                )),
+            ),
+            (
+                "format amplification",
+                vars(chain(
+                    "[padLeft('x', 16000, 'x')]",
+                    &|i| {
+                        format!(
+                            "[format('{{0}}{{0}}{{0}}{{0}}{{0}}{{0}}{{0}}{{0}}', variables('v{}'))]",
+                            i - 1
+                        )
+                    },
+                    12,
+                )),
+            ),
+            (
+                "union explosion",
+                vars(chain(
+                    "[range(0, 10000)]",
+                    &|i| {
+                        format!(
+                            "[union(variables('v{0}'), range(mul({i}, 10000), 10000))]",
+                            i - 1
+                        )
+                    },
+                    60,
+                )),
+            ),
+            (
+                "split amplification",
+                vars(vec![
+                    ("commas".into(), json!("[padLeft(',', 16000, ',')]")),
+                    (
+                        "parts".into(),
+                        json!(format!(
+                            "[split(concat({}), ',')]",
+                            vec!["variables('commas')"; 100].join(", ")
+                        )),
+                    ),
+                ]),
+            ),
+            (
+                "json amplification",
+                vars(vec![
+                    ("ones".into(), json!("[padLeft('1', 16000, '1')]")),
+                    (
+                        "text".into(),
+                        json!(format!(
+                            "[concat('[', replace(concat({}), '1', '1,'), '1]')]",
+                            vec!["variables('ones')"; 50].join(", ")
+                        )),
+                    ),
+                    ("parsed".into(), json!("[json(variables('text'))]")),
+                ]),
+            ),
+            (
+                "one variable referenced thousands of times",
+                vars(vec![
+                    ("big".into(), json!("[padLeft('x', 16000, 'x')]")),
+                    (
+                        "big2".into(),
+                        json!(format!(
+                            "[concat({})]",
+                            vec!["variables('big')"; 4000].join(", ")
+                        )),
+                    ),
+                ]),
+            ),
+            (
+                "arrays of references",
+                vars(vec![
+                    ("big".into(), json!("[string(range(0, 10000))]")),
+                    (
+                        "many".into(),
+                        json!(format!(
+                            "[createArray({})]",
+                            vec!["variables('big')"; 4000].join(", ")
+                        )),
+                    ),
+                ]),
+            ),
+            (
+                "copy of copies",
+                json!({"variables": {"copy": [{"name": "c", "count": 800, "input": {"copy": [{"name": "d", "count": 800, "input": "[range(0, 1000)]"}]}}]}}),
+            ),
+            (
+                "800 × property copy of 800",
+                json!({"resources": [{"type": "Microsoft.X/a", "apiVersion": "1", "name": "[string(copyIndex())]", "copy": {"name": "c", "count": 800},
+                    "properties": {"copy": [{"name": "p", "count": 800, "input": "[range(0, 100)]"}]}}]}),
+            ),
+            (
+                "outputs copy of copies",
+                json!({"outputs": {"o": {"type": "array", "copy": {"count": 800, "input": {"copy": [{"name": "p", "count": 800, "input": "[range(0, 10000)]"}]}}}}}),
+            ),
+            (
+                "nesting through variables",
+                vars(chain(
+                    "x",
+                    &|i| {
+                        format!(
+                            "[createArray(createArray(createArray(createArray(variables('v{}')))))]",
+                            i - 1
+                        )
+                    },
+                    100,
+                )),
+            ),
+        ];
+        for (what, t) in bombs {
+            let started = std::time::Instant::now();
+            let r = evaluate_all(&t);
+            eprintln!("{what}: {:?}", started.elapsed());
+            assert!(r.is_err(), "{what}: accepted");
+            let e = r.unwrap_err();
+            assert!(
+                e.contains("larger than the template language allows")
+                    || e.contains("the most azemu evaluates")
+                    || e.contains("larger than a deployment keeps")
+                    || e.contains("must be between 0 and 10000"),
+                "{what}: {e}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{what}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    /// Deep chains and deep expressions evaluate (or are refused) without overflowing the stack,
+    /// even on a thread with a small one.
+    #[test]
+    fn deep_chains_keep_the_stack() {
+        let t = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut v = vec![("v0".to_string(), json!("[concat('a')]"))];
+                for i in 1..512 {
+                    v.push((
+                        format!("v{i}"),
+                        json!(format!("[concat(variables('v{}'))]", i - 1)),
+                    ));
+                }
+                let chain = evaluate_all(&vars(v));
+                let deep = format!("[{}'a'{}]", "concat(".repeat(199), ")".repeat(199));
+                let expr = evaluate_all(&vars(vec![("d".into(), json!(deep))]));
+                (chain, expr)
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(t, (Ok(()), Ok(())));
+    }
+
+    /// A variable that reaches itself through a property copy is a cycle, not a recursion.
+    #[test]
+    fn cycle_through_a_copy() {
+        let t = json!({"variables": {"a": {"copy": [{"name": "x", "count": 1, "input": "[variables('a')]"}]}}});
+        assert!(msg(plan(&t, &json!({}), &scope(), "")).contains("circular reference"));
     }
 }

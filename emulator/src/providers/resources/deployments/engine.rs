@@ -6,80 +6,163 @@
 //! then follows the provider's long-running operation until it is terminal.
 //! When nothing is left to run it evaluates the outputs, applies Complete
 //! mode, and finishes the operation the client polls.
+//!
+//! Every ARM request runs this, so one deployment must never fail another
+//! request: a deployment that cannot be advanced — its row unreadable, its
+//! run undecodable, a store error, even a panic — is failed on its own
+//! ([`fail_alone`]) and the others move on. What a deployment evaluates is
+//! paid for from its tree's budget ([`crate::templates::limits`]), so none
+//! can take the process down either.
 
 use super::{ResourceState, Run, Status, from_ms, iso_duration, ms};
 use crate::arm::ArmError;
 use crate::arm::lro::{OpStatus, Operation};
+use crate::arm::request::Nesting;
 use crate::clock::arm_timestamp;
 use crate::providers::{InternalCall, InternalResponse};
 use crate::state::AppState;
 use crate::store::tables;
 use crate::templates::eval::{EvalResult, Evaluator, Resolver, TemplateError};
-use crate::templates::plan::{self, PlannedResource, is_secure, type_display};
+use crate::templates::limits::{self, Budget};
+use crate::templates::plan::{self, PlannedResource};
 use http::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use std::rc::Rc;
 use time::OffsetDateTime;
 
-/// Move the running deployments (`ids`, from their pending operations) on.
-/// Returns whether anything changed.
-pub fn advance(state: &AppState, ids: &[String]) -> Result<bool, ArmError> {
+/// The header a nested deployment's PUT answers with when the engine made it:
+/// how much of the tree's budget its plan used.
+pub const WORK_HEADER: &str = "x-azemu-template-work";
+
+/// Move the running deployments (`pending`: each with its operation) on.
+/// Returns whether anything changed. Never fails: a deployment that cannot
+/// be advanced is failed by itself.
+pub fn advance(state: &AppState, pending: &[(String, String)]) -> bool {
     let mut moved = false;
-    for id in ids {
-        let key = id.to_ascii_lowercase();
-        // One unreadable deployment stops only itself (its own requests say why).
-        let row = match state.store.get(tables::DEPLOYMENTS, &key) {
-            Err(e @ crate::store::StoreError::Unreadable { .. }) => {
-                tracing::warn!(error = %e, "a running deployment cannot be read");
-                continue;
-            }
-            r => r?,
-        };
-        let Some(mut row) = row else {
-            continue;
-        };
-        if !super::is_active(&row) {
-            continue;
-        }
-        let stepped = step(state, &mut row).and_then(|changed| {
-            if changed {
-                state.store.put(tables::DEPLOYMENTS, &key, row)?;
-            }
-            Ok(changed)
-        });
-        match stepped {
-            Ok(changed) => moved |= changed,
+    for (id, op) in pending {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| advance_one(state, id, op)));
+        match outcome {
+            Ok(Ok(m)) => moved |= m,
             // What this deployment asked for cannot be done (the store refuses
-            // what it built: too deep or too large to read back): it fails,
-            // and only it.
-            Err(e) if e.status.is_client_error() => {
-                fail(state, &key, &e)?;
+            // what it built: too deep or too large to read back): it fails
+            // with that answer, and only it.
+            Ok(Err(e)) if e.status.is_client_error() => {
+                tracing::warn!(deployment = %id, code = %e.code, message = %e.message, "a deployment failed");
+                fail_alone(state, id, op, e.body()["error"].clone());
                 moved = true;
             }
-            Err(e) => return Err(e),
+            Ok(Err(e)) => {
+                tracing::error!(deployment = %id, code = %e.code, message = %e.message, "deployment could not be advanced");
+                fail_alone(state, id, op, internal_error());
+                moved = true;
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(deployment = %id, panic = %what, "deployment engine panicked");
+                fail_alone(state, id, op, internal_error());
+                moved = true;
+            }
         }
     }
-    Ok(moved)
+    moved
 }
 
-/// End the deployment stored under `key` as `Failed` with `e`, and its operation with it.
-fn fail(state: &AppState, key: &str, e: &ArmError) -> Result<(), ArmError> {
-    tracing::warn!(deployment = key, code = e.code, message = %e.message, "a deployment failed");
-    let Some(mut row) = state.store.get(tables::DEPLOYMENTS, key)? else {
-        return Ok(());
+fn advance_one(state: &AppState, id: &str, op: &str) -> Result<bool, ArmError> {
+    let key = id.to_ascii_lowercase();
+    let Some(mut row) = state.store.get(tables::DEPLOYMENTS, &key)? else {
+        // Gone (its group deleted): nothing polls it any more.
+        finish_operation(state, op, Some(internal_error()));
+        return Ok(true);
     };
-    let error = e.body()["error"].clone();
-    let now = state.clock.now();
-    row["properties"]["provisioningState"] = json!("Failed");
-    row["properties"]["timestamp"] = json!(arm_timestamp(now));
-    row["properties"]["error"] = error.clone();
-    if let Some(op) = row["_run"]["operation"].as_str()
-        && let Some(mut op) = Operation::load(state.store.as_ref(), op)?
-    {
-        op.finish(now, Some(error));
-        op.save(state.store.as_ref())?;
+    if !super::is_active(&row) {
+        // Finished, but its operation was not (a failure part-way): finish it now.
+        let failed = row["properties"]["provisioningState"] != "Succeeded";
+        let error = failed.then(|| row["properties"]["error"].clone());
+        finish_operation(state, op, error.filter(|e| !e.is_null()));
+        return Ok(true);
     }
-    state.store.put(tables::DEPLOYMENTS, key, row)?;
-    Ok(())
+    if !step(state, &mut row)? {
+        return Ok(false);
+    }
+    // What is stored must read back (serde_json reads 127 levels).
+    if crate::store::depth(&row) > limits::MAX_STORED_DEPTH {
+        return Err(ArmError::internal(format!(
+            "deployment {id}: its row would nest deeper than {} levels",
+            limits::MAX_STORED_DEPTH
+        )));
+    }
+    state.store.put(tables::DEPLOYMENTS, &key, row)?;
+    Ok(true)
+}
+
+/// ARM's answer for a failure of its own.
+fn internal_error() -> Value {
+    json!({
+        "code": "InternalServerError",
+        "message": "Encountered internal server error. Diagnostic information: timestamp, correlation id.",
+    })
+}
+
+/// A deployment that could not be advanced fails by itself: its row (rewritten
+/// readable if it was not) says `Failed` with `error` (ARM's internal-error
+/// answer, or the refusal of what it asked for), and
+/// the operation its client polls finishes with it. Nothing else is touched,
+/// and nothing here fails: what cannot be written is logged.
+fn fail_alone(state: &AppState, id: &str, op: &str, error: Value) {
+    let key = id.to_ascii_lowercase();
+    let now = state.clock.now();
+    let row = match state.store.get(tables::DEPLOYMENTS, &key) {
+        Ok(Some(mut row)) if row.is_object() && row["properties"].is_object() => {
+            // Readable: keep what it shows, drop what may be what broke it.
+            if serde_json::from_value::<Run>(row["_run"].clone()).is_err()
+                || crate::store::depth(&row) > limits::MAX_STORED_DEPTH
+            {
+                if let Some(o) = row.as_object_mut() {
+                    o.remove("_run");
+                }
+                if let Some(p) = row["properties"].as_object_mut() {
+                    p.remove("outputs");
+                }
+            }
+            Some(row)
+        }
+        Ok(None) => None,
+        // Unreadable (or not a deployment at all): replaced by a readable one.
+        _ => Some(json!({
+            "id": id,
+            "name": id.rsplit('/').next().unwrap_or_default(),
+            "type": super::TYPE,
+            "properties": {},
+        })),
+    };
+    if let Some(mut row) = row {
+        row["properties"]["provisioningState"] = json!("Failed");
+        row["properties"]["timestamp"] = json!(arm_timestamp(now));
+        row["properties"]["error"] = error.clone();
+        if let Err(e) = state.store.put(tables::DEPLOYMENTS, &key, row) {
+            tracing::error!(deployment = %id, error = %e, "the failed deployment could not be stored");
+        }
+    }
+    finish_operation(state, op, Some(error));
+}
+
+/// Finish a deployment's operation (logged, not failed, if it cannot be).
+fn finish_operation(state: &AppState, op: &str, error: Option<Value>) {
+    let done = Operation::load(state.store.as_ref(), op).and_then(|o| match o {
+        Some(mut o) if o.status == OpStatus::InProgress => {
+            o.finish(state.clock.now(), error);
+            o.save(state.store.as_ref()).map(|_| ())
+        }
+        _ => Ok(()),
+    });
+    if let Err(e) = done {
+        tracing::error!(operation = %op, error = %e, "deployment operation could not be finished");
+    }
 }
 
 /// The action type of a resource id, as RBAC names it (`ns/type/childType`).
@@ -104,6 +187,7 @@ impl<'a> Live<'a> {
                 principal: &run.principal,
                 base: &run.base,
                 correlation_id: &run.correlation_id,
+                nesting: None,
             },
             run,
         }
@@ -156,16 +240,61 @@ impl Resolver for Live<'_> {
     }
 }
 
-pub(super) fn evaluator<'a>(run: &'a Run, resolver: &'a Live<'a>) -> Evaluator<'a> {
+pub(super) fn evaluator<'a>(
+    run: &'a Run,
+    resolver: &'a Live<'a>,
+    budget: &Rc<Budget>,
+) -> Evaluator<'a> {
     let mut ev = Evaluator::new(
         &run.scope,
         &run.plan.parameters,
-        run.plan.variables.clone(),
+        &run.plan.variables,
         &run.plan.names,
-    );
+    )
+    .with_budget(budget.clone());
     ev.resolver = Some(resolver);
     ev.deployment = Some(&run.request);
     ev
+}
+
+/// What the deployment's tree has used so far: (deployments, work). The root
+/// keeps the count; a nested deployment reads its root's.
+fn tree_totals(state: &AppState, run: &Run) -> Result<(u32, u64), ArmError> {
+    let Some(root) = &run.tree.root else {
+        return Ok((run.tree.deployments, run.tree.work));
+    };
+    Ok(match state.store.get(tables::DEPLOYMENTS, root)? {
+        Some(row) => (
+            row["_run"]["tree"]["deployments"]
+                .as_u64()
+                .map_or(limits::MAX_TREE, |n| n.min(u64::from(u32::MAX)) as u32),
+            row["_run"]["tree"]["work"].as_u64().unwrap_or(limits::WORK),
+        ),
+        // The root is gone (canceled and deleted): nothing more is evaluated.
+        None => (limits::MAX_TREE, limits::WORK),
+    })
+}
+
+/// Record what the tree has used (on the root: in `run`, stored with it).
+fn save_totals(
+    state: &AppState,
+    run: &mut Run,
+    deployments: u32,
+    work: u64,
+) -> Result<(), ArmError> {
+    let Some(root) = &run.tree.root else {
+        run.tree.deployments = deployments;
+        run.tree.work = work;
+        return Ok(());
+    };
+    if let Some(mut row) = state.store.get(tables::DEPLOYMENTS, root)?
+        && row["_run"]["tree"].is_object()
+    {
+        row["_run"]["tree"]["deployments"] = json!(deployments);
+        row["_run"]["tree"]["work"] = json!(work);
+        state.store.put(tables::DEPLOYMENTS, root, row)?;
+    }
+    Ok(())
 }
 
 fn run_of(row: &Value) -> Result<Run, ArmError> {
@@ -187,6 +316,15 @@ fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
             changed |= poll(state, &mut run.states[i], now);
         }
     }
+    // What the tree may still evaluate, and how many deployments it may still add.
+    let (spawned, work) = tree_totals(state, &run)?;
+    let mut deployments = spawned;
+    let budget = Rc::new(Budget::new(limits::WORK.saturating_sub(work)));
+    let root_key = run
+        .tree
+        .root
+        .clone()
+        .unwrap_or_else(|| row["id"].as_str().unwrap_or_default().to_ascii_lowercase());
     let snapshot = run.clone();
     let live = Live::new(state, &snapshot);
     for i in 0..run.states.len() {
@@ -212,8 +350,17 @@ fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
             .iter()
             .all(|s| matches!(s, Status::Succeeded | Status::Skipped))
         {
-            let ev = evaluator(&snapshot, &live);
-            start(state, &live, &ev, r, &mut run.states[i], now);
+            let ev = evaluator(&snapshot, &live, &budget);
+            let nested = r
+                .resource_type
+                .eq_ignore_ascii_case("Microsoft.Resources/deployments");
+            let st = &mut run.states[i];
+            if nested && let Err(e) = nest(&snapshot, &mut deployments) {
+                st.started_ms = Some(ms(now));
+                fail_state(st, now, "BadRequest", e);
+            } else {
+                start(state, &live, &ev, r, st, &root_key, now);
+            }
             changed = true;
         }
     }
@@ -222,11 +369,84 @@ fn step(state: &AppState, row: &mut Value) -> Result<bool, ArmError> {
         .iter()
         .all(|s| !matches!(s.status, Status::Waiting | Status::Running));
     if done {
-        finish(state, row, &mut run, &live, now)?;
+        finish(state, row, &mut run, &live, &budget, now)?;
         changed = true;
+    }
+    if deployments != spawned || budget.used() > 0 {
+        let work = work.saturating_add(budget.used());
+        save_totals(state, &mut run, deployments, work)?;
     }
     row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
     Ok(changed)
+}
+
+/// How many errors deep a deployment's error may nest. Each nested deployment
+/// wraps its child's error twice (`ResourceDeploymentFailure`, `DeploymentFailed`):
+/// unbounded, a deep tree would store an error too deep to read back.
+const MAX_ERROR_NESTING: usize = 12;
+
+/// Keep an error at most `levels` errors deep: below that, an error's `details`
+/// become the root causes under it (its innermost errors), so the reason
+/// stays visible however deep the tree was.
+fn bound_error(e: &mut Value, levels: usize) {
+    let Some(details) = e.get_mut("details").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if levels > 1 {
+        for d in details.iter_mut() {
+            bound_error(d, levels - 1);
+        }
+        return;
+    }
+    let mut causes = Vec::new();
+    let mut stack: Vec<&Value> = details.iter().rev().collect();
+    while let Some(d) = stack.pop() {
+        match d.get("details").and_then(Value::as_array) {
+            Some(inner) if !inner.is_empty() => stack.extend(inner.iter().rev()),
+            _ if causes.len() < 100 => {
+                let mut c = d.clone();
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("details");
+                }
+                causes.push(c);
+            }
+            _ => {}
+        }
+    }
+    *details = causes;
+}
+
+/// Room in the tree for one more nested deployment under `run`, counted; or the refusal.
+// TODO-fidelity: no ARM text found for nested-deployment limits (see `limits::MAX_TREE`).
+fn nest(run: &Run, deployments: &mut u32) -> Result<(), Value> {
+    if run.tree.depth + 1 > limits::MAX_NESTING {
+        return Err(json!({
+            "code": "InvalidTemplate",
+            "message": format!(
+                "The deployment '{}' is nested '{}' deployments deep, the most azemu deploys: a deployment can't deploy further nested deployments.",
+                run.scope.deployment_name, run.tree.depth
+            ),
+        }));
+    }
+    if *deployments >= limits::MAX_TREE {
+        return Err(json!({
+            "code": "InvalidTemplate",
+            "message": format!(
+                "The deployment '{}' can't deploy another nested deployment: its tree of nested deployments already holds '{}' deployments, the most azemu deploys.",
+                run.scope.deployment_name, limits::MAX_TREE
+            ),
+        }));
+    }
+    *deployments += 1;
+    Ok(())
+}
+
+/// A resource that failed before (or without) its PUT.
+fn fail_state(st: &mut ResourceState, now: OffsetDateTime, status: &str, error: Value) {
+    st.status = Status::Failed;
+    st.ended_ms = Some(ms(now));
+    st.status_code = Some(status.into());
+    st.error = Some(error);
 }
 
 fn status_code_text(s: http::StatusCode) -> String {
@@ -243,28 +463,52 @@ fn start(
     ev: &Evaluator<'_>,
     r: &PlannedResource,
     st: &mut ResourceState,
+    root_key: &str,
     now: OffsetDateTime,
 ) {
     st.started_ms = Some(ms(now));
-    let body = match plan::evaluate_body(r, ev) {
+    let run = live.run();
+    let body = match plan::evaluate_body(r, run.plan.body_of(r), ev) {
         Ok(b) => b,
         Err(e) => {
-            st.status = Status::Failed;
-            st.ended_ms = Some(ms(now));
-            st.status_code = Some("BadRequest".into());
-            st.error = Some(json!({
+            let error = json!({
                 "code": "InvalidTemplate",
                 "message": format!(
                     "Unable to process template language expressions for resource '{}' at line '0' and column '0'. '{}'",
                     r.id, e.0
                 ),
-            }));
+            });
+            fail_state(st, now, "BadRequest", error);
             return;
         }
     };
-    let resp = live
-        .call
-        .call(state, Method::PUT, &r.id, &r.api_version, Some(&body));
+    // The PUT is a request like a client's: no more than ARM takes in one.
+    if limits::json_len(&body, limits::MAX_REQUEST_BYTES).is_none() {
+        let e = ArmError::request_too_large(limits::MAX_REQUEST_BYTES);
+        fail_state(st, now, "RequestEntityTooLarge", e.body()["error"].clone());
+        return;
+    }
+    let nested = r
+        .resource_type
+        .eq_ignore_ascii_case("Microsoft.Resources/deployments");
+    let call = InternalCall {
+        nesting: nested.then(|| Nesting {
+            root: root_key.to_string(),
+            depth: run.tree.depth,
+            work_left: ev.budget().left(),
+        }),
+        ..live.call.clone()
+    };
+    let resp = call.call(state, Method::PUT, &r.id, &r.api_version, Some(&body));
+    // A nested deployment's plan was paid from this tree's budget.
+    if let Some(work) = resp
+        .headers
+        .get(WORK_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let _ = ev.budget().charge(work);
+    }
     st.status_code = Some(status_code_text(resp.status));
     if !resp.status.is_success() {
         st.status = Status::Failed;
@@ -326,11 +570,12 @@ fn poll(state: &AppState, st: &mut ResourceState, now: OffsetDateTime) -> bool {
             st.status = Status::Failed;
             st.status_code = Some("Conflict".into());
             st.ended_ms = Some(op.ended_ms.unwrap_or(ms(now)));
-            st.error = Some(
-                op.error
-                    .clone()
-                    .unwrap_or(json!({"code": "Failed", "message": "The operation failed."})),
-            );
+            let mut error = op
+                .error
+                .clone()
+                .unwrap_or(json!({"code": "Failed", "message": "The operation failed."}));
+            bound_error(&mut error, MAX_ERROR_NESTING);
+            st.error = Some(error);
             true
         }
     }
@@ -341,6 +586,7 @@ fn finish(
     row: &mut Value,
     run: &mut Run,
     live: &Live<'_>,
+    budget: &Rc<Budget>,
     now: OffsetDateTime,
 ) -> Result<(), ArmError> {
     let dep_id = row["id"].as_str().unwrap_or_default().to_string();
@@ -372,8 +618,8 @@ fn finish(
         }));
     } else {
         let evaluated = {
-            let ev = evaluator(live.run, live);
-            outputs(live.run, &ev)
+            let ev = evaluator(live.run, live, budget);
+            plan::outputs(&live.run.request["template"], &ev)
         };
         match evaluated {
             Ok(Some(out)) => {
@@ -409,6 +655,10 @@ fn finish(
             .map(|(r, _)| json!({"id": r.id}))
             .collect::<Vec<_>>()
     );
+    let error = error.map(|mut e| {
+        bound_error(&mut e, MAX_ERROR_NESTING);
+        e
+    });
     if let Some(e) = &error {
         row["properties"]["error"] = e.clone();
     }
@@ -417,47 +667,6 @@ fn finish(
         op.save(state.store.as_ref())?;
     }
     Ok(())
-}
-
-/// The template's outputs, typed; secure ones withheld. `None` when it declares none.
-fn outputs(run: &Run, ev: &Evaluator<'_>) -> EvalResult<Option<Value>> {
-    let Some(decls) = crate::templates::eval::lookup(
-        run.request["template"].as_object().unwrap_or(&Map::new()),
-        "outputs",
-    )
-    .and_then(Value::as_object)
-    .cloned() else {
-        return Ok(None);
-    };
-    let mut out = Map::new();
-    for (name, d) in &decls {
-        if let Some(c) = d.get("condition")
-            && ev.value(c)? != json!(true)
-        {
-            continue;
-        }
-        let ty = d["type"].as_str().unwrap_or("string");
-        let value = match (d.get("copy"), d.get("value")) {
-            (Some(c), _) => {
-                let count = ev.count(&c["count"])?;
-                let mut items = Vec::new();
-                for i in 0..count {
-                    let mut inner = ev.child();
-                    inner.copy.insert(String::new(), i);
-                    items.push(inner.value(&c["input"])?);
-                }
-                Value::Array(items)
-            }
-            (None, Some(v)) => ev.value(v)?,
-            (None, None) => Value::Null,
-        };
-        let mut o = json!({"type": type_display(ty)});
-        if !is_secure(ty) {
-            o["value"] = value;
-        }
-        out.insert(name.clone(), o);
-    }
-    Ok(Some(Value::Object(out)))
 }
 
 /// Complete mode: the group's top-level resources the template does not name are deleted.

@@ -12,10 +12,12 @@ use crate::providers::json_response;
 use crate::state::AppState;
 use crate::store::tables;
 use crate::templates::eval::{Evaluator, lookup};
+use crate::templates::limits::{self, Budget};
 use crate::templates::plan;
 use axum::response::Response;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
+use std::rc::Rc;
 
 /// Keys compared between what exists and what the template asks for.
 const COMPARED: &[&str] = &[
@@ -30,7 +32,8 @@ const COMPARED: &[&str] = &[
 
 pub fn what_if(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
     let r = parse_request(req, id)?;
-    let (scope, plan) = plan_and_preflight(state, req, id, &r)?;
+    let budget = Rc::new(Budget::new(limits::WORK));
+    let (scope, plan) = plan_and_preflight(state, req, id, &r, &budget)?;
     let run = Run {
         principal: req.principal.clone(),
         base: req.base.0.clone(),
@@ -42,12 +45,13 @@ pub fn what_if(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Re
         started_ms: ms(req.now),
         extra: Vec::new(),
         plan,
+        tree: Default::default(),
     };
     let live = Live::new(state, &run);
-    let ev = evaluator(live.run(), &live);
+    let ev = evaluator(live.run(), &live, &budget);
     let mut changes = Vec::new();
     for res in run.plan.resources.iter().filter(|x| !x.skipped) {
-        let mut after = match lenient(&ev, &res.body, res) {
+        let mut after = match lenient(&ev, run.plan.body_of(res), res) {
             Value::Object(m) => m,
             _ => Map::new(),
         };
