@@ -232,6 +232,11 @@ struct Serve {
     /// Clock skew tolerated on a token's expiry and not-before, in seconds (ARM: 300).
     #[arg(long, env = "AZEMU_TOKEN_SKEW_SECONDS", default_value_t = 300)]
     token_skew_seconds: u64,
+    /// Tests only: accept fault rules with `"panic": true`, which panic while
+    /// handling the requests they match (proves a panic is answered with a 500
+    /// in the plane's shape and the connection lives on). Never in normal use.
+    #[arg(long, env = "AZEMU_ENABLE_TEST_PANICS", hide = true)]
+    enable_test_panics: bool,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -357,6 +362,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.token_lifetime = Duration::from_secs(s.token_lifetime_seconds);
     config.header_read_timeout = Duration::from_millis(s.header_read_timeout_ms.max(1));
     config.token_skew = Duration::from_secs(s.token_skew_seconds);
+    config.enable_test_panics = s.enable_test_panics;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

@@ -60,6 +60,9 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// Clock skew tolerated on a token's exp and nbf (ARM: five minutes).
     pub token_skew: Duration,
+    /// Tests only: accept fault rules that panic inside a request's handling
+    /// (`--enable-test-panics`, hidden), to prove panics are contained.
+    pub enable_test_panics: bool,
 }
 
 impl Config {
@@ -83,6 +86,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(30),
             token_lifetime: Duration::from_secs(crate::entra::token::LIFETIME_SECS as u64),
             token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
+            enable_test_panics: false,
         }
     }
 

@@ -51,6 +51,11 @@ pub struct Rule {
     pub times: Option<u64>,
     #[serde(default)]
     pub hits: u64,
+    /// Tests only: panic while handling the matched request (proves that a
+    /// panic becomes a 500 in the plane's shape and the connection lives on).
+    /// Refused unless the emulator runs with `--enable-test-panics`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub panic: bool,
 }
 
 /// The rules of one emulator (configuration of the run, not part of the world's state).
@@ -102,6 +107,9 @@ impl Faults {
         Some(Injected {
             delay: rule.delay_ms.map(std::time::Duration::from_millis),
             response: rule.status.map(|st| render(rule, st, &host)),
+            panic: rule
+                .panic
+                .then(|| format!("injected test panic (fault rule {})", rule.id)),
         })
     }
 }
@@ -112,6 +120,8 @@ pub struct Injected {
     pub delay: Option<std::time::Duration>,
     /// Answer this instead of the plane; `None`: go on to the plane.
     pub response: Option<Response>,
+    /// Panic with this message while handling the request (tests only).
+    pub panic: Option<String>,
 }
 
 /// The object id a bearer token names (`oid` of an Entra token, `sub` of an ACR
@@ -217,7 +227,19 @@ pub async fn create(State(s): State<crate::AppState>, body: axum::body::Bytes) -
         )
         .into_response();
     }
-    if rule.status.is_none() && rule.delay_ms.is_none() {
+    if rule.panic && !s.config.enable_test_panics {
+        return crate::arm::ArmError::invalid_request_content(
+            "'panic' rules are for tests: start the emulator with --enable-test-panics.",
+        )
+        .into_response();
+    }
+    if rule.panic && rule.status.is_some() {
+        return crate::arm::ArmError::invalid_request_content(
+            "A 'panic' rule answers nothing itself: leave out 'status'.",
+        )
+        .into_response();
+    }
+    if rule.status.is_none() && rule.delay_ms.is_none() && !rule.panic {
         return crate::arm::ArmError::invalid_request_content(
             "A rule needs a 'status' to answer with, a 'delayMs' to wait, or both.",
         )
@@ -277,6 +299,7 @@ mod tests {
                 .collect(),
             times: Some(1),
             hits: 0,
+            panic: false,
         });
         assert!(
             f.intercept("myreg.azurecr.io", "POST", "/v2/x", &none)
@@ -318,6 +341,7 @@ mod tests {
             delay_ms: Some(5),
             times: None,
             hits: 0,
+            panic: false,
         });
         let token = |oid: &str| {
             use base64::Engine;

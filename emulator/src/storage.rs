@@ -148,6 +148,16 @@ pub fn log_link(
     ))
 }
 
+/// Storage failed itself (a bug, not the request): 500 `InternalError` in Storage's XML.
+pub fn internal_error() -> Response {
+    storage_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "The server encountered an internal error. Please retry the request.",
+        false,
+    )
+}
+
 fn storage_error(status: StatusCode, code: &str, message: &str, head: bool) -> Response {
     let body = format!(
         "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:{}\nTime:{}</Message></Error>",
@@ -309,12 +319,7 @@ async fn put_source(state: &AppState, req: Request<Body>) -> Response {
     let digest = match state.blobs.put(&bytes) {
         Ok(d) => d,
         Err(_) => {
-            return storage_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "The server encountered an internal error. Please retry the request.",
-                false,
-            );
+            return internal_error();
         }
     };
     row["digest"] = json!(digest);
@@ -323,12 +328,7 @@ async fn put_source(state: &AppState, req: Request<Body>) -> Response {
         .put(tables::ACR_SOURCES, &relative, row)
         .is_err()
     {
-        return storage_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "The server encountered an internal error. Please retry the request.",
-            false,
-        );
+        return internal_error();
     }
     let mut r = StatusCode::CREATED.into_response();
     let h = r.headers_mut();

@@ -8,6 +8,7 @@
 //! goes to the one axum [`router`].
 
 pub mod hosts;
+pub mod recover;
 pub mod tls;
 
 use crate::state::AppState;
@@ -253,6 +254,7 @@ where
                     ),
                 ));
             }
+            let mut injected_panic = None;
             if let Some(fault) =
                 ctx.faults
                     .intercept(host, req.method().as_str(), req.uri().path(), req.headers())
@@ -263,6 +265,7 @@ where
                 if let Some(resp) = fault.response {
                     return Ok(resp);
                 }
+                injected_panic = fault.panic;
             }
             let is_storage = req
                 .headers()
@@ -273,21 +276,17 @@ where
                         .next()
                         .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST))
                 });
-            let router = if is_storage {
-                &ctx.storage_router
+            let (router, plane) = if is_storage {
+                (&ctx.storage_router, recover::Plane::Storage)
             } else if is_registry {
-                &ctx.registry_router
+                (&ctx.registry_router, recover::Plane::Registry)
             } else if is_public {
-                &ctx.public_router
+                (&ctx.public_router, recover::Plane::Registry)
             } else {
-                &ctx.router
+                (&ctx.router, recover::Plane::of_path(req.uri().path()))
             };
-            let resp = router
-                .clone()
-                .oneshot(req.map(Body::new))
-                .await
-                .unwrap_or_else(|e| match e {});
-            Ok(resp)
+            let call = router.clone().oneshot(req.map(Body::new));
+            Ok(recover::catching(plane, injected_panic, call).await)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()

@@ -1,0 +1,119 @@
+//! The last line of defence: a panic while a request is handled becomes a 500
+//! in the plane's own error shape, is logged with its message, and the
+//! connection (and the process) go on serving. Bad input must never get this
+//! far — every plane answers it with a 4xx — so a 500 here is a bug to fix.
+//!
+//! For tests only, a fault rule with `"panic": true` (accepted only when the
+//! emulator runs with `--enable-test-panics`, see [`crate::faults`]) panics
+//! inside the handling of the request it matches, which proves this path.
+
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+/// Which wire surface a request is answered by (each has its own error shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// ARM, metadata and the control API: `{"error":{"code","message"}}`.
+    Arm,
+    /// ACR's data plane and the public registries: `{"errors":[…]}`.
+    Registry,
+    /// Entra's token, discovery and managed-identity endpoints: OAuth's JSON.
+    Entra,
+    /// Microsoft Graph: `{"error":{"code","message","innerError"}}`.
+    Graph,
+    /// Blob Storage: XML `<Error>`.
+    Storage,
+}
+
+impl Plane {
+    /// The plane of a request the main router serves, from its path (the
+    /// registry and storage hosts are told apart by host before this).
+    pub fn of_path(path: &str) -> Plane {
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segs.as_slice() {
+            ["v1.0", ..] => Plane::Graph,
+            [first, ..] if first.eq_ignore_ascii_case(crate::storage::ACCOUNT) => Plane::Storage,
+            ["metadata", "identity", ..] | ["_emulator", "identity", ..] => Plane::Entra,
+            ["common", "discovery", ..] => Plane::Entra,
+            [_, "oauth2" | "discovery" | ".well-known" | "v2.0", ..] => Plane::Entra,
+            _ => Plane::Arm,
+        }
+    }
+
+    /// The plane's generic internal error.
+    pub fn internal_error(self) -> Response {
+        match self {
+            Plane::Arm => crate::arm::ArmError::internal_server_error().into_response(),
+            Plane::Registry => crate::oci::errors::OciError::unknown().into_response(),
+            Plane::Entra => crate::entra::oauth::OAuthError::server_error().into_response(),
+            Plane::Graph => crate::entra::graph::GraphError::internal().into_response(),
+            Plane::Storage => crate::storage::internal_error(),
+        }
+    }
+}
+
+/// Run `call` (one request's handling); a panic in it is logged and answered
+/// with `plane`'s 500. `inject` panics first with that message (test faults).
+pub async fn catching<F>(plane: Plane, inject: Option<String>, call: F) -> Response
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    let guarded = AssertUnwindSafe(async move {
+        if let Some(message) = inject {
+            panic!("{message}");
+        }
+        call.await.unwrap_or_else(|e| match e {})
+    });
+    match guarded.catch_unwind().await {
+        Ok(resp) => resp,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a panic without a message)".to_string());
+            tracing::error!(panic = %message, ?plane, "a request handler panicked; answered 500");
+            plane.internal_error()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planes_by_path() {
+        for (path, plane) in [
+            ("/subscriptions/s/resourceGroups/rg", Plane::Arm),
+            ("/_emulator/health", Plane::Arm),
+            ("/metadata/endpoints", Plane::Arm),
+            ("/v1.0/servicePrincipals", Plane::Graph),
+            ("/t/oauth2/v2.0/token", Plane::Entra),
+            ("/common/discovery/instance", Plane::Entra),
+            ("/t/v2.0/.well-known/openid-configuration", Plane::Entra),
+            ("/metadata/identity/oauth2/token", Plane::Entra),
+            ("/_emulator/identity/x/token", Plane::Entra),
+            ("/azemutasklogs/logs/x", Plane::Storage),
+        ] {
+            assert_eq!(Plane::of_path(path), plane, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_the_planes_500() {
+        let resp = catching(Plane::Registry, Some("boom".into()), async {
+            Ok(Response::new(axum::body::Body::empty()))
+        })
+        .await;
+        assert_eq!(resp.status(), 500);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["errors"][0]["code"], "UNKNOWN");
+    }
+}
