@@ -228,13 +228,17 @@ pub async fn create(State(s): State<crate::AppState>, body: axum::body::Bytes) -
         .into_response();
     }
     if rule.panic && !s.config.enable_test_panics {
-        return crate::arm::ArmError::invalid_request_content(
+        return crate::arm::ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
             "'panic' rules are for tests: start the emulator with --enable-test-panics.",
         )
         .into_response();
     }
     if rule.panic && rule.status.is_some() {
-        return crate::arm::ArmError::invalid_request_content(
+        return crate::arm::ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
             "A 'panic' rule answers nothing itself: leave out 'status'.",
         )
         .into_response();

@@ -14,6 +14,7 @@ pub mod lro;
 pub mod metadata;
 pub mod paging;
 pub mod request;
+pub mod shapes;
 
 pub use api_version::ApiVersion;
 pub use error::ArmError;

@@ -242,6 +242,7 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
     }
     // Authorization comes before existence: a caller without access learns nothing.
     authorize_route(state, req, &route)?;
+    check_body_shape(req, &route)?;
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),
@@ -335,6 +336,32 @@ fn dispatch(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response
             Err(unknown_type(req, ns, &ty))
         }
     }
+}
+
+/// A write's body against the shape Azure's spec gives it ([`crate::arm::shapes`]):
+/// fields of the wrong kind are refused here, so providers never meet them.
+fn check_body_shape(req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
+    if !matches!(req.method, Method::PUT | Method::PATCH | Method::POST)
+        || req.body.iter().all(u8::is_ascii_whitespace)
+    {
+        return Ok(());
+    }
+    let resource_type = match route {
+        Route::ResourceGroup(_) => "Microsoft.Resources/resourceGroups".to_string(),
+        Route::Resource { id, tail: None } => id.resource_type(),
+        Route::Resource { id, tail: Some(t) } => format!("{}/{t}", id.resource_type()),
+        Route::Collection {
+            namespace,
+            resource_type,
+            ..
+        } => format!("{namespace}/{resource_type}"),
+        _ => return Ok(()),
+    };
+    // A body that does not parse is the provider's to refuse, in its words.
+    let Ok(body) = req.json_body() else {
+        return Ok(());
+    };
+    crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)
 }
 
 /// An ARM call made by the emulator itself on behalf of `principal` (a

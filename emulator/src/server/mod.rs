@@ -285,8 +285,12 @@ where
             } else {
                 (&ctx.router, recover::Plane::of_path(req.uri().path()))
             };
-            let call = router.clone().oneshot(req.map(Body::new));
-            Ok(recover::catching(plane, injected_panic, call).await)
+            let (parts, body) = req.into_parts();
+            let (slot, body) = recover::share(body);
+            let call = router
+                .clone()
+                .oneshot(Request::from_parts(parts, Body::new(body)));
+            Ok(recover::catching(plane, injected_panic, slot, call).await)
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()

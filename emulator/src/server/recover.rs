@@ -8,10 +8,95 @@
 //! inside the handling of the request it matches, which proves this path.
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::FutureExt;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A request body the handler reads while the server keeps a hold on it: after
+/// a panic, what the handler left unread is read and dropped, so that HTTP/1.1
+/// can go on to the connection's next request.
+pub struct SharedBody<B>(Arc<Mutex<Option<B>>>);
+
+/// The server's hold on a [`SharedBody`].
+pub struct BodySlot<B>(Arc<Mutex<Option<B>>>);
+
+/// Share `body` between the handler and the server.
+pub fn share<B>(body: B) -> (BodySlot<B>, SharedBody<B>) {
+    let cell = Arc::new(Mutex::new(Some(body)));
+    (BodySlot(cell.clone()), SharedBody(cell))
+}
+
+impl<B> SharedBody<B> {
+    fn with<T>(&self, f: impl FnOnce(Option<&mut B>) -> T) -> T {
+        // std Mutex, never contended (one request, one poller) and never held across await.
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(guard.as_mut())
+    }
+}
+
+impl<B> Body for SharedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.with(|b| match b {
+            Some(b) => Pin::new(b).poll_frame(cx),
+            None => Poll::Ready(None),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.with(|b| b.is_none_or(|b| b.is_end_stream()))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.with(|b| {
+            b.map(|b| b.size_hint())
+                .unwrap_or_else(|| SizeHint::with_exact(0))
+        })
+    }
+}
+
+/// After a panic: read (and drop) up to this much of the body the handler left.
+const DRAIN_LIMIT: usize = crate::web::MAX_BODY;
+/// ... for at most this long.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+impl<B> BodySlot<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    async fn drain(self) {
+        let body = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut b) = body {
+            // Past the limit or the time, hyper closes the connection after the answer.
+            let drain = async {
+                let mut read = 0usize;
+                while let Some(Ok(frame)) = b.frame().await {
+                    read += frame.data_ref().map_or(0, Bytes::len);
+                    if read > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+        }
+    }
+}
 
 /// Which wire surface a request is answered by (each has its own error shape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +141,17 @@ impl Plane {
 }
 
 /// Run `call` (one request's handling); a panic in it is logged and answered
-/// with `plane`'s 500. `inject` panics first with that message (test faults).
-pub async fn catching<F>(plane: Plane, inject: Option<String>, call: F) -> Response
+/// with `plane`'s 500 once what is left of the request body (`slot`) is read.
+/// `inject` panics first with that message (test faults).
+pub async fn catching<F, B>(
+    plane: Plane,
+    inject: Option<String>,
+    slot: BodySlot<B>,
+    call: F,
+) -> Response
 where
     F: Future<Output = Result<Response, Infallible>>,
+    B: Body<Data = Bytes> + Unpin,
 {
     let guarded = AssertUnwindSafe(async move {
         if let Some(message) = inject {
@@ -76,6 +168,7 @@ where
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "(a panic without a message)".to_string());
             tracing::error!(panic = %message, ?plane, "a request handler panicked; answered 500");
+            slot.drain().await;
             plane.internal_error()
         }
     }
@@ -105,7 +198,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_the_planes_500() {
-        let resp = catching(Plane::Registry, Some("boom".into()), async {
+        let (slot, _body) = share(http_body_util::Full::new(Bytes::from_static(
+            b"left unread",
+        )));
+        let resp = catching(Plane::Registry, Some("boom".into()), slot, async {
             Ok(Response::new(axum::body::Body::empty()))
         })
         .await;

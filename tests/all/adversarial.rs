@@ -1,0 +1,1577 @@
+//! Adversarial input, generated. Every route the emulator serves (ARM's, as
+//! `/_emulator/routes` publishes them; the registry data plane; Entra's token
+//! endpoints and Graph) is sent malformed bodies, wrong-typed fields and query
+//! junk, over raw keep-alive HTTP connections (paths go out byte for byte:
+//! reqwest would resolve `..` and `%2e%2e` before sending). Each request must
+//! get a whole HTTP answer, never a 5xx, and a 4xx in its plane's error
+//! shape; the resources created beforehand (one of each type, through the
+//! same routes) must read back byte-identical afterwards, and so must the
+//! whole world (`GET /_emulator/world`).
+//!
+//! Also here: a panic in a handler is contained (a test-only fault, behind
+//! `--enable-test-panics`), the clock refuses out-of-range moves, path tricks
+//! never reach another scope, and a VNet's subnets are bounded.
+
+use crate::harness::{CLIENT_ID, CLIENT_SECRET, Emulator, SUBSCRIPTION, TENANT};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+// ---- a raw HTTP/1.1 client ----------------------------------------------------
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-HTTP connection to the emulator, kept alive between requests and
+/// reopened only when the server says `Connection: close`. A request that
+/// gets no whole answer is a dropped connection, and the send fails.
+pub(crate) struct Raw {
+    port: u16,
+    conn: Option<BufReader<TcpStream>>,
+}
+
+impl Raw {
+    pub fn new(port: u16) -> Raw {
+        Raw { port, conn: None }
+    }
+
+    /// Send one request; the whole answer, or why there was none.
+    pub fn try_send(
+        &mut self,
+        method: &str,
+        host: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Answer, String> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                let s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+                BufReader::new(s)
+            }
+        };
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let stream = conn.get_mut();
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(body))
+            .map_err(|e| format!("write: {e}"))?;
+        let answer = read_answer(&mut conn, method == "HEAD")?;
+        let close = answer
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if !close {
+            self.conn = Some(conn);
+        }
+        Ok(answer)
+    }
+
+    /// Send one request; it must get a whole answer.
+    pub fn send(
+        &mut self,
+        method: &str,
+        host: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        self.try_send(method, host, target, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {host}{target}: no whole answer ({e})"))
+    }
+
+    /// Is the connection of the last answer still open (not reopened since)?
+    pub fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
+}
+
+fn read_answer(conn: &mut BufReader<TcpStream>, head: bool) -> Result<Answer, String> {
+    let mut line = String::new();
+    let read_line = |conn: &mut BufReader<TcpStream>, line: &mut String| -> Result<(), String> {
+        line.clear();
+        match conn.read_line(line) {
+            Ok(0) => Err("the connection closed".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    };
+    read_line(conn, &mut line)?;
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
+    let mut headers = Vec::new();
+    loop {
+        read_line(conn, &mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if head || status == 204 || status == 304 || (100..200).contains(&status) {
+    } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            read_line(conn, &mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| format!("bad chunk size {line:?}"))?;
+            let mut chunk = vec![0; size + 2];
+            conn.read_exact(&mut chunk)
+                .map_err(|e| format!("chunk: {e}"))?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body = vec![0; n];
+        conn.read_exact(&mut body)
+            .map_err(|e| format!("body: {e}"))?;
+    } else {
+        conn.read_to_end(&mut body)
+            .map_err(|e| format!("body: {e}"))?;
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+// ---- the world the sweep must leave alone ------------------------------------
+
+const HOST: &str = "localhost";
+const RG: &str = "sweep";
+const REGISTRY: &str = "sweepreg01";
+const ZONE: &str = "privatelink.azurecr.io";
+const ROLE_DEFINITION: &str = "5a1e0000-0000-4000-8000-00000000d0ef";
+const ROLE_ASSIGNMENT: &str = "5a1e0000-0000-4000-8000-00000000a551";
+const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+/// The name every "absent" target carries (so nothing it names exists).
+const ABSENT: &str = "zzabsent";
+const ABSENT_GUID: &str = "5a1e0000-0000-4000-8000-0000000ab5e0";
+
+fn sub() -> String {
+    format!("/subscriptions/{SUBSCRIPTION}")
+}
+
+fn rg() -> String {
+    format!("{}/resourceGroups/{RG}", sub())
+}
+
+/// A client-credentials token for `scope`, asked for over the raw connection.
+fn token(raw: &mut Raw, scope: &str) -> String {
+    // (None of these needs escaping in a form body.)
+    let form = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope={scope}"
+    );
+    let a = raw.send(
+        "POST",
+        HOST,
+        &format!("/{TENANT}/oauth2/v2.0/token"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    a.json()["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("token: {}", a.text()))
+        .to_string()
+}
+
+/// ARM over the raw connection, as the owner.
+struct Arm<'a> {
+    raw: &'a mut Raw,
+    bearer: String,
+}
+
+impl Arm<'_> {
+    fn call(&mut self, method: &str, target: &str, body: Option<&[u8]>) -> Answer {
+        let mut headers = vec![("Authorization", self.bearer.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.raw
+            .send(method, HOST, target, &headers, body.unwrap_or_default())
+    }
+
+    /// A call that must succeed; its JSON answer.
+    fn ok(&mut self, method: &str, path: &str, version: &str, body: Option<Value>) -> Answer {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        let a = self.call(
+            method,
+            &format!("{path}?api-version={version}"),
+            bytes.as_deref(),
+        );
+        assert!(
+            (200..300).contains(&a.status),
+            "{method} {path}: {} {}",
+            a.status,
+            a.text()
+        );
+        a
+    }
+}
+
+/// The names of the resources the sweep targets (the "existing" ones), by
+/// the placeholder or collection that names them.
+struct World {
+    names: BTreeMap<&'static str, String>,
+}
+
+impl World {
+    /// The value of `{placeholder}` after the path segment `after` (`None`: no such resource).
+    fn name(&self, after: &str, placeholder: &str) -> Option<String> {
+        let key = match (placeholder, after.to_ascii_lowercase().as_str()) {
+            ("{name}" | "{guid}", t) => t.to_string(),
+            ("{op}", t) => format!("op:{t}"),
+            (p, _) => p
+                .trim_matches(|c| c == '{' || c == '}')
+                .to_ascii_lowercase(),
+        };
+        self.names.get(key.as_str()).cloned()
+    }
+}
+
+/// The operation's path with its placeholders filled in: existing names, or
+/// (when `absent`) the last one replaced by a name nothing has.
+fn fill(op: &str, world: &World, absent: bool) -> Option<String> {
+    let template = op.split_once(' ')?.1;
+    let segs: Vec<&str> = template.split('/').collect();
+    let last_placeholder = segs.iter().rposition(|s| s.starts_with('{'));
+    let mut out = Vec::new();
+    for (i, seg) in segs.iter().enumerate() {
+        if *seg == "{scope}" {
+            out.push(rg());
+            continue;
+        }
+        if !seg.starts_with('{') {
+            out.push(seg.to_string());
+            continue;
+        }
+        let after = if i > 0 { segs[i - 1] } else { "" };
+        if absent && Some(i) == last_placeholder {
+            out.push(match *seg {
+                "{guid}" => ABSENT_GUID.to_string(),
+                "{sub}" => "5a1e0000-0000-4000-8000-0000000ab5e1".to_string(),
+                "{ns}" => "Microsoft.Zzabsent".to_string(),
+                "{zone}" => format!("{ABSENT}.example.com"),
+                _ => ABSENT.to_string(),
+            });
+        } else {
+            out.push(world.name(after, seg)?);
+        }
+    }
+    Some(out.join("/"))
+}
+
+/// The body each write is created with (and the sweep mutates).
+fn valid_body(op: &str, world: &World) -> Option<Value> {
+    let (method, template) = op.split_once(' ')?;
+    let segs: Vec<&str> = template.rsplit('/').collect();
+    // The type a write names, or the action a POST calls.
+    let last = if segs[0].starts_with('{') {
+        segs.get(1).copied().unwrap_or_default()
+    } else {
+        segs[0]
+    };
+    let rg = rg();
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{REGISTRY}");
+    let vnet = |n: &str| format!("{rg}/providers/Microsoft.Network/virtualNetworks/{n}");
+    let identity = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1");
+    let tags = json!({"team": "sweep"});
+    Some(match (method, last) {
+        ("PUT", "resourcegroups") => json!({"location": "eastus", "tags": tags}),
+        ("PATCH", "resourcegroups") => json!({"tags": tags}),
+        ("PUT", "userAssignedIdentities") => json!({"location": "eastus", "tags": tags}),
+        ("PATCH", "userAssignedIdentities") => json!({"tags": tags}),
+        ("PUT", "registries") => json!({
+            "location": "eastus", "tags": tags, "sku": {"name": "Premium"},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity.clone(): {}}},
+            "properties": {"adminUserEnabled": true, "publicNetworkAccess": "Enabled",
+                "networkRuleSet": {"defaultAction": "Allow", "ipRules": [{"action": "Allow", "value": "10.1.2.3"}]},
+                "policies": {"retentionPolicy": {"days": 7, "status": "disabled"}}},
+        }),
+        ("PATCH", "registries") => json!({"tags": tags, "sku": {"name": "Premium"},
+            "properties": {"adminUserEnabled": true}}),
+        ("PUT" | "PATCH", "scopeMaps") => json!({"properties": {
+            "description": "sweep", "actions": ["repositories/hello-world/content/read"]}}),
+        ("PUT" | "PATCH", "tokens") => json!({"properties": {
+            "scopeMapId": format!("{reg}/scopeMaps/map1"), "status": "enabled"}}),
+        ("PUT", "containerGroups") => json!({
+            "location": "eastus", "tags": tags,
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity.clone(): {}}},
+            "properties": {"osType": "Linux", "restartPolicy": "Always",
+                "containers": [{"name": "c1", "properties": {
+                    "image": "mcr.microsoft.com/azuredocs/aci-helloworld",
+                    "command": ["/bin/sh", "-c", "echo hi"],
+                    "ports": [{"port": 80, "protocol": "TCP"}],
+                    "environmentVariables": [{"name": "A", "value": "1"}],
+                    "resources": {"requests": {"cpu": 1, "memoryInGB": 1.5}}}}],
+                "ipAddress": {"type": "Public", "ports": [{"port": 80, "protocol": "TCP"}]}},
+        }),
+        ("PATCH", "containerGroups") => json!({"tags": tags}),
+        ("PUT", "virtualNetworks") => json!({
+            "location": "eastus", "tags": tags,
+            "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "sn1", "properties": {"addressPrefix": "10.0.0.0/24",
+                    "privateEndpointNetworkPolicies": "Disabled"}}]},
+        }),
+        ("PUT", "subnets") => json!({"properties": {"addressPrefix": "10.0.1.0/24"}}),
+        ("PUT", "virtualNetworkPeerings") => json!({"properties": {
+            "remoteVirtualNetwork": {"id": vnet("vn2")}, "allowVirtualNetworkAccess": true}}),
+        ("PUT", "privateEndpoints") => json!({
+            "location": "eastus", "tags": tags,
+            "properties": {"subnet": {"id": format!("{}/subnets/sn1", vnet("vn1"))},
+                "privateLinkServiceConnections": [{"name": "c1", "properties": {
+                    "privateLinkServiceId": reg, "groupIds": ["registry"]}}]},
+        }),
+        ("PUT", "privateDnsZones") => json!({"location": "global", "tags": tags}),
+        ("PUT", "virtualNetworkLinks") => json!({"location": "global", "properties": {
+            "virtualNetwork": {"id": vnet("vn1")}, "registrationEnabled": false}}),
+        ("PUT", "A") => {
+            json!({"properties": {"ttl": 3600, "aRecords": [{"ipv4Address": "10.0.0.9"}]}})
+        }
+        ("PUT", "privateDnsZoneGroups") => json!({"properties": {"privateDnsZoneConfigs": [{
+            "name": "cfg", "properties": {"privateDnsZoneId":
+                format!("{rg}/providers/Microsoft.Network/privateDnsZones/{ZONE}")}}]}}),
+        ("PUT", "privateEndpointConnections") => json!({"properties": {
+            "privateLinkServiceConnectionState": {"status": "Approved", "description": "ok"}}}),
+        ("PUT", "roleDefinitions") => json!({"properties": {
+            "roleName": "sweep-role", "description": "sweep", "type": "CustomRole",
+            "assignableScopes": [rg],
+            "permissions": [{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]}}),
+        ("PUT", "roleAssignments") => json!({"properties": {
+            "roleDefinitionId": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{READER}", sub()),
+            "principalId": world.names.get("principal")?, "principalType": "ServicePrincipal"}}),
+        ("PATCH", "tasks") => json!({"tags": tags, "properties": {"status": "Enabled",
+            "platform": {"os": "Linux"}, "agentConfiguration": {"cpu": 2}, "timeout": 3600}}),
+        ("PUT", "tasks") => json!({"location": "eastus", "tags": tags, "properties": {
+            "status": "Enabled", "platform": {"os": "Linux", "architecture": "amd64"},
+            "agentConfiguration": {"cpu": 2}, "timeout": 3600,
+            "step": {"type": "Docker", "dockerFilePath": "Dockerfile",
+                "imageNames": ["sweep:{{.Run.ID}}"], "contextPath": "/dev/null", "isPushEnabled": false},
+            "trigger": {"baseImageTrigger": {"name": "base", "baseImageTriggerType": "Runtime", "status": "Disabled"}}}}),
+        ("POST", "scheduleRun") => json!({"type": "TaskRunRequest",
+            "taskId": format!("{reg}/tasks/task1")}),
+        ("PUT", "taskRuns") => json!({"properties": {"runRequest": {"type": "TaskRunRequest",
+            "taskId": format!("{reg}/tasks/task1")}}}),
+        ("PATCH", "runs") => json!({"isArchiveEnabled": true}),
+        ("POST", "checkNameAvailability") => json!({"name": "sweepfree01",
+            "type": "Microsoft.ContainerRegistry/registries"}),
+        ("POST", "regenerateCredential") => json!({"name": "password"}),
+        ("POST", "generateCredentials") => json!({"tokenId": format!("{reg}/tokens/tok1"),
+            "name": "password1"}),
+        ("PUT", "deployments") | ("POST", "validate" | "whatIf") => {
+            let mut b = json!({"properties": {"mode": "Incremental",
+                "template": {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                    "contentVersion": "1.0.0.0",
+                    "parameters": {"n": {"type": "string", "defaultValue": "x"}},
+                    "resources": [], "outputs": {"o": {"type": "string", "value": "[parameters('n')]"}}},
+                "parameters": {"n": {"value": "y"}}}});
+            if !template.contains("{rg}") {
+                b["location"] = json!("eastus");
+            }
+            b
+        }
+        _ => return None,
+    })
+}
+
+/// Every ARM operation the emulator publishes.
+fn operations(raw: &mut Raw) -> Vec<String> {
+    let a = raw.send("GET", HOST, "/_emulator/routes", &[], b"");
+    a.json()["value"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn version(op: &str) -> &'static str {
+    crate::route_authz::api_version(op)
+}
+
+/// Create one resource of each type through the routes the sweep then
+/// attacks; the world's names.
+fn build_world(em: &Emulator, raw: &mut Raw, ops: &[String]) -> World {
+    let principal = {
+        let a = raw.send(
+            "POST",
+            HOST,
+            "/_emulator/principals",
+            &[("Content-Type", "application/json")],
+            br#"{"displayName":"sweep-principal"}"#,
+        );
+        a.json()["objectId"]
+            .as_str()
+            .expect("principal")
+            .to_string()
+    };
+    let mut names: BTreeMap<&'static str, String> = [
+        ("sub", SUBSCRIPTION),
+        ("rg", RG),
+        ("resourcegroups", RG),
+        ("userassignedidentities", "id1"),
+        ("registries", REGISTRY),
+        ("map", "map1"),
+        ("token", "tok1"),
+        ("containergroups", "cg1"),
+        ("container", "c1"),
+        ("virtualnetworks", "vn1"),
+        ("subnet", "sn2"),
+        ("peering", "peer1"),
+        ("privateendpoints", "pe1"),
+        ("zone", ZONE),
+        ("link", "link1"),
+        ("record", "rec1"),
+        ("group", "zg1"),
+        ("roledefinitions", ROLE_DEFINITION),
+        ("roleassignments", ROLE_ASSIGNMENT),
+        ("task", "task1"),
+        ("taskrun", "tr1"),
+        ("deployments", "dep1"),
+        ("loc", "eastus"),
+        ("ns", "Microsoft.ContainerRegistry"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect();
+    names.insert("principal", principal);
+    let mut world = World { names };
+    let bearer = format!(
+        "Bearer {}",
+        token(raw, "https://management.azure.com/.default")
+    );
+    let mut arm = Arm { raw, bearer };
+    let find = |suffix: &str| -> String {
+        ops.iter()
+            .find(|o| o.starts_with("PUT ") && o.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no PUT route ending {suffix}"))
+            .clone()
+    };
+    let put = |arm: &mut Arm, world: &World, suffix: &str| -> Answer {
+        let op = find(suffix);
+        let path = fill(&op, world, false).expect("names");
+        let body = valid_body(&op, world).unwrap_or_else(|| panic!("no body for {op}"));
+        arm.ok("PUT", &path, version(&op), Some(body))
+    };
+    put(&mut arm, &world, "/resourcegroups/{rg}");
+    put(&mut arm, &world, "/userAssignedIdentities/{name}");
+    let created = put(&mut arm, &world, "/registries/{name}");
+    put(&mut arm, &world, "/scopeMaps/{map}");
+    put(&mut arm, &world, "/tokens/{token}");
+    let vnets = format!("{}/providers/Microsoft.Network/virtualNetworks", rg());
+    arm.ok(
+        "PUT",
+        &format!("{vnets}/vn2"),
+        "2024-05-01",
+        Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}})),
+    );
+    put(&mut arm, &world, "/virtualNetworks/{name}");
+    put(&mut arm, &world, "/subnets/{subnet}");
+    put(&mut arm, &world, "/virtualNetworkPeerings/{peering}");
+    put(&mut arm, &world, "/privateEndpoints/{name}");
+    put(&mut arm, &world, "/privateDnsZones/{zone}");
+    put(&mut arm, &world, "/virtualNetworkLinks/{link}");
+    put(&mut arm, &world, "/A/{record}");
+    put(&mut arm, &world, "/privateDnsZoneGroups/{group}");
+    let reg = format!(
+        "{}/providers/Microsoft.ContainerRegistry/registries/{REGISTRY}",
+        rg()
+    );
+    let conns = arm.ok(
+        "GET",
+        &format!("{reg}/privateEndpointConnections"),
+        "2023-07-01",
+        None,
+    );
+    let conn = conns.json()["value"][0]["name"]
+        .as_str()
+        .expect("a private endpoint connection")
+        .to_string();
+    world.names.insert("connection", conn);
+    put(&mut arm, &world, "/privateEndpointConnections/{connection}");
+    put(&mut arm, &world, "/roleDefinitions/{guid}");
+    put(&mut arm, &world, "/roleAssignments/{guid}");
+    put(&mut arm, &world, "/tasks/{task}");
+    let run = arm.ok(
+        "POST",
+        &format!("{reg}/scheduleRun"),
+        "2023-07-01",
+        valid_body(
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}/scheduleRun",
+            &world,
+        ),
+    );
+    let run = run.json()["properties"]["runId"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    world.names.insert("run", run);
+    put(&mut arm, &world, "/taskRuns/{taskRun}");
+    put(&mut arm, &world, "/containerGroups/{name}");
+    put(
+        &mut arm,
+        &world,
+        "{rg}/providers/Microsoft.Resources/deployments/{name}",
+    );
+    let sub_deployment = ops
+        .iter()
+        .find(|o| *o == "PUT /subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}")
+        .expect("subscription deployments")
+        .clone();
+    arm.ok(
+        "PUT",
+        &fill(&sub_deployment, &world, false).unwrap(),
+        version(&sub_deployment),
+        valid_body(&sub_deployment, &world),
+    );
+    // Operation ids to poll: the registry's creation (Azure-AsyncOperation) and
+    // a resource group's deletion (Location).
+    if let Some(status) = created.header("azure-asyncoperation") {
+        let id = status
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        world.names.insert("op:operationstatuses", id.to_string());
+    }
+    arm.ok(
+        "PUT",
+        &format!("{}/resourceGroups/sweeptmp", sub()),
+        "2024-07-01",
+        Some(json!({"location": "eastus"})),
+    );
+    let deleted = arm.ok(
+        "DELETE",
+        &format!("{}/resourceGroups/sweeptmp", sub()),
+        "2024-07-01",
+        None,
+    );
+    if let Some(loc) = deleted.header("location") {
+        let id = loc
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        world.names.insert("op:operationresults", id.to_string());
+    }
+    // Everything settles before the "before" picture is taken.
+    let step = arm.raw.send("POST", HOST, "/_emulator/step", &[], b"");
+    assert_eq!(step.status, 200, "{}", step.text());
+    let _ = em;
+    world
+}
+
+// ---- the junk -------------------------------------------------------------------
+
+/// Must the plane refuse it, or may it be a valid request after all?
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    /// Refused (4xx) wherever it is read.
+    Refused,
+    /// Perhaps valid (an empty PATCH, a null that means "absent", a number
+    /// where a string goes, which Azure converts): only absent targets get it.
+    Maybe,
+}
+
+/// Bodies that are not what any operation takes.
+fn junk_bodies() -> Vec<(String, Vec<u8>, Class)> {
+    use Class::*;
+    let deep = |open: &str, close: &str, n: usize| {
+        format!(
+            "{{\"location\":\"eastus\",\"properties\":{}1{}}}",
+            open.repeat(n),
+            close.repeat(n)
+        )
+        .into_bytes()
+    };
+    vec![
+        ("not JSON".into(), b"this is not json".to_vec(), Refused),
+        (
+            "JSON5 junk".into(),
+            b"{location: 'eastus', properties: {a: [1,,2]}, /* open".to_vec(),
+            Refused,
+        ),
+        (
+            "truncated".into(),
+            b"{\"location\": \"eastus\", \"properties\": {".to_vec(),
+            Refused,
+        ),
+        ("deep arrays".into(), deep("[", "]", 300), Refused),
+        ("deep objects".into(), deep("{\"a\":", "}", 300), Refused),
+        ("array".into(), b"[1,2,3]".to_vec(), Refused),
+        ("string".into(), b"\"a string\"".to_vec(), Refused),
+        ("number".into(), b"42".to_vec(), Refused),
+        ("bool".into(), b"true".to_vec(), Refused),
+        ("null".into(), b"null".to_vec(), Maybe),
+        ("empty".into(), Vec::new(), Maybe),
+        // (JSON readers differ on raw control characters in strings: some take them.)
+        (
+            "raw NUL".into(),
+            b"{\"location\":\"east\0us\",\"properties\":{}}".to_vec(),
+            Maybe,
+        ),
+        (
+            "escaped NUL".into(),
+            br#"{"location":"east\u0000us","properties":{"x":"\u0000"},"tags":{"\u0000":"\u0000"}}"#
+                .to_vec(),
+            Maybe,
+        ),
+        (
+            "invalid UTF-8".into(),
+            b"{\"location\":\"\xff\xfe\",\"properties\":{}}".to_vec(),
+            Refused,
+        ),
+        (
+            "lone surrogate".into(),
+            br#"{"location":"\ud800","properties":{}}"#.to_vec(),
+            Refused,
+        ),
+        (
+            "BOM and junk".into(),
+            "\u{feff}{nope".as_bytes().to_vec(),
+            Refused,
+        ),
+        (
+            "huge number".into(),
+            br#"{"location":"eastus","properties":{"x":1e999,"y":-99999999999999999999999999}}"#
+                .to_vec(),
+            Maybe,
+        ),
+        (
+            "huge string as properties".into(),
+            format!("{{\"properties\":\"{}\"}}", "a".repeat(1 << 20)).into_bytes(),
+            Refused,
+        ),
+        (
+            "huge string".into(),
+            format!(
+                "{{\"location\":\"eastus\",\"properties\":{{\"description\":\"{}\"}}}}",
+                "a".repeat(3 << 20)
+            )
+            .into_bytes(),
+            Maybe,
+        ),
+        (
+            "many keys".into(),
+            format!(
+                "{{\"location\":\"eastus\",\"properties\":{{{}\"z\":1}}}}",
+                (0..20_000).map(|i| format!("\"k{i}\":{i},")).collect::<String>()
+            )
+            .into_bytes(),
+            Maybe,
+        ),
+        (
+            "duplicate keys".into(),
+            br#"{"location":"eastus","location":[],"properties":{}}"#.to_vec(),
+            Maybe,
+        ),
+    ]
+}
+
+/// Every way to give `valid` a field of the wrong type: each object or array
+/// in it replaced by a value of another kind (refused), each scalar by an
+/// object or array (refused) or another scalar (perhaps valid: Azure converts
+/// some), and (for a resource's PUT) `properties` itself of every wrong kind.
+/// A template's insides are the template language's to judge, not the
+/// body's shape: changes there are only "perhaps valid".
+fn mutations(valid: &Value, resource_put: bool) -> Vec<(String, Value, Class)> {
+    fn walk(root: &Value, at: &mut Vec<Step>, node: &Value, out: &mut Vec<(String, Value, Class)>) {
+        let alternatives: Vec<(Value, Class)> = match node {
+            Value::Object(_) => vec![
+                (json!([]), Class::Refused),
+                (json!(["x"]), Class::Refused),
+                (json!("x"), Class::Refused),
+                (json!(7), Class::Refused),
+                (json!(true), Class::Refused),
+                (Value::Null, Class::Maybe),
+            ],
+            Value::Array(_) => vec![
+                (json!({}), Class::Refused),
+                (json!("x"), Class::Refused),
+                (json!(7), Class::Refused),
+                (json!(false), Class::Refused),
+                (Value::Null, Class::Maybe),
+            ],
+            Value::String(_) => vec![
+                (json!({"a": 1}), Class::Refused),
+                (json!([1]), Class::Refused),
+                (json!(7), Class::Maybe),
+                (json!(true), Class::Maybe),
+                (Value::Null, Class::Maybe),
+            ],
+            Value::Number(_) => vec![
+                (json!({}), Class::Refused),
+                (json!([]), Class::Refused),
+                (json!("seven"), Class::Maybe),
+                (json!(-1), Class::Maybe),
+                (json!(1e300), Class::Maybe),
+                (json!(u64::MAX), Class::Maybe),
+                (Value::Null, Class::Maybe),
+            ],
+            Value::Bool(_) => vec![
+                (json!({}), Class::Refused),
+                (json!([]), Class::Refused),
+                (json!("yes"), Class::Maybe),
+                (json!(1), Class::Maybe),
+                (Value::Null, Class::Maybe),
+            ],
+            Value::Null => vec![],
+        };
+        let in_template = matches!(at.get(1), Some(Step::Key(k)) if k == "template" || k == "parameters")
+            && matches!(at.first(), Some(Step::Key(k)) if k == "properties");
+        if !at.is_empty() {
+            for (alt, class) in alternatives {
+                let mut v = root.clone();
+                *pointer_mut(&mut v, at) = alt.clone();
+                let class = if in_template { Class::Maybe } else { class };
+                out.push((format!("{} = {alt}", path_text(at)), v, class));
+            }
+        }
+        match node {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    at.push(Step::Key(k.clone()));
+                    walk(root, at, child, out);
+                    at.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate().take(2) {
+                    at.push(Step::Index(i));
+                    walk(root, at, child, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(valid, &mut Vec::new(), valid, &mut out);
+    if resource_put && valid.get("properties").is_none() {
+        for alt in [json!([]), json!("x"), json!(7), json!(false)] {
+            let mut v = valid.clone();
+            v["properties"] = alt.clone();
+            out.push((format!("properties = {alt}"), v, Class::Refused));
+        }
+    }
+    out
+}
+
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn pointer_mut<'a>(v: &'a mut Value, at: &[Step]) -> &'a mut Value {
+    at.iter().fold(v, |v, s| match s {
+        Step::Key(k) => &mut v[k.as_str()],
+        Step::Index(i) => &mut v[*i],
+    })
+}
+
+fn path_text(at: &[Step]) -> String {
+    let mut s = String::new();
+    for step in at {
+        match step {
+            Step::Key(k) if s.is_empty() => s.push_str(k),
+            Step::Key(k) => s.push_str(&format!(".{k}")),
+            Step::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Query strings no operation takes (`{v}` is a good api-version).
+fn junk_queries(v: &str) -> Vec<String> {
+    vec![
+        String::new(),
+        "api-version=".into(),
+        "api-version=junk".into(),
+        format!("api-version={v}&api-version=1999-01-01"),
+        format!("api-version={v}&$filter=%ZZ%"),
+        format!("api-version={v}&$top=-1"),
+        format!("api-version={v}&$top=99999999999999999999999"),
+        format!("api-version={v}&$top=abc"),
+        format!("api-version={v}&$skipToken=%00%ff"),
+        format!("api-version={v}&$skipToken={}", "A".repeat(4000)),
+        format!("api-version={v}&$filter=resourceType%20eq%20'"),
+        format!("api-version={v}&$filter={}", "(".repeat(3000)),
+        format!("api-version={v}&$expand=*&%00=%00"),
+        format!("api-version={v}&&&==&"),
+        format!("api-version={v}%00"),
+    ]
+}
+
+// ---- the sweep ------------------------------------------------------------------
+
+/// Every GET the world answers, by target: what the sweep must not change.
+fn snapshot(arm: &mut Arm, ops: &[String], world: &World) -> BTreeMap<String, (u16, String)> {
+    let mut out = BTreeMap::new();
+    for op in ops.iter().filter(|o| o.starts_with("GET ")) {
+        let Some(path) = fill(op, world, false) else {
+            continue;
+        };
+        let target = format!("{path}?api-version={}", version(op));
+        let a = arm.call("GET", &target, None);
+        // What junk at absent names may have made is not the sweep's concern here.
+        let text = match serde_json::from_slice::<Value>(&a.body) {
+            Ok(mut v) => {
+                without_absent(&mut v);
+                v.to_string()
+            }
+            Err(_) => a.text(),
+        };
+        out.insert(target, (a.status, text));
+    }
+    let world = arm.raw.send("GET", HOST, "/_emulator/world", &[], b"");
+    let mut w = world.json();
+    w.as_object_mut().map(|o| o.remove("now"));
+    // What junk at absent names may have made is not the sweep's concern here.
+    without_absent(&mut w);
+    out.insert("/_emulator/world".into(), (world.status, w.to_string()));
+    out
+}
+
+/// `v` without the entries that mention [`ABSENT`] names.
+fn without_absent(v: &mut Value) {
+    let mentions = |v: &Value| v.to_string().to_ascii_lowercase().contains(ABSENT);
+    match v {
+        Value::Array(a) => {
+            a.retain(|e| !mentions(e));
+            a.iter_mut().for_each(without_absent);
+        }
+        Value::Object(o) => {
+            o.retain(|k, e| !k.to_ascii_lowercase().contains(ABSENT) && !mentions(e));
+            o.values_mut().for_each(without_absent);
+        }
+        _ => {}
+    }
+}
+
+/// Is this answer a whole, non-5xx answer in ARM's shape?
+fn check_arm(what: &str, method: &str, a: &Answer, failures: &mut Vec<String>) {
+    if a.status >= 500 {
+        failures.push(format!("{what}: {} {}", a.status, truncate(&a.text())));
+    } else if a.status >= 400 && method != "HEAD" && !a.json()["error"]["code"].is_string() {
+        failures.push(format!(
+            "{what}: {} not in ARM's shape: {}",
+            a.status,
+            truncate(&a.text())
+        ));
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(400).collect()
+}
+
+/// What a POST action does with its body.
+#[derive(PartialEq)]
+enum Action {
+    /// Reads it: junk is refused.
+    ReadsBody,
+    /// Ignores it and only reads state: junk may be answered as the action.
+    Reads,
+    /// Ignores it and acts: junk goes only to targets that do not exist.
+    Acts,
+}
+
+fn action(op: &str) -> Action {
+    let ends = |list: &[&str]| list.iter().any(|a| op.ends_with(a));
+    if ends(&[
+        "/checkNameAvailability",
+        "/regenerateCredential",
+        "/generateCredentials",
+        "/scheduleRun",
+        "/validate",
+        "/whatIf",
+    ]) {
+        Action::ReadsBody
+    } else if ends(&["/listCredentials", "/listDetails", "/exportTemplate"]) {
+        Action::Reads
+    } else {
+        Action::Acts
+    }
+}
+
+/// Which requests a pass of the sweep sends.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Pass {
+    /// Refused junk at targets that do not exist: nothing anywhere may change.
+    AbsentRefused,
+    /// Perhaps-valid junk at targets that do not exist (it may make them, and
+    /// what making them does to their parents is legitimate).
+    AbsentMaybe,
+    /// Junk at the existing resources: refused writes, junk reads; nothing may change.
+    Existing,
+}
+
+/// One pass over every operation; the number of requests sent.
+fn sweep(
+    arm: &mut Arm,
+    ops: &[String],
+    world: &World,
+    pass: Pass,
+    failures: &mut Vec<String>,
+) -> usize {
+    let junk = junk_bodies();
+    let mut sent = 0usize;
+    // `AZEMU_SWEEP_ONLY=<text>` sweeps only the operations that contain it (for debugging).
+    let only = std::env::var("AZEMU_SWEEP_ONLY").unwrap_or_default();
+    for op in ops.iter().filter(|o| o.contains(&only)) {
+        let method = op.split(' ').next().unwrap();
+        let v = version(op);
+        // Must junk sent to an existing target be refused?
+        let must_refuse = matches!(method, "PUT" | "PATCH")
+            || (method == "POST" && action(op) == Action::ReadsBody);
+        let target = match pass {
+            Pass::Existing => {
+                let acts = match method {
+                    "GET" | "HEAD" | "PUT" | "PATCH" => true,
+                    "POST" => action(op) != Action::Acts,
+                    _ => false,
+                };
+                fill(op, world, false).filter(|_| acts)
+            }
+            Pass::AbsentRefused | Pass::AbsentMaybe => fill(op, world, true),
+        };
+        let Some(path) = target else {
+            continue;
+        };
+        // Bodies matter where they are read; elsewhere two kinds of junk will do.
+        let mut bodies: Vec<(String, Vec<u8>, Class)> = if must_refuse {
+            junk.clone()
+        } else {
+            junk.iter()
+                .filter(|(w, ..)| w == "not JSON" || w == "huge string as properties")
+                .cloned()
+                .collect()
+        };
+        if let Some(valid) = valid_body(op, world) {
+            bodies.extend(
+                mutations(&valid, method == "PUT")
+                    .into_iter()
+                    .map(|(what, v, class)| (what, v.to_string().into_bytes(), class)),
+            );
+        }
+        let reads = matches!(method, "GET" | "HEAD");
+        for (what, body, class) in &bodies {
+            // Fields a body does not have are ignored (only a resource has `properties`).
+            let class = if what == "huge string as properties" && method != "PUT" {
+                Class::Maybe
+            } else {
+                *class
+            };
+            let send = match pass {
+                Pass::AbsentRefused => class == Class::Refused,
+                Pass::AbsentMaybe => class == Class::Maybe,
+                Pass::Existing => class == Class::Refused || reads,
+            };
+            // The biggest body costs the most: once per write type is plenty.
+            if !send || (what == "huge string" && (method != "PUT" || pass == Pass::Existing)) {
+                continue;
+            }
+            let a = arm.call(method, &format!("{path}?api-version={v}"), Some(body));
+            sent += 1;
+            let label = format!("{op} [{path}] body {what}");
+            check_arm(&label, method, &a, failures);
+            if pass != Pass::AbsentMaybe
+                && class == Class::Refused
+                && must_refuse
+                && (200..300).contains(&a.status)
+            {
+                failures.push(format!("{label}: accepted ({})", a.status));
+            }
+        }
+        if reads && pass != Pass::AbsentMaybe {
+            for q in junk_queries(v) {
+                let a = arm.call(method, &format!("{path}?{q}"), None);
+                sent += 1;
+                check_arm(
+                    &format!("{op} [{path}] query {}", truncate(&q)),
+                    method,
+                    &a,
+                    failures,
+                );
+            }
+        }
+    }
+    sent
+}
+
+/// Every difference between two snapshots, as failures.
+fn compare(
+    when: &str,
+    before: &BTreeMap<String, (u16, String)>,
+    after: &BTreeMap<String, (u16, String)>,
+    failures: &mut Vec<String>,
+) {
+    for (target, was) in before {
+        let now = &after[target];
+        if was != now {
+            // Show where they part.
+            let at = was
+                .1
+                .chars()
+                .zip(now.1.chars())
+                .take_while(|(a, b)| a == b)
+                .count()
+                .saturating_sub(200);
+            let from = |s: &str| s.chars().skip(at).take(600).collect::<String>();
+            failures.push(format!(
+                "{target} changed by {when}:\n  before {} …{}\n  after  {} …{}",
+                was.0,
+                from(&was.1),
+                now.0,
+                from(&now.1)
+            ));
+        }
+    }
+}
+
+#[test]
+fn every_arm_route_survives_malformed_input() {
+    let em = Emulator::start();
+    let mut raw = Raw::new(em.port);
+    let ops = operations(&mut raw);
+    let world = build_world(&em, &mut raw, &ops);
+    let bearer = format!(
+        "Bearer {}",
+        token(&mut raw, "https://management.azure.com/.default")
+    );
+    let mut arm = Arm {
+        raw: &mut raw,
+        bearer,
+    };
+    let mut failures = Vec::new();
+    let mut sent = 0;
+    let before = snapshot(&mut arm, &ops, &world);
+    sent += sweep(&mut arm, &ops, &world, Pass::AbsentRefused, &mut failures);
+    let after = snapshot(&mut arm, &ops, &world);
+    compare(
+        "refused junk at absent names",
+        &before,
+        &after,
+        &mut failures,
+    );
+    sent += sweep(&mut arm, &ops, &world, Pass::AbsentMaybe, &mut failures);
+    let before = snapshot(&mut arm, &ops, &world);
+    sent += sweep(&mut arm, &ops, &world, Pass::Existing, &mut failures);
+    let after = snapshot(&mut arm, &ops, &world);
+    compare("junk at existing resources", &before, &after, &mut failures);
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests went wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---- a panic is contained -------------------------------------------------------
+
+/// (plane, host, method, path, headers, body, is the answer in the plane's shape?)
+type PanicCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a [u8],
+    Box<dyn Fn(&Answer) -> bool>,
+);
+
+/// A panic while a request is handled (injected by a test-only fault rule)
+/// becomes a 500 in the plane's own shape; the same keep-alive connection
+/// then serves the next request, the process lives on, and the panic is logged.
+#[test]
+fn a_panicking_handler_answers_500_in_its_planes_shape() {
+    // Without the flag, panic rules are refused.
+    let em = Emulator::start();
+    let mut raw = Raw::new(em.port);
+    let a = raw.send(
+        "POST",
+        HOST,
+        "/_emulator/faults",
+        &[("Content-Type", "application/json")],
+        br#"{"path":"/","panic":true}"#,
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert_eq!(
+        a.json(),
+        json!({"error": {"code": "InvalidParameter", "message": "'panic' rules are for tests: start the emulator with --enable-test-panics."}})
+    );
+    drop(em);
+
+    let em = Emulator::start_logged(&["--enable-test-panics"]);
+    let port = em.port;
+    let mut raw = Raw::new(port);
+    let arm = token(&mut raw, "https://management.azure.com/.default");
+    let graph = token(&mut raw, "https://graph.microsoft.com/.default");
+    let arm = format!("Bearer {arm}");
+    let graph = format!("Bearer {graph}");
+    let form = "grant_type=client_credentials";
+    let cases: Vec<PanicCase> = vec![
+        (
+            "ARM",
+            HOST,
+            "GET",
+            "/subscriptions?api-version=2022-12-01",
+            vec![("Authorization", arm.as_str())],
+            b"",
+            Box::new(|a: &Answer| {
+                a.json()
+                    == json!({"error": {"code": "InternalServerError", "message": "Encountered internal server error. Diagnostic information: timestamp, correlation id."}})
+            }),
+        ),
+        (
+            "registry",
+            "panicreg.azurecr.io",
+            "GET",
+            "/v2/",
+            vec![],
+            b"",
+            Box::new(|a: &Answer| {
+                a.json() == json!({"errors": [{"code": "UNKNOWN", "message": "unknown error"}]})
+            }),
+        ),
+        (
+            "Entra",
+            HOST,
+            "POST",
+            "/a2e0a2e0-0000-4000-8000-000000000001/oauth2/v2.0/token",
+            vec![("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+            Box::new(|a: &Answer| {
+                let b = a.json();
+                b["error"] == "server_error"
+                    && b["error_codes"] == json!([50000])
+                    && b["error_description"].as_str().is_some_and(|d| {
+                        d.starts_with("AADSTS50000: There was an error issuing a token or an issue with our sign-in service. Trace ID: ")
+                    })
+            }),
+        ),
+        (
+            "Graph",
+            HOST,
+            "GET",
+            "/v1.0/servicePrincipals",
+            vec![("Authorization", graph.as_str())],
+            b"",
+            Box::new(|a: &Answer| {
+                let b = a.json();
+                b["error"]["code"] == "generalException"
+                    && b["error"]["message"] == "An internal server error occurred."
+            }),
+        ),
+        (
+            "Storage",
+            "azemutasklogs.blob.core.windows.net",
+            "GET",
+            "/logs/anything",
+            vec![],
+            b"",
+            Box::new(|a: &Answer| {
+                a.header("content-type") == Some("application/xml")
+                    && a.header("x-ms-error-code") == Some("InternalError")
+                    && a.text().contains("<Error><Code>InternalError</Code><Message>The server encountered an internal error. Please retry the request.\nRequestId:")
+            }),
+        ),
+    ];
+    for (plane, host, method, path, headers, body, shaped) in &cases {
+        let rule = json!({"host": host, "path": path.split('?').next().unwrap(), "panic": true, "times": 1});
+        let made = raw.send(
+            "POST",
+            HOST,
+            "/_emulator/faults",
+            &[("Content-Type", "application/json")],
+            rule.to_string().as_bytes(),
+        );
+        assert_eq!(made.status, 201, "{}", made.text());
+        let a = raw.send(method, host, path, headers, body);
+        assert_eq!(a.status, 500, "{plane}: {}", a.text());
+        assert!(shaped(&a), "{plane}: {} {}", a.status, a.text());
+        assert!(raw.is_open(), "{plane}: the connection was closed");
+        // The same connection serves the next request; the rule was used up.
+        let next = raw
+            .try_send("GET", HOST, "/_emulator/health", &[], b"")
+            .unwrap_or_else(|e| panic!("{plane}: the next request got no answer: {e}"));
+        assert_eq!(next.status, 200, "{plane}");
+        assert!(
+            raw.is_open(),
+            "{plane}: the connection was closed after the next answer"
+        );
+    }
+    // The process is alive, on a new connection too.
+    let a = Raw::new(port).send("GET", HOST, "/_emulator/health", &[], b"");
+    assert_eq!(a.status, 200);
+    let log = em.log();
+    let logged = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("injected test panic (fault rule "))
+        .count();
+    assert_eq!(
+        logged,
+        cases.len(),
+        "each panic is logged at error level:\n{log}"
+    );
+}
+
+// ---- the clock ------------------------------------------------------------------
+
+/// `POST /_emulator/clock/advance` with a value out of range answers 400 and
+/// leaves the clock where it was, and usable.
+#[test]
+fn the_clock_refuses_out_of_range_moves() {
+    let em = Emulator::start();
+    let mut raw = Raw::new(em.port);
+    let not_a_number = json!({"error": {"code": "InvalidParameter",
+        "message": "Query parameter 'seconds' must be a non-negative whole number."}});
+    for q in [
+        "seconds=-5",
+        "seconds=NaN",
+        "seconds=abc",
+        "seconds=1e9",
+        "seconds=1.5",
+        "seconds=",
+        "",
+        "seconds=%00",
+        "seconds=99999999999999999999999",
+        "seconds=-9223372036854775808",
+    ] {
+        let a = raw.send(
+            "POST",
+            HOST,
+            &format!("/_emulator/clock/advance?{q}"),
+            &[],
+            b"",
+        );
+        assert_eq!((a.status, a.json()), (400, not_a_number.clone()), "{q}");
+    }
+    for q in [
+        "seconds=9223372036854775807",
+        "seconds=999999999999",
+        "seconds=300000000000",
+    ] {
+        let a = raw.send(
+            "POST",
+            HOST,
+            &format!("/_emulator/clock/advance?{q}"),
+            &[],
+            b"",
+        );
+        assert_eq!(a.status, 400, "{q}: {}", a.text());
+        let b = a.json();
+        assert_eq!(b["error"]["code"], "InvalidParameter");
+        let m = b["error"]["message"].as_str().unwrap();
+        assert!(
+            m.starts_with("Query parameter 'seconds' must be a whole number from 0 to ")
+                && m.ends_with(": emulated time stays before 9000-01-01T00:00:00.0000000Z."),
+            "{m}"
+        );
+    }
+    // Nothing moved, and the clock still moves and tells the time.
+    let clock = raw.send("GET", HOST, "/_emulator/clock", &[], b"").json();
+    assert_eq!(clock["offsetSeconds"], 0, "{clock}");
+    let a = raw.send(
+        "POST",
+        HOST,
+        "/_emulator/clock/advance?seconds=3600",
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (a.status, a.json()["offsetSeconds"].clone()),
+        (200, json!(3600))
+    );
+    // Tokens (issued and checked against the clock) still work.
+    let bearer = format!(
+        "Bearer {}",
+        token(&mut raw, "https://management.azure.com/.default")
+    );
+    let a = raw.send(
+        "GET",
+        HOST,
+        "/subscriptions?api-version=2022-12-01",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+}
+
+// ---- linear costs ---------------------------------------------------------------
+
+/// A new resource group (made with reqwest, as the owner): its path.
+async fn group(em: &Emulator, owner: &str, name: &str) -> String {
+    let rg = format!("{}/resourceGroups/{name}", sub());
+    let (s, b) = em
+        .arm(
+            owner,
+            reqwest::Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    rg
+}
+
+/// A VNet takes Azure's 3,000 subnets inline (checked for overlaps sorted, not
+/// pair by pair); the 3,001st is refused, inline or as a child.
+#[tokio::test]
+async fn a_vnet_takes_3000_subnets_and_refuses_more() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = group(&em, &owner, "many").await;
+    let subnets = |n: u32| -> Vec<Value> {
+        // /28 blocks in 10.0.0.0/8, listed backwards (the check sorts them).
+        (0..n)
+            .rev()
+            .map(|i| {
+                let net = 0x0a00_0000u32 + i * 16;
+                json!({"name": format!("s{i}"), "properties": {"addressPrefix": format!("{}/28", std::net::Ipv4Addr::from(net))}})
+            })
+            .collect()
+    };
+    let vnet = |name: &str, subnets: Vec<Value>| {
+        (
+            format!(
+                "{rg}/providers/Microsoft.Network/virtualNetworks/{name}?api-version=2024-05-01"
+            ),
+            json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/8"]}, "subnets": subnets}}),
+        )
+    };
+    let (path, body) = vnet("v3000", subnets(3000));
+    let (s, b) = em.arm(&owner, Method::PUT, &path, Some(body)).await;
+    assert_eq!(s, 201, "{}", b["error"]);
+    let (_, got) = em.arm(&owner, Method::GET, &path, None).await;
+    assert_eq!(
+        got["properties"]["subnets"].as_array().map(Vec::len),
+        Some(3000)
+    );
+
+    let (path, body) = vnet("v3001", subnets(3001));
+    let (s, b) = em.arm(&owner, Method::PUT, &path, Some(body)).await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"error": {"code": "SubnetsPerVirtualNetworkLimitReached",
+            "message": "Virtual network 'v3001' cannot have 3001 subnets: the limit is 3000 subnets per virtual network."}})
+        )
+    );
+    let (s, _) = em.arm(&owner, Method::GET, &path, None).await;
+    assert_eq!(s, 404, "nothing was made");
+    // One more as a child of the full one.
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.Network/virtualNetworks/v3000/subnets/extra?api-version=2024-05-01"),
+            Some(json!({"properties": {"addressPrefix": "10.255.0.0/24"}})),
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            json!({"error": {"code": "SubnetsPerVirtualNetworkLimitReached",
+            "message": "Virtual network 'v3000' cannot have 3001 subnets: the limit is 3000 subnets per virtual network."}})
+        )
+    );
+    // An overlap among thousands is found, and named as Azure names it.
+    let mut clash = subnets(2999);
+    clash.push(json!({"name": "clash", "properties": {"addressPrefix": "10.0.0.0/24"}}));
+    let (path, body) = vnet("vclash", clash);
+    let (s, b) = em.arm(&owner, Method::PUT, &path, Some(body)).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["code"], "NetcfgSubnetRangesOverlap", "{b}");
+    let m = b["error"]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("Subnet 'clash' is not valid because its IP address range overlaps with that of an existing subnet 's")
+            && m.ends_with("' in virtual network 'vclash'."),
+        "{m}"
+    );
+}
+
+// ---- wrong-typed fields, exactly -------------------------------------------------
+
+/// ARM's wording for a body it cannot read (Newtonsoft.Json's messages inside).
+fn undeserializable(detail: &str) -> Value {
+    json!({"error": {"code": "InvalidRequestContent",
+        "message": format!("The request content was invalid and could not be deserialized: '{detail}'.")}})
+}
+
+fn array_into(ty: &str, path: &str, position: usize) -> Value {
+    undeserializable(&format!(
+        "Cannot deserialize the current JSON array (e.g. [1,2,3]) into type '{ty}' because the type requires a JSON object (e.g. {{\"name\":\"value\"}}) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON object (e.g. {{\"name\":\"value\"}}) or change the deserialized type to an array or a type that implements a collection interface (e.g. ICollection, IList) like List<T> that can be deserialized from a JSON array. JsonArrayAttribute can also be added to the type to force it to deserialize from a JSON array.\r\nPath '{path}', line 1, position {position}."
+    ))
+}
+
+fn object_into(ty: &str, path: &str, position: usize) -> Value {
+    undeserializable(&format!(
+        "Cannot deserialize the current JSON object (e.g. {{\"name\":\"value\"}}) into type '{ty}' because the type requires a JSON array (e.g. [1,2,3]) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON array (e.g. [1,2,3]) or change the deserialized type so that it is a normal .NET type (e.g. not a primitive type like integer, not a collection type like an array or List<T>) that can be deserialized from a JSON object. JsonObjectAttribute can also be added to the type to force it to deserialize from a JSON object.\r\nPath '{path}', line 1, position {position}."
+    ))
+}
+
+fn converting(value: &str, ty: &str, path: &str, position: usize) -> Value {
+    undeserializable(&format!(
+        "Error converting value {value} to type '{ty}'. Path '{path}', line 1, position {position}."
+    ))
+}
+
+/// Wrong-typed `properties` and nested fields on each kind of resource: 400
+/// `InvalidRequestContent` with the path and position, and nothing is made.
+#[tokio::test]
+async fn wrong_typed_fields_get_invalid_request_content() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = group(&em, &owner, "typed").await;
+    let cg = format!(
+        "{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg?api-version=2023-05-01"
+    );
+    let reg = format!(
+        "{rg}/providers/Microsoft.ContainerRegistry/registries/typedreg01?api-version=2023-07-01"
+    );
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v?api-version=2024-05-01");
+    let group = format!("{}/resourceGroups/typed2?api-version=2024-07-01", sub());
+    let list = "System.Collections.Generic.List`1";
+    let tags = "System.Collections.Generic.Dictionary`2[System.String,System.String]";
+    let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            &cg,
+            r#"{"location":"eastus","properties":[]}"#,
+            array_into("ContainerGroupProperties", "properties", 35),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","properties":"x"}"#,
+            converting("\"x\"", "ContainerGroupProperties", "properties", 37),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","properties":7}"#,
+            converting("7", "ContainerGroupProperties", "properties", 35),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","properties":true}"#,
+            converting("True", "ContainerGroupProperties", "properties", 38),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","properties":{"containers":"x"}}"#,
+            converting(
+                "\"x\"",
+                &format!("{list}[Container]"),
+                "properties.containers",
+                51,
+            ),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","properties":{"containers":{}}}"#,
+            object_into(&format!("{list}[Container]"), "properties.containers", 49),
+        ),
+        (
+            &cg,
+            r#"{"location":"eastus","identity":[]}"#,
+            array_into("ContainerGroupIdentity", "identity", 33),
+        ),
+        (
+            &reg,
+            r#"{"location":"eastus","sku":"Premium"}"#,
+            converting("\"Premium\"", "Sku", "sku", 36),
+        ),
+        (
+            &reg,
+            r#"{"location":"eastus","sku":{"name":"Basic"},"properties":{"networkRuleSet":"x"}}"#,
+            converting("\"x\"", "NetworkRuleSet", "properties.networkRuleSet", 78),
+        ),
+        (
+            &reg,
+            r#"{"location":"eastus","sku":{"name":"Basic"},"tags":["a"]}"#,
+            array_into(tags, "tags", 52),
+        ),
+        (
+            &vnet,
+            r#"{"location":"eastus","properties":{"addressSpace":[]}}"#,
+            array_into("AddressSpace", "properties.addressSpace", 51),
+        ),
+        (
+            &vnet,
+            r#"{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":"x"}}"#,
+            converting(
+                "\"x\"",
+                &format!("{list}[Subnet]"),
+                "properties.subnets",
+                99,
+            ),
+        ),
+        (
+            &group,
+            r#"{"location":[]}"#,
+            undeserializable(
+                "Unexpected character encountered while parsing value: [. Path 'location', line 1, position 12.",
+            ),
+        ),
+    ];
+    for (path, body, want) in cases {
+        let got = crate::hostile::put_raw(&em, path, body.as_bytes().to_vec()).await;
+        assert_eq!(got, (400, want), "{path} {body}");
+        assert_eq!(
+            em.arm(&owner, Method::GET, path, None).await.0,
+            404,
+            "{path}: nothing made"
+        );
+    }
+}
