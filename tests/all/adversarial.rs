@@ -1575,3 +1575,299 @@ async fn wrong_typed_fields_get_invalid_request_content() {
         );
     }
 }
+
+// ---- path tricks ----------------------------------------------------------------
+
+/// The same path, spelled so that a server resolving dot segments, decoding
+/// slashes or folding case differently from its authorization would act
+/// elsewhere: `a/../b`, `%2e%2e`, `%2F`, `//`, casing, trailing slashes.
+/// (`escapes`: the spellings that would land in group `b`; `same`: the ones
+/// that name the same resource.)
+fn spellings(path: &str, a: &str, b: &str) -> (Vec<String>, Vec<String>) {
+    let rg = format!("/resourcegroups/{a}");
+    let mut escapes = Vec::new();
+    if let Some(i) = path
+        .to_ascii_lowercase()
+        .find(&format!("{rg}/"))
+        .or_else(|| {
+            path.to_ascii_lowercase()
+                .ends_with(&rg)
+                .then(|| path.len() - rg.len())
+        })
+    {
+        let (head, rest) = path.split_at(i + rg.len());
+        for via in [
+            format!("/../{b}"),
+            format!("/%2e%2e/{b}"),
+            format!("/%2E%2E/{b}"),
+            format!("%2F..%2F{b}"),
+            format!("/..%2f{b}"),
+            format!("/.%2e/{b}"),
+            format!("/./../{b}"),
+            format!("/..;/{b}"),
+            format!("%5C..%5C{b}"),
+        ] {
+            escapes.push(format!("{head}{via}{rest}"));
+        }
+        // Dot segments deep in a resource path, climbing back to `b`.
+        if rest.len() > 1 {
+            escapes.push(format!(
+                "{path}/../../../../../../../../resourceGroups/{b}{rest}"
+            ));
+        }
+    }
+    let swapped: String = path
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    let same = vec![
+        path.replace('/', "//"),
+        swapped,
+        format!("{path}/"),
+        format!("{path}//"),
+        path.replacen("/providers/", "/providers%2F", 1),
+        path.replace("/resourcegroups/", "/resourceGroups/./"),
+    ];
+    (escapes, same)
+}
+
+/// The ids an answer names (its own, or its list's), case-folded.
+fn ids(a: &Answer) -> Vec<String> {
+    let v = a.json();
+    let mut out: Vec<String> = v["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&v))
+        .filter_map(|x| x["id"].as_str())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    out.sort();
+    out
+}
+
+/// A principal that may write in group `a` only tries every route, spelled
+/// every tricky way: a spelling that would land in group `b` is refused (or,
+/// for what reads the same from any scope, answers as the plain path does),
+/// one that names the same resource answers as the plain path does (or is
+/// refused), and nothing in `b` changes.
+#[test]
+fn path_tricks_reach_the_same_resource_or_are_refused() {
+    let em = Emulator::start();
+    let mut raw = Raw::new(em.port);
+    let ops = operations(&mut raw);
+    let world = build_world(&em, &mut raw, &ops);
+    let owner = format!(
+        "Bearer {}",
+        token(&mut raw, "https://management.azure.com/.default")
+    );
+    let b = "sweepb";
+    let b_rg = format!("{}/resourceGroups/{b}", sub());
+    let b_reads: Vec<(String, &str)> = vec![
+        (b_rg.clone(), "2024-07-01"),
+        (format!("{b_rg}/resources"), "2024-07-01"),
+        (
+            format!("{b_rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"),
+            "2023-01-31",
+        ),
+        (
+            format!("{b_rg}/providers/Microsoft.Network/virtualNetworks/vn1"),
+            "2024-05-01",
+        ),
+        (
+            format!("{b_rg}/providers/Microsoft.Network/privateDnsZones/{ZONE}/A/rec1"),
+            "2018-09-01",
+        ),
+        (
+            format!("{b_rg}/providers/Microsoft.Authorization/roleAssignments"),
+            "2022-04-01",
+        ),
+    ];
+    {
+        let mut arm = Arm {
+            raw: &mut raw,
+            bearer: owner.clone(),
+        };
+        arm.ok(
+            "PUT",
+            &b_rg,
+            "2024-07-01",
+            Some(json!({"location": "eastus"})),
+        );
+        for (path, version, body) in [
+            (&b_reads[2].0, "2023-01-31", json!({"location": "eastus"})),
+            (
+                &b_reads[3].0,
+                "2024-05-01",
+                json!({"location": "eastus", "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "sn2", "properties": {"addressPrefix": "10.0.1.0/24"}}]}}),
+            ),
+            (
+                &format!("{b_rg}/providers/Microsoft.Network/privateDnsZones/{ZONE}"),
+                "2018-09-01",
+                json!({"location": "global"}),
+            ),
+            (
+                &b_reads[4].0,
+                "2018-09-01",
+                json!({"properties": {"ttl": 60, "aRecords": [{"ipv4Address": "10.9.9.9"}]}}),
+            ),
+        ] {
+            arm.ok("PUT", path, version, Some(body));
+        }
+    }
+    // Contributor on group `a` (the sweep's) only.
+    let made = raw
+        .send(
+            "POST",
+            HOST,
+            "/_emulator/principals",
+            &[("Content-Type", "application/json")],
+            br#"{"displayName":"narrow"}"#,
+        )
+        .json();
+    {
+        let mut arm = Arm {
+            raw: &mut raw,
+            bearer: owner.clone(),
+        };
+        arm.ok(
+            "PUT",
+            &format!("{}/providers/Microsoft.Authorization/roleAssignments/5a1e0000-0000-4000-8000-00000000c0de", rg()),
+            "2022-04-01",
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("{}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c", sub()),
+                "principalId": made["objectId"], "principalType": "ServicePrincipal"}})),
+        );
+    }
+    let narrow = {
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https://management.azure.com/.default",
+            made["appId"].as_str().unwrap(),
+            made["secret"].as_str().unwrap()
+        );
+        let a = raw.send(
+            "POST",
+            HOST,
+            &format!("/{TENANT}/oauth2/v2.0/token"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        );
+        format!("Bearer {}", a.json()["access_token"].as_str().unwrap())
+    };
+    let read_b = |raw: &mut Raw| -> Vec<(u16, String)> {
+        b_reads
+            .iter()
+            .map(|(p, v)| {
+                let a = raw.send(
+                    "GET",
+                    HOST,
+                    &format!("{p}?api-version={v}"),
+                    &[("Authorization", &owner)],
+                    b"",
+                );
+                (a.status, a.text())
+            })
+            .collect()
+    };
+    let before = read_b(&mut raw);
+    let mut failures = Vec::new();
+    let mut sent = 0;
+    let only = std::env::var("AZEMU_SWEEP_ONLY").unwrap_or_default();
+    for op in ops.iter().filter(|o| o.contains(&only)) {
+        let method = op.split(' ').next().unwrap();
+        let v = version(op);
+        // Deletes and acting POSTs aim at names that do not exist in `a`.
+        let acts = method == "DELETE" || (method == "POST" && action(op) == Action::Acts);
+        let Some(path) = fill(op, &world, acts) else {
+            continue;
+        };
+        let body = valid_body(op, &world).map(|b| b.to_string().into_bytes());
+        let mut call = |target: &str| {
+            let mut headers = vec![("Authorization", narrow.as_str())];
+            if body.is_some() {
+                headers.push(("Content-Type", "application/json"));
+            }
+            sent += 1;
+            raw.try_send(
+                method,
+                HOST,
+                &format!("{target}?api-version={v}"),
+                &headers,
+                body.as_deref().unwrap_or_default(),
+            )
+        };
+        let plain = match call(&path) {
+            Ok(a) => a,
+            Err(e) => {
+                failures.push(format!("{op} [{path}]: no whole answer: {e}"));
+                continue;
+            }
+        };
+        let (escapes, same) = spellings(&path, RG, b);
+        for target in escapes {
+            match call(&target) {
+                Err(e) => failures.push(format!("{op} [{target}]: no whole answer: {e}")),
+                Ok(a) => {
+                    check_arm(&format!("{op} [{target}]"), method, &a, &mut failures);
+                    // Answered at all, it is the same resource (a role
+                    // definition reads the same from any scope), never b's.
+                    let in_b = ids(&a)
+                        .iter()
+                        .any(|id| id.contains(&format!("/resourcegroups/{b}")));
+                    if (200..300).contains(&a.status) && (in_b || ids(&a) != ids(&plain)) {
+                        failures.push(format!(
+                            "{op} [{target}]: a spelling that would land in '{b}' answered {} {}",
+                            a.status,
+                            truncate(&a.text())
+                        ));
+                    }
+                }
+            }
+        }
+        for target in same {
+            match call(&target) {
+                Err(e) => failures.push(format!("{op} [{target}]: no whole answer: {e}")),
+                Ok(a) => {
+                    check_arm(&format!("{op} [{target}]"), method, &a, &mut failures);
+                    let reads = matches!(method, "GET" | "HEAD");
+                    if reads
+                        && (200..300).contains(&a.status)
+                        && (a.status, ids(&a)) != (plain.status, ids(&plain))
+                    {
+                        failures.push(format!(
+                            "{op} [{target}]: {} {:?}, where the plain path answers {} {:?}",
+                            a.status,
+                            ids(&a),
+                            plain.status,
+                            ids(&plain)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let after = read_b(&mut raw);
+    for ((path, _), (was, now)) in b_reads.iter().zip(before.iter().zip(after.iter())) {
+        if was != now {
+            failures.push(format!(
+                "{path} changed: {} → {}",
+                truncate(&was.1),
+                truncate(&now.1)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests went wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -73,6 +73,11 @@ where
 
 /// After a panic: read (and drop) up to this much of the body the handler left.
 const DRAIN_LIMIT: usize = crate::web::MAX_BODY;
+/// After an answer given before the body was read (a refusal): read the rest
+/// when it is at most this big, so the connection stays open for the next
+/// request. (A bigger one is not waited for: the client gets its answer at
+/// once and the connection closes, as for a body over the limit.)
+const DRAIN_SMALL: u64 = 64 * 1024;
 /// ... for at most this long.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -80,6 +85,19 @@ impl<B> BodySlot<B>
 where
     B: Body<Data = Bytes> + Unpin,
 {
+    /// What the handler left of a small body (one of known, small length).
+    async fn drain_small(self) {
+        let small = {
+            let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().is_some_and(|b| {
+                !b.is_end_stream() && b.size_hint().upper().is_some_and(|n| n <= DRAIN_SMALL)
+            })
+        };
+        if small {
+            self.drain().await;
+        }
+    }
+
     async fn drain(self) {
         let body = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut b) = body {
@@ -142,6 +160,7 @@ impl Plane {
 
 /// Run `call` (one request's handling); a panic in it is logged and answered
 /// with `plane`'s 500 once what is left of the request body (`slot`) is read.
+/// A small body the handler did not read is read before its answer goes out.
 /// `inject` panics first with that message (test faults).
 pub async fn catching<F, B>(
     plane: Plane,
@@ -160,7 +179,10 @@ where
         call.await.unwrap_or_else(|e| match e {})
     });
     match guarded.catch_unwind().await {
-        Ok(resp) => resp,
+        Ok(resp) => {
+            slot.drain_small().await;
+            resp
+        }
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
