@@ -434,7 +434,7 @@ fn version(op: &str) -> &'static str {
 
 /// Create one resource of each type through the routes the sweep then
 /// attacks; the world's names.
-fn build_world(em: &Emulator, raw: &mut Raw, ops: &[String]) -> World {
+fn build_world(raw: &mut Raw, ops: &[String]) -> World {
     let principal = {
         let a = raw.send(
             "POST",
@@ -604,7 +604,6 @@ fn build_world(em: &Emulator, raw: &mut Raw, ops: &[String]) -> World {
     // Everything settles before the "before" picture is taken.
     let step = arm.raw.send("POST", HOST, "/_emulator/step", &[], b"");
     assert_eq!(step.status, 200, "{}", step.text());
-    let _ = em;
     world
 }
 
@@ -1077,16 +1076,23 @@ fn compare(
     }
 }
 
-#[test]
-fn every_arm_route_survives_malformed_input() {
+/// A running emulator with the world built: it, a connection, the routes it
+/// serves, the world's names and the owner's bearer header.
+fn swept_world() -> (Emulator, Raw, Vec<String>, World, String) {
     let em = Emulator::start();
     let mut raw = Raw::new(em.port);
     let ops = operations(&mut raw);
-    let world = build_world(&em, &mut raw, &ops);
+    let world = build_world(&mut raw, &ops);
     let bearer = format!(
         "Bearer {}",
         token(&mut raw, "https://management.azure.com/.default")
     );
+    (em, raw, ops, world, bearer)
+}
+
+#[test]
+fn every_arm_route_survives_malformed_input() {
+    let (_em, mut raw, ops, world, bearer) = swept_world();
     let mut arm = Arm {
         raw: &mut raw,
         bearer,
@@ -1659,14 +1665,7 @@ fn ids(a: &Answer) -> Vec<String> {
 /// refused), and nothing in `b` changes.
 #[test]
 fn path_tricks_reach_the_same_resource_or_are_refused() {
-    let em = Emulator::start();
-    let mut raw = Raw::new(em.port);
-    let ops = operations(&mut raw);
-    let world = build_world(&em, &mut raw, &ops);
-    let owner = format!(
-        "Bearer {}",
-        token(&mut raw, "https://management.azure.com/.default")
-    );
+    let (_em, mut raw, ops, world, owner) = swept_world();
     let b = "sweepb";
     let b_rg = format!("{}/resourceGroups/{b}", sub());
     let b_reads: Vec<(String, &str)> = vec![
@@ -1864,6 +1863,666 @@ fn path_tricks_reach_the_same_resource_or_are_refused() {
             ));
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests went wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---- the data plane, Entra and Graph ---------------------------------------------
+
+/// A 4xx from this plane is in its shape (`None`: fine).
+fn shape_problem(plane: &str, method: &str, a: &Answer) -> Option<String> {
+    if a.status >= 500 {
+        return Some(format!("{} {}", a.status, truncate(&a.text())));
+    }
+    if a.status < 400 || method == "HEAD" {
+        return None;
+    }
+    let b = a.json();
+    let shaped = match plane {
+        // The control API's own knobs: not Azure, only no 5xx.
+        "control" => true,
+        "registry" => b["errors"][0]["code"].is_string(),
+        "entra" => b["error"].is_string() && b["error_description"].is_string(),
+        _ => b["error"]["code"].is_string(),
+    };
+    (!shaped).then(|| {
+        format!(
+            "{} not in {plane}'s shape: {}",
+            a.status,
+            truncate(&a.text())
+        )
+    })
+}
+
+/// The registry's data plane (manifests, blobs, uploads, tags, catalog, its
+/// token endpoints), Entra's token and discovery endpoints, the managed-
+/// identity endpoints and Microsoft Graph get junk bodies, forms and queries:
+/// a whole answer each, never a 5xx, 4xx in the plane's shape, and the image
+/// pushed before reads back byte-identical.
+#[test]
+fn the_data_plane_entra_and_graph_survive_junk() {
+    let em = Emulator::start();
+    let mut raw = Raw::new(em.port);
+    let arm = format!(
+        "Bearer {}",
+        token(&mut raw, "https://management.azure.com/.default")
+    );
+    let graph = format!(
+        "Bearer {}",
+        token(&mut raw, "https://graph.microsoft.com/.default")
+    );
+    let registry = "junkreg01";
+    let reg_host = format!("{registry}.azurecr.io");
+    let reg_path = format!(
+        "{}/providers/Microsoft.ContainerRegistry/registries/{registry}",
+        rg()
+    );
+    {
+        let mut a = Arm {
+            raw: &mut raw,
+            bearer: arm.clone(),
+        };
+        a.ok(
+            "PUT",
+            &rg(),
+            "2024-07-01",
+            Some(json!({"location": "eastus"})),
+        );
+        a.ok("PUT", &reg_path, "2023-07-01", Some(json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": true}})));
+    }
+    em.push_sample(&format!("{reg_host}/hello-world:v1"))
+        .unwrap();
+    let creds = raw
+        .send(
+            "POST",
+            HOST,
+            &format!("{reg_path}/listCredentials?api-version=2023-07-01"),
+            &[("Authorization", &arm)],
+            b"",
+        )
+        .json();
+    let basic = {
+        use base64::Engine;
+        let pair = format!(
+            "{registry}:{}",
+            creds["passwords"][0]["value"].as_str().unwrap()
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+    let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json";
+    let reads: Vec<String> = [
+        "/v2/hello-world/manifests/v1",
+        "/v2/hello-world/tags/list",
+        "/v2/_catalog",
+        "/acr/v1/hello-world/_tags",
+        "/acr/v1/hello-world/_tags/v1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let read_all = |raw: &mut Raw| -> Vec<(u16, Vec<u8>)> {
+        reads
+            .iter()
+            .map(|p| {
+                let a = raw.send(
+                    "GET",
+                    &reg_host,
+                    p,
+                    &[("Authorization", &basic), ("Accept", accept)],
+                    b"",
+                );
+                (a.status, a.body)
+            })
+            .collect()
+    };
+    let before = read_all(&mut raw);
+    assert!(
+        before.iter().all(|(s, _)| *s == 200),
+        "{:?}",
+        before.iter().map(|x| x.0).collect::<Vec<_>>()
+    );
+
+    let mut failures = Vec::new();
+    let mut sent = 0usize;
+    let mut send = |raw: &mut Raw,
+                    plane: &str,
+                    method: &str,
+                    host: &str,
+                    target: &str,
+                    headers: &[(&str, &str)],
+                    body: &[u8]| {
+        sent += 1;
+        match raw.try_send(method, host, target, headers, body) {
+            Ok(a) => {
+                if let Some(p) = shape_problem(plane, method, &a) {
+                    failures.push(format!("{plane} {method} {host}{} : {p}", truncate(target)));
+                }
+                Some(a)
+            }
+            Err(e) => {
+                failures.push(format!(
+                    "{plane} {method} {host}{}: no whole answer ({e})",
+                    truncate(target)
+                ));
+                None
+            }
+        }
+    };
+
+    // -- the registry --
+    let mut manifests: Vec<(String, Vec<u8>)> = junk_bodies()
+        .into_iter()
+        .filter(|(w, ..)| w != "huge string")
+        .map(|(w, b, _)| (w, b))
+        .collect();
+    for (what, m) in [
+        (
+            "types",
+            json!({"schemaVersion": "2", "mediaType": [], "config": [], "layers": "x"}),
+        ),
+        (
+            "config types",
+            json!({"schemaVersion": 2, "mediaType": oci_manifest,
+            "config": {"digest": 7, "size": "x", "mediaType": {}}, "layers": [{"digest": []}]}),
+        ),
+        (
+            "unknown blobs",
+            json!({"schemaVersion": 2, "mediaType": oci_manifest,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                "digest": format!("sha256:{}", "0".repeat(64))}, "layers": []}),
+        ),
+        (
+            "bad digest",
+            json!({"schemaVersion": 2, "mediaType": oci_manifest,
+            "config": {"mediaType": "x", "size": -1, "digest": "sha256:../../etc/passwd"}, "layers": [{"digest": "md5:zz", "size": 1e300}]}),
+        ),
+        (
+            "index",
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": "x"}),
+        ),
+        (
+            "index of junk",
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"digest": "sha256:zz", "size": "big", "platform": []}]}),
+        ),
+        (
+            "subject",
+            json!({"schemaVersion": 2, "mediaType": oci_manifest, "subject": "x",
+            "config": {"mediaType": "x", "size": 2, "digest": format!("sha256:{}", "0".repeat(64))}, "layers": [], "annotations": []}),
+        ),
+    ] {
+        manifests.push((what.to_string(), m.to_string().into_bytes()));
+    }
+    let auth = basic.as_str();
+    for (what, body) in &manifests {
+        for ct in [
+            oci_manifest,
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.index.v1+json",
+            "application/json",
+            "text/plain",
+            "application/vnd.oci.image.manifest.v1+json; charset=junk; q=\"x",
+        ] {
+            for reference in [
+                "v1",
+                "junk-tag",
+                "sha256:0000",
+                "..",
+                "v1%00",
+                &"t".repeat(300),
+            ] {
+                let _ = what;
+                send(
+                    &mut raw,
+                    "registry",
+                    "PUT",
+                    &reg_host,
+                    &format!("/v2/hello-world/manifests/{reference}"),
+                    &[("Authorization", auth), ("Content-Type", ct)],
+                    body,
+                );
+            }
+        }
+    }
+    let zero = format!("sha256:{}", "0".repeat(64));
+    for (method, target, body) in [
+        (
+            "POST",
+            "/v2/hello-world/blobs/uploads/?digest=junk".to_string(),
+            b"abc".to_vec(),
+        ),
+        (
+            "POST",
+            "/v2/hello-world/blobs/uploads/?digest=sha256:zz".to_string(),
+            b"abc".to_vec(),
+        ),
+        (
+            "POST",
+            format!("/v2/hello-world/blobs/uploads/?digest={zero}"),
+            b"abc".to_vec(),
+        ),
+        (
+            "POST",
+            "/v2/hello-world/blobs/uploads/?mount=sha256:zz&from=../../x".to_string(),
+            Vec::new(),
+        ),
+        (
+            "POST",
+            format!("/v2/hello-world/blobs/uploads/?mount={zero}&from=%00"),
+            Vec::new(),
+        ),
+        (
+            "PATCH",
+            "/v2/hello-world/blobs/uploads/not-an-upload".to_string(),
+            b"abc".to_vec(),
+        ),
+        (
+            "PUT",
+            "/v2/hello-world/blobs/uploads/not-an-upload?digest=junk".to_string(),
+            Vec::new(),
+        ),
+        (
+            "PUT",
+            "/v2/hello-world/blobs/uploads/..%2f..%2f?digest=junk".to_string(),
+            Vec::new(),
+        ),
+        (
+            "DELETE",
+            "/v2/hello-world/blobs/uploads/not-an-upload".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world/blobs/uploads/not-an-upload".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world/blobs/sha256:zz".to_string(),
+            Vec::new(),
+        ),
+        ("HEAD", format!("/v2/hello-world/blobs/{zero}"), Vec::new()),
+        (
+            "DELETE",
+            "/v2/hello-world/blobs/md5:00".to_string(),
+            Vec::new(),
+        ),
+        (
+            "DELETE",
+            "/v2/hello-world/manifests/junk-tag-absent".to_string(),
+            Vec::new(),
+        ),
+        (
+            "DELETE",
+            "/v2/hello-world/manifests/sha256:zz".to_string(),
+            Vec::new(),
+        ),
+        ("GET", "/v2/_catalog?n=-1".to_string(), Vec::new()),
+        (
+            "GET",
+            "/v2/_catalog?n=99999999999999999999999".to_string(),
+            Vec::new(),
+        ),
+        ("GET", "/v2/_catalog?n=abc&last=%00".to_string(), Vec::new()),
+        (
+            "GET",
+            "/v2/hello-world/tags/list?n=-5&last=zz%ff".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world/referrers/sha256:zz?artifactType=%00".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            format!(
+                "/v2/hello-world/referrers/{zero}?artifactType={}",
+                "a".repeat(3000)
+            ),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/acr/v1/hello-world/_tags?n=abc&orderby=junk&last=%00".to_string(),
+            Vec::new(),
+        ),
+        ("GET", "/acr/v1/_catalog?n=-1".to_string(), Vec::new()),
+        (
+            "PATCH",
+            "/acr/v1/hello-world/_tags/v1".to_string(),
+            b"not json".to_vec(),
+        ),
+        (
+            "PATCH",
+            "/acr/v1/hello-world/_tags/v1".to_string(),
+            br#"{"writeEnabled":"x","deleteEnabled":{}}"#.to_vec(),
+        ),
+        (
+            "PATCH",
+            "/acr/v1/hello-world/_tags/v1".to_string(),
+            b"[]".to_vec(),
+        ),
+        (
+            "PATCH",
+            "/acr/v1/hello-world/_tags/nope".to_string(),
+            b"{}".to_vec(),
+        ),
+        (
+            "DELETE",
+            "/acr/v1/hello-world/_tags/nope".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/%2e%2e/hello-world/manifests/v1".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world/../hello-world/manifests/v1".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2//hello-world//manifests//v1".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/HELLO-WORLD/manifests/v1".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world%2Fmanifests%2Fv1".to_string(),
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v2/hello-world/manifests/v1/".to_string(),
+            Vec::new(),
+        ),
+    ] {
+        for body in [body.clone(), b"\0\0\0".to_vec()] {
+            send(
+                &mut raw,
+                "registry",
+                method,
+                &reg_host,
+                &target,
+                &[
+                    ("Authorization", auth),
+                    ("Content-Range", "bytes=9-2"),
+                    ("Content-Type", "application/octet-stream"),
+                ],
+                &body,
+            );
+        }
+    }
+    // A real upload, then junk at it.
+    let upload = send(
+        &mut raw,
+        "registry",
+        "POST",
+        &reg_host,
+        "/v2/hello-world/blobs/uploads/",
+        &[("Authorization", auth)],
+        b"",
+    );
+    if let Some(loc) = upload.and_then(|a| a.header("location").map(str::to_string)) {
+        let loc = loc
+            .split_once("azurecr.io")
+            .map(|x| x.1.to_string())
+            .unwrap_or(loc);
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        for (method, target, range) in [
+            ("PATCH", loc.clone(), "bytes=5-2"),
+            ("PATCH", loc.clone(), "abc"),
+            ("PATCH", loc.clone(), "0-18446744073709551615"),
+            ("PUT", format!("{loc}{sep}digest=junk"), ""),
+            ("PUT", format!("{loc}{sep}digest={zero}"), ""),
+            ("GET", loc.clone(), ""),
+            ("DELETE", loc.clone(), ""),
+            ("PUT", format!("{loc}{sep}digest={zero}"), ""),
+        ] {
+            send(
+                &mut raw,
+                "registry",
+                method,
+                &reg_host,
+                &target,
+                &[("Authorization", auth), ("Content-Range", range)],
+                b"junk bytes",
+            );
+        }
+    }
+    // Its token endpoints.
+    let forms: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"not a form %zz".to_vec(),
+        br#"{"grant_type":"refresh_token"}"#.to_vec(),
+        b"grant_type=junk".to_vec(),
+        b"grant_type=refresh_token&refresh_token=junk&service=junkreg01.azurecr.io&scope=repository:hello-world:pull".to_vec(),
+        b"grant_type=password&username=&password=".to_vec(),
+        b"grant_type=access_token&access_token=a.b.c&service=%00&tenant=..".to_vec(),
+        b"grant_type=access_token&access_token=eyJhbGciOiJub25lIn0.eyJ9.&service=junkreg01.azurecr.io".to_vec(),
+        format!("grant_type=refresh_token&scope={}", "repository:x:pull,".repeat(2000)).into_bytes(),
+        b"grant_type=refresh_token&refresh_token=\0\0&scope=repository::::::".to_vec(),
+    ];
+    for body in &forms {
+        for path in ["/oauth2/token", "/oauth2/exchange"] {
+            send(
+                &mut raw,
+                "registry",
+                "POST",
+                &reg_host,
+                path,
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                body,
+            );
+        }
+    }
+    for q in [
+        "service=%00&scope=repository:..:pull",
+        "scope=repository:hello-world:pull,push,*,delete&service=junkreg01.azurecr.io",
+        "scope=registry:catalog:*&scope=repository:%2e%2e:pull",
+        "scope=::::",
+    ] {
+        send(
+            &mut raw,
+            "registry",
+            "GET",
+            &reg_host,
+            &format!("/oauth2/token?{q}"),
+            &[("Authorization", auth)],
+            b"",
+        );
+    }
+    let after = read_all(&mut raw);
+    let changed: Vec<String> = reads
+        .iter()
+        .zip(&before)
+        .zip(&after)
+        .filter(|((_, was), now)| was != now)
+        .map(|((path, was), now)| format!("{path} changed: {} → {}", was.0, now.0))
+        .collect();
+
+    // -- Entra: token endpoints, discovery, managed identity --
+    let tenants = [
+        TENANT.to_string(),
+        "common".into(),
+        "%00".into(),
+        "..".into(),
+        "x".repeat(300),
+        "%2e%2e%2f".into(),
+    ];
+    for tenant in &tenants {
+        for path in [
+            format!("/{tenant}/oauth2/v2.0/token"),
+            format!("/{tenant}/oauth2/token"),
+        ] {
+            for body in &forms {
+                send(
+                    &mut raw,
+                    "entra",
+                    "POST",
+                    HOST,
+                    &path,
+                    &[("Content-Type", "application/x-www-form-urlencoded")],
+                    body,
+                );
+            }
+            for body in [
+                format!("grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={}&scope=https://management.azure.com/.default", "x".repeat(5000)),
+                format!("grant_type=client_credentials&client_id=%00&client_secret={CLIENT_SECRET}&scope=%00"),
+                format!("grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=https://management.azure.com/.default&scope=x"),
+                "grant_type=client_credentials&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c&client_id=x".to_string(),
+                "grant_type=client_credentials&client_id=x&resource=%ff%fe".to_string(),
+            ] {
+                send(&mut raw, "entra", "POST", HOST, &path,
+                    &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes());
+            }
+        }
+        for path in [
+            format!("/{tenant}/v2.0/.well-known/openid-configuration"),
+            format!("/{tenant}/.well-known/openid-configuration"),
+            format!("/{tenant}/discovery/v2.0/keys"),
+        ] {
+            send(&mut raw, "entra", "GET", HOST, &path, &[], b"");
+        }
+    }
+    send(
+        &mut raw,
+        "entra",
+        "GET",
+        HOST,
+        "/common/discovery/instance?authorization_endpoint=%00&api-version=junk",
+        &[],
+        b"",
+    );
+    for q in [
+        "resource=%00&api-version=junk",
+        "api-version=2018-02-01",
+        "resource=https://management.azure.com/&client_id=%00&mi_res_id=..%2f..",
+        "resource=https://management.azure.com/&object_id=zz&api-version=2019-08-01",
+    ] {
+        for path in [
+            "/metadata/identity/oauth2/token",
+            "/_emulator/identity/token",
+            "/_emulator/identity/%2e%2e/token",
+            "/_emulator/identity/nope/metadata/identity/oauth2/token",
+        ] {
+            send(
+                &mut raw,
+                "entra",
+                "GET",
+                HOST,
+                &format!("{path}?{q}"),
+                &[("Metadata", "true"), ("X-IDENTITY-HEADER", "junk")],
+                b"",
+            );
+        }
+    }
+
+    // -- Graph --
+    for target in [
+        "/v1.0/servicePrincipals?$filter=junk",
+        "/v1.0/servicePrincipals?$filter=appId%20eq%20'",
+        "/v1.0/servicePrincipals?$filter=displayName%20eq%20'%00'&$top=-1",
+        "/v1.0/servicePrincipals?$filter=servicePrincipalNames/any(c:c%20eq%20'x')&$select=%00",
+        "/v1.0/servicePrincipals/%00",
+        "/v1.0/servicePrincipals/..%2f..%2f",
+        "/v1.0/servicePrincipals/'",
+        "/v1.0/applications?$filter=appId%20eq%20",
+        "/v1.0/junk/%2e%2e",
+        "/v1.0/",
+    ] {
+        send(
+            &mut raw,
+            "graph",
+            "GET",
+            HOST,
+            target,
+            &[("Authorization", &graph)],
+            b"",
+        );
+    }
+    for body in [
+        b"not json".to_vec(),
+        b"[]".to_vec(),
+        br#"{"ids":"x","types":{}}"#.to_vec(),
+        br#"{"ids":[1,{},null],"types":[7]}"#.to_vec(),
+        format!("{{\"ids\":[{}\"x\"]}}", "\"a\",".repeat(5000)).into_bytes(),
+        Vec::new(),
+    ] {
+        send(
+            &mut raw,
+            "graph",
+            "POST",
+            HOST,
+            "/v1.0/directoryObjects/getByIds",
+            &[
+                ("Authorization", &graph),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        );
+    }
+
+    // -- the control API's inputs --
+    let junk = junk_bodies();
+    for path in [
+        "/_emulator/principals",
+        "/_emulator/faults",
+        "/_emulator/explain/pull",
+        "/_emulator/state/import",
+        "/_emulator/state/export",
+    ] {
+        // (An export writes where it is told: it gets only junk that names no place.)
+        let objects = [
+            json!({"appId": [], "secret": {}, "displayName": 7}),
+            json!({"path": 7, "image": [], "identity": {}, "subnet": 7}),
+            json!({"path": ["/"], "status": 99999, "delayMs": -1, "times": "x", "host": []}),
+            json!({"path": {}, "image": "%00/../x:..", "username": "a", "password": []}),
+        ];
+        let bodies = junk
+            .iter()
+            .filter(|(w, ..)| w != "huge string")
+            .map(|(_, b, _)| b.clone())
+            .chain(objects.iter().map(|o| o.to_string().into_bytes()));
+        for body in bodies {
+            send(
+                &mut raw,
+                "control",
+                "POST",
+                HOST,
+                path,
+                &[("Content-Type", "application/json")],
+                &body,
+            );
+        }
+    }
+    for target in [
+        "/_emulator/traces?limit=-1&failed=maybe&kind=%00",
+        "/_emulator/traces?limit=99999999999999999999",
+        "/_emulator/explain?resource=%00&format=junk",
+        "/_emulator/explain?id=..&format=mermaid",
+        "/_emulator/identity-endpoint?resourceId=%00",
+        "/_emulator/ui/..%2f..%2fetc%2fpasswd",
+        "/_emulator/faults/..%2f..",
+    ] {
+        send(&mut raw, "control", "GET", HOST, target, &[], b"");
+    }
+    failures.extend(changed);
     assert!(
         failures.is_empty(),
         "{} of {sent} requests went wrong:\n{}",
