@@ -2356,6 +2356,36 @@ fn the_data_plane_entra_and_graph_survive_junk() {
         .map(|((path, was), now)| format!("{path} changed: {} → {}", was.0, now.0))
         .collect();
 
+    // A manifest may declare any sizes for blobs that exist: reading the world
+    // must not add them up into an overflow.
+    let mut huge: Value = serde_json::from_slice(&before[0].1).unwrap();
+    huge["config"]["size"] = json!(u64::MAX);
+    for l in huge["layers"].as_array_mut().into_iter().flatten() {
+        l["size"] = json!(u64::MAX);
+    }
+    let media = huge["mediaType"]
+        .as_str()
+        .unwrap_or(oci_manifest)
+        .to_string();
+    send(
+        &mut raw,
+        "registry",
+        "PUT",
+        &reg_host,
+        "/v2/hello-world/manifests/huge-sizes",
+        &[("Authorization", auth), ("Content-Type", &media)],
+        huge.to_string().as_bytes(),
+    );
+    send(
+        &mut raw,
+        "control",
+        "GET",
+        HOST,
+        "/_emulator/world",
+        &[],
+        b"",
+    );
+
     // -- Entra: token endpoints, discovery, managed identity --
     let tenants = [
         TENANT.to_string(),
