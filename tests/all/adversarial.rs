@@ -73,6 +73,8 @@ impl Raw {
             None => {
                 let s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
                 s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+                // Two writes (head, body) must not wait on a delayed ACK.
+                s.set_nodelay(true).ok();
                 BufReader::new(s)
             }
         };
@@ -2348,7 +2350,7 @@ fn the_data_plane_entra_and_graph_survive_junk() {
         );
     }
     let after = read_all(&mut raw);
-    let changed: Vec<String> = reads
+    let mut changed: Vec<String> = reads
         .iter()
         .zip(&before)
         .zip(&after)
@@ -2356,6 +2358,32 @@ fn the_data_plane_entra_and_graph_survive_junk() {
         .map(|((path, was), now)| format!("{path} changed: {} → {}", was.0, now.0))
         .collect();
 
+    // Path tricks at the data plane: the same manifest, byte for byte, or a refusal.
+    for target in [
+        "/v2/%2e%2e/hello-world/manifests/v1",
+        "/v2/hello-world/../hello-world/manifests/v1",
+        "/v2/./hello-world/manifests/v1",
+        "/v2//hello-world//manifests//v1",
+        "/v2/HELLO-WORLD/manifests/v1",
+        "/v2/hello-world%2Fmanifests%2Fv1",
+        "/v2/hello-world/manifests/v1/",
+        "/v2/hello-world/manifests/v1%2f..%2f..%2f..",
+        "/v2/hello-world/manifests/V1",
+        "/acr/v1/hello-world/../../v2/hello-world/manifests/v1",
+    ] {
+        let headers = [("Authorization", auth), ("Accept", accept)];
+        if let Some(a) = send(
+            &mut raw, "registry", "GET", &reg_host, target, &headers, b"",
+        ) && a.status < 400
+            && (a.status, &a.body) != (before[0].0, &before[0].1)
+        {
+            changed.push(format!(
+                "registry GET {target}: {} {}",
+                a.status,
+                truncate(&a.text())
+            ));
+        }
+    }
     // A manifest may declare any sizes for blobs that exist: reading the world
     // must not add them up into an overflow.
     let mut huge: Value = serde_json::from_slice(&before[0].1).unwrap();
