@@ -14,6 +14,12 @@
 //! its plane as usual); `status` answers in its place. Without `body`, the
 //! failure is worded in the plane's own error shape. The control API itself is
 //! never faulted.
+//!
+//! For tests only, `"panic": true` makes the matched request's handling panic
+//! (proving that a panic is answered with a 500 in the plane's shape, logged,
+//! and the connection and process live on: [`crate::server::recover`]). Such
+//! rules are refused unless the emulator was started with the hidden flag
+//! `--enable-test-panics` (`AZEMU_ENABLE_TEST_PANICS`); never use it otherwise.
 
 use axum::Json;
 use axum::extract::{Path, State};
