@@ -1492,9 +1492,27 @@ async fn wrong_typed_fields_get_invalid_request_content() {
     );
     let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v?api-version=2024-05-01");
     let group = format!("{}/resourceGroups/typed2?api-version=2024-07-01", sub());
+    let deployment =
+        format!("{rg}/providers/Microsoft.Resources/deployments/d?api-version=2024-07-01");
+    // A parameters file sent whole, as ARM's recorded error shows it.
+    let schema =
+        "https://schema.management.azure.com/schemas/2015-01-01/deploymentParameters.json#";
+    let whole_file = format!(
+        r#"{{"properties":{{"mode":"Incremental","template":{{}},"parameters":{{"$schema":"{schema}"}}}}}}"#
+    );
     let list = "System.Collections.Generic.List`1";
     let tags = "System.Collections.Generic.Dictionary`2[System.String,System.String]";
     let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            &deployment,
+            &whole_file,
+            converting(
+                &format!("\"{schema}\""),
+                "Azure.Deployments.Core.Definitions.DeploymentParameterDefinition",
+                "properties.parameters.$schema",
+                157,
+            ),
+        ),
         (
             &cg,
             r#"{"location":"eastus","properties":[]}"#,

@@ -19,11 +19,20 @@
 //! Providers may then index a body's objects and arrays without meeting a
 //! value of another kind.
 
-// TODO-fidelity: the type names in the messages are the specs' definition
-// names ('Registry', 'ContainerGroupProperties'); the providers' own .NET type
-// names are not published. The message templates are Newtonsoft.Json's, as
-// ARM's recorded InvalidRequestContent errors show them ("Error converting
-// value ... to type ...", "Cannot deserialize the current JSON object ...").
+// Found: ARM's recorded errors (public issues and docs quoting real responses)
+// show Newtonsoft.Json's templates inside InvalidRequestContent — "Error
+// converting value \"https://schema.management.azure.com/…#\" to type
+// 'Azure.Deployments.Core.Definitions.DeploymentParameterDefinition'. Path
+// 'properties.parameters.$schema', line 1, position 6636." and "Cannot
+// deserialize the current JSON object (e.g. {\"name\":\"value\"}) into type
+// '…' because the type requires a JSON array … Path 'properties.lenses.0',
+// line 1, position 97." The deployment parameter's type name is that one.
+// TODO-fidelity: the other type names are the specs' definition names
+// ('Registry', 'ContainerGroupProperties'): the providers' .NET type names are
+// not published (searched recordings and issues for "could not be
+// deserialized"). The position of "Unexpected character" errors (the count of
+// characters before the character) follows Newtonsoft's reader as read, not
+// a recorded response.
 
 use super::error::ArmError;
 use serde_json::{Map, Value};
