@@ -236,6 +236,11 @@ struct Serve {
     /// upload is refused and its partial bytes removed.
     #[arg(long, env = "AZEMU_MAX_UPLOAD_BYTES", default_value_t = azemu_emulator::config::DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
+    /// Tests only: accept fault rules with `"panic": true`, which panic while
+    /// handling the requests they match (proves a panic is answered with a 500
+    /// in the plane's shape and the connection lives on). Never in normal use.
+    #[arg(long, env = "AZEMU_ENABLE_TEST_PANICS", hide = true)]
+    enable_test_panics: bool,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -362,6 +367,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.header_read_timeout = Duration::from_millis(s.header_read_timeout_ms.max(1));
     config.token_skew = Duration::from_secs(s.token_skew_seconds);
     config.max_upload_bytes = s.max_upload_bytes;
+    config.enable_test_panics = s.enable_test_panics;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

@@ -12,15 +12,39 @@ pub struct Clock {
     offset_ms: AtomicI64,
 }
 
+/// Emulated time never passes this: everything that adds a lifetime to "now"
+/// (token expiries, SAS links, retention) keeps a thousand years of headroom
+/// below the largest date `time` represents (9999-12-31).
+pub const LATEST: OffsetDateTime = time::macros::datetime!(9000-01-01 00:00:00 UTC);
+
+/// A move of the clock that would run time backwards or past [`LATEST`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("emulated time can move forward by at most {max_seconds} seconds (to {LATEST})")]
+pub struct OutOfRange {
+    /// The most it may move now, in whole seconds.
+    pub max_seconds: i64,
+}
+
 impl Clock {
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+        let offset = Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst));
+        OffsetDateTime::now_utc()
+            .checked_add(offset)
+            .unwrap_or(LATEST)
     }
 
-    /// Move emulated time forward. Negative durations are ignored: time never runs backwards.
-    pub fn advance(&self, by: Duration) {
-        let ms = by.whole_milliseconds().clamp(0, i64::MAX as i128) as i64;
+    /// Move emulated time forward by `by` (time never runs backwards, nor past [`LATEST`]).
+    pub fn advance(&self, by: Duration) -> Result<(), OutOfRange> {
+        let max = LATEST - self.now();
+        if by.is_negative() || by > max {
+            return Err(OutOfRange {
+                max_seconds: max.whole_seconds().max(0),
+            });
+        }
+        // Within range: at most ~7000 years of milliseconds, far below i64::MAX.
+        let ms = by.whole_milliseconds() as i64;
         self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn offset(&self) -> Duration {
@@ -55,10 +79,30 @@ mod tests {
     fn advance_moves_forward_only() {
         let c = Clock::default();
         let before = c.now();
-        c.advance(Duration::hours(2));
-        c.advance(Duration::hours(-5));
+        c.advance(Duration::hours(2)).unwrap();
+        assert!(c.advance(Duration::hours(-5)).is_err());
         assert!(c.now() - before >= Duration::hours(2));
         assert!(c.now() - before < Duration::hours(3));
+    }
+
+    #[test]
+    fn advance_is_bounded_and_the_clock_stays_usable() {
+        let c = Clock::default();
+        for huge in [
+            Duration::MAX,
+            Duration::seconds(i64::MAX),
+            Duration::days(10_000_000),
+        ] {
+            let e = c.advance(huge).unwrap_err();
+            assert!(e.max_seconds > 0);
+        }
+        assert!(c.offset() == Duration::ZERO);
+        // Right up to the limit is allowed, and time arithmetic still works.
+        let max = LATEST - c.now() - Duration::minutes(1);
+        c.advance(max).unwrap();
+        assert!(c.now() < LATEST);
+        assert!(c.advance(Duration::days(1)).is_err());
+        let _ = arm_timestamp(c.now() + Duration::days(365 * 900));
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct Config {
     /// Largest blob upload session a registry accepts; a larger one is
     /// refused and its partial bytes removed.
     pub max_upload_bytes: u64,
+    /// Tests only: accept fault rules that panic inside a request's handling
+    /// (`--enable-test-panics`, hidden), to prove panics are contained.
+    pub enable_test_panics: bool,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             token_lifetime: Duration::from_secs(crate::entra::token::LIFETIME_SECS as u64),
             token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            enable_test_panics: false,
         }
     }
 

@@ -14,6 +14,12 @@
 //! its plane as usual); `status` answers in its place. Without `body`, the
 //! failure is worded in the plane's own error shape. The control API itself is
 //! never faulted.
+//!
+//! For tests only, `"panic": true` makes the matched request's handling panic
+//! (proving that a panic is answered with a 500 in the plane's shape, logged,
+//! and the connection and process live on: [`crate::server::recover`]). Such
+//! rules are refused unless the emulator was started with the hidden flag
+//! `--enable-test-panics` (`AZEMU_ENABLE_TEST_PANICS`); never use it otherwise.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -51,6 +57,11 @@ pub struct Rule {
     pub times: Option<u64>,
     #[serde(default)]
     pub hits: u64,
+    /// Tests only: panic while handling the matched request (proves that a
+    /// panic becomes a 500 in the plane's shape and the connection lives on).
+    /// Refused unless the emulator runs with `--enable-test-panics`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub panic: bool,
 }
 
 /// The rules of one emulator (configuration of the run, not part of the world's state).
@@ -102,6 +113,9 @@ impl Faults {
         Some(Injected {
             delay: rule.delay_ms.map(std::time::Duration::from_millis),
             response: rule.status.map(|st| render(rule, st, &host)),
+            panic: rule
+                .panic
+                .then(|| format!("injected test panic (fault rule {})", rule.id)),
         })
     }
 }
@@ -112,6 +126,8 @@ pub struct Injected {
     pub delay: Option<std::time::Duration>,
     /// Answer this instead of the plane; `None`: go on to the plane.
     pub response: Option<Response>,
+    /// Panic with this message while handling the request (tests only).
+    pub panic: Option<String>,
 }
 
 /// The object id a bearer token names (`oid` of an Entra token, `sub` of an ACR
@@ -198,7 +214,23 @@ pub async fn create(State(s): State<crate::AppState>, body: axum::body::Bytes) -
         )
         .into_response();
     }
-    if rule.status.is_none() && rule.delay_ms.is_none() {
+    if rule.panic && !s.config.enable_test_panics {
+        return crate::arm::ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "'panic' rules are for tests: start the emulator with --enable-test-panics.",
+        )
+        .into_response();
+    }
+    if rule.panic && rule.status.is_some() {
+        return crate::arm::ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            "A 'panic' rule answers nothing itself: leave out 'status'.",
+        )
+        .into_response();
+    }
+    if rule.status.is_none() && rule.delay_ms.is_none() && !rule.panic {
         return crate::arm::ArmError::invalid_request_content(
             "A rule needs a 'status' to answer with, a 'delayMs' to wait, or both.",
         )
@@ -258,6 +290,7 @@ mod tests {
                 .collect(),
             times: Some(1),
             hits: 0,
+            panic: false,
         });
         assert!(
             f.intercept("myreg.azurecr.io", "POST", "/v2/x", &none)
@@ -299,6 +332,7 @@ mod tests {
             delay_ms: Some(5),
             times: None,
             hits: 0,
+            panic: false,
         });
         let token = |oid: &str| {
             use base64::Engine;

@@ -413,6 +413,19 @@ pub fn log_link(
     ))
 }
 
+/// Storage failed itself (a bug, not the request): 500 `InternalError` in Storage's XML.
+pub fn internal_error() -> Response {
+    storage_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "The server encountered an internal error. Please retry the request.",
+        None,
+        // Answered where a panic was caught, with no plane state at hand: wall time.
+        OffsetDateTime::now_utc(),
+        false,
+    )
+}
+
 /// Storage's error shape: `<Error><Code/><Message/>[<AuthenticationErrorDetail/>]</Error>`,
 /// the code also in `x-ms-error-code`; HEAD answers carry no body.
 fn storage_error(

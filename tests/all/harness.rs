@@ -28,13 +28,29 @@ impl Emulator {
 
     /// Start on an existing data dir (a restart).
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Emulator {
+        Self::start_logging(dir, args, Stdio::null())
+    }
+
+    /// Start with the server's log (stderr) in `<data dir>/stderr.log`; read it with [`Emulator::log`].
+    pub fn start_logged(args: &[&str]) -> Emulator {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
+        Self::start_logging(dir, args, Stdio::from(log))
+    }
+
+    /// What the server has logged (started with [`Emulator::start_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).expect("stderr.log")
+    }
+
+    fn start_logging(dir: tempfile::TempDir, args: &[&str], stderr: Stdio) -> Emulator {
         let mut child = Command::new(env!("CARGO_BIN_EXE_azemu"))
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(dir.path())
             .args(args)
             .env_remove("AZEMU_PORT")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn azemu");
         let stdout = child.stdout.take().expect("stdout");

@@ -12,7 +12,7 @@ fn rg(name: &str) -> String {
 }
 
 /// Send `body` to ARM as the owner: (status, JSON body).
-async fn put_raw(em: &Emulator, path: &str, body: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn put_raw(em: &Emulator, path: &str, body: Vec<u8>) -> (u16, Value) {
     let r = em
         .http()
         .put(format!("{}{path}", em.base()))

@@ -11,6 +11,7 @@ mod harness;
 mod aci;
 mod acr;
 mod acr_tasks;
+mod adversarial;
 mod arm_auth;
 mod arm_resources;
 mod atomic_state;

@@ -694,6 +694,25 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     ]
 }
 
+/// An api-version the operation (as `/_emulator/routes` publishes it) is served with.
+pub(crate) fn api_version(op: &str) -> &'static str {
+    if op.contains("Microsoft.Authorization") {
+        "2022-04-01"
+    } else if op.contains("privateDnsZones") {
+        "2018-09-01"
+    } else if op.contains("Microsoft.Network") {
+        "2024-05-01"
+    } else if op.contains("ContainerInstance") {
+        "2023-05-01"
+    } else if op.contains("ContainerRegistry") {
+        "2023-07-01"
+    } else if op.contains("ManagedIdentity/") {
+        "2023-01-31"
+    } else {
+        "2024-07-01"
+    }
+}
+
 fn body_for(op: &str) -> Option<Value> {
     let method = op.split(' ').next().unwrap_or_default();
     match method {
@@ -781,21 +800,7 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
         for (op, path, expected) in cases(scope) {
             covered.insert(op);
             let method: Method = op.split(' ').next().unwrap().parse().unwrap();
-            let version = if op.contains("Microsoft.Authorization") {
-                "2022-04-01"
-            } else if op.contains("privateDnsZones") {
-                "2018-09-01"
-            } else if op.contains("Microsoft.Network") {
-                "2024-05-01"
-            } else if op.contains("ContainerInstance") {
-                "2023-05-01"
-            } else if op.contains("ContainerRegistry") {
-                "2023-07-01"
-            } else if op.contains("ManagedIdentity/") {
-                "2023-01-31"
-            } else {
-                "2024-07-01"
-            };
+            let version = api_version(op);
             let url = format!("{}{path}?api-version={version}", em.base());
             for (who, token, want) in [
                 ("no token", None, 401u16),

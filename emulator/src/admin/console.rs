@@ -151,8 +151,11 @@ fn registries(s: &AppState) -> Result<Value, ArmError> {
                 .filter(|m| m["layers"].is_array())
                 .map(|m| {
                     let layers = m["layers"].as_array().into_iter().flatten();
-                    m["config"]["size"].as_u64().unwrap_or(0)
-                        + layers.filter_map(|l| l["size"].as_u64()).sum::<u64>()
+                    // Sizes are what the pusher declared: add without overflowing.
+                    layers.filter_map(|l| l["size"].as_u64()).fold(
+                        m["config"]["size"].as_u64().unwrap_or(0),
+                        u64::saturating_add,
+                    )
                 });
             entry.1.push(json!({
                 "digest": digest,

@@ -372,7 +372,18 @@ async fn advance(State(s): State<AppState>, Query(q): Query<HashMap<String, Stri
         )
         .into_response();
     };
-    s.clock.advance(time::Duration::seconds(secs));
+    if let Err(e) = s.clock.advance(time::Duration::seconds(secs)) {
+        return ArmError::new(
+            http::StatusCode::BAD_REQUEST,
+            "InvalidParameter",
+            format!(
+                "Query parameter 'seconds' must be a whole number from 0 to {}: emulated time stays before {}.",
+                e.max_seconds,
+                arm_timestamp(crate::clock::LATEST)
+            ),
+        )
+        .into_response();
+    }
     // What expired while time jumped is swept now, as it would have been on the way.
     crate::maintenance::run_if_due(&s);
     Json(clock_body(&s)).into_response()

@@ -670,6 +670,11 @@ impl ArmError {
     /// Store failures. Logged in full; the wire gets ARM's generic wording.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
+        Self::internal_server_error()
+    }
+
+    /// ARM's generic 500 (the caller has logged what went wrong).
+    pub fn internal_server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerError",

@@ -1,6 +1,7 @@
 //! The ARM core every resource provider uses: resource ids, api-versions,
 //! the error catalog, bearer authentication, long-running operations, paging,
-//! ETags, the envelope pieces and the cloud metadata document.
+//! ETags, the envelope pieces, request-body shapes (from Azure's specs) and
+//! the cloud metadata document.
 //! Nothing in here knows any particular provider.
 
 pub mod api_version;
@@ -14,6 +15,7 @@ pub mod lro;
 pub mod metadata;
 pub mod paging;
 pub mod request;
+pub mod shapes;
 
 pub use api_version::ApiVersion;
 pub use error::ArmError;

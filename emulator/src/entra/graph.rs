@@ -67,6 +67,17 @@ impl GraphError {
         )
     }
 
+    /// Graph failed itself (a bug, not the request).
+    // TODO-fidelity: Graph's 500 wording; `generalException` is the code its
+    // SDKs name for unclassified service errors.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "An internal server error occurred.",
+        )
+    }
+
     fn bad_request(message: &str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Request_BadRequest", message)
     }

@@ -155,6 +155,19 @@ impl OAuthError {
         )
     }
 
+    /// The token service failed itself (a bug, not the request): 500 `server_error`.
+    // TODO-fidelity: the AADSTS code and wording of Entra's own 500s; searched
+    // for recorded `"error":"server_error"` bodies and found only test doubles.
+    // AADSTS50000 (TokenIssuanceError) is the documented code closest to it.
+    pub fn server_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            "There was an error issuing a token or an issue with our sign-in service.".into(),
+        )
+    }
+
     pub fn at(mut self, now: OffsetDateTime) -> Self {
         self.at = Some(now);
         self

@@ -56,6 +56,47 @@ impl Cidr {
     }
 }
 
+/// Two blocks of different owners that overlap, if any: indices into `blocks`.
+///
+/// O(n log n): sorted by first address, each block is compared with the
+/// furthest-reaching earlier block of another owner — which reaches it if any
+/// earlier block of another owner does. (Blocks of one owner, a subnet's own
+/// prefixes, are not compared with each other.)
+pub fn first_overlap<O: PartialEq>(blocks: &[(O, Cidr)]) -> Option<(usize, usize)> {
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by_key(|&i| blocks[i].1.range());
+    // The earlier block that reaches furthest, and the furthest-reaching one
+    // among the other owners than its owner.
+    let mut best: Option<usize> = None;
+    let mut runner_up: Option<usize> = None;
+    let end = |i: usize| blocks[i].1.range().1;
+    for &i in &order {
+        let (start, _) = blocks[i].1.range();
+        let other = match best {
+            Some(b) if blocks[b].0 != blocks[i].0 => Some(b),
+            _ => runner_up,
+        };
+        if let Some(o) = other.filter(|&o| end(o) >= start) {
+            return Some((o, i));
+        }
+        match best {
+            Some(b) if end(i) <= end(b) => {
+                if blocks[b].0 != blocks[i].0 && runner_up.is_none_or(|r| end(i) > end(r)) {
+                    runner_up = Some(i);
+                }
+            }
+            Some(b) => {
+                if blocks[b].0 != blocks[i].0 {
+                    runner_up = Some(b);
+                }
+                best = Some(i);
+            }
+            None => best = Some(i),
+        }
+    }
+    None
+}
+
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", Ipv4Addr::from(self.net), self.prefix)
@@ -96,6 +137,44 @@ mod tests {
         })
     }
 
+    /// Blocks inside 10.0.0.0/16, so that random ones often overlap.
+    fn arb_small_cidr() -> impl Strategy<Value = Cidr> {
+        (any::<u16>(), 16u8..=28).prop_map(|(low, p)| {
+            let mask = u32::MAX << (32 - p);
+            Cidr {
+                net: (0x0a00_0000 | u32::from(low)) & mask,
+                prefix: p,
+            }
+        })
+    }
+
+    #[test]
+    fn first_overlap_names_the_pair() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        let blocks = [
+            ("a", c("10.0.0.0/24")),
+            ("b", c("10.0.1.0/24")),
+            ("a", c("10.0.0.0/25")),
+            ("c", c("10.0.1.128/25")),
+        ];
+        assert_eq!(first_overlap(&blocks), Some((1, 3)));
+        assert_eq!(first_overlap(&blocks[..3]), None, "one owner's own blocks");
+        // Thousands, each its own /28: no overlap, found without comparing all pairs.
+        let many: Vec<(usize, Cidr)> = (0..3000u32)
+            .map(|i| {
+                (
+                    i as usize,
+                    Cidr {
+                        net: 0x0a00_0000 + i * 16,
+                        prefix: 28,
+                    },
+                )
+            })
+            .rev()
+            .collect();
+        assert_eq!(first_overlap(&many), None);
+    }
+
     proptest! {
         /// Against the plain definition: ranges of addresses.
         #[test]
@@ -105,6 +184,22 @@ mod tests {
             prop_assert_eq!(a.contains(&b), a0 <= b0 && b1 <= a1);
             prop_assert_eq!(a.overlaps(&b), a0 <= b1 && b0 <= a1);
             prop_assert_eq!(Cidr::parse(&a.to_string()), Some(a));
+        }
+
+        /// The sorted check finds an overlap exactly when the all-pairs check does.
+        #[test]
+        fn first_overlap_agrees_with_all_pairs(
+            blocks in prop::collection::vec((0u8..6, arb_small_cidr()), 0..40)
+        ) {
+            let quadratic = (0..blocks.len()).any(|i| (0..i).any(|j| {
+                blocks[i].0 != blocks[j].0 && blocks[i].1.overlaps(&blocks[j].1)
+            }));
+            let found = first_overlap(&blocks);
+            prop_assert_eq!(found.is_some(), quadratic, "{:?}", blocks);
+            if let Some((a, b)) = found {
+                prop_assert!(blocks[a].0 != blocks[b].0);
+                prop_assert!(blocks[a].1.overlaps(&blocks[b].1));
+            }
         }
 
         #[test]

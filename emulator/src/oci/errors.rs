@@ -189,6 +189,15 @@ impl OciError {
             ),
         )
     }
+    /// A failure the registry cannot classify (a bug): distribution's `UNKNOWN`,
+    /// "unknown error", with a 500.
+    pub fn unknown() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "unknown error",
+        )
+    }
     pub fn internal(what: impl std::fmt::Display) -> Self {
         // Storage failures are the registry's, but clients retry on 5xx; keep it a 503.
         Self::new(

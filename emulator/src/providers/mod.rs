@@ -261,6 +261,7 @@ fn route_request(state: &AppState, req: &ArmRequest, route: Route) -> Result<Res
     {
         return Ok(resp);
     }
+    check_body_shape(req, &route)?;
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),
@@ -407,6 +408,32 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
     state.directory.delete_identities_within(&id.to_string())?;
     resources::deployments::delete_within(state, &key)?;
     Ok(())
+}
+
+/// A write's body against the shape Azure's spec gives it ([`crate::arm::shapes`]):
+/// fields of the wrong kind are refused here, so providers never meet them.
+fn check_body_shape(req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
+    if !matches!(req.method, Method::PUT | Method::PATCH | Method::POST)
+        || req.body.iter().all(u8::is_ascii_whitespace)
+    {
+        return Ok(());
+    }
+    let resource_type = match route {
+        Route::ResourceGroup(_) => "Microsoft.Resources/resourceGroups".to_string(),
+        Route::Resource { id, tail: None } => id.resource_type(),
+        Route::Resource { id, tail: Some(t) } => format!("{}/{t}", id.resource_type()),
+        Route::Collection {
+            namespace,
+            resource_type,
+            ..
+        } => format!("{namespace}/{resource_type}"),
+        _ => return Ok(()),
+    };
+    // A body that does not parse is the provider's to refuse, in its words.
+    let Ok(body) = req.json_body() else {
+        return Ok(());
+    };
+    crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)
 }
 
 /// An ARM call made by the emulator itself on behalf of `principal` (a

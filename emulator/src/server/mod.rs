@@ -23,6 +23,7 @@
 pub mod hosts;
 mod linger;
 pub mod planes;
+pub mod recover;
 pub mod tls;
 
 use crate::state::AppState;
@@ -296,6 +297,7 @@ where
                     return Ok(plane.body_too_large());
                 }
             }
+            let mut injected_panic = None;
             if let Some(fault) =
                 ctx.faults
                     .intercept(host, req.method().as_str(), req.uri().path(), req.headers())
@@ -306,6 +308,7 @@ where
                 if let Some(resp) = fault.response {
                     return Ok(resp);
                 }
+                injected_panic = fault.panic;
             }
             let is_storage = req
                 .headers()
@@ -316,6 +319,8 @@ where
                         .next()
                         .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST))
                 });
+            // Which wire surface answers, for the 500 a panic gets and a framework's 413.
+            let plane = planes::Plane::of(host, req.uri().path());
             let router = if is_storage {
                 &ctx.storage_router
             } else if is_registry {
@@ -339,20 +344,14 @@ where
             } else {
                 &ctx.router
             };
-            // Kept (reference-counted, cheap) to put a framework's 413 in the plane's shape.
-            let uri = req.uri().clone();
-            let host = req.headers().get(http::header::HOST).cloned();
-            let resp = router
+            let (parts, body) = req.into_parts();
+            let (slot, body) = recover::share(body);
+            let call = router
                 .clone()
-                .oneshot(req.map(Body::new))
-                .await
-                .unwrap_or_else(|e| match e {});
+                .oneshot(Request::from_parts(parts, Body::new(body)));
+            let resp = recover::catching(plane, injected_panic, slot, call).await;
             if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !shaped(&resp) {
-                let host = host
-                    .as_ref()
-                    .and_then(|h| h.to_str().ok())
-                    .unwrap_or_default();
-                return Ok(planes::Plane::of(host, uri.path()).body_too_large());
+                return Ok(plane.body_too_large());
             }
             Ok(resp)
         }

@@ -46,6 +46,15 @@ impl Plane {
         {
             return Plane::Registry;
         }
+        // Task logs path-style, on the emulator's own host.
+        if path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .is_some_and(|first| first.eq_ignore_ascii_case(crate::storage::ACCOUNT))
+        {
+            return Plane::Storage;
+        }
         match guard::surface(path) {
             Some(Surface::Identity) => return Plane::Identity,
             Some(Surface::Control) => return Plane::Control,
@@ -93,6 +102,22 @@ impl Plane {
         }
     }
 
+    /// 500: the plane failed itself (a handler panicked; see [`super::recover`]).
+    pub fn internal_error(self) -> Response {
+        match self {
+            Plane::Arm | Plane::Control => ArmError::internal_server_error().into_response(),
+            Plane::Registry => crate::oci::errors::OciError::unknown().into_response(),
+            Plane::Entra => crate::entra::oauth::OAuthError::server_error().into_response(),
+            Plane::Identity => imds_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "The managed identity endpoint failed to issue a token.",
+            ),
+            Plane::Graph => crate::entra::graph::GraphError::internal().into_response(),
+            Plane::Storage => crate::storage::internal_error(),
+        }
+    }
+
     /// 431: the headers, all told, are over `limit`.
     pub fn headers_too_large(self, bytes: usize, limit: usize) -> Response {
         match self {
@@ -116,9 +141,15 @@ impl Plane {
 }
 
 fn imds(status: StatusCode, description: &str) -> Response {
+    imds_error(status, "invalid_request", description)
+}
+
+// TODO-fidelity: the managed-identity endpoints' own 500 text was not looked up;
+// the shape is IMDS's `{"error","error_description"}`.
+fn imds_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
-        Json(json!({"error": "invalid_request", "error_description": description})),
+        Json(json!({"error": error, "error_description": description})),
     )
         .into_response()
 }
@@ -156,6 +187,7 @@ mod tests {
             ("myreg.azurecr.io", "/v2/", Registry),
             ("mcr.microsoft.com:443", "/v2/", Registry),
             (crate::storage::HOST, "/sources/x", Storage),
+            ("localhost:8443", "/azemutasklogs/logs/x", Storage),
         ] {
             assert_eq!(Plane::of(host, path), want, "{host}{path}");
         }

@@ -569,8 +569,10 @@ fn set_state(
                     json!({"state": "Terminated", "finishTime": now, "detailStatus": "Stopped"});
             } else {
                 iv["restartCount"] = json!(
-                    iv["restartCount"].as_u64().unwrap_or(0)
-                        + u64::from(iv["currentState"]["state"] == "Running")
+                    iv["restartCount"]
+                        .as_u64()
+                        .unwrap_or(0)
+                        .saturating_add(u64::from(iv["currentState"]["state"] == "Running"))
                 );
                 iv["currentState"] =
                     json!({"state": "Running", "startTime": now, "detailStatus": ""});

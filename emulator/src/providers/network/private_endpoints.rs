@@ -515,7 +515,9 @@ pub fn zone_group(
                 .get("properties")
                 .and_then(|p| p["privateDnsZoneConfigs"].as_array().cloned())
                 .unwrap_or_default();
-            let mut out_configs = Vec::new();
+            // Every zone is resolved before any record is written: a group
+            // naming a missing zone leaves nothing behind.
+            let mut resolved = Vec::new();
             for c in configs {
                 let zone_id = c["properties"]["privateDnsZoneId"]
                     .as_str()
@@ -538,6 +540,10 @@ pub fn zone_group(
                             ),
                         )
                     })?;
+                resolved.push((c, zone_id, zid, zone));
+            }
+            let mut out_configs = Vec::new();
+            for (c, zone_id, zid, zone) in resolved {
                 let suffix = format!(
                     ".{}",
                     zone["name"]

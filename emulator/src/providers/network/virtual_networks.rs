@@ -50,14 +50,41 @@ fn prefixes(v: &Value) -> Vec<String> {
     out
 }
 
-/// Normalise one subnet of `vnet` (inline or child PUT), checking its prefixes against the VNet and `siblings`.
+/// Azure's limit on subnets in one virtual network (the `SubnetsPerVirtualNetwork`
+/// usage; "Azure networking limits": 3,000).
+pub const MAX_SUBNETS: usize = 3000;
+
+// TODO-fidelity: the code and wording of the error past the limit. Searched
+// azure-cli recordings, GitHub issues and code for "SubnetsPerVirtualNetwork",
+// "LimitReached" and "subnets per virtual network": only the usage name and
+// the figure were found.
+fn too_many_subnets(vnet_name: &str, count: usize) -> ArmError {
+    bad(
+        "SubnetsPerVirtualNetworkLimitReached",
+        format!(
+            "Virtual network '{vnet_name}' cannot have {count} subnets: the limit is {MAX_SUBNETS} subnets per virtual network."
+        ),
+    )
+}
+
+fn overlap(name: &str, other: &str, vnet_name: &str) -> ArmError {
+    bad(
+        "NetcfgSubnetRangesOverlap",
+        format!(
+            "Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet '{other}' in virtual network '{vnet_name}'."
+        ),
+    )
+}
+
+/// Normalise one subnet of `vnet` (inline or child PUT), checking its prefixes
+/// against the VNet and `siblings`; the subnet and its address blocks.
 fn build_subnet(
     vnet_id: &ResourceId,
     vnet_space: &[Cidr],
     name: &str,
     props: &Value,
     siblings: &[(String, Vec<Cidr>)],
-) -> Result<Value, ArmError> {
+) -> Result<(Value, Vec<Cidr>), ArmError> {
     let vnet_name = vnet_id.name();
     let raw = prefixes(props);
     if raw.is_empty() {
@@ -83,12 +110,7 @@ fn build_subnet(
         if !other.eq_ignore_ascii_case(name)
             && mine.iter().any(|m| theirs.iter().any(|t| t.overlaps(m)))
         {
-            return Err(bad(
-                "NetcfgSubnetRangesOverlap",
-                format!(
-                    "Subnet '{name}' is not valid because its IP address range overlaps with that of an existing subnet '{other}' in virtual network '{vnet_name}'."
-                ),
-            ));
+            return Err(overlap(name, other, vnet_name));
         }
     }
     let subnet_id = vnet_id.child(super::NAMESPACE, "subnets", name);
@@ -122,9 +144,10 @@ fn build_subnet(
     } else {
         p["addressPrefixes"] = json!(raw);
     }
-    Ok(
+    Ok((
         json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
-    )
+        mine,
+    ))
 }
 
 fn subnet_space(s: &Value) -> Vec<Cidr> {
@@ -223,19 +246,43 @@ fn create_or_update(
             .and_then(|e| e["properties"]["subnets"].as_array().cloned())
             .unwrap_or_default()
     });
-    let mut built: Vec<Value> = Vec::new();
+    if subnets_in.len() > MAX_SUBNETS {
+        return Err(too_many_subnets(id.name(), subnets_in.len()));
+    }
+    // Each subnet on its own, then all against each other at once: sorted by
+    // address, in O(n log n) (thousands of inline subnets are allowed).
+    let mut built: Vec<Value> = Vec::with_capacity(subnets_in.len());
+    let mut blocks: Vec<(String, Cidr)> = Vec::new();
     for s in &subnets_in {
         let name = s["name"].as_str().unwrap_or_default();
-        let siblings: Vec<(String, Vec<Cidr>)> = built
-            .iter()
-            .map(|b| {
-                (
-                    b["name"].as_str().unwrap_or_default().to_string(),
-                    subnet_space(b),
-                )
-            })
-            .collect();
-        built.push(build_subnet(id, &space, name, &s["properties"], &siblings)?);
+        let (subnet, mine) = build_subnet(id, &space, name, &s["properties"], &[])?;
+        built.push(subnet);
+        let owner = name.to_ascii_lowercase();
+        blocks.extend(mine.into_iter().map(|c| (owner.clone(), c)));
+    }
+    if let Some((a, b)) = crate::network::cidr::first_overlap(&blocks) {
+        let position = |owner: &str| {
+            built
+                .iter()
+                .position(|s| {
+                    s["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(owner))
+                })
+                .unwrap_or(0)
+        };
+        // Named as a subnet meeting an existing one: the later in the request, then the earlier.
+        let (mut later, mut earlier) = (&blocks[b].0, &blocks[a].0);
+        if position(later) < position(earlier) {
+            std::mem::swap(&mut later, &mut earlier);
+        }
+        let name_of = |owner: &str| {
+            built[position(owner)]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        return Err(overlap(&name_of(later), &name_of(earlier), id.name()));
     }
     let row = json!({
         "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
@@ -341,7 +388,10 @@ pub fn subnet(
                     )
                 })
                 .collect();
-            let built = build_subnet(vnet, &space, name, &props, &siblings)?;
+            if pos.is_none() && subnets.len() >= MAX_SUBNETS {
+                return Err(too_many_subnets(vnet.name(), subnets.len() + 1));
+            }
+            let (built, _) = build_subnet(vnet, &space, name, &props, &siblings)?;
             let mut all = subnets.clone();
             match pos {
                 Some(i) => all[i] = built.clone(),
