@@ -110,6 +110,34 @@ impl Config {
     }
 }
 
+/// A random key of `len` bytes kept in `<data_dir>/<name>` (base64, mode
+/// 0600): made on first start, read back after, so what was signed with it
+/// survives restarts and resets. A file that holds less is an error.
+pub fn load_or_create_key(data_dir: &Path, name: &str, len: usize) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let path = data_dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let key = STANDARD
+                .decode(text.trim())
+                .ok()
+                .filter(|k| k.len() >= len)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{} does not hold a {len}-byte key", path.display())
+                })?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0u8; len];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            write_private(&path, STANDARD.encode(&key).as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Write a secret file readable by its owner only.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -41,9 +41,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::path::Path;
 use time::OffsetDateTime;
 
@@ -63,38 +61,26 @@ pub(crate) const MAX_SOURCE: usize = 256 * 1024 * 1024;
 /// The account key links are signed with: 512 random bits (as Azure's keys),
 /// made on first start and kept in `<data-dir>/storage-account.key` (mode 0600),
 /// so links survive a restart.
-pub struct AccountKey(Vec<u8>);
+pub struct AccountKey(ring::hmac::Key);
 
 impl AccountKey {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("storage-account.key");
-        if path.exists() {
-            let key = B64.decode(std::fs::read_to_string(&path)?.trim())?;
-            anyhow::ensure!(key.len() >= 32, "{} holds too short a key", path.display());
-            return Ok(AccountKey(key));
-        }
-        let mut key = vec![0u8; 64];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-        crate::config::write_private(&path, B64.encode(&key).as_bytes())?;
-        Ok(AccountKey(key))
+        let key = crate::config::load_or_create_key(data_dir, "storage-account.key", 64)?;
+        Ok(Self::from_bytes(&key))
     }
 
-    fn mac(&self, string_to_sign: &str) -> Hmac<Sha256> {
-        // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(string_to_sign.as_bytes());
-        mac
+    pub fn from_bytes(key: &[u8]) -> Self {
+        AccountKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key))
     }
 
     /// `sig` for a string-to-sign: base64 of its HMAC-SHA256.
     fn sign(&self, string_to_sign: &str) -> String {
-        B64.encode(self.mac(string_to_sign).finalize().into_bytes())
+        B64.encode(ring::hmac::sign(&self.0, string_to_sign.as_bytes()))
     }
 
-    /// Does `sig` (base64) sign `string_to_sign`? Compared in constant time.
+    /// Does `sig` (the decoded signature) sign `string_to_sign`? Compared in constant time.
     fn verify(&self, string_to_sign: &str, sig: &[u8]) -> bool {
-        self.mac(string_to_sign).verify_slice(sig).is_ok()
+        ring::hmac::verify(&self.0, string_to_sign.as_bytes(), sig).is_ok()
     }
 }
 
@@ -835,7 +821,7 @@ mod tests {
     /// `BlobSharedAccessSignature.generate_blob` with the key `b"k" * 64`).
     #[test]
     fn signatures_match_the_storage_sdk() {
-        let key = AccountKey(vec![b'k'; 64]);
+        let key = AccountKey::from_bytes(&[b'k'; 64]);
         let sas = |sp: &str, se: &str, sv: &str| Sas {
             sp: Some(sp.into()),
             se: Some(se.into()),

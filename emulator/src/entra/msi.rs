@@ -45,28 +45,11 @@ pub struct IdentitySecrets {
 const ROOT: &str = "/";
 
 impl IdentitySecrets {
-    /// The key in `<dir>/identity-header.key` (32 random bytes, hex, mode 0600),
-    /// made on first start; secrets handed out survive restarts and resets.
+    /// The key in `<dir>/identity-header.key` (32 random bytes, base64, mode
+    /// 0600), made on first start; secrets handed out survive restarts and resets.
     pub fn load_or_create(dir: &std::path::Path) -> anyhow::Result<Self> {
-        let path = dir.join("identity-header.key");
-        let hex = match std::fs::read_to_string(&path) {
-            Ok(text) => text.trim().to_string(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes: [u8; 32] = rand::random();
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                crate::config::write_private(&path, hex.as_bytes())?;
-                hex
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let bytes = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .ok()
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| anyhow::anyhow!("{} is not 32 bytes of hex", path.display()))?;
-        Ok(Self::from_key(&bytes))
+        let key = crate::config::load_or_create_key(dir, "identity-header.key", 32)?;
+        Ok(Self::from_key(&key))
     }
 
     pub fn from_key(bytes: &[u8]) -> Self {
