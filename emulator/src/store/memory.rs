@@ -242,15 +242,26 @@ impl Store for MemoryStore {
 mod tests {
     use super::super::conformance;
 
+    use super::super::Indexed;
+
     #[test]
     fn memory_store_conformance() {
         conformance::run(&super::MemoryStore::new());
+        conformance::run(
+            &Indexed::with(super::MemoryStore::new(), conformance::TEST_INDEXES).unwrap(),
+        );
     }
 
     proptest::proptest! {
         #[test]
         fn memory_store_follows_the_model(ops in proptest::collection::vec(conformance::op_strategy(), 0..40)) {
-            conformance::check_sequence(&super::MemoryStore::new(), &ops);
+            conformance::check_sequence(&super::MemoryStore::new(), &ops, &[]);
+        }
+
+        #[test]
+        fn indexed_memory_store_follows_the_model(ops in proptest::collection::vec(conformance::op_strategy(), 0..40)) {
+            let store = Indexed::with(super::MemoryStore::new(), conformance::TEST_INDEXES).unwrap();
+            conformance::check_sequence(&store, &ops, conformance::TEST_INDEXES);
         }
     }
 }

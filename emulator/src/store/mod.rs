@@ -46,10 +46,12 @@
 //! ([`StoreError::Unreadable`]); scans leave it out (and log it), deletes remove
 //! it, and [`Rows::keys`] still lists it.
 
+pub mod index;
 mod memory;
 mod redb_store;
 pub mod snapshot;
 
+pub use index::Indexed;
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 
@@ -753,28 +755,95 @@ pub(crate) mod conformance {
     /// The panic a transaction ending in [`End::Panic`] raises.
     struct Deliberate;
 
-    type Model = BTreeMap<(&'static str, String), Value>;
+    /// The rows, and the order their keys were created in.
+    #[derive(Clone, Default)]
+    struct Model {
+        rows: BTreeMap<(&'static str, String), Value>,
+        created: Vec<(&'static str, String)>,
+    }
+
+    impl Model {
+        fn insert(&mut self, t: &'static str, k: &str, v: Value) -> Option<Value> {
+            let old = self.rows.insert((t, k.to_string()), v);
+            if old.is_none() {
+                self.created.push((t, k.to_string()));
+            }
+            old
+        }
+
+        fn remove(&mut self, t: &'static str, k: &str) -> Option<Value> {
+            self.created.retain(|(mt, mk)| !(*mt == t && mk == k));
+            self.rows.remove(&(t, k.to_string()))
+        }
+    }
+
+    /// Indexes on table `t` for the suite: by the value's sign, and by the key's first letter.
+    pub static TEST_INDEXES: index::Indexes = &[&BY_SIGN, &BY_FIRST];
+    static BY_SIGN: index::Index = index::Index {
+        table: "t",
+        name: "sign",
+        terms: |_, v| match v.as_i64() {
+            Some(n) if n < 0 => vec!["neg".into()],
+            Some(0) => vec!["zero".into()],
+            Some(_) => vec!["pos".into()],
+            None => vec![],
+        },
+    };
+    static BY_FIRST: index::Index = index::Index {
+        table: "t",
+        name: "first",
+        terms: |k, _| k.chars().next().map(String::from).into_iter().collect(),
+    };
+
+    /// Each test index answers, for every term, the model's rows in creation order.
+    fn check_indexes(rows: &dyn Rows, model: &Model, indexes: index::Indexes) {
+        for ix in indexes {
+            for term in ["neg", "zero", "pos", "a", "b", "/"] {
+                let want: Vec<String> = model
+                    .created
+                    .iter()
+                    .filter(|(t, _)| *t == ix.table)
+                    .filter(|(t, k)| {
+                        (ix.terms)(k, &model.rows[&(*t, k.clone())]).contains(&term.to_string())
+                    })
+                    .map(|(_, k)| k.clone())
+                    .collect();
+                assert_eq!(
+                    ix.keys(rows, term).unwrap(),
+                    want,
+                    "index {} term {term}",
+                    ix.name
+                );
+                let found: Vec<String> = ix
+                    .find(rows, term)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                assert_eq!(found, want);
+            }
+        }
+    }
 
     /// Apply `op` to `rows` (the store, or a transaction of it) and to `model`, comparing what each answers.
-    fn step(rows: &dyn Rows, model: &mut Model, op: &Op) {
+    fn step(rows: &dyn Rows, model: &mut Model, op: &Op, indexes: index::Indexes) {
         match op {
             Op::Put(t, k, v) => assert_eq!(
                 rows.put(t, k, json!(v)).unwrap(),
-                model.insert((t, k.clone()), json!(v)),
+                model.insert(t, k, json!(v)),
                 "{op:?}"
             ),
-            Op::Delete(t, k) => assert_eq!(
-                rows.delete(t, k).unwrap(),
-                model.remove(&(*t, k.clone())),
-                "{op:?}"
-            ),
+            Op::Delete(t, k) => {
+                assert_eq!(rows.delete(t, k).unwrap(), model.remove(t, k), "{op:?}")
+            }
             Op::Get(t, k) => assert_eq!(
                 rows.get(t, k).unwrap(),
-                model.get(&(*t, k.clone())).cloned(),
+                model.rows.get(&(*t, k.clone())).cloned(),
                 "{op:?}"
             ),
             Op::Scan(t, p) => {
                 let want: Vec<(String, Value)> = model
+                    .rows
                     .iter()
                     .filter(|((mt, k), _)| mt == t && k.starts_with(p.as_str()))
                     .map(|((_, k), v)| (k.clone(), v.clone()))
@@ -785,29 +854,31 @@ pub(crate) mod conformance {
             }
             Op::Clear => {
                 rows.clear().unwrap();
-                model.clear();
+                *model = Model::default();
             }
             Op::Tx(..) => unreachable!("transactions do not nest"),
         }
-        let mut tables: Vec<&str> = model.keys().map(|(t, _)| *t).collect();
+        let mut tables: Vec<&str> = model.rows.keys().map(|(t, _)| *t).collect();
         tables.dedup();
         assert_eq!(rows.tables().unwrap(), tables, "after {op:?}");
+        check_indexes(rows, model, indexes);
     }
 
-    /// Run `ops` against `store` (emptied first) and the model.
-    pub fn check_sequence(store: &dyn Store, ops: &[Op]) {
+    /// Run `ops` against `store` (emptied first) and the model; `indexes`
+    /// are those the store keeps (checked after every step).
+    pub fn check_sequence(store: &dyn Store, ops: &[Op], indexes: index::Indexes) {
         store.clear().unwrap();
-        let mut model = Model::new();
+        let mut model = Model::default();
         for op in ops {
             let Op::Tx(inner, end) = op else {
-                step(store, &mut model, op);
+                step(store, &mut model, op, indexes);
                 continue;
             };
             let mut scratch = model.clone();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 store.transaction(|tx| {
                     for op in inner {
-                        step(tx, &mut scratch, op);
+                        step(tx, &mut scratch, op, indexes);
                     }
                     match end {
                         End::Commit => Ok(()),
@@ -824,8 +895,10 @@ pub(crate) mod conformance {
                 (_, Err(p)) => std::panic::resume_unwind(p),
                 (end, _) => panic!("transaction ending {end:?} did not end so"),
             }
+            check_indexes(store, &model, indexes);
             for t in ["t", "u"] {
                 let want: Vec<(String, Value)> = model
+                    .rows
                     .iter()
                     .filter(|((mt, _), _)| *mt == t)
                     .map(|((_, k), v)| (k.clone(), v.clone()))

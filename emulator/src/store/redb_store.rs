@@ -274,13 +274,19 @@ impl Store for RedbStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
     fn redb_store_conformance() {
         let dir = tempfile_dir();
         super::super::conformance::run(&RedbStore::open(&dir.join("state.redb")).unwrap());
+        let indexed = super::super::Indexed::with(
+            RedbStore::open(&dir.join("indexed.redb")).unwrap(),
+            super::super::conformance::TEST_INDEXES,
+        )
+        .unwrap();
+        super::super::conformance::run(&indexed);
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -303,7 +309,16 @@ mod tests {
         #[test]
         fn redb_store_follows_the_model(ops in proptest::collection::vec(super::super::conformance::op_strategy(), 0..40)) {
             let dir = tempfile_dir();
-            super::super::conformance::check_sequence(&RedbStore::open(&dir.join("state.redb")).unwrap(), &ops);
+            super::super::conformance::check_sequence(&RedbStore::open(&dir.join("state.redb")).unwrap(), &ops, &[]);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+
+        #[test]
+        fn indexed_redb_store_follows_the_model(ops in proptest::collection::vec(super::super::conformance::op_strategy(), 0..40)) {
+            use super::super::conformance::TEST_INDEXES;
+            let dir = tempfile_dir();
+            let store = super::super::Indexed::with(RedbStore::open(&dir.join("state.redb")).unwrap(), TEST_INDEXES).unwrap();
+            super::super::conformance::check_sequence(&store, &ops, TEST_INDEXES);
             let _ = std::fs::remove_dir_all(dir);
         }
     }
