@@ -404,7 +404,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
 
 /// `azemu state export|import`: straight on the data dir's store and blobs.
 fn state(c: StateCmd) -> anyhow::Result<()> {
-    use azemu_emulator::store::{RedbStore, snapshot};
+    use azemu_emulator::store::{Indexed, RedbStore, snapshot};
     let (data_dir, import) = match &c {
         StateCmd::Export { dir, .. } => (&dir.data_dir, false),
         StateCmd::Import { dir, .. } => (&dir.data_dir, true),
@@ -413,12 +413,14 @@ fn state(c: StateCmd) -> anyhow::Result<()> {
         anyhow::bail!("{} holds no state (no state.redb)", data_dir.display());
     }
     std::fs::create_dir_all(data_dir)?;
-    let store = RedbStore::open(&data_dir.join("state.redb")).with_context(|| {
-        format!(
-            "opening {}/state.redb (is an emulator running on this data dir? stop it first)",
-            data_dir.display()
-        )
-    })?;
+    let store = RedbStore::open(&data_dir.join("state.redb"))
+        .and_then(Indexed::new)
+        .with_context(|| {
+            format!(
+                "opening {}/state.redb (is an emulator running on this data dir? stop it first)",
+                data_dir.display()
+            )
+        })?;
     let blobs = azemu_emulator::oci::blobs::BlobStore::open(data_dir.join("registry"))?;
     let s = match &c {
         StateCmd::Export { out, .. } => snapshot::export(&store, &blobs, out)?,

@@ -6,7 +6,7 @@ use crate::entra::keys::SigningKey;
 use crate::entra::token::TokenService;
 use crate::entra::{Directory, PrincipalKind, ServicePrincipal, Tenant};
 use crate::server::tls::CertAuthority;
-use crate::store::{MemoryStore, Store};
+use crate::store::{Indexed, MemoryStore, Store};
 use std::sync::Arc;
 
 /// Owner's built-in role definition GUID.
@@ -32,8 +32,6 @@ pub struct AppState {
     pub faults: crate::faults::Faults,
     /// Decision traces (`/_emulator/traces`, `/_emulator/explain`).
     pub traces: crate::trace::Traces,
-    /// Role assignments by principal (what authorize() reads).
-    pub assignment_index: Arc<crate::authz::index::AssignmentIndex>,
     /// The task-log storage account's key: SAS links are signed with it.
     pub storage_key: Arc<crate::storage::AccountKey>,
     /// When housekeeping last swept (upload sessions, tombstones, build contexts).
@@ -52,11 +50,11 @@ impl AppState {
         let identity_secrets =
             crate::entra::msi::IdentitySecrets::load_or_create(&config.data_dir)?;
         let store: Arc<dyn Store> = if config.state_in_memory {
-            Arc::new(MemoryStore::new())
+            Arc::new(Indexed::new(MemoryStore::new())?)
         } else {
-            Arc::new(crate::store::RedbStore::open(
+            Arc::new(Indexed::new(crate::store::RedbStore::open(
                 &config.data_dir.join("state.redb"),
-            )?)
+            )?)?)
         };
         let state = AppState {
             tenant: Arc::new(Tenant {
@@ -81,12 +79,10 @@ impl AppState {
             settling: Arc::new(std::sync::Mutex::new(())),
             faults: Default::default(),
             traces: Default::default(),
-            assignment_index: Default::default(),
             storage_key: Arc::new(storage_key),
             maintenance: Default::default(),
             identity_secrets: Arc::new(identity_secrets),
         };
-        state.assignment_index.rebuild(state.store.as_ref())?;
         state.store.transaction(|_| state.seed())?;
         state.reconcile()?;
         crate::maintenance::run_if_due(&state);
@@ -126,7 +122,6 @@ impl AppState {
             self.store.clear()?;
             snap.write(self.store.as_ref(), &self.blobs)
         })?;
-        self.assignment_index.rebuild(self.store.as_ref())?;
         self.reconcile()?;
         Ok(summary)
     }
@@ -220,7 +215,6 @@ impl AppState {
             self.store.clear()?;
             self.seed()
         });
-        self.assignment_index.rebuild(self.store.as_ref())?;
         seeded
     }
 }

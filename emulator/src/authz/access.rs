@@ -9,6 +9,7 @@ use super::roles::{self, RoleDefinition};
 use crate::arm::{ArmError, ArmRequest};
 use crate::entra::Principal;
 use crate::state::AppState;
+use crate::store::index::{ASSIGNMENTS_BY_PRINCIPAL, TOMBSTONES_BY_PRINCIPAL};
 use crate::store::{StoreResult, tables};
 use serde_json::Value;
 
@@ -223,9 +224,8 @@ pub fn assignments_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Assi
     if !delay.is_zero() {
         rows.retain(|v| created_propagated(v, delay, now));
         rows.extend(
-            state
-                .store
-                .scan(tables::ROLE_ASSIGNMENT_TOMBSTONES, "")?
+            TOMBSTONES_BY_PRINCIPAL
+                .find(state.store.as_ref(), &object_id.to_ascii_lowercase())?
                 .into_iter()
                 .map(|(_, v)| v)
                 .filter(|v| created_propagated(v, delay, now) && deletion_pending(v, delay, now)),
@@ -272,46 +272,26 @@ pub fn describe_assignments(state: &AppState, object_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// Write a role assignment (the only way one is written): the store, then the
-/// index (at once: should the write be rolled back, the entry only points at
-/// a row that is not there).
+/// Write a role assignment (the only way one is written); the store files it
+/// by principal ([`ASSIGNMENTS_BY_PRINCIPAL`]) in the same write.
 pub fn put_assignment(state: &AppState, key: &str, row: Value) -> StoreResult<()> {
-    state
-        .store
-        .put(tables::ROLE_ASSIGNMENTS, key, row.clone())?;
-    state.assignment_index.insert(key, &row);
+    state.store.put(tables::ROLE_ASSIGNMENTS, key, row)?;
     Ok(())
 }
 
-/// Delete a role assignment (the only way one is deleted): the store, then
-/// the index, once the deletion has committed (a transaction that aborts
-/// keeps the assignment, so the index must too; an index entry whose row is
-/// gone is harmless: [`assignment_rows_of`] reads the rows).
+/// Delete a role assignment (the only way one is deleted).
 pub fn delete_assignment(state: &AppState, key: &str) -> StoreResult<Option<Value>> {
-    let gone = state.store.delete(tables::ROLE_ASSIGNMENTS, key)?;
-    if let Some(row) = gone.clone() {
-        let (index, store) = (state.assignment_index.clone(), state.store.clone());
-        let key = key.to_string();
-        state.store.after_commit(Box::new(move || {
-            index.remove(&key, &row);
-            // Written again later in the same transaction: indexed again.
-            if let Ok(Some(now)) = store.get(tables::ROLE_ASSIGNMENTS, &key) {
-                index.insert(&key, &now);
-            }
-        }));
-    }
-    Ok(gone)
+    state.store.delete(tables::ROLE_ASSIGNMENTS, key)
 }
 
-/// The assignments naming `object_id`, as stored (ARM JSON), without the propagation delay.
+/// The assignments naming `object_id`, as stored (ARM JSON), without the
+/// propagation delay: one index read.
 pub fn assignment_rows_of(state: &AppState, object_id: &str) -> StoreResult<Vec<Value>> {
-    let mut rows = Vec::new();
-    for k in state.assignment_index.keys_of(object_id) {
-        if let Some(v) = state.store.get(tables::ROLE_ASSIGNMENTS, &k)? {
-            rows.push(v);
-        }
-    }
-    Ok(rows)
+    Ok(ASSIGNMENTS_BY_PRINCIPAL
+        .find(state.store.as_ref(), &object_id.to_ascii_lowercase())?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
 }
 
 pub fn all_assignment_rows(state: &AppState) -> StoreResult<Vec<Value>> {

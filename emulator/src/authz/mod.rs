@@ -14,12 +14,11 @@
 //!   grants, NotActions as subtraction, data actions, conditions, deny
 //!   assignments), checked by a proptest against a plain reference model;
 //! - [`access`]: loads assignments and roles from the store and asks the engine;
-//! - [`index`]: role assignments by principal, so a decision reads only the caller's.
+//! - Role assignments are found by principal through the store's index ([`crate::store::index::ASSIGNMENTS_BY_PRINCIPAL`]), so a decision reads only the caller's.
 
 pub mod access;
 pub mod condition;
 pub mod engine;
-pub mod index;
 pub mod matching;
 pub mod roles;
 

@@ -105,9 +105,22 @@ impl Directory {
         tenant_id: &str,
         app_id: &str,
     ) -> StoreResult<Option<ServicePrincipal>> {
-        Ok(self.all()?.into_iter().find(|sp| {
-            sp.tenant_id.eq_ignore_ascii_case(tenant_id) && sp.app_id.eq_ignore_ascii_case(app_id)
-        }))
+        Ok(crate::store::index::PRINCIPALS_BY_APP_ID
+            .find(
+                self.store.as_ref(),
+                &crate::store::index::app_id(tenant_id, app_id),
+            )?
+            .into_iter()
+            .find_map(|(_, v)| serde_json::from_value(v).ok()))
+    }
+
+    /// The managed identities' principals of the resource `resource_id` (any case).
+    pub fn of_resource(&self, resource_id: &str) -> StoreResult<Vec<ServicePrincipal>> {
+        Ok(crate::store::index::PRINCIPALS_BY_RESOURCE
+            .find(self.store.as_ref(), &resource_id.to_ascii_lowercase())?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect())
     }
 
     pub fn all(&self) -> StoreResult<Vec<ServicePrincipal>> {

@@ -181,29 +181,17 @@ fn decode_resource(enc: &str) -> Option<String> {
 /// The managed identities a resource can use: its system-assigned principal
 /// and the user-assigned identities in its `identity` block.
 fn attached(state: &AppState, resource_id: &str) -> Vec<ServicePrincipal> {
-    let all = state.directory.all().unwrap_or_default();
-    let mut out: Vec<ServicePrincipal> = all
-        .iter()
+    let of = |id: &str| state.directory.of_resource(id).unwrap_or_default();
+    let mut out: Vec<ServicePrincipal> = of(resource_id)
+        .into_iter()
         .filter(|sp| sp.kind == PrincipalKind::ManagedIdentity)
-        .filter(|sp| {
-            sp.mi_resource_id
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case(resource_id))
-        })
-        .cloned()
         .collect();
     let key = resource_id.to_ascii_lowercase();
     if let Ok(Some(row)) = state.store.get(tables::RESOURCES, &key)
         && let Some(uais) = row["identity"]["userAssignedIdentities"].as_object()
     {
         for uai in uais.keys() {
-            if let Some(sp) = all.iter().find(|sp| {
-                sp.mi_resource_id
-                    .as_deref()
-                    .is_some_and(|m| m.eq_ignore_ascii_case(uai))
-            }) {
-                out.push(sp.clone());
-            }
+            out.extend(of(uai).into_iter().take(1));
         }
     }
     out

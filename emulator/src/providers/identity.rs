@@ -63,13 +63,11 @@ pub fn system_principal(
     state: &AppState,
     resource_id: &str,
 ) -> Result<Option<ServicePrincipal>, ArmError> {
-    Ok(state.directory.all()?.into_iter().find(|sp| {
-        sp.kind == PrincipalKind::ManagedIdentity
-            && sp
-                .mi_resource_id
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case(resource_id))
-    }))
+    Ok(state
+        .directory
+        .of_resource(resource_id)?
+        .into_iter()
+        .find(|sp| sp.kind == PrincipalKind::ManagedIdentity))
 }
 
 /// Work out the stored `identity` block for a PUT (or PATCH carrying `identity`)

@@ -522,10 +522,37 @@ pub static PRINCIPALS_BY_RESOURCE: Index = Index {
 pub static ASSIGNMENTS_BY_PRINCIPAL: Index = Index {
     table: tables::ROLE_ASSIGNMENTS,
     name: "principal",
+    terms: assignment_principal,
+};
+
+fn assignment_principal(_: &str, row: &Value) -> Vec<String> {
+    str_at(row, &["properties", "principalId"])
+        .map(str::to_ascii_lowercase)
+        .into_iter()
+        .collect()
+}
+
+/// Deleted role assignments still propagating, by principal.
+pub static TOMBSTONES_BY_PRINCIPAL: Index = Index {
+    table: tables::ROLE_ASSIGNMENT_TOMBSTONES,
+    name: "principal",
+    terms: assignment_principal,
+};
+
+/// Resources by the subnets they name (`properties.subnetIds[].id` of a
+/// container group, `properties.subnet.id` of a private endpoint), lower-cased.
+pub static RESOURCES_BY_SUBNET: Index = Index {
+    table: tables::RESOURCES,
+    name: "subnet",
     terms: |_, row| {
-        str_at(row, &["properties", "principalId"])
-            .map(str::to_ascii_lowercase)
+        let p = &row["properties"];
+        p["subnetIds"]
+            .as_array()
             .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .chain(p["subnet"]["id"].as_str())
+            .map(|s| s.trim_end_matches('/').to_ascii_lowercase())
             .collect()
     },
 };
@@ -536,9 +563,11 @@ pub static INDEXES: Indexes = &[
     &RESOURCES_BY_TYPE,
     &REGISTRIES_BY_LOGIN_SERVER,
     &DNS_LABELS_BY_REGION,
+    &RESOURCES_BY_SUBNET,
     &PRINCIPALS_BY_APP_ID,
     &PRINCIPALS_BY_RESOURCE,
     &ASSIGNMENTS_BY_PRINCIPAL,
+    &TOMBSTONES_BY_PRINCIPAL,
 ];
 
 #[cfg(test)]
@@ -591,7 +620,10 @@ mod tests {
         }
         // Lists by parent and by type within a scope: creation order, not name order.
         let rg = "/subscriptions/s/resourcegroups/g";
-        assert_eq!(RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(), [k1.as_str(), k2.as_str()]);
+        assert_eq!(
+            RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(),
+            [k1.as_str(), k2.as_str()]
+        );
         let ty = REGISTRY_TYPE.to_ascii_lowercase();
         assert_eq!(
             RESOURCES_BY_TYPE
@@ -623,10 +655,16 @@ mod tests {
                 .unwrap(),
             [k1.as_str()]
         );
-        assert_eq!(RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(), [k1.as_str(), k2.as_str()]);
+        assert_eq!(
+            RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(),
+            [k1.as_str(), k2.as_str()]
+        );
         // Deleted: gone from every index; its header too.
         store.delete(tables::RESOURCES, &k2).unwrap();
-        assert_eq!(RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(), [k1.as_str()]);
+        assert_eq!(
+            RESOURCES_BY_PARENT.keys(&*store, rg).unwrap(),
+            [k1.as_str()]
+        );
         assert_eq!(
             store
                 .keys(&head_table(tables::RESOURCES), "")

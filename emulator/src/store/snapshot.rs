@@ -59,7 +59,9 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     let mut all = Map::new();
     let mut rows = 0;
     let mut unreadable = Vec::new();
-    let names = store.tables()?;
+    let mut names = store.tables()?;
+    // Headers and index entries are the store's own: an import rebuilds them.
+    names.retain(|n| !super::index::internal(n));
     for t in &names {
         let mut m = Map::new();
         for (k, v) in store.scan(t, "")? {

@@ -219,18 +219,14 @@ fn create_or_update(
                 ),
             ));
         }
-        let taken = state
-            .store
-            .scan(tables::RESOURCES, "")?
+        // Inside the request's transaction: two creates of one label cannot both pass.
+        let taken = crate::store::index::DNS_LABELS_BY_REGION
+            .keys(
+                state.store.as_ref(),
+                &crate::store::index::dns_label(&location, &label),
+            )?
             .into_iter()
-            .any(|(k, v)| {
-                k != id.key()
-                    && v["type"]
-                        .as_str()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(TYPE))
-                    && v["location"] == location
-                    && v["properties"]["ipAddress"]["dnsNameLabel"] == label.as_str()
-            });
+            .any(|k| k != id.key());
         if taken {
             return Err(bad(
                 "DnsNameLabelAlreadyTaken",
@@ -379,11 +375,7 @@ fn create_or_update(
                     if !attached {
                         return Err(identity_not_found(&name));
                     }
-                    state.directory.all()?.into_iter().find(|sp| {
-                        sp.mi_resource_id
-                            .as_deref()
-                            .is_some_and(|m| m.eq_ignore_ascii_case(ident_id))
-                    })
+                    state.directory.of_resource(ident_id)?.into_iter().next()
                 };
                 match sp {
                     Some(sp) => Login::Identity(principal_of(&sp)),

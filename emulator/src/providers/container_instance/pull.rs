@@ -301,7 +301,6 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
         .ok_or_else(|| bad(format!("'{image_str}' is not an image reference.")))?;
     let now = crate::clock::arm_timestamp(state.clock.now());
     let mut trace = crate::trace::Trace::new("explain-pull", "", image_str, now);
-    let directory = state.directory.all().map_err(ArmError::from)?;
     let as_identity = |sp: &crate::entra::ServicePrincipal| Principal {
         object_id: sp.object_id.clone(),
         app_id: sp.app_id.clone(),
@@ -309,24 +308,22 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
         kind: sp.kind,
     };
     let login = if let Some(id) = req["identity"].as_str() {
-        let sp = directory
-            .iter()
-            .find(|sp| {
-                sp.mi_resource_id
-                    .as_deref()
-                    .is_some_and(|m| m.eq_ignore_ascii_case(id.trim_end_matches('/')))
-            })
+        let sp = state
+            .directory
+            .of_resource(id.trim_end_matches('/'))?
+            .into_iter()
+            .next()
             .ok_or_else(|| bad(format!("No managed identity '{id}' exists.")))?;
         trace.subject =
             serde_json::json!({"kind": "identity", "principalId": sp.object_id, "identity": id});
-        Login::Identity(as_identity(sp))
+        Login::Identity(as_identity(&sp))
     } else if let Some(oid) = req["principalId"].as_str() {
-        let sp = directory
-            .iter()
-            .find(|sp| sp.object_id.eq_ignore_ascii_case(oid))
+        let sp = state
+            .directory
+            .get(oid)?
             .ok_or_else(|| bad(format!("No principal '{oid}' exists in the directory.")))?;
         trace.subject = serde_json::json!({"kind": "principal", "principalId": sp.object_id, "appId": sp.app_id, "type": "service principal"});
-        Login::Identity(as_identity(sp))
+        Login::Identity(as_identity(&sp))
     } else if let (Some(username), Some(password)) =
         (req["username"].as_str(), req["password"].as_str())
     {

@@ -62,28 +62,20 @@ fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
     load(state, id)?.ok_or_else(|| not_found(id))
 }
 
-/// Every registry in the emulator (names are global).
-pub fn all(state: &AppState) -> Result<Vec<Value>, ArmError> {
-    Ok(state
-        .store
-        .scan(tables::RESOURCES, "")?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(TYPE))
-        })
-        .collect())
-}
-
 /// The registry whose name (`myreg` of `myreg.azurecr.io`) is `name`.
 pub fn by_name(state: &AppState, name: &str) -> Result<Option<Value>, ArmError> {
-    Ok(all(state)?.into_iter().find(|v| {
-        v["name"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    }))
+    by_login_server(
+        state,
+        &format!("{}.{LOGIN_SUFFIX}", name.to_ascii_lowercase()),
+    )
+}
+
+/// The registry whose login server is `host` (any case): an index read, the
+/// one registry lookup of the data plane, ACI pulls and task runs.
+pub fn by_login_server(state: &AppState, host: &str) -> Result<Option<Value>, ArmError> {
+    Ok(crate::store::index::REGISTRIES_BY_LOGIN_SERVER
+        .first(state.store.as_ref(), &host.to_ascii_lowercase())?
+        .map(|(_, v)| v))
 }
 
 fn valid_name(name: &str) -> bool {

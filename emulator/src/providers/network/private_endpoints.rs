@@ -34,9 +34,11 @@ fn etag() -> String {
 /// Addresses already taken in a subnet (container groups and endpoints).
 fn used_addresses(state: &AppState, subnet_id: &str) -> u32 {
     let groups = super::virtual_networks::in_use_by(state, subnet_id).len() as u32;
-    let endpoints: u32 = state
-        .store
-        .scan(tables::RESOURCES, "")
+    let endpoints: u32 = crate::store::index::RESOURCES_BY_SUBNET
+        .find(
+            state.store.as_ref(),
+            &subnet_id.trim_end_matches('/').to_ascii_lowercase(),
+        )
         .unwrap_or_default()
         .into_iter()
         .filter(|(_, v)| {
@@ -366,32 +368,27 @@ pub fn resolve_registry_privately(
     vnet_id: &str,
     registry_name: &str,
 ) -> Option<String> {
-    let rows = state.store.scan(tables::RESOURCES, "").ok()?;
-    let zones: Vec<&Value> = rows
-        .iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"] == ZONE_TYPE
-                && v["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case("privatelink.azurecr.io"))
-        })
-        .collect();
-    for z in zones {
-        let zid = z["id"].as_str()?.to_ascii_lowercase();
-        let linked = rows.iter().any(|(k, v)| {
-            k.starts_with(&format!("{zid}/virtualnetworklinks/"))
-                && v["properties"]["virtualNetwork"]["id"]
+    let zones = crate::providers::of_type(state, ZONE_TYPE).ok()?;
+    for (zid, _) in zones.iter().filter(|(_, z)| {
+        z["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case("privatelink.azurecr.io"))
+    }) {
+        let linked = state
+            .store
+            .scan(tables::RESOURCES, &format!("{zid}/virtualnetworklinks/"))
+            .ok()?
+            .iter()
+            .any(|(_, v)| {
+                v["properties"]["virtualNetwork"]["id"]
                     .as_str()
                     .is_some_and(|i| i.eq_ignore_ascii_case(vnet_id))
-        });
+            });
         if !linked {
             continue;
         }
-        if let Some((_, rec)) = rows
-            .iter()
-            .find(|(k, _)| *k == format!("{zid}/a/{}", registry_name.to_ascii_lowercase()))
-        {
+        let record = format!("{zid}/a/{}", registry_name.to_ascii_lowercase());
+        if let Some(rec) = state.store.get(tables::RESOURCES, &record).ok()? {
             return rec["properties"]["aRecords"][0]["ipv4Address"]
                 .as_str()
                 .map(str::to_string);
@@ -402,9 +399,7 @@ pub fn resolve_registry_privately(
 
 /// The private endpoint owning `ip`, if its connection to `registry_id` is approved.
 pub fn approved_endpoint_at(state: &AppState, ip: &str, registry_id: &str) -> Option<String> {
-    state
-        .store
-        .scan(tables::RESOURCES, "")
+    crate::providers::of_type(state, TYPE)
         .ok()?
         .into_iter()
         .map(|(_, v)| v)

@@ -307,9 +307,11 @@ fn create_or_update(
 
 /// Container groups whose `subnetIds` name this subnet.
 pub fn in_use_by(state: &AppState, subnet_id: &str) -> Vec<String> {
-    state
-        .store
-        .scan(tables::RESOURCES, "")
+    crate::store::index::RESOURCES_BY_SUBNET
+        .find(
+            state.store.as_ref(),
+            &subnet_id.trim_end_matches('/').to_ascii_lowercase(),
+        )
         .unwrap_or_default()
         .into_iter()
         .filter(|(_, v)| {
@@ -595,12 +597,7 @@ pub fn peering(
 
 /// Mark each peering `Connected` when the remote VNet peers back, `Initiated` otherwise.
 fn refresh_peering_states(state: &AppState) -> Result<(), ArmError> {
-    let vnets: Vec<(String, Value)> = state
-        .store
-        .scan(tables::RESOURCES, "")?
-        .into_iter()
-        .filter(|(_, v)| v["type"] == TYPE)
-        .collect();
+    let vnets = crate::providers::of_type(state, TYPE)?;
     let peers_back = |from: &str, to: &str| {
         vnets.iter().any(|(_, v)| {
             v["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(to))

@@ -5,7 +5,7 @@
 use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
 use crate::providers::json_response;
 use crate::state::AppState;
-use crate::store::tables;
+use crate::store::{index, tables};
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -179,22 +179,24 @@ pub fn resources_list(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let filter = Filter::parse(req.query("$filter"))?;
-    let items: Vec<Value> = state
+    let under = state
         .store
-        .scan(tables::RESOURCES, &format!("{}/", scope.key()))?
-        .into_iter()
-        .map(|(_, v)| v)
-        // tracked provider resources only: not resource groups, not extension resources without a location
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| !t.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups"))
-        })
-        .filter(|v| v.get("location").is_some_and(Value::is_string))
-        .filter(|v| filter.matches(v))
-        .filter(|v| crate::providers::caller_may_read(state, req, v))
-        .map(|v| list_item(&v))
-        .collect();
+        .scan(tables::RESOURCES, &format!("{}/", scope.key()))?;
+    let items: Vec<Value> =
+        index::in_creation_order(state.store.as_ref(), tables::RESOURCES, under)?
+            .into_iter()
+            .map(|(_, v)| v)
+            // tracked provider resources only: not resource groups, not extension resources without a location
+            .filter(|v| {
+                v["type"]
+                    .as_str()
+                    .is_some_and(|t| !t.eq_ignore_ascii_case("Microsoft.Resources/resourceGroups"))
+            })
+            .filter(|v| v.get("location").is_some_and(Value::is_string))
+            .filter(|v| filter.matches(v))
+            .filter(|v| crate::providers::caller_may_read(state, req, v))
+            .map(|v| list_item(&v))
+            .collect();
     Ok(json_response(StatusCode::OK, &paging::page(items, req)))
 }
 

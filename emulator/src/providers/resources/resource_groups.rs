@@ -234,12 +234,8 @@ pub fn resource_groups_list(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let filter = super::generic::Filter::parse(req.query("$filter"))?;
-    let prefix = format!("{}/resourcegroups/", sub.key());
-    let groups: Vec<Value> = state
-        .store
-        .scan(tables::RESOURCES, &prefix)?
+    let groups: Vec<Value> = crate::providers::in_scope(state, sub, TYPE)?
         .into_iter()
-        .filter(|(k, _)| !k[prefix.len()..].contains('/'))
         .map(|(_, v)| v)
         .filter(|v| filter.matches(v))
         .filter(|v| crate::providers::caller_may_read(state, req, v))
