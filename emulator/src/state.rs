@@ -211,10 +211,9 @@ impl AppState {
     pub fn reset(&self) -> anyhow::Result<()> {
         self.clock.reset();
         // One transaction: never a world half cleared.
-        let seeded = self.store.transaction(|_| {
+        self.store.transaction(|_| {
             self.store.clear()?;
             self.seed()
-        });
-        seeded
+        })
     }
 }

@@ -223,7 +223,7 @@ fn create_or_update(
         let taken = crate::store::index::DNS_LABELS_BY_REGION
             .keys(
                 state.store.as_ref(),
-                &crate::store::index::dns_label(&location, &label),
+                &crate::store::index::dns_label(location, &label),
             )?
             .into_iter()
             .any(|k| k != id.key());
