@@ -15,6 +15,10 @@ pub struct RedbStore {
     writer: Writer<WriteTransaction>,
 }
 
+/// redb's page cache. Its default (1 GiB) lets the cache grow with the data;
+/// this keeps a big world's memory flat (the OS page cache still holds the file).
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -151,7 +155,10 @@ mod write {
 impl RedbStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         Ok(RedbStore {
-            db: Database::create(path).map_err(backend)?,
+            db: redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
+                .create(path)
+                .map_err(backend)?,
             writer: Writer::default(),
         })
     }
