@@ -754,12 +754,6 @@ pub fn list_tracked(
     }
     let items: Vec<serde_json::Value> = in_scope(state, scope, resource_type)?
         .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(resource_type))
-        })
         .filter(|v| caller_may_read(state, req, v))
         .map(|v| render(&v))
         .collect();
@@ -775,17 +769,44 @@ pub fn in_scope(
     state: &AppState,
     scope: &ResourceId,
     resource_type: &str,
-) -> crate::store::StoreResult<Vec<(String, serde_json::Value)>> {
+) -> crate::store::StoreResult<Vec<serde_json::Value>> {
     use crate::store::index;
     let rows = state.store.as_ref();
-    if scope.providers.is_empty() {
-        return index::RESOURCES_BY_TYPE.find(rows, &index::scoped(&scope.key(), resource_type));
-    }
-    let under = rows.scan(
-        crate::store::tables::RESOURCES,
-        &format!("{}/", scope.key()),
-    )?;
-    index::in_creation_order(rows, crate::store::tables::RESOURCES, under)
+    let found = if scope.providers.is_empty() {
+        index::RESOURCES_BY_TYPE.find(rows, &index::scoped(&scope.key(), resource_type))?
+    } else {
+        let under = rows.scan(
+            crate::store::tables::RESOURCES,
+            &format!("{}/", scope.key()),
+        )?;
+        index::in_creation_order(rows, crate::store::tables::RESOURCES, under)?
+    };
+    Ok(of_kind(found, resource_type))
+}
+
+/// The stored resources directly under `parent` whose type is `resource_type`
+/// (any case), oldest first: an index read.
+pub fn children(
+    state: &AppState,
+    parent: &ResourceId,
+    resource_type: &str,
+) -> crate::store::StoreResult<Vec<serde_json::Value>> {
+    let found =
+        crate::store::index::RESOURCES_BY_PARENT.find(state.store.as_ref(), &parent.key())?;
+    Ok(of_kind(found, resource_type))
+}
+
+/// The rows of `found` whose type is `resource_type` (any case).
+fn of_kind(found: Vec<(String, serde_json::Value)>, resource_type: &str) -> Vec<serde_json::Value> {
+    found
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(resource_type))
+        })
+        .collect()
 }
 
 /// Every stored resource of `resource_type` (any case), oldest first: an index read.

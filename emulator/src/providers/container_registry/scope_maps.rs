@@ -71,17 +71,7 @@ fn not_found(id: &ResourceId, registry: &ResourceId) -> ArmError {
 
 /// Children of `registry` of `ty`, as stored (plus the system scope maps).
 fn children(state: &AppState, registry: &ResourceId, ty: &str) -> Result<Vec<Value>, ArmError> {
-    let mut out: Vec<Value> = state
-        .store
-        .scan(tables::RESOURCES, &format!("{}/", registry.key()))?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(ty))
-        })
-        .collect();
+    let mut out = crate::providers::children(state, registry, ty)?;
     if ty == SCOPE_MAP_TYPE {
         out.extend(
             SYSTEM_MAPS

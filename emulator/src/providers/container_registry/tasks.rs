@@ -25,6 +25,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 pub const TASK_TYPE: &str = "Microsoft.ContainerRegistry/registries/tasks";
+pub const TASK_RUN_TYPE: &str = "Microsoft.ContainerRegistry/registries/taskRuns";
 pub const RUN_TYPE: &str = "Microsoft.ContainerRegistry/registries/runs";
 
 fn bad(code: &'static str, message: impl Into<String>) -> ArmError {
@@ -70,13 +71,9 @@ pub fn tasks(
 ) -> Result<Response, ArmError> {
     match (name, action, &req.method) {
         (None, None, &Method::GET) => {
-            let prefix = format!("{}/tasks/", registry.key());
-            let items: Vec<Value> = state
-                .store
-                .scan(tables::RESOURCES, &prefix)?
-                .into_iter()
-                .filter(|(k, _)| !k[prefix.len()..].contains('/'))
-                .map(|(_, v)| render_task(&v, false))
+            let items: Vec<Value> = crate::providers::children(state, registry, TASK_TYPE)?
+                .iter()
+                .map(|v| render_task(v, false))
                 .collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -700,13 +697,9 @@ pub fn task_runs(
     };
     match (name, action, &req.method) {
         (None, None, &Method::GET) => {
-            let prefix = format!("{}/taskruns/", registry.key());
-            let items: Vec<Value> = state
-                .store
-                .scan(tables::RESOURCES, &prefix)?
-                .into_iter()
-                .filter(|(k, _)| !k[prefix.len()..].contains('/'))
-                .map(|(_, v)| current(&v, false))
+            let items: Vec<Value> = crate::providers::children(state, registry, TASK_RUN_TYPE)?
+                .iter()
+                .map(|v| current(v, false))
                 .collect();
             Ok(json_response(
                 StatusCode::OK,
@@ -736,7 +729,7 @@ pub fn task_runs(
                 .unwrap_or(registry_row["location"].as_str().unwrap_or_default())
                 .to_string();
             let row = json!({
-                "type": "Microsoft.ContainerRegistry/registries/taskRuns",
+                "type": TASK_RUN_TYPE,
                 "id": id.to_string(),
                 "name": n,
                 "location": location,

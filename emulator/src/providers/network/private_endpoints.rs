@@ -602,17 +602,10 @@ pub fn zone_children(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let kind = kind.to_ascii_lowercase();
-    let prefix = if kind == "all" {
-        format!("{}/", zone.key())
-    } else {
-        format!("{}/{kind}/", zone.key())
+    let ty = match kind.as_str() {
+        "all" => format!("{ZONE_TYPE}/A"),
+        k => format!("{ZONE_TYPE}/{k}"),
     };
-    let value: Vec<Value> = state
-        .store
-        .scan(tables::RESOURCES, &prefix)?
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| kind != "all" || v["type"] == format!("{ZONE_TYPE}/A"))
-        .collect();
+    let value = crate::providers::children(state, zone, &ty)?;
     Ok(json_response(StatusCode::OK, &json!({"value": value})))
 }

@@ -236,7 +236,6 @@ pub fn resource_groups_list(
     let filter = super::generic::Filter::parse(req.query("$filter"))?;
     let groups: Vec<Value> = crate::providers::in_scope(state, sub, TYPE)?
         .into_iter()
-        .map(|(_, v)| v)
         .filter(|v| filter.matches(v))
         .filter(|v| crate::providers::caller_may_read(state, req, v))
         .collect();
