@@ -80,17 +80,14 @@ impl Directory {
     /// resource under it (an identity's resource, or a whole resource group).
     pub fn delete_identities_within(&self, resource_id: &str) -> StoreResult<usize> {
         let scope = resource_id.trim_end_matches('/').to_ascii_lowercase();
-        let mut n = 0;
-        for sp in self.all()? {
-            let Some(mi) = sp.mi_resource_id.as_deref().map(str::to_ascii_lowercase) else {
-                continue;
-            };
-            if mi == scope || mi.starts_with(&format!("{scope}/")) {
-                self.delete(&sp.object_id)?;
-                n += 1;
-            }
+        let ix = &crate::store::index::PRINCIPALS_BY_RESOURCE;
+        let rows = self.store.as_ref();
+        let mut keys = ix.keys(rows, &scope)?;
+        keys.extend(ix.keys_under(rows, &format!("{scope}/"))?);
+        for k in &keys {
+            self.delete(k)?;
         }
-        Ok(n)
+        Ok(keys.len())
     }
 
     pub fn get(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {

@@ -156,8 +156,14 @@ fn refile(
 impl Index {
     /// The keys of the rows filed under `term`, in creation order.
     pub fn keys(&self, rows: &dyn Rows, term: &str) -> StoreResult<Vec<String>> {
+        self.keys_under(rows, &format!("{term}{SEP}"))
+    }
+
+    /// The keys of the rows filed under any term that starts with `prefix`
+    /// (in term order, then creation order).
+    pub fn keys_under(&self, rows: &dyn Rows, prefix: &str) -> StoreResult<Vec<String>> {
         Ok(rows
-            .keys(&index_table(self), &format!("{term}{SEP}"))?
+            .keys(&index_table(self), prefix)?
             .iter()
             .filter_map(|e| entry_key(e).map(str::to_string))
             .collect())
