@@ -760,8 +760,9 @@ async fn append(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let id = upload.id().to_string();
     if declared.is_some_and(|n| offset.saturating_add(n) > cap) {
-        give_up(ctx, upload).await?;
+        give_up(ctx, id, Some(upload)).await?;
         return Err(OciError::upload_too_large(cap));
     }
     let mut writer = Pipeline::new(ctx.blobs.clone(), upload);
@@ -781,9 +782,8 @@ async fn append(
             continue;
         };
         if offset.saturating_add(n).saturating_add(data.len() as u64) > cap {
-            if let Ok(upload) = writer.finish().await {
-                give_up(ctx, upload).await?;
-            }
+            let upload = writer.finish().await.ok();
+            give_up(ctx, id, upload).await?;
             return Err(OciError::upload_too_large(cap));
         }
         n += data.len() as u64;
@@ -844,11 +844,11 @@ impl Pipeline {
     }
 }
 
-/// End an upload's session (over the cap), its lock held until it is gone.
-async fn give_up(ctx: &Arc<Ctx>, upload: Appending) -> Result<(), OciError> {
+/// End upload `id`'s session (over the cap), its lock (when `upload` is
+/// still at hand) held until the session is gone.
+async fn give_up(ctx: &Arc<Ctx>, id: String, upload: Option<Appending>) -> Result<(), OciError> {
     let ctx = ctx.clone();
     crate::web::blocking(move || {
-        let id = upload.id().to_string();
         let ended = end_session(&ctx, &id);
         drop(upload);
         ended
