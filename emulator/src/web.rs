@@ -105,6 +105,18 @@ pub fn normalize_path(uri: &http::Uri) -> Option<http::Uri> {
 mod tests {
     use super::normalize_path;
 
+    /// Work on the blocking pool answers as if run in place, its panic included
+    /// (which `server::recover` then turns into the plane's 500).
+    #[tokio::test]
+    async fn blocking_work_answers_and_panics_in_the_caller() {
+        use futures_util::FutureExt;
+        assert_eq!(super::blocking(|| 6 * 7).await, 42);
+        let caught = std::panic::AssertUnwindSafe(super::blocking(|| -> () { panic!("boom") }))
+            .catch_unwind()
+            .await;
+        assert_eq!(caught.unwrap_err().downcast_ref::<&str>(), Some(&"boom"));
+    }
+
     #[test]
     fn collapses_slashes_and_keeps_query() {
         let u: http::Uri = "//metadata//endpoints?api-version=2022-09-01&x=a//b"
