@@ -5,7 +5,8 @@
 //!
 //! - [`server`]: one port that speaks TLS, plain HTTP and HTTP CONNECT (the
 //!   transparent proxy for Azure's host names), with certificates from a local CA.
-//! - [`web`]: edge helpers every plane shares (which host was asked for, body limits).
+//! - [`web`]: edge helpers every plane shares (which host was asked for, body limits,
+//!   [`web::blocking`]: synchronous store and file work handed to the blocking pool).
 //! - [`faults`]: injected failures (control API), served before any plane.
 //! - [`admin`]: `/_emulator`, the control API (health, reset, clock, step).
 //! - [`entra`]: Microsoft Entra ID: directory, token endpoints, JWKS, discovery.

@@ -647,11 +647,20 @@ async fn put_source(
             "The server encountered an internal error. Please retry the request.",
         )
     };
-    let Ok(digest) = state.blobs.put(&bytes) else {
-        return internal();
-    };
-    row["digest"] = json!(digest);
-    if state.store.put(tables::ACR_SOURCES, relative, row).is_err() {
+    // A blob file and a store commit (both fsync): on the blocking pool.
+    let (blobs, store, key, data) = (
+        state.blobs.clone(),
+        state.store.clone(),
+        relative.to_string(),
+        bytes.clone(),
+    );
+    let stored = crate::web::blocking(move || {
+        let digest = blobs.put(&data).ok()?;
+        row["digest"] = json!(digest);
+        store.put(tables::ACR_SOURCES, &key, row).ok()
+    })
+    .await;
+    if stored.is_none() {
         return internal();
     }
     let mut r = StatusCode::CREATED.into_response();

@@ -55,6 +55,29 @@ pub struct Transport {
     pub tunnel_host: Option<String>,
 }
 
+/// Run synchronous work on tokio's blocking pool, off the async workers: store
+/// calls (a write transaction is thread-bound, may wait for another writer, and
+/// its commit fsyncs), blob files, anything that reads a file. `f` runs whole on
+/// one thread, so a transaction opened in it never crosses an `.await`. A panic
+/// in `f` goes on in the caller, where [`crate::server::recover`] answers it in
+/// the plane's shape as before.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let span = tracing::Span::current();
+    joined(tokio::task::spawn_blocking(move || span.in_scope(f))).await
+}
+
+/// The outcome of a task on the blocking pool; its panic goes on in the caller.
+pub async fn joined<T>(task: tokio::task::JoinHandle<T>) -> T {
+    match task.await {
+        Ok(v) => v,
+        Err(e) => match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            // Only when the runtime shuts down under the request.
+            Err(e) => panic!("a blocking task did not finish: {e}"),
+        },
+    }
+}
+
 /// Collapse runs of `/` in the path (`https://localhost:8443//metadata/endpoints`,
 /// which az builds from an endpoint ending in `/`). ARM does the same.
 /// The query string is kept as it is.
@@ -81,6 +104,18 @@ pub fn normalize_path(uri: &http::Uri) -> Option<http::Uri> {
 #[cfg(test)]
 mod tests {
     use super::normalize_path;
+
+    /// Work on the blocking pool answers as if run in place, its panic included
+    /// (which `server::recover` then turns into the plane's 500).
+    #[tokio::test]
+    async fn blocking_work_answers_and_panics_in_the_caller() {
+        use futures_util::FutureExt;
+        assert_eq!(super::blocking(|| 6 * 7).await, 42);
+        let caught = std::panic::AssertUnwindSafe(super::blocking(|| -> () { panic!("boom") }))
+            .catch_unwind()
+            .await;
+        assert_eq!(caught.unwrap_err().downcast_ref::<&str>(), Some(&"boom"));
+    }
 
     #[test]
     fn collapses_slashes_and_keeps_query() {

@@ -401,6 +401,162 @@ async fn digest_mismatch_stores_nothing() {
     assert_eq!(uploads, 0, "no upload left behind");
 }
 
+/// POST, then PATCH for each chunk (with its Content-Range); the upload's location.
+async fn chunked(reg: &Reg, repo: &str, chunks: &[&[u8]]) -> String {
+    let r = reg
+        .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut loc = r.headers()["location"].to_str().unwrap().to_string();
+    let mut offset = 0;
+    for c in chunks {
+        let r = reg
+            .req(Method::PATCH, &loc)
+            .header(
+                "content-range",
+                format!("{offset}-{}", (offset + c.len()).saturating_sub(1)),
+            )
+            .body(c.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        offset += c.len();
+        assert_eq!(
+            r.headers()["range"].to_str().unwrap(),
+            format!("0-{}", offset - 1)
+        );
+        loc = r.headers()["location"].to_str().unwrap().to_string();
+    }
+    loc
+}
+
+/// The answer to a closing `PUT ?digest=` carrying `last`: status and body.
+async fn close(reg: &Reg, loc: &str, digest: &str, last: &[u8]) -> (u16, Value) {
+    Emulator::answer(
+        reg.req(Method::PUT, &format!("{loc}?digest={digest}"))
+            .body(last.to_vec()),
+    )
+    .await
+}
+
+/// A chunked upload is hashed as it streams: a wrong digest is refused as
+/// before (400 DIGEST_INVALID naming what the content hashes to, nothing
+/// stored, the session gone), the right one commits and reads back whole.
+#[tokio::test]
+async fn chunked_upload_digest_is_checked() {
+    let reg = Reg::new("confchunk01").await;
+    let chunks: [&[u8]; 3] = [&[7u8; 1_500_000], b"middle", &[9u8; 2_100_000]];
+    let last = b"and the end".as_slice();
+    let whole = [chunks.concat(), last.to_vec()].concat();
+    let right = digest(&whole);
+
+    let loc = chunked(&reg, "chunks/app", &chunks).await;
+    let wrong = digest(b"not what was sent");
+    assert_eq!(
+        close(&reg, &loc, &wrong, last).await,
+        (
+            400,
+            json!({"errors": [{"code": "DIGEST_INVALID", "message": format!("provided digest did not match uploaded content: content hashes to {right}")}]})
+        )
+    );
+    for d in [&wrong, &right] {
+        let r = reg
+            .req(Method::HEAD, &format!("/v2/chunks/app/blobs/{d}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "nothing stored under {d}");
+    }
+    let r = reg.req(Method::GET, &loc).send().await.unwrap();
+    assert_eq!(errors_code(r).await, (404, "BLOB_UPLOAD_UNKNOWN".into()));
+
+    let loc = chunked(&reg, "chunks/app", &chunks).await;
+    let r = reg
+        .req(Method::PUT, &format!("{loc}?digest={right}"))
+        .body(last.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["docker-content-digest"], right.as_str());
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/chunks/app/blobs/{right}").as_str()
+    );
+    let r = reg
+        .req(Method::GET, &format!("/v2/chunks/app/blobs/{right}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap(), whole);
+    let r = reg
+        .req(Method::GET, &format!("/v2/chunks/app/blobs/{right}"))
+        .header("range", "bytes=1499999-1500006")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap(), &whole[1_499_999..=1_500_006]);
+}
+
+/// An upload session outlives a restart (its row and bytes are on disk, its
+/// running digest was not): it goes on, and its bytes are hashed once at commit.
+#[tokio::test]
+async fn chunked_upload_goes_on_after_a_restart() {
+    let reg = Reg::new("confchunk02").await;
+    let first: &[u8] = &[3u8; 700_000];
+    let whole = [first, b"after the restart"].concat();
+    let loc_wrong = chunked(&reg, "app", &[first]).await;
+    let loc_right = chunked(&reg, "app", &[first]).await;
+    let Reg {
+        em,
+        host,
+        user,
+        pass,
+        ..
+    } = reg;
+    let (_, dir) = em.terminate();
+    let em = Emulator::start_in(dir, &[]);
+    let reg = Reg {
+        http: em.proxied(),
+        em,
+        host,
+        user,
+        pass,
+    };
+    let r = reg.req(Method::GET, &loc_right).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
+    let wrong = digest(b"not it");
+    assert_eq!(
+        close(&reg, &loc_wrong, &wrong, b"after the restart").await,
+        (
+            400,
+            json!({"errors": [{"code": "DIGEST_INVALID", "message": format!("provided digest did not match uploaded content: content hashes to {}", digest(&whole))}]})
+        )
+    );
+    let right = digest(&whole);
+    assert_eq!(
+        close(&reg, &loc_right, &right, b"after the restart")
+            .await
+            .0,
+        201
+    );
+    let r = reg
+        .req(Method::GET, &format!("/v2/app/blobs/{right}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap(), whole);
+}
+
 #[tokio::test]
 async fn sixteen_concurrent_pushes_of_one_blob_store_it_once() {
     let reg = std::sync::Arc::new(Reg::new("confrace01").await);

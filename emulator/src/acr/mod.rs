@@ -56,15 +56,24 @@ async fn network_gate(
         .extensions()
         .get::<crate::web::Transport>()
         .map(|t| t.peer);
-    let mut t = crate::trace::Trace::new(
-        "acr-request",
-        &host,
-        &format!("{} {}", req.method(), req.uri().path()),
-        crate::clock::arm_timestamp(state.clock.now()),
-    );
-    match tokens::registry_for_traced(&state, &host, peer, &mut t) {
-        Ok(_) => next.run(req).await,
-        Err(resp) => tokens::told(&state, t, resp),
+    let what = format!("{} {}", req.method(), req.uri().path());
+    // The registry lookup reads the store: on the blocking pool.
+    let refused = crate::web::blocking(move || {
+        let mut t = crate::trace::Trace::new(
+            "acr-request",
+            &host,
+            &what,
+            crate::clock::arm_timestamp(state.clock.now()),
+        );
+        match tokens::registry_for_traced(&state, &host, peer, &mut t) {
+            Ok(_) => None,
+            Err(resp) => Some(tokens::told(&state, t, resp)),
+        }
+    })
+    .await;
+    match refused {
+        None => next.run(req).await,
+        Some(resp) => resp,
     }
 }
 

@@ -282,11 +282,20 @@ fn unauthorized(message: &str) -> Response {
     oci_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message, None)
 }
 
-/// `POST /oauth2/exchange`
+/// `POST /oauth2/exchange` (synchronous work, as [`token`]: on the blocking pool).
 pub async fn exchange(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::extract::Extension(transport): axum::extract::Extension<crate::web::Transport>,
+    body: axum::body::Bytes,
+) -> Response {
+    crate::web::blocking(move || exchange_now(state, headers, transport, body)).await
+}
+
+fn exchange_now(
+    state: AppState,
+    headers: HeaderMap,
+    transport: crate::web::Transport,
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);
@@ -449,13 +458,25 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| t.trim().to_string())
 }
 
-/// `GET|POST /oauth2/token`
+/// `GET|POST /oauth2/token`. The registry lookup, the role assignments behind
+/// the grant and the signature are synchronous: on the blocking pool.
 pub async fn token(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
     axum::extract::Extension(transport): axum::extract::Extension<crate::web::Transport>,
+    body: axum::body::Bytes,
+) -> Response {
+    crate::web::blocking(move || token_now(state, method, headers, uri, transport, body)).await
+}
+
+fn token_now(
+    state: AppState,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    transport: crate::web::Transport,
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);

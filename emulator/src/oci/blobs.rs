@@ -1,23 +1,51 @@
 //! Content-addressed blob storage shared by every repository and registry.
 //!
 //! On disk (the default): `<dir>/blobs/sha256/<2 hex>/<64 hex>`. Uploads
-//! stream into `<dir>/uploads/<uuid>`; committing one hashes it, compares the
-//! digest the client claimed, and renames it into place atomically. Two
-//! clients pushing the same blob at once both succeed and one file remains,
-//! intact. In memory (`--blob-store memory`): the same rules over maps.
+//! stream into `<dir>/uploads/<uuid>`; committing one compares the digest of
+//! what came with the digest the client claimed, and renames the file into
+//! place atomically. Two clients pushing the same blob at once both succeed
+//! and one file remains, intact. In memory (`--blob-store memory`): the same
+//! rules over maps.
+//!
+//! ## The running digest
+//!
+//! An upload is hashed as its bytes arrive, not read back at the end: each
+//! session open in this process keeps a [`Running`] digest of what it holds
+//! (in [`BlobStore::session`]), and [`Appending::write`] adds to the bytes and
+//! the digest together. A session whose running digest is not known — one
+//! started before a restart (its row outlives the process, its digest does
+//! not), one whose last write failed halfway, or one committed under another
+//! algorithm than the one hashed — falls back to hashing its bytes once, at
+//! commit. The digest check itself is the same either way.
+//!
+//! All of this is synchronous file work: callers on the async runtime run it
+//! in `spawn_blocking` (see [`crate::oci::routes`]).
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Memory mode's state: digest → bytes, and upload id → bytes so far.
 type Memory = (DashMap<String, bytes::Bytes>, DashMap<String, Vec<u8>>);
+
+/// One upload session's hold in this process: whoever holds the lock may
+/// append to it or commit it (tokio's Mutex: held across a request's body).
+/// `None` inside: the running digest is not known (see the module docs).
+pub type Session = Arc<tokio::sync::Mutex<Option<Running>>>;
+
+/// The lock on a [`Session`], held while a request appends to it or commits it.
+pub type SessionGuard = tokio::sync::OwnedMutexGuard<Option<Running>>;
 
 pub struct BlobStore {
     root: PathBuf,
     /// `Some` in memory mode.
     memory: Option<Memory>,
+    /// Upload id → its session (running digest) in this process. An entry is
+    /// made when a session starts or is first used, and goes with the
+    /// session (commit, cancel, purge).
+    sessions: DashMap<String, Session>,
 }
 
 /// A `sha256:<64 lowercase hex>` digest.
@@ -31,11 +59,150 @@ pub fn parse_digest(s: &str) -> Option<&str> {
 }
 
 pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+    let mut h = Hasher::new(Algorithm::Sha256);
+    h.update(bytes);
+    h.finish()
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A digest algorithm content is addressed by: the prefix of `<algorithm>:<hex>`.
+/// Only sha256 today; another one is a variant here and in [`Hasher`], and
+/// sessions hashed under sha256 fall back to one pass over their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha256,
+}
+
+impl Algorithm {
+    /// What uploads are hashed with while they stream.
+    pub const STREAMED: Algorithm = Algorithm::Sha256;
+
+    /// The algorithm a digest names, if it is one we know.
+    pub fn of(digest: &str) -> Option<Algorithm> {
+        match digest.split_once(':')?.0 {
+            "sha256" => Some(Algorithm::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// A digest being computed.
+#[derive(Clone)]
+pub enum Hasher {
+    Sha256(Sha256),
+}
+
+impl Hasher {
+    pub fn new(a: Algorithm) -> Hasher {
+        match a {
+            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Hasher::Sha256(_) => Algorithm::Sha256,
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+        }
+    }
+
+    /// `<algorithm>:<lowercase hex>`.
+    pub fn finish(self) -> String {
+        match self {
+            Hasher::Sha256(h) => format!("sha256:{}", hex(&h.finalize())),
+        }
+    }
+}
+
+/// The digest of an upload's bytes so far, and how many there are.
+#[derive(Clone)]
+pub struct Running {
+    hasher: Hasher,
+    len: u64,
+}
+
+impl Running {
+    pub fn new() -> Running {
+        Running {
+            hasher: Hasher::new(Algorithm::STREAMED),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for Running {
+    fn default() -> Self {
+        Running::new()
+    }
+}
+
+/// Where an open upload's bytes go.
+enum Sink {
+    File(std::fs::File),
+    Memory,
+}
+
+/// An upload session open for appending, its lock held: bytes written here
+/// go to the upload and its running digest together.
+pub struct Appending {
+    id: String,
+    sink: Sink,
+    session: SessionGuard,
+}
+
+impl Appending {
+    /// The upload session's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The running digest, when known (the session's bytes are hashed at commit otherwise).
+    pub fn running(&self) -> Option<&Running> {
+        self.session.as_ref()
+    }
+
+    /// Append `data` to the upload and its digest. If the write fails, part
+    /// of `data` may be in the upload: the running digest is dropped, and the
+    /// bytes are hashed at commit.
+    pub fn write(&mut self, blobs: &BlobStore, data: &[u8]) -> std::io::Result<()> {
+        let written = match &mut self.sink {
+            Sink::File(f) => f.write_all(data),
+            Sink::Memory => {
+                blobs.append_memory(&self.id, data);
+                Ok(())
+            }
+        };
+        match (&written, self.session.as_mut()) {
+            (Ok(()), Some(r)) => {
+                r.hasher.update(data);
+                r.len += data.len() as u64;
+            }
+            (Err(_), _) => *self.session = None,
+            (Ok(()), None) => {}
+        }
+        written
+    }
+
+    /// Give the session back (its lock is released); it keeps its running digest.
+    pub fn finish(self) -> SessionGuard {
+        self.session
+    }
 }
 
 pub enum CommitError {
@@ -50,13 +217,18 @@ impl BlobStore {
     pub fn open(root: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("blobs/sha256"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
-        Ok(BlobStore { root, memory: None })
+        Ok(BlobStore {
+            root,
+            memory: None,
+            sessions: DashMap::new(),
+        })
     }
 
     pub fn in_memory() -> Self {
         BlobStore {
             root: PathBuf::new(),
             memory: Some((DashMap::new(), DashMap::new())),
+            sessions: DashMap::new(),
         }
     }
 
@@ -64,15 +236,32 @@ impl BlobStore {
         self.memory.is_some()
     }
 
-    /// Open an upload session's buffer.
+    /// Open an upload session's buffer, its running digest empty.
     pub fn begin_upload(&self, id: &str) -> std::io::Result<()> {
         match &self.memory {
             Some((_, uploads)) => {
                 uploads.insert(id.to_string(), Vec::new());
-                Ok(())
             }
-            None => std::fs::File::create(self.upload_path(id)).map(|_| ()),
+            None => {
+                std::fs::File::create(self.upload_path(id))?;
+            }
         }
+        self.sessions.insert(
+            id.to_string(),
+            Arc::new(tokio::sync::Mutex::new(Some(Running::new()))),
+        );
+        Ok(())
+    }
+
+    /// The session `id` in this process, made on first use with no running
+    /// digest (a session from before a restart). Lock it to append or commit.
+    pub fn session(&self, id: &str) -> Session {
+        self.sessions.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Forget the session's hold in this process (its bytes stay).
+    pub fn forget_session(&self, id: &str) {
+        self.sessions.remove(id);
     }
 
     /// Bytes received so far.
@@ -85,7 +274,38 @@ impl BlobStore {
         }
     }
 
-    /// In memory mode, append to an upload (disk mode streams to [`Self::upload_path`] instead).
+    /// Open a locked session for appending; returns it with the bytes it holds.
+    /// A running digest that does not account for every byte held is dropped
+    /// (the bytes are hashed at commit instead).
+    pub fn append_to(
+        &self,
+        id: &str,
+        mut session: SessionGuard,
+    ) -> std::io::Result<(Appending, u64)> {
+        let sink = match &self.memory {
+            Some(_) => Sink::Memory,
+            None => Sink::File(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.upload_path(id))?,
+            ),
+        };
+        let held = self.upload_len(id);
+        if session.as_ref().is_some_and(|r| r.len != held) {
+            *session = None;
+        }
+        Ok((
+            Appending {
+                id: id.to_string(),
+                sink,
+                session,
+            },
+            held,
+        ))
+    }
+
+    /// In memory mode, append to an upload (disk mode appends to [`Self::upload_path`]).
     pub fn append_memory(&self, id: &str, data: &[u8]) {
         if let Some((_, uploads)) = &self.memory {
             uploads
@@ -95,7 +315,9 @@ impl BlobStore {
         }
     }
 
+    /// End a session: its bytes and its running digest go.
     pub fn cancel_upload(&self, id: &str) {
+        self.sessions.remove(id);
         match &self.memory {
             Some((_, uploads)) => {
                 uploads.remove(id);
@@ -106,13 +328,27 @@ impl BlobStore {
         }
     }
 
-    /// Verify and store an upload; the session's bytes are gone afterwards either way.
-    pub fn commit_upload(&self, id: &str, digest: &str) -> Result<u64, CommitError> {
+    /// Verify and store an upload. The caller holds the session's lock;
+    /// `running` is its running digest, if known. The session's bytes are gone
+    /// afterwards either way.
+    pub fn commit_upload(
+        &self,
+        id: &str,
+        running: Option<&Running>,
+        digest: &str,
+    ) -> Result<u64, CommitError> {
+        self.sessions.remove(id);
+        let hashed = running
+            .filter(|r| Some(r.hasher.algorithm()) == Algorithm::of(digest))
+            .map(|r| (r.hasher.clone().finish(), r.len));
         let Some((blobs, uploads)) = &self.memory else {
-            return self.commit_file(&self.upload_path(id), digest);
+            return self.commit_file(&self.upload_path(id), digest, hashed);
         };
         let data = uploads.remove(id).map(|(_, v)| v).unwrap_or_default();
-        let actual = digest_of(&data);
+        let actual = match hashed {
+            Some((actual, len)) if len == data.len() as u64 => actual,
+            _ => digest_of(&data),
+        };
         if actual != digest {
             return Err(CommitError::Mismatch { actual });
         }
@@ -203,7 +439,8 @@ impl BlobStore {
         }
         let tmp = self.upload_path(&uuid::Uuid::new_v4().to_string());
         std::fs::write(&tmp, bytes)?;
-        match self.commit_file(&tmp, &digest) {
+        let hashed = Some((digest.clone(), bytes.len() as u64));
+        match self.commit_file(&tmp, &digest, hashed) {
             Ok(_) => Ok(digest),
             Err(CommitError::Io(e)) => Err(e),
             Err(CommitError::Mismatch { .. }) => {
@@ -225,28 +462,35 @@ impl BlobStore {
         )
     }
 
-    /// Hash `file`, check it against `digest`, and move it into place. The
-    /// temp file is removed whatever happens.
-    pub fn commit_file(&self, file: &Path, digest: &str) -> Result<u64, CommitError> {
-        let result = self.commit_inner(file, digest);
+    /// Check `file` against `digest` and move it into place. `hashed` is
+    /// (digest, length) of what was written to it, when known; otherwise the
+    /// file is hashed here. The temp file is removed whatever happens.
+    fn commit_file(
+        &self,
+        file: &Path,
+        digest: &str,
+        hashed: Option<(String, u64)>,
+    ) -> Result<u64, CommitError> {
+        let result = self.commit_inner(file, digest, hashed);
         let _ = std::fs::remove_file(file);
         result
     }
 
-    fn commit_inner(&self, file: &Path, digest: &str) -> Result<u64, CommitError> {
+    fn commit_inner(
+        &self,
+        file: &Path,
+        digest: &str,
+        hashed: Option<(String, u64)>,
+    ) -> Result<u64, CommitError> {
         let mut f = std::fs::File::open(file).map_err(CommitError::Io)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = f.read(&mut buf).map_err(CommitError::Io)?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            h.update(&buf[..n]);
-        }
-        let actual = format!("sha256:{}", hex(&h.finalize()));
+        let on_disk = f.metadata().map_err(CommitError::Io)?.len();
+        let (actual, size) = match hashed {
+            // The running digest counts every byte the file holds.
+            Some((actual, len)) if len == on_disk => (actual, len),
+            // Not known (or not for these bytes): one pass over the file.
+            _ => hash_file(&mut f, Algorithm::of(digest).unwrap_or(Algorithm::STREAMED))
+                .map_err(CommitError::Io)?,
+        };
         if actual != digest {
             return Err(CommitError::Mismatch { actual });
         }
@@ -267,9 +511,179 @@ impl BlobStore {
     }
 }
 
+/// The digest of a file's bytes under `algorithm`, and their length.
+fn hash_file(f: &mut std::fs::File, algorithm: Algorithm) -> std::io::Result<(String, u64)> {
+    let mut h = Hasher::new(algorithm);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((h.finish(), size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blob store in a directory of its own, removed afterwards.
+    struct OnDisk(PathBuf);
+
+    impl OnDisk {
+        fn new() -> OnDisk {
+            let root = std::env::temp_dir().join(format!("azemu-blobs-{}", uuid::Uuid::new_v4()));
+            OnDisk(root)
+        }
+        /// The store as a (re)started process opens it.
+        fn open(&self) -> BlobStore {
+            BlobStore::open(self.0.clone()).unwrap()
+        }
+    }
+
+    impl Drop for OnDisk {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Lock session `id` and open it, as a request does.
+    fn open_session(blobs: &BlobStore, id: &str) -> (Appending, u64) {
+        let lock = blobs.session(id).try_lock_owned().unwrap();
+        blobs.append_to(id, lock).unwrap()
+    }
+
+    /// Append `chunks` to session `id`, one request, and hand the session back.
+    fn patch(blobs: &BlobStore, id: &str, chunks: &[&[u8]]) -> SessionGuard {
+        let (mut upload, _) = open_session(blobs, id);
+        for c in chunks {
+            upload.write(blobs, c).unwrap();
+        }
+        upload.finish()
+    }
+
+    const CHUNKS: [&[u8]; 4] = [b"first chunk, ", b"", b"second, ", b"and the last one"];
+
+    fn whole() -> Vec<u8> {
+        CHUNKS.concat()
+    }
+
+    #[test]
+    fn chunks_are_hashed_as_they_come() {
+        for blobs in [BlobStore::in_memory(), OnDisk::new().open()] {
+            blobs.begin_upload("u").unwrap();
+            // Two requests (PATCH, PATCH): the digest runs on across them.
+            patch(&blobs, "u", &CHUNKS[..2]);
+            let session = patch(&blobs, "u", &CHUNKS[2..]);
+            let running = session.as_ref().expect("a running digest");
+            assert_eq!(running.len(), whole().len() as u64);
+            assert_eq!(running.hasher.clone().finish(), digest_of(&whole()));
+            let size = blobs
+                .commit_upload("u", session.as_ref(), &digest_of(&whole()))
+                .ok()
+                .unwrap();
+            assert_eq!(size, whole().len() as u64);
+            assert_eq!(blobs.read(&digest_of(&whole())).unwrap(), whole());
+            assert_eq!(blobs.upload_len("u"), 0, "the upload's bytes are gone");
+            assert!(blobs.sessions.is_empty(), "and its session");
+        }
+    }
+
+    #[test]
+    fn a_wrong_digest_is_refused_and_nothing_stored() {
+        for blobs in [BlobStore::in_memory(), OnDisk::new().open()] {
+            blobs.begin_upload("u").unwrap();
+            let session = patch(&blobs, "u", &CHUNKS);
+            let claimed = digest_of(b"something else");
+            match blobs.commit_upload("u", session.as_ref(), &claimed) {
+                Err(CommitError::Mismatch { actual }) => assert_eq!(actual, digest_of(&whole())),
+                _ => panic!("a mismatch"),
+            }
+            assert!(blobs.size(&claimed).is_none());
+            assert!(blobs.size(&digest_of(&whole())).is_none());
+            assert_eq!(blobs.upload_len("u"), 0);
+        }
+    }
+
+    #[test]
+    fn after_a_restart_the_bytes_are_hashed_once() {
+        let wrong = digest_of(b"nope");
+        for (claimed, stored) in [(&wrong, false), (&digest_of(&whole()), true)] {
+            let dir = OnDisk::new();
+            {
+                let before = dir.open();
+                before.begin_upload("u").unwrap();
+                patch(&before, "u", &CHUNKS[..2]);
+            }
+            // A new process: the session's row and bytes outlived the old one, its digest did not.
+            let after = dir.open();
+            let (upload, held) = open_session(&after, "u");
+            assert_eq!(held, CHUNKS[..2].concat().len() as u64);
+            assert!(upload.running().is_none());
+            drop(upload);
+            let session = patch(&after, "u", &CHUNKS[2..]);
+            assert!(session.is_none(), "still not known: hashed at commit");
+            match after.commit_upload("u", session.as_ref(), claimed) {
+                Ok(size) => {
+                    assert!(stored);
+                    assert_eq!(size, whole().len() as u64);
+                    assert_eq!(after.read(claimed).unwrap(), whole());
+                }
+                Err(CommitError::Mismatch { actual }) => {
+                    assert!(!stored);
+                    assert_eq!(actual, digest_of(&whole()));
+                    assert!(after.size(&actual).is_none());
+                }
+                Err(CommitError::Io(e)) => panic!("{e}"),
+            }
+            assert_eq!(after.upload_len("u"), 0);
+        }
+    }
+
+    #[test]
+    fn a_digest_that_misses_bytes_is_dropped() {
+        let dir = OnDisk::new();
+        let blobs = dir.open();
+        blobs.begin_upload("u").unwrap();
+        patch(&blobs, "u", &CHUNKS[..1]);
+        // Bytes the running digest did not see (as after a write that failed halfway).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(blobs.upload_path("u"))
+            .and_then(|mut f| f.write_all(&CHUNKS[1..].concat()))
+            .unwrap();
+        let (upload, held) = open_session(&blobs, "u");
+        assert_eq!(held, whole().len() as u64);
+        assert!(upload.running().is_none(), "it no longer counts every byte");
+        let session = upload.finish();
+        assert_eq!(
+            blobs
+                .commit_upload("u", session.as_ref(), &digest_of(&whole()))
+                .ok(),
+            Some(whole().len() as u64)
+        );
+    }
+
+    #[test]
+    fn manifests_put_without_a_second_pass() {
+        let dir = OnDisk::new();
+        let blobs = dir.open();
+        let d = blobs.put(b"{}").unwrap();
+        assert_eq!(d, digest_of(b"{}"));
+        assert_eq!(blobs.read(&d).unwrap(), b"{}");
+        assert_eq!(blobs.put(b"{}").unwrap(), d, "content-addressed");
+    }
+
+    #[test]
+    fn algorithms() {
+        assert_eq!(Algorithm::of(&digest_of(b"x")), Some(Algorithm::Sha256));
+        assert_eq!(Algorithm::of("sha512:00"), None);
+        assert_eq!(Algorithm::of("nocolon"), None);
+    }
 
     #[test]
     fn digests() {

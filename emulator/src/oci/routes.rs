@@ -1,8 +1,16 @@
 //! The data plane's HTTP handlers. One catch-all under `/v2/` parses the path
 //! from the right (repository names have slashes), asks the [`Gate`], then
 //! reads or writes the store and the blob store.
+//!
+//! Nothing here blocks an async worker: the gate and every handler that needs
+//! no request body run whole on the blocking pool ([`crate::web::blocking`]),
+//! store commits and blob files included. The handlers that take a body
+//! (manifest PUT, uploads) read it on the runtime and hand the synchronous
+//! steps to the pool; an upload's bytes are written and hashed there, a batch
+//! at a time, while the next batch arrives ([`append`]), so committing it
+//! never reads the bytes back ([`super::blobs`], "The running digest").
 
-use super::blobs::{BlobStore, CommitError, parse_digest};
+use super::blobs::{Appending, BlobStore, CommitError, parse_digest};
 use super::manifest;
 use super::names::{valid_name, valid_tag};
 use super::{Action, Gate, OciError, tables};
@@ -15,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 
 /// Largest manifest accepted (the spec suggests at least 4 MiB).
 pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
@@ -140,12 +147,62 @@ impl Req {
     }
 }
 
+/// What the synchronous front of a request came to.
+enum Front {
+    /// Answered (refused, or served whole).
+    Answered(Response),
+    /// Admitted, and the handler reads the body.
+    WithBody(Req, Target),
+}
+
 async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     let peer = req
         .extensions()
         .get::<crate::web::Transport>()
         .map(|t| t.peer);
     let (parts, body) = req.into_parts();
+    let front = {
+        let ctx = ctx.clone();
+        crate::web::blocking(move || match admit(&ctx, parts, peer) {
+            Err(resp) => Front::Answered(resp),
+            Ok((r, target)) if takes_body(&target, &r.method) => Front::WithBody(r, target),
+            Ok((r, target)) => Front::Answered(with_api_version(
+                answer(&ctx, &r, target).unwrap_or_else(IntoResponse::into_response),
+            )),
+        })
+        .await
+    };
+    let (r, target) = match front {
+        Front::Answered(resp) => return resp,
+        Front::WithBody(r, target) => (Arc::new(r), target),
+    };
+    let res = match (target, r.method.clone()) {
+        (Target::Manifest(n, rf), Method::PUT) => manifest_put(&ctx, &r, body, n, rf).await,
+        (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, n, peer).await,
+        (Target::Upload(n, id), Method::PATCH) => upload_patch(&ctx, &r, body, n, id).await,
+        (Target::Upload(n, id), Method::PUT) => upload_put(&ctx, &r, body, n, id).await,
+        (_, m) => Err(OciError::unsupported(m.as_str())),
+    };
+    with_api_version(res.unwrap_or_else(IntoResponse::into_response))
+}
+
+/// The requests whose handler reads the body (the others are answered whole by [`answer`]).
+fn takes_body(target: &Target, method: &Method) -> bool {
+    matches!(
+        (target, method),
+        (Target::Manifest(..), &Method::PUT)
+            | (Target::UploadStart(_), &Method::POST)
+            | (Target::Upload(..), &Method::PATCH | &Method::PUT)
+    )
+}
+
+/// The registry the host names, the target the path names, and the gate's
+/// decision (synchronous: the gate reads the store).
+fn admit(
+    ctx: &Ctx,
+    parts: http::request::Parts,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(Req, Target), Response> {
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -153,13 +210,14 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         .unwrap_or_default()
         .to_string();
     let Some(registry) = ctx.gate.registry_for_host(&host) else {
-        return OciError::name_unknown(&host).into_response();
+        return Err(OciError::name_unknown(&host).into_response());
     };
     let target = match parse(parts.uri.path()) {
         Some(t) => t,
         None => {
-            return OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found")
-                .into_response();
+            return Err(
+                OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "not found").into_response(),
+            );
         }
     };
     // Names are validated before the gate so a malformed name never reaches a scope.
@@ -173,7 +231,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         | Target::Referrers(n, _)
         | Target::AcrTags(n, _) => {
             if !valid_name(n) {
-                return OciError::name_invalid(n).into_response();
+                return Err(OciError::name_invalid(n).into_response());
             }
             Some(n.clone())
         }
@@ -186,40 +244,49 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         (Target::Manifest(..) | Target::Blob(..), &Method::DELETE) => &[Action::Delete],
         _ => &[Action::Pull, Action::Push],
     };
-    if let Err(r) = ctx.gate.check(
+    ctx.gate.check(
         &parts.headers,
         peer,
         repo.as_deref(),
         actions,
         target == Target::Catalog,
-    ) {
-        return r;
-    }
+    )?;
     let r = Req {
         registry,
-        method: parts.method.clone(),
+        method: parts.method,
         headers: parts.headers,
         uri: parts.uri,
     };
-    let res = match (target, r.method.clone()) {
+    Ok((r, target))
+}
+
+/// Serve a request that has no body to read, whole (on the blocking pool).
+fn answer(ctx: &Ctx, r: &Req, target: Target) -> Res {
+    match (target, r.method.clone()) {
         (Target::Base, Method::GET | Method::HEAD) => Ok(axum::Json(json!({})).into_response()),
-        (Target::Catalog, Method::GET) => catalog(&ctx, &r),
-        (Target::Tags(n), Method::GET) => tags_list(&ctx, &r, &n),
-        (Target::Manifest(n, rf), Method::GET | Method::HEAD) => manifest_get(&ctx, &r, &n, &rf),
-        (Target::Manifest(n, rf), Method::PUT) => manifest_put(&ctx, &r, body, &n, &rf).await,
-        (Target::Manifest(n, rf), Method::DELETE) => manifest_delete(&ctx, &r, &n, &rf),
-        (Target::Blob(n, d), Method::GET | Method::HEAD) => blob_get(&ctx, &r, &n, &d).await,
-        (Target::Blob(n, d), Method::DELETE) => blob_delete(&ctx, &r, &n, &d),
-        (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, &n, peer).await,
-        (Target::Upload(n, id), Method::PATCH) => upload_patch(&ctx, &r, body, &n, &id).await,
-        (Target::Upload(n, id), Method::PUT) => upload_put(&ctx, &r, body, &n, &id).await,
-        (Target::Upload(n, id), Method::GET) => upload_status(&ctx, &r, &n, &id),
-        (Target::Upload(n, id), Method::DELETE) => upload_cancel(&ctx, &r, &n, &id),
-        (Target::Referrers(n, d), Method::GET) => referrers(&ctx, &r, &n, &d),
-        (Target::AcrTags(n, t), Method::GET) => acr_tags(&ctx, &r, &n, t.as_deref()),
+        (Target::Catalog, Method::GET) => catalog(ctx, r),
+        (Target::Tags(n), Method::GET) => tags_list(ctx, r, &n),
+        (Target::Manifest(n, rf), Method::GET | Method::HEAD) => manifest_get(ctx, r, &n, &rf),
+        (Target::Manifest(n, rf), Method::DELETE) => manifest_delete(ctx, r, &n, &rf),
+        (Target::Blob(n, d), Method::GET | Method::HEAD) => blob_get(ctx, r, &n, &d),
+        (Target::Blob(n, d), Method::DELETE) => blob_delete(ctx, r, &n, &d),
+        (Target::Upload(n, id), Method::GET) => upload_status(ctx, r, &n, &id),
+        (Target::Upload(n, id), Method::DELETE) => upload_cancel(ctx, r, &n, &id),
+        (Target::Referrers(n, d), Method::GET) => referrers(ctx, r, &n, &d),
+        (Target::AcrTags(n, t), Method::GET) => acr_tags(ctx, r, &n, t.as_deref()),
         (_, m) => Err(OciError::unsupported(m.as_str())),
-    };
-    with_api_version(res.unwrap_or_else(IntoResponse::into_response))
+    }
+}
+
+/// Run `f` with the context and the request on the blocking pool (the
+/// synchronous steps of a handler that reads a body).
+async fn off<T: Send + 'static>(
+    ctx: &Arc<Ctx>,
+    r: &Arc<Req>,
+    f: impl FnOnce(&Ctx, &Req) -> T + Send + 'static,
+) -> T {
+    let (ctx, r) = (ctx.clone(), r.clone());
+    crate::web::blocking(move || f(&ctx, &r)).await
 }
 
 // ---- content discovery -------------------------------------------------
@@ -453,14 +520,28 @@ async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, OciError
     }
 }
 
-async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &str) -> Res {
+async fn manifest_put(
+    ctx: &Arc<Ctx>,
+    r: &Arc<Req>,
+    body: Body,
+    repo: String,
+    reference: String,
+) -> Res {
+    let bytes = read_limited(body, MAX_MANIFEST).await?;
+    off(ctx, r, move |ctx, r| {
+        store_manifest(ctx, r, &bytes, &repo, &reference)
+    })
+    .await
+}
+
+/// Check a manifest's references, store its bytes, and write its row and tag.
+fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str) -> Res {
     let content_type = r
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-    let bytes = read_limited(body, MAX_MANIFEST).await?;
-    let m = manifest::read(&bytes, content_type.as_deref(), reference)?;
+    let m = manifest::read(bytes, content_type.as_deref(), reference)?;
     for d in &m.references {
         // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
         let present = if m.is_index {
@@ -476,7 +557,7 @@ async fn manifest_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, reference: &st
             return Err(OciError::manifest_blob_unknown(d));
         }
     }
-    ctx.blobs.put(&bytes)?;
+    ctx.blobs.put(bytes)?;
     let (doc, digest) = (&m.doc, &m.digest);
     // The manifest and its tag: both, or neither.
     ctx.store.transaction(|tx| {
@@ -533,45 +614,6 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
 
 // ---- blobs ---------------------------------------------------------------
 
-/// A response body that streams a file region without loading it.
-struct FileBody {
-    file: tokio::fs::File,
-    remaining: u64,
-}
-
-impl http_body::Body for FileBody {
-    type Data = bytes::Bytes;
-    type Error = std::io::Error;
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
-        use std::task::Poll;
-        use tokio::io::AsyncRead;
-        if self.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let want = self.remaining.min(256 * 1024) as usize;
-        let mut buf = vec![0u8; want];
-        let mut rb = tokio::io::ReadBuf::new(&mut buf);
-        match std::pin::Pin::new(&mut self.file).poll_read(cx, &mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                if n == 0 {
-                    return Poll::Ready(Some(Err(std::io::Error::other(
-                        "blob shorter than recorded",
-                    ))));
-                }
-                self.remaining -= n as u64;
-                buf.truncate(n);
-                Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(buf)))))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` against `size`.
 fn parse_range(v: &str, size: u64) -> Option<(u64, u64)> {
     let spec = v.strip_prefix("bytes=")?;
@@ -590,7 +632,10 @@ fn parse_range(v: &str, size: u64) -> Option<(u64, u64)> {
     (start <= end && end < size).then_some((start, end))
 }
 
-async fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
+/// Read size of a blob streamed from disk (what each frame of the response holds at most).
+const STREAM_CHUNK: usize = 256 * 1024;
+
+fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
         return Err(OciError::digest_invalid("malformed digest"));
     }
@@ -636,13 +681,16 @@ async fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     } else if let Some(bytes) = ctx.blobs.memory_bytes(digest) {
         Body::from(bytes.slice(start as usize..(start + len) as usize)).into_response()
     } else {
-        use tokio::io::AsyncSeekExt;
-        let mut file = tokio::fs::File::open(&path).await?;
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-        Body::new(FileBody {
-            file,
-            remaining: len,
-        })
+        // Opened here (on the blocking pool); read a chunk at a time as the client takes it.
+        use std::io::Seek;
+        use tokio::io::AsyncReadExt;
+        let mut file = std::fs::File::open(&path)?;
+        file.seek(std::io::SeekFrom::Start(start))?;
+        let region = tokio::fs::File::from_std(file).take(len);
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+            region,
+            STREAM_CHUNK,
+        ))
         .into_response()
     };
     *resp.status_mut() = status;
@@ -690,58 +738,122 @@ fn created(repo: &str, digest: &str) -> Response {
     resp
 }
 
-/// Append a request body to an upload (streamed to its file on disk) that
-/// already holds `offset` bytes; returns bytes written. A body that would take
-/// the upload past the size cap ends the session: its bytes are removed and
-/// the client told, before anything more is stored.
+/// How much of a body is gathered before it is handed to the blocking pool to
+/// be written and hashed (while the next batch arrives).
+const BATCH: usize = 1024 * 1024;
+
+/// Append a request body to an open upload that already holds `offset` bytes;
+/// returns bytes written, and the upload (still locked). The body is written
+/// and hashed on the blocking pool a batch at a time, one batch in flight
+/// while the next is read. A body that would take the upload past the size
+/// cap ends the session: its bytes are removed and the client told, before
+/// anything more is stored.
 async fn append(
-    ctx: &Ctx,
-    id: &str,
+    ctx: &Arc<Ctx>,
+    upload: Appending,
     offset: u64,
     headers: &HeaderMap,
     body: Body,
-) -> Result<u64, OciError> {
+) -> Result<(u64, Appending), OciError> {
     let cap = ctx.max_upload;
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let id = upload.id().to_string();
     if declared.is_some_and(|n| offset.saturating_add(n) > cap) {
-        end_session(ctx, id)?;
+        give_up(ctx, id, Some(upload)).await?;
         return Err(OciError::upload_too_large(cap));
     }
-    let mut file = if ctx.blobs.is_memory() {
-        None
-    } else {
-        Some(
-            tokio::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(ctx.blobs.upload_path(id))
-                .await?,
-        )
-    };
+    let mut writer = Pipeline::new(ctx.blobs.clone(), upload);
     let mut body = body;
-    let mut n = 0u64;
+    let (mut n, mut batch, mut batched) = (0u64, Vec::new(), 0usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| OciError::blob_upload_invalid(&e.to_string()))?;
-        if let Some(data) = frame.data_ref() {
-            if offset.saturating_add(n).saturating_add(data.len() as u64) > cap {
-                drop(file);
-                end_session(ctx, id)?;
-                return Err(OciError::upload_too_large(cap));
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                // What came before the failure stays in the upload, as the client sent it.
+                writer.send(batch).await?;
+                writer.finish().await?;
+                return Err(OciError::blob_upload_invalid(&e.to_string()));
             }
-            match file.as_mut() {
-                Some(f) => f.write_all(data).await?,
-                None => ctx.blobs.append_memory(id, data),
-            }
-            n += data.len() as u64;
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if offset.saturating_add(n).saturating_add(data.len() as u64) > cap {
+            let upload = writer.finish().await.ok();
+            give_up(ctx, id, upload).await?;
+            return Err(OciError::upload_too_large(cap));
+        }
+        n += data.len() as u64;
+        batched += data.len();
+        batch.push(data);
+        if batched >= BATCH {
+            writer.send(std::mem::take(&mut batch)).await?;
+            batched = 0;
         }
     }
-    if let Some(f) = file.as_mut() {
-        f.flush().await?;
+    writer.send(batch).await?;
+    Ok((n, writer.finish().await?))
+}
+
+/// The writes of one upload on the blocking pool, at most one batch in flight.
+struct Pipeline {
+    blobs: Arc<BlobStore>,
+    /// The upload, when no batch is in flight.
+    idle: Option<Appending>,
+    /// The batch in flight; the upload comes back with its outcome.
+    busy: Option<tokio::task::JoinHandle<(Appending, std::io::Result<()>)>>,
+}
+
+impl Pipeline {
+    fn new(blobs: Arc<BlobStore>, upload: Appending) -> Self {
+        Pipeline {
+            blobs,
+            idle: Some(upload),
+            busy: None,
+        }
     }
-    Ok(n)
+
+    /// Start writing `batch` once the previous one is written.
+    async fn send(&mut self, batch: Vec<bytes::Bytes>) -> std::io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut upload = self.finish().await?;
+        let blobs = self.blobs.clone();
+        self.busy = Some(tokio::task::spawn_blocking(move || {
+            let written = batch.iter().try_for_each(|b| upload.write(&blobs, b));
+            (upload, written)
+        }));
+        Ok(())
+    }
+
+    /// The upload, once what was sent is written. (Dropped before then, the
+    /// batch in flight still finishes, holding the session's lock until it has.)
+    async fn finish(&mut self) -> std::io::Result<Appending> {
+        if let Some(task) = self.busy.take() {
+            let (upload, written) = crate::web::joined(task).await;
+            written?;
+            return Ok(upload);
+        }
+        self.idle
+            .take()
+            .ok_or_else(|| std::io::Error::other("the upload was already handed back"))
+    }
+}
+
+/// End upload `id`'s session (over the cap), its lock (when `upload` is
+/// still at hand) held until the session is gone.
+async fn give_up(ctx: &Arc<Ctx>, id: String, upload: Option<Appending>) -> Result<(), OciError> {
+    let ctx = ctx.clone();
+    crate::web::blocking(move || {
+        let ended = end_session(&ctx, &id);
+        drop(upload);
+        ended
+    })
+    .await
 }
 
 /// Forget an upload session and its bytes.
@@ -780,22 +892,25 @@ pub fn purge_uploads(
     Ok(n)
 }
 
-/// Finish an upload: verify the digest, move the bytes into place, link them.
-fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
+/// Finish an upload whose bytes `upload` holds: verify the digest, move the
+/// bytes into place, link them. The session's lock is held until its row is gone.
+fn commit(ctx: &Ctx, r: &Req, repo: &str, upload: Appending, digest: &str) -> Res {
+    let id = upload.id().to_string();
+    let session = upload.finish();
     if parse_digest(digest).is_none() {
-        end_session(ctx, id)?;
+        end_session(ctx, &id)?;
         return Err(OciError::digest_invalid("unsupported or malformed digest"));
     }
-    let result = ctx.blobs.commit_upload(id, digest);
+    let result = ctx.blobs.commit_upload(&id, session.as_ref(), digest);
     match result {
         // The session ends as the blob is linked: both, or neither.
         Ok(size) => ctx.store.transaction(|tx| {
-            tx.delete(tables::UPLOADS, id)?;
+            tx.delete(tables::UPLOADS, &id)?;
             link(ctx, r, repo, digest, size)?;
             Ok(created(repo, digest))
         }),
         Err(e) => {
-            ctx.store.delete(tables::UPLOADS, id)?;
+            ctx.store.delete(tables::UPLOADS, &id)?;
             match e {
                 CommitError::Mismatch { actual } => Err(OciError::digest_invalid(&format!(
                     "content hashes to {actual}"
@@ -806,13 +921,47 @@ fn commit(ctx: &Ctx, r: &Req, repo: &str, id: &str, digest: &str) -> Res {
     }
 }
 
+/// What `POST …/blobs/uploads/` came to before any body is read.
+enum Started {
+    /// A cross-repository mount: answered.
+    Mounted(Response),
+    /// A new session, answered 202 (no `?digest=`).
+    Session(Response),
+    /// A new session the body completes (`?digest=`: a monolithic upload).
+    Monolithic(Appending),
+}
+
 async fn upload_start(
-    ctx: &Ctx,
-    r: &Req,
+    ctx: &Arc<Ctx>,
+    r: &Arc<Req>,
     body: Body,
-    repo: &str,
+    repo: String,
     peer: Option<std::net::SocketAddr>,
 ) -> Res {
+    let digest = q(&query(&r.uri), "digest").map(str::to_string);
+    let monolithic = digest.is_some();
+    let name = repo.clone();
+    let started = off(ctx, r, move |ctx, r| {
+        start_session(ctx, r, &name, peer, monolithic)
+    })
+    .await?;
+    let upload = match started {
+        Started::Mounted(resp) | Started::Session(resp) => return Ok(resp),
+        Started::Monolithic(upload) => upload,
+    };
+    let digest = digest.unwrap_or_default();
+    let (_, upload) = append(ctx, upload, 0, &r.headers, body).await?;
+    off(ctx, r, move |ctx, r| commit(ctx, r, &repo, upload, &digest)).await
+}
+
+/// Mount a blob, or open a session (its row and its empty bytes).
+fn start_session(
+    ctx: &Ctx,
+    r: &Req,
+    repo: &str,
+    peer: Option<std::net::SocketAddr>,
+    monolithic: bool,
+) -> Result<Started, OciError> {
     let qs = query(&r.uri);
     // Cross-repository mount: link the blob if the source repository has it and the caller may pull there.
     if let (Some(d), Some(from)) = (q(&qs, "mount"), q(&qs, "from"))
@@ -825,7 +974,7 @@ async fn upload_start(
         && let Some(link_row) = ctx.store.get(tables::BLOB_LINKS, &r.key(from, d))?
     {
         link(ctx, r, repo, d, link_row["size"].as_u64().unwrap_or(0))?;
-        return Ok(created(repo, d));
+        return Ok(Started::Mounted(created(repo, d)));
     }
     let id = uuid::Uuid::new_v4().to_string();
     ctx.store.put(
@@ -834,20 +983,27 @@ async fn upload_start(
         json!({"registry": r.registry, "repository": repo, "started": crate::clock::arm_timestamp(ctx.clock.now())}),
     )?;
     ctx.blobs.begin_upload(&id)?;
-    if let Some(digest) = q(&qs, "digest").map(str::to_string) {
-        append(ctx, &id, 0, &r.headers, body).await?;
-        return commit(ctx, r, repo, &id, &digest);
+    if monolithic {
+        // Nobody else knows the id yet: the lock is free.
+        let lock = ctx
+            .blobs
+            .session(&id)
+            .try_lock_owned()
+            .map_err(std::io::Error::other)?;
+        let (upload, _) = ctx.blobs.append_to(&id, lock)?;
+        return Ok(Started::Monolithic(upload));
     }
     let mut resp = StatusCode::ACCEPTED.into_response();
     upload_headers(&mut resp, repo, &id, 0);
-    Ok(resp)
+    Ok(Started::Session(resp))
 }
 
-fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<u64, OciError> {
-    let row = ctx
-        .store
-        .get(tables::UPLOADS, id)?
-        .ok_or_else(OciError::blob_upload_unknown)?;
+/// Check that upload `id` is a live session of this repository (an abandoned
+/// one is ended here).
+fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<(), OciError> {
+    let Some(row) = ctx.store.get(tables::UPLOADS, id)? else {
+        return Err(OciError::blob_upload_unknown());
+    };
     if row["registry"] != r.registry.as_str() || row["repository"] != repo {
         return Err(OciError::blob_upload_unknown());
     }
@@ -855,11 +1011,34 @@ fn session(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Result<u64, OciError> {
         end_session(ctx, id)?;
         return Err(OciError::blob_upload_unknown());
     }
-    Ok(ctx.blobs.upload_len(id))
+    Ok(())
 }
 
-async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
-    let offset = session(ctx, r, repo, id)?;
+/// Lock upload `id` (waiting for a request still writing to it), check it
+/// under the lock, and open it for appending: the upload and the bytes it holds.
+async fn open_upload(
+    ctx: &Arc<Ctx>,
+    r: &Arc<Req>,
+    repo: &str,
+    id: &str,
+) -> Result<(Appending, u64), OciError> {
+    let lock = ctx.blobs.session(id).lock_owned().await;
+    let (repo, id) = (repo.to_string(), id.to_string());
+    off(ctx, r, move |ctx, r| {
+        if let Err(e) = session(ctx, r, &repo, &id) {
+            if ctx.store.get(tables::UPLOADS, &id)?.is_none() {
+                // No such session (any more): nothing to keep in memory for it.
+                ctx.blobs.forget_session(&id);
+            }
+            return Err(e);
+        }
+        Ok(ctx.blobs.append_to(&id, lock)?)
+    })
+    .await
+}
+
+async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id: String) -> Res {
+    let (upload, offset) = open_upload(ctx, r, &repo, &id).await?;
     if let Some(cr) = r
         .headers
         .get(http::header::CONTENT_RANGE)
@@ -872,28 +1051,28 @@ async fn upload_patch(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> R
             .and_then(|s| s.trim().parse::<u64>().ok());
         if start != Some(offset) {
             let mut resp = OciError::range_invalid().into_response();
-            upload_headers(&mut resp, repo, id, offset);
+            upload_headers(&mut resp, &repo, &id, offset);
             return Ok(resp);
         }
     }
-    let n = append(ctx, id, offset, &r.headers, body).await?;
+    let (n, _) = append(ctx, upload, offset, &r.headers, body).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
-    upload_headers(&mut resp, repo, id, offset + n);
+    upload_headers(&mut resp, &repo, &id, offset + n);
     Ok(resp)
 }
 
-async fn upload_put(ctx: &Ctx, r: &Req, body: Body, repo: &str, id: &str) -> Res {
-    let offset = session(ctx, r, repo, id)?;
-    let qs = query(&r.uri);
-    let Some(digest) = q(&qs, "digest").map(str::to_string) else {
+async fn upload_put(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id: String) -> Res {
+    let (upload, offset) = open_upload(ctx, r, &repo, &id).await?;
+    let Some(digest) = q(&query(&r.uri), "digest").map(str::to_string) else {
         return Err(OciError::digest_invalid("the digest parameter is required"));
     };
-    append(ctx, id, offset, &r.headers, body).await?;
-    commit(ctx, r, repo, id, &digest)
+    let (_, upload) = append(ctx, upload, offset, &r.headers, body).await?;
+    off(ctx, r, move |ctx, r| commit(ctx, r, &repo, upload, &digest)).await
 }
 
 fn upload_status(ctx: &Ctx, r: &Req, repo: &str, id: &str) -> Res {
-    let offset = session(ctx, r, repo, id)?;
+    session(ctx, r, repo, id)?;
+    let offset = ctx.blobs.upload_len(id);
     let mut resp = StatusCode::NO_CONTENT.into_response();
     upload_headers(&mut resp, repo, id, offset);
     Ok(resp)

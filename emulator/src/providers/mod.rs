@@ -212,7 +212,6 @@ async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, Ar
     let body = read_body(body).await?;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
         .map_err(|_| ArmError::invalid_request_content("The query string is malformed."))?;
-    settle(state, false)?;
     let req = ArmRequest {
         method: parts.method.clone(),
         base: web::base_url(&parts),
@@ -225,7 +224,14 @@ async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, Ar
         strict_api_versions: state.config.strict_api_versions,
         nesting: None,
     };
-    dispatch(state, &req, route)
+    // Settling and the handler are synchronous store work (a writing request
+    // is one transaction, and its commit fsyncs): on the blocking pool, whole.
+    let state = state.clone();
+    crate::web::blocking(move || {
+        settle(&state, false)?;
+        dispatch(&state, &req, route)
+    })
+    .await
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ArmError> {
