@@ -7,7 +7,12 @@
 //! cargo bench --bench scale                        # every row, reqwest as the load generator
 //! cargo bench --bench scale -- --load wrk          # the same with wrk (bench/scale does this)
 //! cargo bench --bench scale -- --only 50,000 --only memory --seconds 5
+//! cargo bench --bench scale -- --keep /tmp/worlds   # keep the snapshots and data dirs
 //! ```
+//!
+//! `--only` picks rows by part of their name; the 10-resource row, the
+//! reference, always runs. On a shared machine the figures move by up to 2×
+//! from run to run: judge the 1.2× goal on a quiet one, with `--seconds 10`.
 //!
 //! Columns, each measured for `--seconds` (default 3) after a warm-up:
 //! - ARM GET of one resource group, 16 keep-alive connections: throughput and p50;
