@@ -62,12 +62,7 @@ async fn main() {
         .is_success()
     );
 
-    let proxied = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .proxy(reqwest::Proxy::https(format!("http://localhost:{port}")).unwrap())
-        .build()
-        .unwrap();
+    let proxied = common::proxied(dir.path(), port);
     let client = RegistryClient::new(
         proxied.clone(),
         "benchreg01.azurecr.io",

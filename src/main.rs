@@ -241,6 +241,11 @@ struct Serve {
     /// in the plane's shape and the connection lives on). Never in normal use.
     #[arg(long, env = "AZEMU_ENABLE_TEST_PANICS", hide = true)]
     enable_test_panics: bool,
+    /// Tests only: accept fault rules with `"crash": "<point>"`, which stop the
+    /// process dead at that point in the code (as `kill -9` would) to prove
+    /// that a write cut off halfway leaves nothing behind. Never in normal use.
+    #[arg(long, env = "AZEMU_ENABLE_TEST_CRASHES", hide = true)]
+    enable_test_crashes: bool,
     /// Keep everything (state and registry blobs) in memory: nothing survives a restart.
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
@@ -368,6 +373,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.token_skew = Duration::from_secs(s.token_skew_seconds);
     config.max_upload_bytes = s.max_upload_bytes;
     config.enable_test_panics = s.enable_test_panics;
+    config.enable_test_crashes = s.enable_test_crashes;
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;

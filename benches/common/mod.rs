@@ -42,6 +42,17 @@ pub fn client(dir: &std::path::Path) -> reqwest::Client {
         .unwrap()
 }
 
+/// An HTTPS client that reaches `<name>.azurecr.io` through the emulator's CONNECT proxy.
+pub fn proxied(dir: &std::path::Path, port: u16) -> reqwest::Client {
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .proxy(reqwest::Proxy::https(format!("http://localhost:{port}")).unwrap())
+        .build()
+        .unwrap()
+}
+
 pub fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let n = samples.len();

@@ -69,6 +69,9 @@ pub struct Config {
     /// Tests only: accept fault rules that panic inside a request's handling
     /// (`--enable-test-panics`, hidden), to prove panics are contained.
     pub enable_test_panics: bool,
+    /// Tests only: accept fault rules that stop the process dead at a named
+    /// point (`--enable-test-crashes`, hidden), to prove writes are atomic.
+    pub enable_test_crashes: bool,
 }
 
 impl Config {
@@ -94,6 +97,7 @@ impl Config {
             token_skew: Duration::from_secs(crate::entra::token::SKEW_SECS as u64),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             enable_test_panics: false,
+            enable_test_crashes: false,
         }
     }
 

@@ -20,6 +20,14 @@
 //! and the connection and process live on: [`crate::server::recover`]). Such
 //! rules are refused unless the emulator was started with the hidden flag
 //! `--enable-test-panics` (`AZEMU_ENABLE_TEST_PANICS`); never use it otherwise.
+//!
+//! For tests only, `"crash": "<point>"` stops the process dead
+//! (`std::process::abort`: no destructor, no flush, no commit; what `kill -9`
+//! does) when the code reaches that named point, whatever the request: proof
+//! that a write cut off halfway leaves all of it or none after a restart. The
+//! points are [`CRASH_POINTS`]. Such rules are refused unless the emulator was
+//! started with the hidden flag `--enable-test-crashes`
+//! (`AZEMU_ENABLE_TEST_CRASHES`); never use it otherwise.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -62,7 +70,18 @@ pub struct Rule {
     /// Refused unless the emulator runs with `--enable-test-panics`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub panic: bool,
+    /// Tests only: stop the process dead when the code reaches this point
+    /// (one of [`CRASH_POINTS`]); it matches no request itself.
+    /// Refused unless the emulator runs with `--enable-test-crashes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash: Option<String>,
 }
+
+/// Where a `crash` rule can stop the process: named points inside multi-row writes.
+pub const CRASH_POINTS: &[&str] = &[
+    // A system-assigned identity's principal is written; the resource row is not yet.
+    "identity.principal-written",
+];
 
 /// The rules of one emulator (configuration of the run, not part of the world's state).
 #[derive(Clone, Default)]
@@ -92,6 +111,7 @@ impl Faults {
         let principal = bearer_principal(headers);
         let rule = rules.iter_mut().find(|r| {
             r.times != Some(0)
+                && r.crash.is_none()
                 && r.host.as_deref().is_none_or(|h| {
                     let h = h.to_ascii_lowercase();
                     host == h || (h.starts_with('.') && host.ends_with(&h))
@@ -117,6 +137,22 @@ impl Faults {
                 .panic
                 .then(|| format!("injected test panic (fault rule {})", rule.id)),
         })
+    }
+
+    /// Tests only: stop the process dead, as `kill -9` would, if a `crash`
+    /// rule names `point` (see [`CRASH_POINTS`]).
+    pub fn crash_point(&self, point: &str) {
+        let mut rules = self.rules();
+        if let Some(rule) = rules
+            .iter_mut()
+            .find(|r| r.times != Some(0) && r.crash.as_deref() == Some(point))
+        {
+            eprintln!(
+                "azemu: injected test crash at {point} (fault rule {})",
+                rule.id
+            );
+            std::process::abort();
+        }
     }
 }
 
@@ -230,7 +266,36 @@ pub async fn create(State(s): State<crate::AppState>, body: axum::body::Bytes) -
         )
         .into_response();
     }
-    if rule.status.is_none() && rule.delay_ms.is_none() && !rule.panic {
+    if let Some(point) = &rule.crash {
+        if !s.config.enable_test_crashes {
+            return crate::arm::ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "'crash' rules are for tests: start the emulator with --enable-test-crashes.",
+            )
+            .into_response();
+        }
+        if !CRASH_POINTS.contains(&point.as_str()) {
+            return crate::arm::ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                format!(
+                    "'{point}' is not a crash point. Crash points: {}.",
+                    CRASH_POINTS.join(", ")
+                ),
+            )
+            .into_response();
+        }
+        if rule.status.is_some() || rule.delay_ms.is_some() || rule.panic {
+            return crate::arm::ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "A 'crash' rule answers nothing itself: leave out 'status', 'delayMs' and 'panic'.",
+            )
+            .into_response();
+        }
+    }
+    if rule.status.is_none() && rule.delay_ms.is_none() && !rule.panic && rule.crash.is_none() {
         return crate::arm::ArmError::invalid_request_content(
             "A rule needs a 'status' to answer with, a 'delayMs' to wait, or both.",
         )
@@ -291,6 +356,7 @@ mod tests {
             times: Some(1),
             hits: 0,
             panic: false,
+            crash: None,
         });
         assert!(
             f.intercept("myreg.azurecr.io", "POST", "/v2/x", &none)
@@ -333,6 +399,7 @@ mod tests {
             times: None,
             hits: 0,
             panic: false,
+            crash: None,
         });
         let token = |oid: &str| {
             use base64::Engine;

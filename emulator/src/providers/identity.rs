@@ -180,6 +180,8 @@ pub fn apply(
                 created_ms: Some((req.now.unix_timestamp_nanos() / 1_000_000) as i64),
             };
             state.directory.put(&sp)?;
+            // Tests only (`--enable-test-crashes`): a crash between this row and the resource's.
+            state.faults.crash_point("identity.principal-written");
             Some(sp)
         }
         (false, Some(sp)) => {
