@@ -40,6 +40,8 @@ pub struct AppState {
     pub maintenance: Arc<crate::maintenance::Schedule>,
     /// The key behind each managed-identity endpoint's `IDENTITY_HEADER`.
     pub identity_secrets: Arc<crate::entra::msi::IdentitySecrets>,
+    /// The scheduler's cached head of its queue (what is due next).
+    pub schedule: Arc<crate::runtime::scheduler::Schedule>,
 }
 
 impl AppState {
@@ -85,10 +87,14 @@ impl AppState {
             storage_key: Arc::new(storage_key),
             maintenance: Default::default(),
             identity_secrets: Arc::new(identity_secrets),
+            schedule: Default::default(),
         };
         state.assignment_index.rebuild(state.store.as_ref())?;
         state.store.transaction(|_| state.seed())?;
         state.reconcile()?;
+        if crate::runtime::scheduler::rebuild_if_missing(&state)? {
+            tracing::info!("built the schedule from the stored operations and timers");
+        }
         crate::maintenance::run_if_due(&state);
         let (files, bytes) = state.collect_garbage()?;
         if files > 0 {
@@ -128,6 +134,9 @@ impl AppState {
         })?;
         self.assignment_index.rebuild(self.store.as_ref())?;
         self.reconcile()?;
+        // Derived state: built again from the rows it schedules (a snapshot
+        // an older version wrote has none).
+        crate::runtime::scheduler::rebuild(self)?;
         Ok(summary)
     }
 
@@ -221,6 +230,8 @@ impl AppState {
             self.seed()
         });
         self.assignment_index.rebuild(self.store.as_ref())?;
-        seeded
+        seeded?;
+        crate::runtime::scheduler::rebuild(self)?;
+        Ok(())
     }
 }
