@@ -35,3 +35,4 @@ mod oci_conformance;
 mod python_sdk;
 mod route_authz;
 mod scenarios;
+mod scheduler;
