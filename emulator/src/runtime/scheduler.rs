@@ -282,7 +282,10 @@ fn carry_out(
             // A task's check and the runs it queues commit together; a task
             // whose rows cannot be read stops only its own timers.
             let fired = store.transaction(|_| task_runs::fire_timers(state, now, &task, &key));
-            crate::providers::unless_unreadable(fired)?;
+            if crate::providers::unless_unreadable(fired)?.is_none() {
+                // Its rows cannot be read: it waits until the task is written again.
+                store.delete(queue::TABLE, &key)?;
+            }
             Ok(0)
         }
         Item::Deployment { key, id } => {
