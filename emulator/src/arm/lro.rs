@@ -338,6 +338,82 @@ mod tests {
     use super::*;
 
     #[test]
+    fn its_place_in_the_queue() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let t = ms(now);
+        let run = OperationKind::TaskRun {
+            run_key: "r/runs/ca1".into(),
+        };
+        let delay = Some(std::time::Duration::from_secs(10));
+        let mut op = Operation::start("s", run.clone(), "runs", now, delay);
+        let what = format!("op/{}", op.id);
+        assert_eq!(
+            op.entries(),
+            vec![queue::key(queue::TIMED, t, &what)],
+            "picked up at once"
+        );
+        op.wake_ms = None;
+        assert_eq!(
+            op.entries(),
+            vec![queue::key(queue::TIMED, t + 10_000, &what)],
+            "then due at its deadline"
+        );
+        let explicit = Operation::start("s", run, "runs", now, None);
+        let what = format!("op/{}", explicit.id);
+        assert_eq!(
+            explicit.entries(),
+            vec![format!("x/{what}"), queue::key(queue::TIMED, t, &what)],
+            "waits for step, picked up at once"
+        );
+        let mut done = explicit.clone();
+        done.finish(now, None);
+        assert_eq!(done.entries(), vec![queue::key(queue::ENDED, t, &what)]);
+    }
+
+    #[test]
+    fn an_operation_that_ends_wakes_the_deployments_waiting_on_it() {
+        let store: std::sync::Arc<dyn Store> =
+            std::sync::Arc::new(crate::store::MemoryStore::new());
+        let store = store.as_ref();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let kind = OperationKind::Deployment {
+            deployment_id:
+                "/subscriptions/s/resourceGroups/r/providers/Microsoft.Resources/deployments/d"
+                    .into(),
+        };
+        let mut deployment = Operation::start("s", kind, "D", now, None);
+        deployment.wake_ms = None;
+        deployment.save(store).unwrap();
+        assert!(
+            store
+                .keys(queue::TABLE, queue::DEPLOYMENTS)
+                .unwrap()
+                .is_empty(),
+            "waiting"
+        );
+        let kind = OperationKind::Provision {
+            resource_id: "/subscriptions/s/resourceGroups/r/providers/Microsoft.X/y/z".into(),
+        };
+        let mut followed =
+            Operation::start("s", kind, "P", now, Some(std::time::Duration::from_secs(5)));
+        followed.waiters.push(deployment.id.clone());
+        followed.save(store).unwrap();
+        let end = now + time::Duration::seconds(5);
+        followed.finish(end, None);
+        followed.save(store).unwrap();
+        let woken = Operation::load(store, &deployment.id).unwrap().unwrap();
+        assert_eq!(woken.wake_ms, Some(ms(end)));
+        assert_eq!(
+            store.keys(queue::TABLE, queue::DEPLOYMENTS).unwrap(),
+            vec![queue::key(
+                queue::DEPLOYMENTS,
+                ms(end),
+                &format!("op/{}", deployment.id)
+            )]
+        );
+    }
+
+    #[test]
     fn lifecycle() {
         let now = OffsetDateTime::now_utc();
         let kind = OperationKind::DeleteResourceGroup {
