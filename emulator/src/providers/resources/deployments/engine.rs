@@ -104,7 +104,7 @@ fn advance_one(state: &AppState, id: &str, op: &str) -> Result<bool, ArmError> {
 }
 
 /// The operations the running resources of deployment `id` follow: a round
-/// that moved nothing waits for one of them to end. (None, when it cannot be read.)
+/// that moved nothing waits for one of them to end (none, when it cannot be read).
 pub fn followed(state: &AppState, id: &str) -> Vec<String> {
     let Ok(Some(row)) = state
         .store
