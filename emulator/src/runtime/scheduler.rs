@@ -414,11 +414,12 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    /// A state in memory; the data dir (keys, CA) is made once and shared.
+    /// A state in memory; the data dir (keys, CA) is made once and kept
+    /// (it holds no state), so runs leave nothing new behind.
     fn state(mode: SimMode) -> AppState {
         static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
         let dir = DIR.get_or_init(|| {
-            let d = std::env::temp_dir().join(format!("azemu-sched-{}", uuid::Uuid::new_v4()));
+            let d = std::env::temp_dir().join("azemu-scheduler-unit-keys");
             // Keys and CA made once, before the tests share the dir.
             let mut c = Config::new(&d);
             c.state_in_memory = true;
