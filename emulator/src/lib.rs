@@ -18,7 +18,8 @@
 //! - [`templates`]: the ARM template language (expressions, functions, plans)
 //!   that `Microsoft.Resources/deployments` runs through the providers.
 //! - [`seed`]: declarative worlds (`azemu serve --seed`).
-//! - [`runtime`]: what runs when operations settle (ACR task runs).
+//! - [`runtime`]: the scheduler (what is due on the emulated clock, found through
+//!   a queue) and what runs when operations settle (ACR task runs).
 //! - [`storage`]: the Blob Storage slice task logs are streamed from (signed SAS links).
 //! - [`maintenance`]: housekeeping on the emulated clock (abandoned uploads,
 //!   tombstones, build contexts), as distribution's upload purging.

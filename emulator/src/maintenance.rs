@@ -15,7 +15,10 @@
 //! A sweep runs when emulated time has moved a whole interval past the last
 //! one. Nothing runs on a timer: that is checked at start, whenever the clock
 //! is advanced (`POST /_emulator/clock/advance`), and where pending operations
-//! settle (the start of each ARM request).
+//! settle (the start of each ARM request). The check is a clock read and an
+//! atomic load: it takes no lock and reads no row until a sweep is due.
+//! (Finished long-running operations are not swept here: the scheduler prunes
+//! each one when its retention ends, see [`crate::arm::lro::RETENTION`].)
 
 use crate::state::AppState;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -38,6 +38,8 @@ pub struct AppState {
     pub maintenance: Arc<crate::maintenance::Schedule>,
     /// The key behind each managed-identity endpoint's `IDENTITY_HEADER`.
     pub identity_secrets: Arc<crate::entra::msi::IdentitySecrets>,
+    /// The scheduler's cached head of its queue (what is due next).
+    pub schedule: Arc<crate::runtime::scheduler::Schedule>,
 }
 
 impl AppState {
@@ -82,9 +84,13 @@ impl AppState {
             storage_key: Arc::new(storage_key),
             maintenance: Default::default(),
             identity_secrets: Arc::new(identity_secrets),
+            schedule: Default::default(),
         };
         state.store.transaction(|_| state.seed())?;
         state.reconcile()?;
+        if crate::runtime::scheduler::rebuild_if_missing(&state)? {
+            tracing::info!("built the schedule from the stored operations and timers");
+        }
         crate::maintenance::run_if_due(&state);
         let (files, bytes) = state.collect_garbage()?;
         if files > 0 {
@@ -123,6 +129,9 @@ impl AppState {
             snap.write(self.store.as_ref(), &self.blobs)
         })?;
         self.reconcile()?;
+        // Derived state: built again from the rows it schedules (a snapshot
+        // an older version wrote has none).
+        crate::runtime::scheduler::rebuild(self)?;
         Ok(summary)
     }
 
@@ -214,6 +223,8 @@ impl AppState {
         self.store.transaction(|_| {
             self.store.clear()?;
             self.seed()
-        })
+        })?;
+        crate::runtime::scheduler::rebuild(self)?;
+        Ok(())
     }
 }

@@ -36,3 +36,4 @@ mod oci_conformance;
 mod python_sdk;
 mod route_authz;
 mod scenarios;
+mod scheduler;

@@ -13,7 +13,7 @@
 //! | `GET /_emulator/info` | tenant, subscription and well-known credentials |
 //! | `POST /_emulator/reset` | drop all state, re-seed, reset the clock |
 //! | `GET /_emulator/clock` | emulated now and the offset from wall time |
-//! | `POST /_emulator/clock/advance?seconds=N` | move emulated time forward |
+//! | `POST /_emulator/clock/advance?seconds=N` | move emulated time forward, then settle what fell due |
 //! | `POST /_emulator/step` | finish every pending long-running operation now |
 //! | `POST /_emulator/principals` | create a service principal with a secret (body: optional `displayName`, `appId`, `secret`) |
 //! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
@@ -384,14 +384,25 @@ async fn advance(State(s): State<AppState>, Query(q): Query<HashMap<String, Stri
         )
         .into_response();
     }
-    // What expired while time jumped is swept now, as it would have been on the way.
-    crate::maintenance::run_if_due(&s);
-    Json(clock_body(&s)).into_response()
+    // What expired while time jumped is swept now, as it would have been on
+    // the way, and what fell due settles (operations, runs, timers).
+    let settled = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || crate::providers::settle(&s, false)).await
+    };
+    match settled {
+        Ok(Ok(_)) => Json(clock_body(&s)).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ArmError::internal(anyhow::anyhow!(e)).into_response(),
+    }
 }
 
+/// `POST /_emulator/step`: everything pending settles now (explicit mode's
+/// only way forward); `{"completed": n}` operations finished.
 async fn step(State(s): State<AppState>) -> Response {
-    match crate::providers::settle(&s, true) {
-        Ok(n) => Json(json!({"completed": n})).into_response(),
-        Err(e) => e.into_response(),
+    match tokio::task::spawn_blocking(move || crate::providers::settle(&s, true)).await {
+        Ok(Ok(n)) => Json(json!({"completed": n})).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ArmError::internal(anyhow::anyhow!(e)).into_response(),
     }
 }

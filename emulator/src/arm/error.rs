@@ -176,6 +176,16 @@ impl ArmError {
         Self::invalid_resource_namespace(ns)
     }
 
+    /// A status URL (`operationresults`, `operationStatuses`) of an operation
+    /// never known, or pruned after [`crate::arm::lro::RETENTION`]. The ARM RPC
+    /// says 404 (async-api-reference.md, "Operation result rules": "If the
+    /// operation ID does not exist … the resource provider should return a
+    /// `404` response").
+    // TODO-fidelity: the code and message are not from a recorded response
+    // (searched: azure-cli recordings and issues for operationresults /
+    // operationStatuses 404s, "OperationNotFound", "AsyncOperationNotFound",
+    // "InvalidJobId", azure-resource-manager-rpc, learn.microsoft.com's async
+    // operations page).
     pub fn operation_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -18,7 +18,7 @@ pub mod managed_identity;
 pub mod network;
 pub mod resources;
 
-use crate::arm::lro::{Operation, OperationKind};
+use crate::arm::lro::OperationKind;
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::state::AppState;
 use crate::web::{self, MAX_BODY};
@@ -864,77 +864,36 @@ fn route_subscription(route: &Route) -> Option<&str> {
     }
 }
 
-/// Finish long-running operations whose time has come (or all of them, when
-/// `force`), and move template deployments on as their resources finish, until
-/// nothing more moves. Returns how many operations finished.
+/// Settle what is due: long-running operations whose time has come (or all
+/// of them, when `force`: `POST /_emulator/step`), task-run pick-ups, timer
+/// triggers, deployments' rounds and the pruning of old operations, found
+/// through the scheduler's queue ([`crate::runtime::scheduler`]). When
+/// nothing is due this takes no lock and writes nothing. Returns how many
+/// operations finished.
 pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
-    // Housekeeping (abandoned uploads, tombstones, build contexts), when a sweep is due.
+    // Housekeeping (abandoned uploads, tombstones, build contexts), when a
+    // sweep is due; otherwise a clock read and an atomic load.
     crate::maintenance::run_if_due(state);
-    // Synchronous throughout (no await while held).
-    let _one_at_a_time = state.settling.lock().unwrap_or_else(|e| e.into_inner());
-    let mut total = 0;
-    // Timer triggers whose time emulated time has passed queue their runs first.
-    crate::runtime::task_runs::fire_timers(state)?;
-    // Each round can start resources whose operations are due at once (zero
-    // delay) or on `force`; a deployment's depth bounds the rounds needed.
-    for _ in 0..256 {
-        let (n, deployments) = settle_operations(state, force)?;
-        // A deployment is itself a long-running operation: in explicit
-        // simulation mode it moves only when told to.
-        let moved = match (force, state.config.sim_mode) {
-            (false, crate::config::SimMode::Explicit) => false,
-            _ => resources::deployments::engine::advance(state, &deployments),
-        };
-        total += n;
-        if n == 0 && !moved {
-            break;
-        }
-    }
-    Ok(total)
+    crate::runtime::scheduler::settle(state, force)
 }
 
-/// Finish the due operations; returns how many, and the running deployments
-/// with their operations (which the deployment engine finishes).
-fn settle_operations(
+/// What finishing an operation of `kind` does (its deadline has passed, or
+/// step): the provider that started it carries it out. The scheduler commits
+/// this and the operation's end together.
+pub(crate) fn finish_operation_work(
     state: &AppState,
-    force: bool,
-) -> Result<(usize, Vec<(String, String)>), ArmError> {
-    let now = state.clock.now();
-    let mut n = 0;
-    let mut deployments = Vec::new();
-    for mut op in Operation::pending(state.store.as_ref())? {
-        if let OperationKind::Deployment { deployment_id } = &op.kind {
-            deployments.push((deployment_id.clone(), op.id.clone()));
-            continue;
+    kind: &OperationKind,
+) -> Result<(), ArmError> {
+    match kind {
+        OperationKind::DeleteResourceGroup { resource_group_id } => {
+            resources::resource_groups::finish_delete(state, resource_group_id)
         }
-        if !(force || op.due(now)) {
-            if let OperationKind::TaskRun { run_key } = &op.kind {
-                unless_unreadable(crate::runtime::task_runs::mark_running(state, run_key, now))?;
-            }
-            continue;
-        }
-        // The operation's work and its end commit together: a crash never
-        // leaves the work done and the operation pending, or the reverse.
-        state.store.transaction(|_| {
-            let outcome = match &op.kind {
-                OperationKind::DeleteResourceGroup { resource_group_id } => {
-                    resources::resource_groups::finish_delete(state, resource_group_id)
-                }
-                OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
-                OperationKind::FailProvisioning { resource_id } => {
-                    fail_provisioning(state, resource_id)
-                }
-                OperationKind::Deployment { .. } => return Ok(()),
-                OperationKind::TaskRun { run_key } => {
-                    crate::runtime::task_runs::execute(state, run_key)
-                }
-            };
-            op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
-            op.save(state.store.as_ref())
-        })?;
-        n += 1;
+        OperationKind::Provision { resource_id } => finish_provisioning(state, resource_id),
+        OperationKind::FailProvisioning { resource_id } => fail_provisioning(state, resource_id),
+        // Finished by the deployment engine, never by the clock.
+        OperationKind::Deployment { .. } => Ok(()),
+        OperationKind::TaskRun { run_key } => crate::runtime::task_runs::execute(state, run_key),
     }
-    Ok((n, deployments))
 }
 
 /// `Ok(None)` for an error that an unreadable row caused (logged): while

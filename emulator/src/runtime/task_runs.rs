@@ -15,6 +15,7 @@
 //! ([`crate::storage`]).
 
 use crate::acr::{Caller, Scope, granted};
+use crate::arm::lro::queue;
 use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
@@ -28,48 +29,50 @@ use time::OffsetDateTime;
 /// The public address task agents come from (for firewall messages).
 pub const TASK_AGENT_IP: [u8; 4] = [20, 42, 66, 17];
 
-/// Queue a run for every timer-trigger occurrence that emulated time has
-/// passed since the task was last checked (at most 10 per trigger per check).
-pub fn fire_timers(state: &AppState) -> Result<usize, ArmError> {
-    let now = state.clock.now();
-    let mut fired = 0;
-    for (key, watch) in state.store.scan(tables::ACR_TASK_TIMERS, "")? {
-        // A task's check and the runs it queues commit together; a task whose
-        // rows cannot be read stops only its own timers.
-        let r = state
-            .store
-            .transaction(|_| fire_timer(state, now, &key, watch));
-        fired += crate::providers::unless_unreadable(r)?.unwrap_or(0);
+/// A task's timer triggers are due (its row `key` in the schedule): queue a
+/// run for every occurrence that emulated time has passed since the task was
+/// last checked (at most 10 per trigger), and schedule the next occurrence.
+pub fn fire_timers(
+    state: &AppState,
+    now: OffsetDateTime,
+    task_key: &str,
+    entry: &str,
+) -> Result<usize, ArmError> {
+    let fired = fire_timer(state, now, task_key)?;
+    // A row the watch no longer names (it moved on, or went) goes.
+    let current = state
+        .store
+        .get(tables::ACR_TASK_TIMERS, task_key)?
+        .and_then(|w| w["due"].as_i64())
+        .map(|due| timer_entry(task_key, due));
+    if current.as_deref() != Some(entry) {
+        state.store.delete(queue::TABLE, entry)?;
     }
     Ok(fired)
 }
 
 /// The runs one task's timers owe since it was last checked.
-fn fire_timer(
-    state: &AppState,
-    now: OffsetDateTime,
-    key: &str,
-    mut watch: Value,
-) -> Result<usize, ArmError> {
-    let mut fired = 0;
+fn fire_timer(state: &AppState, now: OffsetDateTime, key: &str) -> Result<usize, ArmError> {
+    let Some(watch) = state.store.get(tables::ACR_TASK_TIMERS, key)? else {
+        return Ok(0);
+    };
+    let Some(task) = state.store.get(tables::RESOURCES, key)? else {
+        unwatch_timers(state, key)?;
+        return Ok(0);
+    };
     let since = watch["checked"].as_str().and_then(|t| {
         OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
     });
     let Some(since) = since else {
         // Unreadable: start watching again from now (no occurrence is made up).
-        watch["checked"] = json!(arm_timestamp(now));
-        state.store.put(tables::ACR_TASK_TIMERS, key, watch)?;
+        watch_timers(state, key, &task, now)?;
         return Ok(0);
     };
     if since >= now {
+        watch_timers(state, key, &task, since)?;
         return Ok(0);
     }
-    watch["checked"] = json!(arm_timestamp(now));
-    state.store.put(tables::ACR_TASK_TIMERS, key, watch)?;
-    let Some(task) = state.store.get(tables::RESOURCES, key)? else {
-        state.store.delete(tables::ACR_TASK_TIMERS, key)?;
-        return Ok(0);
-    };
+    watch_timers(state, key, &task, now)?;
     let Some(registry_id) = task["id"]
         .as_str()
         .and_then(|i| i.parse::<ResourceId>().ok())
@@ -80,17 +83,8 @@ fn fire_timer(
     let Some(registry) = registries::load(state, &registry_id)? else {
         return Ok(0);
     };
-    for timer in task["properties"]["trigger"]["timerTriggers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if timer["status"] == "Disabled" {
-            continue;
-        }
-        let Some(cron) = timer["schedule"].as_str().and_then(Cron::parse) else {
-            continue;
-        };
+    let mut fired = 0;
+    for (timer, cron) in timers(&task) {
         for at in cron.between(since, now, 10) {
             let body = json!({"type": "TaskRunRequest", "taskId": task["id"]});
             let trigger = json!({
@@ -104,6 +98,108 @@ fn fire_timer(
         }
     }
     Ok(fired)
+}
+
+/// A task's enabled timer triggers with their schedules.
+fn timers(task: &Value) -> impl Iterator<Item = (&Value, Cron)> {
+    task["properties"]["trigger"]["timerTriggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["status"] != "Disabled")
+        .filter_map(|t| Some((t, t["schedule"].as_str().and_then(Cron::parse)?)))
+}
+
+/// The schedule's row for a task's next timer occurrence.
+fn timer_entry(task_key: &str, due_ms: i64) -> String {
+    queue::key(queue::TIMED, due_ms, &format!("{}{task_key}", queue::TIMER))
+}
+
+/// Watch the timer triggers of `task` (stored at `key`) from `checked` on:
+/// the watch row (`acr_task_timers`) and, in the schedule, its next
+/// occurrence, replacing what was there.
+pub fn watch_timers(
+    state: &AppState,
+    key: &str,
+    task: &Value,
+    checked: OffsetDateTime,
+) -> Result<(), ArmError> {
+    unschedule(state, key)?;
+    let mut watch = json!({"checked": arm_timestamp(checked)});
+    if let Some(next) = timers(task)
+        .filter_map(|(_, c)| c.next_after(checked))
+        .min()
+    {
+        let due = (next.unix_timestamp_nanos() / 1_000_000) as i64;
+        watch["due"] = json!(due);
+        queue::put(state.store.as_ref(), &timer_entry(key, due))?;
+    }
+    state.store.put(tables::ACR_TASK_TIMERS, key, watch)?;
+    Ok(())
+}
+
+/// Stop watching a task's timers.
+pub fn unwatch_timers(state: &AppState, key: &str) -> Result<(), ArmError> {
+    unschedule(state, key)?;
+    state.store.delete(tables::ACR_TASK_TIMERS, key)?;
+    Ok(())
+}
+
+/// Remove the schedule's row the watch at `key` names (an unreadable watch names none).
+fn unschedule(state: &AppState, key: &str) -> Result<(), ArmError> {
+    let watch = match state.store.get(tables::ACR_TASK_TIMERS, key) {
+        Ok(w) => w,
+        Err(crate::store::StoreError::Unreadable { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(due) = watch.and_then(|w| w["due"].as_i64()) {
+        state.store.delete(queue::TABLE, &timer_entry(key, due))?;
+    }
+    Ok(())
+}
+
+/// A task was written: tasks with enabled timer triggers are watched from
+/// now on (occurrences before a task had its timer do not fire), a watched
+/// one keeps the moment it was last checked (its schedule may have changed),
+/// and one without any stops being watched.
+pub fn sync_timers(state: &AppState, task: &Value, now: OffsetDateTime) -> Result<(), ArmError> {
+    let key = task["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let enabled = task["properties"]["status"] != "Disabled"
+        && task["properties"]["trigger"]["timerTriggers"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["status"] != "Disabled"));
+    match (enabled, state.store.get(tables::ACR_TASK_TIMERS, &key)?) {
+        (true, None) => watch_timers(state, &key, task, now),
+        (true, Some(watch)) => {
+            let checked = checked_of(&watch).unwrap_or(now);
+            watch_timers(state, &key, task, checked)
+        }
+        (false, Some(_)) => unwatch_timers(state, &key),
+        (false, None) => Ok(()),
+    }
+}
+
+fn checked_of(watch: &Value) -> Option<OffsetDateTime> {
+    watch["checked"]
+        .as_str()
+        .and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+}
+
+/// Rebuilding the schedule: a watched task's next occurrence goes back in
+/// (a watch whose task is gone goes).
+pub fn rewatch_timers(
+    state: &AppState,
+    key: &str,
+    watch: &Value,
+    now: OffsetDateTime,
+) -> Result<(), ArmError> {
+    match state.store.get(tables::RESOURCES, key) {
+        Ok(Some(task)) => watch_timers(state, key, &task, checked_of(watch).unwrap_or(now)),
+        Ok(None) => unwatch_timers(state, key),
+        // Unreadable: left as it is, as settling leaves it.
+        Err(crate::store::StoreError::Unreadable { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A five-field cron schedule (minute hour day-of-month month day-of-week, UTC)
@@ -160,18 +256,54 @@ impl Cron {
 
     pub fn matches(&self, t: OffsetDateTime) -> bool {
         let f = &self.fields;
+        f[0][t.minute() as usize]
+            && f[1][t.hour() as usize]
+            && f[3][t.month() as u8 as usize]
+            && self.day_matches(t)
+    }
+
+    fn day_matches(&self, t: OffsetDateTime) -> bool {
+        let f = &self.fields;
         let dom = f[2][t.day() as usize];
         let dow = f[4][t.weekday().number_days_from_sunday() as usize];
-        let day = match (self.dom_any, self.dow_any) {
+        match (self.dom_any, self.dow_any) {
             (true, true) => true,
             (false, true) => dom,
             (true, false) => dow,
             (false, false) => dom || dow,
-        };
-        f[0][t.minute() as usize]
-            && f[1][t.hour() as usize]
-            && f[3][t.month() as u8 as usize]
-            && day
+        }
+    }
+
+    /// The first occurrence after `from` (whole minutes, UTC), looking at
+    /// most five years ahead: months, days and hours that cannot match are
+    /// skipped whole.
+    pub fn next_after(&self, from: OffsetDateTime) -> Option<OffsetDateTime> {
+        use time::{Duration, Month};
+        let from = from.to_offset(time::UtcOffset::UTC);
+        let end = from + Duration::days(5 * 366);
+        let mut t = from.replace_second(0).ok()?.replace_nanosecond(0).ok()? + Duration::minutes(1);
+        let f = &self.fields;
+        while t <= end {
+            if !f[3][t.month() as u8 as usize] {
+                let (y, m) = match t.month() {
+                    Month::December => (t.year() + 1, Month::January),
+                    m => (t.year(), m.next()),
+                };
+                t = time::Date::from_calendar_date(y, m, 1)
+                    .ok()?
+                    .midnight()
+                    .assume_utc();
+            } else if !self.day_matches(t) {
+                t = t.date().next_day()?.midnight().assume_utc();
+            } else if !f[1][t.hour() as usize] {
+                t = t.replace_minute(0).ok()? + Duration::hours(1);
+            } else if !f[0][t.minute() as usize] {
+                t += Duration::minutes(1);
+            } else {
+                return Some(t);
+            }
+        }
+        None
     }
 
     /// Occurrences in (`from`, `to`], whole minutes, at most `limit` (the latest ones).
@@ -202,7 +334,7 @@ impl Cron {
     }
 }
 
-/// A pending run's operation is not due yet: the run has been picked up.
+/// A queued run is picked up (its operation's wake time has come): `Running`.
 pub fn mark_running(state: &AppState, key: &str, now: OffsetDateTime) -> Result<(), ArmError> {
     if let Some(mut row) = state.store.get(tables::ACR_RUNS, key)?
         && row["properties"]["status"] == "Queued"
@@ -1401,6 +1533,39 @@ mod tests {
                 .unwrap()
                 .matches(datetime!(2026-11-22 00:00 UTC)),
             "7 is Sunday"
+        );
+        assert_eq!(
+            hourly.next_after(from),
+            Some(datetime!(2026-11-23 08:00 UTC))
+        );
+        assert_eq!(
+            hourly.next_after(datetime!(2026-11-23 08:00 UTC)),
+            Some(datetime!(2026-11-23 09:00 UTC)),
+            "after, not at"
+        );
+        assert_eq!(
+            weekdays.next_after(datetime!(2026-11-21 22:00 UTC)),
+            Some(datetime!(2026-11-23 21:30 UTC)),
+            "Saturday night: Monday's"
+        );
+        for (schedule, next, why) in [
+            (
+                "15 4 29 2 *",
+                Some(datetime!(2028-02-29 04:15 UTC)),
+                "a leap day",
+            ),
+            ("0 0 31 2 *", None, "never"),
+        ] {
+            let cron = Cron::parse(schedule).unwrap();
+            assert_eq!(
+                cron.next_after(datetime!(2026-03-01 00:00 UTC)),
+                next,
+                "{why}"
+            );
+        }
+        assert_eq!(
+            every5.next_after(datetime!(2026-12-31 23:58:30 UTC)),
+            Some(datetime!(2027-01-01 00:00 UTC))
         );
         for bad in [
             "",

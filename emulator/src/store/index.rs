@@ -337,6 +337,10 @@ impl<S: Store> Rows for Indexed<S> {
         self.inner.keys(table, prefix)
     }
 
+    fn first_keys(&self, table: &str, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.first_keys(table, prefix, limit)
+    }
+
     fn tables(&self) -> StoreResult<Vec<String>> {
         let mut t = self.inner.tables()?;
         t.retain(|n| !internal(n));

@@ -200,6 +200,27 @@ impl Rows for MemoryStore {
         ))
     }
 
+    fn first_keys(&self, table: &str, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        Ok(self.reading(
+            |o, base| {
+                o.merged(base, table, prefix)
+                    .into_keys()
+                    .take(limit)
+                    .collect()
+            },
+            |base| {
+                base.get(table)
+                    .map(|t| {
+                        range(t, prefix)
+                            .take(limit)
+                            .map(|(k, _)| k.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            },
+        ))
+    }
+
     fn tables(&self) -> StoreResult<Vec<String>> {
         Ok(self.reading(
             |o, base| o.tables(base),

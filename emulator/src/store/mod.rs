@@ -147,6 +147,9 @@ pub trait Rows {
     fn scan(&self, table: &str, prefix: &str) -> StoreResult<Vec<(String, Value)>>;
     /// Every key that starts with `prefix`, in order: unreadable rows' too.
     fn keys(&self, table: &str, prefix: &str) -> StoreResult<Vec<String>>;
+    /// The first `limit` keys that start with `prefix`, in order: a range read
+    /// that stops early (the head of a queue kept in key order).
+    fn first_keys(&self, table: &str, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;
     /// The names of the tables that hold rows, sorted.
     fn tables(&self) -> StoreResult<Vec<String>>;
     /// Drop every row of every table.
@@ -457,6 +460,12 @@ pub(crate) mod conformance {
             .collect();
         assert_eq!(keys, vec!["a/1", "a/2"]);
         assert_eq!(store.keys("t", "a/").unwrap(), vec!["a/1", "a/2"]);
+        assert_eq!(store.first_keys("t", "a/", 1).unwrap(), vec!["a/1"]);
+        assert_eq!(
+            store.first_keys("t", "", 9).unwrap(),
+            vec!["a/1", "a/2", "b/1"]
+        );
+        assert!(store.first_keys("t", "c/", 9).unwrap().is_empty());
         assert_eq!(store.delete("t", "a/2").unwrap(), Some(json!(2)));
         assert_eq!(store.delete("t", "a/2").unwrap(), None);
         assert_eq!(store.scan("t", "").unwrap().len(), 2);

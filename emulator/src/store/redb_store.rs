@@ -74,11 +74,12 @@ fn scan_in(
 fn keys_in(
     t: &impl ReadableTable<&'static str, &'static [u8]>,
     prefix: &str,
+    limit: usize,
 ) -> StoreResult<Vec<String>> {
     let mut out = Vec::new();
     for row in t.range(prefix..).map_err(backend)? {
         let (k, _) = row.map_err(backend)?;
-        if !k.value().starts_with(prefix) {
+        if !k.value().starts_with(prefix) || out.len() == limit {
             break;
         }
         out.push(k.value().to_string());
@@ -120,8 +121,13 @@ mod write {
         scan_in(&tx.open_table(def(table)).map_err(backend)?, table, prefix)
     }
 
-    pub fn keys(tx: &WriteTransaction, table: &str, prefix: &str) -> StoreResult<Vec<String>> {
-        keys_in(&tx.open_table(def(table)).map_err(backend)?, prefix)
+    pub fn keys(
+        tx: &WriteTransaction,
+        table: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        keys_in(&tx.open_table(def(table)).map_err(backend)?, prefix, limit)
     }
 
     fn names(tx: &WriteTransaction) -> StoreResult<Vec<String>> {
@@ -227,11 +233,15 @@ impl Rows for RedbStore {
     }
 
     fn keys(&self, table: &str, prefix: &str) -> StoreResult<Vec<String>> {
-        if let Some(r) = self.writer.mine(|tx| write::keys(tx, table, prefix)) {
+        self.first_keys(table, prefix, usize::MAX)
+    }
+
+    fn first_keys(&self, table: &str, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        if let Some(r) = self.writer.mine(|tx| write::keys(tx, table, prefix, limit)) {
             return r;
         }
         Ok(self
-            .reading(table, |t| keys_in(t, prefix))?
+            .reading(table, |t| keys_in(t, prefix, limit))?
             .unwrap_or_default())
     }
 

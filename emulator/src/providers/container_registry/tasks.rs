@@ -237,28 +237,10 @@ fn create(
     Ok(json_response(StatusCode::OK, &render_task(&row, false)))
 }
 
-/// Tasks with enabled timer triggers are watched by [`crate::runtime::task_runs::fire_timers`]
-/// from now on (occurrences before a task had its timer do not fire).
+/// Tasks with enabled timer triggers are watched on the emulated clock
+/// ([`crate::runtime::task_runs::sync_timers`]).
 fn sync_timers(state: &AppState, row: &Value, now: time::OffsetDateTime) -> Result<(), ArmError> {
-    let key = row["id"].as_str().unwrap_or_default().to_ascii_lowercase();
-    let enabled = row["properties"]["status"] != "Disabled"
-        && row["properties"]["trigger"]["timerTriggers"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["status"] != "Disabled"));
-    match (enabled, state.store.get(tables::ACR_TASK_TIMERS, &key)?) {
-        (true, None) => {
-            state.store.put(
-                tables::ACR_TASK_TIMERS,
-                &key,
-                json!({"checked": arm_timestamp(now)}),
-            )?;
-        }
-        (false, Some(_)) => {
-            state.store.delete(tables::ACR_TASK_TIMERS, &key)?;
-        }
-        _ => {}
-    }
-    Ok(())
+    crate::runtime::task_runs::sync_timers(state, row, now)
 }
 
 /// `PATCH …/tasks/{name}`: properties merge (RFC 7396: `null` removes, so a

@@ -1,13 +1,16 @@
-//! Running a planned deployment. [`advance`] is called from `settle` (at the
-//! start of every ARM request, and by `/_emulator/step`): for each active
-//! deployment it starts every resource whose dependencies have succeeded —
+//! Running a planned deployment. [`advance`] is called by the scheduler
+//! ([`crate::runtime::scheduler`]) when a deployment has a round to take:
+//! just created, or an operation one of its resources follows has ended
+//! (the deployment waits in that operation's `waiters`, see [`followed`]; on
+//! `/_emulator/step` in explicit simulation mode). Each round
+//! starts every resource whose dependencies have succeeded —
 //! independent resources start in the same round — by evaluating its body and
 //! sending a PUT through the provider's own route as the deployment's caller,
 //! then follows the provider's long-running operation until it is terminal.
 //! When nothing is left to run it evaluates the outputs, applies Complete
 //! mode, and finishes the operation the client polls.
 //!
-//! Every ARM request runs this, so one deployment must never fail another
+//! Any ARM request can run this, so one deployment must never fail another
 //! request: a deployment that cannot be advanced — its row unreadable, its
 //! run undecodable, a store error, even a panic — is failed on its own
 //! ([`fail_alone`]) and the others move on. What a deployment evaluates is
@@ -98,6 +101,25 @@ fn advance_one(state: &AppState, id: &str, op: &str) -> Result<bool, ArmError> {
     }
     state.store.put(tables::DEPLOYMENTS, &key, row)?;
     Ok(true)
+}
+
+/// The operations the running resources of deployment `id` follow: a round
+/// that moved nothing waits for one of them to end (none, when it cannot be read).
+pub fn followed(state: &AppState, id: &str) -> Vec<String> {
+    let Ok(Some(row)) = state
+        .store
+        .get(tables::DEPLOYMENTS, &id.to_ascii_lowercase())
+    else {
+        return Vec::new();
+    };
+    let Ok(run) = run_of(&row) else {
+        return Vec::new();
+    };
+    run.states
+        .into_iter()
+        .filter(|s| s.status == Status::Running)
+        .filter_map(|s| s.poll)
+        .collect()
 }
 
 /// ARM's answer for a failure of its own.
