@@ -54,12 +54,18 @@ pub struct Swept {
 /// Sweep if an interval of emulated time has passed since the last sweep (or
 /// the clock stands before it, after a restart or a reset). Failures are
 /// logged: housekeeping never fails the request that triggered it.
+/// Whether a sweep is due (a clock read and an atomic load).
+pub fn due(state: &AppState) -> bool {
+    let t = state.clock.now().unix_timestamp();
+    let last = state.maintenance.last.load(Ordering::SeqCst);
+    last == i64::MIN || t < last || t - last >= INTERVAL.whole_seconds()
+}
+
 pub fn run_if_due(state: &AppState) -> Option<Swept> {
     let now = state.clock.now();
     let t = now.unix_timestamp();
     let last = state.maintenance.last.load(Ordering::SeqCst);
-    let due = last == i64::MIN || t < last || t - last >= INTERVAL.whole_seconds();
-    if !due
+    if !due(state)
         || state
             .maintenance
             .last

@@ -224,8 +224,16 @@ async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, Ar
         strict_api_versions: state.config.strict_api_versions,
         nesting: None,
     };
-    // Settling and the handler are synchronous store work (a writing request
-    // is one transaction, and its commit fsyncs): on the blocking pool, whole.
+    // A read with nothing to settle commits nothing: answered here, without a
+    // hand-off. Settling and writing handlers are synchronous store work (a
+    // writing request is one transaction, and its commit fsyncs): on the
+    // blocking pool, whole.
+    if matches!(req.method, Method::GET | Method::HEAD)
+        && !crate::maintenance::due(state)
+        && !crate::runtime::scheduler::may_be_due(state)
+    {
+        return dispatch(state, &req, route);
+    }
     let state = state.clone();
     crate::web::blocking(move || {
         settle(&state, false)?;

@@ -71,7 +71,7 @@ fn ms(t: OffsetDateTime) -> i64 {
 
 /// Might something be due now? `false` only when the cached head is good (no
 /// row was added to the schedule since it was read) and lies ahead.
-fn may_be_due(state: &AppState) -> bool {
+pub(crate) fn may_be_due(state: &AppState) -> bool {
     let s = &state.schedule;
     // `seen` before `head`: a settle stores `head` first.
     if s.seen.load(Ordering::SeqCst) != queue::writes() {
