@@ -440,3 +440,49 @@ async fn crash_rules_need_the_test_flag_and_a_known_point() {
     )
     .await;
 }
+
+/// Lists are range reads of the store's indexes and come back in creation
+/// order, as Azure's do, not sorted by name: `az identity list` (in a group
+/// and in the subscription), `az group list`, and the registry's scope maps
+/// after its system ones.
+#[tokio::test]
+async fn lists_come_back_in_creation_order() {
+    use crate::az::{Az, Mode};
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(crate::harness::CLIENT_SECRET).await.ok);
+    for g in ["order-zz", "order-aa"] {
+        az.ok(&["group", "create", "-n", g, "-l", "eastus", "-o", "none"])
+            .await;
+    }
+    for (g, name) in [
+        ("order-zz", "zeta"),
+        ("order-aa", "mid"),
+        ("order-zz", "alpha"),
+    ] {
+        az.identity_create(g, name).await;
+    }
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let in_group = az.json(&["identity", "list", "-g", "order-zz"]).await;
+    assert_eq!(names(in_group), ["zeta", "alpha"]);
+    let everywhere = az.json(&["identity", "list"]).await;
+    assert_eq!(names(everywhere), ["zeta", "mid", "alpha"]);
+    let groups: Vec<String> = names(az.json(&["group", "list"]).await)
+        .into_iter()
+        .filter(|n| n.starts_with("order-"))
+        .collect();
+    assert_eq!(groups, ["order-zz", "order-aa"]);
+    // Replacing a resource keeps its place.
+    az.ok(&[
+        "identity", "update", "-g", "order-zz", "-n", "zeta", "--tags", "k=v", "-o", "none",
+    ])
+    .await;
+    let in_group = az.json(&["identity", "list", "-g", "order-zz"]).await;
+    assert_eq!(names(in_group), ["zeta", "alpha"]);
+}
