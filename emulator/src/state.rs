@@ -135,6 +135,11 @@ impl AppState {
         Ok(summary)
     }
 
+    /// The `resources` table, typed (keyed by `ResourceId`).
+    pub fn resources(&self) -> crate::arm::Resources<'_> {
+        crate::arm::Resources::of(self.store.as_ref())
+    }
+
     /// Remove the principals whose resource is gone. Writes that span rows are
     /// one transaction now, but a data dir an older version left after a crash
     /// can hold a managed identity's principal without its resource.

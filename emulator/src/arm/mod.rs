@@ -15,9 +15,11 @@ pub mod lro;
 pub mod metadata;
 pub mod paging;
 pub mod request;
+pub mod rows;
 pub mod shapes;
 
 pub use api_version::ApiVersion;
 pub use error::ArmError;
 pub use id::ResourceId;
 pub use request::ArmRequest;
+pub use rows::Resources;

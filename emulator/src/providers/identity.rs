@@ -17,7 +17,6 @@
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::entra::{PrincipalKind, ServicePrincipal};
 use crate::state::AppState;
-use crate::store::tables;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
@@ -122,14 +121,11 @@ pub fn apply(
                 "The user-assigned identity id '{uai}' is not a valid resource id."
             ))
         })?;
-        let row = state
-            .store
-            .get(tables::RESOURCES, &uai_id.key())?
-            .filter(|r| {
-                r["type"]
-                    .as_str()
-                    .is_some_and(|t| t.eq_ignore_ascii_case(super::managed_identity::TYPE))
-            });
+        let row = state.resources().get(&uai_id)?.filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(super::managed_identity::TYPE))
+        });
         let Some(row) = row else {
             return Err(ArmError::new(
                 StatusCode::BAD_REQUEST,

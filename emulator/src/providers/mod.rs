@@ -795,7 +795,7 @@ pub fn in_scope(
         )?;
         index::in_creation_order(rows, crate::store::tables::RESOURCES, under)?
     };
-    Ok(of_kind(found, resource_type))
+    Ok(crate::arm::rows::of_kind(found, resource_type))
 }
 
 /// The stored resources directly under `parent` whose type is `resource_type`
@@ -805,22 +805,7 @@ pub fn children(
     parent: &ResourceId,
     resource_type: &str,
 ) -> crate::store::StoreResult<Vec<serde_json::Value>> {
-    let found =
-        crate::store::index::RESOURCES_BY_PARENT.find(state.store.as_ref(), &parent.key())?;
-    Ok(of_kind(found, resource_type))
-}
-
-/// The rows of `found` whose type is `resource_type` (any case).
-fn of_kind(found: Vec<(String, serde_json::Value)>, resource_type: &str) -> Vec<serde_json::Value> {
-    found
-        .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| {
-            v["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(resource_type))
-        })
-        .collect()
+    state.resources().children(parent, resource_type)
 }
 
 /// Every stored resource of `resource_type` (any case), oldest first: an index read.

@@ -76,7 +76,8 @@ pub struct Header {
     pub terms: BTreeMap<String, Vec<String>>,
 }
 
-fn header(rows: &dyn Rows, table: &str, key: &str) -> StoreResult<Option<Header>> {
+/// The header the store keeps for `key` of `table` (`None` if it has none).
+pub fn header(rows: &dyn Rows, table: &str, key: &str) -> StoreResult<Option<Header>> {
     Ok(rows
         .get(&head_table(table), key)?
         .and_then(|v| serde_json::from_value(v).ok()))

@@ -16,7 +16,6 @@ use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::providers::{identity, json_response, lro_delay};
 use crate::state::AppState;
-use crate::store::tables;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -49,7 +48,7 @@ fn not_found(id: &ResourceId) -> ArmError {
 }
 
 fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+    Ok(state.resources().get(id)?)
 }
 
 fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
@@ -489,7 +488,7 @@ fn create_or_update(
     if let Some(i) = ident {
         row["identity"] = i;
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     let kind = match &group_failed {
         Some(_) => OperationKind::FailProvisioning {
             resource_id: id.to_string(),
@@ -527,12 +526,12 @@ fn update_tags(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Re
     if body.contains_key("tags") {
         row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     Ok(json_response(StatusCode::OK, &render(&row)))
 }
 
 fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
-    match state.store.delete(tables::RESOURCES, &id.key())? {
+    match state.resources().delete(id)? {
         Some(row) => {
             identity::resource_deleted(state, &id.to_string())?;
             Ok(json_response(StatusCode::OK, &render(&row)))
@@ -571,7 +570,7 @@ fn set_state(
             }
         }
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     if !lro {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

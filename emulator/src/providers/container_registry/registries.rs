@@ -55,7 +55,7 @@ fn not_found(id: &ResourceId) -> ArmError {
 }
 
 pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+    Ok(state.resources().get(id)?)
 }
 
 fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
@@ -376,7 +376,7 @@ fn create_or_update(
     if existing.is_none() {
         ensure_credentials(state, id)?;
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     let op = Operation::start(
         &id.subscription,
         OperationKind::Provision {
@@ -429,13 +429,13 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     }
     row["sku"] = json!({"name": sku, "tier": sku});
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     Ok(json_response(StatusCode::OK, &row))
 }
 
 /// `DELETE` → 200 (the registry, its credentials and its system identity go), 204 if absent.
 fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
-    match state.store.delete(tables::RESOURCES, &id.key())? {
+    match state.resources().delete(id)? {
         Some(_) => {
             state.store.delete(tables::ACR_CREDENTIALS, &id.key())?;
             identity::resource_deleted(state, &id.to_string())?;
@@ -672,7 +672,7 @@ pub fn private_endpoint_connections(
                 "status": status, "description": st["description"].as_str().unwrap_or_default(), "actionsRequired": "None",
             });
             row["properties"]["privateEndpointConnections"] = json!(all.clone());
-            state.store.put(tables::RESOURCES, &registry.key(), row)?;
+            state.resources().put(registry, row)?;
             Ok(json_response(StatusCode::OK, &all[i]))
         }
         Method::DELETE => {
@@ -682,7 +682,7 @@ pub fn private_endpoint_connections(
             let mut all = list;
             all.remove(i);
             row["properties"]["privateEndpointConnections"] = json!(all);
-            state.store.put(tables::RESOURCES, &registry.key(), row)?;
+            state.resources().put(registry, row)?;
             Ok(StatusCode::OK.into_response())
         }
         ref m => Err(ArmError::method_not_allowed(m.as_str())),

@@ -59,7 +59,7 @@ fn system_map(registry: &ResourceId, name: &str) -> Option<Value> {
 }
 
 fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+    Ok(state.resources().get(id)?)
 }
 
 fn not_found(id: &ResourceId, registry: &ResourceId) -> ArmError {
@@ -160,7 +160,7 @@ pub fn scope_maps(
                     "type": "UserDefined", "creationDate": created, "provisioningState": "Succeeded", "actions": actions,
                 },
             });
-            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            state.resources().put(&id, row.clone())?;
             Ok(json_response(
                 if existing.is_some() {
                     StatusCode::OK
@@ -178,7 +178,7 @@ pub fn scope_maps(
                     "System defined scope maps cannot be modified or deleted.",
                 ));
             }
-            match state.store.delete(tables::RESOURCES, &id.key())? {
+            match state.resources().delete(&id)? {
                 Some(_) => Ok(StatusCode::OK.into_response()),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
@@ -307,7 +307,7 @@ pub fn tokens(
                 "id": id.to_string(), "name": name, "type": TOKEN_TYPE,
                 "properties": {"creationDate": created, "scopeMapId": scope_map_id, "provisioningState": "Succeeded", "status": status},
             });
-            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            state.resources().put(&id, row.clone())?;
             Ok(json_response(
                 if existing.is_some() {
                     StatusCode::OK
@@ -319,7 +319,7 @@ pub fn tokens(
         }
         Method::DELETE => {
             state.store.delete(tables::ACR_CREDENTIALS, &id.key())?;
-            match state.store.delete(tables::RESOURCES, &id.key())? {
+            match state.resources().delete(&id)? {
                 Some(_) => Ok(StatusCode::OK.into_response()),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),
             }
@@ -439,7 +439,7 @@ pub fn token_grants(
 ) -> Option<Vec<String>> {
     let reg: ResourceId = registry["id"].as_str()?.parse().ok()?;
     let id = reg.child(super::NAMESPACE, "tokens", user);
-    let row = state.store.get(tables::RESOURCES, &id.key()).ok()??;
+    let row = state.resources().get(&id).ok()??;
     if row["properties"]["status"] != "enabled" {
         return None;
     }

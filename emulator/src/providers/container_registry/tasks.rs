@@ -88,7 +88,7 @@ pub fn tasks(
         (Some(n), None, &Method::PATCH) => update(state, req, registry, n),
         (Some(n), None, &Method::DELETE) => {
             let id = task_id(registry, n);
-            match state.store.delete(tables::RESOURCES, &id.key())? {
+            match state.resources().delete(&id)? {
                 Some(_) => {
                     identity::resource_deleted(state, &id.to_string())?;
                     Ok(StatusCode::OK.into_response())
@@ -204,7 +204,7 @@ fn create(
     let location = envelope::location(&body)?;
     let tags = envelope::tags(&body)?;
     let id = task_id(registry, name);
-    let existing = state.store.get(tables::RESOURCES, &id.key())?;
+    let existing = state.resources().get(&id)?;
     let mut props = body.get("properties").cloned().unwrap_or_else(|| json!({}));
     if !props.is_object() {
         return Err(ArmError::invalid_request_content(
@@ -232,7 +232,7 @@ fn create(
     if let Some(i) = ident {
         row["identity"] = i;
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(&id, row.clone())?;
     sync_timers(state, &row, req.now)?;
     Ok(json_response(StatusCode::OK, &render_task(&row, false)))
 }
@@ -278,7 +278,7 @@ fn update(
         }
     }
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(&id, row.clone())?;
     sync_timers(state, &row, req.now)?;
     Ok(json_response(StatusCode::OK, &render_task(&row, false)))
 }
@@ -704,7 +704,7 @@ pub fn task_runs(
             let registry_row = registry_row(state, registry)?;
             let (run, op) = start_run(state, req.now, registry, &registry_row, &run_request, None)?;
             let id = id_of(n);
-            let existing = state.store.get(tables::RESOURCES, &id.key())?;
+            let existing = state.resources().get(&id)?;
             let location = body
                 .get("location")
                 .and_then(Value::as_str)
@@ -723,7 +723,7 @@ pub fn task_runs(
                     "forceUpdateTag": body.get("properties").and_then(|p| p.get("forceUpdateTag")).cloned().unwrap_or(Value::Null),
                 },
             });
-            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            state.resources().put(&id, row.clone())?;
             let status = if existing.is_some() {
                 StatusCode::OK
             } else {

@@ -13,7 +13,6 @@ use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::entra::{PrincipalKind, ServicePrincipal};
 use crate::providers::json_response;
 use crate::state::AppState;
-use crate::store::tables;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -67,7 +66,7 @@ fn not_found(id: &ResourceId) -> ArmError {
 }
 
 pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+    Ok(state.resources().get(id)?)
 }
 
 fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
@@ -154,9 +153,7 @@ fn create_or_update(
     if identity["properties"]["isolationScope"].is_null() {
         identity["properties"]["isolationScope"] = json!("None");
     }
-    state
-        .store
-        .put(tables::RESOURCES, &id.key(), identity.clone())?;
+    state.resources().put(id, identity.clone())?;
     let status = if existing.is_some() {
         StatusCode::OK
     } else {
@@ -173,15 +170,13 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         identity["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
     }
     identity["systemData"] = system_data(&req.principal, req.now, Some(&identity["systemData"]));
-    state
-        .store
-        .put(tables::RESOURCES, &id.key(), identity.clone())?;
+    state.resources().put(id, identity.clone())?;
     Ok(json_response(StatusCode::OK, &identity))
 }
 
 /// `DELETE` → 200 deleted (its principal too), 204 when there was nothing to delete.
 fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
-    match state.store.delete(tables::RESOURCES, &id.key())? {
+    match state.resources().delete(id)? {
         Some(_) => {
             state.directory.delete_identities_within(&id.to_string())?;
             Ok(StatusCode::OK.into_response())

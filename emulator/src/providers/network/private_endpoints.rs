@@ -61,8 +61,8 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
     req.api_version(TYPE)?;
     match req.method {
         Method::GET => state
-            .store
-            .get(tables::RESOURCES, &id.key())?
+            .resources()
+            .get(id)?
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(|| {
                 ArmError::resource_not_found(
@@ -70,7 +70,7 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                     id.resource_group.as_deref().unwrap_or_default(),
                 )
             }),
-        Method::DELETE => match state.store.delete(tables::RESOURCES, &id.key())? {
+        Method::DELETE => match state.resources().delete(id)? {
             Some(pe) => {
                 // The registry forgets the connection.
                 for c in pe["properties"]["privateLinkServiceConnections"]
@@ -82,7 +82,7 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                     if let Some(reg) = c["properties"]["privateLinkServiceId"]
                         .as_str()
                         .and_then(|r| r.parse::<ResourceId>().ok())
-                        && let Some(mut row) = state.store.get(tables::RESOURCES, &reg.key())?
+                        && let Some(mut row) = state.resources().get(&reg)?
                         && let Some(list) =
                             row["properties"]["privateEndpointConnections"].as_array_mut()
                     {
@@ -91,7 +91,7 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                                 .as_str()
                                 .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
                         });
-                        state.store.put(tables::RESOURCES, &reg.key(), row)?;
+                        state.resources().put(&reg, row)?;
                     }
                 }
                 Ok(StatusCode::OK.into_response())
@@ -155,8 +155,8 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             )
         })?;
         let mut reg = state
-            .store
-            .get(tables::RESOURCES, &reg_id.key())?
+            .resources()
+            .get(&reg_id)?
             .filter(|r| {
                 r["type"].as_str().is_some_and(|t| {
                     t.eq_ignore_ascii_case(crate::providers::container_registry::registries::TYPE)
@@ -254,7 +254,7 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     for (key, reg) in registry_updates {
         state.store.put(tables::RESOURCES, &key, reg)?;
     }
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     super::virtual_networks::accepted(state, req, id, location, StatusCode::CREATED, &row)
 }
 
@@ -287,23 +287,23 @@ pub fn dns(
     };
     match req.method {
         Method::GET => state
-            .store
-            .get(tables::RESOURCES, &id.key())?
+            .resources()
+            .get(id)?
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(missing),
-        Method::DELETE => Ok(match state.store.delete(tables::RESOURCES, &id.key())? {
+        Method::DELETE => Ok(match state.resources().delete(id)? {
             Some(_) => StatusCode::OK.into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         }),
         Method::PUT | Method::PATCH => {
-            if child.is_some() && state.store.get(tables::RESOURCES, &zone.key())?.is_none() {
+            if child.is_some() && state.resources().get(zone)?.is_none() {
                 return Err(ArmError::resource_not_found(
                     &format!("{ZONE_TYPE}/{}", zone.name()),
                     zone.resource_group.as_deref().unwrap_or_default(),
                 ));
             }
             let body = req.json_object()?;
-            let existing = state.store.get(tables::RESOURCES, &id.key())?;
+            let existing = state.resources().get(id)?;
             let mut props = body.get("properties").cloned().unwrap_or(json!({}));
             if child
                 .as_ref()
@@ -349,7 +349,7 @@ pub fn dns(
                 row["location"] = json!("global");
                 row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
             }
-            state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+            state.resources().put(id, row.clone())?;
             let status = if existing.is_some() {
                 StatusCode::OK
             } else {
@@ -463,15 +463,12 @@ pub fn zone_group(
     name: &str,
 ) -> Result<Response, ArmError> {
     req.api_version(TYPE)?;
-    let mut row = state
-        .store
-        .get(tables::RESOURCES, &pe.key())?
-        .ok_or_else(|| {
-            ArmError::resource_not_found(
-                &format!("{TYPE}/{}", pe.name()),
-                pe.resource_group.as_deref().unwrap_or_default(),
-            )
-        })?;
+    let mut row = state.resources().get(pe)?.ok_or_else(|| {
+        ArmError::resource_not_found(
+            &format!("{TYPE}/{}", pe.name()),
+            pe.resource_group.as_deref().unwrap_or_default(),
+        )
+    })?;
     let gid = format!("{pe}/privateDnsZoneGroups/{name}");
     match req.method {
         Method::GET => row["properties"]["privateDnsZoneGroups"]
@@ -501,7 +498,7 @@ pub fn zone_group(
                         .is_some_and(|n| n.eq_ignore_ascii_case(name))
                 });
             }
-            state.store.put(tables::RESOURCES, &pe.key(), row)?;
+            state.resources().put(pe, row)?;
             Ok(StatusCode::OK.into_response())
         }
         Method::PUT => {
@@ -524,17 +521,12 @@ pub fn zone_group(
                         format!("Resource {zone_id} referenced by resource {gid} was not found."),
                     )
                 })?;
-                let zone = state
-                    .store
-                    .get(tables::RESOURCES, &zid.key())?
-                    .ok_or_else(|| {
-                        bad(
-                            "InvalidResourceReference",
-                            format!(
-                                "Resource {zone_id} referenced by resource {gid} was not found."
-                            ),
-                        )
-                    })?;
+                let zone = state.resources().get(&zid)?.ok_or_else(|| {
+                    bad(
+                        "InvalidResourceReference",
+                        format!("Resource {zone_id} referenced by resource {gid} was not found."),
+                    )
+                })?;
                 resolved.push((c, zone_id, zid, zone));
             }
             let mut out_configs = Vec::new();
@@ -582,7 +574,7 @@ pub fn zone_group(
             });
             groups.push(group.clone());
             row["properties"]["privateDnsZoneGroups"] = json!(groups);
-            state.store.put(tables::RESOURCES, &pe.key(), row.clone())?;
+            state.resources().put(pe, row.clone())?;
             let location = row["location"].as_str().unwrap_or("eastus").to_string();
             super::virtual_networks::accepted(state, req, pe, &location, StatusCode::OK, &group)
         }

@@ -34,7 +34,7 @@ fn not_found(id: &ResourceId) -> ArmError {
 }
 
 pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.store.get(tables::RESOURCES, &id.key())?)
+    Ok(state.resources().get(id)?)
 }
 
 fn prefixes(v: &Value) -> Vec<String> {
@@ -207,7 +207,7 @@ pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                         &in_use_by(state, s["id"].as_str().unwrap_or_default()),
                     ));
                 }
-                state.store.delete(tables::RESOURCES, &id.key())?;
+                state.resources().delete(id)?;
                 return Ok(StatusCode::OK.into_response());
             }
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -296,7 +296,7 @@ fn create_or_update(
             "enableDdosProtection": false,
         },
     });
-    state.store.put(tables::RESOURCES, &id.key(), row.clone())?;
+    state.resources().put(id, row.clone())?;
     let status = if existing.is_some() {
         StatusCode::OK
     } else {
@@ -400,9 +400,7 @@ pub fn subnet(
                 None => all.push(built.clone()),
             }
             row["properties"]["subnets"] = json!(all);
-            state
-                .store
-                .put(tables::RESOURCES, &vnet.key(), row.clone())?;
+            state.resources().put(vnet, row.clone())?;
             let location = row["location"].as_str().unwrap_or("eastus").to_string();
             accepted(
                 state,
@@ -428,7 +426,7 @@ pub fn subnet(
             let mut all = subnets;
             all.remove(i);
             row["properties"]["subnets"] = json!(all);
-            state.store.put(tables::RESOURCES, &vnet.key(), row)?;
+            state.resources().put(vnet, row)?;
             Ok(StatusCode::OK.into_response())
         }
         ref m => Err(ArmError::method_not_allowed(m.as_str())),
@@ -453,7 +451,7 @@ pub fn find_subnet(state: &AppState, subnet_id: &str) -> Option<Value> {
     let id: ResourceId = subnet_id.parse().ok()?;
     let mut vnet = id.clone();
     vnet.providers.first_mut()?.types.truncate(1);
-    let row = state.store.get(tables::RESOURCES, &vnet.key()).ok()??;
+    let row = state.resources().get(&vnet).ok()??;
     row["properties"]["subnets"]
         .as_array()?
         .iter()
@@ -502,7 +500,7 @@ pub fn peering(
                 let mut all = peerings;
                 all.remove(i);
                 row["properties"]["virtualNetworkPeerings"] = json!(all);
-                state.store.put(tables::RESOURCES, &vnet.key(), row)?;
+                state.resources().put(vnet, row)?;
                 refresh_peering_states(state)?;
             }
             Ok(StatusCode::OK.into_response())
@@ -560,9 +558,7 @@ pub fn peering(
                 None => all.push(peering),
             }
             row["properties"]["virtualNetworkPeerings"] = json!(all);
-            state
-                .store
-                .put(tables::RESOURCES, &vnet.key(), row.clone())?;
+            state.resources().put(vnet, row.clone())?;
             refresh_peering_states(state)?;
             let fresh = load(state, vnet)?.unwrap_or(row);
             let out = fresh["properties"]["virtualNetworkPeerings"]

@@ -12,7 +12,6 @@ use crate::arm::{ArmError, ArmRequest, ResourceId, locations, paging};
 use crate::config::SimMode;
 use crate::providers::json_response;
 use crate::state::AppState;
-use crate::store::tables;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -37,7 +36,7 @@ fn rg_name(id: &ResourceId) -> &str {
 /// The stored group, if any.
 pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
     let rg_only = ResourceId::resource_group(&id.subscription, rg_name(id));
-    Ok(state.store.get(tables::RESOURCES, &rg_only.key())?)
+    Ok(state.resources().get(&rg_only)?)
 }
 
 /// Routes inside a resource group need it to exist.
@@ -109,9 +108,7 @@ pub fn resource_groups_create_or_update(
     if let Some(Value::String(m)) = body.get("managedBy") {
         rg["managedBy"] = json!(m);
     }
-    state
-        .store
-        .put(tables::RESOURCES, &rg_id.key(), rg.clone())?;
+    state.resources().put(&rg_id, rg.clone())?;
     let status = if existing.is_some() {
         StatusCode::OK
     } else {
@@ -177,7 +174,7 @@ pub fn resource_groups_update(
     if let Some(Value::String(m)) = body.get("managedBy") {
         rg["managedBy"] = json!(m);
     }
-    state.store.put(tables::RESOURCES, &id.key(), rg.clone())?;
+    state.resources().put(id, rg.clone())?;
     Ok(json_response(StatusCode::OK, &rg))
 }
 
@@ -191,7 +188,7 @@ pub fn resource_groups_delete(
     let mut rg = require(state, id)?;
     check_preconditions(&req.headers, Some(""))?;
     rg["properties"]["provisioningState"] = json!("Deleting");
-    state.store.put(tables::RESOURCES, &id.key(), rg)?;
+    state.resources().put(id, rg)?;
     let delay = match state.config.sim_mode {
         SimMode::Auto => Some(state.config.lro_delay),
         SimMode::Explicit => None,
@@ -216,7 +213,7 @@ pub fn resource_groups_delete(
 /// Finish a delete: the group and everything under it go.
 pub fn finish_delete(state: &AppState, rg_id: &str) -> Result<(), ArmError> {
     let id: ResourceId = rg_id.parse().map_err(ArmError::internal)?;
-    state.store.delete(tables::RESOURCES, &id.key())?;
+    state.resources().delete(&id)?;
     // Everything under it goes (unreadable rows too): resources, role
     // assignments, deployments, and the principals of the managed identities
     // that lived in it.
