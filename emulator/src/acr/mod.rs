@@ -57,10 +57,8 @@ async fn network_gate(
         .get::<crate::web::Transport>()
         .map(|t| t.peer);
     let what = format!("{} {}", req.method(), req.uri().path());
-    // The registry lookup is one index read (no write, no file): answered
-    // here, without a hand-off to the blocking pool; what the route does
-    // with the store and the files runs there.
-    let refused = {
+    // The registry lookup reads the store: on the blocking pool.
+    let refused = crate::web::blocking(move || {
         let mut t = crate::trace::Trace::new(
             "acr-request",
             &host,
@@ -71,7 +69,8 @@ async fn network_gate(
             Ok(_) => None,
             Err(resp) => Some(tokens::told(&state, t, resp)),
         }
-    };
+    })
+    .await;
     match refused {
         None => next.run(req).await,
         Some(resp) => resp,
