@@ -68,6 +68,26 @@ impl<'a> Resources<'a> {
         )
     }
 
+    /// The rows of `resource_type` under `scope`, oldest first: an index read
+    /// for a subscription or resource group, a range read below a resource.
+    pub fn in_scope(&self, scope: &ResourceId, resource_type: &str) -> StoreResult<Vec<Value>> {
+        let found = if scope.providers.is_empty() {
+            let term = index::scoped(&scope.key(), resource_type);
+            index::RESOURCES_BY_TYPE.find(self.rows, &term)?
+        } else {
+            let under = self
+                .rows
+                .scan(tables::RESOURCES, &format!("{}/", scope.key()))?;
+            index::in_creation_order(self.rows, tables::RESOURCES, under)?
+        };
+        Ok(of_kind(found, resource_type))
+    }
+
+    /// Every row of `resource_type` (any case), with its key, oldest first: an index read.
+    pub fn of_type(&self, resource_type: &str) -> StoreResult<Vec<(String, Value)>> {
+        index::RESOURCES_BY_TYPE.find(self.rows, &resource_type.to_ascii_lowercase())
+    }
+
     /// The rows directly under `parent` of `resource_type` (any case), oldest first.
     pub fn children(&self, parent: &ResourceId, resource_type: &str) -> StoreResult<Vec<Value>> {
         let found = RESOURCES_BY_PARENT.find(self.rows, &parent.key())?;
@@ -76,7 +96,7 @@ impl<'a> Resources<'a> {
 }
 
 /// The bodies of `found` whose type is `resource_type` (any case), in order.
-pub fn of_kind(found: Vec<(String, Value)>, resource_type: &str) -> Vec<Value> {
+fn of_kind(found: Vec<(String, Value)>, resource_type: &str) -> Vec<Value> {
     found
         .into_iter()
         .map(|(_, v)| v)

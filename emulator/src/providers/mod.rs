@@ -766,7 +766,9 @@ pub fn list_tracked(
     if req.method != Method::GET {
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
-    let items: Vec<serde_json::Value> = in_scope(state, scope, resource_type)?
+    let items: Vec<serde_json::Value> = state
+        .resources()
+        .in_scope(scope, resource_type)?
         .into_iter()
         .filter(|v| caller_may_read(state, req, v))
         .map(|v| render(&v))
@@ -775,46 +777,6 @@ pub fn list_tracked(
         http::StatusCode::OK,
         &crate::arm::paging::page(items, req),
     ))
-}
-
-/// The stored resources of `resource_type` under `scope`, oldest first: an
-/// index read for a subscription or resource group, a range read below a resource.
-pub fn in_scope(
-    state: &AppState,
-    scope: &ResourceId,
-    resource_type: &str,
-) -> crate::store::StoreResult<Vec<serde_json::Value>> {
-    use crate::store::index;
-    let rows = state.store.as_ref();
-    let found = if scope.providers.is_empty() {
-        index::RESOURCES_BY_TYPE.find(rows, &index::scoped(&scope.key(), resource_type))?
-    } else {
-        let under = rows.scan(
-            crate::store::tables::RESOURCES,
-            &format!("{}/", scope.key()),
-        )?;
-        index::in_creation_order(rows, crate::store::tables::RESOURCES, under)?
-    };
-    Ok(crate::arm::rows::of_kind(found, resource_type))
-}
-
-/// The stored resources directly under `parent` whose type is `resource_type`
-/// (any case), oldest first: an index read.
-pub fn children(
-    state: &AppState,
-    parent: &ResourceId,
-    resource_type: &str,
-) -> crate::store::StoreResult<Vec<serde_json::Value>> {
-    state.resources().children(parent, resource_type)
-}
-
-/// Every stored resource of `resource_type` (any case), oldest first: an index read.
-pub fn of_type(
-    state: &AppState,
-    resource_type: &str,
-) -> crate::store::StoreResult<Vec<(String, serde_json::Value)>> {
-    crate::store::index::RESOURCES_BY_TYPE
-        .find(state.store.as_ref(), &resource_type.to_ascii_lowercase())
 }
 
 /// For list handlers: may the caller read this stored resource (`{type}/read` on its id)?

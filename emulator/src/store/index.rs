@@ -172,29 +172,32 @@ impl Index {
 
     /// The rows filed under `term`, in creation order (an unreadable one is left out).
     pub fn find(&self, rows: &dyn Rows, term: &str) -> StoreResult<Vec<(String, Value)>> {
-        let mut out = Vec::new();
-        for k in self.keys(rows, term)? {
-            match rows.get(self.table, &k) {
-                Ok(Some(v)) => out.push((k, v)),
-                Ok(None) => {}
-                Err(e @ StoreError::Unreadable { .. }) => super::skipped(&e),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.rows(rows, term)?.collect()
     }
 
     /// The first row (oldest) filed under `term`.
     pub fn first(&self, rows: &dyn Rows, term: &str) -> StoreResult<Option<(String, Value)>> {
-        for k in self.keys(rows, term)? {
-            match rows.get(self.table, &k) {
-                Ok(Some(v)) => return Ok(Some((k, v))),
-                Ok(None) => {}
-                Err(e @ StoreError::Unreadable { .. }) => super::skipped(&e),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
+        self.rows(rows, term)?.next().transpose()
+    }
+
+    /// The readable rows under `term`, read one at a time as they are taken.
+    fn rows<'a>(
+        &'a self,
+        rows: &'a dyn Rows,
+        term: &str,
+    ) -> StoreResult<impl Iterator<Item = StoreResult<(String, Value)>> + 'a> {
+        Ok(self
+            .keys(rows, term)?
+            .into_iter()
+            .filter_map(move |k| match rows.get(self.table, &k) {
+                Ok(Some(v)) => Some(Ok((k, v))),
+                Ok(None) => None,
+                Err(e @ StoreError::Unreadable { .. }) => {
+                    super::skipped(&e);
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            }))
     }
 }
 

@@ -71,7 +71,7 @@ fn not_found(id: &ResourceId, registry: &ResourceId) -> ArmError {
 
 /// Children of `registry` of `ty`, as stored (plus the system scope maps).
 fn children(state: &AppState, registry: &ResourceId, ty: &str) -> Result<Vec<Value>, ArmError> {
-    let mut out = crate::providers::children(state, registry, ty)?;
+    let mut out = state.resources().children(registry, ty)?;
     if ty == SCOPE_MAP_TYPE {
         out.extend(
             SYSTEM_MAPS

@@ -71,7 +71,9 @@ pub fn tasks(
 ) -> Result<Response, ArmError> {
     match (name, action, &req.method) {
         (None, None, &Method::GET) => {
-            let items: Vec<Value> = crate::providers::children(state, registry, TASK_TYPE)?
+            let items: Vec<Value> = state
+                .resources()
+                .children(registry, TASK_TYPE)?
                 .iter()
                 .map(|v| render_task(v, false))
                 .collect();
@@ -679,7 +681,9 @@ pub fn task_runs(
     };
     match (name, action, &req.method) {
         (None, None, &Method::GET) => {
-            let items: Vec<Value> = crate::providers::children(state, registry, TASK_RUN_TYPE)?
+            let items: Vec<Value> = state
+                .resources()
+                .children(registry, TASK_RUN_TYPE)?
                 .iter()
                 .map(|v| current(v, false))
                 .collect();

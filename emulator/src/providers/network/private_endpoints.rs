@@ -368,7 +368,7 @@ pub fn resolve_registry_privately(
     vnet_id: &str,
     registry_name: &str,
 ) -> Option<String> {
-    let zones = crate::providers::of_type(state, ZONE_TYPE).ok()?;
+    let zones = state.resources().of_type(ZONE_TYPE).ok()?;
     for (zid, _) in zones.iter().filter(|(_, z)| {
         z["name"]
             .as_str()
@@ -399,7 +399,9 @@ pub fn resolve_registry_privately(
 
 /// The private endpoint owning `ip`, if its connection to `registry_id` is approved.
 pub fn approved_endpoint_at(state: &AppState, ip: &str, registry_id: &str) -> Option<String> {
-    crate::providers::of_type(state, TYPE)
+    state
+        .resources()
+        .of_type(TYPE)
         .ok()?
         .into_iter()
         .map(|(_, v)| v)
@@ -598,6 +600,6 @@ pub fn zone_children(
         "all" => format!("{ZONE_TYPE}/A"),
         k => format!("{ZONE_TYPE}/{k}"),
     };
-    let value = crate::providers::children(state, zone, &ty)?;
+    let value = state.resources().children(zone, &ty)?;
     Ok(json_response(StatusCode::OK, &json!({"value": value})))
 }

@@ -593,7 +593,7 @@ pub fn peering(
 
 /// Mark each peering `Connected` when the remote VNet peers back, `Initiated` otherwise.
 fn refresh_peering_states(state: &AppState) -> Result<(), ArmError> {
-    let vnets = crate::providers::of_type(state, TYPE)?;
+    let vnets = state.resources().of_type(TYPE)?;
     let peers_back = |from: &str, to: &str| {
         vnets.iter().any(|(_, v)| {
             v["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(to))

@@ -231,7 +231,9 @@ pub fn resource_groups_list(
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let filter = super::generic::Filter::parse(req.query("$filter"))?;
-    let groups: Vec<Value> = crate::providers::in_scope(state, sub, TYPE)?
+    let groups: Vec<Value> = state
+        .resources()
+        .in_scope(sub, TYPE)?
         .into_iter()
         .filter(|v| filter.matches(v))
         .filter(|v| crate::providers::caller_may_read(state, req, v))
