@@ -126,6 +126,19 @@ impl ArmError {
         )
     }
 
+    /// A property that links another resource and is not a resource id
+    /// (`{"id": "x"}`, a string of format `arm-id`). Recorded in
+    /// Azure/vm-scale-sets#52, Azure/azure-cli#30560, Azure/avdaccelerator#84.
+    pub fn linked_invalid_property_id(id: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "LinkedInvalidPropertyId",
+            format!(
+                "Property id '{id}' at path '{path}' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{{subscriptionId}}' or '/providers/{{resourceProviderNamespace}}/'."
+            ),
+        )
+    }
+
     /// A path ARM does not route at all.
     pub fn no_route(path: &str) -> Self {
         Self::new(

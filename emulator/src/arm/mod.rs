@@ -17,6 +17,7 @@ pub mod paging;
 pub mod request;
 pub mod rows;
 pub mod shapes;
+pub mod spec;
 
 pub use api_version::ApiVersion;
 pub use error::ArmError;

@@ -52,6 +52,8 @@ enum Shape {
     Boolean,
     /// A named definition in the table.
     Named(String),
+    /// A schema of the compiled spec table ([`super::spec::SCHEMAS`]), by index.
+    Spec(u32),
     Object {
         fields: Vec<(String, Shape)>,
         type_name: String,
@@ -131,6 +133,7 @@ impl Shape {
                     Some(t) => s = t,
                     None => return &Shape::Any,
                 },
+                Shape::Spec(i) => return from_spec(*i),
                 _ => return s,
             }
         }
@@ -140,7 +143,7 @@ impl Shape {
     /// The .NET type name Newtonsoft.Json would name.
     fn type_name(&self) -> String {
         match self.resolve() {
-            Shape::Any | Shape::Named(_) => "System.Object".into(),
+            Shape::Any | Shape::Named(_) | Shape::Spec(_) => "System.Object".into(),
             Shape::String => "System.String".into(),
             Shape::Int32 => "System.Int32".into(),
             Shape::Int64 => "System.Int64".into(),
@@ -204,6 +207,69 @@ pub fn check(method: &str, resource_type: &str, body: &Value, raw: &[u8]) -> Res
         Ok(()) => Ok(()),
         Err(m) => Err(ArmError::invalid_request_content(&with_position(&m, raw))),
     }
+}
+
+/// Check `body` (parsed from `raw`) against schema `schema` of the compiled spec table.
+pub fn check_spec(schema: u32, body: &Value, raw: &[u8]) -> Result<(), ArmError> {
+    let mut path = Vec::new();
+    match walk(body, &Shape::Spec(schema), &mut path) {
+        Ok(()) => Ok(()),
+        Err(m) => Err(ArmError::invalid_request_content(&with_position(&m, raw))),
+    }
+}
+
+/// An `InvalidRequestContent` for `message` about the value at `path` in `raw`,
+/// positioned after its first token (Newtonsoft's words and position).
+pub fn refuse(path: &[Step], message: String, raw: &[u8]) -> ArmError {
+    let m = Mismatch {
+        path: path.to_vec(),
+        message,
+        at: At::After,
+    };
+    ArmError::invalid_request_content(&with_position(&m, raw))
+}
+
+/// The kinds a compiled spec schema gives, converted once per schema and
+/// kept for the process (children stay [`Shape::Spec`] until walked into).
+fn from_spec(i: u32) -> &'static Shape {
+    use super::spec::{Kind, SCHEMAS};
+    static CONVERTED: OnceLock<Vec<OnceLock<Shape>>> = OnceLock::new();
+    let slots = CONVERTED.get_or_init(|| SCHEMAS.iter().map(|_| OnceLock::new()).collect());
+    let Some(slot) = slots.get(i as usize) else {
+        return &Shape::Any;
+    };
+    slot.get_or_init(|| {
+        let s = &SCHEMAS[i as usize];
+        match s.kind {
+            Kind::Any => Shape::Any,
+            Kind::String => Shape::String,
+            Kind::Integer if s.format == "int64" => Shape::Int64,
+            Kind::Integer => Shape::Int32,
+            Kind::Number => Shape::Number,
+            Kind::Boolean => Shape::Boolean,
+            Kind::Array => Shape::Array(Box::new(s.items.map_or(Shape::Any, Shape::Spec))),
+            Kind::Object if s.props.is_empty() => match s.additional {
+                Some(a) => Shape::Map {
+                    values: Box::new(Shape::Spec(a)),
+                },
+                None => Shape::Any,
+            },
+            Kind::Object => {
+                // Polymorphic: the union of its subtypes' fields (as the generator does).
+                let mut fields: Vec<(String, Shape)> = Vec::new();
+                let subtypes = s.subtypes.iter().map(|(_, j)| &SCHEMAS[*j as usize]);
+                for p in s.props.iter().chain(subtypes.flat_map(|t| t.props.iter())) {
+                    if !fields.iter().any(|(n, _)| n == p.name) {
+                        fields.push((p.name.to_string(), Shape::Spec(p.schema)));
+                    }
+                }
+                Shape::Object {
+                    fields,
+                    type_name: s.type_name().to_string(),
+                }
+            }
+        }
+    })
 }
 
 /// Newtonsoft's `Path '…', line L, position P.` suffix.
@@ -283,7 +349,7 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
     }
     let shape = shape.resolve();
     match (shape, v) {
-        (Shape::Any | Shape::Named(_), _) => Ok(()),
+        (Shape::Any | Shape::Named(_) | Shape::Spec(_), _) => Ok(()),
         // Objects and arrays where a scalar goes: the reader cannot start the value.
         (
             Shape::String | Shape::Int32 | Shape::Int64 | Shape::Number | Shape::Boolean,
