@@ -368,3 +368,12 @@ pub async fn run(cmd: &mut tokio::process::Command) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The `name` of each item of a JSON list (az output, an ARM list's `value`), in order.
+pub fn names(list: &serde_json::Value) -> Vec<&str> {
+    let items = list.get("value").unwrap_or(list);
+    items
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
+        .unwrap_or_default()
+}

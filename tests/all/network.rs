@@ -1262,12 +1262,7 @@ async fn a_dns_zone_group_registers_the_endpoint() {
             "privatelink.azurecr.io",
         ])
         .await;
-    let names: Vec<&str> = records
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names = crate::harness::names(&records);
     assert!(
         names.contains(&"zonereg0001") && names.contains(&"zonereg0001.eastus.data"),
         "{names:?}"

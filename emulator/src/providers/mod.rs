@@ -11,6 +11,7 @@
 //! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
 
 pub mod authorization;
+pub mod by_spec;
 pub mod container_instance;
 pub mod container_registry;
 pub mod identity;
@@ -276,6 +277,18 @@ fn route_request(state: &AppState, req: &ArmRequest, route: Route) -> Result<Res
         return Ok(resp);
     }
     check_body_shape(req, &route)?;
+    // What no hand-written provider serves, the spec table does.
+    match route_provider(state, req, route) {
+        Err(e) if e.code == "InvalidResourceType" || e.code == "InvalidResourceNamespace" => {
+            by_spec::serve_or(state, req, e)
+        }
+        other => other,
+    }
+}
+
+/// The hand-written providers: the resource types azemu has Azure's rules for.
+fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Response, ArmError> {
+    use resources as r;
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),

@@ -153,20 +153,20 @@ impl Cx<'_> {
             }
             let before = old.and_then(|o| o.get(prop.name));
             self.path.push(Step::Key(k.clone()));
-            if !self.create && !prop.writable(false) {
-                if let Some(b) = before
-                    && b != item
-                {
-                    let target = target_text(&self.path);
-                    return Err(ArmError {
-                        target: Some(target.clone()),
-                        ..ArmError::new(
-                            StatusCode::CONFLICT,
-                            "PropertyChangeNotAllowed",
-                            format!("Changing property '{target}' is not allowed."),
-                        )
-                    });
-                }
+            if !self.create
+                && !prop.writable(false)
+                && let Some(b) = before
+                && b != item
+            {
+                let target = target_text(&self.path);
+                return Err(ArmError {
+                    target: Some(target.clone()),
+                    ..ArmError::new(
+                        StatusCode::CONFLICT,
+                        "PropertyChangeNotAllowed",
+                        format!("Changing property '{target}' is not allowed."),
+                    )
+                });
             }
             // Below the top level, a writable `id` references a resource.
             let links =

@@ -3,6 +3,7 @@
 //! issue 6's next steps.
 
 pub mod private_endpoints;
+pub mod security_groups;
 pub mod virtual_networks;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};

@@ -144,6 +144,12 @@ fn build_subnet(
     } else {
         p["addressPrefixes"] = json!(raw);
     }
+    // The network security group and route table it is associated with (served from the specs).
+    for link in ["networkSecurityGroup", "routeTable"] {
+        if let Some(id) = props[link]["id"].as_str() {
+            p[link] = json!({ "id": id });
+        }
+    }
     Ok((
         json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
         mine,
