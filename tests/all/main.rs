@@ -37,4 +37,5 @@ mod python_sdk;
 mod route_authz;
 mod scenarios;
 mod scheduler;
+mod surface_arm;
 mod surface_network;

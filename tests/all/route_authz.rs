@@ -25,6 +25,18 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     vec![
         ("GET /subscriptions", "/subscriptions".into(), 200),
         ("GET /tenants", "/tenants".into(), 200),
+        // Provider metadata: any signed-in caller reads it (no RBAC action).
+        ("GET /providers", "/providers".into(), 200),
+        (
+            "GET /providers/{ns}",
+            "/providers/Microsoft.Network".into(),
+            200,
+        ),
+        (
+            "GET /providers/{ns}/operations",
+            "/providers/Microsoft.Network/operations".into(),
+            200,
+        ),
         ("GET /subscriptions/{sub}", s.clone(), 403),
         (
             "GET /subscriptions/{sub}/resourcegroups",
@@ -826,6 +838,7 @@ async fn every_arm_route_refuses_no_token_and_no_role() {
                     && who == "no role"
                     && v_value_len(&text) > 0
                     && !op.contains("/tenants")
+                    && !op.starts_with("GET /providers")
                 {
                     panic!("{op}: a principal with no role sees {text}");
                 }

@@ -67,7 +67,10 @@ impl ApiVersion {
     }
 }
 
-/// Supported versions per ARM type (lower-cased), from `fixtures/api-versions.json`.
+/// Supported versions per ARM type (lower-cased), newest first: those the
+/// specs define ([`super::spec::api_versions`]) and those current clients
+/// send (`fixtures/api-versions.json`); a child type without its own takes
+/// its parent's.
 pub fn supported_versions(resource_type: &str) -> &'static [String] {
     static TABLE: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
@@ -76,20 +79,42 @@ pub fn supported_versions(resource_type: &str) -> &'static [String] {
         let raw: HashMap<String, serde_json::Value> =
             serde_json::from_str(include_str!("../../../fixtures/api-versions.json"))
                 .unwrap_or_default();
-        raw.into_iter()
+        let mut table: HashMap<String, Vec<String>> = raw
+            .into_iter()
             .filter(|(k, _)| !k.starts_with('_'))
             .filter_map(|(k, v)| Some((k.to_ascii_lowercase(), serde_json::from_value(v).ok()?)))
-            .collect()
+            .collect();
+        for ns in super::spec::namespaces() {
+            for (t, versions) in super::spec::resource_types(ns) {
+                let entry = table
+                    .entry(format!("{ns}/{t}").to_ascii_lowercase())
+                    .or_default();
+                entry.extend(versions.iter().map(|v| v.to_string()));
+            }
+        }
+        for versions in table.values_mut() {
+            versions.sort_by_key(|v| std::cmp::Reverse(v.to_ascii_lowercase()));
+            versions.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        }
+        table
     });
-    table
-        .get(&resource_type.to_ascii_lowercase())
-        .map(|v| v.as_slice())
-        .unwrap_or(&[])
+    let mut ty = resource_type.to_ascii_lowercase();
+    loop {
+        if let Some(v) = table.get(&ty).filter(|v| !v.is_empty()) {
+            return v;
+        }
+        // `ns/a/b` → `ns/a`; stop at the namespace.
+        match ty.rsplit_once('/') {
+            Some((parent, _)) if parent.contains('/') => ty = parent.to_string(),
+            _ => return &[],
+        }
+    }
 }
 
-/// The api-version of a request to a Microsoft.Resources endpoint (`resource_type`
-/// such as `Microsoft.Resources/resourceGroups`): required, well-formed, and in
-/// strict mode one of the supported versions.
+/// The api-version of a request to an endpoint of `resource_type`
+/// (`Microsoft.Resources/resourceGroups`, `Microsoft.Network/networkSecurityGroups`):
+/// required, well-formed, and in strict mode one of the supported versions,
+/// refused in the words ARM uses for the type's namespace.
 pub fn require(
     query: Option<&str>,
     resource_type: &str,
@@ -104,7 +129,18 @@ pub fn require(
         .parse()
         .map_err(|_| ArmError::invalid_api_version(raw, &listed()))?;
     if strict && !supported.iter().any(|s| s.eq_ignore_ascii_case(raw)) {
-        return Err(ArmError::invalid_api_version(raw, &listed()));
+        let (ns, ty) = resource_type.split_once('/').unwrap_or((resource_type, ""));
+        if ns.eq_ignore_ascii_case("Microsoft.Resources") {
+            return Err(ArmError::invalid_api_version(raw, &listed()));
+        }
+        // Oldest first, as ARM lists them (Azure/azure-cli#13834).
+        let ascending: Vec<&str> = supported.iter().rev().map(String::as_str).collect();
+        return Err(ArmError::unsupported_api_version_for_type(
+            ty,
+            ns,
+            raw,
+            &ascending.join(","),
+        ));
     }
     Ok(v)
 }
@@ -165,5 +201,28 @@ mod tests {
             .is_ok()
         );
         assert!(require(None, "Microsoft.Resources/resourceGroups", false).is_err());
+    }
+
+    #[test]
+    fn every_provider_knows_its_versions() {
+        let nsg = "Microsoft.Network/networkSecurityGroups";
+        assert!(require(Some("2024-03-01"), nsg, true).is_ok());
+        let e = require(Some("2099-01-01"), nsg, true).unwrap_err();
+        assert_eq!(e.code, "InvalidResourceType");
+        assert!(
+            e.message.starts_with("The resource type 'networkSecurityGroups' could not be found in the namespace 'Microsoft.Network' for api version '2099-01-01'. The supported api-versions are '"),
+            "{}",
+            e.message
+        );
+        // A child without versions of its own takes its parent's.
+        assert_eq!(
+            supported_versions("Microsoft.ContainerRegistry/registries/nothing"),
+            supported_versions("Microsoft.ContainerRegistry/registries")
+        );
+        assert!(
+            supported_versions("Microsoft.ContainerRegistry/registries")
+                .iter()
+                .any(|v| v == "2023-07-01")
+        );
     }
 }

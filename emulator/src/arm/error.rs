@@ -139,6 +139,25 @@ impl ArmError {
         )
     }
 
+    /// An api-version the type does not support (strict mode), as ARM words it
+    /// for provider types: Azure/azure-cli#13834 ("The resource type
+    /// 'loadBalancers' could not be found in the namespace 'Microsoft.Network'
+    /// for api version '2020-04-01'. The supported api-versions are '…'.").
+    pub fn unsupported_api_version_for_type(
+        ty: &str,
+        ns: &str,
+        api_version: &str,
+        supported: &str,
+    ) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{ty}' could not be found in the namespace '{ns}' for api version '{api_version}'. The supported api-versions are '{supported}'."
+            ),
+        )
+    }
+
     /// A path ARM does not route at all.
     pub fn no_route(path: &str) -> Self {
         Self::new(

@@ -36,6 +36,12 @@ pub enum Route {
     Subscriptions,
     /// `/tenants`
     Tenants,
+    /// `/providers`: every namespace, at tenant scope
+    TenantProviders,
+    /// `/providers/{ns}`
+    TenantProvider(String),
+    /// `/providers/{ns}/operations`: what the namespace's operations are
+    ProviderOperations(String),
     /// `/subscriptions/{s}`
     Subscription(ResourceId),
     /// `/subscriptions/{s}/resourcegroups`
@@ -67,6 +73,15 @@ pub enum Route {
     },
 }
 
+/// Segment `i` of `path` as sent (not lower-cased).
+fn original(path: &str, i: usize) -> String {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .nth(i)
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl Route {
     pub fn parse(path: &str) -> Option<Route> {
         let segs: Vec<String> = path
@@ -82,6 +97,13 @@ impl Route {
         {
             ["subscriptions"] => return Some(Route::Subscriptions),
             ["tenants"] => return Some(Route::Tenants),
+            ["providers"] => return Some(Route::TenantProviders),
+            ["providers", _] => {
+                return Some(Route::TenantProvider(original(path, 1)));
+            }
+            ["providers", _, "operations"] => {
+                return Some(Route::ProviderOperations(original(path, 1)));
+            }
             _ => {}
         }
         let (id, rest) = ResourceId::parse_prefix(path)?;
@@ -292,6 +314,9 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
     match route {
         Route::Subscriptions => r::subscriptions::subscriptions_list(state, req),
         Route::Tenants => r::subscriptions::tenants_list(state, req),
+        Route::TenantProviders => r::registrations::tenant_providers_list(req),
+        Route::TenantProvider(ns) => r::registrations::tenant_provider_get(req, &ns),
+        Route::ProviderOperations(ns) => r::registrations::provider_operations(req, &ns),
         Route::Subscription(id) => r::subscriptions::subscriptions_get(state, req, &id),
         Route::ResourceGroups(id) => r::resource_groups::resource_groups_list(state, req, &id),
         Route::ResourceGroup(id) => r::resource_groups::dispatch(state, req, &id),
@@ -537,6 +562,9 @@ impl InternalCall<'_> {
 pub const OPERATIONS: &[&str] = &[
     "GET /subscriptions",
     "GET /tenants",
+    "GET /providers",
+    "GET /providers/{ns}",
+    "GET /providers/{ns}/operations",
     "GET /subscriptions/{sub}",
     "GET /subscriptions/{sub}/resourcegroups",
     "PUT /subscriptions/{sub}/resourcegroups/{rg}",
@@ -727,6 +755,9 @@ pub fn required_action(req: &ArmRequest, route: &Route) -> Option<(String, Strin
         }
         Route::Subscriptions
         | Route::Tenants
+        | Route::TenantProviders
+        | Route::TenantProvider(_)
+        | Route::ProviderOperations(_)
         | Route::Subscription(_)
         | Route::ResourceGroups(_)
         | Route::GenericResources(_)
@@ -817,7 +848,11 @@ pub(crate) fn unknown_type(req: &ArmRequest, namespace: &str, resource_type: &st
 
 fn route_subscription(route: &Route) -> Option<&str> {
     match route {
-        Route::Subscriptions | Route::Tenants => None,
+        Route::Subscriptions
+        | Route::Tenants
+        | Route::TenantProviders
+        | Route::TenantProvider(_)
+        | Route::ProviderOperations(_) => None,
         Route::Subscription(id)
         | Route::ResourceGroups(id)
         | Route::ResourceGroup(id)

@@ -279,6 +279,27 @@ impl Op {
     }
 }
 
+/// The RBAC operation an operation needs: `{type}/read|write|delete`, or
+/// `{type}/{action}/action` (how Azure names actions in operations lists and roles).
+pub fn operation_name(op: &Op) -> Option<String> {
+    match op.target() {
+        Target::Resource { resource_type } | Target::Collection { resource_type } => {
+            let verb = match op.method {
+                "PUT" | "PATCH" => "write",
+                "DELETE" => "delete",
+                "GET" | "HEAD" => "read",
+                _ => "action",
+            };
+            Some(format!("{resource_type}/{verb}"))
+        }
+        Target::Action {
+            resource_type,
+            action,
+        } => Some(format!("{resource_type}/{action}/action")),
+        Target::Other => None,
+    }
+}
+
 /// The path parameters of a matched request, by the template's names.
 #[derive(Debug, Default, Clone)]
 pub struct Params(pub Vec<(&'static str, String)>);

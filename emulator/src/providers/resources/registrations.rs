@@ -68,10 +68,34 @@ const CATALOG: &[(&str, &[&str])] = &[
 const ALWAYS_REGISTERED: &[&str] = &["Microsoft.Resources", "Microsoft.Authorization"];
 
 pub fn catalog(namespace: &str) -> Option<(&'static str, &'static [&'static str])> {
-    CATALOG
-        .iter()
-        .copied()
+    namespaces()
+        .into_iter()
         .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
+}
+
+/// Every namespace azemu serves: the hand-written ones, then those only the
+/// spec table serves, each with the types listed by hand.
+fn namespaces() -> Vec<(&'static str, &'static [&'static str])> {
+    let mut all: Vec<(&'static str, &'static [&'static str])> = CATALOG.to_vec();
+    for ns in crate::arm::spec::namespaces() {
+        if !all.iter().any(|(n, _)| n.eq_ignore_ascii_case(ns)) {
+            all.push((ns, &[]));
+        }
+    }
+    all
+}
+
+/// A namespace's resource types: those listed by hand, then every type the
+/// specs define (actions included, as ARM lists `registries/listCredentials`),
+/// each once, in the specs' spelling.
+fn resource_types(ns: &str, listed: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = listed.iter().map(|t| t.to_string()).collect();
+    for (t, _) in crate::arm::spec::resource_types(ns) {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&t)) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 fn state_of(state: &AppState, sub: &str, ns: &str) -> Result<String, ArmError> {
@@ -93,7 +117,7 @@ fn provider_body(
     ns: &'static str,
     types: &[&str],
 ) -> Result<Value, ArmError> {
-    let resource_types: Vec<Value> = types
+    let resource_types: Vec<Value> = resource_types(ns, types)
         .iter()
         .map(|t| {
             let versions = api_version::supported_versions(&format!("{ns}/{t}"));
@@ -124,7 +148,7 @@ pub fn providers_list(
     if req.method != Method::GET {
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
-    let value = CATALOG
+    let value = namespaces()
         .iter()
         .map(|(ns, types)| provider_body(state, &sub.subscription, ns, types))
         .collect::<Result<Vec<_>, _>>()?;
@@ -186,4 +210,98 @@ pub fn providers_action(
         StatusCode::OK,
         &provider_body(state, &sub.subscription, ns, types)?,
     ))
+}
+
+/// A provider as the tenant-scope API shows it: no registration, the types
+/// with their versions and `defaultApiVersion` (the newest stable).
+fn tenant_body(ns: &'static str, types: &[&str]) -> Value {
+    let resource_types: Vec<Value> = resource_types(ns, types)
+        .iter()
+        .map(|t| {
+            let versions = api_version::supported_versions(&format!("{ns}/{t}"));
+            let mut body = json!({
+                "resourceType": t,
+                "locations": locations::ALL.iter().take(12).map(|l| l.to_string()).collect::<Vec<_>>(),
+                "apiVersions": versions,
+            });
+            if let Some(d) = versions.iter().find(|v| !v.contains('-') || v.len() == 10) {
+                body["defaultApiVersion"] = json!(d);
+            }
+            body["capabilities"] = json!("None");
+            body
+        })
+        .collect();
+    json!({ "namespace": ns, "resourceTypes": resource_types })
+}
+
+/// `GET /providers` → 200: every namespace at tenant scope.
+pub fn tenant_providers_list(req: &ArmRequest) -> Result<Response, ArmError> {
+    req.api_version("Microsoft.Resources/providers")?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let value: Vec<Value> = namespaces()
+        .into_iter()
+        .map(|(ns, types)| tenant_body(ns, types))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "value": value })))
+}
+
+/// `GET /providers/{ns}` → 200, 404 for a namespace azemu doesn't know.
+pub fn tenant_provider_get(req: &ArmRequest, ns: &str) -> Result<Response, ArmError> {
+    req.api_version("Microsoft.Resources/providers")?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let (ns, types) = catalog(ns).ok_or_else(|| not_found(ns))?;
+    Ok(json_response(StatusCode::OK, &tenant_body(ns, types)))
+}
+
+/// `GET /providers/{ns}/operations` → 200: the namespace's operations, from
+/// the specs — `read`, `write`, `delete` of each resource type and each
+/// action — shaped as the providers' own operations lists are
+/// (`display.provider/resource/operation/description`).
+// TODO-fidelity: the display texts are built from the specs' operation
+// descriptions; Azure's lists are each provider's own words (only
+// Microsoft.ManagedIdentity's example, MsiOperationsList.json, is in the specs).
+pub fn provider_operations(req: &ArmRequest, ns: &str) -> Result<Response, ArmError> {
+    let (ns, _) = catalog(ns).ok_or_else(|| not_found(ns))?;
+    req.api_version(&format!("{ns}/operations"))?;
+    if req.method != Method::GET {
+        return Err(ArmError::method_not_allowed(req.method.as_str()));
+    }
+    let mut value: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for op in crate::arm::spec::OPS {
+        if !op.namespace().is_some_and(|n| n.eq_ignore_ascii_case(ns)) {
+            continue;
+        }
+        let Some(name) = crate::arm::spec::operation_name(op) else {
+            continue;
+        };
+        if !seen.insert(name.to_ascii_lowercase()) {
+            continue;
+        }
+        let (resource, verb) = name
+            .rsplit_once('/')
+            .map(|(r, v)| (r.split_once('/').map(|x| x.1).unwrap_or(r), v))
+            .unwrap_or_default();
+        let operation = match verb {
+            "read" => format!("Get {resource}"),
+            "write" => format!("Create or Update {resource}"),
+            "delete" => format!("Delete {resource}"),
+            _ => format!("{resource}/{verb}"),
+        };
+        value.push(json!({
+            "name": name,
+            "display": {
+                "provider": ns,
+                "resource": resource,
+                "operation": operation,
+                "description": op.description,
+            },
+            "origin": "user,system",
+        }));
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "value": value })))
 }

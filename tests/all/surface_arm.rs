@@ -1,0 +1,243 @@
+//! What the spec table gives every provider: api-versions known per type
+//! (the providers API, `az resource show --ids` without `--api-version`,
+//! `--strict-api-versions` with ARM's text), operations lists, and the
+//! generic resource commands over every emulated type.
+
+use crate::az::{Az, Mode};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn strict_api_versions_for_every_provider() {
+    let em = Emulator::start_with(&["--strict-api-versions"]);
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/strict");
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // (collection under the group, a version the specs define, the type as ARM names it)
+    let cases = [
+        ("Microsoft.ContainerRegistry/registries", "2023-07-01"),
+        ("Microsoft.ContainerInstance/containerGroups", "2023-05-01"),
+        (
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "2023-01-31",
+        ),
+        ("Microsoft.Network/virtualNetworks", "2024-03-01"),
+        ("Microsoft.Network/networkSecurityGroups", "2024-03-01"),
+        ("Microsoft.Network/privateDnsZones", "2024-06-01"),
+        ("Microsoft.Authorization/roleAssignments", "2022-04-01"),
+    ];
+    for (ty, good) in cases {
+        let (ns, short) = ty.split_once('/').unwrap();
+        let path = format!("{rg}/providers/{ty}");
+        let (s, body) = em
+            .arm(
+                &token,
+                Method::GET,
+                &format!("{path}?api-version={good}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{ty} {good}: {body}");
+        let (s, body) = em
+            .arm(
+                &token,
+                Method::GET,
+                &format!("{path}?api-version=2099-01-01"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 400, "{ty}: {body}");
+        assert_eq!(body["error"]["code"], "InvalidResourceType", "{ty}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        let prefix = format!(
+            "The resource type '{short}' could not be found in the namespace '{ns}' for api version '2099-01-01'. The supported api-versions are '"
+        );
+        assert!(message.starts_with(&prefix), "{ty}: {message}");
+        assert!(message.contains(good), "{ty}: {message}");
+    }
+    // Microsoft.Resources keeps its own words.
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{rg}?api-version=2099-01-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("InvalidApiVersionParameter"))
+    );
+}
+
+#[tokio::test]
+async fn providers_list_every_type_with_its_versions() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    let acr = az
+        .json(&["provider", "show", "-n", "Microsoft.ContainerRegistry"])
+        .await;
+    let versions = |p: &Value, t: &str| -> Vec<String> {
+        p["resourceTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resourceType"].as_str().unwrap().eq_ignore_ascii_case(t))
+            .unwrap_or_else(|| panic!("{t} not listed: {p}"))["apiVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(versions(&acr, "registries").contains(&"2023-07-01".to_string()));
+    assert!(versions(&acr, "registries/replications").contains(&"2023-07-01".to_string()));
+    assert!(versions(&acr, "registries/webhooks").contains(&"2023-07-01".to_string()));
+    let net = az
+        .json(&["provider", "show", "-n", "Microsoft.Network"])
+        .await;
+    assert!(versions(&net, "networkSecurityGroups").contains(&"2024-03-01".to_string()));
+    assert!(versions(&net, "privateDnsZones").contains(&"2024-06-01".to_string()));
+    // Newest first, as ARM lists them.
+    let rg_versions = versions(
+        &az.json(&["provider", "show", "-n", "Microsoft.Resources"])
+            .await,
+        "resourceGroups",
+    );
+    let mut sorted = rg_versions.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(rg_versions, sorted);
+
+    // Tenant scope, and each namespace's operations.
+    let token = em.arm_token().await;
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::GET,
+            "/providers/Microsoft.Network?api-version=2024-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["namespace"], "Microsoft.Network");
+    assert!(body.get("registrationState").is_none());
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::GET,
+            "/providers/Microsoft.Network/operations?api-version=2024-03-01",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let names: Vec<&str> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "Microsoft.Network/networkSecurityGroups/write",
+        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
+        "Microsoft.Network/virtualNetworks/CheckIPAddressAvailability/action",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn resource_commands_work_by_id_for_every_type() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "ids", "-l", "eastus", "-o", "none"])
+        .await;
+    let mut ids: Vec<String> = Vec::new();
+    let id_of = |v: &Value| v["id"].as_str().unwrap().to_string();
+    ids.push(id_of(
+        &az.json(&["identity", "create", "-g", "ids", "-n", "id1"])
+            .await,
+    ));
+    az.acr_create("ids", "idsreg0001", "Basic").await;
+    ids.push(id_of(&az.json(&["acr", "show", "-n", "idsreg0001"]).await));
+    let vnet = az
+        .json(&[
+            "network",
+            "vnet",
+            "create",
+            "-g",
+            "ids",
+            "-n",
+            "v1",
+            "--address-prefix",
+            "10.1.0.0/16",
+            "--subnet-name",
+            "s1",
+            "--subnet-prefix",
+            "10.1.0.0/24",
+        ])
+        .await;
+    ids.push(id_of(&vnet["newVNet"]));
+    ids.push(id_of(&vnet["newVNet"]["subnets"][0]));
+    ids.push(id_of(
+        &az.json(&["network", "nsg", "create", "-g", "ids", "-n", "nsg1"])
+            .await["NewNSG"],
+    ));
+    ids.push(id_of(
+        &az.json(&["network", "route-table", "create", "-g", "ids", "-n", "rt1"])
+            .await,
+    ));
+    ids.push(id_of(
+        &az.json(&[
+            "network",
+            "public-ip",
+            "create",
+            "-g",
+            "ids",
+            "-n",
+            "ip1",
+            "--sku",
+            "Standard",
+        ])
+        .await["publicIp"],
+    ));
+    ids.push(id_of(
+        &az.json(&[
+            "network",
+            "private-dns",
+            "zone",
+            "create",
+            "-g",
+            "ids",
+            "-n",
+            "example.internal",
+        ])
+        .await,
+    ));
+    for id in &ids {
+        let shown = az.json(&["resource", "show", "--ids", id]).await;
+        assert!(
+            shown["id"].as_str().unwrap().eq_ignore_ascii_case(id),
+            "{id}: {shown}"
+        );
+        if id.contains("/subnets/") {
+            continue; // Subnets have no tags.
+        }
+        let updated = az
+            .json(&["resource", "update", "--ids", id, "--set", "tags.env=test"])
+            .await;
+        assert_eq!(updated["tags"]["env"], "test", "{id}: {updated}");
+        let shown = az.json(&["resource", "show", "--ids", id]).await;
+        assert_eq!(shown["tags"]["env"], "test", "{id}: {shown}");
+    }
+}
