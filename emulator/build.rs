@@ -131,7 +131,7 @@ const MUT_UPDATE: u8 = 4;
 impl Compiler {
     fn new(root: PathBuf) -> Self {
         Compiler {
-            root,
+            root: normalize(&root),
             docs: HashMap::new(),
             schemas: vec![Schema {
                 kind: "Any",

@@ -37,5 +37,6 @@ mod python_sdk;
 mod route_authz;
 mod scenarios;
 mod scheduler;
+mod spec_examples;
 mod surface_arm;
 mod surface_network;

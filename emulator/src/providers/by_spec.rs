@@ -119,6 +119,30 @@ pub fn serve_or(
     }
     .and_then(|p| p.parse::<ResourceId>().ok())
     .ok_or_else(|| ArmError::no_route(&req.path))?;
+    // A type named by a parameter (a record set's `{recordType}`): the request's word.
+    let target = match target {
+        Target::Resource { resource_type } if resource_type.contains('{') => Target::Resource {
+            resource_type: concrete_type(&resource_type, &id),
+        },
+        Target::Collection { resource_type } if resource_type.contains('{') => {
+            let last = req
+                .path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            Target::Collection {
+                resource_type: format!(
+                    "{}/{last}",
+                    concrete_type(&resource_type, &id)
+                        .rsplit_once('/')
+                        .map(|x| x.0)
+                        .unwrap_or_default()
+                ),
+            }
+        }
+        other => other,
+    };
     let cx = Ctx {
         state,
         req,
@@ -158,6 +182,24 @@ pub fn serve_or(
         }
         Target::Other => Err(otherwise),
     }
+}
+
+/// `pattern`'s placeholders filled with the words of `id`'s own type.
+fn concrete_type(pattern: &str, id: &ResourceId) -> String {
+    let actual = id.resource_type();
+    let words: Vec<&str> = actual.split('/').collect();
+    pattern
+        .split('/')
+        .enumerate()
+        .map(|(i, w)| {
+            if w.starts_with('{') {
+                words.get(i).copied().unwrap_or(w)
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// An operation the specs define that azemu has no behaviour for (an action

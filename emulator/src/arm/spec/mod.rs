@@ -15,7 +15,7 @@
 pub mod shape;
 pub mod validate;
 
-pub use shape::shape;
+pub use shape::{conforms, shape};
 pub use validate::validate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,19 +209,17 @@ impl Op {
         Some((ns, &segs[at + 2..]))
     }
 
-    /// The template's own spelling of the literal segments after the namespace.
+    /// The type words after the namespace, in the template's spelling: the
+    /// segments in type positions (`{ns}/type/{name}/type/{name}…/action`).
+    /// A parameter in a type position (`privateDnsZones/{zone}/{recordType}/{name}`)
+    /// stays a placeholder, `{recordType}`, which matches any word.
     fn type_words(&self) -> Vec<&'static str> {
         let words: Vec<&'static str> = self.template.split('/').filter(|s| !s.is_empty()).collect();
         let Some((_, rest)) = self.provider_section() else {
             return Vec::new();
         };
         let start = words.len() - rest.len();
-        words[start..]
-            .iter()
-            .zip(rest)
-            .filter(|(_, s)| matches!(s, Seg::Lit(_)))
-            .map(|(w, _)| *w)
-            .collect()
+        words[start..].iter().step_by(2).copied().collect()
     }
 
     pub fn namespace(&self) -> Option<&'static str> {
@@ -234,7 +232,7 @@ impl Op {
     pub fn listed_type(&self) -> Option<String> {
         let ns = self.namespace()?;
         let words = self.type_words();
-        if words.is_empty() {
+        if words.is_empty() || words.iter().any(|w| w.starts_with('{')) {
             return None;
         }
         Some(format!("{ns}/{}", words.join("/")))
@@ -252,28 +250,26 @@ impl Op {
                 format!("{ns}/{}", words[..n].join("/"))
             }
         };
-        match rest.last() {
-            None => Target::Other,
-            Some(Seg::Param(_) | Seg::Scope(_)) => Target::Resource {
-                resource_type: ty(words.len()),
-            },
-            Some(Seg::Lit(_)) => {
-                let n = words.len();
-                let after_param = rest.len() >= 2 && !matches!(rest[rest.len() - 2], Seg::Lit(_));
-                if self.method == "GET" && (self.pageable || !after_param && rest.len() == 1) {
-                    Target::Collection {
-                        resource_type: ty(n),
-                    }
-                } else {
-                    Target::Action {
-                        resource_type: if rest.len() == 1 {
-                            ns.to_string()
-                        } else {
-                            ty(n - 1)
-                        },
-                        action: words[n - 1].to_string(),
-                    }
-                }
+        if rest.is_empty() {
+            return Target::Other;
+        }
+        let n = words.len();
+        if rest.len() % 2 == 0 {
+            // Ends in a name position: one resource.
+            return Target::Resource {
+                resource_type: ty(n),
+            };
+        }
+        // Ends in a type position: a list, or an action on what precedes it.
+        let last_is_param = !matches!(rest[rest.len() - 1], Seg::Lit(_));
+        if self.method == "GET" && (self.pageable || rest.len() == 1 || last_is_param) {
+            Target::Collection {
+                resource_type: ty(n),
+            }
+        } else {
+            Target::Action {
+                resource_type: ty(n - 1),
+                action: words[n - 1].to_string(),
             }
         }
     }
@@ -326,17 +322,23 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Op, Params)> {
         }
         let mut literals = 0;
         let mut params = Vec::new();
-        let ok = op.segs.iter().zip(&segs).all(|(s, v)| match s {
-            Seg::Lit(l) => {
-                literals += 1;
-                l.eq_ignore_ascii_case(v)
-            }
-            Seg::Param(n) => {
-                params.push((*n, v.to_string()));
-                true
-            }
-            Seg::Scope(_) => false,
-        });
+        let ok = op
+            .segs
+            .iter()
+            .zip(&segs)
+            .enumerate()
+            .all(|(i, (s, v))| match s {
+                Seg::Lit(l) => {
+                    literals += 1;
+                    l.eq_ignore_ascii_case(v)
+                }
+                // Unencoded parameters span segments only where a path starts with them.
+                Seg::Scope(_) if i == 0 => false,
+                Seg::Param(n) | Seg::Scope(n) => {
+                    params.push((*n, v.to_string()));
+                    true
+                }
+            });
         if !ok {
             continue;
         }
@@ -354,8 +356,18 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Op, Params)> {
 /// Every operation whose path names `resource_type` as a resource (its GET/PUT/PATCH/DELETE).
 pub fn resource_ops(resource_type: &str) -> impl Iterator<Item = &'static Op> + '_ {
     OPS.iter().filter(move |op| {
-        matches!(op.target(), Target::Resource { resource_type: t } if t.eq_ignore_ascii_case(resource_type))
+        matches!(op.target(), Target::Resource { resource_type: t } if type_matches(&t, resource_type))
     })
+}
+
+/// Does `ty` fit the type `pattern` (`Microsoft.Network/privateDnsZones/{recordType}`
+/// fits `Microsoft.Network/privateDnsZones/AAAA`)? Words compare in any case.
+pub fn type_matches(pattern: &str, ty: &str) -> bool {
+    let (p, t): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), ty.split('/').collect());
+    p.len() == t.len()
+        && p.iter()
+            .zip(&t)
+            .all(|(a, b)| a.starts_with('{') || a.eq_ignore_ascii_case(b))
 }
 
 /// The api-versions the specs define for `resource_type` (any path naming it), newest first.

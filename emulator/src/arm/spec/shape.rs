@@ -45,3 +45,69 @@ pub fn shape(schema: &'static Schema, stored: &Value) -> Value {
         _ => stored.clone(),
     }
 }
+
+/// Does `value` read as `schema` describes it (JSON kinds, closed enums,
+/// discriminated subtypes)? The first difference, with its JSON path.
+/// For tests that hold responses against the specs.
+pub fn conforms(schema: &'static Schema, value: &Value) -> Result<(), String> {
+    fn walk(schema: &'static Schema, v: &Value, path: &mut String) -> Result<(), String> {
+        if v.is_null() {
+            return Ok(());
+        }
+        let schema = schema.subtype(v);
+        let kind_ok = match schema.kind {
+            Kind::Any => true,
+            Kind::Object => v.is_object(),
+            Kind::Array => v.is_array(),
+            Kind::String => v.is_string(),
+            Kind::Integer => v.is_i64() || v.is_u64(),
+            Kind::Number => v.is_number(),
+            Kind::Boolean => v.is_boolean(),
+        };
+        if !kind_ok {
+            return Err(format!("{path}: {v} is not {:?}", schema.kind));
+        }
+        match v {
+            Value::String(s)
+                if !schema.enum_values.is_empty()
+                    && !schema.model_as_string
+                    && !schema.enum_values.iter().any(|e| e.eq_ignore_ascii_case(s)) =>
+            {
+                Err(format!(
+                    "{path}: '{s}' is not one of {:?}",
+                    schema.enum_values
+                ))
+            }
+            Value::Object(o) => {
+                for (k, item) in o {
+                    let inner = match schema.prop(k) {
+                        Some(p) => p.schema(),
+                        None => match schema.additional() {
+                            Some(a) => a,
+                            None => continue,
+                        },
+                    };
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    walk(inner, item, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Value::Array(a) => {
+                if let Some(items) = schema.items() {
+                    for (i, item) in a.iter().enumerate() {
+                        let len = path.len();
+                        path.push_str(&format!("[{i}]"));
+                        walk(items, item, path)?;
+                        path.truncate(len);
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk(schema, value, &mut String::new())
+}
