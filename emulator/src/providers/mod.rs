@@ -298,7 +298,7 @@ fn route_request(state: &AppState, req: &ArmRequest, route: Route) -> Result<Res
     {
         return Ok(resp);
     }
-    check_body_shape(req, &route)?;
+    check_body_shape(state, req, &route)?;
     // What no hand-written provider serves, the spec table does.
     match route_provider(state, req, route) {
         Err(e) if e.code == "InvalidResourceType" || e.code == "InvalidResourceNamespace" => {
@@ -464,7 +464,7 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
 
 /// A write's body against the shape Azure's spec gives it ([`crate::arm::shapes`]):
 /// fields of the wrong kind are refused here, so providers never meet them.
-fn check_body_shape(req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
+fn check_body_shape(state: &AppState, req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
     if !matches!(req.method, Method::PUT | Method::PATCH | Method::POST)
         || req.body.iter().all(u8::is_ascii_whitespace)
     {
@@ -485,7 +485,22 @@ fn check_body_shape(req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
     let Ok(body) = req.json_body() else {
         return Ok(());
     };
-    crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)
+    crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)?;
+    // Then the operation's schema: closed enums, create-only properties, linked
+    // ids — for hand-written providers too (they read the body as sent).
+    let Some((op, _)) = crate::arm::spec::find(req.method.as_str(), &req.path) else {
+        return Ok(());
+    };
+    let Some(schema) = op.body else {
+        return Ok(());
+    };
+    let existing = match route {
+        Route::Resource { id, tail: None } if req.method != Method::POST => {
+            state.resources().get(id)?
+        }
+        _ => None,
+    };
+    crate::arm::spec::validate_for_provider(schema, &body, &req.body, existing.as_ref())
 }
 
 /// An ARM call made by the emulator itself on behalf of `principal` (a

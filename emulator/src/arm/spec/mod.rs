@@ -16,7 +16,7 @@ pub mod shape;
 pub mod validate;
 
 pub use shape::{conforms, shape};
-pub use validate::validate;
+pub use validate::{validate, validate_for_provider};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

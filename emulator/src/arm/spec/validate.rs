@@ -36,11 +36,35 @@ pub fn validate(
     raw: &[u8],
     existing: Option<&Value>,
 ) -> Result<Value, ArmError> {
+    check(schema, body, raw, existing, true)
+}
+
+/// [`validate`], for a body a hand-written provider goes on to read: its
+/// required properties and formats are the provider's to enforce, in the
+/// words Azure's provider uses for each (ACR's `SkuRequired`, a token
+/// password's expiry).
+pub fn validate_for_provider(
+    schema: u32,
+    body: &Value,
+    raw: &[u8],
+    existing: Option<&Value>,
+) -> Result<(), ArmError> {
+    check(schema, body, raw, existing, false).map(|_| ())
+}
+
+fn check(
+    schema: u32,
+    body: &Value,
+    raw: &[u8],
+    existing: Option<&Value>,
+    required: bool,
+) -> Result<Value, ArmError> {
     shapes::check_spec(schema, body, raw)?;
     let mut cx = Cx {
         raw,
         path: Vec::new(),
         create: existing.is_none(),
+        required,
     };
     cx.value(&SCHEMAS[schema as usize], body, existing)
 }
@@ -49,6 +73,9 @@ struct Cx<'a> {
     raw: &'a [u8],
     path: Vec<Step>,
     create: bool,
+    /// Check required properties and formats (a hand-written provider
+    /// checks those itself, in its own words).
+    required: bool,
 }
 
 impl Cx<'_> {
@@ -103,7 +130,8 @@ impl Cx<'_> {
                         schema.type_name()
                     )));
                 }
-                if schema.format == "date-time"
+                if self.required
+                    && schema.format == "date-time"
                     && time::OffsetDateTime::parse(
                         s,
                         &time::format_description::well_known::Rfc3339,
@@ -156,7 +184,7 @@ impl Cx<'_> {
             if !self.create
                 && !prop.writable(false)
                 && let Some(b) = before
-                && b != item
+                && !same_value(b, item)
             {
                 let target = target_text(&self.path);
                 return Err(ArmError {
@@ -181,7 +209,7 @@ impl Cx<'_> {
             self.path.pop();
             out.insert(prop.name.to_string(), c);
         }
-        for r in schema.required {
+        for r in schema.required.iter().filter(|_| self.required) {
             let Some(prop) = schema.prop(r) else { continue };
             if prop.read_only || !prop.writable(self.create) {
                 continue;
@@ -198,6 +226,17 @@ impl Cx<'_> {
             return Err(self.refuse(format!("Required property '{r}' not found in JSON.")));
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// Equal as Azure compares what a client sends back: strings ignoring case
+/// and spaces (`East US` is `eastus`), everything else exactly.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => {
+            crate::arm::locations::normalize(x) == crate::arm::locations::normalize(y)
+        }
+        _ => a == b,
     }
 }
 
