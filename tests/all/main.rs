@@ -37,3 +37,4 @@ mod python_sdk;
 mod route_authz;
 mod scenarios;
 mod scheduler;
+mod surface_resources;
