@@ -55,23 +55,32 @@ async fn sp_login<'a>(
     (az, out)
 }
 
+/// az, signed in as the bootstrap principal, with a resource group `rg` in westeurope.
+async fn signed_in_with_group<'a>(em: &'a Emulator, rg: &str) -> Az<'a> {
+    let az = Az::new(em, Mode::Explicit).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    make_group(&az, rg).await;
+    az
+}
+
+async fn make_group(az: &Az<'_>, rg: &str) {
+    az.ok(&[
+        "group",
+        "create",
+        "-n",
+        rg,
+        "-l",
+        "westeurope",
+        "-o",
+        "none",
+    ])
+    .await;
+}
+
 #[tokio::test]
 async fn create_for_rbac_then_login_with_its_output() {
     let em = Emulator::start();
-    let admin = Az::new(&em, Mode::Explicit).await;
-    assert!(admin.login(CLIENT_SECRET).await.ok);
-    admin
-        .ok(&[
-            "group",
-            "create",
-            "-n",
-            "rbac-rg",
-            "-l",
-            "westeurope",
-            "-o",
-            "none",
-        ])
-        .await;
+    let admin = signed_in_with_group(&em, "rbac-rg").await;
     let scope = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/rbac-rg");
 
     let sp = admin
@@ -278,4 +287,294 @@ async fn graph_answers_bad_requests_in_its_own_shape() {
     .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
+}
+
+fn types_of(template: &Value) -> Vec<String> {
+    template["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn group_export_redeploys_the_group() {
+    let em = Emulator::start();
+    let az = signed_in_with_group(&em, "src-rg").await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "src-rg",
+        "-n",
+        "app-vnet",
+        "--address-prefixes",
+        "10.40.0.0/16",
+        "--subnet-name",
+        "apps",
+        "--subnet-prefixes",
+        "10.40.1.0/24",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.acr_create("src-rg", "exportsrcacr", "Standard").await;
+    az.identity_create("src-rg", "app-id").await;
+
+    let template = az
+        .json(&[
+            "group",
+            "export",
+            "-g",
+            "src-rg",
+            "--include-parameter-default-value",
+        ])
+        .await;
+    assert_eq!(
+        template["$schema"],
+        "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
+    );
+    assert_eq!(template["contentVersion"], "1.0.0.0");
+    assert_eq!(template["variables"], json!({}));
+    assert_eq!(
+        template["parameters"]["virtualNetworks_app_vnet_name"],
+        json!({"defaultValue": "app-vnet", "type": "String"})
+    );
+    assert_eq!(
+        template["parameters"]["registries_exportsrcacr_name"],
+        json!({"defaultValue": "exportsrcacr", "type": "String"})
+    );
+    assert_eq!(
+        types_of(&template),
+        [
+            "Microsoft.Network/virtualNetworks",
+            "Microsoft.Network/virtualNetworks/subnets",
+            "Microsoft.ContainerRegistry/registries",
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+        ]
+    );
+    let resources = template["resources"].as_array().unwrap();
+    let subnet = &resources[1];
+    assert_eq!(
+        subnet["name"],
+        "[concat(parameters('virtualNetworks_app_vnet_name'), '/apps')]"
+    );
+    assert_eq!(
+        subnet["dependsOn"],
+        json!([
+            "[resourceId('Microsoft.Network/virtualNetworks', parameters('virtualNetworks_app_vnet_name'))]"
+        ])
+    );
+    assert_eq!(subnet["properties"]["addressPrefix"], "10.40.1.0/24");
+    let registry = &resources[2];
+    assert_eq!(
+        registry["name"],
+        "[parameters('registries_exportsrcacr_name')]"
+    );
+    assert_eq!(registry["sku"]["name"], "Standard");
+    assert!(
+        registry["properties"].get("loginServer").is_none(),
+        "{registry}"
+    );
+    assert!(registry["properties"].get("provisioningState").is_none());
+    let identity = &resources[3]["properties"];
+    assert!(identity.get("principalId").is_none(), "{identity}");
+    assert!(identity.get("clientId").is_none());
+    assert!(
+        registry["properties"]["policies"]["retentionPolicy"]
+            .get("lastUpdatedTime")
+            .is_none()
+    );
+
+    // The template redeploys the group elsewhere (a registry name is global: a new one).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("export.json"), template.to_string()).unwrap();
+    make_group(&az, "dst-rg").await;
+    let deployed = az
+        .json(&[
+            "deployment",
+            "group",
+            "create",
+            "-g",
+            "dst-rg",
+            "-n",
+            "from-export",
+            "--template-file",
+            dir.path().join("export.json").to_str().unwrap(),
+            "--parameters",
+            "registries_exportsrcacr_name=exportdstacr",
+        ])
+        .await;
+    assert_eq!(
+        deployed["properties"]["provisioningState"], "Succeeded",
+        "{deployed}"
+    );
+    let subnet = az
+        .json(&[
+            "network",
+            "vnet",
+            "subnet",
+            "show",
+            "-g",
+            "dst-rg",
+            "--vnet-name",
+            "app-vnet",
+            "-n",
+            "apps",
+        ])
+        .await;
+    assert_eq!(subnet["addressPrefix"], "10.40.1.0/24");
+    let acr = az.json(&["acr", "show", "-n", "exportdstacr"]).await;
+    assert_eq!(acr["resourceGroup"], "dst-rg");
+    assert_eq!(acr["sku"]["name"], "Standard");
+    let identity = az
+        .json(&["identity", "show", "-g", "dst-rg", "-n", "app-id"])
+        .await;
+    assert!(identity["principalId"].is_string());
+
+    // Without parameters at all: literal names.
+    let literal = az
+        .json(&["group", "export", "-g", "src-rg", "--skip-all-params"])
+        .await;
+    assert_eq!(literal["parameters"], json!({}));
+    assert_eq!(literal["resources"][0]["name"], "app-vnet");
+    assert_eq!(literal["resources"][1]["name"], "app-vnet/apps");
+    assert_eq!(
+        literal["resources"][1]["dependsOn"],
+        json!(["[resourceId('Microsoft.Network/virtualNetworks', 'app-vnet')]"])
+    );
+    // Names literal, parameters without defaults otherwise.
+    let named = az
+        .json(&[
+            "group",
+            "export",
+            "-g",
+            "src-rg",
+            "--skip-resource-name-params",
+        ])
+        .await;
+    assert_eq!(named["resources"][2]["name"], "exportsrcacr");
+    let plain = az.json(&["group", "export", "-g", "src-rg"]).await;
+    assert_eq!(
+        plain["parameters"]["registries_exportsrcacr_name"],
+        json!({"type": "String"})
+    );
+    // One resource only.
+    let rid = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/src-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app-id"
+    );
+    let one = az
+        .json(&["group", "export", "-g", "src-rg", "--resource-ids", &rid])
+        .await;
+    assert_eq!(
+        types_of(&one),
+        ["Microsoft.ManagedIdentity/userAssignedIdentities"]
+    );
+}
+
+#[tokio::test]
+async fn group_export_is_long_running_and_refuses_bad_requests() {
+    use reqwest::Method;
+    let em = Emulator::start_with(&["--lro-delay-ms", "10000"]);
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourcegroups/exp-rg");
+    let (status, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/one?api-version=2023-01-31"),
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let export = format!("{}{rg}/exportTemplate?api-version=2024-11-01", em.base());
+    let r = em
+        .http()
+        .post(&export)
+        .bearer_auth(&token)
+        .json(&json!({"resources": ["*"], "options": "IncludeComments"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("/operationresults/"), "{location}");
+    assert_eq!(r.text().await.unwrap(), "");
+    // Running: 202 again; once the time has passed, the export.
+    let poll = || em.http().get(&location).bearer_auth(&token);
+    assert_eq!(poll().send().await.unwrap().status(), 202);
+    em.advance_clock(11).await;
+    let (status, body) = Emulator::answer(poll()).await;
+    assert_eq!(status, 200);
+    assert!(body.get("error").is_none(), "{body}");
+    let resource = &body["template"]["resources"][0];
+    assert_eq!(
+        resource["type"],
+        "Microsoft.ManagedIdentity/userAssignedIdentities"
+    );
+    assert_eq!(
+        resource["comments"],
+        format!(
+            "Generalized from resource: '/subscriptions/{SUBSCRIPTION}/resourceGroups/exp-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/one'."
+        )
+    );
+    assert_eq!(
+        body["template"]["parameters"]["userAssignedIdentities_one_name"],
+        json!({"type": "String"})
+    );
+
+    // Bad requests: ARM's shape, nothing started.
+    for bad in [
+        json!({"resources": ["*"], "options": "IncludeEverything"}),
+        json!({"resources": "*"}),
+        json!({"resources": [format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/other/providers/Microsoft.ManagedIdentity/userAssignedIdentities/one")]}),
+    ] {
+        let (status, body) =
+            Emulator::answer(em.http().post(&export).bearer_auth(&token).json(&bad)).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["code"], "InvalidRequestContent", "{body}");
+    }
+    let missing = format!(
+        "{}/subscriptions/{SUBSCRIPTION}/resourcegroups/nope/exportTemplate?api-version=2024-11-01",
+        em.base()
+    );
+    let (status, body) = Emulator::answer(
+        em.http()
+            .post(&missing)
+            .bearer_auth(&token)
+            .json(&json!({"resources": ["*"]})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "ResourceGroupNotFound");
+    // A principal without access to the group may not export it.
+    let stranger = em.new_principal().await;
+    let (status, body) = Emulator::answer(
+        em.http()
+            .post(&export)
+            .bearer_auth(&stranger.token)
+            .json(&json!({"resources": ["*"]})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "AuthorizationFailed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Microsoft.Resources/subscriptions/resourceGroups/exportTemplate/action"),
+        "{body}"
+    );
 }
