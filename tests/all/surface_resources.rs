@@ -578,3 +578,150 @@ async fn group_export_is_long_running_and_refuses_bad_requests() {
         "{body}"
     );
 }
+
+fn identities_template(names: &[&str], bad_vnet: bool) -> String {
+    let mut resources: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            json!({
+                "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                "apiVersion": "2023-01-31",
+                "name": n,
+                "location": "[parameters('where')]",
+            })
+        })
+        .collect();
+    if bad_vnet {
+        // Planned fine; the network provider refuses its address space.
+        resources.push(json!({
+            "type": "Microsoft.Network/virtualNetworks",
+            "apiVersion": "2024-05-01",
+            "name": "broken-vnet",
+            "location": "[parameters('where')]",
+            "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/33"]}},
+        }));
+    }
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"where": {"type": "string"}},
+        "resources": resources,
+    })
+    .to_string()
+}
+
+/// `az deployment group create|validate -g rb-rg -n {name} --template-file {file}
+/// --parameters where=westeurope [--rollback-on-error [{rollback}]]`.
+fn deploy<'a>(
+    verb: &'a str,
+    name: &'a str,
+    file: &'a str,
+    rollback: Option<&'a str>,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "deployment",
+        "group",
+        verb,
+        "-g",
+        "rb-rg",
+        "-n",
+        name,
+        "--template-file",
+        file,
+        "--parameters",
+        "where=westeurope",
+    ];
+    if let Some(r) = rollback {
+        args.push("--rollback-on-error");
+        args.extend(Some(r).filter(|r| !r.is_empty()));
+    }
+    args
+}
+
+#[tokio::test]
+async fn rollback_on_error_redeploys_the_last_successful_deployment() {
+    let em = Emulator::start();
+    let az = signed_in_with_group(&em, "rb-rg").await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&good, identities_template(&["keep-me"], false)).unwrap();
+    std::fs::write(
+        &bad,
+        identities_template(&["keep-me", "added-by-failure"], true),
+    )
+    .unwrap();
+    let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+
+    let first = az.json(&deploy("create", "first", good, None)).await;
+    assert_eq!(first["properties"]["provisioningState"], "Succeeded");
+    assert!(first["properties"]["onErrorDeployment"].is_null());
+
+    // Asking for a rollback: ARM names the deployment it would redeploy.
+    let validated = az.json(&deploy("validate", "second", bad, Some(""))).await;
+    assert_eq!(
+        validated["properties"]["onErrorDeployment"],
+        json!({"type": "LastSuccessful", "deploymentName": "first", "provisioningState": null})
+    );
+
+    let failed = az.run(&deploy("create", "second", bad, Some(""))).await;
+    assert!(!failed.ok, "{}", failed.stdout);
+    assert!(
+        failed.stderr.contains("DeploymentFailed"),
+        "{}",
+        failed.stderr
+    );
+
+    // The failed deployment says what ran on error; the earlier one ran again
+    // in Complete mode, so what the failure added is gone.
+    let mut second = Value::Null;
+    for _ in 0..5 {
+        second = az
+            .json(&["deployment", "group", "show", "-g", "rb-rg", "-n", "second"])
+            .await;
+        if second["properties"]["onErrorDeployment"]["provisioningState"] == "Succeeded" {
+            break;
+        }
+    }
+    assert_eq!(second["properties"]["provisioningState"], "Failed");
+    assert_eq!(
+        second["properties"]["onErrorDeployment"],
+        json!({"type": "LastSuccessful", "deploymentName": "first", "provisioningState": "Succeeded"})
+    );
+    let rerun = az
+        .json(&["deployment", "group", "show", "-g", "rb-rg", "-n", "first"])
+        .await;
+    assert_eq!(rerun["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(rerun["properties"]["mode"], "Complete");
+    assert_ne!(
+        rerun["properties"]["correlationId"],
+        first["properties"]["correlationId"]
+    );
+    let names: Vec<String> = az
+        .json(&["identity", "list", "-g", "rb-rg"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["keep-me"]);
+
+    // A specific deployment, by name; one that never succeeded is refused.
+    let specific = az
+        .json(&deploy("validate", "third", good, Some("first")))
+        .await;
+    assert_eq!(
+        specific["properties"]["onErrorDeployment"],
+        json!({"type": "SpecificDeployment", "deploymentName": "first", "provisioningState": null})
+    );
+    let refused = az
+        .run(&deploy("create", "third", good, Some("second")))
+        .await;
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains("InvalidOnErrorDeployment"),
+        "{}",
+        refused.stderr
+    );
+}
