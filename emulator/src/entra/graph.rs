@@ -25,6 +25,7 @@ const GRAPH_AUDIENCES: &[&str] = &[
     "00000003-0000-0000-c000-000000000000",
 ];
 
+#[derive(Debug)]
 pub struct GraphError {
     status: StatusCode,
     code: &'static str,
@@ -1089,4 +1090,41 @@ pub async fn unsupported(uri: axum::http::Uri) -> GraphError {
                 .unwrap_or_default()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_az_sends() {
+        let app =
+            json!({"appId": "A1", "displayName": "Emu Deployer", "identifierUris": ["api://x"]});
+        let f = |s: &str| Filter::parse(s, "Application").map(|f| f.matches(&app));
+        assert!(f("appId eq 'a1'").unwrap());
+        assert!(f("startswith(displayName,'emu')").unwrap());
+        assert!(f("identifierUris/any(s:s eq 'api://x')").unwrap());
+        assert!(f("displayName eq 'Emu Deployer' and appId eq 'A1'").unwrap());
+        assert!(!f("displayName eq 'Emu Deployer' and appId eq 'B2'").unwrap());
+        // `and` inside a literal is part of it.
+        assert!(!f("displayName eq 'this and that'").unwrap());
+        assert!(!f("displayName eq 'it''s'").unwrap());
+        for bad in [
+            "junk",
+            "appId eq x",
+            "colour eq 'red'",
+            "identifierUris/any(s:t eq 'x')",
+        ] {
+            let e = Filter::parse(bad, "Application").err().expect(bad);
+            assert_eq!(e.code, "Request_UnsupportedQuery");
+        }
+    }
+
+    #[test]
+    fn secrets_look_like_entra_ones() {
+        let s = new_secret();
+        assert_eq!(s.len(), 40);
+        assert_eq!(&s[3..6], "8Q~");
+        assert_ne!(s, new_secret());
+    }
 }

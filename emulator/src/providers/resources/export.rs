@@ -509,3 +509,46 @@ pub fn export_template(
     op.save(state.store.as_ref())?;
     Ok(lro::accepted(&op.location_url(&req.base.0, v.as_str())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_names_fold_as_azure_does() {
+        let id: ResourceId = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/app-vnet.1"
+            .parse()
+            .unwrap();
+        assert_eq!(param_name(&id, "name"), "virtualNetworks_app_vnet_1_name");
+        let sub = id.child("Microsoft.Network", "subnets", "apps");
+        assert_eq!(
+            param_name(&sub, "externalid"),
+            "subnets_app_vnet_1_apps_externalid"
+        );
+    }
+
+    #[test]
+    fn options_are_a_csv() {
+        let o = Options::parse(Some(&json!(
+            "IncludeParameterDefaultValue, skipallparameterization"
+        )))
+        .unwrap();
+        assert!(o.default_values && o.skip_all_params && !o.comments);
+        assert!(o.names_literal());
+        assert!(Options::parse(Some(&json!("Everything"))).is_err());
+        assert!(Options::parse(Some(&json!(3))).is_err());
+    }
+
+    #[test]
+    fn api_versions_come_from_the_specs() {
+        assert_eq!(
+            api_version_for("Microsoft.Network/virtualNetworks/subnets").as_deref(),
+            Some("2024-03-01")
+        );
+        assert_eq!(
+            api_version_for("Microsoft.Network/privateDnsZones/A").as_deref(),
+            Some("2024-06-01")
+        );
+        assert_eq!(api_version_for("Contoso.Widgets/things"), None);
+    }
+}
