@@ -176,7 +176,43 @@ async fn create_for_rbac_then_login_with_its_output() {
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
+    // A secret of the principal's own (`az ad sp credential reset`) signs in
+    // too, until it expires.
+    let end = (time::OffsetDateTime::now_utc() + time::Duration::days(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let reset = admin
+        .json(&[
+            "ad",
+            "sp",
+            "credential",
+            "reset",
+            "--id",
+            &app_id,
+            "--end-date",
+            &end,
+        ])
+        .await;
+    assert_eq!(reset["appId"], app_id.as_str());
+    let own = reset["password"].as_str().unwrap().to_string();
+    let shown = admin.json(&["ad", "sp", "show", "--id", &app_id]).await;
+    assert_eq!(shown["passwordCredentials"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["passwordCredentials"][0]["hint"], &own[..3]);
+    let (_, with_own) = sp_login(&em, &app_id, &own).await;
+    assert!(with_own.ok, "{}", with_own.stderr);
+    em.advance_clock(3 * 24 * 3600).await;
+    let (_, expired) = sp_login(&em, &app_id, &own).await;
+    assert!(!expired.ok);
+    assert!(
+        expired.stderr.contains("AADSTS7000222"),
+        "{}",
+        expired.stderr
+    );
+
     // Deleting the application takes its principal: sign-in fails.
+    // (A fresh sign-in: the clock moved past the cached token's lifetime.)
+    let admin = Az::new(&em, Mode::Explicit).await;
+    assert!(admin.login(CLIENT_SECRET).await.ok);
     admin.ok(&["ad", "app", "delete", "--id", &app_id]).await;
     let (_, gone) = sp_login(&em, &app_id, again["password"].as_str().unwrap()).await;
     assert!(!gone.ok);

@@ -102,6 +102,8 @@ impl Directory {
     }
 
     pub fn delete(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {
+        self.store
+            .delete(tables::PRINCIPAL_PASSWORDS, &object_id.to_ascii_lowercase())?;
         Ok(self
             .store
             .delete(tables::PRINCIPALS, &object_id.to_ascii_lowercase())?
@@ -150,6 +152,40 @@ impl Directory {
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value(v).ok())
             .collect())
+    }
+
+    /// The client secrets added to a service principal itself.
+    pub fn principal_passwords(&self, object_id: &str) -> StoreResult<Vec<PasswordCredential>> {
+        Ok(self
+            .store
+            .get(tables::PRINCIPAL_PASSWORDS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn put_principal_passwords(
+        &self,
+        object_id: &str,
+        passwords: &[PasswordCredential],
+    ) -> StoreResult<()> {
+        let key = object_id.to_ascii_lowercase();
+        if passwords.is_empty() {
+            self.store.delete(tables::PRINCIPAL_PASSWORDS, &key)?;
+        } else {
+            let row = serde_json::to_value(passwords).expect("passwords serialise");
+            self.store.put(tables::PRINCIPAL_PASSWORDS, &key, row)?;
+        }
+        Ok(())
+    }
+
+    /// Every client secret `sp` signs in with that has an expiry: its own,
+    /// and its application's (when it was registered through Graph).
+    pub fn credentials_of(&self, sp: &ServicePrincipal) -> StoreResult<Vec<PasswordCredential>> {
+        let mut all = self.principal_passwords(&sp.object_id)?;
+        if let Some(app) = self.application_by_app_id(&sp.app_id)? {
+            all.extend(app.passwords);
+        }
+        Ok(all)
     }
 
     pub fn put_application(&self, app: &Application) -> StoreResult<()> {

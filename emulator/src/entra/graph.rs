@@ -141,6 +141,14 @@ impl GraphError {
         )
     }
 
+    // TODO-fidelity: Graph's answer to a password for a managed identity's
+    // principal was not found; it is refused as a bad request.
+    fn managed_identity_credentials() -> Self {
+        Self::bad_request(
+            "A managed identity's service principal has no client secrets: its tokens come from the identity endpoint.",
+        )
+    }
+
     // TODO-fidelity: Graph's answer to deleting a managed identity's principal
     // was not found; it is refused as a bad request.
     fn managed_identity_delete() -> Self {
@@ -276,6 +284,14 @@ pub fn service_principal_json(state: &AppState, sp: &ServicePrincipal) -> Value 
         "servicePrincipalNames": names,
         "alternativeNames": alternative,
         "tags": [],
+        "keyCredentials": [],
+        "passwordCredentials": state
+            .directory
+            .principal_passwords(&sp.object_id)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| password_json(p, false))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -869,16 +885,71 @@ fn parse_time(field: &str, v: &Value) -> Result<Option<time::OffsetDateTime>, Gr
     }
 }
 
-/// `POST /v1.0/applications/{id}/addPassword` `{"passwordCredential":{displayName?, startDateTime?, endDateTime?}}`
-/// → 200 with the credential and its `secretText` (the only time Graph shows it).
+/// Whose client secrets a request changes: an application's, or a service
+/// principal's own (`az ad sp credential reset`); either signs the principal in.
+#[derive(Clone, Copy)]
+enum Owner {
+    Application,
+    ServicePrincipal,
+}
+
+impl Owner {
+    /// The collection a credential route is under.
+    fn of(uri: &axum::http::Uri) -> Owner {
+        if uri.path().starts_with("/v1.0/servicePrincipals/") {
+            Owner::ServicePrincipal
+        } else {
+            Owner::Application
+        }
+    }
+
+    fn passwords(self, state: &AppState, id: &str) -> Result<Vec<PasswordCredential>, GraphError> {
+        match self {
+            Owner::Application => Ok(require_application(state, id)?.passwords),
+            Owner::ServicePrincipal => {
+                let sp = state
+                    .directory
+                    .get(id)?
+                    .ok_or_else(|| GraphError::not_found(id))?;
+                if sp.kind == PrincipalKind::ManagedIdentity {
+                    return Err(GraphError::managed_identity_credentials());
+                }
+                Ok(state.directory.principal_passwords(&sp.object_id)?)
+            }
+        }
+    }
+
+    fn save(
+        self,
+        state: &AppState,
+        id: &str,
+        passwords: Vec<PasswordCredential>,
+    ) -> Result<(), GraphError> {
+        match self {
+            Owner::Application => {
+                let mut app = require_application(state, id)?;
+                app.passwords = passwords;
+                state.directory.put_application(&app)?;
+            }
+            Owner::ServicePrincipal => state.directory.put_principal_passwords(id, &passwords)?,
+        }
+        Ok(())
+    }
+}
+
+/// `POST /v1.0/{applications|servicePrincipals}/{id}/addPassword`
+/// `{"passwordCredential":{displayName?, startDateTime?, endDateTime?}}` → 200
+/// with the credential and its `secretText` (the only time Graph shows it).
 /// A secret lives two years unless the request says otherwise.
 pub async fn add_password(
     State(state): State<AppState>,
     base: BaseUrl,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, GraphError> {
+    let owner = Owner::of(&uri);
     authenticate(&state, &headers, &base)?;
     // An empty body is an empty credential.
     let req = if body.iter().all(u8::is_ascii_whitespace) {
@@ -923,12 +994,9 @@ pub async fn add_password(
     };
     let saved = p.clone();
     write(&state, move |state| {
-        let mut app = require_application(state, &id)?;
-        app.passwords.push(saved);
-        state
-            .directory
-            .put_application(&app)
-            .map_err(GraphError::from)
+        let mut passwords = owner.passwords(state, &id)?;
+        passwords.push(saved);
+        owner.save(state, &id, passwords)
     })
     .await?;
     let mut v = password_json(&p, true);
@@ -939,14 +1007,16 @@ pub async fn add_password(
     Ok(Json(v))
 }
 
-/// `POST /v1.0/applications/{id}/removePassword` `{"keyId": "…"}` → 204.
+/// `POST /v1.0/{applications|servicePrincipals}/{id}/removePassword` `{"keyId": "…"}` → 204.
 pub async fn remove_password(
     State(state): State<AppState>,
     base: BaseUrl,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, GraphError> {
+    let owner = Owner::of(&uri);
     authenticate(&state, &headers, &base)?;
     let req = json_object(&body)?;
     let key_id = req
@@ -955,17 +1025,13 @@ pub async fn remove_password(
         .map(str::to_string)
         .ok_or_else(|| GraphError::required_property("keyId"))?;
     write(&state, move |state| {
-        let mut app = require_application(state, &id)?;
-        let before = app.passwords.len();
-        app.passwords
-            .retain(|p| !p.key_id.eq_ignore_ascii_case(&key_id));
-        if app.passwords.len() == before {
+        let mut passwords = owner.passwords(state, &id)?;
+        let before = passwords.len();
+        passwords.retain(|p| !p.key_id.eq_ignore_ascii_case(&key_id));
+        if passwords.len() == before {
             return Err(GraphError::no_such_credential(&key_id));
         }
-        state
-            .directory
-            .put_application(&app)
-            .map_err(GraphError::from)
+        owner.save(state, &id, passwords)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

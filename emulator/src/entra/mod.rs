@@ -82,6 +82,14 @@ pub fn routes() -> Router<AppState> {
                 .fallback(graph::method_not_allowed),
         )
         .route(
+            "/v1.0/servicePrincipals/{id}/addPassword",
+            post(graph::add_password).fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/removePassword",
+            post(graph::remove_password).fallback(graph::method_not_allowed),
+        )
+        .route(
             "/v1.0/directoryObjects/getByIds",
             post(graph::get_by_ids).fallback(graph::method_not_allowed),
         )

@@ -425,16 +425,10 @@ fn client_credentials(
     if sp.secrets.iter().any(|s| s == secret) {
         return Ok(sp);
     }
-    // An application registered through Graph: its secrets, within their validity.
-    let app = state
-        .directory
-        .application_by_app_id(&sp.app_id)
-        .ok()
-        .flatten();
-    let cred = app
-        .as_ref()
-        .and_then(|a| a.passwords.iter().find(|p| p.secret == secret));
-    let Some(cred) = cred else {
+    // Secrets added through Graph (the principal's own, its application's),
+    // within their validity.
+    let creds = state.directory.credentials_of(&sp).unwrap_or_default();
+    let Some(cred) = creds.iter().find(|p| p.secret == secret) else {
         return Err(OAuthError::invalid_client_secret(client_id));
     };
     let parse =
