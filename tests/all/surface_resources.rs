@@ -761,3 +761,114 @@ async fn rollback_on_error_redeploys_the_last_successful_deployment() {
         refused.stderr
     );
 }
+
+/// `PUT {scope}/providers/Microsoft.Resources/deployments/{name}` of an empty
+/// template with `onErrorDeployment` (left out when null).
+async fn put_empty_deployment(
+    em: &Emulator,
+    token: &str,
+    scope: String,
+    name: &str,
+    on_error: Value,
+) -> (u16, Value) {
+    let empty = json!({"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0", "resources": []});
+    let path =
+        format!("{scope}/providers/Microsoft.Resources/deployments/{name}?api-version=2024-11-01");
+    let mut body = json!({"properties": {"template": empty, "mode": "Incremental", "onErrorDeployment": on_error}});
+    if !scope.contains("resourcegroups") {
+        body["location"] = json!("westeurope");
+    }
+    em.arm(token, reqwest::Method::PUT, &path, Some(body)).await
+}
+
+#[tokio::test]
+async fn on_error_deployment_is_checked_when_asked_for() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let s = format!("/subscriptions/{SUBSCRIPTION}");
+    let rg = format!("{s}/resourcegroups/oe-rg");
+    let (status, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "westeurope"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let put = |name: &'static str, on_error: Value, scope: String| {
+        put_empty_deployment(&em, &token, scope, name, on_error)
+    };
+    // Nothing succeeded yet: there is nothing to roll back to.
+    let (status, body) = put("d1", json!({"type": "LastSuccessful"}), rg.clone()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "InvalidOnErrorDeployment");
+    // Nothing was stored.
+    let (status, _) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{rg}/providers/Microsoft.Resources/deployments/d1?api-version=2024-11-01"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = put("d1", Value::Null, rg.clone()).await;
+    assert_eq!(status, 201);
+    for _ in 0..3 {
+        em.step().await;
+    }
+    // Accepted, with the deployment it names; GET shows it too.
+    let (status, body) = put("d2", json!({"type": "lastsuccessful"}), rg.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["properties"]["onErrorDeployment"],
+        json!({"type": "LastSuccessful", "deploymentName": "d1"})
+    );
+    let (_, shown) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{rg}/providers/Microsoft.Resources/deployments/d2?api-version=2024-11-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        shown["properties"]["onErrorDeployment"],
+        json!({"type": "LastSuccessful", "deploymentName": "d1"})
+    );
+    // Refused: an unknown type, a specific deployment without a name or one
+    // that does not exist, a deployment at subscription scope, a non-object.
+    for (on_error, scope, code) in [
+        (
+            json!({"type": "Sometimes"}),
+            rg.as_str(),
+            "InvalidOnErrorDeployment",
+        ),
+        (
+            json!({"type": "SpecificDeployment"}),
+            rg.as_str(),
+            "InvalidOnErrorDeployment",
+        ),
+        (
+            json!({"type": "SpecificDeployment", "deploymentName": "nope"}),
+            rg.as_str(),
+            "InvalidOnErrorDeployment",
+        ),
+        (
+            json!({"type": "LastSuccessful"}),
+            s.as_str(),
+            "InvalidOnErrorDeployment",
+        ),
+        (
+            json!("LastSuccessful"),
+            rg.as_str(),
+            "InvalidRequestContent",
+        ),
+    ] {
+        let (status, body) = put("d3", on_error.clone(), scope.to_string()).await;
+        assert_eq!(status, 400, "{on_error} at {scope}: {body}");
+        assert_eq!(body["error"]["code"], code, "{on_error}");
+    }
+}
