@@ -516,15 +516,7 @@ async fn group_export_is_long_running_and_refuses_bad_requests() {
     let em = Emulator::start_with(&["--lro-delay-ms", "10000"]);
     let token = em.arm_token().await;
     let rg = format!("/subscriptions/{SUBSCRIPTION}/resourcegroups/exp-rg");
-    let (status, _) = em
-        .arm(
-            &token,
-            Method::PUT,
-            &format!("{rg}?api-version=2024-07-01"),
-            Some(json!({"location": "westeurope"})),
-        )
-        .await;
-    assert_eq!(status, 201);
+    put_group(&em, &token, &rg).await;
     let (status, _) = em
         .arm(
             &token,
@@ -762,6 +754,14 @@ async fn rollback_on_error_redeploys_the_last_successful_deployment() {
     );
 }
 
+/// `PUT {rg}` in westeurope, as the bootstrap principal: 201.
+async fn put_group(em: &Emulator, token: &str, rg: &str) {
+    let path = format!("{rg}?api-version=2024-07-01");
+    let body = json!({"location": "westeurope"});
+    let (status, _) = em.arm(token, reqwest::Method::PUT, &path, Some(body)).await;
+    assert_eq!(status, 201);
+}
+
 /// `PUT {scope}/providers/Microsoft.Resources/deployments/{name}` of an empty
 /// template with `onErrorDeployment` (left out when null).
 async fn put_empty_deployment(
@@ -788,15 +788,7 @@ async fn on_error_deployment_is_checked_when_asked_for() {
     let token = em.arm_token().await;
     let s = format!("/subscriptions/{SUBSCRIPTION}");
     let rg = format!("{s}/resourcegroups/oe-rg");
-    let (status, _) = em
-        .arm(
-            &token,
-            Method::PUT,
-            &format!("{rg}?api-version=2024-07-01"),
-            Some(json!({"location": "westeurope"})),
-        )
-        .await;
-    assert_eq!(status, 201);
+    put_group(&em, &token, &rg).await;
     let put = |name: &'static str, on_error: Value, scope: String| {
         put_empty_deployment(&em, &token, scope, name, on_error)
     };
