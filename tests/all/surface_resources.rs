@@ -358,6 +358,57 @@ async fn group_export_redeploys_the_group() {
     .await;
     az.acr_create("src-rg", "exportsrcacr", "Standard").await;
     az.identity_create("src-rg", "app-id").await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "zone",
+        "create",
+        "-g",
+        "src-rg",
+        "-n",
+        "emu.internal",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "add-record",
+        "-g",
+        "src-rg",
+        "-z",
+        "emu.internal",
+        "-n",
+        "www",
+        "-a",
+        "10.40.1.4",
+        "-o",
+        "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "private-dns",
+        "link",
+        "vnet",
+        "create",
+        "-g",
+        "src-rg",
+        "-z",
+        "emu.internal",
+        "-n",
+        "to-app",
+        "-v",
+        "app-vnet",
+        "-e",
+        "false",
+        "-o",
+        "none",
+    ])
+    .await;
 
     let template = az
         .json(&[
@@ -389,6 +440,9 @@ async fn group_export_redeploys_the_group() {
             "Microsoft.Network/virtualNetworks/subnets",
             "Microsoft.ContainerRegistry/registries",
             "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "Microsoft.Network/privateDnsZones",
+            "Microsoft.Network/privateDnsZones/A",
+            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
         ]
     );
     let resources = template["resources"].as_array().unwrap();
@@ -415,6 +469,24 @@ async fn group_export_redeploys_the_group() {
         "{registry}"
     );
     assert!(registry["properties"].get("provisioningState").is_none());
+    // The link names the VNet in the template, and waits for it and its zone.
+    let link = &resources[6];
+    assert_eq!(
+        link["properties"]["virtualNetwork"]["id"],
+        "[resourceId('Microsoft.Network/virtualNetworks', parameters('virtualNetworks_app_vnet_name'))]"
+    );
+    assert_eq!(
+        link["dependsOn"],
+        json!([
+            "[resourceId('Microsoft.Network/privateDnsZones', parameters('privateDnsZones_emu_internal_name'))]",
+            "[resourceId('Microsoft.Network/virtualNetworks', parameters('virtualNetworks_app_vnet_name'))]",
+        ])
+    );
+    assert!(
+        resources[5]["properties"].get("fqdn").is_none(),
+        "{}",
+        resources[5]
+    );
     let identity = &resources[3]["properties"];
     assert!(identity.get("principalId").is_none(), "{identity}");
     assert!(identity.get("clientId").is_none());
@@ -469,6 +541,44 @@ async fn group_export_redeploys_the_group() {
         .json(&["identity", "show", "-g", "dst-rg", "-n", "app-id"])
         .await;
     assert!(identity["principalId"].is_string());
+    let record = az
+        .json(&[
+            "network",
+            "private-dns",
+            "record-set",
+            "a",
+            "show",
+            "-g",
+            "dst-rg",
+            "-z",
+            "emu.internal",
+            "-n",
+            "www",
+        ])
+        .await;
+    assert_eq!(record["aRecords"][0]["ipv4Address"], "10.40.1.4");
+    let link = az
+        .json(&[
+            "network",
+            "private-dns",
+            "link",
+            "vnet",
+            "show",
+            "-g",
+            "dst-rg",
+            "-z",
+            "emu.internal",
+            "-n",
+            "to-app",
+        ])
+        .await;
+    assert!(
+        link["virtualNetwork"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("/resourceGroups/dst-rg/"),
+        "{link}"
+    );
 
     // Without parameters at all: literal names.
     let literal = az

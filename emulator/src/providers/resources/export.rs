@@ -104,6 +104,17 @@ const READ_ONLY_ANYWHERE: &[&str] = &[
     "instanceView",
     "systemData",
     "lastUpdatedTime",
+    // Private DNS zones, their records and links.
+    "fqdn",
+    "isAutoRegistered",
+    "virtualNetworkLinkState",
+    "numberOfRecordSets",
+    "numberOfVirtualNetworkLinks",
+    "numberOfVirtualNetworkLinksWithRegistration",
+    "maxNumberOfRecordSets",
+    "maxNumberOfVirtualNetworkLinks",
+    "maxNumberOfVirtualNetworkLinksWithRegistration",
+    "internalId",
 ];
 
 /// `{type}_{name}_{suffix}`: Azure's parameter names, the last type segment and
@@ -344,8 +355,8 @@ fn template_resource(
         out.insert("properties".into(), props);
     }
     // A child depends on its parent.
-    if id.key() != top.key() {
-        let dep = ex.resource_id_expr(top, top);
+    if let Some(parent) = id.parent().filter(|_| id.key() != top.key()) {
+        let dep = ex.resource_id_expr(&parent, top);
         if !depends.contains(&dep) {
             depends.insert(0, dep);
         }
@@ -424,12 +435,14 @@ pub fn export_template(
     let under = state
         .store
         .scan(tables::RESOURCES, &format!("{}/", rg.key()))?;
-    let rows: Vec<(ResourceId, Value)> =
+    // Top-level resources, and child resources stored on their own (DNS
+    // records, VNet links, registry tasks…), which go with their parents.
+    let (rows, child_rows): (Vec<(ResourceId, Value)>, Vec<(ResourceId, Value)>) =
         index::in_creation_order(state.store.as_ref(), tables::RESOURCES, under)?
             .into_iter()
             .filter_map(|(_, v)| Some((v["id"].as_str()?.parse::<ResourceId>().ok()?, v)))
-            .filter(|(id, _)| id.providers.len() == 1 && id.providers[0].types.len() == 1)
-            .collect();
+            .filter(|(id, _)| id.providers.len() == 1)
+            .partition(|(id, _)| id.providers[0].types.len() == 1);
     let mut chosen = vec![];
     if all {
         chosen = rows;
@@ -478,6 +491,16 @@ pub fn export_template(
         for (child, crow) in inline_children(id, row) {
             let capi = api_version_for(&child.resource_type()).unwrap_or_else(|| api.clone());
             resources.push(template_resource(&mut ex, &child, id, &crow, capi));
+        }
+        for (child, crow) in child_rows.iter().filter(|(c, _)| c.is_within(id)) {
+            let ty = child.resource_type();
+            match api_version_for(&ty) {
+                Some(v) => resources.push(template_resource(&mut ex, child, id, crow, v)),
+                None if !details.iter().any(|d: &Value| d["target"] == ty.as_str()) => {
+                    details.push(provider_error(&ty))
+                }
+                None => {}
+            }
         }
     }
     let template = json!({
