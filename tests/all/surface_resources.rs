@@ -55,6 +55,37 @@ async fn sp_login<'a>(
     (az, out)
 }
 
+/// A private DNS zone in `rg` with one A record `(name, address)` and one
+/// VNet link `(name, vnet)` without registration.
+async fn private_dns(az: &Az<'_>, rg: &str, zone: &str, record: (&str, &str), link: (&str, &str)) {
+    let dns = |args: &[&str]| {
+        let mut all = vec!["network", "private-dns"];
+        all.extend_from_slice(args);
+        all.extend(["-g", rg, "-o", "none"]);
+        all.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    for args in [
+        dns(&["zone", "create", "-n", zone]),
+        dns(&[
+            "record-set",
+            "a",
+            "add-record",
+            "-z",
+            zone,
+            "-n",
+            record.0,
+            "-a",
+            record.1,
+        ]),
+        dns(&[
+            "link", "vnet", "create", "-z", zone, "-n", link.0, "-v", link.1, "-e", "false",
+        ]),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        az.ok(&args).await;
+    }
+}
+
 /// az, signed in as the bootstrap principal, with a resource group `rg` in westeurope.
 async fn signed_in_with_group<'a>(em: &'a Emulator, rg: &str) -> Az<'a> {
     let az = Az::new(em, Mode::Explicit).await;
@@ -358,56 +389,13 @@ async fn group_export_redeploys_the_group() {
     .await;
     az.acr_create("src-rg", "exportsrcacr", "Standard").await;
     az.identity_create("src-rg", "app-id").await;
-    az.ok(&[
-        "network",
-        "private-dns",
-        "zone",
-        "create",
-        "-g",
+    private_dns(
+        &az,
         "src-rg",
-        "-n",
         "emu.internal",
-        "-o",
-        "none",
-    ])
-    .await;
-    az.ok(&[
-        "network",
-        "private-dns",
-        "record-set",
-        "a",
-        "add-record",
-        "-g",
-        "src-rg",
-        "-z",
-        "emu.internal",
-        "-n",
-        "www",
-        "-a",
-        "10.40.1.4",
-        "-o",
-        "none",
-    ])
-    .await;
-    az.ok(&[
-        "network",
-        "private-dns",
-        "link",
-        "vnet",
-        "create",
-        "-g",
-        "src-rg",
-        "-z",
-        "emu.internal",
-        "-n",
-        "to-app",
-        "-v",
-        "app-vnet",
-        "-e",
-        "false",
-        "-o",
-        "none",
-    ])
+        ("www", "10.40.1.4"),
+        ("to-app", "app-vnet"),
+    )
     .await;
 
     let template = az
@@ -541,36 +529,20 @@ async fn group_export_redeploys_the_group() {
         .json(&["identity", "show", "-g", "dst-rg", "-n", "app-id"])
         .await;
     assert!(identity["principalId"].is_string());
+    let dst_dns = |what: &[&'static str]| {
+        [
+            &["network", "private-dns"][..],
+            what,
+            &["-g", "dst-rg", "-z", "emu.internal"],
+        ]
+        .concat()
+    };
     let record = az
-        .json(&[
-            "network",
-            "private-dns",
-            "record-set",
-            "a",
-            "show",
-            "-g",
-            "dst-rg",
-            "-z",
-            "emu.internal",
-            "-n",
-            "www",
-        ])
+        .json(&dst_dns(&["record-set", "a", "show", "-n", "www"]))
         .await;
     assert_eq!(record["aRecords"][0]["ipv4Address"], "10.40.1.4");
     let link = az
-        .json(&[
-            "network",
-            "private-dns",
-            "link",
-            "vnet",
-            "show",
-            "-g",
-            "dst-rg",
-            "-z",
-            "emu.internal",
-            "-n",
-            "to-app",
-        ])
+        .json(&dst_dns(&["link", "vnet", "show", "-n", "to-app"]))
         .await;
     assert!(
         link["virtualNetwork"]["id"]

@@ -137,6 +137,9 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A stored resource and its id.
+type Row = (ResourceId, Value);
+
 /// What an exported template knows about the resources it holds.
 struct Export<'a> {
     opts: &'a Options,
@@ -437,7 +440,7 @@ pub fn export_template(
         .scan(tables::RESOURCES, &format!("{}/", rg.key()))?;
     // Top-level resources, and child resources stored on their own (DNS
     // records, VNet links, registry tasks…), which go with their parents.
-    let (rows, child_rows): (Vec<(ResourceId, Value)>, Vec<(ResourceId, Value)>) =
+    let (rows, child_rows): (Vec<Row>, Vec<Row>) =
         index::in_creation_order(state.store.as_ref(), tables::RESOURCES, under)?
             .into_iter()
             .filter_map(|(_, v)| Some((v["id"].as_str()?.parse::<ResourceId>().ok()?, v)))
