@@ -354,6 +354,46 @@ async fn graph_answers_bad_requests_in_its_own_shape() {
     .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
+    let (status, _) = graph(
+        &em,
+        Method::DELETE,
+        &format!("/v1.0/applications/{ghost}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Credentials and updates that are not ones: 400, and the application unchanged.
+    let app_path = format!("/v1.0/applications/{}", app["id"].as_str().unwrap());
+    for (method, path, body) in [
+        (Method::PATCH, app_path.clone(), r#"{"web": 5}"#),
+        (Method::PATCH, app_path.clone(), r#"{"displayName": null}"#),
+        (
+            Method::POST,
+            format!("{app_path}/addPassword"),
+            r#"{"passwordCredential": {"endDateTime": "soon"}}"#,
+        ),
+        (
+            Method::POST,
+            format!("{app_path}/addPassword"),
+            r#"{"passwordCredential": {"startDateTime": "2030-01-02T00:00:00Z", "endDateTime": "2030-01-01T00:00:00Z"}}"#,
+        ),
+        (
+            Method::POST,
+            format!("{app_path}/removePassword"),
+            r#"{"keyId": "0f0f0f0f-0000-4000-8000-00000000abcd"}"#,
+        ),
+        (Method::POST, format!("{app_path}/removePassword"), r#"{}"#),
+    ] {
+        let (status, answer) = graph(&em, method.clone(), &path, Some(body)).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
+        assert!(answer["error"]["message"].is_string());
+    }
+    let (status, after) = graph(&em, Method::GET, &app_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(after["displayName"], "raw-app");
+    assert_eq!(after["web"], app["web"]);
+    assert_eq!(after["passwordCredentials"], json!([]));
 }
 
 fn types_of(template: &Value) -> Vec<String> {
