@@ -1,7 +1,14 @@
 //! The Microsoft Graph calls az makes (v1.0): service principal lookups, the
 //! `directoryObjects/getByIds` resolution behind `az role assignment create
-//! --assignee`, and application lookups. Errors use Graph's shape:
+//! --assignee`, and the application registrations behind `az ad sp
+//! create-for-rbac` / `az ad app` / `az ad sp credential reset`: applications
+//! (create, get, update, delete, `addPassword`, `removePassword`), service
+//! principals for them (create, delete, their own passwords). Shapes are
+//! azure-cli's recordings (`test_create_for_rbac_password.yaml`). Errors use
+//! Graph's shape, a method a resource lacks included (405):
 //! `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+//! Any principal of the tenant may read and write (Graph's permissions,
+//! `Application.ReadWrite.All` and the directory roles, are not modelled).
 //!
 //! Graph is reached at `graph.microsoft.com` (transparent mode) or at the
 //! emulator's own host (explicit mode: the cloud metadata names it as
