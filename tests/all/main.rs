@@ -40,3 +40,4 @@ mod scheduler;
 mod spec_examples;
 mod surface_arm;
 mod surface_network;
+mod surface_resources;

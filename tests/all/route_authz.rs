@@ -69,6 +69,11 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             403,
         ),
         (
+            "POST /subscriptions/{sub}/resourcegroups/{rg}/exportTemplate",
+            format!("{rg}/exportTemplate"),
+            403,
+        ),
+        (
             "GET /subscriptions/{sub}/resources",
             format!("{s}/resources"),
             200,

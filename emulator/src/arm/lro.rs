@@ -50,6 +50,9 @@ pub enum OperationKind {
     Deployment { deployment_id: String },
     /// An ACR task run: carried out (build, push, log) when due; `Running` until then.
     TaskRun { run_key: String },
+    /// A resource group's export (`exportTemplate`): its result, what the
+    /// `Location` poll answers once the operation is done.
+    ExportTemplate { result: Value },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -32,6 +32,38 @@ pub struct ServicePrincipal {
     pub created_ms: Option<i64>,
 }
 
+/// An application object (an app registration made through Graph's
+/// `POST /applications`). Its client secrets are what its service principal
+/// signs in with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Application {
+    pub object_id: String,
+    pub app_id: String,
+    /// Creation order (lists are in creation order).
+    #[serde(default)]
+    pub seq: u64,
+    /// Graph's document of the application, without `id`, `appId` and
+    /// `passwordCredentials` (those are rendered from the fields here).
+    pub doc: serde_json::Value,
+    #[serde(default)]
+    pub passwords: Vec<PasswordCredential>,
+}
+
+/// A client secret of an application (Graph's `passwordCredential`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordCredential {
+    pub key_id: String,
+    pub display_name: Option<String>,
+    /// RFC 3339, as Graph returns them.
+    pub start: String,
+    pub end: String,
+    /// The first three characters of the secret.
+    pub hint: String,
+    /// The secret itself. An emulator keeps it in the clear; Graph returns it
+    /// only once, from `addPassword`.
+    pub secret: String,
+}
+
 /// The tenant this emulator is the directory of.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -70,6 +102,8 @@ impl Directory {
     }
 
     pub fn delete(&self, object_id: &str) -> StoreResult<Option<ServicePrincipal>> {
+        self.store
+            .delete(tables::PRINCIPAL_PASSWORDS, &object_id.to_ascii_lowercase())?;
         Ok(self
             .store
             .delete(tables::PRINCIPALS, &object_id.to_ascii_lowercase())?
@@ -118,6 +152,85 @@ impl Directory {
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value(v).ok())
             .collect())
+    }
+
+    /// The client secrets added to a service principal itself.
+    pub fn principal_passwords(&self, object_id: &str) -> StoreResult<Vec<PasswordCredential>> {
+        Ok(self
+            .store
+            .get(tables::PRINCIPAL_PASSWORDS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn put_principal_passwords(
+        &self,
+        object_id: &str,
+        passwords: &[PasswordCredential],
+    ) -> StoreResult<()> {
+        let key = object_id.to_ascii_lowercase();
+        if passwords.is_empty() {
+            self.store.delete(tables::PRINCIPAL_PASSWORDS, &key)?;
+        } else {
+            let row = serde_json::to_value(passwords).expect("passwords serialise");
+            self.store.put(tables::PRINCIPAL_PASSWORDS, &key, row)?;
+        }
+        Ok(())
+    }
+
+    /// Every client secret `sp` signs in with that has an expiry: its own,
+    /// and its application's (when it was registered through Graph).
+    pub fn credentials_of(&self, sp: &ServicePrincipal) -> StoreResult<Vec<PasswordCredential>> {
+        let mut all = self.principal_passwords(&sp.object_id)?;
+        if let Some(app) = self.application_by_app_id(&sp.app_id)? {
+            all.extend(app.passwords);
+        }
+        Ok(all)
+    }
+
+    pub fn put_application(&self, app: &Application) -> StoreResult<()> {
+        let row = serde_json::to_value(app).expect("application serialises");
+        self.store.put(
+            tables::APPLICATIONS,
+            &app.object_id.to_ascii_lowercase(),
+            row,
+        )?;
+        Ok(())
+    }
+
+    pub fn application(&self, object_id: &str) -> StoreResult<Option<Application>> {
+        Ok(self
+            .store
+            .get(tables::APPLICATIONS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    pub fn delete_application(&self, object_id: &str) -> StoreResult<Option<Application>> {
+        Ok(self
+            .store
+            .delete(tables::APPLICATIONS, &object_id.to_ascii_lowercase())?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+
+    /// Every application object, in creation order.
+    pub fn applications(&self) -> StoreResult<Vec<Application>> {
+        let mut apps: Vec<Application> = self
+            .store
+            .scan(tables::APPLICATIONS, "")?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect();
+        apps.sort_by_key(|a| a.seq);
+        Ok(apps)
+    }
+
+    /// The application object of an app id (none for principals seeded
+    /// without one, and for managed identities).
+    pub fn application_by_app_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
+        Ok(self
+            .applications()?
+            .into_iter()
+            .find(|a| a.app_id.eq_ignore_ascii_case(app_id)))
     }
 
     pub fn all(&self) -> StoreResult<Vec<ServicePrincipal>> {

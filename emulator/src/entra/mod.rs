@@ -15,7 +15,7 @@ pub mod token;
 
 use axum::Router;
 use axum::routing::{get, post};
-pub use directory::{Directory, PrincipalKind, ServicePrincipal, Tenant};
+pub use directory::{Application, Directory, PrincipalKind, ServicePrincipal, Tenant};
 
 use crate::state::AppState;
 
@@ -68,16 +68,51 @@ pub fn routes() -> Router<AppState> {
             "/common/discovery/instance",
             get(discovery::instance_discovery),
         )
-        // Microsoft Graph (the subset az uses).
+        // Microsoft Graph (the subset az uses); other methods get Graph's 405.
         .route(
             "/v1.0/servicePrincipals",
-            get(graph::list_service_principals),
+            get(graph::list_service_principals)
+                .post(graph::create_service_principal)
+                .fallback(graph::method_not_allowed),
         )
         .route(
             "/v1.0/servicePrincipals/{id}",
-            get(graph::get_service_principal),
+            get(graph::get_service_principal)
+                .delete(graph::delete_service_principal)
+                .fallback(graph::method_not_allowed),
         )
-        .route("/v1.0/directoryObjects/getByIds", post(graph::get_by_ids))
-        .route("/v1.0/applications", get(graph::list_applications))
+        .route(
+            "/v1.0/servicePrincipals/{id}/addPassword",
+            post(graph::add_password).fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/servicePrincipals/{id}/removePassword",
+            post(graph::remove_password).fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/directoryObjects/getByIds",
+            post(graph::get_by_ids).fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/applications",
+            get(graph::list_applications)
+                .post(graph::create_application)
+                .fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/applications/{id}",
+            get(graph::get_application)
+                .patch(graph::update_application)
+                .delete(graph::delete_application)
+                .fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/applications/{id}/addPassword",
+            post(graph::add_password).fallback(graph::method_not_allowed),
+        )
+        .route(
+            "/v1.0/applications/{id}/removePassword",
+            post(graph::remove_password).fallback(graph::method_not_allowed),
+        )
         .route("/v1.0/{*rest}", axum::routing::any(graph::unsupported))
 }

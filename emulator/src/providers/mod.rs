@@ -48,6 +48,8 @@ pub enum Route {
     ResourceGroups(ResourceId),
     /// `/subscriptions/{s}/resourcegroups/{rg}`
     ResourceGroup(ResourceId),
+    /// `/subscriptions/{s}/resourcegroups/{rg}/exportTemplate`
+    ResourceGroupExport(ResourceId),
     /// `{S}/resources`, `{RG}/resources`
     GenericResources(ResourceId),
     /// `{S}/providers`
@@ -122,6 +124,7 @@ impl Route {
                     Some(Route::OperationResult(id, rest[1].clone()))
                 }
                 (true, []) => Some(Route::ResourceGroup(id)),
+                (true, ["exporttemplate"]) => Some(Route::ResourceGroupExport(id)),
                 // DeploymentOperations at resource-group scope keep their
                 // pre-provider path: `{RG}/deployments/{name}/operations[/{id}]`.
                 (true, ["deployments", _, "operations"]) => {
@@ -320,6 +323,7 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
         Route::Subscription(id) => r::subscriptions::subscriptions_get(state, req, &id),
         Route::ResourceGroups(id) => r::resource_groups::resource_groups_list(state, req, &id),
         Route::ResourceGroup(id) => r::resource_groups::dispatch(state, req, &id),
+        Route::ResourceGroupExport(id) => r::export::export_template(state, req, &id),
         Route::GenericResources(scope) => {
             if scope.resource_group.is_some() {
                 r::resource_groups::require(state, &scope)?;
@@ -587,6 +591,7 @@ pub const OPERATIONS: &[&str] = &[
     "HEAD /subscriptions/{sub}/resourcegroups/{rg}",
     "PATCH /subscriptions/{sub}/resourcegroups/{rg}",
     "DELETE /subscriptions/{sub}/resourcegroups/{rg}",
+    "POST /subscriptions/{sub}/resourcegroups/{rg}/exportTemplate",
     "GET /subscriptions/{sub}/resources",
     "GET /subscriptions/{sub}/resourcegroups/{rg}/resources",
     "GET /subscriptions/{sub}/providers",
@@ -732,6 +737,10 @@ pub fn required_action(req: &ArmRequest, route: &Route) -> Option<(String, Strin
             ),
             id.to_string(),
         )),
+        Route::ResourceGroupExport(id) => Some((
+            "Microsoft.Resources/subscriptions/resourceGroups/exportTemplate/action".to_string(),
+            id.to_string(),
+        )),
         Route::ProviderAction(sub, ns, action) => {
             Some((format!("{ns}/{action}/action"), sub.to_string()))
         }
@@ -871,6 +880,7 @@ fn route_subscription(route: &Route) -> Option<&str> {
         Route::Subscription(id)
         | Route::ResourceGroups(id)
         | Route::ResourceGroup(id)
+        | Route::ResourceGroupExport(id)
         | Route::GenericResources(id)
         | Route::Providers(id)
         | Route::Provider(id, _)
@@ -911,6 +921,8 @@ pub(crate) fn finish_operation_work(
         // Finished by the deployment engine, never by the clock.
         OperationKind::Deployment { .. } => Ok(()),
         OperationKind::TaskRun { run_key } => crate::runtime::task_runs::execute(state, run_key),
+        // The export was made when asked for; the operation only hands it over.
+        OperationKind::ExportTemplate { .. } => Ok(()),
     }
 }
 

@@ -65,6 +65,10 @@ pub mod tables {
     pub const OPERATIONS: &str = "operations";
     /// Entra directory objects (service principals), keyed by object id.
     pub const PRINCIPALS: &str = "principals";
+    /// Entra application objects (app registrations made through Graph), keyed by lower-cased object id.
+    pub const APPLICATIONS: &str = "applications";
+    /// Client secrets added to service principals themselves (`servicePrincipals/{id}/addPassword`), keyed by lower-cased object id.
+    pub const PRINCIPAL_PASSWORDS: &str = "principal_passwords";
     /// Resource-provider registration state per subscription, keyed by `{sub}/{namespace}` lower-cased.
     pub const REGISTRATIONS: &str = "registrations";
     /// Role assignments, keyed by their lower-cased ARM id (`{scope}/providers/microsoft.authorization/roleassignments/{guid}`),

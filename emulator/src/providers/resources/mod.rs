@@ -3,6 +3,7 @@
 //! template deployments. Spec: `specs/resources/.../2022-12-01/subscriptions.json`, `.../2024-07-01/resources.json`.
 
 pub mod deployments;
+pub mod export;
 pub mod generic;
 pub mod operations;
 pub mod registrations;

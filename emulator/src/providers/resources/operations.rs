@@ -1,7 +1,7 @@
 //! Polling long-running operations: `Location` (`{S}/operationresults/{id}`)
 //! and `Azure-AsyncOperation` (`…/operationStatuses/{id}`).
 
-use crate::arm::lro::{OpStatus, Operation, set_polling_headers};
+use crate::arm::lro::{OpStatus, Operation, OperationKind, set_polling_headers};
 use crate::arm::{ArmError, ArmRequest};
 use crate::providers::json_response;
 use crate::state::AppState;
@@ -31,7 +31,10 @@ pub fn operation_result(
             set_polling_headers(&mut r, Some(&op.location_url(&req.base.0, v)), None);
             Ok(r)
         }
-        OpStatus::Succeeded => Ok(StatusCode::OK.into_response()),
+        OpStatus::Succeeded => Ok(match &op.kind {
+            OperationKind::ExportTemplate { result } => json_response(StatusCode::OK, result),
+            _ => StatusCode::OK.into_response(),
+        }),
         OpStatus::Failed | OpStatus::Canceled => {
             let error = op.error.clone().unwrap_or_default();
             Ok(json_response(

@@ -30,6 +30,8 @@ use serde_json::{Map, Value, json};
 use std::rc::Rc;
 
 pub const TYPE: &str = "Microsoft.Resources/deployments";
+/// The api-version a rollback's redeployment is sent with.
+const ROLLBACK_API_VERSION: &str = "2024-11-01";
 
 /// What a running deployment needs besides its public properties.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +53,11 @@ pub struct Run {
     /// Its place in a tree of nested deployments.
     #[serde(default)]
     pub tree: Tree,
+    /// When this run redeploys an earlier deployment because another failed
+    /// (`onErrorDeployment`): the failed deployment's key, whose
+    /// `onErrorDeployment.provisioningState` follows this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
 }
 
 /// A deployment's place among nested deployments. The root (the deployment a
@@ -290,6 +297,121 @@ pub struct Request {
     pub mode: &'static str,
     pub location: Option<String>,
     pub tags: Option<Value>,
+    /// `onErrorDeployment` as sent (`{type, deploymentName?}`); [`resolve_on_error`]
+    /// names the deployment it redeploys.
+    pub on_error: Option<Value>,
+}
+
+const LAST_SUCCESSFUL: &str = "LastSuccessful";
+const SPECIFIC_DEPLOYMENT: &str = "SpecificDeployment";
+
+// TODO-fidelity: ARM's words for an `onErrorDeployment` it cannot use (a bad
+// type, no deployment to roll back to, at subscription scope) were not found:
+// searched azure-cli's test_group_on_error_deployment_* recordings (which only
+// show the accepted cases), the rollback-on-error docs and the SDK models.
+fn invalid_on_error(message: String) -> ArmError {
+    ArmError::new(StatusCode::BAD_REQUEST, "InvalidOnErrorDeployment", message)
+}
+
+/// `properties.onErrorDeployment`: `{"type": "LastSuccessful"}` or
+/// `{"type": "SpecificDeployment", "deploymentName": "…"}`; resource-group
+/// deployments only (the rollback-on-error docs).
+fn parse_on_error(props: &Map<String, Value>, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    let o = match props.get("onErrorDeployment") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Err(ArmError::invalid_request_content(
+                "Unexpected value for 'onErrorDeployment'. Path 'properties.onErrorDeployment'.",
+            ));
+        }
+    };
+    if id.resource_group.is_none() {
+        return Err(invalid_on_error(
+            "The on error deployment is only supported for deployments at resource group scope."
+                .into(),
+        ));
+    }
+    let ty = match o.get("type").and_then(Value::as_str) {
+        None => LAST_SUCCESSFUL,
+        Some(t) if t.eq_ignore_ascii_case(LAST_SUCCESSFUL) => LAST_SUCCESSFUL,
+        Some(t) if t.eq_ignore_ascii_case(SPECIFIC_DEPLOYMENT) => SPECIFIC_DEPLOYMENT,
+        Some(t) => {
+            return Err(invalid_on_error(format!(
+                "The on error deployment type '{t}' is not valid. The supported types are 'LastSuccessful, SpecificDeployment'."
+            )));
+        }
+    };
+    let name = o.get("deploymentName").and_then(Value::as_str);
+    match (ty, name) {
+        (SPECIFIC_DEPLOYMENT, None | Some("")) => Err(invalid_on_error(
+            "The on error deployment of type 'SpecificDeployment' must name a deployment in 'deploymentName'.".into(),
+        )),
+        (SPECIFIC_DEPLOYMENT, Some(n)) => Ok(Some(json!({"type": ty, "deploymentName": n}))),
+        _ => Ok(Some(json!({"type": ty}))),
+    }
+}
+
+/// Name the deployment an `onErrorDeployment` redeploys, as ARM echoes it
+/// (azure-cli's recording `test_group_on_error_deployment_lastsuccessful`:
+/// `LastSuccessful` comes back with the `deploymentName` it resolved to): the
+/// group's latest successful top-level deployment other than this one, or the
+/// one named, which must have succeeded.
+pub fn resolve_on_error(
+    state: &AppState,
+    id: &ResourceId,
+    on_error: Option<Value>,
+) -> Result<Option<Value>, ArmError> {
+    let Some(mut o) = on_error else {
+        return Ok(None);
+    };
+    let rg = id.resource_group.as_deref().unwrap_or_default();
+    let prefix = format!(
+        "{}/providers/microsoft.resources/deployments/",
+        ResourceId::resource_group(&id.subscription, rg).key()
+    );
+    let succeeded = |row: &Value| {
+        row["properties"]["provisioningState"] == "Succeeded"
+            && row["_run"]["tree"]["root"].is_null()
+    };
+    match o["deploymentName"].as_str() {
+        Some(name) => {
+            let found = state.store.get(
+                tables::DEPLOYMENTS,
+                &format!("{prefix}{}", name.to_ascii_lowercase()),
+            )?;
+            if !found.as_ref().is_some_and(succeeded) || name.eq_ignore_ascii_case(id.name()) {
+                return Err(invalid_on_error(format!(
+                    "The deployment '{name}' to be used on error must be an earlier successful deployment in resource group '{rg}'."
+                )));
+            }
+        }
+        None => {
+            let last = state
+                .store
+                .scan(tables::DEPLOYMENTS, &prefix)?
+                .into_iter()
+                .map(|(_, row)| row)
+                .filter(|row| succeeded(row))
+                .filter(|row| {
+                    !row["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(id.name()))
+                })
+                .max_by(|a, b| {
+                    a["properties"]["timestamp"]
+                        .as_str()
+                        .cmp(&b["properties"]["timestamp"].as_str())
+                });
+            let Some(last) = last else {
+                return Err(invalid_on_error(format!(
+                    "No successful deployment was found in resource group '{rg}' to be used on error."
+                )));
+            };
+            o["deploymentName"] = last["name"].clone();
+        }
+    }
+    Ok(Some(o))
 }
 
 pub fn parse_request(req: &ArmRequest, id: &ResourceId) -> Result<Request, ArmError> {
@@ -361,12 +483,14 @@ pub fn parse_request(req: &ArmRequest, id: &ResourceId) -> Result<Request, ArmEr
     if id.resource_group.is_none() && location.is_none() {
         return Err(ArmError::location_required());
     }
+    let on_error = parse_on_error(props, id)?;
     Ok(Request {
         template,
         parameters,
         mode,
         location,
         tags: body.get("tags").cloned(),
+        on_error,
     })
 }
 
@@ -530,7 +654,7 @@ fn template_hash(template: &Value) -> String {
 
 fn base_properties(r: &Request, plan: &Plan, req: &ArmRequest, correlation: &str) -> Value {
     let (providers, dependencies) = providers_and_dependencies(plan);
-    json!({
+    let mut props = json!({
         "templateHash": template_hash(&r.template),
         "parameters": render_parameters(plan),
         "mode": r.mode,
@@ -540,7 +664,11 @@ fn base_properties(r: &Request, plan: &Plan, req: &ArmRequest, correlation: &str
         "correlationId": correlation,
         "providers": providers,
         "dependencies": dependencies,
-    })
+    });
+    if let Some(o) = &r.on_error {
+        props["onErrorDeployment"] = o.clone();
+    }
+    props
 }
 
 fn correlation_of(req: &ArmRequest) -> String {
@@ -578,7 +706,8 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     if existing.as_ref().is_some_and(is_active) {
         return Err(ArmError::deployment_active(&id.to_string()));
     }
-    let r = parse_request(req, id)?;
+    let mut r = parse_request(req, id)?;
+    r.on_error = resolve_on_error(state, id, r.on_error.take())?;
     // A client's deployment starts a tree with the whole budget; a nested one
     // (the engine's PUT) draws on its tree's, and says what its plan used.
     let (budget, tree) = match &req.nesting {
@@ -647,6 +776,7 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         extra: Vec::new(),
         plan: plan.clone(),
         tree,
+        rollback_of: None,
     };
     let mut row = envelope(id, &r, base_properties(&r, &plan, req, &correlation));
     row["_run"] = serde_json::to_value(&run).map_err(ArmError::internal)?;
@@ -704,7 +834,8 @@ fn too_deep(req: &ArmRequest) -> ArmError {
 
 /// POST validate: 200 with what would deploy, or the refusal (400).
 fn validate(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
-    let r = parse_request(req, id)?;
+    let mut r = parse_request(req, id)?;
+    r.on_error = resolve_on_error(state, id, r.on_error.take())?;
     let budget = Rc::new(Budget::new(limits::WORK));
     let (_, plan) = plan_and_preflight(state, req, id, &r, &budget)?;
     let correlation = correlation_of(req);

@@ -46,6 +46,7 @@ pub fn what_if(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Re
         extra: Vec::new(),
         plan,
         tree: Default::default(),
+        rollback_of: None,
     };
     let live = Live::new(state, &run);
     let ev = evaluator(live.run(), &live, &budget);
