@@ -955,10 +955,12 @@ async fn on_error_deployment_is_checked_when_asked_for() {
     // Refused: an unknown type, a specific deployment without a name or one
     // that does not exist, a deployment at subscription scope, a non-object.
     for (on_error, scope, code) in [
+        // `type` is a closed enum in the spec (OnErrorDeploymentType): refused
+        // as ARM's deserializer refuses it, before the deployment is read.
         (
             json!({"type": "Sometimes"}),
             rg.as_str(),
-            "InvalidOnErrorDeployment",
+            "InvalidRequestContent",
         ),
         (
             json!({"type": "SpecificDeployment"}),

@@ -379,10 +379,11 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         h(cx, &mut row, existing.as_ref())?;
     }
     store(cx, id, &row)?;
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
+    // 201 for a new resource, where the spec lists it (some answer 200 either way).
+    let status = if existing.is_none() && cx.op.statuses.contains(&201) {
         StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
     respond(cx, resource_type, status, &row)
 }
@@ -715,7 +716,25 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         cx.state.resources().delete(&cx.id)?;
         super::remove_within(cx.state, &cx.id)?;
     }
-    Ok(StatusCode::OK.into_response())
+    if cx.op.statuses.contains(&200) || !cx.op.statuses.contains(&202) {
+        return Ok(StatusCode::OK.into_response());
+    }
+    // A delete the spec answers only with 202: accepted, with an operation to
+    // poll (the resource is already gone; the operation ends on its schedule).
+    let op = Operation::start(
+        &cx.id.subscription,
+        OperationKind::Provision {
+            resource_id: cx.id.to_string(),
+        },
+        resource_type.rsplit('/').next().unwrap_or("resource"),
+        cx.req.now,
+        lro_delay(cx.state),
+    );
+    op.save(cx.state.store.as_ref())?;
+    let v = cx.req.query("api-version").unwrap_or_default();
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    set_polling_headers(&mut resp, Some(&op.location_url(&cx.req.base.0, v)), None);
+    Ok(resp)
 }
 
 fn list(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
