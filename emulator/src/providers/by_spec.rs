@@ -59,7 +59,9 @@ pub struct Behaviour {
 /// Every behaviour module the generic layer knows.
 pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::NSG,
+    &super::network::security_groups::SECURITY_RULE,
     &super::network::security_groups::ROUTE_TABLE,
+    &super::network::security_groups::ROUTE,
     &super::network::security_groups::PUBLIC_IP,
     &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
