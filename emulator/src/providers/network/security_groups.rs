@@ -590,7 +590,7 @@ fn nsg_defaults(_cx: &Ctx, row: &mut Value, _old: Option<&Value>) -> Result<(), 
         json!({
             "name": name,
             "id": format!("{id}/defaultSecurityRules/{name}"),
-            "etag": crate::arm::etag::new_etag(),
+            "etag": crate::providers::by_spec::network_etag(),
             "type": "Microsoft.Network/networkSecurityGroups/defaultSecurityRules",
             "properties": {
                 "provisioningState": "Succeeded",
