@@ -861,3 +861,69 @@ async fn vnet_create(az: &Az<'_>, extra: &[&str]) {
     args.extend_from_slice(extra);
     az.ok(&args).await;
 }
+
+/// A VNet removed with its resource group no longer holds the NSG of another
+/// group it used: the NSG can be deleted.
+#[tokio::test]
+async fn an_nsg_outlives_the_group_of_the_vnet_that_used_it() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let sub = format!("/subscriptions/{}", crate::harness::SUBSCRIPTION);
+    for g in ["a", "b"] {
+        let path = format!("{sub}/resourcegroups/{g}?api-version=2021-04-01");
+        let (s, _) = em
+            .arm(
+                &token,
+                Method::PUT,
+                &path,
+                Some(json!({"location": "eastus"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let v = "api-version=2024-05-01";
+    let nsg =
+        format!("{sub}/resourceGroups/b/providers/Microsoft.Network/networkSecurityGroups/n1");
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{nsg}?{v}"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let vnet = json!({"location": "eastus", "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.1.0/24", "networkSecurityGroup": {"id": nsg}}}]}});
+    let vnet_path =
+        format!("{sub}/resourceGroups/a/providers/Microsoft.Network/virtualNetworks/v1?{v}");
+    let (s, _) = em.arm(&token, Method::PUT, &vnet_path, Some(vnet)).await;
+    assert_eq!(s, 201);
+    let (s, b) = em
+        .arm(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (400, &json!("InUseNetworkSecurityGroupCannotBeDeleted"))
+    );
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::DELETE,
+            &format!("{sub}/resourcegroups/a?api-version=2021-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = em
+        .arm(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = em
+        .arm(&token, Method::GET, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(s, 404);
+}

@@ -276,8 +276,8 @@ fn address_prefix(v: &str) -> bool {
 /// "Network security group {id} cannot be deleted because it is in use by the
 /// following resources: {subnet ids}. In order to delete the Network security
 /// group, remove the association with the resource(s)."
-fn nsg_delete(_cx: &Ctx, row: &Value) -> Result<(), ArmError> {
-    let users = subnet_ids(row);
+fn nsg_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    let users = subnet_ids(cx.state, row, "networkSecurityGroup");
     if users.is_empty() {
         return Ok(());
     }
@@ -291,12 +291,23 @@ fn nsg_delete(_cx: &Ctx, row: &Value) -> Result<(), ArmError> {
     ))
 }
 
-fn subnet_ids(row: &Value) -> Vec<String> {
+/// The subnets of `row`'s back-reference that still name it (a VNet removed
+/// with its resource group leaves its entries behind).
+fn subnet_ids(state: &AppState, row: &Value, link: &str) -> Vec<String> {
+    let me = row["id"].as_str().unwrap_or_default();
     row["properties"]["subnets"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .filter_map(|s| s["id"].as_str())
+        .filter(|sid| {
+            super::virtual_networks::find_subnet(state, sid).is_some_and(|subnet| {
+                subnet["properties"][link]["id"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(me))
+            })
+        })
+        .map(str::to_string)
         .collect()
 }
 
@@ -356,8 +367,8 @@ fn check_route(route: &Value) -> Result<(), ArmError> {
     }
 }
 
-fn route_table_delete(_cx: &Ctx, row: &Value) -> Result<(), ArmError> {
-    let users = subnet_ids(row);
+fn route_table_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    let users = subnet_ids(cx.state, row, "routeTable");
     if users.is_empty() {
         return Ok(());
     }
