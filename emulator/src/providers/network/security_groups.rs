@@ -682,3 +682,92 @@ fn nsg_defaults(_cx: &Ctx, row: &mut Value, _old: Option<&Value>) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_as_nrp_reads_them() {
+        for ok in ["*", "0", "80", "65535", "1024-65535", "22-22", " 443 "] {
+            assert!(port_range(ok), "{ok}");
+        }
+        for bad in ["any", "65536", "100-90", "1-", "-1", "80,443", "", "1-2-3"] {
+            assert!(!port_range(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn address_prefixes_ips_blocks_and_service_tags() {
+        for ok in [
+            "*",
+            "10.0.0.0/8",
+            "10.1.2.3",
+            "10.1.2.3/32",
+            "::/0",
+            "2001:db8::/32",
+            "VirtualNetwork",
+            "internet",
+            "Storage.WestUS",
+            "AzureFrontDoor.Backend",
+        ] {
+            assert!(address_prefix(ok), "{ok}");
+        }
+        for bad in [
+            "any",
+            "10.0.0.256",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "Storage.",
+            "NotATag",
+            "",
+        ] {
+            assert!(!address_prefix(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn priorities_and_conflicts() {
+        let rule = |name: &str, priority: i64, direction: &str| {
+            json!({"name": name, "id": format!("/x/securityRules/{name}"),
+                "properties": {"priority": priority, "direction": direction}})
+        };
+        assert!(check_rule(&rule("a", 100, "Inbound")).is_ok());
+        assert!(check_rule(&rule("a", 4096, "Inbound")).is_ok());
+        let e = check_rule(&rule("a", 99, "Inbound")).unwrap_err();
+        assert_eq!(e.code, "SecurityRuleInvalidPriority");
+        assert_eq!(
+            e.message,
+            "Security rule has invalid Priority. Value provided: 99 Allowed range 100-4096."
+        );
+        assert!(conflicts(
+            &rule("a", 100, "Inbound"),
+            &rule("b", 100, "inbound")
+        ));
+        assert!(!conflicts(
+            &rule("a", 100, "Inbound"),
+            &rule("b", 100, "Outbound")
+        ));
+        // A rule replacing itself is no conflict.
+        assert!(!conflicts(
+            &rule("a", 100, "Inbound"),
+            &rule("A", 100, "Inbound")
+        ));
+    }
+
+    #[test]
+    fn next_hop_addresses_go_with_virtual_appliances() {
+        let route = |ty: &str, ip: Option<&str>| json!({"name": "r1", "properties": {"nextHopType": ty, "nextHopIpAddress": ip}});
+        assert!(check_route(&route("VirtualAppliance", Some("10.0.0.4"))).is_ok());
+        assert!(check_route(&route("Internet", None)).is_ok());
+        let e = check_route(&route("VirtualAppliance", None)).unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            (
+                "MissingNextHopIpAddress",
+                "NextHopIpAddress cannot be Null or Empty in route r1 when NextHopType is VirtualAppliance."
+            )
+        );
+        assert!(check_route(&route("Internet", Some("10.0.0.4"))).is_err());
+    }
+}
