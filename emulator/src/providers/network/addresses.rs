@@ -75,7 +75,9 @@ pub fn taken(state: &AppState, subnet_id: &str) -> Vec<Ipv4Addr> {
 ///
 /// Recorded (azure-cli `test_network_vnet_list_available_ips`): a reserved
 /// address answers `{"available":false,"availableIPAddresses":[first five
-/// free],"isPlatformReserved":true}`.
+/// free],"isPlatformReserved":true}`. A held one answers without
+/// `isPlatformReserved` (Azure/azure-rest-api-specs, 2024-05-01 example
+/// `VirtualNetworkCheckIPAddressAvailability.json`: 10.0.1.4 taken, 10.0.1.5–9 offered).
 fn check_ip_address(cx: &Ctx) -> Result<Response, ArmError> {
     let asked = cx.req.query("ipAddress").unwrap_or_default();
     // TODO-fidelity: NRP's answer to an address that is not IPv4; searched azure-cli
