@@ -136,6 +136,31 @@ async fn nsgs_and_their_rules() {
             .ends_with("/networkSecurityGroups/web-nsg"),
         "{vnet}"
     );
+    // The NSG lists the subnet using it, and cannot go while it does.
+    let shown = az
+        .json(&["network", "nsg", "show", "-g", "net", "-n", "web-nsg"])
+        .await;
+    let subnet_id = subnet["id"].as_str().unwrap();
+    assert_eq!(shown["subnets"][0]["id"], subnet_id);
+    let out = az
+        .run(&["network", "nsg", "delete", "-g", "net", "-n", "web-nsg"])
+        .await;
+    assert!(!out.ok);
+    let nsg_id = shown["id"].as_str().unwrap();
+    assert!(
+        out.stderr.contains(&format!(
+            "(InUseNetworkSecurityGroupCannotBeDeleted) Network security group {nsg_id} cannot be deleted because it is in use by the following resources: {subnet_id}. In order to delete the Network security group, remove the association with the resource(s)."
+        )),
+        "{}",
+        out.stderr
+    );
+    // Once the VNet is gone the NSG has no users and goes.
+    az.ok(&["network", "vnet", "delete", "-g", "net", "-n", "v1"])
+        .await;
+    let shown = az
+        .json(&["network", "nsg", "show", "-g", "net", "-n", "web-nsg"])
+        .await;
+    assert!(shown.get("subnets").is_none(), "{shown}");
     az.ok(&["network", "nsg", "delete", "-g", "net", "-n", "web-nsg"])
         .await;
 }
@@ -152,25 +177,33 @@ async fn route_tables_and_public_ips() {
         .await;
     assert_eq!(rt["name"], "rt1");
     assert_eq!(rt["provisioningState"], "Succeeded");
+    let route_create = [
+        "network",
+        "route-table",
+        "route",
+        "create",
+        "-g",
+        "net",
+        "--route-table-name",
+        "rt1",
+    ];
     let route = az
-        .json(&[
-            "network",
-            "route-table",
-            "route",
-            "create",
-            "-g",
-            "net",
-            "--route-table-name",
-            "rt1",
-            "-n",
-            "to-fw",
-            "--address-prefix",
-            "0.0.0.0/0",
-            "--next-hop-type",
-            "VirtualAppliance",
-            "--next-hop-ip-address",
-            "10.0.2.4",
-        ])
+        .json(
+            &[
+                &route_create[..],
+                &[
+                    "-n",
+                    "to-fw",
+                    "--address-prefix",
+                    "0.0.0.0/0",
+                    "--next-hop-type",
+                    "VirtualAppliance",
+                    "--next-hop-ip-address",
+                    "10.0.2.4",
+                ],
+            ]
+            .concat(),
+        )
         .await;
     assert_eq!(route["addressPrefix"], "0.0.0.0/0");
     assert_eq!(route["nextHopType"], "VirtualAppliance");
@@ -179,21 +212,718 @@ async fn route_tables_and_public_ips() {
         .json(&["network", "route-table", "show", "-g", "net", "-n", "rt1"])
         .await;
     assert_eq!(shown["routes"][0]["name"], "to-fw");
-    let ip = az
-        .json(&[
-            "network",
-            "public-ip",
-            "create",
-            "-g",
-            "net",
-            "-n",
-            "ip1",
-            "--sku",
-            "Standard",
-        ])
-        .await;
+    let ip_create = [
+        "network",
+        "public-ip",
+        "create",
+        "-g",
+        "net",
+        "--sku",
+        "Standard",
+    ];
+    let ip = az.json(&[&ip_create[..], &["-n", "ip1"]].concat()).await;
     let ip = &ip["publicIp"];
     assert_eq!(ip["name"], "ip1");
     assert_eq!(ip["sku"]["name"], "Standard");
     assert_eq!(ip["provisioningState"], "Succeeded");
+    // As Azure fills a Standard address (azure-cli's test_network_public_ip recording),
+    // from the simulated pool 198.18.0.0/15.
+    assert_eq!(ip["sku"]["tier"], "Regional");
+    assert_eq!(ip["publicIPAllocationMethod"], "Static");
+    assert_eq!(ip["ipAddress"], "198.18.0.1");
+    assert_eq!(ip["idleTimeoutInMinutes"], 4);
+    assert_eq!(ip["publicIPAddressVersion"], "IPv4");
+    assert_eq!(ip["ipTags"], serde_json::json!([]));
+    assert_eq!(
+        ip["ddosSettings"]["protectionMode"],
+        "VirtualNetworkInherited"
+    );
+    assert!(ip["etag"].as_str().unwrap().starts_with("W/\""), "{ip}");
+    let labelled = ["-n", "ip2", "--dns-name", "myapp-label"];
+    let ip2 = az.json(&[&ip_create[..], &labelled].concat()).await;
+    assert_eq!(ip2["publicIp"]["ipAddress"], "198.18.0.2");
+    assert_eq!(
+        ip2["publicIp"]["dnsSettings"]["fqdn"],
+        "myapp-label.westus.cloudapp.azure.com"
+    );
+    // An update keeps the address.
+    let updated = az
+        .json(&[
+            "network",
+            "public-ip",
+            "update",
+            "-g",
+            "net",
+            "-n",
+            "ip1",
+            "--idle-timeout",
+            "10",
+        ])
+        .await;
+    assert_eq!(updated["idleTimeoutInMinutes"], 10);
+    assert_eq!(updated["ipAddress"], "198.18.0.1");
+    // Route tables: BGP propagation on by default; a virtual appliance needs its address.
+    assert_eq!(rt["disableBgpRoutePropagation"], false);
+    let out = az
+        .run(
+            &[
+                &route_create[..],
+                &[
+                    "-n",
+                    "no-ip",
+                    "--address-prefix",
+                    "10.1.0.0/16",
+                    "--next-hop-type",
+                    "VirtualAppliance",
+                ],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("(MissingNextHopIpAddress) NextHopIpAddress cannot be Null or Empty in route no-ip when NextHopType is VirtualAppliance."),
+        "{}",
+        out.stderr
+    );
+    let routes = az
+        .json(&[
+            "network",
+            "route-table",
+            "route",
+            "list",
+            "-g",
+            "net",
+            "--route-table-name",
+            "rt1",
+        ])
+        .await;
+    assert_eq!(names(&routes), ["to-fw"]);
+}
+
+/// `nsg rule show` / `update` and the rules NRP refuses: priority outside
+/// 100–4096, one priority twice in one direction, bad ports and prefixes.
+#[tokio::test]
+async fn nsg_rules_are_validated_shown_and_updated() {
+    use serde_json::json;
+    let em = Emulator::start();
+    let az = az_with_group(&em).await;
+    az.ok(&[
+        "network", "nsg", "create", "-g", "net", "-n", "n1", "-o", "none",
+    ])
+    .await;
+    // `az network nsg rule {verb} -g net --nsg-name n1 [-n {name}] {extra…}`.
+    let rule = |verb: &'static str, name: &'static str, extra: &'static [&'static str]| {
+        let az = &az;
+        async move {
+            let mut args = vec![
+                "network",
+                "nsg",
+                "rule",
+                verb,
+                "-g",
+                "net",
+                "--nsg-name",
+                "n1",
+            ];
+            if !name.is_empty() {
+                args.extend(["-n", name]);
+            }
+            args.extend(["-o", "json"]);
+            args.extend_from_slice(extra);
+            az.run(&args).await
+        }
+    };
+    let ok = |out: crate::harness::Output| {
+        assert!(out.ok, "{}", out.stderr);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let refused = |out: crate::harness::Output, text: &str| {
+        assert!(!out.ok, "accepted");
+        assert!(out.stderr.contains(text), "{}", out.stderr);
+    };
+    let ports: &[&str] = &[
+        "--priority",
+        "100",
+        "--destination-port-ranges",
+        "80",
+        "443",
+    ];
+    ok(rule("create", "web", ports).await);
+    let shown = ok(rule("show", "web", &[]).await);
+    assert_eq!(shown["priority"], 100);
+    assert_eq!(shown["direction"], "Inbound");
+    assert_eq!(shown["access"], "Allow");
+    assert_eq!(shown["destinationPortRanges"], json!(["80", "443"]));
+    assert_eq!(
+        shown["type"],
+        "Microsoft.Network/networkSecurityGroups/securityRules"
+    );
+    refused(
+        rule("create", "same-priority", &["--priority", "100"]).await,
+        "(SecurityRuleConflict) Security rule web conflicts with rule same-priority. Rules cannot have the same Priority and Direction. To learn more, see aka.ms/nsgrules.",
+    );
+    // One priority may be used once per direction.
+    ok(rule(
+        "create",
+        "out",
+        &["--priority", "100", "--direction", "Outbound"],
+    )
+    .await);
+    refused(
+        rule("create", "p", &["--priority", "99"]).await,
+        "(SecurityRuleInvalidPriority) Security rule has invalid Priority. Value provided: 99 Allowed range 100-4096.",
+    );
+    refused(
+        rule("create", "p", &["--priority", "4097"]).await,
+        "(SecurityRuleInvalidPriority) Security rule has invalid Priority. Value provided: 4097 Allowed range 100-4096.",
+    );
+    refused(
+        rule(
+            "create",
+            "bad-port",
+            &["--priority", "300", "--destination-port-ranges", "70000"],
+        )
+        .await,
+        "(SecurityRuleInvalidPortRange) Security rule has invalid Port range. Value provided: 70000. Value should be an integer OR integer range with '-' delimiter. Valid range 0-65535.",
+    );
+    refused(
+        rule(
+            "create",
+            "bad-prefix",
+            &["--priority", "300", "--source-address-prefixes", "any"],
+        )
+        .await,
+        "has invalid Address prefix. Value provided: any",
+    );
+    // Ranges, CIDR blocks and service tags are what NRP takes.
+    let wide: &[&str] = &[
+        "--priority",
+        "4096",
+        "--source-address-prefixes",
+        "10.0.0.0/8",
+        "AzureLoadBalancer",
+        "--destination-port-ranges",
+        "1024-65535",
+    ];
+    ok(rule("create", "ranges", wide).await);
+    let updated = ok(rule("update", "web", &["--priority", "200", "--access", "Deny"]).await);
+    assert_eq!(updated["priority"], 200);
+    assert_eq!(updated["access"], "Deny");
+    assert_eq!(updated["destinationPortRanges"], json!(["80", "443"]));
+    let listed = ok(rule("list", "", &[]).await);
+    assert_eq!(names(&listed), ["web", "out", "ranges"]);
+    assert_eq!(listed[0]["priority"], 200);
+    // The update may not take a priority another inbound rule has.
+    refused(
+        rule("update", "web", &["--priority", "4096"]).await,
+        "(SecurityRuleConflict) Security rule ranges conflicts with rule web.",
+    );
+}
+
+/// `az network vnet check-ip-address` answers from what the subnet holds:
+/// Azure's five reserved addresses and a container group's.
+#[tokio::test]
+async fn check_ip_address_answers_from_the_subnets_allocations() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let az = az_with_group(&em).await;
+    vnet_with_aci_subnet(&az).await;
+    let check = |ip: &'static str| {
+        let az = &az;
+        async move {
+            az.json(&[
+                "network",
+                "vnet",
+                "check-ip-address",
+                "-g",
+                "net",
+                "-n",
+                "v1",
+                "--ip-address",
+                ip,
+            ])
+            .await
+        }
+    };
+    use serde_json::json;
+    assert_eq!(check("10.0.1.4").await, json!({"available": true}));
+    // Azure reserves the first four addresses and the last (recorded: test_network_vnet_list_available_ips).
+    let reserved = json!({"available": false, "availableIPAddresses": ["10.0.1.4", "10.0.1.5", "10.0.1.6", "10.0.1.7", "10.0.1.8"], "isPlatformReserved": true});
+    assert_eq!(check("10.0.1.0").await, reserved);
+    assert_eq!(check("10.0.1.3").await, reserved);
+    assert_eq!(check("10.0.1.255").await, reserved);
+    // A container group in the subnet holds the first free address.
+    let owner = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/net",
+        crate::harness::SUBSCRIPTION
+    );
+    let (st, cg) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg?api-version=2023-05-01"),
+            Some(json!({"location": "eastus", "properties": {"osType": "Linux",
+                "subnetIds": [{"id": format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1/subnets/aci")}],
+                "containers": [{"name": "app", "properties": {"image": "mcr.microsoft.com/azuredocs/aci-helloworld",
+                    "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}}]}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{cg}");
+    assert_eq!(cg["properties"]["ipAddress"]["ip"], "10.0.1.4");
+    assert_eq!(
+        check("10.0.1.4").await,
+        json!({"available": false, "availableIPAddresses": ["10.0.1.5", "10.0.1.6", "10.0.1.7", "10.0.1.8", "10.0.1.9"]})
+    );
+    assert_eq!(check("10.0.1.5").await, json!({"available": true}));
+    // Outside every subnet: nothing to suggest.
+    assert_eq!(
+        check("10.0.9.9").await,
+        json!({"available": false, "availableIPAddresses": []})
+    );
+}
+
+/// `az network vnet subnet list-available-delegations`, by location and by group.
+#[tokio::test]
+async fn available_delegations_list_acis() {
+    let em = Emulator::start();
+    let az = az_with_group(&em).await;
+    let sub = crate::harness::SUBSCRIPTION;
+    let by_location = az
+        .json(&[
+            "network",
+            "vnet",
+            "subnet",
+            "list-available-delegations",
+            "-l",
+            "eastus",
+        ])
+        .await;
+    let aci = by_location
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serviceName"] == "Microsoft.ContainerInstance/containerGroups")
+        .expect("ACI's delegation");
+    assert_eq!(
+        aci,
+        &serde_json::json!({
+            "name": "Microsoft.ContainerInstance.containerGroups",
+            "id": format!("/subscriptions/{sub}/providers/Microsoft.Network/availableDelegations/Microsoft.ContainerInstance.containerGroups"),
+            "type": "Microsoft.Network/availableDelegations",
+            "serviceName": "Microsoft.ContainerInstance/containerGroups",
+            "actions": ["Microsoft.Network/virtualNetworks/subnets/action"],
+        })
+    );
+    assert_eq!(by_location[0]["serviceName"], "Microsoft.Web/serverFarms");
+    let by_group = az
+        .json(&[
+            "network",
+            "vnet",
+            "subnet",
+            "list-available-delegations",
+            "-g",
+            "net",
+        ])
+        .await;
+    assert_eq!(
+        by_group.as_array().map(Vec::len),
+        by_location.as_array().map(Vec::len)
+    );
+    assert_eq!(
+        by_group[1]["id"],
+        format!(
+            "/subscriptions/{sub}/resourceGroups/net/providers/Microsoft.Network/availableDelegations/Microsoft.ContainerInstance.containerGroups"
+        )
+    );
+    // The delegation az lists is the one a subnet takes.
+    assert_eq!(
+        aci["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+    let subnet = vnet_with_aci_subnet(&az).await;
+    assert_eq!(
+        subnet["delegations"][0]["serviceName"],
+        "Microsoft.ContainerInstance/containerGroups"
+    );
+}
+
+/// A subnet may only name a network security group or route table that
+/// exists; each lists the subnets using it and refuses deletion while used.
+#[tokio::test]
+async fn subnets_link_existing_nsgs_and_route_tables() {
+    let em = Emulator::start();
+    let az = az_with_group(&em).await;
+    vnet_create(&az, &[]).await;
+    let sub = crate::harness::SUBSCRIPTION;
+    let net = format!("/subscriptions/{sub}/resourceGroups/net/providers/Microsoft.Network");
+    // `az network vnet subnet create -g net --vnet-name v1 -n s1 --address-prefix 10.0.1.0/24 {links…}`.
+    let subnet_create = |links: &'static [&'static str]| {
+        let az = &az;
+        async move {
+            let mut args = vec!["network", "vnet", "subnet", "create", "-g", "net"];
+            args.extend([
+                "--vnet-name",
+                "v1",
+                "-n",
+                "s1",
+                "--address-prefix",
+                "10.0.1.0/24",
+            ]);
+            args.extend_from_slice(links);
+            az.run(&args).await
+        }
+    };
+    let out = subnet_create(&["--network-security-group", "nope"]).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(&format!(
+            "(InvalidResourceReference) Resource {net}/networkSecurityGroups/nope referenced by resource {net}/virtualNetworks/v1/subnets/s1 was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
+        )),
+        "{}",
+        out.stderr
+    );
+    // Nothing was written.
+    let vnet = az
+        .json(&["network", "vnet", "show", "-g", "net", "-n", "v1"])
+        .await;
+    assert_eq!(vnet["subnets"], serde_json::json!([]));
+    az.ok(&[
+        "network", "nsg", "create", "-g", "net", "-n", "n1", "-o", "none",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "route-table",
+        "create",
+        "-g",
+        "net",
+        "-n",
+        "rt1",
+        "-o",
+        "none",
+    ])
+    .await;
+    let links = &["--network-security-group", "n1", "--route-table", "rt1"];
+    let out = subnet_create(links).await;
+    assert!(out.ok, "{}", out.stderr);
+    let s1 = format!("{net}/virtualNetworks/v1/subnets/s1");
+    let nsg = az
+        .json(&["network", "nsg", "show", "-g", "net", "-n", "n1"])
+        .await;
+    assert_eq!(nsg["subnets"][0]["id"], s1.as_str());
+    let rt = az
+        .json(&["network", "route-table", "show", "-g", "net", "-n", "rt1"])
+        .await;
+    assert_eq!(rt["subnets"][0]["id"], s1.as_str());
+    let out = az
+        .run(&["network", "route-table", "delete", "-g", "net", "-n", "rt1"])
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("(InUseRouteTableCannotBeDeleted)"),
+        "{}",
+        out.stderr
+    );
+    // Updating the NSG keeps its back-reference; the subnet leaving drops it.
+    az.ok(&[
+        "network", "nsg", "update", "-g", "net", "-n", "n1", "--tags", "env=test", "-o", "none",
+    ])
+    .await;
+    let nsg = az
+        .json(&["network", "nsg", "show", "-g", "net", "-n", "n1"])
+        .await;
+    assert_eq!(nsg["subnets"][0]["id"], s1.as_str());
+    az.ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "delete",
+        "-g",
+        "net",
+        "--vnet-name",
+        "v1",
+        "-n",
+        "s1",
+    ])
+    .await;
+    let nsg = az
+        .json(&["network", "nsg", "show", "-g", "net", "-n", "n1"])
+        .await;
+    assert!(nsg.get("subnets").is_none(), "{nsg}");
+    az.ok(&["network", "route-table", "delete", "-g", "net", "-n", "rt1"])
+        .await;
+    az.ok(&["network", "nsg", "delete", "-g", "net", "-n", "n1"])
+        .await;
+}
+
+/// One negative test per validation class for Microsoft.Network, over raw
+/// HTTP: ARM's status, code and words, and nothing stored.
+#[tokio::test]
+async fn network_bodies_are_validated_in_arms_words() {
+    use serde_json::{Value, json};
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/net",
+        crate::harness::SUBSCRIPTION
+    );
+    let send = |method: reqwest::Method, path: String, body: &'static str| {
+        let (em, token) = (&em, &token);
+        async move {
+            let r = em
+                .http()
+                .request(method, format!("{}{path}", em.base()))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("ARM request");
+            let status = r.status().as_u16();
+            let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let (s, _) = send(
+        reqwest::Method::PUT,
+        format!("{rg}?api-version=2024-07-01"),
+        r#"{"location": "eastus"}"#,
+    )
+    .await;
+    assert_eq!(s, 201);
+    let net = format!("{rg}/providers/Microsoft.Network");
+    let v = "api-version=2024-05-01";
+    let err = |status: u16, code: &str, message: &str| {
+        (status, json!({"error": {"code": code, "message": message}}))
+    };
+    // Wrong JSON kind.
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/publicIPAddresses/ip1?{v}"),
+            r#"{"location": "eastus", "properties": {"idleTimeoutInMinutes": "four"}}"#,
+        )
+        .await,
+        err(
+            400,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'Could not convert string to integer: four. Path 'properties.idleTimeoutInMinutes', line 1, position 68.'."
+        )
+    );
+    // A value outside a closed enum.
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/publicIPAddresses/ip1?{v}"),
+            r#"{"location": "eastus", "properties": {"dnsSettings": {"domainNameLabel": "x1", "domainNameLabelScope": "Everywhere"}}}"#,
+        )
+        .await,
+        err(
+            400,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'Error converting value \"Everywhere\" to type 'PublicIpAddressDnsSettingsDomainNameLabelScope'. Path 'properties.dnsSettings.domainNameLabelScope', line 1, position 115.'."
+        )
+    );
+    // A linked id that is not a resource id.
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/publicIPAddresses/ip1?{v}"),
+            r#"{"location": "eastus", "properties": {"publicIPPrefix": {"id": "not-an-id"}}}"#,
+        )
+        .await,
+        err(
+            400,
+            "LinkedInvalidPropertyId",
+            "Property id 'not-an-id' at path 'properties.publicIPPrefix.id' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'."
+        )
+    );
+    // Location missing.
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/networkSecurityGroups/n1?{v}"),
+            r#"{"properties": {}}"#,
+        )
+        .await,
+        err(
+            400,
+            "LocationRequired",
+            "The location property is required for this definition."
+        )
+    );
+    // A nested resource under a parent that does not exist.
+    let rule = r#"{"properties": {"priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp"}}"#;
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/networkSecurityGroups/n1/securityRules/r1?{v}"),
+            rule,
+        )
+        .await,
+        err(
+            404,
+            "ParentResourceNotFound",
+            "Can not perform requested operation on nested resource. Parent resource 'n1' not found."
+        )
+    );
+    // None of the refused writes left anything behind.
+    for path in [
+        format!("{net}/publicIPAddresses/ip1?{v}"),
+        format!("{net}/networkSecurityGroups/n1?{v}"),
+    ] {
+        let (s, _) = send(reqwest::Method::GET, path, "").await;
+        assert_eq!(s, 404);
+    }
+    // A required property missing (a rule without its direction).
+    let (s, _) = send(
+        reqwest::Method::PUT,
+        format!("{net}/networkSecurityGroups/n1?{v}"),
+        r#"{"location": "eastus"}"#,
+    )
+    .await;
+    assert_eq!(s, 201);
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/networkSecurityGroups/n1/securityRules/r1?{v}"),
+            r#"{"properties": {"priority": 100, "access": "Allow", "protocol": "Tcp"}}"#,
+        )
+        .await,
+        err(
+            400,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'Required property 'direction' not found in JSON. Path 'properties', line 1, position 16.'."
+        )
+    );
+    // A subnet (hand-written VNets) naming something that is not a resource id.
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            format!("{net}/virtualNetworks/v1?{v}"),
+            r#"{"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.1.0/24", "routeTable": {"id": "rt1"}}}]}}"#,
+        )
+        .await,
+        err(
+            400,
+            "LinkedInvalidPropertyId",
+            "Property id 'rt1' at path 'properties.subnets[0].properties.routeTable.id' is invalid. Expect fully qualified resource Id that start with '/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'."
+        )
+    );
+    let (s, got) = send(
+        reqwest::Method::GET,
+        format!("{net}/networkSecurityGroups/n1/securityRules?{v}"),
+        "",
+    )
+    .await;
+    assert_eq!((s, got), (200, json!({"value": []})));
+}
+
+/// az logged in to `em`, with the resource group `net` in eastus.
+async fn az_with_group(em: &Emulator) -> Az<'_> {
+    let az = Az::new(em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "net", "-l", "eastus", "-o", "none"])
+        .await;
+    az
+}
+
+/// VNet `v1` (10.0.0.0/16) with subnet `aci` (10.0.1.0/24) delegated to container groups.
+async fn vnet_with_aci_subnet(az: &Az<'_>) -> serde_json::Value {
+    vnet_create(
+        az,
+        &["--subnet-name", "aci", "--subnet-prefix", "10.0.1.0/24"],
+    )
+    .await;
+    az.json(&[
+        "network",
+        "vnet",
+        "subnet",
+        "update",
+        "-g",
+        "net",
+        "--vnet-name",
+        "v1",
+        "-n",
+        "aci",
+        "--delegations",
+        "Microsoft.ContainerInstance/containerGroups",
+    ])
+    .await
+}
+
+/// `az network vnet create -g net -n v1 --address-prefix 10.0.0.0/16 {extra…}`.
+async fn vnet_create(az: &Az<'_>, extra: &[&str]) {
+    let mut args = vec!["network", "vnet", "create", "-g", "net", "-n", "v1"];
+    args.extend(["--address-prefix", "10.0.0.0/16", "-o", "none"]);
+    args.extend_from_slice(extra);
+    az.ok(&args).await;
+}
+
+/// A VNet removed with its resource group no longer holds the NSG of another
+/// group it used: the NSG can be deleted.
+#[tokio::test]
+async fn an_nsg_outlives_the_group_of_the_vnet_that_used_it() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let sub = format!("/subscriptions/{}", crate::harness::SUBSCRIPTION);
+    for g in ["a", "b"] {
+        let path = format!("{sub}/resourcegroups/{g}?api-version=2021-04-01");
+        let (s, _) = em
+            .arm(
+                &token,
+                Method::PUT,
+                &path,
+                Some(json!({"location": "eastus"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let v = "api-version=2024-05-01";
+    let nsg =
+        format!("{sub}/resourceGroups/b/providers/Microsoft.Network/networkSecurityGroups/n1");
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{nsg}?{v}"),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let vnet = json!({"location": "eastus", "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.1.0/24", "networkSecurityGroup": {"id": nsg}}}]}});
+    let vnet_path =
+        format!("{sub}/resourceGroups/a/providers/Microsoft.Network/virtualNetworks/v1?{v}");
+    let (s, _) = em.arm(&token, Method::PUT, &vnet_path, Some(vnet)).await;
+    assert_eq!(s, 201);
+    let (s, b) = em
+        .arm(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (400, &json!("InUseNetworkSecurityGroupCannotBeDeleted"))
+    );
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::DELETE,
+            &format!("{sub}/resourcegroups/a?api-version=2021-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = em
+        .arm(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = em
+        .arm(&token, Method::GET, &format!("{nsg}?{v}"), None)
+        .await;
+    assert_eq!(s, 404);
 }

@@ -59,7 +59,9 @@ pub struct Behaviour {
 /// Every behaviour module the generic layer knows.
 pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::NSG,
+    &super::network::security_groups::SECURITY_RULE,
     &super::network::security_groups::ROUTE_TABLE,
+    &super::network::security_groups::ROUTE,
     &super::network::security_groups::PUBLIC_IP,
     &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
@@ -328,6 +330,19 @@ fn find_inline<'v>(parent: &'v Value, field: &str, name: &str) -> Option<&'v Val
     })
 }
 
+/// NRP's etags are weak (`W/"…"`, as azure-cli's recordings show them).
+pub fn network_etag() -> String {
+    format!("W/{}", etag::new_etag())
+}
+
+/// A fresh etag in the style of the one it replaces (weak stays weak).
+fn renewed_etag(old: &Value) -> String {
+    match old.as_str() {
+        Some(e) if e.starts_with("W/") => network_etag(),
+        _ => etag::new_etag(),
+    }
+}
+
 fn is_network(resource_type: &str) -> bool {
     resource_type
         .to_ascii_lowercase()
@@ -482,7 +497,7 @@ fn build(
         row.insert("name".into(), json!(id.name()));
         row.insert("id".into(), json!(id.to_string()));
         if has("etag") {
-            row.insert("etag".into(), json!(etag::new_etag()));
+            row.insert("etag".into(), json!(network_etag()));
         }
         row.insert("type".into(), json!(resource_type));
     } else {
@@ -616,7 +631,7 @@ fn complete_child(
     out.insert("name".into(), json!(name));
     out.insert("id".into(), json!(format!("{parent}/{field}/{name}")));
     if network {
-        out.insert("etag".into(), json!(etag::new_etag()));
+        out.insert("etag".into(), json!(network_etag()));
     }
     out.insert("type".into(), json!(child_type));
     let mut props = Map::new();
@@ -658,7 +673,7 @@ fn store(cx: &Ctx, id: &ResourceId, row: &Value) -> Result<(), ArmError> {
         }
         p["properties"][&field] = Value::Array(items);
         if p.get("etag").is_some() {
-            p["etag"] = json!(etag::new_etag());
+            p["etag"] = json!(renewed_etag(&p["etag"]));
         }
         cx.state.resources().put(&parent, p)?;
         return Ok(());
@@ -677,7 +692,7 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let mut row = existing.clone();
     envelope::merge_patch(&mut row, &cleaned);
     if let Some(e) = row.get_mut("etag") {
-        *e = json!(etag::new_etag());
+        *e = json!(renewed_etag(e));
     }
     if row.get("systemData").is_some() {
         row["systemData"] =

@@ -2,6 +2,7 @@
 //! `virtualNetwork.json` 2024-05-01). Private endpoints and private DNS are
 //! issue 6's next steps.
 
+pub mod addresses;
 pub mod private_endpoints;
 pub mod security_groups;
 pub mod virtual_networks;

@@ -213,6 +213,7 @@ pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                         &in_use_by(state, s["id"].as_str().unwrap_or_default()),
                     ));
                 }
+                super::security_groups::relink(state, id, Some(&v), None)?;
                 state.resources().delete(id)?;
                 return Ok(StatusCode::OK.into_response());
             }
@@ -302,6 +303,7 @@ fn create_or_update(
             "enableDdosProtection": false,
         },
     });
+    super::security_groups::relink(state, id, existing.as_ref(), Some(&row))?;
     state.resources().put(id, row.clone())?;
     let status = if existing.is_some() {
         StatusCode::OK
@@ -405,7 +407,9 @@ pub fn subnet(
                 Some(i) => all[i] = built.clone(),
                 None => all.push(built.clone()),
             }
-            row["properties"]["subnets"] = json!(all);
+            let before = std::mem::replace(&mut row["properties"]["subnets"], json!(all));
+            let before = json!({"properties": {"subnets": before}});
+            super::security_groups::relink(state, vnet, Some(&before), Some(&row))?;
             state.resources().put(vnet, row.clone())?;
             let location = row["location"].as_str().unwrap_or("eastus").to_string();
             accepted(
@@ -431,7 +435,9 @@ pub fn subnet(
             }
             let mut all = subnets;
             all.remove(i);
-            row["properties"]["subnets"] = json!(all);
+            let before = std::mem::replace(&mut row["properties"]["subnets"], json!(all));
+            let before = json!({"properties": {"subnets": before}});
+            super::security_groups::relink(state, vnet, Some(&before), Some(&row))?;
             state.resources().put(vnet, row)?;
             Ok(StatusCode::OK.into_response())
         }
