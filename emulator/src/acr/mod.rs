@@ -16,6 +16,7 @@
 
 pub mod data_plane;
 pub mod tokens;
+pub mod webhooks;
 
 /// Everything a `<name>.azurecr.io` host serves: the token service, then the
 /// OCI data plane.
