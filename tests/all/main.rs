@@ -37,4 +37,5 @@ mod python_sdk;
 mod route_authz;
 mod scenarios;
 mod scheduler;
+mod surface_acr;
 mod surface_network;

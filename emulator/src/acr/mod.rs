@@ -14,6 +14,7 @@
 //!
 //! Facts: ../shared/notes/acr-aci-semantics.md §1–3, §5.
 
+pub mod content;
 pub mod data_plane;
 pub mod tokens;
 pub mod webhooks;

@@ -63,6 +63,11 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::PUBLIC_IP,
     &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
+    &super::container_registry::children::REPLICATIONS,
+    &super::container_registry::children::WEBHOOKS,
+    &super::container_registry::children::REGISTRY_ACTIONS,
+    &super::container_registry::children::CACHE_RULES,
+    &super::container_registry::children::CREDENTIAL_SETS,
 ];
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {

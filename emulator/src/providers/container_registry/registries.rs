@@ -377,6 +377,7 @@ fn create_or_update(
         ensure_credentials(state, id)?;
     }
     state.resources().put(id, row.clone())?;
+    super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     let op = Operation::start(
         &id.subscription,
         OperationKind::Provision {
@@ -430,6 +431,7 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     row["sku"] = json!({"name": sku, "tier": sku});
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
     state.resources().put(id, row.clone())?;
+    super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     Ok(json_response(StatusCode::OK, &row))
 }
 
@@ -447,7 +449,11 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
                     identity::resource_deleted(state, child)?;
                 }
             }
-            for table in [tables::ACR_RUNS, tables::ACR_RUN_LOGS] {
+            for table in [
+                tables::ACR_RUNS,
+                tables::ACR_RUN_LOGS,
+                crate::acr::webhooks::EVENTS,
+            ] {
                 for (k, _) in state.store.scan(table, &prefix)? {
                     state.store.delete(table, &k)?;
                 }

@@ -1,0 +1,288 @@
+//! Microsoft.ContainerRegistry children served from Azure's specs (the
+//! generic layer, `providers/by_spec.rs`, with the behaviours of
+//! `providers/container_registry/children.rs`), driven by the real az CLI:
+//! replications, webhooks and their events, `az acr import` between emulated
+//! registries, `az acr show-usage`, cache rules, credential sets and agent
+//! pools. Expected fields follow azure-cli's recorded responses.
+
+use crate::az::{Az, Mode};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn digest(b: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// `/subscriptions/{S}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}`
+fn registry_id(rg: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}"
+    )
+}
+
+/// The admin user's (username, password) of a registry created with `--admin-enabled true`.
+async fn admin(az: &Az<'_>, name: &str) -> (String, String) {
+    let c = az.json(&["acr", "credential", "show", "-n", name]).await;
+    (
+        c["username"].as_str().unwrap().to_string(),
+        c["passwords"][0]["value"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Push a one-layer image to `{host}/{repo}:{tag}` through the data plane
+/// with Basic credentials: (manifest digest, bytes stored: layer + config + manifest).
+async fn push(
+    em: &Emulator,
+    host: &str,
+    auth: &(String, String),
+    repo: &str,
+    tag: &str,
+    layer: &[u8],
+) -> (String, u64) {
+    let http = em.proxied();
+    let put_blob = |bytes: Vec<u8>| {
+        let http = http.clone();
+        async move {
+            let d = digest(&bytes);
+            let r = http
+                .post(format!(
+                    "https://{host}/v2/{repo}/blobs/uploads/?digest={d}"
+                ))
+                .basic_auth(&auth.0, Some(&auth.1))
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            d
+        }
+    };
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let l = put_blob(layer.to_vec()).await;
+    let c = put_blob(config.clone()).await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l, "size": layer.len()}],
+    }))
+    .unwrap();
+    let r = http
+        .put(format!("https://{host}/v2/{repo}/manifests/{tag}"))
+        .basic_auth(&auth.0, Some(&auth.1))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    (
+        digest(&manifest),
+        (layer.len() + config.len() + manifest.len()) as u64,
+    )
+}
+
+/// `GET {host}/v2/{repo}/manifests/{reference}` with Basic credentials: its status and digest.
+async fn manifest(
+    em: &Emulator,
+    host: &str,
+    auth: &(String, String),
+    repo: &str,
+    reference: &str,
+) -> (u16, String) {
+    let r = em
+        .proxied()
+        .get(format!("https://{host}/v2/{repo}/manifests/{reference}"))
+        .basic_auth(&auth.0, Some(&auth.1))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap();
+    let d = r
+        .headers()
+        .get("docker-content-digest")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), d)
+}
+
+async fn signed_in(em: &Emulator) -> Az<'_> {
+    let az = Az::new(em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "reg", "-l", "westus", "-o", "none"])
+        .await;
+    az
+}
+
+#[tokio::test]
+async fn replications_per_region() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "georeg01",
+        "-g",
+        "reg",
+        "-l",
+        "westus",
+        "--sku",
+        "Premium",
+        "--admin-enabled",
+        "true",
+        "-o",
+        "none",
+    ])
+    .await;
+    // The home region's replication is there from the start, as Azure lists it.
+    let list = ["acr", "replication", "list", "-r", "georeg01"];
+    let home = az.json(&list).await;
+    assert_eq!(names(&home), ["westus"]);
+    assert_eq!(home[0]["location"], "westus");
+    assert_eq!(home[0]["status"]["displayStatus"], "Ready");
+
+    let rep = az
+        .json(&[
+            "acr",
+            "replication",
+            "create",
+            "-r",
+            "georeg01",
+            "-l",
+            "centralus",
+        ])
+        .await;
+    assert_eq!(rep["name"], "centralus");
+    assert_eq!(rep["location"], "centralus");
+    assert_eq!(
+        rep["type"],
+        "Microsoft.ContainerRegistry/registries/replications"
+    );
+    assert_eq!(
+        rep["id"],
+        format!("{}/replications/centralus", registry_id("reg", "georeg01"))
+    );
+    assert_eq!(rep["provisioningState"], "Succeeded");
+    assert_eq!(rep["regionEndpointEnabled"], true);
+    assert_eq!(rep["zoneRedundancy"], "Disabled");
+    assert_eq!(rep["status"]["displayStatus"], "Ready");
+    assert_eq!(rep["tags"], json!({}));
+    let shown = az
+        .json(&[
+            "acr",
+            "replication",
+            "show",
+            "-r",
+            "georeg01",
+            "-n",
+            "centralus",
+        ])
+        .await;
+    assert_eq!(shown["location"], "centralus");
+    assert_eq!(names(&az.json(&list).await), ["westus", "centralus"]);
+    // The registry and its one login server are unchanged.
+    let reg = az.json(&["acr", "show", "-n", "georeg01"]).await;
+    assert_eq!(reg["loginServer"], "georeg01.azurecr.io");
+    assert_eq!(reg["location"], "westus");
+    let auth = admin(&az, "georeg01").await;
+    let (d, _) = push(&em, "georeg01.azurecr.io", &auth, "app", "v1", b"layer").await;
+    assert_eq!(
+        manifest(&em, "georeg01.azurecr.io", &auth, "app", "v1").await,
+        (200, d)
+    );
+
+    // A second replication in a region that has one, and the home one's deletion, are refused.
+    let token = em.arm_token().await;
+    let rep_path = |n: &str| {
+        format!(
+            "{}/replications/{n}?api-version=2023-07-01",
+            registry_id("reg", "georeg01")
+        )
+    };
+    let (status, body) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &rep_path("other"),
+            Some(json!({"location": "centralus"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "ReplicationAlreadyExists");
+    let (status, body) = em
+        .arm(&token, Method::DELETE, &rep_path("westus"), None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "HomeReplicationCannotBeDeleted");
+
+    az.ok(&[
+        "acr",
+        "replication",
+        "delete",
+        "-r",
+        "georeg01",
+        "-n",
+        "centralus",
+    ])
+    .await;
+    assert_eq!(names(&az.json(&list).await), ["westus"]);
+    let usage = az.json(&["acr", "show-usage", "-n", "georeg01"]).await;
+    let geo = usage["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "Geo-replications")
+        .unwrap();
+    assert_eq!(
+        geo,
+        &json!({"name": "Geo-replications", "limit": -1, "currentValue": 0, "unit": "Count"})
+    );
+
+    // Only Premium registries replicate: az says so itself, and so does the service.
+    az.ok(&[
+        "acr", "create", "-n", "stdreg01", "-g", "reg", "--sku", "Standard", "-o", "none",
+    ])
+    .await;
+    let out = az
+        .run(&[
+            "acr",
+            "replication",
+            "create",
+            "-r",
+            "stdreg01",
+            "-l",
+            "eastus",
+        ])
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("Replications are only supported for managed registries in Premium SKU."),
+        "{}",
+        out.stderr
+    );
+    let (status, body) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!(
+                "{}/replications/eastus?api-version=2023-07-01",
+                registry_id("reg", "stdreg01")
+            ),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"],
+        json!({"code": "ReplicationNotSupported", "message": "The requested feature replication is not supported for the SKU Standard."})
+    );
+}
