@@ -286,3 +286,207 @@ async fn replications_per_region() {
         json!({"code": "ReplicationNotSupported", "message": "The requested feature replication is not supported for the SKU Standard."})
     );
 }
+
+#[tokio::test]
+async fn webhooks_ping_and_content_events() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "hookreg01",
+        "-g",
+        "reg",
+        "--sku",
+        "Standard",
+        "--admin-enabled",
+        "true",
+        "-o",
+        "none",
+    ])
+    .await;
+    let hook = az
+        .json(&[
+            "acr",
+            "webhook",
+            "create",
+            "-r",
+            "hookreg01",
+            "-n",
+            "hook1",
+            "--uri",
+            "http://localhost:9/hook",
+            "--actions",
+            "push",
+            "delete",
+            "--scope",
+            "hello-world:*",
+        ])
+        .await;
+    assert_eq!(hook["name"], "hook1");
+    assert_eq!(
+        hook["type"],
+        "Microsoft.ContainerRegistry/registries/webhooks"
+    );
+    assert_eq!(hook["location"], "westus");
+    assert_eq!(hook["status"], "enabled");
+    assert_eq!(hook["scope"], "hello-world:*");
+    assert_eq!(hook["actions"], json!(["push", "delete"]));
+    assert_eq!(hook["provisioningState"], "Succeeded");
+    assert_eq!(hook["tags"], json!({}));
+    // The service URI is write-only: only getCallbackConfig returns it.
+    assert!(hook.get("serviceUri").is_none(), "{hook}");
+    let listed = az
+        .json(&["acr", "webhook", "list", "-r", "hookreg01"])
+        .await;
+    assert_eq!(names(&listed), ["hook1"]);
+    let updated = az
+        .json(&[
+            "acr",
+            "webhook",
+            "update",
+            "-r",
+            "hookreg01",
+            "-n",
+            "hook1",
+            "--headers",
+            "key=value",
+        ])
+        .await;
+    assert_eq!(updated["scope"], "hello-world:*");
+    let config = az
+        .json(&[
+            "acr",
+            "webhook",
+            "get-config",
+            "-r",
+            "hookreg01",
+            "-n",
+            "hook1",
+        ])
+        .await;
+    assert_eq!(
+        config,
+        json!({"serviceUri": "http://localhost:9/hook", "customHeaders": {"key": "value"}})
+    );
+
+    // ping: an event id, and the event recorded as Azure lists it.
+    let ping = az
+        .json(&["acr", "webhook", "ping", "-r", "hookreg01", "-n", "hook1"])
+        .await;
+    let ping_id = ping["id"].as_str().unwrap().to_string();
+    let events = [
+        "acr",
+        "webhook",
+        "list-events",
+        "-r",
+        "hookreg01",
+        "-n",
+        "hook1",
+    ];
+    let listed = az.json(&events).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let e = &listed[0];
+    assert_eq!(e["id"], ping_id.as_str());
+    let rq = &e["eventRequestMessage"];
+    assert_eq!(rq["content"]["id"], ping_id.as_str());
+    assert_eq!(rq["content"]["action"], "ping");
+    assert_eq!(rq["method"], "POST");
+    assert_eq!(rq["requestUri"], "http://localhost:9/hook");
+    assert_eq!(rq["headers"]["key"], "value");
+    assert_eq!(
+        rq["headers"]["Content-Type"],
+        "application/json; charset=utf-8"
+    );
+
+    // Pushes and deletes in the webhook's scope are recorded; others are not.
+    let auth = admin(&az, "hookreg01").await;
+    let host = "hookreg01.azurecr.io";
+    let (d1, _) = push(&em, host, &auth, "hello-world", "v1", b"layer one").await;
+    let (_, other_size) = push(&em, host, &auth, "other", "v1", b"layer two").await;
+    let r = em
+        .proxied()
+        .delete(format!("https://{host}/v2/hello-world/manifests/{d1}"))
+        .basic_auth(&auth.0, Some(&auth.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let listed = az.json(&events).await;
+    let actions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["eventRequestMessage"]["content"]["action"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(actions, ["delete", "push", "ping"]);
+    let pushed = &listed[1]["eventRequestMessage"]["content"];
+    assert_eq!(pushed["target"]["repository"], "hello-world");
+    assert_eq!(pushed["target"]["tag"], "v1");
+    assert_eq!(pushed["target"]["digest"], d1.as_str());
+    assert_eq!(
+        pushed["target"]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(pushed["request"]["host"], host);
+    assert_eq!(pushed["request"]["method"], "PUT");
+    let deleted = &listed[0]["eventRequestMessage"]["content"];
+    assert_eq!(deleted["target"]["repository"], "hello-world");
+    assert_eq!(deleted["target"]["digest"], d1.as_str());
+    assert!(deleted["target"]["tag"].is_null(), "{deleted}");
+    assert_eq!(deleted["request"]["method"], "DELETE");
+
+    // show-usage: the bytes stored (other:v1 is left; hello-world's blobs stay linked) and webhooks.
+    let usage = az.json(&["acr", "show-usage", "-n", "hookreg01"]).await;
+    let names_of: Vec<&str> = usage["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names_of, ["Size", "Webhooks", "ScopeMaps", "Tokens"]);
+    assert_eq!(
+        usage["value"][1],
+        json!({"name": "Webhooks", "limit": 10, "currentValue": 1, "unit": "Count"})
+    );
+    assert_eq!(usage["value"][0]["limit"], 107374182400_u64);
+    assert_eq!(usage["value"][0]["unit"], "Bytes");
+    // other:v1 whole, and hello-world's layer (its manifest is gone, its blobs stay
+    // linked); the config blob both share counts once.
+    assert_eq!(
+        usage["value"][0]["currentValue"],
+        b"layer one".len() as u64 + other_size,
+        "{usage}"
+    );
+
+    // A disabled webhook records nothing.
+    az.ok(&[
+        "acr",
+        "webhook",
+        "update",
+        "-r",
+        "hookreg01",
+        "-n",
+        "hook1",
+        "--status",
+        "disabled",
+        "-o",
+        "none",
+    ])
+    .await;
+    push(&em, host, &auth, "hello-world", "v2", b"layer three").await;
+    assert_eq!(az.json(&events).await.as_array().unwrap().len(), 3);
+
+    az.ok(&["acr", "webhook", "delete", "-r", "hookreg01", "-n", "hook1"])
+        .await;
+    assert_eq!(
+        az.json(&["acr", "webhook", "list", "-r", "hookreg01"])
+            .await,
+        json!([])
+    );
+}
