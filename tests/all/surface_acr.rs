@@ -490,3 +490,188 @@ async fn webhooks_ping_and_content_events() {
         json!([])
     );
 }
+
+/// `az acr import`, expecting failure: its stderr.
+async fn import_fails(az: &Az<'_>, args: &[&str]) -> String {
+    let mut all = vec!["acr", "import", "-n", "dstreg01"];
+    all.extend(args);
+    let out = az.run(&all).await;
+    assert!(!out.ok, "az {all:?} succeeded: {}", out.stdout);
+    out.stderr
+}
+
+#[tokio::test]
+async fn import_between_emulated_registries() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    for (name, sku) in [("srcreg01", "Standard"), ("dstreg01", "Basic")] {
+        az.ok(&[
+            "acr",
+            "create",
+            "-n",
+            name,
+            "-g",
+            "reg",
+            "--sku",
+            sku,
+            "--admin-enabled",
+            "true",
+            "-o",
+            "none",
+        ])
+        .await;
+    }
+    let src = admin(&az, "srcreg01").await;
+    let dst = admin(&az, "dstreg01").await;
+    let (src_host, dst_host) = ("srcreg01.azurecr.io", "dstreg01.azurecr.io");
+    let (d, _) = push(&em, src_host, &src, "hello-world", "v1", b"imported layer").await;
+
+    // The source found in the subscription: imported by resource id, with the caller's own rights.
+    az.ok(&[
+        "acr",
+        "import",
+        "-n",
+        "dstreg01",
+        "--source",
+        "srcreg01.azurecr.io/hello-world:v1",
+    ])
+    .await;
+    assert_eq!(
+        manifest(&em, dst_host, &dst, "hello-world", "v1").await,
+        (200, d.clone())
+    );
+    // The layer came along: the target serves it.
+    let layer = digest(b"imported layer");
+    let r = em
+        .proxied()
+        .get(format!("https://{dst_host}/v2/hello-world/blobs/{layer}"))
+        .basic_auth(&dst.0, Some(&dst.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"imported layer");
+
+    // With the source's credentials (by registry URI), to another name; by digest, untagged too.
+    az.ok(&[
+        "acr",
+        "import",
+        "-n",
+        "dstreg01",
+        "--source",
+        "srcreg01.azurecr.io/hello-world:v1",
+        "-t",
+        "copies/hello:v2",
+        "-u",
+        &src.0,
+        "-p",
+        &src.1,
+    ])
+    .await;
+    assert_eq!(
+        manifest(&em, dst_host, &dst, "copies/hello", "v2").await,
+        (200, d.clone())
+    );
+    let by_digest = format!("srcreg01.azurecr.io/hello-world@{d}");
+    az.ok(&[
+        "acr",
+        "import",
+        "-n",
+        "dstreg01",
+        "--source",
+        &by_digest,
+        "-t",
+        "pinned:v1",
+    ])
+    .await;
+    assert_eq!(
+        manifest(&em, dst_host, &dst, "pinned", "v1").await,
+        (200, d.clone())
+    );
+
+    // Failures come back through the operation, in its error; nothing is copied.
+    let err = import_fails(
+        &az,
+        &[
+            "--source",
+            "srcreg01.azurecr.io/hello-world:v1",
+            "-t",
+            "bad:v1",
+            "-u",
+            &src.0,
+            "-p",
+            "wrong",
+        ],
+    )
+    .await;
+    assert!(
+        err.contains("(InvalidParameters) The source registry 'srcreg01.azurecr.io' refused the credentials of 'srcreg01'"),
+        "{err}"
+    );
+    assert_eq!(manifest(&em, dst_host, &dst, "bad", "v1").await.0, 404);
+    let err = import_fails(&az, &["--source", "srcreg01.azurecr.io/hello-world:v1"]).await;
+    assert!(
+        err.contains("Tag hello-world:v1 already exists in target registry."),
+        "{err}"
+    );
+    az.ok(&[
+        "acr",
+        "import",
+        "-n",
+        "dstreg01",
+        "--source",
+        "srcreg01.azurecr.io/hello-world:v1",
+        "--force",
+    ])
+    .await;
+    let err = import_fails(&az, &["--source", "srcreg01.azurecr.io/hello-world:nope"]).await;
+    assert!(
+        err.contains("The source image 'srcreg01.azurecr.io/hello-world:nope' was not found."),
+        "{err}"
+    );
+
+    // A principal who may write to the target but not read the source: the source's decision refuses.
+    let owner = em.arm_token().await;
+    let p = em.new_principal().await;
+    let contributor = format!(
+        "/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"
+    );
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!(
+                "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+                registry_id("reg", "dstreg01"),
+                uuid::Uuid::new_v4()
+            ),
+            Some(json!({"properties": {"roleDefinitionId": contributor, "principalId": p.object_id}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let import = |repo: &str| json!({"source": {"resourceId": registry_id("reg", "srcreg01"), "sourceImage": "hello-world:v1"}, "targetTags": [repo], "mode": "NoForce"});
+    let r = em
+        .http()
+        .post(format!(
+            "{}{}/importImage?api-version=2023-07-01",
+            em.base(),
+            registry_id("reg", "dstreg01")
+        ))
+        .bearer_auth(&p.token)
+        .json(&import("denied:v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let (status, body) = Emulator::answer(em.http().get(&location).bearer_auth(&p.token)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "InvalidParameters");
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with(
+            "The source registry 'srcreg01.azurecr.io' refused to let the caller pull 'hello-world'"
+        ),
+        "{body}"
+    );
+    assert_eq!(manifest(&em, dst_host, &dst, "denied", "v1").await.0, 404);
+}
