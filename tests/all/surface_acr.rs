@@ -8,7 +8,7 @@
 use crate::az::{Az, Mode};
 use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 fn digest(b: &[u8]) -> String {
@@ -674,4 +674,133 @@ async fn import_between_emulated_registries() {
         "{body}"
     );
     assert_eq!(manifest(&em, dst_host, &dst, "denied", "v1").await.0, 404);
+}
+
+#[tokio::test]
+async fn cache_rules_credential_sets_and_agent_pools() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    az.ok(&[
+        "acr",
+        "create",
+        "-n",
+        "cachereg01",
+        "-g",
+        "reg",
+        "--sku",
+        "Premium",
+        "-o",
+        "none",
+    ])
+    .await;
+    let set = az
+        .json(&[
+            "acr",
+            "credential-set",
+            "create",
+            "-r",
+            "cachereg01",
+            "-n",
+            "dockerhub",
+            "-l",
+            "docker.io",
+            "-u",
+            "https://kv1.vault.azure.net/secrets/user",
+            "-p",
+            "https://kv1.vault.azure.net/secrets/pass",
+        ])
+        .await;
+    assert_eq!(set["name"], "dockerhub");
+    assert_eq!(
+        set["type"],
+        "Microsoft.ContainerRegistry/registries/credentialSets"
+    );
+    assert_eq!(set["loginServer"], "docker.io");
+    assert_eq!(set["provisioningState"], "Succeeded");
+    assert!(set["creationDate"].is_string(), "{set}");
+    assert_eq!(set["identity"]["type"], "systemAssigned");
+    assert!(set["identity"]["principalId"].is_string(), "{set}");
+    let cred = &set["authCredentials"][0];
+    assert_eq!(cred["name"], "Credential1");
+    assert_eq!(
+        cred["usernameSecretIdentifier"],
+        "https://kv1.vault.azure.net/secrets/user"
+    );
+    assert_eq!(
+        cred["passwordSecretIdentifier"],
+        "https://kv1.vault.azure.net/secrets/pass"
+    );
+    let set_id = set["id"].as_str().unwrap().to_string();
+
+    let rule = az
+        .json(&[
+            "acr",
+            "cache",
+            "create",
+            "-r",
+            "cachereg01",
+            "-n",
+            "ubuntu",
+            "-s",
+            "docker.io/library/ubuntu",
+            "-t",
+            "ubuntu",
+            "-c",
+            "dockerhub",
+        ])
+        .await;
+    assert_eq!(rule["name"], "ubuntu");
+    assert_eq!(
+        rule["type"],
+        "Microsoft.ContainerRegistry/registries/cacheRules"
+    );
+    assert_eq!(rule["sourceRepository"], "docker.io/library/ubuntu");
+    assert_eq!(rule["targetRepository"], "ubuntu");
+    assert_eq!(rule["credentialSetResourceId"], set_id.as_str());
+    assert_eq!(rule["provisioningState"], "Succeeded");
+    assert!(rule["creationDate"].is_string(), "{rule}");
+    let shown = az
+        .json(&["acr", "cache", "show", "-r", "cachereg01", "-n", "ubuntu"])
+        .await;
+    assert_eq!(shown["creationDate"], rule["creationDate"]);
+    assert_eq!(
+        names(&az.json(&["acr", "cache", "list", "-r", "cachereg01"]).await),
+        ["ubuntu"]
+    );
+
+    let pool = az
+        .json(&[
+            "acr",
+            "agentpool",
+            "create",
+            "-r",
+            "cachereg01",
+            "-n",
+            "pool1",
+            "--tier",
+            "S2",
+        ])
+        .await;
+    assert_eq!(pool["name"], "pool1");
+    assert_eq!(
+        pool["type"],
+        "Microsoft.ContainerRegistry/registries/agentPools"
+    );
+    assert_eq!(pool["tier"], "S2");
+    assert_eq!(pool["os"], "Linux");
+    assert_eq!(pool["count"], 1);
+    assert_eq!(pool["provisioningState"], "Succeeded");
+    let shown = az
+        .json(&[
+            "acr",
+            "agentpool",
+            "show",
+            "-r",
+            "cachereg01",
+            "-n",
+            "pool1",
+        ])
+        .await;
+    assert_eq!(shown["location"], "westus");
+    assert_eq!(shown["tier"], "S2");
 }

@@ -402,7 +402,14 @@ fn credential_set_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Resul
     if let Some(requested) = row.get("identity").cloned() {
         let ident = crate::providers::identity::apply(cx.state, cx.req, &cx.id, Some(&requested))?;
         match ident {
-            Some(i) => row["identity"] = i,
+            Some(mut i) => {
+                // Azure spells a credential set's identity type `systemAssigned`
+                // (recording test_acr_cache).
+                if i["type"] == "SystemAssigned" {
+                    i["type"] = json!("systemAssigned");
+                }
+                row["identity"] = i;
+            }
             None => {
                 if let Some(o) = row.as_object_mut() {
                     o.remove("identity");
