@@ -804,3 +804,119 @@ async fn cache_rules_credential_sets_and_agent_pools() {
     assert_eq!(shown["location"], "westus");
     assert_eq!(shown["tier"], "S2");
 }
+
+#[tokio::test]
+async fn refusals_in_arm_words() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/reg");
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "westus"})),
+    )
+    .await;
+    let reg = registry_id("reg", "basicreg01");
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}?api-version=2023-07-01"),
+            Some(json!({"location": "westus", "sku": {"name": "Basic"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let hook = |n: &str| format!("{reg}/webhooks/{n}?api-version=2023-07-01");
+    let body = json!({"location": "westus", "properties": {"serviceUri": "http://localhost:9/", "actions": ["push"]}});
+
+    // The schema's required properties, in ARM's words.
+    let (s, out) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &hook("h0"),
+            Some(json!({"location": "westus", "properties": {"actions": ["push"]}})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        out,
+        json!({"error": {"code": "InvalidRequestContent", "message": "The request content was invalid and could not be deserialized: 'Required property 'serviceUri' not found in JSON. Path 'properties', line 1, position 35.'."}})
+    );
+    // A webhook as Azure returns it: computed fields, the service URI never.
+    let (s, out) = em
+        .arm(&owner, Method::PUT, &hook("h1"), Some(body.clone()))
+        .await;
+    assert_eq!(s, 201, "{out}");
+    assert_eq!(out["properties"]["status"], "enabled");
+    assert_eq!(out["properties"]["scope"], "");
+    assert!(out["properties"]["provisioningState"].is_string(), "{out}");
+    assert!(out["systemData"]["createdAt"].is_string(), "{out}");
+    assert!(out["properties"].get("serviceUri").is_none(), "{out}");
+    let (_, got) = em.arm(&owner, Method::GET, &hook("h1"), None).await;
+    assert!(got["properties"].get("serviceUri").is_none(), "{got}");
+    assert!(got["properties"].get("customHeaders").is_none(), "{got}");
+    // A Basic registry has two webhooks at most.
+    let (s, _) = em
+        .arm(&owner, Method::PUT, &hook("h2"), Some(body.clone()))
+        .await;
+    assert_eq!(s, 201);
+    let (s, out) = em
+        .arm(&owner, Method::PUT, &hook("h3"), Some(body.clone()))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        out,
+        json!({"error": {"code": "QuotaExceeded", "message": "The requested feature webhook exceeds allowed quota 2 for the SKU Basic."}})
+    );
+    let (s, out) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/webhooks/nope/ping?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(out["error"]["code"], "ResourceNotFound");
+    let (s, out) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!(
+                "{}/listUsages?api-version=2023-07-01",
+                registry_id("reg", "nosuchreg")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(out["error"]["code"], "ResourceNotFound");
+
+    // importImage: the body by its schema; a source azemu cannot reach fails in the operation.
+    let import = format!("{reg}/importImage?api-version=2023-07-01");
+    let (s, out) = em
+        .arm(&owner, Method::POST, &import, Some(json!({"source": {}})))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(out["error"]["code"], "InvalidRequestContent");
+    let r = em
+        .http()
+        .post(format!("{}{import}", em.base()))
+        .bearer_auth(&owner)
+        .json(
+            &json!({"source": {"registryUri": "docker.io", "sourceImage": "library/hello-world"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let (s, out) = Emulator::answer(em.http().get(&location).bearer_auth(&owner)).await;
+    assert_eq!(s, 409);
+    assert_eq!(
+        out,
+        json!({"error": {"code": "InvalidParameters", "message": "The source registry 'docker.io' could not be reached: azemu imports only from its own registries."}})
+    );
+}

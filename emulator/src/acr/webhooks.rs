@@ -111,11 +111,47 @@ pub fn list(state: &AppState, webhook: &ResourceId) -> StoreResult<Vec<Value>> {
     Ok(rows)
 }
 
-/// Forget the events of the webhook `webhook` (deleted), or of every webhook
-/// under a deleted registry (`webhook` is then the registry's id).
+/// `{webhook key}` → `{serviceUri, customHeaders}`: what a webhook calls. Kept
+/// out of the resource row: Azure returns it only from `getCallbackConfig`
+/// (both are write-only in the webhook's schema).
+pub const CALLBACKS: &str = "acr_webhook_callbacks";
+
+/// The webhook's `{serviceUri, customHeaders}` (`{}` when none is kept).
+pub fn callback(state: &AppState, webhook: &ResourceId) -> StoreResult<Value> {
+    Ok(state
+        .store
+        .get(CALLBACKS, &webhook.key())?
+        .unwrap_or_else(|| json!({})))
+}
+
+/// Move `serviceUri` and `customHeaders` out of a webhook's `properties`
+/// (as written by a PUT or merged by a PATCH) into its callback row.
+pub fn keep_callback(
+    state: &AppState,
+    webhook: &ResourceId,
+    properties: &mut Value,
+) -> StoreResult<()> {
+    let mut kept = callback(state, webhook)?;
+    if let Some(p) = properties.as_object_mut() {
+        for k in ["serviceUri", "customHeaders"] {
+            if let Some(v) = p.remove(k) {
+                kept[k] = v;
+            }
+        }
+    }
+    state.store.put(CALLBACKS, &webhook.key(), kept)?;
+    Ok(())
+}
+
+/// Forget the events and callback of the webhook `under` (deleted), or of
+/// every webhook under a deleted registry (`under` is then the registry's id).
 pub fn forget(state: &AppState, under: &ResourceId) -> StoreResult<()> {
     for (k, _) in state.store.scan(EVENTS, &format!("{}/", under.key()))? {
         state.store.delete(EVENTS, &k)?;
+    }
+    state.store.delete(CALLBACKS, &under.key())?;
+    for (k, _) in state.store.scan(CALLBACKS, &format!("{}/", under.key()))? {
+        state.store.delete(CALLBACKS, &k)?;
     }
     Ok(())
 }
@@ -172,17 +208,18 @@ fn save(
     else {
         return Ok(());
     };
-    // What the webhook calls is kept in its row (Azure returns it only from
-    // `getCallbackConfig`; the response schema leaves it out of GETs).
-    let props = &hook["properties"];
-    let mut uri = props["serviceUri"].as_str().unwrap_or_default().to_string();
+    let callback = callback(state, &hook_id)?;
+    let mut uri = callback["serviceUri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // As Azure records it: a URI without a path gets `/`.
     if let Some((_, rest)) = uri.split_once("://")
         && !rest.contains('/')
     {
         uri.push('/');
     }
-    let mut headers = props["customHeaders"]
+    let mut headers = callback["customHeaders"]
         .as_object()
         .cloned()
         .unwrap_or_default();

@@ -253,6 +253,7 @@ fn webhook_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), A
         }
     }
     default_tags(row);
+    crate::acr::webhooks::keep_callback(cx.state, &cx.id, &mut row["properties"])?;
     let props = &mut row["properties"];
     if props.get("status").is_none_or(Value::is_null) {
         props["status"] = json!("enabled");
@@ -293,12 +294,10 @@ fn list_events(cx: &Ctx) -> Result<Response, ArmError> {
 
 /// `POST …/webhooks/{w}/getCallbackConfig` → `{serviceUri, customHeaders}`.
 fn callback_config(cx: &Ctx) -> Result<Response, ArmError> {
-    let hook = webhook_row(cx)?;
-    let mut out = json!({"serviceUri": hook["properties"]["serviceUri"]});
-    if let Some(h) = hook["properties"]
-        .get("customHeaders")
-        .filter(|h| !h.is_null())
-    {
+    webhook_row(cx)?;
+    let kept = crate::acr::webhooks::callback(cx.state, &cx.id)?;
+    let mut out = json!({"serviceUri": kept["serviceUri"]});
+    if let Some(h) = kept.get("customHeaders").filter(|h| !h.is_null()) {
         out["customHeaders"] = h.clone();
     }
     Ok(json_response(StatusCode::OK, &out))

@@ -453,6 +453,7 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
                 tables::ACR_RUNS,
                 tables::ACR_RUN_LOGS,
                 crate::acr::webhooks::EVENTS,
+                crate::acr::webhooks::CALLBACKS,
             ] {
                 for (k, _) in state.store.scan(table, &prefix)? {
                     state.store.delete(table, &k)?;
