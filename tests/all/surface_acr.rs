@@ -223,6 +223,25 @@ async fn replications_per_region() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "HomeReplicationCannotBeDeleted");
 
+    let updated = az
+        .json(&[
+            "acr",
+            "replication",
+            "update",
+            "-r",
+            "georeg01",
+            "-n",
+            "centralus",
+            "--global-endpoint-routing",
+            "false",
+            "--tags",
+            "team=infra",
+        ])
+        .await;
+    assert_eq!(updated["regionEndpointEnabled"], false);
+    assert_eq!(updated["tags"], json!({"team": "infra"}));
+    assert_eq!(updated["location"], "centralus");
+
     az.ok(&[
         "acr",
         "replication",
@@ -453,6 +472,10 @@ async fn webhooks_ping_and_content_events() {
     assert_eq!(
         usage["value"][1],
         json!({"name": "Webhooks", "limit": 10, "currentValue": 1, "unit": "Count"})
+    );
+    assert_eq!(
+        usage["value"][2],
+        json!({"name": "ScopeMaps", "limit": 500, "currentValue": 0, "unit": "Count"})
     );
     assert_eq!(usage["value"][0]["limit"], 107374182400_u64);
     assert_eq!(usage["value"][0]["unit"], "Bytes");
@@ -893,6 +916,50 @@ async fn refusals_in_arm_words() {
         .await;
     assert_eq!(s, 404);
     assert_eq!(out["error"]["code"], "ResourceNotFound");
+
+    // A registry deleted takes its webhooks' events and callbacks with it.
+    let ping = format!("{reg}/webhooks/h1/ping?api-version=2023-07-01");
+    let (s, _) = em.arm(&owner, Method::POST, &ping, None).await;
+    assert_eq!(s, 200);
+    let events = format!("{reg}/webhooks/h1/listEvents?api-version=2023-07-01");
+    let (_, out) = em.arm(&owner, Method::POST, &events, None).await;
+    assert_eq!(out["value"].as_array().unwrap().len(), 1, "{out}");
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::DELETE,
+            &format!("{reg}?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    em.arm(
+        &owner,
+        Method::PUT,
+        &format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "westus", "sku": {"name": "Basic"}})),
+    )
+    .await;
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &hook("h1"),
+            Some(json!({"location": "westus", "properties": {"serviceUri": "http://localhost:8/", "actions": ["push"]}})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, out) = em.arm(&owner, Method::POST, &events, None).await;
+    assert_eq!(out, json!({"value": []}));
+    let (_, out) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/webhooks/h1/getCallbackConfig?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert_eq!(out, json!({"serviceUri": "http://localhost:8/"}));
 
     // importImage: the body by its schema; a source azemu cannot reach fails in the operation.
     let import = format!("{reg}/importImage?api-version=2023-07-01");
