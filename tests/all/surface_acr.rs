@@ -841,13 +841,10 @@ async fn refusals_in_arm_words() {
     )
     .await;
     let reg = registry_id("reg", "basicreg01");
+    let reg_url = format!("{reg}?api-version=2023-07-01");
+    let basic = json!({"location": "westus", "sku": {"name": "Basic"}});
     let (s, b) = em
-        .arm(
-            &owner,
-            Method::PUT,
-            &format!("{reg}?api-version=2023-07-01"),
-            Some(json!({"location": "westus", "sku": {"name": "Basic"}})),
-        )
+        .arm(&owner, Method::PUT, &reg_url, Some(basic.clone()))
         .await;
     assert_eq!(s, 201, "{b}");
     let hook = |n: &str| format!("{reg}/webhooks/{n}?api-version=2023-07-01");
@@ -924,22 +921,10 @@ async fn refusals_in_arm_words() {
     let events = format!("{reg}/webhooks/h1/listEvents?api-version=2023-07-01");
     let (_, out) = em.arm(&owner, Method::POST, &events, None).await;
     assert_eq!(out["value"].as_array().unwrap().len(), 1, "{out}");
-    let (s, _) = em
-        .arm(
-            &owner,
-            Method::DELETE,
-            &format!("{reg}?api-version=2023-07-01"),
-            None,
-        )
-        .await;
+    let (s, _) = em.arm(&owner, Method::DELETE, &reg_url, None).await;
     assert_eq!(s, 200);
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{reg}?api-version=2023-07-01"),
-        Some(json!({"location": "westus", "sku": {"name": "Basic"}})),
-    )
-    .await;
+    let (s, _) = em.arm(&owner, Method::PUT, &reg_url, Some(basic)).await;
+    assert_eq!(s, 201);
     let (s, _) = em
         .arm(
             &owner,
