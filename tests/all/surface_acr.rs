@@ -953,22 +953,32 @@ async fn refusals_in_arm_words() {
         .await;
     assert_eq!(s, 400);
     assert_eq!(out["error"]["code"], "InvalidRequestContent");
-    let r = em
-        .http()
-        .post(format!("{}{import}", em.base()))
-        .bearer_auth(&owner)
-        .json(
-            &json!({"source": {"registryUri": "docker.io", "sourceImage": "library/hello-world"}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    let (s, out) = Emulator::answer(em.http().get(&location).bearer_auth(&owner)).await;
-    assert_eq!(s, 409);
+    let failed = |source: serde_json::Value| {
+        let (em, owner, import) = (&em, &owner, &import);
+        async move {
+            let r = em
+                .http()
+                .post(format!("{}{import}", em.base()))
+                .bearer_auth(owner)
+                .json(&json!({ "source": source }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 202);
+            let location = r.headers()["location"].to_str().unwrap().to_string();
+            let (s, out) = Emulator::answer(em.http().get(&location).bearer_auth(owner)).await;
+            assert_eq!(s, 409, "{out}");
+            assert_eq!(out["error"]["code"], "InvalidParameters");
+            out["error"]["message"].as_str().unwrap().to_string()
+        }
+    };
     assert_eq!(
-        out,
-        json!({"error": {"code": "InvalidParameters", "message": "The source registry 'docker.io' could not be reached: azemu imports only from its own registries."}})
+        failed(json!({"registryUri": "docker.io", "sourceImage": "library/hello-world"})).await,
+        "The source registry 'docker.io' could not be reached: azemu imports only from its own registries."
+    );
+    // A resource id that names something other than a registry.
+    assert_eq!(
+        failed(json!({"resourceId": rg, "sourceImage": "hello-world:v1"})).await,
+        format!("The source registry '{rg}' was not found.")
     );
 }

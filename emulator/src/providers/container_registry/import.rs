@@ -119,11 +119,14 @@ fn copy(cx: &Ctx, body: &Value) -> Result<(), String> {
         targets.push((src_repo.clone(), Some(default_tag)));
     }
     let target = cx.id.name().to_ascii_lowercase();
-    for (repo, _) in &targets {
+    for (repo, tag) in &targets {
         if !crate::oci::names::valid_name(repo) {
             return Err(format!(
                 "The target repository '{repo}' is not a valid repository name."
             ));
+        }
+        if let Some(t) = tag.as_deref().filter(|t| !crate::oci::names::valid_tag(t)) {
+            return Err(format!("The target tag '{t}' is not a valid tag."));
         }
     }
     let force = body["mode"]
@@ -173,6 +176,7 @@ fn source_registry(cx: &Ctx, source: &Value) -> Result<(Value, Caller), String> 
         let row = rid
             .parse::<ResourceId>()
             .ok()
+            .filter(|id| id.resource_type().eq_ignore_ascii_case(registries::TYPE))
             .and_then(|id| registries::load(state, &id).ok().flatten())
             .ok_or_else(|| format!("The source registry '{rid}' was not found."))?;
         return Ok((row, Caller::Principal(cx.req.principal.clone())));
