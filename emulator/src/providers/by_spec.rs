@@ -68,6 +68,7 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::REGISTRY_ACTIONS,
     &super::container_registry::children::CACHE_RULES,
     &super::container_registry::children::CREDENTIAL_SETS,
+    &super::container_registry::children::CONNECTED_REGISTRIES,
 ];
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {
