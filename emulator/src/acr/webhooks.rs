@@ -9,7 +9,8 @@
 //!
 //! Each event is kept as Azure lists it: `{id, eventRequestMessage:{content,
 //! headers, method, requestUri, version}}`. The content follows Azure's
-//! webhook reference (`push`: `target.{mediaType, size, digest, length,
+//! webhook reference (learn.microsoft.com, container-registry-webhook-reference:
+//! `push`: `target.{mediaType, size, digest, length,
 //! repository, tag}`, `request.{id, host, method, useragent}`; `delete`:
 //! `target.{mediaType, digest, repository}`; `ping`: `{id, timestamp,
 //! action}` as recorded in azure-cli's `test_acr_create_webhook`). Nothing is
@@ -34,7 +35,10 @@ const KEEP: usize = 100;
 /// Record `event` with every enabled webhook of the registry named
 /// `registry` (lower-case name) whose actions and scope take it.
 pub fn record(state: &AppState, registry: &str, event: &ContentChange) -> StoreResult<()> {
-    let Ok(Some(row)) = crate::providers::container_registry::registries::by_name(state, registry)
+    // The registry by its login server: the store's index, not the provider.
+    let host = format!("{}{}", registry.to_ascii_lowercase(), super::LOGIN_SUFFIX);
+    let Some((_, row)) =
+        crate::store::index::REGISTRIES_BY_LOGIN_SERVER.first(state.store.as_ref(), &host)?
     else {
         return Ok(());
     };
@@ -227,10 +231,18 @@ fn save(
         .cloned()
         .unwrap_or_default();
     let length = serde_json::to_vec(&content).map(|b| b.len()).unwrap_or(0);
-    headers.insert(
-        "Content-Type".into(),
-        json!("application/json; charset=utf-8"),
-    );
+    // A custom Content-Type wins (learn.microsoft.com, "Azure Container Registry
+    // webhook reference": "a Content-Type of application/json if you have not
+    // specified a Content-Type custom header"); the value as recorded.
+    if !headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.insert(
+            "Content-Type".into(),
+            json!("application/json; charset=utf-8"),
+        );
+    }
     headers.insert("Content-Length".into(), json!(length.to_string()));
     let event = json!({
         "eventRequestMessage": {
