@@ -157,6 +157,16 @@ async fn replications_per_region() {
         "none",
     ])
     .await;
+    // Dedicated data endpoints: one per region the registry lives in.
+    let reg = az
+        .json(&words(
+            "acr update -n georeg01 --data-endpoint-enabled true",
+        ))
+        .await;
+    assert_eq!(
+        reg["dataEndpointHostNames"],
+        json!(["georeg01.westus.data.azurecr.io"])
+    );
     // The home region's replication is there from the start, as Azure lists it.
     let list = ["acr", "replication", "list", "-r", "georeg01"];
     let home = az.json(&list).await;
@@ -207,6 +217,13 @@ async fn replications_per_region() {
     let reg = az.json(&["acr", "show", "-n", "georeg01"]).await;
     assert_eq!(reg["loginServer"], "georeg01.azurecr.io");
     assert_eq!(reg["location"], "westus");
+    assert_eq!(
+        reg["dataEndpointHostNames"],
+        json!([
+            "georeg01.centralus.data.azurecr.io",
+            "georeg01.westus.data.azurecr.io"
+        ])
+    );
     let auth = admin(&az, "georeg01").await;
     let (d, _) = push(&em, "georeg01.azurecr.io", &auth, "app", "v1", b"layer").await;
     assert_eq!(
@@ -268,6 +285,10 @@ async fn replications_per_region() {
     ])
     .await;
     assert_eq!(names(&az.json(&list).await), ["westus"]);
+    assert_eq!(
+        az.json(&words("acr show -n georeg01")).await["dataEndpointHostNames"],
+        json!(["georeg01.westus.data.azurecr.io"])
+    );
     let usage = az.json(&["acr", "show-usage", "-n", "georeg01"]).await;
     let geo = usage["value"]
         .as_array()

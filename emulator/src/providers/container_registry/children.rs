@@ -154,6 +154,59 @@ pub fn ensure_home_replication(
     Ok(())
 }
 
+/// A registry's dedicated data endpoints, one per region it lives in (its
+/// home and each replication's), when they are enabled; else none. Sorted by
+/// name, as recorded (test_acr_with_dedicated_data_endpoints:
+/// `["r.southcentralus.data.azurecr.io", "r.westus.data.azurecr.io"]`).
+/// `adding` is a replication about to be stored, `removing` one about to go.
+pub fn data_endpoint_host_names(
+    state: &AppState,
+    registry: &ResourceId,
+    row: &Value,
+    adding: Option<&str>,
+    removing: Option<&str>,
+) -> Result<Value, ArmError> {
+    if row["properties"]["dataEndpointEnabled"] != true {
+        return Ok(json!([]));
+    }
+    let name = registry.name().to_ascii_lowercase();
+    let mut regions: Vec<String> = row["location"]
+        .as_str()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    for r in state.resources().children(registry, REPLICATION_TYPE)? {
+        if let Some(l) = r["location"].as_str() {
+            regions.push(l.to_string());
+        }
+    }
+    regions.extend(adding.map(str::to_string));
+    let mut hosts: Vec<String> = regions
+        .iter()
+        .map(|l| l.to_ascii_lowercase())
+        .filter(|l| removing.is_none_or(|r| !r.eq_ignore_ascii_case(l)))
+        .map(|l| format!("{name}.{l}.data.azurecr.io"))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    Ok(json!(hosts))
+}
+
+/// Rewrite the registry's `dataEndpointHostNames` for a replication coming or going.
+fn refresh_data_endpoints(
+    cx: &Ctx,
+    adding: Option<&str>,
+    removing: Option<&str>,
+) -> Result<(), ArmError> {
+    let (reg, mut registry) = registry_of(cx, &cx.id)?;
+    let hosts = data_endpoint_host_names(cx.state, &reg, &registry, adding, removing)?;
+    if registry["properties"]["dataEndpointHostNames"] != hosts {
+        registry["properties"]["dataEndpointHostNames"] = hosts;
+        cx.state.resources().put(&reg, registry)?;
+    }
+    Ok(())
+}
+
 fn replication_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError> {
     let (_, registry) = registry_of(cx, &cx.id)?;
     let sku = sku(&registry);
@@ -195,6 +248,7 @@ fn replication_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(
             ));
         }
     }
+    refresh_data_endpoints(cx, Some(&location), None)?;
     default_tags(row);
     let props = &mut row["properties"];
     if props
@@ -227,7 +281,7 @@ fn replication_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
             format!("The replication in the registry's home region '{home}' cannot be deleted."),
         ));
     }
-    Ok(())
+    refresh_data_endpoints(cx, None, row["location"].as_str())
 }
 
 // ---- webhooks -------------------------------------------------------------

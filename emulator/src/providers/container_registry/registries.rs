@@ -376,6 +376,8 @@ fn create_or_update(
     if existing.is_none() {
         ensure_credentials(state, id)?;
     }
+    row["properties"]["dataEndpointHostNames"] =
+        super::children::data_endpoint_host_names(state, id, &row, None, None)?;
     state.resources().put(id, row.clone())?;
     super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     let op = Operation::start(
@@ -430,6 +432,8 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     }
     row["sku"] = json!({"name": sku, "tier": sku});
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
+    row["properties"]["dataEndpointHostNames"] =
+        super::children::data_endpoint_host_names(state, id, &row, None, None)?;
     state.resources().put(id, row.clone())?;
     super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     Ok(json_response(StatusCode::OK, &row))
