@@ -38,6 +38,7 @@ mod route_authz;
 mod scenarios;
 mod scheduler;
 mod spec_examples;
+mod surface_acr;
 mod surface_arm;
 mod surface_network;
 mod surface_resources;

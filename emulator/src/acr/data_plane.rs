@@ -1,7 +1,7 @@
 //! Mounting the OCI data plane ([`crate::oci`]) behind ACR's checks:
 //! [`AcrGate`] is its [`Gate`] for `<name>.azurecr.io`.
 
-use crate::oci::{Action, Gate};
+use crate::oci::{Action, ContentChange, Gate};
 use crate::state::AppState;
 use axum::response::Response;
 
@@ -36,5 +36,12 @@ impl Gate for AcrGate {
             })
             .collect();
         super::tokens::check(&self.state, headers, peer, repository, &actions, catalog)
+    }
+
+    /// Pushes and deletes reach the registry's webhooks ([`super::webhooks`]).
+    fn content_changed(&self, registry: &str, change: &ContentChange) {
+        if let Err(e) = super::webhooks::record(&self.state, registry, change) {
+            tracing::warn!(error = %e, registry, "webhook event not recorded");
+        }
     }
 }

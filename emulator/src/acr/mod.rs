@@ -14,8 +14,10 @@
 //!
 //! Facts: ../shared/notes/acr-aci-semantics.md §1–3, §5.
 
+pub mod content;
 pub mod data_plane;
 pub mod tokens;
+pub mod webhooks;
 
 /// Everything a `<name>.azurecr.io` host serves: the token service, then the
 /// OCI data plane.

@@ -63,4 +63,25 @@ pub trait Gate: Send + Sync + 'static {
         actions: &[Action],
         catalog: bool,
     ) -> Result<(), axum::response::Response>;
+
+    /// A manifest was pushed or deleted in `registry` (after it committed):
+    /// the host may record it (ACR's webhooks). Nothing by default.
+    fn content_changed(&self, _registry: &str, _change: &ContentChange) {}
+}
+
+/// What a push or a delete changed, as a registry's webhooks report it.
+pub struct ContentChange<'a> {
+    /// `push` or `delete`.
+    pub action: &'a str,
+    pub repository: &'a str,
+    /// The tag pushed (none for a push or delete by digest).
+    pub tag: Option<&'a str>,
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    /// The manifest's size in bytes (pushes).
+    pub size: Option<u64>,
+    /// The request behind it.
+    pub method: &'a str,
+    pub host: &'a str,
+    pub user_agent: &'a str,
 }

@@ -575,6 +575,21 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         }
         Ok::<_, OciError>(())
     })?;
+    let (host, agent) = origin(r);
+    ctx.gate.content_changed(
+        &r.registry,
+        &super::ContentChange {
+            action: "push",
+            repository: repo,
+            tag: (!m.by_digest).then_some(reference),
+            digest,
+            media_type: &m.media_type,
+            size: Some(bytes.len() as u64),
+            method: "PUT",
+            host: &host,
+            user_agent: &agent,
+        },
+    );
     let mut resp = StatusCode::CREATED.into_response();
     header(
         &mut resp,
@@ -599,9 +614,9 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             "A manifest can only be deleted by digest.",
         ));
     }
-    let (digest, _) = resolve(ctx, r, repo, reference)?;
+    let (digest, meta) = resolve(ctx, r, repo, reference)?;
     // The manifest and the tags naming it: all, or none.
-    ctx.store.transaction(|tx| {
+    let resp = ctx.store.transaction(|tx| {
         tx.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
         for (k, v) in tx.scan(tables::TAGS, &r.key(repo, ""))? {
             if v["digest"] == digest.as_str() {
@@ -609,7 +624,37 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             }
         }
         Ok::<_, OciError>(StatusCode::ACCEPTED.into_response())
-    })
+    })?;
+    let (host, agent) = origin(r);
+    ctx.gate.content_changed(
+        &r.registry,
+        &super::ContentChange {
+            action: "delete",
+            repository: repo,
+            tag: None,
+            digest: &digest,
+            media_type: meta["mediaType"].as_str().unwrap_or_default(),
+            size: None,
+            method: "DELETE",
+            host: &host,
+            user_agent: &agent,
+        },
+    );
+    Ok(resp)
+}
+
+/// The request's host and user agent, as a content change reports them.
+fn origin(r: &Req) -> (String, String) {
+    let h = |k: http::header::HeaderName| {
+        r.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let host = h(http::header::HOST);
+    let host = host.split(':').next().unwrap_or_default().to_string();
+    (host, h(http::header::USER_AGENT))
 }
 
 // ---- blobs ---------------------------------------------------------------

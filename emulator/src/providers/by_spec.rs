@@ -65,6 +65,12 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::PUBLIC_IP,
     &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
+    &super::container_registry::children::REPLICATIONS,
+    &super::container_registry::children::WEBHOOKS,
+    &super::container_registry::children::REGISTRY_ACTIONS,
+    &super::container_registry::children::CACHE_RULES,
+    &super::container_registry::children::CREDENTIAL_SETS,
+    &super::container_registry::children::CONNECTED_REGISTRIES,
 ];
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {
@@ -490,7 +496,16 @@ fn build(
     existing: Option<&Value>,
 ) -> Result<Value, ArmError> {
     let schema = cx.op.body().or_else(|| resource_schema(resource_type));
-    let has = |name: &str| schema.is_some_and(|s| s.prop(name).is_some());
+    // What Azure computes is named by the response schema as well: a PUT whose
+    // body is a `…CreateParameters` schema (ACR webhooks) names no `systemData`
+    // or `provisioningState` of its own, but the resource returned has them.
+    let answer = cx.op.response();
+    let has = |name: &str| {
+        [schema, answer]
+            .into_iter()
+            .flatten()
+            .any(|s| s.prop(name).is_some())
+    };
     let network = is_network(resource_type);
     let mut row = Map::new();
     if network {
@@ -555,7 +570,15 @@ fn build(
         .map(|p| p.schema());
     if props_schema.is_some() || sent_map.contains_key("properties") {
         let mut props = Map::new();
-        let ps = |n: &str| props_schema.is_some_and(|s| s.prop(n).is_some());
+        let answer_props = answer
+            .and_then(|s| s.prop("properties"))
+            .map(|p| p.schema());
+        let ps = |n: &str| {
+            [props_schema, answer_props]
+                .into_iter()
+                .flatten()
+                .any(|s| s.prop(n).is_some())
+        };
         if ps("provisioningState") {
             let state = if cx.op.long_running && !nested(resource_type) {
                 "Updating"

@@ -3,6 +3,8 @@
 //! serves at `<name>.azurecr.io` is [`crate::registry`]; its authentication
 //! (token exchange, admin user) reads what this module stores.
 
+pub mod children;
+pub mod import;
 pub mod registries;
 pub mod scope_maps;
 pub mod tasks;

@@ -376,7 +376,10 @@ fn create_or_update(
     if existing.is_none() {
         ensure_credentials(state, id)?;
     }
+    row["properties"]["dataEndpointHostNames"] =
+        super::children::data_endpoint_host_names(state, id, &row, None, None)?;
     state.resources().put(id, row.clone())?;
+    super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     let op = Operation::start(
         &id.subscription,
         OperationKind::Provision {
@@ -429,7 +432,10 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     }
     row["sku"] = json!({"name": sku, "tier": sku});
     row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
+    row["properties"]["dataEndpointHostNames"] =
+        super::children::data_endpoint_host_names(state, id, &row, None, None)?;
     state.resources().put(id, row.clone())?;
+    super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
     Ok(json_response(StatusCode::OK, &row))
 }
 
@@ -447,7 +453,12 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
                     identity::resource_deleted(state, child)?;
                 }
             }
-            for table in [tables::ACR_RUNS, tables::ACR_RUN_LOGS] {
+            for table in [
+                tables::ACR_RUNS,
+                tables::ACR_RUN_LOGS,
+                crate::acr::webhooks::EVENTS,
+                crate::acr::webhooks::CALLBACKS,
+            ] {
                 for (k, _) in state.store.scan(table, &prefix)? {
                     state.store.delete(table, &k)?;
                 }
