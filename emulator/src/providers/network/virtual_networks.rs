@@ -144,10 +144,57 @@ fn build_subnet(
     } else {
         p["addressPrefixes"] = json!(raw);
     }
+    if let Some(eps) = props["serviceEndpoints"].as_array() {
+        p["serviceEndpoints"] = json!(service_endpoints(vnet_id, name, eps)?);
+    }
+    match &props["defaultOutboundAccess"] {
+        Value::Null => {}
+        Value::Bool(b) => p["defaultOutboundAccess"] = json!(b),
+        _ => {
+            return Err(ArmError::invalid_request_content(
+                "Error converting value to type 'System.Boolean'. Path 'properties.defaultOutboundAccess'.",
+            ));
+        }
+    }
     Ok((
         json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
         mine,
     ))
+}
+
+/// A subnet's `serviceEndpoints` as Azure returns them: each with its
+/// `provisioningState` and the `locations` it reaches (`["*"]` unless the
+/// request names them: azure-cli's recordings of `network vnet subnet create
+/// --service-endpoints Microsoft.Storage`).
+fn service_endpoints(
+    vnet_id: &ResourceId,
+    subnet: &str,
+    eps: &[Value],
+) -> Result<Vec<Value>, ArmError> {
+    let mut out = Vec::with_capacity(eps.len());
+    for e in eps {
+        let service = e["service"].as_str().unwrap_or_default();
+        if !service.starts_with("Microsoft.") || service.len() <= "Microsoft.".len() {
+            // TODO-fidelity: Azure's refusal of an unknown service. Searched azure-cli's
+            // network recordings (test_network_service_endpoints,
+            // test_network_subnet_endpoint_service) and GitHub issues for
+            // "InvalidServiceNameOnServiceEndpoint" without finding its wording.
+            return Err(bad(
+                "InvalidServiceNameOnServiceEndpoint",
+                format!(
+                    "Service name '{service}' on service endpoint of subnet {vnet_id}/subnets/{subnet} is not valid."
+                ),
+            ));
+        }
+        let locations = match e["locations"].as_array() {
+            Some(l) if !l.is_empty() => json!(l),
+            _ => json!(["*"]),
+        };
+        out.push(
+            json!({"provisioningState": "Succeeded", "service": service, "locations": locations}),
+        );
+    }
+    Ok(out)
 }
 
 fn subnet_space(s: &Value) -> Vec<Cidr> {
@@ -284,9 +331,8 @@ fn create_or_update(
         };
         return Err(overlap(&name_of(later), &name_of(earlier), id.name()));
     }
-    let row = json!({
+    let mut row = json!({
         "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
-        "tags": tags.unwrap_or_else(|| json!({})),
         "properties": {
             "provisioningState": "Updating",
             "resourceGuid": existing.as_ref().map(|e| e["properties"]["resourceGuid"].clone()).unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
@@ -296,6 +342,44 @@ fn create_or_update(
             "enableDdosProtection": false,
         },
     });
+    if let Some(t) = tags {
+        row["tags"] = t;
+    }
+    // `dhcpOptions` only when sent; `{}` comes back with an empty server list.
+    match &props["dhcpOptions"] {
+        Value::Null => {}
+        Value::Object(o) => {
+            let servers = match o.get("dnsServers") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.clone(),
+                Some(_) => {
+                    return Err(ArmError::invalid_request_content(
+                        "Error converting value to type 'System.Collections.Generic.List`1[System.String]'. Path 'properties.dhcpOptions.dnsServers'.",
+                    ));
+                }
+            };
+            for s in &servers {
+                let s = s.as_str().unwrap_or_default();
+                if s.parse::<std::net::IpAddr>().is_err() {
+                    // TODO-fidelity: Azure's code and words for a DNS server that is not an
+                    // IP address. Searched azure-cli's network recordings (test_network_vnet)
+                    // and GitHub issues for "dnsServers" errors without finding them.
+                    return Err(bad(
+                        "InvalidDnsServerIPAddress",
+                        format!(
+                            "DNS server IP address '{s}' of virtual network {id} is not valid."
+                        ),
+                    ));
+                }
+            }
+            row["properties"]["dhcpOptions"] = json!({"dnsServers": servers});
+        }
+        _ => {
+            return Err(ArmError::invalid_request_content(
+                "Unexpected value for 'dhcpOptions'. Path 'properties.dhcpOptions'.",
+            ));
+        }
+    }
     state.resources().put(id, row.clone())?;
     let status = if existing.is_some() {
         StatusCode::OK
