@@ -752,6 +752,24 @@ async fn repeated_puts_reset_what_they_do_not_send() {
         z["properties"]["numberOfVirtualNetworkLinksWithRegistration"], 1,
         "{z}"
     );
+
+    // A private endpoint PUT twice: one connection on the registry, the same addresses.
+    let pe =
+        format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe1?api-version=2024-05-01");
+    let reg_id = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/fidreg0004");
+    let body = json!({"location": "eastus", "properties": {
+        "subnet": {"id": format!("{vnet_id}/subnets/s1")},
+        "privateLinkServiceConnections": [{"name": "c1", "properties": {"privateLinkServiceId": reg_id, "groupIds": ["registry"]}}]}});
+    let (st, first) = em.arm(&token, Method::PUT, &pe, Some(body.clone())).await;
+    assert_eq!(st, 201, "{first}");
+    let (st, second) = em.arm(&token, Method::PUT, &pe, Some(body)).await;
+    assert_eq!(st, 200, "{second}");
+    assert_eq!(
+        second["properties"]["customDnsConfigs"],
+        first["properties"]["customDnsConfigs"]
+    );
+    let conns = get(reg).await["properties"]["privateEndpointConnections"].clone();
+    assert_eq!(conns.as_array().map(Vec::len), Some(1), "{conns}");
 }
 
 /// Every collection lists in creation order, not name order: resources made

@@ -72,28 +72,7 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
             }),
         Method::DELETE => match state.resources().delete(id)? {
             Some(pe) => {
-                // The registry forgets the connection.
-                for c in pe["properties"]["privateLinkServiceConnections"]
-                    .as_array()
-                    .into_iter()
-                    .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
-                    .flatten()
-                {
-                    if let Some(reg) = c["properties"]["privateLinkServiceId"]
-                        .as_str()
-                        .and_then(|r| r.parse::<ResourceId>().ok())
-                        && let Some(mut row) = state.resources().get(&reg)?
-                        && let Some(list) =
-                            row["properties"]["privateEndpointConnections"].as_array_mut()
-                    {
-                        list.retain(|x| {
-                            !x["properties"]["privateEndpoint"]["id"]
-                                .as_str()
-                                .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
-                        });
-                        state.resources().put(&reg, row)?;
-                    }
-                }
+                forget_connections(state, id, &pe)?;
                 Ok(StatusCode::OK.into_response())
             }
             None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -103,8 +82,41 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
     }
 }
 
+/// The registries `pe` connects to forget its connections.
+fn forget_connections(state: &AppState, id: &ResourceId, pe: &Value) -> Result<(), ArmError> {
+    for c in pe["properties"]["privateLinkServiceConnections"]
+        .as_array()
+        .into_iter()
+        .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
+        .flatten()
+    {
+        if let Some(reg) = c["properties"]["privateLinkServiceId"]
+            .as_str()
+            .and_then(|r| r.parse::<ResourceId>().ok())
+            && let Some(mut row) = state.resources().get(&reg)?
+            && let Some(list) = row["properties"]["privateEndpointConnections"].as_array_mut()
+        {
+            list.retain(|x| {
+                !x["properties"]["privateEndpoint"]["id"]
+                    .as_str()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
+            });
+            state.resources().put(&reg, row)?;
+        }
+    }
+    Ok(())
+}
+
+/// PUT: a new endpoint, or one replaced. A replaced endpoint's registries
+/// forget its old connections before the new ones are made (a repeated PUT
+/// leaves one connection, not two), and it keeps the addresses it had in the
+/// same subnet for the same registries.
 fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
     let body = req.json_object()?;
+    let existing = state.resources().get(id)?;
+    if let Some(old) = &existing {
+        forget_connections(state, id, old)?;
+    }
     let location = envelope::location(&body)?;
     let props = body.get("properties").cloned().unwrap_or(json!({}));
     let subnet_id = props["subnet"]["id"]
@@ -138,6 +150,29 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     // Registry rows are written only once every connection has been checked.
     let mut registry_updates: Vec<(String, Value)> = Vec::new();
     let mut dns = Vec::new();
+    // The addresses the endpoint already holds in this subnet, by name.
+    let held: Vec<(String, Value)> = existing
+        .as_ref()
+        .filter(|e| {
+            e["properties"]["subnet"]["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&subnet_id))
+        })
+        .and_then(|e| e["properties"]["customDnsConfigs"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            (
+                d["fqdn"].as_str().unwrap_or_default().to_string(),
+                d["ipAddresses"].clone(),
+            )
+        })
+        .collect();
+    let held_ip = |fqdn: &str| {
+        held.iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(fqdn))
+            .map(|(_, ips)| ips.clone())
+    };
     let base = used_addresses(state, &subnet_id);
     for (c, is_manual) in auto
         .iter()
@@ -208,23 +243,27 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             .as_str()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let n = base + dns.len() as u32;
-        let ip_reg = prefix.host(n).ok_or_else(|| {
-            bad(
-                "SubnetIsFull",
-                format!("Subnet {subnet_id} has no free addresses."),
-            )
-        })?;
-        let ip_data = prefix.host(n + 1).ok_or_else(|| {
-            bad(
-                "SubnetIsFull",
-                format!("Subnet {subnet_id} has no free addresses."),
-            )
-        })?;
-        dns.push(
-            json!({"fqdn": format!("{name}.azurecr.io"), "ipAddresses": [ip_reg.to_string()]}),
+        let (fqdn_reg, fqdn_data) = (
+            format!("{name}.azurecr.io"),
+            format!("{name}.{location}.data.azurecr.io"),
         );
-        dns.push(json!({"fqdn": format!("{name}.{location}.data.azurecr.io"), "ipAddresses": [ip_data.to_string()]}));
+        let (ips_reg, ips_data) = match (held_ip(&fqdn_reg), held_ip(&fqdn_data)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                let n = base + dns.len() as u32;
+                let full = || {
+                    bad(
+                        "SubnetIsFull",
+                        format!("Subnet {subnet_id} has no free addresses."),
+                    )
+                };
+                let ip_reg = prefix.host(n).ok_or_else(full)?;
+                let ip_data = prefix.host(n + 1).ok_or_else(full)?;
+                (json!([ip_reg.to_string()]), json!([ip_data.to_string()]))
+            }
+        };
+        dns.push(json!({"fqdn": fqdn_reg, "ipAddresses": ips_reg}));
+        dns.push(json!({"fqdn": fqdn_data, "ipAddresses": ips_data}));
         // The registry's side of the connection.
         let conn_name = format!("{}.{}", id.name(), uuid::Uuid::new_v4().simple());
         let pec = json!({
@@ -255,7 +294,12 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         state.store.put(tables::RESOURCES, &key, reg)?;
     }
     state.resources().put(id, row.clone())?;
-    super::virtual_networks::accepted(state, req, id, location, StatusCode::CREATED, &row)
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    super::virtual_networks::accepted(state, req, id, location, status, &row)
 }
 
 /// `privateDnsZones/{zone}[/virtualNetworkLinks/{name} | /A/{name}]`: stored as plain rows.
