@@ -952,3 +952,71 @@ async fn every_collection_lists_in_creation_order() {
         .collect();
     assert_eq!(mine, ras);
 }
+
+/// A VNet PUT without `subnets` keeps them from api-version 2023-11-01 on and
+/// removes them before; a subnet left out is deleted, which one in use
+/// refuses with `InUseSubnetCannotBeDeleted` (Azure/bicep-types-az#1687,
+/// Azure/bicep#4653 and #13267 quote Azure's answers).
+#[tokio::test]
+async fn vnet_puts_and_subnets_in_use() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/fid");
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let (em, token) = (&em, &token);
+        async move { em.arm(token, method, &path, body).await }
+    };
+    call(
+        Method::PUT,
+        format!("{rg}?api-version=2022-09-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let vnet_id = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    let subnets = json!([
+        {"name": "aci", "properties": {"addressPrefix": "10.0.1.0/24", "delegations": [{"name": "d", "properties": {"serviceName": "Microsoft.ContainerInstance/containerGroups"}}]}},
+        {"name": "free", "properties": {"addressPrefix": "10.0.2.0/24"}},
+    ]);
+    let space = json!({"addressPrefixes": ["10.0.0.0/16"]});
+    let (st, b) = call(Method::PUT, format!("{vnet_id}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": space, "subnets": subnets}}))).await;
+    assert_eq!(st, 201, "{b}");
+    let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/in-aci");
+    let (st, b) = call(Method::PUT, format!("{cg}?api-version=2023-05-01"), Some(json!({"location": "eastus", "properties": {"osType": "Linux", "subnetIds": [{"id": format!("{vnet_id}/subnets/aci")}], "containers": [{"name": "c1", "properties": {"image": "mcr.microsoft.com/azuredocs/aci-helloworld"}}]}}))).await;
+    assert_eq!(st, 201, "{b}");
+
+    // Current api-versions keep the subnets a PUT does not send.
+    let (st, b) = call(
+        Method::PUT,
+        format!("{vnet_id}?api-version=2024-05-01"),
+        Some(json!({"location": "eastus", "properties": {"addressSpace": space}})),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["properties"]["subnets"].as_array().map(Vec::len), Some(2));
+    // Older ones delete them, and a subnet in use refuses.
+    let in_use = json!({"error": {"code": "InUseSubnetCannotBeDeleted", "message": format!("Subnet aci is in use by {cg} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.")}});
+    let (st, b) = call(
+        Method::PUT,
+        format!("{vnet_id}?api-version=2023-09-01"),
+        Some(json!({"location": "eastus", "properties": {"addressSpace": space}})),
+    )
+    .await;
+    assert_eq!((st, &b), (400, &in_use));
+    // So does a PUT that leaves it out.
+    let (st, b) = call(Method::PUT, format!("{vnet_id}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": space, "subnets": [subnets[1].clone()]}}))).await;
+    assert_eq!((st, &b), (400, &in_use));
+    let (_, kept) = call(
+        Method::GET,
+        format!("{vnet_id}?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        kept["properties"]["subnets"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // A subnet without occupants goes.
+    let (st, b) = call(Method::PUT, format!("{vnet_id}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": space, "subnets": [subnets[0].clone()]}}))).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["properties"]["subnets"].as_array().map(Vec::len), Some(1));
+}

@@ -247,11 +247,11 @@ pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|s| !in_use_by(state, s["id"].as_str().unwrap_or_default()).is_empty())
+                    .find(|s| !occupants(state, s["id"].as_str().unwrap_or_default()).is_empty())
                 {
                     return Err(in_use(
                         s["name"].as_str().unwrap_or_default(),
-                        &in_use_by(state, s["id"].as_str().unwrap_or_default()),
+                        &occupants(state, s["id"].as_str().unwrap_or_default()),
                     ));
                 }
                 state.resources().delete(id)?;
@@ -285,14 +285,35 @@ fn create_or_update(
     for p in &space_raw {
         space.push(Cidr::parse(p).ok_or_else(|| bad("InvalidAddressPrefixFormat", format!("Address prefix {p} of resource {id} is not formatted correctly. It should follow CIDR notation, for example 10.0.0.0/24.")))?);
     }
-    // Subnets: those sent inline, else the ones it had (az sends them back on update).
-    let sent = props["subnets"].as_array().cloned();
-    let subnets_in = sent.unwrap_or_else(|| {
-        existing
-            .as_ref()
-            .and_then(|e| e["properties"]["subnets"].as_array().cloned())
-            .unwrap_or_default()
-    });
+    // Subnets: those sent inline. A PUT without `subnets` keeps the ones it had
+    // from api-version 2023-11-01 on, and removes them before ("Azure Virtual
+    // Network now supports updates without subnet property", Azure networking
+    // blog, 2024; Azure/bicep-types-az#1687, Azure/bicep#4653).
+    let had = existing
+        .as_ref()
+        .and_then(|e| e["properties"]["subnets"].as_array().cloned())
+        .unwrap_or_default();
+    let keeps_unsent = req
+        .query("api-version")
+        .is_none_or(|v| v.get(..10).unwrap_or(v) >= "2023-11-01");
+    let subnets_in = match props["subnets"].as_array() {
+        Some(sent) => sent.clone(),
+        None if keeps_unsent => had.clone(),
+        None => Vec::new(),
+    };
+    // A subnet left out is deleted, which a subnet in use refuses.
+    for old in &had {
+        let name = old["name"].as_str().unwrap_or_default();
+        let kept = subnets_in.iter().any(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        let by = occupants(state, old["id"].as_str().unwrap_or_default());
+        if !kept && !by.is_empty() {
+            return Err(in_use(name, &by));
+        }
+    }
     if subnets_in.len() > MAX_SUBNETS {
         return Err(too_many_subnets(id.name(), subnets_in.len()));
     }
@@ -413,6 +434,36 @@ pub fn in_use_by(state: &AppState, subnet_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// What keeps a subnet from being deleted: its container groups, and the
+/// network interface configuration of each private endpoint in it (as Azure
+/// names it in `InUseSubnetCannotBeDeleted`, Azure/bicep#13267).
+fn occupants(state: &AppState, subnet_id: &str) -> Vec<String> {
+    let mut by = in_use_by(state, subnet_id);
+    by.extend(
+        crate::store::index::RESOURCES_BY_SUBNET
+            .find(
+                state.store.as_ref(),
+                &subnet_id.trim_end_matches('/').to_ascii_lowercase(),
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, v)| {
+                v["type"] == super::private_endpoints::TYPE
+                    && v["properties"]["subnet"]["id"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(subnet_id))
+            })
+            .filter_map(|(_, v)| {
+                let nic = v["properties"]["networkInterfaces"][0]["id"].as_str()?;
+                let guid = v["properties"]["resourceGuid"].as_str().unwrap_or_default();
+                Some(format!(
+                    "{nic}/ipConfigurations/privateEndpointIpConfig.{guid}"
+                ))
+            }),
+    );
+    by
+}
+
 fn in_use(name: &str, by: &[String]) -> ArmError {
     bad(
         "InUseSubnetCannotBeDeleted",
@@ -503,7 +554,7 @@ pub fn subnet(
             let Some(i) = pos else {
                 return Ok(StatusCode::NO_CONTENT.into_response());
             };
-            let by = in_use_by(state, &sid.to_string());
+            let by = occupants(state, &sid.to_string());
             if !by.is_empty() {
                 return Err(in_use(name, &by));
             }
