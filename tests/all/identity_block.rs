@@ -61,7 +61,8 @@ async fn system_and_user_assigned_identities_on_a_registry() {
         .await;
     assert_eq!(st, 201, "{body}");
     let identity = &body["identity"];
-    assert_eq!(identity["type"], "SystemAssigned, UserAssigned");
+    // The ContainerRegistry RP answers in camel case (azure-cli's test_acr_identity recording).
+    assert_eq!(identity["type"], "systemAssigned, userAssigned");
     let system = identity["principalId"].as_str().unwrap().to_string();
     assert_eq!(identity["tenantId"], crate::harness::TENANT);
     assert_eq!(

@@ -21,6 +21,7 @@ mod console;
 mod control_api;
 mod deployments;
 mod entra;
+mod fidelity;
 mod flat_cost;
 mod hardening_data;
 mod hardening_rbac;

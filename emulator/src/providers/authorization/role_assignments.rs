@@ -374,23 +374,30 @@ pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Re
         &s,
     )?;
     let f = parse_filter(req.query("$filter"))?;
-    let items: Vec<Value> = access::all_assignment_rows(state)?
-        .into_iter()
-        .filter(|v| {
-            let Some(at) = v["properties"]["scope"].as_str() else {
-                return false;
-            };
-            let above = scope_covers(at, &s);
-            let below = scope_covers(&s, at);
-            if f.at_scope { above } else { above || below }
+    // In the order they were made, as every ARM list.
+    let rows = state.store.scan(tables::ROLE_ASSIGNMENTS, "")?;
+    let items: Vec<Value> = crate::store::index::in_creation_order(
+        state.store.as_ref(),
+        tables::ROLE_ASSIGNMENTS,
+        rows,
+    )?
+    .into_iter()
+    .map(|(_, v)| v)
+    .filter(|v| {
+        let Some(at) = v["properties"]["scope"].as_str() else {
+            return false;
+        };
+        let above = scope_covers(at, &s);
+        let below = scope_covers(&s, at);
+        if f.at_scope { above } else { above || below }
+    })
+    .filter(|v| {
+        f.principal.as_ref().is_none_or(|p| {
+            v["properties"]["principalId"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(p))
         })
-        .filter(|v| {
-            f.principal.as_ref().is_none_or(|p| {
-                v["properties"]["principalId"]
-                    .as_str()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(p))
-            })
-        })
-        .collect();
+    })
+    .collect();
     Ok(json_response(StatusCode::OK, &paging::page(items, req)))
 }

@@ -33,7 +33,7 @@ pub fn dispatch(
     req.api_version(TYPE)?;
     match (tail.map(str::to_ascii_lowercase).as_deref(), &req.method) {
         (None, &Method::PUT) => create_or_update(state, req, id),
-        (None, &Method::GET) => Ok(json_response(StatusCode::OK, &require(state, id)?)),
+        (None, &Method::GET) => Ok(json_response(StatusCode::OK, &render(&require(state, id)?))),
         (None, &Method::PATCH) => update(state, req, id),
         (None, &Method::DELETE) => delete(state, id),
         (Some("listcredentials"), &Method::POST) => list_credentials(state, id),
@@ -45,6 +45,29 @@ pub fn dispatch(
         )),
         (None, m) => Err(ArmError::method_not_allowed(m.as_str())),
     }
+}
+
+/// A registry as the ContainerRegistry RP returns it: the identity `type` in
+/// camel case (`systemAssigned`, `userAssigned`, `systemAssigned,
+/// userAssigned`), as azure-cli's recordings of `acr identity assign/show`
+/// have it from `GET`, `PUT` and `PATCH` on the registry. ARM's own
+/// `/resources` list keeps the stored `SystemAssigned` form, as recorded too.
+fn render(row: &Value) -> Value {
+    let mut v = row.clone();
+    if let Some(t) = v["identity"]["type"].as_str() {
+        let camel = t
+            .split(", ")
+            .map(|part| {
+                let mut c = part.chars();
+                c.next()
+                    .map(|f| f.to_ascii_lowercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        v["identity"]["type"] = json!(camel);
+    }
+    v
 }
 
 fn not_found(id: &ResourceId) -> ArmError {
@@ -342,10 +365,14 @@ fn create_or_update(
         }
     }
     let now = arm_timestamp(req.now);
-    let mut props = match &existing {
-        Some(old) => old["properties"].clone(),
-        None => default_properties(name, &now),
-    };
+    // PUT replaces the registry: settings it does not send go back to their
+    // defaults; what the service computed (creation date, connections) stays.
+    let mut props = default_properties(name, &now);
+    if let Some(old) = &existing {
+        for k in ["creationDate", "privateEndpointConnections"] {
+            props[k] = old["properties"][k].clone();
+        }
+    }
     let input = body
         .get("properties")
         .and_then(Value::as_object)
@@ -396,7 +423,7 @@ fn create_or_update(
     } else {
         StatusCode::CREATED
     };
-    let mut resp = json_response(status, &row);
+    let mut resp = json_response(status, &render(&row));
     let async_url = op.async_operation_url(&req.base.0, NAMESPACE, location, v);
     set_polling_headers(&mut resp, None, Some(&async_url));
     Ok(resp)
@@ -436,7 +463,7 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         super::children::data_endpoint_host_names(state, id, &row, None, None)?;
     state.resources().put(id, row.clone())?;
     super::children::ensure_home_replication(state, id, &row, &row["systemData"])?;
-    Ok(json_response(StatusCode::OK, &row))
+    Ok(json_response(StatusCode::OK, &render(&row)))
 }
 
 /// `DELETE` → 200 (the registry, its credentials and its system identity go), 204 if absent.
@@ -490,7 +517,7 @@ fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
 
 /// `GET {S|RG}/providers/Microsoft.ContainerRegistry/registries`
 pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    crate::providers::list_tracked(state, req, scope, TYPE, Value::clone)
+    crate::providers::list_tracked(state, req, scope, TYPE, render)
 }
 
 /// `POST {S}/providers/Microsoft.ContainerRegistry/checkNameAvailability` `{name, type}`

@@ -82,15 +82,24 @@ fn children(state: &AppState, registry: &ResourceId, ty: &str) -> Result<Vec<Val
     Ok(out)
 }
 
+/// `repositories/<repository>/<content|metadata>/<verb>`, or a connected
+/// registry's `gateway/<connected registry>/<config|message>/<read|write>`
+/// (what `az acr scope-map create --gateway` builds: azure-cli's acr
+/// `scope_map.py` GatewayScopeMapActions and `_utils.parse_scope_map_actions`).
 fn valid_action(a: &str) -> bool {
     let parts: Vec<&str> = a.split('/').collect();
-    parts.len() >= 4
-        && parts[0] == "repositories"
-        && parts[1..parts.len() - 2].iter().all(|p| !p.is_empty())
-        && matches!(
-            (parts[parts.len() - 2], parts[parts.len() - 1]),
+    if parts.len() < 4 || parts[1..parts.len() - 2].iter().any(|p| p.is_empty()) {
+        return false;
+    }
+    let tail = (parts[parts.len() - 2], parts[parts.len() - 1]);
+    match parts[0] {
+        "repositories" => matches!(
+            tail,
             ("content", "read" | "write" | "delete") | ("metadata", "read" | "write")
-        )
+        ),
+        "gateway" => parts.len() == 4 && matches!(tail, ("config" | "message", "read" | "write")),
+        _ => false,
+    }
 }
 
 /// `{REG}/scopeMaps[/{name}]`
@@ -130,13 +139,14 @@ pub fn scope_maps(
             }
             let body = req.json_object()?;
             let props = body.get("properties").cloned().unwrap_or(json!({}));
+            // PUT replaces the map; PATCH keeps what it does not send.
+            let kept = existing.as_ref().filter(|_| req.method == Method::PATCH);
             let actions: Vec<String> = match props["actions"].as_array() {
                 Some(a) => a
                     .iter()
                     .filter_map(|x| x.as_str().map(str::to_string))
                     .collect(),
-                None => existing
-                    .as_ref()
+                None => kept
                     .and_then(|e| serde_json::from_value(e["properties"]["actions"].clone()).ok())
                     .unwrap_or_default(),
             };
@@ -153,19 +163,28 @@ pub fn scope_maps(
                 .as_ref()
                 .map(|e| e["properties"]["creationDate"].clone())
                 .unwrap_or(json!(arm_timestamp(req.now)));
-            let row = json!({
+            let mut row = json!({
                 "id": id.to_string(), "name": name, "type": SCOPE_MAP_TYPE,
                 "properties": {
-                    "description": props["description"].as_str().or(existing.as_ref().and_then(|e| e["properties"]["description"].as_str())).unwrap_or_default(),
                     "type": "UserDefined", "creationDate": created, "provisioningState": "Succeeded", "actions": actions,
                 },
             });
+            // `description` only when there is one (none in Azure's answer to `acr scope-map create` without it).
+            if let Some(d) = props["description"]
+                .as_str()
+                .or(kept.and_then(|e| e["properties"]["description"].as_str()))
+            {
+                row["properties"]["description"] = json!(d);
+            }
             state.resources().put(&id, row.clone())?;
+            // Azure's statuses as recorded in azure-cli's acr tests: PUT answers 200
+            // even when it creates the map (`acr scope-map create`, `acr token
+            // create`), PATCH 201 (`acr connected-registry permissions update`).
             Ok(json_response(
-                if existing.is_some() {
-                    StatusCode::OK
-                } else {
+                if req.method == Method::PATCH {
                     StatusCode::CREATED
+                } else {
+                    StatusCode::OK
                 },
                 &row,
             ))
@@ -538,5 +557,12 @@ mod tests {
         assert!(valid_action("repositories/a/b/content/delete"));
         assert!(!valid_action("repositories/content/read"));
         assert!(!valid_action("registries/x/content/read"));
+        assert!(valid_action("gateway/edge1/config/read"));
+        assert!(valid_action("gateway/edge1/message/write"));
+        assert!(!valid_action("gateway/edge1/content/read"));
+        assert!(!valid_action("gateway/a/b/config/read"));
+        // A gateway action grants nothing on repositories.
+        let g = vec!["gateway/edge1/config/read".to_string()];
+        assert!(!scope_map_allows(&g, "edge1", "config/read"));
     }
 }

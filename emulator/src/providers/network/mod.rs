@@ -13,6 +13,20 @@ use axum::response::Response;
 
 pub const NAMESPACE: &str = "Microsoft.Network";
 
+/// `tags` as Microsoft.Network returns them: the request's map when it sent
+/// one (`{}` included), no `tags` key at all when it did not (azure-cli's
+/// recordings of `network vnet create`, `network private-endpoint create`,
+/// `network private-dns zone create` and `link vnet create`).
+fn set_tags(
+    row: &mut serde_json::Value,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ArmError> {
+    if let Some(t) = crate::arm::envelope::tags(body)? {
+        row["tags"] = t;
+    }
+    Ok(())
+}
+
 pub fn collection(
     state: &AppState,
     req: &ArmRequest,

@@ -72,28 +72,7 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
             }),
         Method::DELETE => match state.resources().delete(id)? {
             Some(pe) => {
-                // The registry forgets the connection.
-                for c in pe["properties"]["privateLinkServiceConnections"]
-                    .as_array()
-                    .into_iter()
-                    .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
-                    .flatten()
-                {
-                    if let Some(reg) = c["properties"]["privateLinkServiceId"]
-                        .as_str()
-                        .and_then(|r| r.parse::<ResourceId>().ok())
-                        && let Some(mut row) = state.resources().get(&reg)?
-                        && let Some(list) =
-                            row["properties"]["privateEndpointConnections"].as_array_mut()
-                    {
-                        list.retain(|x| {
-                            !x["properties"]["privateEndpoint"]["id"]
-                                .as_str()
-                                .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
-                        });
-                        state.resources().put(&reg, row)?;
-                    }
-                }
+                forget_connections(state, id, &pe)?;
                 Ok(StatusCode::OK.into_response())
             }
             None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -103,8 +82,41 @@ pub fn endpoint(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
     }
 }
 
+/// The registries `pe` connects to forget its connections.
+fn forget_connections(state: &AppState, id: &ResourceId, pe: &Value) -> Result<(), ArmError> {
+    for c in pe["properties"]["privateLinkServiceConnections"]
+        .as_array()
+        .into_iter()
+        .chain(pe["properties"]["manualPrivateLinkServiceConnections"].as_array())
+        .flatten()
+    {
+        if let Some(reg) = c["properties"]["privateLinkServiceId"]
+            .as_str()
+            .and_then(|r| r.parse::<ResourceId>().ok())
+            && let Some(mut row) = state.resources().get(&reg)?
+            && let Some(list) = row["properties"]["privateEndpointConnections"].as_array_mut()
+        {
+            list.retain(|x| {
+                !x["properties"]["privateEndpoint"]["id"]
+                    .as_str()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&id.to_string()))
+            });
+            state.resources().put(&reg, row)?;
+        }
+    }
+    Ok(())
+}
+
+/// PUT: a new endpoint, or one replaced. A replaced endpoint's registries
+/// forget its old connections before the new ones are made (a repeated PUT
+/// leaves one connection, not two), and it keeps the addresses it had in the
+/// same subnet for the same registries.
 fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
     let body = req.json_object()?;
+    let existing = state.resources().get(id)?;
+    if let Some(old) = &existing {
+        forget_connections(state, id, old)?;
+    }
     let location = envelope::location(&body)?;
     let props = body.get("properties").cloned().unwrap_or(json!({}));
     let subnet_id = props["subnet"]["id"]
@@ -138,6 +150,29 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     // Registry rows are written only once every connection has been checked.
     let mut registry_updates: Vec<(String, Value)> = Vec::new();
     let mut dns = Vec::new();
+    // The addresses the endpoint already holds in this subnet, by name.
+    let held: Vec<(String, Value)> = existing
+        .as_ref()
+        .filter(|e| {
+            e["properties"]["subnet"]["id"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&subnet_id))
+        })
+        .and_then(|e| e["properties"]["customDnsConfigs"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            (
+                d["fqdn"].as_str().unwrap_or_default().to_string(),
+                d["ipAddresses"].clone(),
+            )
+        })
+        .collect();
+    let held_ip = |fqdn: &str| {
+        held.iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(fqdn))
+            .map(|(_, ips)| ips.clone())
+    };
     let base = used_addresses(state, &subnet_id);
     for (c, is_manual) in auto
         .iter()
@@ -208,23 +243,27 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             .as_str()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let n = base + dns.len() as u32;
-        let ip_reg = prefix.host(n).ok_or_else(|| {
-            bad(
-                "SubnetIsFull",
-                format!("Subnet {subnet_id} has no free addresses."),
-            )
-        })?;
-        let ip_data = prefix.host(n + 1).ok_or_else(|| {
-            bad(
-                "SubnetIsFull",
-                format!("Subnet {subnet_id} has no free addresses."),
-            )
-        })?;
-        dns.push(
-            json!({"fqdn": format!("{name}.azurecr.io"), "ipAddresses": [ip_reg.to_string()]}),
+        let (fqdn_reg, fqdn_data) = (
+            format!("{name}.azurecr.io"),
+            format!("{name}.{location}.data.azurecr.io"),
         );
-        dns.push(json!({"fqdn": format!("{name}.{location}.data.azurecr.io"), "ipAddresses": [ip_data.to_string()]}));
+        let (ips_reg, ips_data) = match (held_ip(&fqdn_reg), held_ip(&fqdn_data)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                let n = base + dns.len() as u32;
+                let full = || {
+                    bad(
+                        "SubnetIsFull",
+                        format!("Subnet {subnet_id} has no free addresses."),
+                    )
+                };
+                let ip_reg = prefix.host(n).ok_or_else(full)?;
+                let ip_data = prefix.host(n + 1).ok_or_else(full)?;
+                (json!([ip_reg.to_string()]), json!([ip_data.to_string()]))
+            }
+        };
+        dns.push(json!({"fqdn": fqdn_reg, "ipAddresses": ips_reg}));
+        dns.push(json!({"fqdn": fqdn_data, "ipAddresses": ips_data}));
         // The registry's side of the connection.
         let conn_name = format!("{}.{}", id.name(), uuid::Uuid::new_v4().simple());
         let pec = json!({
@@ -238,9 +277,8 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         }
         registry_updates.push((reg_id.key(), reg));
     }
-    let row = json!({
+    let mut row = json!({
         "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
-        "tags": envelope::tags(&body)?.unwrap_or_else(|| json!({})),
         "properties": {
             "provisioningState": "Updating", "resourceGuid": uuid::Uuid::new_v4().to_string(),
             "privateLinkServiceConnections": connections.iter().filter(|(m, _)| !m).map(|(_, c)| c.clone()).collect::<Vec<_>>(),
@@ -251,11 +289,17 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             "customDnsConfigs": dns,
         },
     });
+    super::set_tags(&mut row, &body)?;
     for (key, reg) in registry_updates {
         state.store.put(tables::RESOURCES, &key, reg)?;
     }
     state.resources().put(id, row.clone())?;
-    super::virtual_networks::accepted(state, req, id, location, StatusCode::CREATED, &row)
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    super::virtual_networks::accepted(state, req, id, location, status, &row)
 }
 
 /// `privateDnsZones/{zone}[/virtualNetworkLinks/{name} | /A/{name}]`: stored as plain rows.
@@ -292,7 +336,12 @@ pub fn dns(
             .map(|v| json_response(StatusCode::OK, &v))
             .ok_or_else(missing),
         Method::DELETE => Ok(match state.resources().delete(id)? {
-            Some(_) => StatusCode::OK.into_response(),
+            Some(_) => {
+                if child.is_some() {
+                    refresh_zone_counts(state, zone)?;
+                }
+                StatusCode::OK.into_response()
+            }
             None => StatusCode::NO_CONTENT.into_response(),
         }),
         Method::PUT | Method::PATCH => {
@@ -304,52 +353,80 @@ pub fn dns(
             }
             let body = req.json_object()?;
             let existing = state.resources().get(id)?;
-            let mut props = body.get("properties").cloned().unwrap_or(json!({}));
-            if child
-                .as_ref()
-                .is_some_and(|(t, _)| t == "virtualnetworklinks")
-            {
-                let vnet = props["virtualNetwork"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let vid: ResourceId = vnet.parse().map_err(|_| {
-                    bad(
-                        "InvalidResourceReference",
-                        format!("Virtual network {vnet} was not found."),
-                    )
-                })?;
-                if super::virtual_networks::load(state, &vid)?.is_none() {
-                    return Err(bad(
-                        "InvalidResourceReference",
-                        format!("Virtual network {vnet} was not found."),
-                    ));
-                }
-                props["virtualNetworkLinkState"] = json!("Completed");
-                if props["registrationEnabled"].is_null() {
-                    props["registrationEnabled"] = json!(false);
-                }
+            let patch = req.method == Method::PATCH;
+            if patch && existing.is_none() {
+                return Err(missing());
             }
-            if let Some(o) = existing.as_ref().and_then(|e| e["properties"].as_object()) {
-                for (k, v) in o {
-                    if props.get(k).is_none() {
-                        props[k] = v.clone();
+            // PUT replaces the resource: what it does not send goes back to the
+            // defaults. PATCH merges into what is stored.
+            let sent = body.get("properties").cloned().unwrap_or(json!({}));
+            let mut props = match existing.as_ref().filter(|_| patch) {
+                Some(e) => {
+                    let mut merged = e["properties"].clone();
+                    envelope::merge_patch(&mut merged, &sent);
+                    merged
+                }
+                None => sent,
+            };
+            if !props.is_object() {
+                props = json!({});
+            }
+            let kind = child.as_ref().map(|(t, _)| t.as_str());
+            match kind {
+                Some("virtualnetworklinks") => {
+                    let vnet = props["virtualNetwork"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let vid: ResourceId = vnet.parse().map_err(|_| {
+                        bad(
+                            "InvalidResourceReference",
+                            format!("Virtual network {vnet} was not found."),
+                        )
+                    })?;
+                    if super::virtual_networks::load(state, &vid)?.is_none() {
+                        return Err(bad(
+                            "InvalidResourceReference",
+                            format!("Virtual network {vnet} was not found."),
+                        ));
                     }
+                    props["virtualNetworkLinkState"] = json!("Completed");
+                    if props["registrationEnabled"].is_null() {
+                        props["registrationEnabled"] = json!(false);
+                    }
+                    props["provisioningState"] = json!("Succeeded");
                 }
-            }
-            props["provisioningState"] = json!("Succeeded");
-            if child.as_ref().is_some_and(|(t, _)| t == "a") {
-                props["fqdn"] = json!(format!("{}.{}.", id.name(), zone.name()));
+                Some(_) => {
+                    // A record set: Azure's carries no provisioningState.
+                    if let Some(o) = props.as_object_mut() {
+                        o.remove("provisioningState");
+                    }
+                    props["fqdn"] = json!(format!("{}.{}.", id.name(), zone.name()));
+                    if props["aRecords"].is_null() {
+                        props["aRecords"] = json!([]);
+                    }
+                    props["isAutoRegistered"] = json!(false);
+                }
+                None => props["provisioningState"] = json!("Succeeded"),
             }
             let mut row = json!({"id": id.to_string(), "name": id.name(), "type": ty, "etag": uuid::Uuid::new_v4().to_string(), "properties": props});
-            if child
-                .as_ref()
-                .is_none_or(|(t, _)| t == "virtualnetworklinks")
-            {
+            if kind.is_none_or(|t| t == "virtualnetworklinks") {
                 row["location"] = json!("global");
-                row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
+                super::set_tags(&mut row, &body)?;
+                if patch
+                    && !body.contains_key("tags")
+                    && let Some(t) = existing.as_ref().and_then(|e| e.get("tags"))
+                {
+                    row["tags"] = t.clone();
+                }
+            }
+            if kind.is_none() {
+                zone_counts(state, zone, &mut row)?;
             }
             state.resources().put(id, row.clone())?;
+            if kind.is_some() {
+                refresh_zone_counts(state, zone)?;
+            }
             let status = if existing.is_some() {
                 StatusCode::OK
             } else {
@@ -359,6 +436,39 @@ pub fn dns(
         }
         ref m => Err(ArmError::method_not_allowed(m.as_str())),
     }
+}
+
+/// A zone's computed properties, as Azure returns them: its limits and what it
+/// holds (the SOA record set Azure creates with every zone counts as one).
+fn zone_counts(state: &AppState, zone: &ResourceId, row: &mut Value) -> Result<(), ArmError> {
+    let records = state
+        .resources()
+        .children(zone, &format!("{ZONE_TYPE}/A"))?
+        .len();
+    let links = state
+        .resources()
+        .children(zone, &format!("{ZONE_TYPE}/virtualNetworkLinks"))?;
+    let registering = links
+        .iter()
+        .filter(|l| l["properties"]["registrationEnabled"] == true)
+        .count();
+    let p = &mut row["properties"];
+    p["maxNumberOfRecordSets"] = json!(25000);
+    p["maxNumberOfVirtualNetworkLinks"] = json!(1000);
+    p["maxNumberOfVirtualNetworkLinksWithRegistration"] = json!(100);
+    p["numberOfRecordSets"] = json!(records + 1);
+    p["numberOfVirtualNetworkLinks"] = json!(links.len());
+    p["numberOfVirtualNetworkLinksWithRegistration"] = json!(registering);
+    Ok(())
+}
+
+/// Recount a zone after one of its record sets or links changed.
+fn refresh_zone_counts(state: &AppState, zone: &ResourceId) -> Result<(), ArmError> {
+    if let Some(mut row) = state.resources().get(zone)? {
+        zone_counts(state, zone, &mut row)?;
+        state.resources().put(zone, row)?;
+    }
+    Ok(())
 }
 
 /// What `host` resolves to from inside `vnet_id`: a private IP when a linked
@@ -557,11 +667,12 @@ pub fn zone_group(
                         &rid.key(),
                         json!({
                             "id": rid.to_string(), "name": rel, "type": format!("{ZONE_TYPE}/A"), "etag": uuid::Uuid::new_v4().to_string(),
-                            "properties": {"ttl": 10, "fqdn": format!("{rel}.{}.", zone["name"].as_str().unwrap_or_default()), "aRecords": ips.iter().map(|ip| json!({"ipv4Address": ip})).collect::<Vec<_>>(), "isAutoRegistered": false, "provisioningState": "Succeeded"},
+                            "properties": {"ttl": 10, "fqdn": format!("{rel}.{}.", zone["name"].as_str().unwrap_or_default()), "aRecords": ips.iter().map(|ip| json!({"ipv4Address": ip})).collect::<Vec<_>>(), "isAutoRegistered": false},
                         }),
                     )?;
                     records.push(json!({"relativeRecordSetName": rel, "recordType": "A", "recordSetName": rel, "fqdn": fqdn, "provisioningState": "Succeeded", "ttl": 10, "ipAddresses": ips}));
                 }
+                refresh_zone_counts(state, &zid)?;
                 out_configs.push(json!({"name": c["name"], "properties": {"privateDnsZoneId": zone_id, "recordSets": records}}));
             }
             let group = json!({"name": name, "id": gid, "etag": etag(), "properties": {"provisioningState": "Succeeded", "privateDnsZoneConfigs": out_configs}});

@@ -150,10 +150,57 @@ fn build_subnet(
             p[link] = json!({ "id": id });
         }
     }
+    if let Some(eps) = props["serviceEndpoints"].as_array() {
+        p["serviceEndpoints"] = json!(service_endpoints(vnet_id, name, eps)?);
+    }
+    match &props["defaultOutboundAccess"] {
+        Value::Null => {}
+        Value::Bool(b) => p["defaultOutboundAccess"] = json!(b),
+        _ => {
+            return Err(ArmError::invalid_request_content(
+                "Error converting value to type 'System.Boolean'. Path 'properties.defaultOutboundAccess'.",
+            ));
+        }
+    }
     Ok((
         json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
         mine,
     ))
+}
+
+/// A subnet's `serviceEndpoints` as Azure returns them: each with its
+/// `provisioningState` and the `locations` it reaches (`["*"]` unless the
+/// request names them: azure-cli's recordings of `network vnet subnet create
+/// --service-endpoints Microsoft.Storage`).
+fn service_endpoints(
+    vnet_id: &ResourceId,
+    subnet: &str,
+    eps: &[Value],
+) -> Result<Vec<Value>, ArmError> {
+    let mut out = Vec::with_capacity(eps.len());
+    for e in eps {
+        let service = e["service"].as_str().unwrap_or_default();
+        if !service.starts_with("Microsoft.") || service.len() <= "Microsoft.".len() {
+            // TODO-fidelity: Azure's refusal of an unknown service. Searched azure-cli's
+            // network recordings (test_network_service_endpoints,
+            // test_network_subnet_endpoint_service) and GitHub issues for
+            // "InvalidServiceNameOnServiceEndpoint" without finding its wording.
+            return Err(bad(
+                "InvalidServiceNameOnServiceEndpoint",
+                format!(
+                    "Service name '{service}' on service endpoint of subnet {vnet_id}/subnets/{subnet} is not valid."
+                ),
+            ));
+        }
+        let locations = match e["locations"].as_array() {
+            Some(l) if !l.is_empty() => json!(l),
+            _ => json!(["*"]),
+        };
+        out.push(
+            json!({"provisioningState": "Succeeded", "service": service, "locations": locations}),
+        );
+    }
+    Ok(out)
 }
 
 fn subnet_space(s: &Value) -> Vec<Cidr> {
@@ -206,11 +253,11 @@ pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<R
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|s| !in_use_by(state, s["id"].as_str().unwrap_or_default()).is_empty())
+                    .find(|s| !occupants(state, s["id"].as_str().unwrap_or_default()).is_empty())
                 {
                     return Err(in_use(
                         s["name"].as_str().unwrap_or_default(),
-                        &in_use_by(state, s["id"].as_str().unwrap_or_default()),
+                        &occupants(state, s["id"].as_str().unwrap_or_default()),
                     ));
                 }
                 super::security_groups::relink(state, id, Some(&v), None)?;
@@ -245,14 +292,35 @@ fn create_or_update(
     for p in &space_raw {
         space.push(Cidr::parse(p).ok_or_else(|| bad("InvalidAddressPrefixFormat", format!("Address prefix {p} of resource {id} is not formatted correctly. It should follow CIDR notation, for example 10.0.0.0/24.")))?);
     }
-    // Subnets: those sent inline, else the ones it had (az sends them back on update).
-    let sent = props["subnets"].as_array().cloned();
-    let subnets_in = sent.unwrap_or_else(|| {
-        existing
-            .as_ref()
-            .and_then(|e| e["properties"]["subnets"].as_array().cloned())
-            .unwrap_or_default()
-    });
+    // Subnets: those sent inline. A PUT without `subnets` keeps the ones it had
+    // from api-version 2023-11-01 on, and removes them before ("Azure Virtual
+    // Network now supports updates without subnet property", Azure networking
+    // blog, 2024; Azure/bicep-types-az#1687, Azure/bicep#4653).
+    let had = existing
+        .as_ref()
+        .and_then(|e| e["properties"]["subnets"].as_array().cloned())
+        .unwrap_or_default();
+    let keeps_unsent = req
+        .query("api-version")
+        .is_none_or(|v| v.get(..10).unwrap_or(v) >= "2023-11-01");
+    let subnets_in = match props["subnets"].as_array() {
+        Some(sent) => sent.clone(),
+        None if keeps_unsent => had.clone(),
+        None => Vec::new(),
+    };
+    // A subnet left out is deleted, which a subnet in use refuses.
+    for old in &had {
+        let name = old["name"].as_str().unwrap_or_default();
+        let kept = subnets_in.iter().any(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        let by = occupants(state, old["id"].as_str().unwrap_or_default());
+        if !kept && !by.is_empty() {
+            return Err(in_use(name, &by));
+        }
+    }
     if subnets_in.len() > MAX_SUBNETS {
         return Err(too_many_subnets(id.name(), subnets_in.len()));
     }
@@ -291,9 +359,8 @@ fn create_or_update(
         };
         return Err(overlap(&name_of(later), &name_of(earlier), id.name()));
     }
-    let row = json!({
+    let mut row = json!({
         "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
-        "tags": tags.unwrap_or_else(|| json!({})),
         "properties": {
             "provisioningState": "Updating",
             "resourceGuid": existing.as_ref().map(|e| e["properties"]["resourceGuid"].clone()).unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
@@ -303,6 +370,44 @@ fn create_or_update(
             "enableDdosProtection": false,
         },
     });
+    if let Some(t) = tags {
+        row["tags"] = t;
+    }
+    // `dhcpOptions` only when sent; `{}` comes back with an empty server list.
+    match &props["dhcpOptions"] {
+        Value::Null => {}
+        Value::Object(o) => {
+            let servers = match o.get("dnsServers") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.clone(),
+                Some(_) => {
+                    return Err(ArmError::invalid_request_content(
+                        "Error converting value to type 'System.Collections.Generic.List`1[System.String]'. Path 'properties.dhcpOptions.dnsServers'.",
+                    ));
+                }
+            };
+            for s in &servers {
+                let s = s.as_str().unwrap_or_default();
+                if s.parse::<std::net::IpAddr>().is_err() {
+                    // TODO-fidelity: Azure's code and words for a DNS server that is not an
+                    // IP address. Searched azure-cli's network recordings (test_network_vnet)
+                    // and GitHub issues for "dnsServers" errors without finding them.
+                    return Err(bad(
+                        "InvalidDnsServerIPAddress",
+                        format!(
+                            "DNS server IP address '{s}' of virtual network {id} is not valid."
+                        ),
+                    ));
+                }
+            }
+            row["properties"]["dhcpOptions"] = json!({"dnsServers": servers});
+        }
+        _ => {
+            return Err(ArmError::invalid_request_content(
+                "Unexpected value for 'dhcpOptions'. Path 'properties.dhcpOptions'.",
+            ));
+        }
+    }
     super::security_groups::relink(state, id, existing.as_ref(), Some(&row))?;
     state.resources().put(id, row.clone())?;
     let status = if existing.is_some() {
@@ -335,6 +440,36 @@ pub fn in_use_by(state: &AppState, subnet_id: &str) -> Vec<String> {
         })
         .filter_map(|(_, v)| v["id"].as_str().map(str::to_string))
         .collect()
+}
+
+/// What keeps a subnet from being deleted: its container groups, and the
+/// network interface configuration of each private endpoint in it (as Azure
+/// names it in `InUseSubnetCannotBeDeleted`, Azure/bicep#13267).
+fn occupants(state: &AppState, subnet_id: &str) -> Vec<String> {
+    let mut by = in_use_by(state, subnet_id);
+    by.extend(
+        crate::store::index::RESOURCES_BY_SUBNET
+            .find(
+                state.store.as_ref(),
+                &subnet_id.trim_end_matches('/').to_ascii_lowercase(),
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, v)| {
+                v["type"] == super::private_endpoints::TYPE
+                    && v["properties"]["subnet"]["id"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(subnet_id))
+            })
+            .filter_map(|(_, v)| {
+                let nic = v["properties"]["networkInterfaces"][0]["id"].as_str()?;
+                let guid = v["properties"]["resourceGuid"].as_str().unwrap_or_default();
+                Some(format!(
+                    "{nic}/ipConfigurations/privateEndpointIpConfig.{guid}"
+                ))
+            }),
+    );
+    by
 }
 
 fn in_use(name: &str, by: &[String]) -> ArmError {
@@ -429,7 +564,7 @@ pub fn subnet(
             let Some(i) = pos else {
                 return Ok(StatusCode::NO_CONTENT.into_response());
             };
-            let by = in_use_by(state, &sid.to_string());
+            let by = occupants(state, &sid.to_string());
             if !by.is_empty() {
                 return Err(in_use(name, &by));
             }
