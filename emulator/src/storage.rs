@@ -78,6 +78,21 @@ impl AccountKey {
         B64.encode(ring::hmac::sign(&self.0, string_to_sign.as_bytes()))
     }
 
+    /// A 512-bit secret (base64, 88 characters: the shape of Azure's storage
+    /// account and workspace keys) derived from this key for `label`, so a
+    /// control-plane resource's keys need no storage of their own and change
+    /// when `label` does.
+    pub fn derive(&self, label: &str) -> String {
+        let mut bytes = Vec::with_capacity(64);
+        for half in ["1", "2"] {
+            bytes.extend_from_slice(
+                ring::hmac::sign(&self.0, format!("azemu-derived:{half}:{label}").as_bytes())
+                    .as_ref(),
+            );
+        }
+        B64.encode(bytes)
+    }
+
     /// Does `sig` (the decoded signature) sign `string_to_sign`? Compared in constant time.
     fn verify(&self, string_to_sign: &str, sig: &[u8]) -> bool {
         ring::hmac::verify(&self.0, string_to_sign.as_bytes(), sig).is_ok()

@@ -241,3 +241,136 @@ async fn resource_commands_work_by_id_for_every_type() {
         assert_eq!(shown["tags"]["env"], "test", "{id}: {shown}");
     }
 }
+
+/// The control-plane resources deployments sit beside, with az: a storage
+/// account and its keys, a Log Analytics workspace and its shared keys, a
+/// key vault.
+#[tokio::test]
+async fn storage_accounts_workspaces_and_vaults_control_plane_only() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&[
+        "group", "create", "-n", "beside", "-l", "eastus", "-o", "none",
+    ])
+    .await;
+    let account = az
+        .json(&[
+            "storage",
+            "account",
+            "create",
+            "-g",
+            "beside",
+            "-n",
+            "azemust0001",
+            "-l",
+            "eastus",
+            "--sku",
+            "Standard_LRS",
+        ])
+        .await;
+    assert_eq!(account["provisioningState"], "Succeeded", "{account}");
+    assert_eq!(
+        account["primaryEndpoints"]["file"],
+        "https://azemust0001.file.core.windows.net/"
+    );
+    assert_eq!(account["sku"]["name"], "Standard_LRS");
+    let keys = az
+        .json(&[
+            "storage",
+            "account",
+            "keys",
+            "list",
+            "-g",
+            "beside",
+            "-n",
+            "azemust0001",
+        ])
+        .await;
+    let value = |k: &Value, i: usize| k[i]["value"].as_str().unwrap().to_string();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(value(&keys, 0).len(), 88);
+    assert_ne!(value(&keys, 0), value(&keys, 1));
+    em.advance_clock(5).await;
+    let renewed = az
+        .json(&[
+            "storage",
+            "account",
+            "keys",
+            "renew",
+            "-g",
+            "beside",
+            "-n",
+            "azemust0001",
+            "--key",
+            "primary",
+        ])
+        .await;
+    assert_ne!(value(&renewed, 0), value(&keys, 0), "key1 is new");
+    assert_eq!(value(&renewed, 1), value(&keys, 1), "key2 is kept");
+    let name = az
+        .json(&["storage", "account", "check-name", "-n", "azemust0001"])
+        .await;
+    assert_eq!(name["nameAvailable"], false);
+    assert_eq!(name["reason"], "AlreadyExists");
+
+    let ws = az
+        .json(&[
+            "monitor",
+            "log-analytics",
+            "workspace",
+            "create",
+            "-g",
+            "beside",
+            "-n",
+            "azemuws1",
+        ])
+        .await;
+    let customer = ws["customerId"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(customer).is_ok(), "{ws}");
+    let shared = az
+        .json(&[
+            "monitor",
+            "log-analytics",
+            "workspace",
+            "get-shared-keys",
+            "-g",
+            "beside",
+            "-n",
+            "azemuws1",
+        ])
+        .await;
+    assert_eq!(shared["primarySharedKey"].as_str().unwrap().len(), 88);
+    let shown = az
+        .json(&[
+            "monitor",
+            "log-analytics",
+            "workspace",
+            "show",
+            "-g",
+            "beside",
+            "-n",
+            "azemuws1",
+        ])
+        .await;
+    assert_eq!(shown["customerId"], customer);
+}
+
+#[tokio::test]
+async fn key_vaults_control_plane_only() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "kv", "-l", "eastus", "-o", "none"])
+        .await;
+    let vault = az
+        .json(&["keyvault", "create", "-g", "kv", "-n", "azemukv0001"])
+        .await;
+    assert_eq!(
+        vault["properties"]["vaultUri"], "https://azemukv0001.vault.azure.net/",
+        "{vault}"
+    );
+    assert_eq!(vault["properties"]["enableRbacAuthorization"], true);
+    let shown = az.json(&["keyvault", "show", "-n", "azemukv0001"]).await;
+    assert_eq!(shown["name"], "azemukv0001");
+}

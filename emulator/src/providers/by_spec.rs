@@ -71,6 +71,10 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::CACHE_RULES,
     &super::container_registry::children::CREDENTIAL_SETS,
     &super::container_registry::children::CONNECTED_REGISTRIES,
+    &super::beside::STORAGE_ACCOUNT,
+    &super::beside::STORAGE_NAMES,
+    &super::beside::VAULT,
+    &super::beside::WORKSPACE,
 ];
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {

@@ -11,6 +11,7 @@
 //! 4. [`handle`] adds ARM's headers (`x-ms-request-id`, correlation ids).
 
 pub mod authorization;
+pub mod beside;
 pub mod by_spec;
 pub mod container_instance;
 pub mod container_registry;

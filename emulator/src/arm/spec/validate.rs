@@ -181,7 +181,10 @@ impl Cx<'_> {
             }
             let before = old.and_then(|o| o.get(prop.name));
             self.path.push(Step::Key(k.clone()));
+            // A tracked resource's `location` is ARM's to compare (InvalidResourceLocation).
+            let arm_compares = self.path.len() == 1 && prop.name == "location";
             if !self.create
+                && !arm_compares
                 && !prop.writable(false)
                 && let Some(b) = before
                 && !same_value(b, item)
