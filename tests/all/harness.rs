@@ -377,3 +377,15 @@ pub fn names(list: &serde_json::Value) -> Vec<&str> {
         .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
         .unwrap_or_default()
 }
+
+/// JSON merge: `patch`'s objects merged into `target`'s, anything else replaced.
+pub fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}

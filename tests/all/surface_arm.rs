@@ -374,3 +374,257 @@ async fn key_vaults_control_plane_only() {
     let shown = az.json(&["keyvault", "show", "-n", "azemukv0001"]).await;
     assert_eq!(shown["name"], "azemukv0001");
 }
+
+/// One refusal per validation class per provider, over raw HTTP: the JSON kind
+/// (Newtonsoft's words), a closed enum, a required property, a linked id that
+/// is not one, a create-only property changed, `location` missing.
+#[tokio::test]
+async fn validation_classes_per_provider() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/val");
+    let put = |path: String, body: Value| {
+        let (em, token) = (&em, &token);
+        async move { em.arm(token, Method::PUT, &path, Some(body)).await }
+    };
+    let (s, _) = put(
+        format!("{rg}?api-version=2024-07-01"),
+        json!({"location": "eastus"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/valreg0001");
+    let v = "api-version=2023-07-01";
+    let (s, b) = put(
+        format!("{acr}?{v}"),
+        json!({"location": "eastus", "sku": {"name": "Premium"}}),
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{b}");
+    let st = format!(
+        "{rg}/providers/Microsoft.Storage/storageAccounts/valst0001?api-version=2023-05-01"
+    );
+    let (s, b) = put(
+        st.clone(),
+        json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2",
+               "properties": {"encryption": {"keySource": "Microsoft.Storage", "services": {"queue": {"keyType": "Service"}}}}}),
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{b}");
+    let aci = format!(
+        "{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg?api-version=2023-05-01"
+    );
+    let group = |extra: Value| {
+        let mut g = json!({"location": "eastus", "properties": {"osType": "Linux", "containers": [
+            {"name": "c", "properties": {"image": "x", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}}]}});
+        crate::harness::merge(&mut g, &extra);
+        g
+    };
+    // (provider, class, path, body, status, code, words the message has)
+    let cases: Vec<(&str, &str, String, Value, u16, &str, &str)> = vec![
+        (
+            "ContainerRegistry",
+            "kind",
+            format!("{acr}?{v}"),
+            json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": []}),
+            400,
+            "InvalidRequestContent",
+            "Path 'properties'",
+        ),
+        (
+            "ContainerRegistry",
+            "enum",
+            format!("{acr}?{v}"),
+            json!({"location": "eastus", "sku": {"name": "Premium"}, "identity": {"type": "Bogus"}}),
+            400,
+            "InvalidRequestContent",
+            "Error converting value \"Bogus\" to type 'ResourceIdentityType'. Path 'identity.type'",
+        ),
+        (
+            "ContainerRegistry",
+            "linked id",
+            format!("{acr}/connectedRegistries/cr1?api-version=2023-11-01-preview"),
+            json!({"properties": {"mode": "ReadOnly", "parent": {"id": "not-an-id",
+                   "syncProperties": {"tokenId": format!("{acr}/tokens/t1"), "messageTtl": "P2D"}}}}),
+            400,
+            "LinkedInvalidPropertyId",
+            "Property id 'not-an-id' at path 'properties.parent.id' is invalid.",
+        ),
+        (
+            "ContainerRegistry",
+            "required",
+            format!("{acr}/webhooks/hook1?{v}"),
+            json!({"location": "eastus", "properties": {"actions": ["push"]}}),
+            400,
+            "InvalidRequestContent",
+            "Required property 'serviceUri' not found in JSON. Path 'properties'",
+        ),
+        (
+            "ContainerInstance",
+            "kind",
+            aci.clone(),
+            group(json!({"properties": {"containers": {}}})),
+            400,
+            "InvalidRequestContent",
+            "Path 'properties.containers'",
+        ),
+        (
+            "ContainerInstance",
+            "enum",
+            aci.clone(),
+            group(json!({"identity": {"type": "Sometimes"}})),
+            400,
+            "InvalidRequestContent",
+            "Error converting value \"Sometimes\" to type 'ResourceIdentityType'. Path 'identity.type'",
+        ),
+        (
+            "ContainerInstance",
+            "linked id",
+            aci.clone(),
+            group(json!({"properties": {"subnetIds": [{"id": "sub"}]}})),
+            400,
+            "LinkedInvalidPropertyId",
+            "Property id 'sub' at path 'properties.subnetIds[0].id' is invalid.",
+        ),
+        (
+            "ManagedIdentity",
+            "location",
+            format!(
+                "{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ident1?api-version=2023-01-31"
+            ),
+            json!({}),
+            400,
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ),
+        (
+            "ManagedIdentity",
+            "kind",
+            format!(
+                "{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ident1?api-version=2023-01-31"
+            ),
+            json!({"location": "eastus", "tags": ["a"]}),
+            400,
+            "InvalidRequestContent",
+            "Path 'tags'",
+        ),
+        (
+            "Authorization",
+            "kind",
+            format!(
+                "{rg}/providers/Microsoft.Authorization/roleAssignments/6b8c9f2e-1111-4222-8333-944444444444?api-version=2022-04-01"
+            ),
+            json!({"properties": {"roleDefinitionId": [], "principalId": "x"}}),
+            400,
+            "InvalidRequestContent",
+            "Path 'properties.roleDefinitionId'",
+        ),
+        (
+            "Resources",
+            "enum",
+            format!("{rg}/providers/Microsoft.Resources/deployments/d1?api-version=2024-07-01"),
+            json!({"properties": {"mode": "Sometimes", "template": {}}}),
+            400,
+            "InvalidRequestContent",
+            "Error converting value \"Sometimes\" to type 'DeploymentMode'. Path 'properties.mode'",
+        ),
+        (
+            "Resources",
+            "location",
+            format!("{rg}2?api-version=2024-07-01"),
+            json!({}),
+            400,
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ),
+        (
+            "Storage",
+            "required",
+            format!(
+                "{rg}/providers/Microsoft.Storage/storageAccounts/valst0002?api-version=2023-05-01"
+            ),
+            json!({"location": "eastus", "kind": "StorageV2"}),
+            400,
+            "InvalidRequestContent",
+            "Required property 'sku' not found in JSON. Path ''",
+        ),
+        (
+            "Storage",
+            "enum",
+            st.clone(),
+            json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": {"accessTier": "Lukewarm"}}),
+            400,
+            "InvalidRequestContent",
+            "Error converting value \"Lukewarm\" to type 'AccessTier'. Path 'properties.accessTier'",
+        ),
+        (
+            "Storage",
+            "create-only",
+            st.clone(),
+            json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2",
+                "properties": {"encryption": {"keySource": "Microsoft.Storage", "services": {"queue": {"keyType": "Account"}}}}}),
+            409,
+            "PropertyChangeNotAllowed",
+            "Changing property 'encryption.services.queue.keyType' is not allowed.",
+        ),
+        (
+            "Storage",
+            "location",
+            format!(
+                "{rg}/providers/Microsoft.Storage/storageAccounts/valst0003?api-version=2023-05-01"
+            ),
+            json!({"sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}),
+            400,
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ),
+        (
+            "KeyVault",
+            "required",
+            format!("{rg}/providers/Microsoft.KeyVault/vaults/valkv0001?api-version=2023-07-01"),
+            json!({"location": "eastus", "properties": {"sku": {"family": "A", "name": "standard"}}}),
+            400,
+            "InvalidRequestContent",
+            "Required property 'tenantId' not found in JSON. Path 'properties'",
+        ),
+        (
+            "OperationalInsights",
+            "enum",
+            format!(
+                "{rg}/providers/Microsoft.OperationalInsights/workspaces/valws0001?api-version=2023-09-01"
+            ),
+            json!({"location": "eastus", "identity": {"type": "Bogus"}}),
+            400,
+            "InvalidRequestContent",
+            "Error converting value \"Bogus\" to type",
+        ),
+        (
+            "Network (private DNS)",
+            "kind",
+            format!(
+                "{rg}/providers/Microsoft.Network/privateDnsZones/val.internal?api-version=2024-06-01"
+            ),
+            json!({"location": "global", "properties": "x"}),
+            400,
+            "InvalidRequestContent",
+            "Path 'properties'",
+        ),
+    ];
+    for (provider, class, path, body, status, code, words) in cases {
+        let (s, b) = put(path.clone(), body).await;
+        assert_eq!(s, status, "{provider} {class}: {b}");
+        assert_eq!(b["error"]["code"], code, "{provider} {class}: {b}");
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{provider} {class}: {message}");
+    }
+    // Nothing refused was stored.
+    for path in [
+        format!(
+            "{rg}/providers/Microsoft.Storage/storageAccounts/valst0002?api-version=2023-05-01"
+        ),
+        format!("{acr}/webhooks/hook1?{v}"),
+    ] {
+        let (s, _) = em.arm(&token, Method::GET, &path, None).await;
+        assert_eq!(s, 404, "{path}");
+    }
+}

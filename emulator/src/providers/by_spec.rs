@@ -96,7 +96,7 @@ pub fn serve_or(
     } else {
         req.method.as_str()
     };
-    let Some((op, params)) = spec::find(method, &req.path) else {
+    let Some((op, params)) = spec::find_for(method, &req.path, req.query("api-version")) else {
         // The path exists with other methods: ARM's 405.
         let served_otherwise = ["GET", "PUT", "PATCH", "DELETE", "POST"]
             .iter()

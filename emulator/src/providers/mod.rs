@@ -493,7 +493,9 @@ fn check_body_shape(state: &AppState, req: &ArmRequest, route: &Route) -> Result
     crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)?;
     // Then the operation's schema: closed enums, create-only properties, linked
     // ids — for hand-written providers too (they read the body as sent).
-    let Some((op, _)) = crate::arm::spec::find(req.method.as_str(), &req.path) else {
+    let Some((op, _)) =
+        crate::arm::spec::find_for(req.method.as_str(), &req.path, req.query("api-version"))
+    else {
         return Ok(());
     };
     let Some(schema) = op.body else {

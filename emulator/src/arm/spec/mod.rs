@@ -309,11 +309,32 @@ impl Params {
     }
 }
 
-/// The operation `method path` names, with its path parameters. Literal
-/// segments match case-insensitively; among several matches the one with the
-/// most literal segments wins, then the newest api-version. Templates with a
-/// multi-segment `{scope}` are served by hand-written providers, not here.
+/// The operation `method path` names, with its path parameters, as the
+/// newest api-version defines it ([`find_for`] with no version).
 pub fn find(method: &str, path: &str) -> Option<(&'static Op, Params)> {
+    find_for(method, path, None)
+}
+
+/// The operation `method path` names at `api_version`, with its path
+/// parameters. Literal segments match case-insensitively; among several
+/// matches the one with the most literal segments wins, then the spec of the
+/// version asked for, else the newest one not after it, else the newest
+/// (a schema changes with the version: ACR's `virtualNetworkRules` are gone
+/// from its newest). Templates with a multi-segment `{scope}` are served by
+/// hand-written providers, not here.
+pub fn find_for(
+    method: &str,
+    path: &str,
+    api_version: Option<&str>,
+) -> Option<(&'static Op, Params)> {
+    // How well an op's version fits the one asked for: exact, then not after it, then any.
+    fn fit(v: &'static str, want: Option<&str>) -> (u8, &'static str) {
+        match want {
+            Some(w) if v.eq_ignore_ascii_case(w) => (2, ""),
+            Some(w) if v[..v.len().min(10)] <= w[..w.len().min(10)] => (1, v),
+            _ => (0, v),
+        }
+    }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let mut best: Option<(usize, &'static Op, Params)> = None;
     for op in OPS {
@@ -344,7 +365,11 @@ pub fn find(method: &str, path: &str) -> Option<(&'static Op, Params)> {
         }
         let better = match &best {
             None => true,
-            Some((l, b, _)) => literals > *l || (literals == *l && op.api_version > b.api_version),
+            Some((l, b, _)) => {
+                literals > *l
+                    || (literals == *l
+                        && fit(op.api_version, api_version) > fit(b.api_version, api_version))
+            }
         };
         if better {
             best = Some((literals, op, Params(params)));
