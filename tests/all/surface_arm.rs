@@ -628,3 +628,92 @@ async fn validation_classes_per_provider() {
         assert_eq!(s, 404, "{path}");
     }
 }
+
+/// ACI's container group profiles, served from the 2025-09-01 spec (az sends
+/// 2024-05-01-preview): create, show, update.
+#[tokio::test]
+async fn container_group_profiles() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "cgp", "-l", "eastus", "-o", "none"])
+        .await;
+    let created = az
+        .json(&[
+            "container",
+            "container-group-profile",
+            "create",
+            "-g",
+            "cgp",
+            "-n",
+            "profile1",
+            "--image",
+            "mcr.microsoft.com/azuredocs/aci-helloworld:latest",
+            "--cpu",
+            "1",
+            "--memory",
+            "1.5",
+            "--os-type",
+            "Linux",
+        ])
+        .await;
+    assert_eq!(created["name"], "profile1", "{created}");
+    let shown = az
+        .json(&[
+            "container",
+            "container-group-profile",
+            "show",
+            "-g",
+            "cgp",
+            "-n",
+            "profile1",
+        ])
+        .await;
+    assert_eq!(
+        shown["containers"][0]["image"], "mcr.microsoft.com/azuredocs/aci-helloworld:latest",
+        "{shown}"
+    );
+    // az has no `update`: a second create replaces the profile (a PUT).
+    let updated = az
+        .json(&[
+            "container",
+            "container-group-profile",
+            "create",
+            "-g",
+            "cgp",
+            "-n",
+            "profile1",
+            "--image",
+            "mcr.microsoft.com/azuredocs/aci-helloworld:v2",
+            "--cpu",
+            "1",
+            "--memory",
+            "1.5",
+            "--os-type",
+            "Linux",
+        ])
+        .await;
+    assert_eq!(
+        updated["containers"][0]["image"], "mcr.microsoft.com/azuredocs/aci-helloworld:v2",
+        "{updated}"
+    );
+    let listed = az
+        .json(&["container", "container-group-profile", "list", "-g", "cgp"])
+        .await;
+    assert_eq!(crate::harness::names(&listed), ["profile1"]);
+    az.ok(&[
+        "container",
+        "container-group-profile",
+        "delete",
+        "-g",
+        "cgp",
+        "-n",
+        "profile1",
+        "-y",
+    ])
+    .await;
+    let listed = az
+        .json(&["container", "container-group-profile", "list", "-g", "cgp"])
+        .await;
+    assert!(crate::harness::names(&listed).is_empty());
+}
