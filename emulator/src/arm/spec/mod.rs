@@ -331,7 +331,8 @@ pub fn find_for(
     fn fit(v: &'static str, want: Option<&str>) -> (u8, &'static str) {
         match want {
             Some(w) if v.eq_ignore_ascii_case(w) => (2, ""),
-            Some(w) if v[..v.len().min(10)] <= w[..w.len().min(10)] => (1, v),
+            // The date part; a query that is not ASCII compares whole (never sliced mid-character).
+            Some(w) if v.get(..10).unwrap_or(v) <= w.get(..10).unwrap_or(w) => (1, v),
             _ => (0, v),
         }
     }
@@ -470,6 +471,26 @@ mod tests {
             );
         }
         assert!(OPS.len() > 400, "{}", OPS.len());
+    }
+
+    #[test]
+    fn any_api_version_text_picks_an_operation() {
+        // Registries have several spec versions to choose from, so the
+        // request's version is compared, even one a byte slice would cut
+        // mid-character.
+        let registry =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/r";
+        for v in [
+            "2023-07-01",
+            "2099-01-01",
+            "2024-01-0\u{e9}\u{e9}",
+            "\u{e9}",
+            "",
+        ] {
+            assert!(find_for("GET", registry, Some(v)).is_some(), "{v}");
+        }
+        let (op, _) = find_for("GET", registry, Some("2023-07-01")).unwrap();
+        assert_eq!(op.api_version, "2023-07-01");
     }
 
     #[test]
