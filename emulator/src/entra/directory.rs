@@ -227,10 +227,10 @@ impl Directory {
     /// The application object of an app id (none for principals seeded
     /// without one, and for managed identities).
     pub fn application_by_app_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
-        Ok(self
-            .applications()?
+        Ok(crate::store::index::APPLICATIONS_BY_APP_ID
+            .find(self.store.as_ref(), &app_id.to_ascii_lowercase())?
             .into_iter()
-            .find(|a| a.app_id.eq_ignore_ascii_case(app_id)))
+            .find_map(|(_, v)| serde_json::from_value(v).ok()))
     }
 
     pub fn all(&self) -> StoreResult<Vec<ServicePrincipal>> {

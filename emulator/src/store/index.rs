@@ -519,6 +519,19 @@ pub fn app_id(tenant: &str, app_id: &str) -> String {
     )
 }
 
+/// Graph application objects by application id (lower-cased): the token
+/// endpoint reads an application's secrets by the client id it is given.
+pub static APPLICATIONS_BY_APP_ID: Index = Index {
+    table: tables::APPLICATIONS,
+    name: "app-id",
+    terms: |_, row| {
+        str_at(row, &["app_id"])
+            .map(str::to_ascii_lowercase)
+            .into_iter()
+            .collect()
+    },
+};
+
 /// Managed identities' principals by the resource they belong to (lower-cased id).
 pub static PRINCIPALS_BY_RESOURCE: Index = Index {
     table: tables::PRINCIPALS,
@@ -579,6 +592,7 @@ pub static INDEXES: Indexes = &[
     &DNS_LABELS_BY_REGION,
     &RESOURCES_BY_SUBNET,
     &PRINCIPALS_BY_APP_ID,
+    &APPLICATIONS_BY_APP_ID,
     &PRINCIPALS_BY_RESOURCE,
     &ASSIGNMENTS_BY_PRINCIPAL,
     &TOMBSTONES_BY_PRINCIPAL,
