@@ -374,8 +374,26 @@ pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Re
         &s,
     )?;
     let f = parse_filter(req.query("$filter"))?;
-    // In the order they were made, as every ARM list.
-    let rows = state.store.scan(tables::ROLE_ASSIGNMENTS, "")?;
+    // Range reads (keys are `{scope}/providers/…`): the assignments at each
+    // scope above this one, and (unless `atScope()`) everything below it;
+    // then in the order they were made, as every ARM list.
+    let lower = s.to_ascii_lowercase();
+    let at = |prefix: &str| format!("{prefix}/providers/microsoft.authorization/roleassignments/");
+    let mut rows = Vec::new();
+    let mut ancestor = String::new();
+    rows.extend(state.store.scan(tables::ROLE_ASSIGNMENTS, &at(""))?);
+    let segments: Vec<&str> = lower.split('/').filter(|x| !x.is_empty()).collect();
+    for seg in &segments[..segments.len().saturating_sub(1)] {
+        ancestor.push('/');
+        ancestor.push_str(seg);
+        rows.extend(state.store.scan(tables::ROLE_ASSIGNMENTS, &at(&ancestor))?);
+    }
+    let below = if f.at_scope {
+        at(&lower)
+    } else {
+        format!("{lower}/")
+    };
+    rows.extend(state.store.scan(tables::ROLE_ASSIGNMENTS, &below)?);
     let items: Vec<Value> = crate::store::index::in_creation_order(
         state.store.as_ref(),
         tables::ROLE_ASSIGNMENTS,
