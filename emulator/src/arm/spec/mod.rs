@@ -381,9 +381,18 @@ pub fn find_for(
 
 /// Every operation whose path names `resource_type` as a resource (its GET/PUT/PATCH/DELETE).
 pub fn resource_ops(resource_type: &str) -> impl Iterator<Item = &'static Op> + '_ {
-    OPS.iter().filter(move |op| {
-        matches!(op.target(), Target::Resource { resource_type: t } if type_matches(&t, resource_type))
-    })
+    OPS.iter()
+        .zip(targets())
+        .filter_map(move |(op, target)| match target {
+            Target::Resource { resource_type: t } if type_matches(t, resource_type) => Some(op),
+            _ => None,
+        })
+}
+
+/// Each operation's [`Target`], worked out once (the generic layer asks on every request).
+fn targets() -> &'static [Target] {
+    static TARGETS: std::sync::OnceLock<Vec<Target>> = std::sync::OnceLock::new();
+    TARGETS.get_or_init(|| OPS.iter().map(Op::target).collect())
 }
 
 /// Does `ty` fit the type `pattern` (`Microsoft.Network/privateDnsZones/{recordType}`
