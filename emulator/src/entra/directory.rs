@@ -39,9 +39,6 @@ pub struct ServicePrincipal {
 pub struct Application {
     pub object_id: String,
     pub app_id: String,
-    /// Creation order (lists are in creation order).
-    #[serde(default)]
-    pub seq: u64,
     /// Graph's document of the application, without `id`, `appId` and
     /// `passwordCredentials` (those are rendered from the fields here).
     pub doc: serde_json::Value,
@@ -212,16 +209,20 @@ impl Directory {
             .and_then(|v| serde_json::from_value(v).ok()))
     }
 
-    /// Every application object, in creation order.
+    /// Every application object, in creation order (the order the store keeps
+    /// for an indexed table).
     pub fn applications(&self) -> StoreResult<Vec<Application>> {
-        let mut apps: Vec<Application> = self
-            .store
-            .scan(tables::APPLICATIONS, "")?
+        let rows = self.store.scan(tables::APPLICATIONS, "")?;
+        Ok(
+            crate::store::index::in_creation_order(
+                self.store.as_ref(),
+                tables::APPLICATIONS,
+                rows,
+            )?
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value(v).ok())
-            .collect();
-        apps.sort_by_key(|a| a.seq);
-        Ok(apps)
+            .collect(),
+        )
     }
 
     /// The application object of an app id (none for principals seeded

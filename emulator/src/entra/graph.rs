@@ -768,18 +768,9 @@ pub async fn create_application(
     let mut doc = application_defaults(&state, &created);
     merge_application(&mut doc, &req)?;
     let app = write(&state, move |state| {
-        let seq = state
-            .directory
-            .applications()?
-            .iter()
-            .map(|a| a.seq)
-            .max()
-            .unwrap_or(0)
-            + 1;
         let app = Application {
             object_id: uuid::Uuid::new_v4().to_string(),
             app_id: uuid::Uuid::new_v4().to_string(),
-            seq,
             doc,
             passwords: vec![],
         };
