@@ -717,3 +717,117 @@ async fn container_group_profiles() {
         .await;
     assert!(crate::harness::names(&listed).is_empty());
 }
+
+/// User-assigned identities are served by the spec layer with MSI's rules as
+/// a behaviour: az's create/update/show/list/delete, a principal per identity
+/// (the one its tokens are issued to), `isolationScope` writable, tags always
+/// present and replaced as a whole by PATCH, ARM's preconditions.
+#[tokio::test]
+async fn identities_through_the_spec_layer_keep_msis_rules() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "mi", "-l", "eastus"])
+        .await;
+    let created = az
+        .json(&[
+            "identity",
+            "create",
+            "-g",
+            "mi",
+            "-n",
+            "app-id",
+            "--isolation-scope",
+            "Regional",
+        ])
+        .await;
+    assert_eq!(created["isolationScope"], "Regional", "{created}");
+    assert_eq!(created["tags"], json!({}), "{created}");
+    let principal = created["principalId"].as_str().unwrap().to_string();
+    let client = created["clientId"].as_str().unwrap().to_string();
+    // The principal exists in the directory, named after the identity.
+    let token = em.arm_token().await;
+    let principal_of = |all: &Value| {
+        all["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["objectId"] == principal.as_str())
+            .cloned()
+    };
+    let sp = principal_of(&em.control_json("/_emulator/principals").await).unwrap();
+    assert_eq!(sp["appId"], client.as_str(), "{sp}");
+    assert_eq!(sp["managedIdentityResourceId"], created["id"], "{sp}");
+
+    let updated = az
+        .json(&[
+            "identity", "update", "-g", "mi", "-n", "app-id", "--tags", "team=a",
+        ])
+        .await;
+    assert_eq!(updated["tags"], json!({"team": "a"}), "{updated}");
+    assert_eq!(updated["principalId"], principal.as_str(), "{updated}");
+    assert_eq!(updated["isolationScope"], "Regional", "{updated}");
+
+    // PATCH replaces the tags whole (ARM's rule), and keeps the principal.
+    let id = created["id"].as_str().unwrap();
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::PATCH,
+            &format!("{id}?api-version=2024-11-30"),
+            Some(json!({"tags": {"env": "dev"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["tags"], json!({"env": "dev"}), "{body}");
+    assert_eq!(body["properties"]["principalId"], principal.as_str());
+    // The older spec version reads it too.
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{id}?api-version=2023-01-31"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["properties"]["clientId"], client.as_str(), "{body}");
+
+    // If-None-Match: * on an existing identity: 412, nothing changed.
+    let r = em
+        .http()
+        .put(format!("{}{id}?api-version=2024-11-30", em.base()))
+        .bearer_auth(&token)
+        .header("If-None-Match", "*")
+        .json(&json!({"location": "eastus"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 412);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PreconditionFailed", "{body}");
+
+    // A bad name, in Azure's words; nothing stored.
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!(
+                "/subscriptions/{SUBSCRIPTION}/resourceGroups/mi/providers/Microsoft.ManagedIdentity/userAssignedIdentities/-x?api-version=2024-11-30"
+            ),
+            Some(json!({"location": "eastus"})),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("InvalidResourceName")),
+        "{body}"
+    );
+    let listed = az.json(&["identity", "list", "-g", "mi"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // Delete takes the principal with it.
+    az.ok(&["identity", "delete", "-g", "mi", "-n", "app-id"])
+        .await;
+    assert!(principal_of(&em.control_json("/_emulator/principals").await).is_none());
+}

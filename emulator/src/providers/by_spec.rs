@@ -58,6 +58,7 @@ pub struct Behaviour {
 
 /// Every behaviour module the generic layer knows.
 pub const BEHAVIOURS: &[&Behaviour] = &[
+    &super::managed_identity::USER_ASSIGNED_IDENTITY,
     &super::network::security_groups::NSG,
     &super::network::security_groups::SECURITY_RULE,
     &super::network::security_groups::ROUTE_TABLE,
@@ -387,6 +388,7 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         }
     }
     let existing = read(cx.state, id)?;
+    preconditions(cx, existing.as_ref())?;
     let body = cx.req.json_body()?;
     if !body.is_object() {
         return Err(ArmError::invalid_request_content(
@@ -411,6 +413,13 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         StatusCode::OK
     };
     respond(cx, resource_type, status, &row)
+}
+
+/// `If-Match` / `If-None-Match` against the resource as stored (one without
+/// an `etag` still exists: `*` matches it).
+fn preconditions(cx: &Ctx, existing: Option<&Value>) -> Result<(), ArmError> {
+    let current = existing.map(|e| e["etag"].as_str().unwrap_or_default());
+    etag::check_preconditions(&cx.req.headers, current)
 }
 
 /// The answer to a write: the resource, and (for a long-running PUT of a
@@ -711,12 +720,21 @@ fn store(cx: &Ctx, id: &ResourceId, row: &Value) -> Result<(), ArmError> {
 
 fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let existing = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
+    preconditions(cx, Some(&existing))?;
     let body = cx.req.json_body()?;
     let cleaned = match cx.op.body {
         Some(schema) => spec::validate(schema, &body, &cx.req.body, Some(&existing))?,
         None => body,
     };
     let mut row = existing.clone();
+    // ARM's PATCH replaces the tags as a whole; everything else merges.
+    if let Some(tags) = cleaned.get("tags") {
+        row["tags"] = if tags.is_null() {
+            json!({})
+        } else {
+            tags.clone()
+        };
+    }
     envelope::merge_patch(&mut row, &cleaned);
     if let Some(e) = row.get_mut("etag") {
         *e = json!(renewed_etag(e));
@@ -735,7 +753,9 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
 }
 
 fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
-    let Some(row) = read(cx.state, &cx.id)? else {
+    let row = read(cx.state, &cx.id)?;
+    preconditions(cx, row.as_ref())?;
+    let Some(row) = row else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     if let Some(b) = behaviour(resource_type)

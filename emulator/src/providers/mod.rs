@@ -347,9 +347,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 r::resource_groups::require(state, &scope)?;
             }
             match namespace.to_ascii_lowercase().as_str() {
-                "microsoft.managedidentity" => {
-                    managed_identity::collection(state, req, &scope, &resource_type)
-                }
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
@@ -375,9 +372,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
             };
             let ns = &last.namespace;
             match ns.to_ascii_lowercase().as_str() {
-                "microsoft.managedidentity" => {
-                    return managed_identity::resource(state, req, &id, tail.as_deref());
-                }
                 "microsoft.authorization" => {
                     return authorization::resource(state, req, &id, tail.as_deref());
                 }
