@@ -1020,3 +1020,68 @@ async fn vnet_puts_and_subnets_in_use() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["properties"]["subnets"].as_array().map(Vec::len), Some(1));
 }
+
+/// Responses keep Azure's field order (azure-cli's recordings: a resource
+/// group, `identity create`, `acr create`, NRP's `name, id, etag, type`).
+#[tokio::test]
+async fn responses_keep_azures_field_order() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/order");
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}?api-version=2024-07-01"),
+            Some(json!({"location": "eastus", "tags": {"a": "b"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        keys(&body),
+        ["id", "name", "type", "location", "tags", "properties"]
+    );
+    let cases = [
+        (
+            "Microsoft.ManagedIdentity/userAssignedIdentities/order-id?api-version=2024-11-30",
+            json!({"location": "eastus"}),
+            &["id", "name", "type", "location", "tags", "properties"][..],
+        ),
+        (
+            "Microsoft.ContainerRegistry/registries/orderreg?api-version=2023-07-01",
+            json!({"location": "eastus", "sku": {"name": "Basic"}}),
+            &[
+                "sku",
+                "type",
+                "id",
+                "name",
+                "location",
+                "tags",
+                "systemData",
+                "properties",
+            ][..],
+        ),
+        (
+            "Microsoft.Network/networkSecurityGroups/order-nsg?api-version=2024-03-01",
+            json!({"location": "eastus"}),
+            &["name", "id", "etag", "type", "location", "properties"][..],
+        ),
+    ];
+    for (path, put, want) in cases {
+        let (s, body) = em
+            .arm(
+                &token,
+                Method::PUT,
+                &format!("{rg}/providers/{path}"),
+                Some(put),
+            )
+            .await;
+        assert!(s == 200 || s == 201, "{path}: {body}");
+        let got = keys(&body);
+        assert!(
+            got.len() >= want.len() && got[..want.len()] == *want,
+            "{path}: {got:?}"
+        );
+    }
+}

@@ -52,6 +52,23 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Set a resource's `tags` where ARM puts them: in place when the row has
+/// them, else before `properties` (before `systemData` when there is none).
+pub fn set_tags(row: &mut Value, tags: Value) {
+    let Some(map) = row.as_object_mut() else {
+        return;
+    };
+    if let Some(t) = map.get_mut("tags") {
+        *t = tags;
+        return;
+    }
+    let at = ["properties", "systemData"]
+        .iter()
+        .find_map(|k| map.keys().position(|m| m == k))
+        .unwrap_or(map.len());
+    map.shift_insert(at, "tags".to_string(), tags);
+}
+
 pub fn tags(body: &serde_json::Map<String, Value>) -> Result<Option<Value>, ArmError> {
     match body.get("tags") {
         None | Some(Value::Null) => Ok(None),

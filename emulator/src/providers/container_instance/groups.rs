@@ -569,7 +569,10 @@ fn update_tags(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Re
     let mut row = require(state, id)?;
     let body = req.json_object()?;
     if body.contains_key("tags") {
-        row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
+        envelope::set_tags(
+            &mut row,
+            envelope::tags(&body)?.unwrap_or_else(|| json!({})),
+        );
     }
     state.resources().put(id, row.clone())?;
     Ok(json_response(StatusCode::OK, &render(&row)))

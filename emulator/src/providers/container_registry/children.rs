@@ -107,7 +107,7 @@ fn sku(registry: &Value) -> &str {
 /// Azure returns `"tags": {}` on a registry's children created without tags.
 fn default_tags(row: &mut Value) {
     if row.get("tags").is_none_or(Value::is_null) {
-        row["tags"] = json!({});
+        crate::arm::envelope::set_tags(row, json!({}));
     }
 }
 

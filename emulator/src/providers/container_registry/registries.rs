@@ -438,7 +438,10 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
         None => sku_of(&row["sku"]["name"])?,
     };
     if body.contains_key("tags") {
-        row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
+        envelope::set_tags(
+            &mut row,
+            envelope::tags(&body)?.unwrap_or_else(|| json!({})),
+        );
     }
     let input = body
         .get("properties")

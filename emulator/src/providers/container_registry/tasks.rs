@@ -257,7 +257,10 @@ fn update(
     let mut row = require_task(state, registry, name)?;
     let body = req.json_object()?;
     if body.contains_key("tags") {
-        row["tags"] = envelope::tags(&body)?.unwrap_or_else(|| json!({}));
+        envelope::set_tags(
+            &mut row,
+            envelope::tags(&body)?.unwrap_or_else(|| json!({})),
+        );
     }
     if let Some(p) = body.get("properties") {
         if !p.is_object() {

@@ -17,7 +17,7 @@
 //!   recording `test_identity_management.yaml` shows it).
 
 use super::by_spec::{Behaviour, Ctx};
-use crate::arm::{ArmError, ResourceId};
+use crate::arm::{ArmError, ResourceId, envelope};
 use crate::entra::{PrincipalKind, ServicePrincipal};
 use serde_json::{Value, json};
 
@@ -73,7 +73,7 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         "clientId": client_id,
     });
     if !row["tags"].is_object() {
-        row["tags"] = json!({});
+        envelope::set_tags(row, json!({}));
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ fn set_tags(
     body: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), ArmError> {
     if let Some(t) = crate::arm::envelope::tags(body)? {
-        row["tags"] = t;
+        crate::arm::envelope::set_tags(row, t);
     }
     Ok(())
 }

@@ -371,7 +371,7 @@ fn create_or_update(
         },
     });
     if let Some(t) = tags {
-        row["tags"] = t;
+        envelope::set_tags(&mut row, t);
     }
     // `dhcpOptions` only when sent; `{}` comes back with an empty server list.
     match &props["dhcpOptions"] {

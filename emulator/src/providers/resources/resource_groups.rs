@@ -103,7 +103,7 @@ pub fn resource_groups_create_or_update(
         "properties": {"provisioningState": "Succeeded"},
     });
     if let Some(t) = tags {
-        rg["tags"] = t;
+        crate::arm::envelope::set_tags(&mut rg, t);
     }
     if let Some(Value::String(m)) = body.get("managedBy") {
         rg["managedBy"] = json!(m);

@@ -688,7 +688,7 @@ fn envelope(id: &ResourceId, r: &Request, properties: Value) -> Value {
         row["location"] = json!(crate::arm::locations::normalize(l));
     }
     if let Some(t) = &r.tags {
-        row["tags"] = t.clone();
+        crate::arm::envelope::set_tags(&mut row, t.clone());
     }
     row
 }
