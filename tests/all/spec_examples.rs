@@ -58,12 +58,13 @@ fn request(op: &Op, example: &Value) -> Result<(String, Option<Value>), String> 
             query.push_str(&format!("&{q}={v}"));
         }
     }
-    let body = params
-        .as_object()
-        .into_iter()
-        .flatten()
-        .find(|(_, v)| v.is_object() || v.is_array())
-        .map(|(_, v)| v.clone());
+    // The body: the example's object parameter (an array one only when there
+    // is none: some examples also list array-valued query facts, `zones`).
+    let values = || params.as_object().into_iter().flatten().map(|(_, v)| v);
+    let body = values()
+        .find(|v| v.is_object())
+        .or_else(|| values().find(|v| v.is_array()))
+        .cloned();
     Ok((format!("{path}?{query}"), body))
 }
 

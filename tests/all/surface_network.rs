@@ -4,7 +4,8 @@
 //! an NSG, and what the specs' schemas refuse.
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, names};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
+use serde_json::json;
 
 #[tokio::test]
 async fn nsgs_and_their_rules() {
@@ -926,4 +927,166 @@ async fn an_nsg_outlives_the_group_of_the_vnet_that_used_it() {
         .arm(&token, Method::GET, &format!("{nsg}?{v}"), None)
         .await;
     assert_eq!(s, 404);
+}
+
+/// `az network private-dns …`, parsed.
+async fn pdns(az: &Az<'_>, args: &[&str]) -> serde_json::Value {
+    az.json(&[&["network", "private-dns"], args].concat()).await
+}
+
+async fn pdns_run(az: &Az<'_>, args: &[&str]) -> crate::harness::Output {
+    az.run(&[&["network", "private-dns"], args].concat()).await
+}
+
+/// Private DNS through the spec layer with its RP's rules (azure-cli's
+/// privatedns recordings): a zone comes with its SOA record set and counts
+/// what it holds; record sets of every type get their fqdn and empty record
+/// list; `record-set list` (`{zone}/ALL`) lists them all; a link must name an
+/// existing network; etags are bare GUIDs, links' quoted.
+#[tokio::test]
+async fn private_dns_zones_records_and_links_keep_their_rps_rules() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "pdns", "-l", "eastus"])
+        .await;
+    let zone = pdns(
+        &az,
+        &["zone", "create", "-g", "pdns", "-n", "contoso.internal"],
+    )
+    .await;
+    assert_eq!(zone["location"], "global", "{zone}");
+    assert_eq!(zone["numberOfRecordSets"], 1, "{zone}");
+    assert_eq!(zone["maxNumberOfRecordSets"], 25000, "{zone}");
+    let etag = zone["etag"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(etag).is_ok(), "bare GUID: {etag}");
+
+    let soa = pdns(
+        &az,
+        &[
+            "record-set",
+            "soa",
+            "show",
+            "-g",
+            "pdns",
+            "-z",
+            "contoso.internal",
+        ],
+    )
+    .await;
+    assert_eq!(soa["fqdn"], "contoso.internal.", "{soa}");
+    assert_eq!(soa["soaRecord"]["host"], "azureprivatedns.net", "{soa}");
+
+    let aaaa = pdns(
+        &az,
+        &[
+            "record-set",
+            "aaaa",
+            "create",
+            "-g",
+            "pdns",
+            "-z",
+            "contoso.internal",
+            "-n",
+            "v6",
+        ],
+    )
+    .await;
+    assert_eq!(aaaa["fqdn"], "v6.contoso.internal.", "{aaaa}");
+    assert_eq!(aaaa["aaaaRecords"], json!([]), "{aaaa}");
+    assert_eq!(aaaa["isAutoRegistered"], false, "{aaaa}");
+    assert!(aaaa.get("provisioningState").is_none(), "{aaaa}");
+    pdns(
+        &az,
+        &[
+            "record-set",
+            "a",
+            "add-record",
+            "-g",
+            "pdns",
+            "-z",
+            "contoso.internal",
+            "-n",
+            "api",
+            "-a",
+            "10.1.0.4",
+        ],
+    )
+    .await;
+    let all = pdns(
+        &az,
+        &["record-set", "list", "-g", "pdns", "-z", "contoso.internal"],
+    )
+    .await;
+    let names: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["type"].as_str().unwrap(), r["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Microsoft.Network/privateDnsZones/SOA", "@"),
+            ("Microsoft.Network/privateDnsZones/A", "api"),
+            ("Microsoft.Network/privateDnsZones/AAAA", "v6"),
+        ]
+    );
+    let zone = pdns(
+        &az,
+        &["zone", "show", "-g", "pdns", "-n", "contoso.internal"],
+    )
+    .await;
+    assert_eq!(zone["numberOfRecordSets"], 3, "{zone}");
+    assert_eq!(zone["numberOfVirtualNetworkLinks"], 0, "{zone}");
+
+    // A link to a network that does not exist: refused, nothing stored.
+    let link = |vnet: &str, registration: &str| {
+        [
+            "link",
+            "vnet",
+            "create",
+            "-g",
+            "pdns",
+            "-z",
+            "contoso.internal",
+            "-n",
+            "l1",
+            "-v",
+            vnet,
+            "-e",
+            registration,
+        ]
+        .map(str::to_string)
+    };
+    let nowhere = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/pdns/providers/Microsoft.Network/virtualNetworks/nowhere"
+    );
+    let args = link(&nowhere, "false");
+    let out = pdns_run(&az, &args.each_ref().map(String::as_str)).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("InvalidResourceReference"),
+        "{}",
+        out.stderr
+    );
+    az.ok(&[
+        "network", "vnet", "create", "-g", "pdns", "-n", "v1", "-l", "eastus",
+    ])
+    .await;
+    let args = link("v1", "true");
+    let link = pdns(&az, &args.each_ref().map(String::as_str)).await;
+    assert_eq!(link["virtualNetworkLinkState"], "Completed", "{link}");
+    assert_eq!(link["registrationEnabled"], true, "{link}");
+    assert!(link["etag"].as_str().unwrap().starts_with('"'), "{link}");
+    let zone = pdns(
+        &az,
+        &["zone", "show", "-g", "pdns", "-n", "contoso.internal"],
+    )
+    .await;
+    assert_eq!(zone["numberOfVirtualNetworkLinks"], 1, "{zone}");
+    assert_eq!(
+        zone["numberOfVirtualNetworkLinksWithRegistration"], 1,
+        "{zone}"
+    );
 }

@@ -88,6 +88,12 @@ impl<'a> Resources<'a> {
         index::RESOURCES_BY_TYPE.find(self.rows, &resource_type.to_ascii_lowercase())
     }
 
+    /// Every row directly under `parent`, whatever its type, oldest first.
+    pub fn all_children(&self, parent: &ResourceId) -> StoreResult<Vec<Value>> {
+        let found = RESOURCES_BY_PARENT.find(self.rows, &parent.key())?;
+        Ok(found.into_iter().map(|(_, v)| v).collect())
+    }
+
     /// The rows directly under `parent` of `resource_type` (any case), oldest first.
     pub fn children(&self, parent: &ResourceId, resource_type: &str) -> StoreResult<Vec<Value>> {
         let found = RESOURCES_BY_PARENT.find(self.rows, &parent.key())?;

@@ -40,6 +40,7 @@ pub type WriteHook = fn(&Ctx, &mut Value, Option<&Value>) -> Result<(), ArmError
 pub type ActionHook = fn(&Ctx) -> Result<Response, ArmError>;
 pub type ListHook = fn(&Ctx) -> Result<Vec<Value>, ArmError>;
 pub type DeleteHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
+pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
 
 /// Azure's rules for one resource type, beyond its schema.
 pub struct Behaviour {
@@ -50,6 +51,9 @@ pub struct Behaviour {
     pub on_write: Option<WriteHook>,
     /// Before the resource is deleted (refuse, or clean up elsewhere).
     pub on_delete: Option<DeleteHook>,
+    /// Properties computed whenever the resource is read (counts of what it
+    /// holds, back-references): on GET, in lists, and in a write's answer.
+    pub on_read: Option<ReadHook>,
     /// Actions by name (`ping`, `CheckIPAddressAvailability`).
     pub actions: &'static [(&'static str, ActionHook)],
     /// Lists that are computed rather than stored (`availableDelegations`).
@@ -59,6 +63,17 @@ pub struct Behaviour {
 /// Every behaviour module the generic layer knows.
 pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::managed_identity::USER_ASSIGNED_IDENTITY,
+    &super::network::private_dns::ZONE,
+    &super::network::private_dns::LINK,
+    &super::network::private_dns::ALL,
+    &super::network::private_dns::A,
+    &super::network::private_dns::AAAA,
+    &super::network::private_dns::CNAME,
+    &super::network::private_dns::MX,
+    &super::network::private_dns::PTR,
+    &super::network::private_dns::SOA,
+    &super::network::private_dns::SRV,
+    &super::network::private_dns::TXT,
     &super::network::security_groups::NSG,
     &super::network::security_groups::SECURITY_RULE,
     &super::network::security_groups::ROUTE_TABLE,
@@ -346,18 +361,21 @@ pub fn network_etag() -> String {
     format!("W/{}", etag::new_etag())
 }
 
-/// A fresh etag in the style of the one it replaces (weak stays weak).
+/// A fresh etag in the style of the one it replaces (weak stays weak, a bare
+/// GUID stays bare, as Private DNS has them).
 fn renewed_etag(old: &Value) -> String {
     match old.as_str() {
         Some(e) if e.starts_with("W/") => network_etag(),
+        Some(e) if !e.starts_with('"') => uuid::Uuid::new_v4().to_string(),
         _ => etag::new_etag(),
     }
 }
 
+/// Served by NRP (weak etags, `name` before `id`). Private DNS shares the
+/// namespace but is its own provider, with ARM's etags and field order.
 fn is_network(resource_type: &str) -> bool {
-    resource_type
-        .to_ascii_lowercase()
-        .starts_with("microsoft.network/")
+    let t = resource_type.to_ascii_lowercase();
+    t.starts_with("microsoft.network/") && !t.starts_with("microsoft.network/privatednszones")
 }
 
 /// The resource's canonical type name (the spec's spelling).
@@ -366,8 +384,17 @@ fn nested(resource_type: &str) -> bool {
 }
 
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
-    let row = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
+    let mut row = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
+    fill_computed(cx.state, resource_type, &mut row)?;
     Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)))
+}
+
+/// What `resource_type`'s behaviour computes at read time, filled into `row`.
+fn fill_computed(state: &AppState, resource_type: &str, row: &mut Value) -> Result<(), ArmError> {
+    match behaviour(resource_type).and_then(|b| b.on_read) {
+        Some(h) => h(state, row),
+        None => Ok(()),
+    }
 }
 
 fn shaped(op: &Op, row: &Value) -> Value {
@@ -431,7 +458,9 @@ fn respond(
     status: StatusCode,
     row: &Value,
 ) -> Result<Response, ArmError> {
-    let body = shaped(cx.op, row);
+    let mut row = row.clone();
+    fill_computed(cx.state, resource_type, &mut row)?;
+    let body = shaped(cx.op, &row);
     let mut resp = json_response(status, &body);
     if cx.op.long_running {
         let op = Operation::start(
@@ -532,6 +561,9 @@ fn build(
         row.insert("id".into(), json!(id.to_string()));
         row.insert("name".into(), json!(id.name()));
         row.insert("type".into(), json!(resource_type));
+        if has("etag") {
+            row.insert("etag".into(), json!(etag::new_etag()));
+        }
     }
     let sent_map = sent.as_object().cloned().unwrap_or_default();
     if has("location") {
@@ -574,9 +606,6 @@ fn build(
             continue;
         }
         row.insert(k.clone(), v.clone());
-    }
-    if !network && has("etag") && !row.contains_key("etag") {
-        row.insert("etag".into(), json!(etag::new_etag()));
     }
     let props_schema = schema
         .and_then(|s| s.prop("properties"))
@@ -749,6 +778,7 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         h(cx, &mut row, Some(&existing))?;
     }
     store(cx, &cx.id, &row)?;
+    fill_computed(cx.state, resource_type, &mut row)?;
     Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)))
 }
 
@@ -834,13 +864,17 @@ fn list(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         .response()
         .and_then(|s| s.prop(cx.op.item_name))
         .and_then(|p| p.schema().items());
-    let items = items
-        .into_iter()
-        .map(|v| match item_schema {
+    let mut shaped_items = Vec::with_capacity(items.len());
+    for mut v in items {
+        if let Some(t) = v["type"].as_str().map(str::to_string) {
+            fill_computed(cx.state, &t, &mut v)?;
+        }
+        shaped_items.push(match item_schema {
             Some(s) => spec::shape(s, &v),
             None => v,
-        })
-        .collect();
+        });
+    }
+    let items = shaped_items;
     Ok(json_response(
         StatusCode::OK,
         &crate::arm::paging::page(items, cx.req),

@@ -17,6 +17,7 @@ pub const STORAGE_ACCOUNT: Behaviour = Behaviour {
     resource_type: "Microsoft.Storage/storageAccounts",
     on_write: Some(storage_account),
     on_delete: None,
+    on_read: None,
     actions: &[("listKeys", list_keys), ("regenerateKey", regenerate_key)],
     lists: &[],
 };
@@ -25,6 +26,7 @@ pub const STORAGE_NAMES: Behaviour = Behaviour {
     resource_type: "Microsoft.Storage",
     on_write: None,
     on_delete: None,
+    on_read: None,
     actions: &[("checkNameAvailability", storage_name_available)],
     lists: &[],
 };
@@ -33,6 +35,7 @@ pub const VAULT: Behaviour = Behaviour {
     resource_type: "Microsoft.KeyVault/vaults",
     on_write: Some(vault),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -41,6 +44,7 @@ pub const WORKSPACE: Behaviour = Behaviour {
     resource_type: "Microsoft.OperationalInsights/workspaces",
     on_write: Some(workspace),
     on_delete: None,
+    on_read: None,
     actions: &[
         ("sharedKeys", shared_keys),
         ("regenerateSharedKey", regenerate_shared_keys),

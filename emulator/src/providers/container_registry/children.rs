@@ -25,6 +25,7 @@ pub const REPLICATIONS: Behaviour = Behaviour {
     resource_type: REPLICATION_TYPE,
     on_write: Some(replication_write),
     on_delete: Some(replication_delete),
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -33,6 +34,7 @@ pub const WEBHOOKS: Behaviour = Behaviour {
     resource_type: crate::acr::webhooks::WEBHOOK_TYPE,
     on_write: Some(webhook_write),
     on_delete: Some(webhook_delete),
+    on_read: None,
     actions: &[
         ("ping", ping),
         ("listEvents", list_events),
@@ -46,6 +48,7 @@ pub const REGISTRY_ACTIONS: Behaviour = Behaviour {
     resource_type: registries::TYPE,
     on_write: None,
     on_delete: None,
+    on_read: None,
     actions: &[
         ("importImage", super::import::import_image),
         ("listUsages", list_usages),
@@ -57,6 +60,7 @@ pub const CACHE_RULES: Behaviour = Behaviour {
     resource_type: "Microsoft.ContainerRegistry/registries/cacheRules",
     on_write: Some(created_on),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -65,6 +69,7 @@ pub const CREDENTIAL_SETS: Behaviour = Behaviour {
     resource_type: "Microsoft.ContainerRegistry/registries/credentialSets",
     on_write: Some(credential_set_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -76,6 +81,7 @@ pub const CONNECTED_REGISTRIES: Behaviour = Behaviour {
     resource_type: "Microsoft.ContainerRegistry/registries/connectedRegistries",
     on_write: Some(connected_registry_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };

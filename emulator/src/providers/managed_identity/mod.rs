@@ -27,6 +27,7 @@ pub const USER_ASSIGNED_IDENTITY: Behaviour = Behaviour {
     resource_type: TYPE,
     on_write: Some(on_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };

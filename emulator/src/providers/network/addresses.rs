@@ -24,6 +24,7 @@ pub const VNET_ACTIONS: Behaviour = Behaviour {
     resource_type: "Microsoft.Network/virtualNetworks",
     on_write: None,
     on_delete: None,
+    on_read: None,
     actions: &[("CheckIPAddressAvailability", check_ip_address)],
     lists: &[],
 };
@@ -32,6 +33,7 @@ pub const DELEGATIONS: Behaviour = Behaviour {
     resource_type: "Microsoft.Network/locations/availableDelegations",
     on_write: None,
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[("availableDelegations", available_delegations)],
 };

@@ -3,6 +3,7 @@
 //! issue 6's next steps.
 
 pub mod addresses;
+pub mod private_dns;
 pub mod private_endpoints;
 pub mod security_groups;
 pub mod virtual_networks;
@@ -48,13 +49,6 @@ pub fn collection(
             private_endpoints::TYPE,
             serde_json::Value::clone,
         ),
-        "privatednszones" => super::list_tracked(
-            state,
-            req,
-            scope,
-            private_endpoints::ZONE_TYPE,
-            serde_json::Value::clone,
-        ),
         _ => Err(super::unknown_type(req, NAMESPACE, ty)),
     }
 }
@@ -72,20 +66,6 @@ pub fn resource(
                 private_endpoints::zone_group(state, req, &pe, name)
             }
             _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
-        };
-    }
-    if let Some((zone, child)) = super::top_level(id, "privateDnsZones") {
-        return match tail {
-            None => private_endpoints::dns(state, req, id, &zone, child),
-            // `{zone}/A` and `{zone}/virtualNetworkLinks`: the record sets or links of the zone.
-            Some(t)
-                if child.is_none()
-                    && ["a", "virtualnetworklinks", "all"]
-                        .contains(&t.to_ascii_lowercase().as_str()) =>
-            {
-                private_endpoints::zone_children(state, req, &zone, t)
-            }
-            Some(_) => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
         };
     }
     let Some((vnet, child)) = super::top_level(id, "virtualNetworks") else {

@@ -1,7 +1,8 @@
 //! Private endpoints (`PrivateEndpoints_CreateOrUpdate` as an LRO, `_Get`,
-//! `_Delete`, `_List`) to registries (group id `registry`), and the private
-//! DNS pieces that make a VNet resolve a registry to one: zones, virtual
-//! network links and A record sets (`Microsoft.Network/privateDnsZones`).
+//! `_Delete`, `_List`) to registries (group id `registry`), their DNS zone
+//! groups (which write the A records into private DNS zones), and what makes
+//! a VNet resolve a registry to one (the zones themselves are
+//! [`super::private_dns`]'s).
 //!
 //! Creating an endpoint allocates its addresses in the subnet and adds a
 //! private endpoint connection to the registry: approved when the caller may
@@ -19,7 +20,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub const TYPE: &str = "Microsoft.Network/privateEndpoints";
-pub const ZONE_TYPE: &str = "Microsoft.Network/privateDnsZones";
+pub use super::private_dns::ZONE_TYPE;
 const APPROVE: &str =
     "Microsoft.ContainerRegistry/registries/privateEndpointConnectionsApproval/action";
 
@@ -302,175 +303,6 @@ fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     super::virtual_networks::accepted(state, req, id, location, status, &row)
 }
 
-/// `privateDnsZones/{zone}[/virtualNetworkLinks/{name} | /A/{name}]`: stored as plain rows.
-pub fn dns(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    zone: &ResourceId,
-    child: Option<(String, &str)>,
-) -> Result<Response, ArmError> {
-    let ty = match &child {
-        None => ZONE_TYPE.to_string(),
-        Some((t, _)) if t == "virtualnetworklinks" => format!("{ZONE_TYPE}/virtualNetworkLinks"),
-        Some((t, _)) if t == "a" => format!("{ZONE_TYPE}/A"),
-        Some((t, _)) => {
-            return Err(crate::providers::unknown_type(
-                req,
-                super::NAMESPACE,
-                &format!("privateDnsZones/{t}"),
-            ));
-        }
-    };
-    req.api_version(ZONE_TYPE)?;
-    let missing = || {
-        ArmError::resource_not_found(
-            &format!("{ty}/{}", id.name()),
-            id.resource_group.as_deref().unwrap_or_default(),
-        )
-    };
-    match req.method {
-        Method::GET => state
-            .resources()
-            .get(id)?
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(missing),
-        Method::DELETE => Ok(match state.resources().delete(id)? {
-            Some(_) => {
-                if child.is_some() {
-                    refresh_zone_counts(state, zone)?;
-                }
-                StatusCode::OK.into_response()
-            }
-            None => StatusCode::NO_CONTENT.into_response(),
-        }),
-        Method::PUT | Method::PATCH => {
-            if child.is_some() && state.resources().get(zone)?.is_none() {
-                return Err(ArmError::resource_not_found(
-                    &format!("{ZONE_TYPE}/{}", zone.name()),
-                    zone.resource_group.as_deref().unwrap_or_default(),
-                ));
-            }
-            let body = req.json_object()?;
-            let existing = state.resources().get(id)?;
-            let patch = req.method == Method::PATCH;
-            if patch && existing.is_none() {
-                return Err(missing());
-            }
-            // PUT replaces the resource: what it does not send goes back to the
-            // defaults. PATCH merges into what is stored.
-            let sent = body.get("properties").cloned().unwrap_or(json!({}));
-            let mut props = match existing.as_ref().filter(|_| patch) {
-                Some(e) => {
-                    let mut merged = e["properties"].clone();
-                    envelope::merge_patch(&mut merged, &sent);
-                    merged
-                }
-                None => sent,
-            };
-            if !props.is_object() {
-                props = json!({});
-            }
-            let kind = child.as_ref().map(|(t, _)| t.as_str());
-            match kind {
-                Some("virtualnetworklinks") => {
-                    let vnet = props["virtualNetwork"]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    let vid: ResourceId = vnet.parse().map_err(|_| {
-                        bad(
-                            "InvalidResourceReference",
-                            format!("Virtual network {vnet} was not found."),
-                        )
-                    })?;
-                    if super::virtual_networks::load(state, &vid)?.is_none() {
-                        return Err(bad(
-                            "InvalidResourceReference",
-                            format!("Virtual network {vnet} was not found."),
-                        ));
-                    }
-                    props["virtualNetworkLinkState"] = json!("Completed");
-                    if props["registrationEnabled"].is_null() {
-                        props["registrationEnabled"] = json!(false);
-                    }
-                    props["provisioningState"] = json!("Succeeded");
-                }
-                Some(_) => {
-                    // A record set: Azure's carries no provisioningState.
-                    if let Some(o) = props.as_object_mut() {
-                        o.remove("provisioningState");
-                    }
-                    props["fqdn"] = json!(format!("{}.{}.", id.name(), zone.name()));
-                    if props["aRecords"].is_null() {
-                        props["aRecords"] = json!([]);
-                    }
-                    props["isAutoRegistered"] = json!(false);
-                }
-                None => props["provisioningState"] = json!("Succeeded"),
-            }
-            let mut row = json!({"id": id.to_string(), "name": id.name(), "type": ty, "etag": uuid::Uuid::new_v4().to_string(), "properties": props});
-            if kind.is_none_or(|t| t == "virtualnetworklinks") {
-                row["location"] = json!("global");
-                super::set_tags(&mut row, &body)?;
-                if patch
-                    && !body.contains_key("tags")
-                    && let Some(t) = existing.as_ref().and_then(|e| e.get("tags"))
-                {
-                    row["tags"] = t.clone();
-                }
-            }
-            if kind.is_none() {
-                zone_counts(state, zone, &mut row)?;
-            }
-            state.resources().put(id, row.clone())?;
-            if kind.is_some() {
-                refresh_zone_counts(state, zone)?;
-            }
-            let status = if existing.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            super::virtual_networks::accepted(state, req, id, "global", status, &row)
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
-    }
-}
-
-/// A zone's computed properties, as Azure returns them: its limits and what it
-/// holds (the SOA record set Azure creates with every zone counts as one).
-fn zone_counts(state: &AppState, zone: &ResourceId, row: &mut Value) -> Result<(), ArmError> {
-    let records = state
-        .resources()
-        .children(zone, &format!("{ZONE_TYPE}/A"))?
-        .len();
-    let links = state
-        .resources()
-        .children(zone, &format!("{ZONE_TYPE}/virtualNetworkLinks"))?;
-    let registering = links
-        .iter()
-        .filter(|l| l["properties"]["registrationEnabled"] == true)
-        .count();
-    let p = &mut row["properties"];
-    p["maxNumberOfRecordSets"] = json!(25000);
-    p["maxNumberOfVirtualNetworkLinks"] = json!(1000);
-    p["maxNumberOfVirtualNetworkLinksWithRegistration"] = json!(100);
-    p["numberOfRecordSets"] = json!(records + 1);
-    p["numberOfVirtualNetworkLinks"] = json!(links.len());
-    p["numberOfVirtualNetworkLinksWithRegistration"] = json!(registering);
-    Ok(())
-}
-
-/// Recount a zone after one of its record sets or links changed.
-fn refresh_zone_counts(state: &AppState, zone: &ResourceId) -> Result<(), ArmError> {
-    if let Some(mut row) = state.resources().get(zone)? {
-        zone_counts(state, zone, &mut row)?;
-        state.resources().put(zone, row)?;
-    }
-    Ok(())
-}
-
 /// What `host` resolves to from inside `vnet_id`: a private IP when a linked
 /// `privatelink.azurecr.io` zone has an A record for the registry.
 pub fn resolve_registry_privately(
@@ -667,12 +499,11 @@ pub fn zone_group(
                         &rid.key(),
                         json!({
                             "id": rid.to_string(), "name": rel, "type": format!("{ZONE_TYPE}/A"), "etag": uuid::Uuid::new_v4().to_string(),
-                            "properties": {"ttl": 10, "fqdn": format!("{rel}.{}.", zone["name"].as_str().unwrap_or_default()), "aRecords": ips.iter().map(|ip| json!({"ipv4Address": ip})).collect::<Vec<_>>(), "isAutoRegistered": false},
+                            "properties": {"fqdn": format!("{rel}.{}.", zone["name"].as_str().unwrap_or_default()), "ttl": 10, "aRecords": ips.iter().map(|ip| json!({"ipv4Address": ip})).collect::<Vec<_>>(), "isAutoRegistered": false},
                         }),
                     )?;
                     records.push(json!({"relativeRecordSetName": rel, "recordType": "A", "recordSetName": rel, "fqdn": fqdn, "provisioningState": "Succeeded", "ttl": 10, "ipAddresses": ips}));
                 }
-                refresh_zone_counts(state, &zid)?;
                 out_configs.push(json!({"name": c["name"], "properties": {"privateDnsZoneId": zone_id, "recordSets": records}}));
             }
             let group = json!({"name": name, "id": gid, "etag": etag(), "properties": {"provisioningState": "Succeeded", "privateDnsZoneConfigs": out_configs}});
@@ -693,24 +524,4 @@ pub fn zone_group(
         }
         ref m => Err(ArmError::method_not_allowed(m.as_str())),
     }
-}
-
-/// `GET {zone}/A|virtualNetworkLinks|ALL`: the zone's record sets or links.
-pub fn zone_children(
-    state: &AppState,
-    req: &ArmRequest,
-    zone: &ResourceId,
-    kind: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(ZONE_TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let kind = kind.to_ascii_lowercase();
-    let ty = match kind.as_str() {
-        "all" => format!("{ZONE_TYPE}/A"),
-        k => format!("{ZONE_TYPE}/{k}"),
-    };
-    let value = state.resources().children(zone, &ty)?;
-    Ok(json_response(StatusCode::OK, &json!({"value": value})))
 }

@@ -29,6 +29,7 @@ pub const NSG: Behaviour = Behaviour {
     resource_type: NSG_TYPE,
     on_write: Some(nsg_write),
     on_delete: Some(nsg_delete),
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -38,6 +39,7 @@ pub const SECURITY_RULE: Behaviour = Behaviour {
     resource_type: "Microsoft.Network/networkSecurityGroups/securityRules",
     on_write: Some(rule_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -46,6 +48,7 @@ pub const ROUTE_TABLE: Behaviour = Behaviour {
     resource_type: ROUTE_TABLE_TYPE,
     on_write: Some(route_table_write),
     on_delete: Some(route_table_delete),
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -54,6 +57,7 @@ pub const ROUTE: Behaviour = Behaviour {
     resource_type: "Microsoft.Network/routeTables/routes",
     on_write: Some(route_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
@@ -62,6 +66,7 @@ pub const PUBLIC_IP: Behaviour = Behaviour {
     resource_type: PUBLIC_IP_TYPE,
     on_write: Some(public_ip_write),
     on_delete: None,
+    on_read: None,
     actions: &[],
     lists: &[],
 };
