@@ -5,6 +5,7 @@
 //! behaviour, and the schemas of its bodies.
 //!
 //! - [`find`] matches a request to its operation (paths case-insensitive);
+//!   [`find_scoped`] one under a `{scope}` of any depth (for the kind check);
 //! - [`validate`] checks a body against the operation's schema in ARM's words;
 //! - [`shape`] turns a stored resource into what Azure returns
 //!   (secrets and write-only properties left out);
