@@ -1,20 +1,21 @@
-//! Request bodies checked against the shapes Azure's specs give them, before
-//! any provider reads them: a field of the wrong JSON kind (an array where an
-//! object goes, an object where a string goes, `"seven"` where a number goes)
-//! is refused as ARM refuses it — 400 `InvalidRequestContent`, worded as the
-//! .NET deserializer behind ARM words it, with the path and position:
+//! Request bodies checked against the kinds Azure's specs give their fields,
+//! before any provider reads them: a field of the wrong JSON kind (an array
+//! where an object goes, an object where a string goes, `"seven"` where a
+//! number goes) is refused as ARM refuses it — 400 `InvalidRequestContent`,
+//! worded as the .NET deserializer behind ARM words it, with the path and
+//! position:
 //!
 //! ```text
 //! The request content was invalid and could not be deserialized: 'Error converting
 //! value "x" to type 'ContainerGroupProperties'. Path 'properties', line 1, position 41.'.
 //! ```
 //!
-//! The shapes come from the OpenAPI specs of every emulated provider, compiled
-//! by `scripts/gen-request-shapes` into `fixtures/request-shapes.json` (kinds
-//! only: which fields are objects, arrays, maps, strings, numbers, booleans).
-//! Unknown fields are left to the providers, as ARM leaves them; `null` is
-//! "absent". Scalars convert where .NET converts them (`7` where a string
-//! goes), so only what cannot be read is refused here.
+//! The kinds are those of the operation's body schema in the compiled spec
+//! table ([`super::spec::SCHEMAS`], the spec version the request's
+//! api-version picks), walked as they are: nothing is read or converted per
+//! request. Unknown fields are left to the providers, as ARM leaves them;
+//! `null` is "absent". Scalars convert where .NET converts them (`7` where a
+//! string goes), so only what cannot be read is refused here.
 //!
 //! Providers may then index a body's objects and arrays without meeting a
 //! value of another kind.
@@ -28,21 +29,26 @@
 // '…' because the type requires a JSON array … Path 'properties.lenses.0',
 // line 1, position 97." The deployment parameter's type name is that one.
 // TODO-fidelity: the other type names are the specs' definition names
-// ('Registry', 'ContainerGroupProperties'): the providers' .NET type names are
-// not published (searched recordings and issues for "could not be
-// deserialized"). The position of "Unexpected character" errors (the count of
-// characters before the character) follows Newtonsoft's reader as read, not
-// a recorded response.
+// ('Registry', 'Container'), and an inline object is named after the type it
+// is a field of and the field ('ContainerGroupProperties'), as AutoRest names
+// them: the providers' .NET type names are not published (searched recordings
+// and issues for "could not be deserialized"). The position of "Unexpected
+// character" errors (the count of characters before the character) follows
+// Newtonsoft's reader as read, not a recorded response.
 
 use super::error::ArmError;
+use super::spec::{Kind, Prop, SCHEMAS, Schema};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
-/// The compiled table (generated; see the module docs).
-const TABLE: &str = include_str!("../../../fixtures/request-shapes.json");
+/// .NET type names ARM's own errors show where they differ from the spec's
+/// definition name. Not in any spec: taken from a recorded error (see the
+/// `Found:` note above), so kept here, beside the check that words it.
+const KNOWN_TYPE_NAMES: &[(&str, &str)] = &[(
+    "DeploymentParameter",
+    "Azure.Deployments.Core.Definitions.DeploymentParameterDefinition",
+)];
 
-#[derive(Debug)]
+/// What a schema is, for the kind check.
 enum Shape {
     Any,
     String,
@@ -50,113 +56,107 @@ enum Shape {
     Int64,
     Number,
     Boolean,
-    /// A named definition in the table.
-    Named(String),
-    /// A schema of the compiled spec table ([`super::spec::SCHEMAS`]), by index.
-    Spec(u32),
-    Object {
-        fields: Vec<(String, Shape)>,
-        type_name: String,
-    },
-    Map {
-        values: Box<Shape>,
-    },
-    Array(Box<Shape>),
+    /// Fields: the schema's, then its discriminated subtypes' (a body may be any of them).
+    Object,
+    Map(&'static Schema),
+    Array(&'static Schema),
 }
 
-struct Table {
-    operations: HashMap<String, Shape>,
-    named: HashMap<String, Shape>,
-}
-
-fn table() -> &'static Table {
-    static T: OnceLock<Table> = OnceLock::new();
-    T.get_or_init(|| {
-        let doc: Value = serde_json::from_str(TABLE).expect("fixtures/request-shapes.json is JSON");
-        let decode = |m: &Value| -> HashMap<String, Shape> {
-            m.as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), decode(v)))
-                .collect()
-        };
-        Table {
-            operations: decode(&doc["operations"]),
-            named: decode(&doc["shapes"]),
-        }
-    })
-}
-
-fn decode(v: &Value) -> Shape {
-    match v {
-        Value::String(s) => match s.as_str() {
-            "s" => Shape::String,
-            "i" => Shape::Int32,
-            "l" => Shape::Int64,
-            "n" => Shape::Number,
-            "b" => Shape::Boolean,
-            "any" => Shape::Any,
-            name => Shape::Named(name.to_string()),
-        },
-        Value::Object(o) => {
-            let type_name = o
-                .get("t")
-                .and_then(Value::as_str)
-                .unwrap_or("Object")
-                .to_string();
-            if let Some(fields) = o.get("o").and_then(Value::as_object) {
-                Shape::Object {
-                    fields: fields.iter().map(|(k, v)| (k.clone(), decode(v))).collect(),
-                    type_name,
-                }
-            } else if let Some(m) = o.get("m") {
-                Shape::Map {
-                    values: Box::new(decode(m)),
-                }
-            } else if let Some(a) = o.get("a") {
-                Shape::Array(Box::new(decode(a)))
-            } else {
-                Shape::Any
-            }
-        }
-        _ => Shape::Any,
+fn shape(s: &Schema) -> Shape {
+    match s.kind {
+        Kind::Any => Shape::Any,
+        Kind::String => Shape::String,
+        Kind::Integer if s.format == "int64" => Shape::Int64,
+        Kind::Integer => Shape::Int32,
+        Kind::Number => Shape::Number,
+        Kind::Boolean => Shape::Boolean,
+        // Items of no given schema: SCHEMAS[0], which takes anything.
+        Kind::Array => Shape::Array(s.items().unwrap_or(&SCHEMAS[0])),
+        // A free-form object (`type: object` and nothing else) takes any JSON.
+        Kind::Object if s.props.is_empty() => s.additional().map_or(Shape::Any, Shape::Map),
+        Kind::Object => Shape::Object,
     }
 }
 
-impl Shape {
-    fn resolve(&self) -> &Shape {
-        let mut s = self;
-        // Names resolve to non-names (the generator stores definitions, never aliases).
-        for _ in 0..8 {
-            match s {
-                Shape::Named(n) => match table().named.get(n) {
-                    Some(t) => s = t,
-                    None => return &Shape::Any,
-                },
-                Shape::Spec(i) => return from_spec(*i),
-                _ => return s,
-            }
+/// The fields an object schema reads: its own, then its subtypes' (the first
+/// of a name wins).
+fn fields(s: &'static Schema) -> impl Iterator<Item = &'static Prop> {
+    let own: &'static [Prop] = s.props;
+    own.iter().chain(
+        s.subtypes
+            .iter()
+            .flat_map(|(_, j)| SCHEMAS[*j as usize].props.iter()),
+    )
+}
+
+/// The name of the type a value deserializes into: a definition's name, or,
+/// for an inline schema, the enclosing type's name and the field's
+/// (`ContainerGroup` + `properties`); array items and map values take their
+/// container's. Rendered only for a message.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    /// An inline body: no name.
+    None,
+    Def(&'static str),
+    Field(&'a Name<'a>, &'static str),
+}
+
+impl Name<'_> {
+    /// The name a schema reached under `self` goes by.
+    fn of(self, s: &Schema) -> Self {
+        if s.name.is_empty() {
+            self
+        } else {
+            Name::Def(s.name)
         }
-        &Shape::Any
     }
 
-    /// The .NET type name Newtonsoft.Json would name.
-    fn type_name(&self) -> String {
-        match self.resolve() {
-            Shape::Any | Shape::Named(_) | Shape::Spec(_) => "System.Object".into(),
-            Shape::String => "System.String".into(),
-            Shape::Int32 => "System.Int32".into(),
-            Shape::Int64 => "System.Int64".into(),
-            Shape::Number => "System.Double".into(),
-            Shape::Boolean => "System.Boolean".into(),
-            Shape::Object { type_name, .. } => type_name.clone(),
-            Shape::Map { values } => format!(
-                "System.Collections.Generic.Dictionary`2[System.String,{}]",
-                values.type_name()
-            ),
-            Shape::Array(item) => {
-                format!("System.Collections.Generic.List`1[{}]", item.type_name())
+    fn push_to(&self, out: &mut String) {
+        match self {
+            Name::None => {}
+            Name::Def(n) => out.push_str(n),
+            Name::Field(parent, field) => {
+                parent.push_to(out);
+                let mut c = field.chars();
+                if let Some(first) = c.next() {
+                    out.extend(first.to_uppercase());
+                    out.push_str(c.as_str());
+                }
             }
+        }
+    }
+}
+
+/// The .NET type name Newtonsoft.Json would name for `s`, reached as `name`.
+fn type_name(s: &'static Schema, name: Name<'_>) -> String {
+    let name = name.of(s);
+    match shape(s) {
+        Shape::Any => "System.Object".into(),
+        Shape::String => "System.String".into(),
+        Shape::Int32 => "System.Int32".into(),
+        Shape::Int64 => "System.Int64".into(),
+        Shape::Number => "System.Double".into(),
+        Shape::Boolean => "System.Boolean".into(),
+        Shape::Object => {
+            if let Some((_, known)) = KNOWN_TYPE_NAMES.iter().find(|(n, _)| *n == s.name) {
+                return (*known).into();
+            }
+            let mut out = String::new();
+            name.push_to(&mut out);
+            if out.is_empty() {
+                out.push_str("System.Object");
+            }
+            out
+        }
+        Shape::Map(values) => format!(
+            "System.Collections.Generic.Dictionary`2[System.String,{}]",
+            type_name(values, name)
+        ),
+        Shape::Array(item) => {
+            format!(
+                "System.Collections.Generic.List`1[{}]",
+                type_name(item, name)
+            )
         }
     }
 }
@@ -183,36 +183,13 @@ struct Mismatch {
     at: At,
 }
 
-/// The shape of the body `METHOD resource_type` takes (`PUT
-/// Microsoft.ContainerInstance/containerGroups`, `POST
-/// Microsoft.ContainerRegistry/registries/scheduleRun`), if the specs give one.
-fn operation(method: &str, resource_type: &str) -> Option<&'static Shape> {
-    let t = table();
-    let key = format!("{method} {}", resource_type.to_ascii_lowercase());
-    if let Some(s) = t.operations.get(&key) {
-        return Some(s);
-    }
-    // A type named by a placeholder in the spec (a DNS record type: `A`, `CNAME`).
-    let (head, _) = key.rsplit_once('/')?;
-    t.operations.get(&format!("{head}/*"))
-}
-
-/// Check `body` (parsed from `raw`) against what `METHOD resource_type` takes.
-pub fn check(method: &str, resource_type: &str, body: &Value, raw: &[u8]) -> Result<(), ArmError> {
-    let Some(shape) = operation(method, resource_type) else {
+/// Check `body` (parsed from `raw`) against schema `schema` of the compiled spec table.
+pub fn check_spec(schema: u32, body: &Value, raw: &[u8]) -> Result<(), ArmError> {
+    let Some(s) = SCHEMAS.get(schema as usize) else {
         return Ok(());
     };
     let mut path = Vec::new();
-    match walk(body, shape, &mut path) {
-        Ok(()) => Ok(()),
-        Err(m) => Err(ArmError::invalid_request_content(&with_position(&m, raw))),
-    }
-}
-
-/// Check `body` (parsed from `raw`) against schema `schema` of the compiled spec table.
-pub fn check_spec(schema: u32, body: &Value, raw: &[u8]) -> Result<(), ArmError> {
-    let mut path = Vec::new();
-    match walk(body, &Shape::Spec(schema), &mut path) {
+    match walk(body, s, Name::None, &mut path) {
         Ok(()) => Ok(()),
         Err(m) => Err(ArmError::invalid_request_content(&with_position(&m, raw))),
     }
@@ -227,49 +204,6 @@ pub fn refuse(path: &[Step], message: String, raw: &[u8]) -> ArmError {
         at: At::After,
     };
     ArmError::invalid_request_content(&with_position(&m, raw))
-}
-
-/// The kinds a compiled spec schema gives, converted once per schema and
-/// kept for the process (children stay [`Shape::Spec`] until walked into).
-fn from_spec(i: u32) -> &'static Shape {
-    use super::spec::{Kind, SCHEMAS};
-    static CONVERTED: OnceLock<Vec<OnceLock<Shape>>> = OnceLock::new();
-    let slots = CONVERTED.get_or_init(|| SCHEMAS.iter().map(|_| OnceLock::new()).collect());
-    let Some(slot) = slots.get(i as usize) else {
-        return &Shape::Any;
-    };
-    slot.get_or_init(|| {
-        let s = &SCHEMAS[i as usize];
-        match s.kind {
-            Kind::Any => Shape::Any,
-            Kind::String => Shape::String,
-            Kind::Integer if s.format == "int64" => Shape::Int64,
-            Kind::Integer => Shape::Int32,
-            Kind::Number => Shape::Number,
-            Kind::Boolean => Shape::Boolean,
-            Kind::Array => Shape::Array(Box::new(s.items.map_or(Shape::Any, Shape::Spec))),
-            Kind::Object if s.props.is_empty() => match s.additional {
-                Some(a) => Shape::Map {
-                    values: Box::new(Shape::Spec(a)),
-                },
-                None => Shape::Any,
-            },
-            Kind::Object => {
-                // Polymorphic: the union of its subtypes' fields (as the generator does).
-                let mut fields: Vec<(String, Shape)> = Vec::new();
-                let subtypes = s.subtypes.iter().map(|(_, j)| &SCHEMAS[*j as usize]);
-                for p in s.props.iter().chain(subtypes.flat_map(|t| t.props.iter())) {
-                    if !fields.iter().any(|(n, _)| n == p.name) {
-                        fields.push((p.name.to_string(), Shape::Spec(p.schema)));
-                    }
-                }
-                Shape::Object {
-                    fields,
-                    type_name: s.type_name().to_string(),
-                }
-            }
-        }
-    })
 }
 
 /// Newtonsoft's `Path '…', line L, position P.` suffix.
@@ -323,20 +257,23 @@ fn shown(v: &Value) -> String {
     }
 }
 
-fn container_into(found: &Value, target: &Shape) -> String {
+fn container_into(found: &Value, target: String) -> String {
     match found {
         Value::Array(_) => format!(
-            "Cannot deserialize the current JSON array (e.g. [1,2,3]) into type '{}' because the type requires a JSON object (e.g. {{\"name\":\"value\"}}) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON object (e.g. {{\"name\":\"value\"}}) or change the deserialized type to an array or a type that implements a collection interface (e.g. ICollection, IList) like List<T> that can be deserialized from a JSON array. JsonArrayAttribute can also be added to the type to force it to deserialize from a JSON array.\r\n",
-            target.type_name()
+            "Cannot deserialize the current JSON array (e.g. [1,2,3]) into type '{target}' because the type requires a JSON object (e.g. {{\"name\":\"value\"}}) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON object (e.g. {{\"name\":\"value\"}}) or change the deserialized type to an array or a type that implements a collection interface (e.g. ICollection, IList) like List<T> that can be deserialized from a JSON array. JsonArrayAttribute can also be added to the type to force it to deserialize from a JSON array.\r\n"
         ),
         _ => format!(
-            "Cannot deserialize the current JSON object (e.g. {{\"name\":\"value\"}}) into type '{}' because the type requires a JSON array (e.g. [1,2,3]) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON array (e.g. [1,2,3]) or change the deserialized type so that it is a normal .NET type (e.g. not a primitive type like integer, not a collection type like an array or List<T>) that can be deserialized from a JSON object. JsonObjectAttribute can also be added to the type to force it to deserialize from a JSON object.\r\n",
-            target.type_name()
+            "Cannot deserialize the current JSON object (e.g. {{\"name\":\"value\"}}) into type '{target}' because the type requires a JSON array (e.g. [1,2,3]) to deserialize correctly.\r\nTo fix this error either change the JSON to a JSON array (e.g. [1,2,3]) or change the deserialized type so that it is a normal .NET type (e.g. not a primitive type like integer, not a collection type like an array or List<T>) that can be deserialized from a JSON object. JsonObjectAttribute can also be added to the type to force it to deserialize from a JSON object.\r\n"
         ),
     }
 }
 
-fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> {
+fn walk(
+    v: &Value,
+    s: &'static Schema,
+    name: Name<'_>,
+    path: &mut Vec<Step>,
+) -> Result<(), Mismatch> {
     let fail = |message: String, at: At, path: &Vec<Step>| {
         Err(Mismatch {
             path: path.clone(),
@@ -347,9 +284,10 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
     if v.is_null() {
         return Ok(());
     }
-    let shape = shape.resolve();
-    match (shape, v) {
-        (Shape::Any | Shape::Named(_) | Shape::Spec(_), _) => Ok(()),
+    let name = name.of(s);
+    let shape = shape(s);
+    match (&shape, v) {
+        (Shape::Any, _) => Ok(()),
         // Objects and arrays where a scalar goes: the reader cannot start the value.
         (
             Shape::String | Shape::Int32 | Shape::Int64 | Shape::Number | Shape::Boolean,
@@ -364,19 +302,19 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
         }
         (Shape::String, _) => Ok(()),
         (Shape::Int32 | Shape::Int64, Value::Number(n)) => {
-            let (min, max, name) = match shape {
+            let (min, max, int) = match shape {
                 Shape::Int32 => (i32::MIN as i64, i32::MAX as i64, "Int32"),
                 _ => (i64::MIN, i64::MAX, "Int64"),
             };
             match n.as_i64() {
                 Some(i) if (min..=max).contains(&i) => Ok(()),
                 Some(_) => fail(
-                    format!("JSON integer {n} is too large or small for an {name}."),
+                    format!("JSON integer {n} is too large or small for an {int}."),
                     At::After,
                     path,
                 ),
                 None if n.is_u64() => fail(
-                    format!("JSON integer {n} is too large or small for an {name}."),
+                    format!("JSON integer {n} is too large or small for an {int}."),
                     At::After,
                     path,
                 ),
@@ -387,33 +325,33 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
                 ),
             }
         }
-        (Shape::Int32 | Shape::Int64, Value::String(s)) if s.trim().parse::<i64>().is_err() => {
+        (Shape::Int32 | Shape::Int64, Value::String(t)) if t.trim().parse::<i64>().is_err() => {
             fail(
-                format!("Could not convert string to integer: {s}."),
+                format!("Could not convert string to integer: {t}."),
                 At::After,
                 path,
             )
         }
-        (Shape::Number, Value::String(s)) if s.trim().parse::<f64>().is_err() => fail(
-            format!("Could not convert string to double: {s}."),
+        (Shape::Number, Value::String(t)) if t.trim().parse::<f64>().is_err() => fail(
+            format!("Could not convert string to double: {t}."),
             At::After,
             path,
         ),
-        (Shape::Boolean, Value::String(s))
-            if !s.eq_ignore_ascii_case("true") && !s.eq_ignore_ascii_case("false") =>
+        (Shape::Boolean, Value::String(t))
+            if !t.eq_ignore_ascii_case("true") && !t.eq_ignore_ascii_case("false") =>
         {
             fail(
-                format!("Could not convert string to boolean: {s}."),
+                format!("Could not convert string to boolean: {t}."),
                 At::After,
                 path,
             )
         }
         (Shape::Int32 | Shape::Int64 | Shape::Number | Shape::Boolean, _) => Ok(()),
-        (Shape::Object { fields, .. }, Value::Object(o)) => walk_fields(o, fields, path),
-        (Shape::Map { values }, Value::Object(o)) => {
+        (Shape::Object, Value::Object(o)) => walk_fields(o, s, name, path),
+        (Shape::Map(values), Value::Object(o)) => {
             for (k, item) in o {
                 path.push(Step::Key(k.clone()));
-                walk(item, values, path)?;
+                walk(item, values, name, path)?;
                 path.pop();
             }
             Ok(())
@@ -421,18 +359,19 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
         (Shape::Array(item), Value::Array(a)) => {
             for (i, e) in a.iter().enumerate() {
                 path.push(Step::Index(i));
-                walk(e, item, path)?;
+                walk(e, item, name, path)?;
                 path.pop();
             }
             Ok(())
         }
-        (Shape::Object { .. } | Shape::Map { .. }, Value::Array(_))
-        | (Shape::Array(_), Value::Object(_)) => fail(container_into(v, shape), At::After, path),
-        (Shape::Object { .. } | Shape::Map { .. } | Shape::Array(_), scalar) => fail(
+        (Shape::Object | Shape::Map(_), Value::Array(_)) | (Shape::Array(_), Value::Object(_)) => {
+            fail(container_into(v, type_name(s, name)), At::After, path)
+        }
+        (Shape::Object | Shape::Map(_) | Shape::Array(_), scalar) => fail(
             format!(
                 "Error converting value {} to type '{}'.",
                 shown(scalar),
-                shape.type_name()
+                type_name(s, name)
             ),
             At::After,
             path,
@@ -444,17 +383,17 @@ fn walk(v: &Value, shape: &Shape, path: &mut Vec<Step>) -> Result<(), Mismatch> 
 /// unknown fields are not this module's business.
 fn walk_fields(
     o: &Map<String, Value>,
-    fields: &[(String, Shape)],
+    s: &'static Schema,
+    name: Name<'_>,
     path: &mut Vec<Step>,
 ) -> Result<(), Mismatch> {
     for (k, item) in o {
-        let field = fields
-            .iter()
-            .find(|(f, _)| f == k)
-            .or_else(|| fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)));
-        if let Some((_, shape)) = field {
+        let field = fields(s)
+            .find(|p| p.name == k)
+            .or_else(|| fields(s).find(|p| p.name.eq_ignore_ascii_case(k)));
+        if let Some(p) = field {
             path.push(Step::Key(k.clone()));
-            walk(item, shape, path)?;
+            walk(item, p.schema(), Name::Field(&name, p.name), path)?;
             path.pop();
         }
     }
@@ -621,6 +560,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// `body` written to a resource of type `ty` (a path naming one, at the
+    /// api-version clients send), checked against its operation's schema.
+    fn check(method: &str, ty: &str, body: &Value, raw: &[u8]) -> Result<(), ArmError> {
+        let (ns, types) = ty.split_once('/').unwrap();
+        let version = match ns {
+            "Microsoft.ContainerInstance" => "2023-05-01",
+            "Microsoft.ContainerRegistry" => "2023-07-01",
+            "Microsoft.Network" if types.starts_with("privateDnsZones") => "2024-06-01",
+            "Microsoft.Network" => "2024-03-01",
+            _ => "2024-07-01",
+        };
+        let mut path = "/subscriptions/s/resourceGroups/g".to_string();
+        if ty != "Microsoft.Resources/resourceGroups" {
+            path.push_str("/providers/");
+            path.push_str(ns);
+            for (i, t) in types.split('/').enumerate() {
+                path.push_str(&format!("/{t}/n{i}"));
+            }
+        }
+        match crate::arm::spec::find_for(method, &path, Some(version)) {
+            Some((op, _)) => check_spec(op.body.unwrap(), body, raw),
+            None => Ok(()),
+        }
+    }
+
     fn message(method: &str, ty: &str, body: &str) -> Option<String> {
         let v: Value = serde_json::from_str(body).unwrap();
         check(method, ty, &v, body.as_bytes())
@@ -736,6 +700,45 @@ mod tests {
                 "{method} {ty} {body}"
             );
         }
+    }
+
+    #[test]
+    fn type_names_are_the_definitions_the_fields_and_the_recorded_one() {
+        let cg = "Microsoft.ContainerInstance/containerGroups";
+        // An inline object: the type it is a field of, and the field.
+        let m = message(
+            "PUT",
+            cg,
+            r#"{"properties":{"containers":[{"properties":{"instanceView":7}}]}}"#,
+        )
+        .unwrap();
+        assert!(
+            m.contains("Error converting value 7 to type 'ContainerPropertiesInstanceView'. Path 'properties.containers[0].properties.instanceView'"),
+            "{m}"
+        );
+        // The deployment parameter's name is the one ARM's recorded error shows.
+        let m = message(
+            "PUT",
+            "Microsoft.Resources/deployments",
+            r#"{"properties":{"mode":"Incremental","parameters":{"a":[]}}}"#,
+        )
+        .unwrap();
+        assert!(
+            m.contains(
+                "into type 'Azure.Deployments.Core.Definitions.DeploymentParameterDefinition'"
+            ),
+            "{m}"
+        );
+        let m = message(
+            "PUT",
+            "Microsoft.Resources/deployments",
+            r#"{"properties":{"mode":"Incremental","parameters":[]}}"#,
+        )
+        .unwrap();
+        assert!(
+            m.contains("into type 'System.Collections.Generic.Dictionary`2[System.String,Azure.Deployments.Core.Definitions.DeploymentParameterDefinition]'"),
+            "{m}"
+        );
     }
 
     #[test]

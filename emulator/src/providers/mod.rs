@@ -466,35 +466,34 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
 fn check_body_shape(state: &AppState, req: &ArmRequest, route: &Route) -> Result<(), ArmError> {
     if !matches!(req.method, Method::PUT | Method::PATCH | Method::POST)
         || req.body.iter().all(u8::is_ascii_whitespace)
+        || !matches!(
+            route,
+            Route::ResourceGroup(_) | Route::Resource { .. } | Route::Collection { .. }
+        )
     {
         return Ok(());
     }
-    let resource_type = match route {
-        Route::ResourceGroup(_) => "Microsoft.Resources/resourceGroups".to_string(),
-        Route::Resource { id, tail: None } => id.resource_type(),
-        Route::Resource { id, tail: Some(t) } => format!("{}/{t}", id.resource_type()),
-        Route::Collection {
-            namespace,
-            resource_type,
-            ..
-        } => format!("{namespace}/{resource_type}"),
-        _ => return Ok(()),
-    };
     // A body that does not parse is the provider's to refuse, in its words.
     let Ok(body) = req.json_body() else {
         return Ok(());
     };
-    crate::arm::shapes::check(req.method.as_str(), &resource_type, &body, &req.body)?;
-    // Then the operation's schema: closed enums, create-only properties, linked
-    // ids — for hand-written providers too (they read the body as sent).
-    let Some((op, _)) =
-        crate::arm::spec::find_for(req.method.as_str(), &req.path, req.query("api-version"))
-    else {
-        return Ok(());
+    let (method, version) = (req.method.as_str(), req.query("api-version"));
+    let Some((op, _)) = crate::arm::spec::find_for(method, &req.path, version) else {
+        // Under a `{scope}` of any depth (role assignments, tags): the kinds only
+        // (the rest of the schema is the hand-written provider's, in its words).
+        return match crate::arm::spec::find_scoped(method, &req.path, version) {
+            Some(crate::arm::spec::Op {
+                body: Some(schema), ..
+            }) => crate::arm::shapes::check_spec(*schema, &body, &req.body),
+            _ => Ok(()),
+        };
     };
     let Some(schema) = op.body else {
         return Ok(());
     };
+    // The operation's schema — wrong JSON kinds, closed enums, create-only
+    // properties, linked ids — for hand-written providers too (they read the
+    // body as sent).
     let existing = match route {
         Route::Resource { id, tail: None } if req.method != Method::POST => {
             state.resources().get(id)?

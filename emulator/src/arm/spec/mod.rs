@@ -5,6 +5,7 @@
 //! behaviour, and the schemas of its bodies.
 //!
 //! - [`find`] matches a request to its operation (paths case-insensitive);
+//!   [`find_scoped`] one under a `{scope}` of any depth (for the kind check);
 //! - [`validate`] checks a body against the operation's schema in ARM's words;
 //! - [`shape`] turns a stored resource into what Azure returns
 //!   (secrets and write-only properties left out);
@@ -327,15 +328,6 @@ pub fn find_for(
     path: &str,
     api_version: Option<&str>,
 ) -> Option<(&'static Op, Params)> {
-    // How well an op's version fits the one asked for: exact, then not after it, then any.
-    fn fit(v: &'static str, want: Option<&str>) -> (u8, &'static str) {
-        match want {
-            Some(w) if v.eq_ignore_ascii_case(w) => (2, ""),
-            // The date part; a query that is not ASCII compares whole (never sliced mid-character).
-            Some(w) if v.get(..10).unwrap_or(v) <= w.get(..10).unwrap_or(w) => (1, v),
-            _ => (0, v),
-        }
-    }
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let mut best: Option<(usize, &'static Op, Params)> = None;
     for op in OPS {
@@ -377,6 +369,57 @@ pub fn find_for(
         }
     }
     best.map(|(_, op, p)| (op, p))
+}
+
+/// How well an op's version fits the one asked for: exact, then not after it, then any.
+fn fit(v: &'static str, want: Option<&str>) -> (u8, &'static str) {
+    match want {
+        Some(w) if v.eq_ignore_ascii_case(w) => (2, ""),
+        // The date part; a query that is not ASCII compares whole (never sliced mid-character).
+        Some(w) if v.get(..10).unwrap_or(v) <= w.get(..10).unwrap_or(w) => (1, v),
+        _ => (0, v),
+    }
+}
+
+/// The operation `method path` names through a template that starts with a
+/// multi-segment `{scope}` (`/{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`,
+/// `/{scope}/providers/Microsoft.Resources/tags/default`), the scope taking
+/// the path's leading segments. [`find_for`] leaves these to hand-written
+/// providers; their bodies still have the spec's kinds. A template that is
+/// a scope alone (`/{resourceId}`) names nothing here. Chosen as [`find_for`]
+/// chooses.
+pub fn find_scoped(method: &str, path: &str, api_version: Option<&str>) -> Option<&'static Op> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut best: Option<(usize, &'static Op)> = None;
+    for op in OPS {
+        let [Seg::Scope(_), rest @ ..] = op.segs else {
+            continue;
+        };
+        if op.method != method || rest.is_empty() || rest.len() >= segs.len() {
+            continue;
+        }
+        let tail = &segs[segs.len() - rest.len()..];
+        let mut literals = 0;
+        let ok = rest.iter().zip(tail).all(|(s, v)| match s {
+            Seg::Lit(l) => {
+                literals += 1;
+                l.eq_ignore_ascii_case(v)
+            }
+            Seg::Param(_) | Seg::Scope(_) => true,
+        });
+        if !ok || literals == 0 {
+            continue;
+        }
+        let better = best.is_none_or(|(l, b)| {
+            literals > l
+                || (literals == l
+                    && fit(op.api_version, api_version) > fit(b.api_version, api_version))
+        });
+        if better {
+            best = Some((literals, op));
+        }
+    }
+    best.map(|(_, op)| op)
 }
 
 /// Every operation whose path names `resource_type` as a resource (its GET/PUT/PATCH/DELETE).
@@ -549,6 +592,39 @@ mod tests {
         .unwrap();
         assert!(op.long_running);
         assert!(find("GET", "/nothing/here").is_none());
+    }
+
+    #[test]
+    fn scoped_templates_match_under_any_scope() {
+        let assignment = "providers/Microsoft.Authorization/roleAssignments/a1";
+        for scope in [
+            "/subscriptions/s",
+            "/subscriptions/s/resourceGroups/g",
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v",
+        ] {
+            let path = format!("{scope}/{assignment}");
+            assert!(find_for("PUT", &path, None).is_none(), "{path}");
+            let op = find_scoped("PUT", &path, Some("2022-04-01")).unwrap();
+            assert_eq!(op.operation_id, "RoleAssignments_Create", "{path}");
+            assert!(op.body.is_some());
+        }
+        let tags = find_scoped(
+            "PATCH",
+            "/subscriptions/s/providers/Microsoft.Resources/tags/default",
+            Some("2024-07-01"),
+        )
+        .unwrap();
+        assert_eq!(tags.api_version, "2024-07-01");
+        // A template that is a scope alone (`/{resourceId}`) names nothing.
+        assert!(find_scoped("PUT", "/subscriptions/s/resourceGroups/g/x/y", None).is_none());
+        assert!(
+            find_scoped(
+                "PUT",
+                "/providers/Microsoft.Authorization/roleAssignments/a",
+                None
+            )
+            .is_none()
+        );
     }
 
     #[test]
