@@ -39,6 +39,11 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
         ),
         ("GET /subscriptions/{sub}", s.clone(), 403),
         (
+            "GET /subscriptions/{sub}/locations",
+            format!("{s}/locations"),
+            403,
+        ),
+        (
             "GET /subscriptions/{sub}/resourcegroups",
             format!("{s}/resourcegroups"),
             200,

@@ -285,7 +285,7 @@ impl ArmError {
             "LocationNotAvailableForResourceGroup",
             format!(
                 "The provided location '{loc}' is not available for resource group. List of available regions is '{}'.",
-                crate::arm::locations::ALL.join(",")
+                crate::arm::locations::names_joined()
             ),
         )
     }
@@ -299,7 +299,7 @@ impl ArmError {
             "LocationNotAvailableForResourceType",
             format!(
                 "The provided location '{loc}' is not available for resource type. List of available regions for the resource type is '{}'.",
-                crate::arm::locations::ALL.join(",")
+                crate::arm::locations::names_joined()
             ),
         )
     }
