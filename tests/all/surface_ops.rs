@@ -4,9 +4,9 @@
 //! subnet links, zone peers, Key Vault's deleted vaults, RBAC permissions).
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, python_env, run, venv};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn az_account_list_locations_lists_the_regions_in_azures_shape() {
@@ -152,4 +152,113 @@ async fn locations_by_api_version_and_refused_without_a_role() {
         .await;
     assert_eq!(s, 404, "{body}");
     assert_eq!(body["error"]["code"], "SubscriptionNotFound");
+}
+
+/// Run `tests/python/sdk_surface_ops.py` with `args` through the proxy; its JSON.
+async fn sdk(em: &Emulator, args: &[&str]) -> Value {
+    let mut cmd = tokio::process::Command::new(venv().join("bin/python"));
+    python_env(&mut cmd, em);
+    cmd.arg(crate::harness::fixtures().join("python/sdk_surface_ops.py"))
+        .args(args)
+        .env("HTTPS_PROXY", format!("http://localhost:{}", em.port));
+    let out = run(&mut cmd).await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.stdout))
+}
+
+async fn put(em: &Emulator, token: &str, path: &str, body: Value) -> Value {
+    let (s, b) = em.arm(token, Method::PUT, path, Some(body)).await;
+    assert!(s == 200 || s == 201, "{path}: {s} {b}");
+    b
+}
+
+fn group_body(location: &str, subnet: Option<&str>) -> Value {
+    let mut p = json!({"osType": "Linux", "containers": [{"name": "c1", "properties": {
+        "image": "mcr.microsoft.com/azuredocs/aci-helloworld",
+        "resources": {"requests": {"cpu": 1.0, "memoryInGB": 1.5}}}}]});
+    if let Some(s) = subnet {
+        p["subnetIds"] = json!([{"id": s}]);
+    }
+    json!({"location": location, "properties": p})
+}
+
+#[tokio::test]
+async fn aci_location_usage_counts_the_groups_and_lists_capabilities() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/usage");
+    put(
+        &em,
+        &token,
+        &format!("{rg}?api-version=2024-07-01"),
+        json!({"location": "westeurope"}),
+    )
+    .await;
+    let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
+    for (name, location) in [("a", "westeurope"), ("b", "West Europe"), ("c", "eastus")] {
+        put(
+            &em,
+            &token,
+            &format!("{cg}/{name}?api-version=2023-05-01"),
+            group_body(location, None),
+        )
+        .await;
+    }
+    let got = sdk(&em, &["aci_location", "westeurope"]).await;
+    assert_eq!(
+        got["usage"],
+        json!([{"unit": "Count", "current_value": 2, "limit": 100,
+                "name": {"value": "ContainerGroups", "localized_value": "Container Groups"}}])
+    );
+    let caps = got["capabilities"].as_array().unwrap();
+    assert_eq!(caps.len(), 2);
+    assert_eq!(caps[0]["location"], "West Europe");
+    assert_eq!(caps[0]["os_type"], "Linux");
+    assert_eq!(caps[0]["capabilities"]["max_cpu"], 4.0);
+    assert_eq!(got["cachedImages"][0]["os_type"], "Windows");
+    // Over HTTP: another region counts its own.
+    let usages =
+        format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ContainerInstance/locations");
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{usages}/eastus/usages?api-version=2023-05-01"),
+            None,
+        )
+        .await;
+    assert_eq!((s, &b["value"][0]["currentValue"]), (200, &json!(1)), "{b}");
+    // A region Azure does not have: ARM's routing answer.
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{usages}/marsnorth/usages?api-version=2023-05-01"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["code"], "NoRegisteredProviderFound");
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("No registered resource provider found for location 'marsnorth' and API version '2023-05-01' for type 'locations/usages'. The supported api-versions are '"),
+        "{message}"
+    );
+    let got = sdk(&em, &["aci_location", "marsnorth"]).await;
+    assert_eq!(got["error"]["status"], 400, "{got}");
+    // No role: 403.
+    let nobody = em.new_principal().await;
+    let (s, b) = em
+        .arm(
+            &nobody.token,
+            Method::GET,
+            &format!("{usages}/eastus/capabilities?api-version=2023-05-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (403, &json!("AuthorizationFailed")),
+        "{b}"
+    );
 }

@@ -158,6 +158,22 @@ impl ArmError {
         )
     }
 
+    /// A provider type asked about in a region the provider is not in (ARM's
+    /// routing answer, `../shared/notes/arm-conventions.md`); the supported
+    /// locations by name, as ARM lists them.
+    pub fn no_registered_provider(loc: &str, api_version: &str, ty: &str, versions: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "NoRegisteredProviderFound",
+            format!(
+                "No registered resource provider found for location '{loc}' and API version '{api_version}' for type '{ty}'. The supported api-versions are '{versions}'. The supported locations are '{}'.",
+                crate::arm::locations::names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+
     /// A path ARM does not route at all.
     pub fn no_route(path: &str) -> Self {
         Self::new(

@@ -1,0 +1,61 @@
+"""Computed lists and actions through the Azure SDK for Python, printed as
+JSON for tests/all/surface_ops.rs (transparent mode: HTTPS_PROXY to azemu).
+
+Usage: sdk_surface_ops.py WHAT [ARGS…]
+  aci_location LOCATION        ContainerInstanceManagementClient.location.*
+  endpoint_types LOCATION [RG] NetworkManagementClient.available_private_endpoint_types.*
+  permissions RG [RESOURCE]    AuthorizationManagementClient.permissions.*
+An SDK error prints {"error": {"status": …, "code": …, "message": …}}.
+"""
+
+import json
+import sys
+
+from azure.core.exceptions import HttpResponseError
+from azure.identity import ClientSecretCredential
+
+TENANT = "a2e0a2e0-0000-4000-8000-000000000001"
+SUBSCRIPTION = "a2e0a2e0-0000-4000-8000-000000000002"
+cred = ClientSecretCredential(TENANT, "a2e0a2e0-0000-4000-8000-000000000003", "azemu-well-known-secret-not-for-production")
+
+
+def items(pages):
+    return [i.as_dict() for i in pages]
+
+
+def aci_location(location):
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+    c = ContainerInstanceManagementClient(cred, SUBSCRIPTION)
+    return {
+        "usage": items(c.location.list_usage(location)),
+        "capabilities": items(c.location.list_capabilities(location)),
+        "cachedImages": items(c.location.list_cached_images(location)),
+    }
+
+
+def endpoint_types(location, group=None):
+    from azure.mgmt.network import NetworkManagementClient
+
+    c = NetworkManagementClient(cred, SUBSCRIPTION)
+    t = c.available_private_endpoint_types
+    if group:
+        return items(t.list_by_resource_group(location, group))
+    return items(t.list(location))
+
+
+def permissions(group, resource=None):
+    from azure.mgmt.authorization import AuthorizationManagementClient
+
+    c = AuthorizationManagementClient(cred, SUBSCRIPTION, api_version="2022-04-01")
+    if resource:
+        ns, ty, name = resource.split("/")
+        return items(c.permissions.list_for_resource(group, ns, "", ty, name))
+    return items(c.permissions.list_for_resource_group(group))
+
+
+try:
+    out = globals()[sys.argv[1]](*sys.argv[2:])
+except HttpResponseError as e:
+    out = {"error": {"status": e.status_code, "code": e.error.code if e.error else None, "message": e.error.message if e.error else str(e)}}
+print(json.dumps(out))
