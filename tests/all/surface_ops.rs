@@ -262,3 +262,177 @@ async fn aci_location_usage_counts_the_groups_and_lists_capabilities() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn private_endpoint_types_and_subnet_links() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let az = Az::new(&em, Mode::Explicit).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "links", "-l", "eastus"])
+        .await;
+    // The types a private endpoint can be put on, at both levels.
+    let types = az
+        .json(&["network", "private-endpoint", "list-types", "-l", "eastus"])
+        .await;
+    let registry = json!({
+        "name": "Microsoft.ContainerRegistry.registries",
+        "id": format!("/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Network/availablePrivateEndpointTypes/Microsoft.ContainerRegistry.registries"),
+        "type": "Microsoft.Network/availablePrivateEndpointTypes",
+        "resourceName": "Microsoft.ContainerRegistry/registries",
+        "displayName": "Container Registry",
+    });
+    assert_eq!(types, json!([registry]));
+    let in_group = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "list-types",
+            "-l",
+            "eastus",
+            "-g",
+            "links",
+        ])
+        .await;
+    assert_eq!(
+        in_group[0]["id"],
+        format!(
+            "/subscriptions/{SUBSCRIPTION}/resourceGroups/links/providers/Microsoft.Network/availablePrivateEndpointTypes/Microsoft.ContainerRegistry.registries"
+        )
+    );
+    let unknown = az
+        .run(&[
+            "network",
+            "private-endpoint",
+            "list-types",
+            "-l",
+            "marsnorth",
+        ])
+        .await;
+    assert!(!unknown.ok);
+    assert!(
+        unknown.stderr.contains("NoRegisteredProviderFound"),
+        "{}",
+        unknown.stderr
+    );
+
+    // A subnet delegated to ACI: ACI's link while a group uses it.
+    az.ok(&[
+        "network",
+        "vnet",
+        "create",
+        "-g",
+        "links",
+        "-n",
+        "v1",
+        "--address-prefixes",
+        "10.0.0.0/16",
+        "--subnet-name",
+        "aci",
+        "--subnet-prefixes",
+        "10.0.1.0/24",
+    ])
+    .await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "update",
+        "-g",
+        "links",
+        "--vnet-name",
+        "v1",
+        "-n",
+        "aci",
+        "--delegations",
+        "Microsoft.ContainerInstance/containerGroups",
+    ])
+    .await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/links");
+    let subnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1/subnets/aci");
+    let links = |which: &'static str| {
+        let (em, token, subnet) = (&em, &token, &subnet);
+        async move {
+            let path = format!("{subnet}/{which}?api-version=2024-03-01");
+            em.arm(token, Method::GET, &path, None).await
+        }
+    };
+    assert_eq!(
+        links("ServiceAssociationLinks").await,
+        (200, json!({"value": []}))
+    );
+    assert_eq!(
+        links("ResourceNavigationLinks").await,
+        (200, json!({"value": []}))
+    );
+    for action in ["PrepareNetworkPolicies", "UnprepareNetworkPolicies"] {
+        let body = json!({"serviceName": "Microsoft.Sql/managedInstances"});
+        let path = format!("{subnet}/{action}?api-version=2024-03-01");
+        let (s, b) = em.arm(&token, Method::POST, &path, Some(body)).await;
+        assert_eq!(s, 200, "{action}: {b}");
+    }
+    let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/in-vnet");
+    put(
+        &em,
+        &token,
+        &format!("{cg}?api-version=2023-05-01"),
+        group_body("eastus", Some(&subnet)),
+    )
+    .await;
+    let (s, b) = links("ServiceAssociationLinks").await;
+    assert_eq!(s, 200, "{b}");
+    let etag = b["value"][0]["etag"].clone();
+    assert!(etag.as_str().unwrap().starts_with("W/\""), "{b}");
+    assert_eq!(
+        b["value"][0],
+        json!({
+            "name": "acisal",
+            "id": format!("{subnet}/serviceAssociationLinks/acisal"),
+            "etag": etag,
+            "type": "Microsoft.Network/virtualNetworks/subnets/serviceAssociationLinks",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "linkedResourceType": "Microsoft.ContainerInstance/containerGroups",
+                "allowDelete": true,
+                "locations": ["eastus"],
+            },
+        })
+    );
+    // Gone with the group.
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::DELETE,
+            &format!("{cg}?api-version=2023-05-01"),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 202 || s == 204);
+    em.step().await;
+    assert_eq!(
+        links("ServiceAssociationLinks").await,
+        (200, json!({"value": []}))
+    );
+    // A subnet that does not exist: ARM's 404; a body without a service: 400.
+    let nope = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1/subnets/nope");
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::GET,
+            &format!("{nope}/ServiceAssociationLinks?api-version=2024-03-01"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (404, &json!("ResourceNotFound")),
+        "{b}"
+    );
+    let path = format!("{subnet}/PrepareNetworkPolicies?api-version=2024-03-01");
+    let (s, b) = em.arm(&token, Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (400, &json!("InvalidRequestFormat")),
+        "{b}"
+    );
+}

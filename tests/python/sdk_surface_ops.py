@@ -3,7 +3,6 @@ JSON for tests/all/surface_ops.rs (transparent mode: HTTPS_PROXY to azemu).
 
 Usage: sdk_surface_ops.py WHAT [ARGS…]
   aci_location LOCATION        ContainerInstanceManagementClient.location.*
-  endpoint_types LOCATION [RG] NetworkManagementClient.available_private_endpoint_types.*
   permissions RG [RESOURCE]    AuthorizationManagementClient.permissions.*
 An SDK error prints {"error": {"status": …, "code": …, "message": …}}.
 """
@@ -32,16 +31,6 @@ def aci_location(location):
         "capabilities": items(c.location.list_capabilities(location)),
         "cachedImages": items(c.location.list_cached_images(location)),
     }
-
-
-def endpoint_types(location, group=None):
-    from azure.mgmt.network import NetworkManagementClient
-
-    c = NetworkManagementClient(cred, SUBSCRIPTION)
-    t = c.available_private_endpoint_types
-    if group:
-        return items(t.list_by_resource_group(location, group))
-    return items(t.list(location))
 
 
 def permissions(group, resource=None):

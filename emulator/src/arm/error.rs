@@ -161,7 +161,9 @@ impl ArmError {
     /// A provider type asked about in a region the provider is not in (ARM's
     /// routing answer, `../shared/notes/arm-conventions.md`); the supported
     /// locations by name, as ARM lists them.
-    pub fn no_registered_provider(loc: &str, api_version: &str, ty: &str, versions: &str) -> Self {
+    pub fn no_registered_provider(loc: &str, api_version: &str, ns: &str, ty: &str) -> Self {
+        let versions =
+            crate::arm::api_version::supported_versions(&format!("{ns}/{ty}")).join(", ");
         Self::new(
             StatusCode::BAD_REQUEST,
             "NoRegisteredProviderFound",

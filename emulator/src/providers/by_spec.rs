@@ -65,6 +65,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::PUBLIC_IP,
     &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
+    &super::network::subnet_links::SUBNET_ACTIONS,
+    &super::network::subnet_links::ENDPOINT_TYPES,
     &super::container_registry::children::REPLICATIONS,
     &super::container_registry::children::WEBHOOKS,
     &super::container_registry::children::REGISTRY_ACTIONS,

@@ -48,14 +48,11 @@ const CONTAINER_GROUPS_LIMIT: u64 = 100;
 fn region(cx: &Ctx, list: &str) -> Result<&'static locations::Region, ArmError> {
     let asked = cx.id.name();
     locations::region(asked).ok_or_else(|| {
-        let ty = format!("locations/{list}");
-        let versions =
-            crate::arm::api_version::supported_versions(&format!("{NAMESPACE}/{ty}")).join(", ");
         ArmError::no_registered_provider(
             asked,
             cx.req.query("api-version").unwrap_or_default(),
-            &ty,
-            &versions,
+            NAMESPACE,
+            &format!("locations/{list}"),
         )
     })
 }
