@@ -156,11 +156,20 @@ async fn locations_by_api_version_and_refused_without_a_role() {
 
 /// Run `tests/python/sdk_surface_ops.py` with `args` through the proxy; its JSON.
 async fn sdk(em: &Emulator, args: &[&str]) -> Value {
+    sdk_as(em, None, args).await
+}
+
+/// [`sdk`], signed in as `who` (app id, secret) rather than the default principal.
+async fn sdk_as(em: &Emulator, who: Option<(&str, &str)>, args: &[&str]) -> Value {
     let mut cmd = tokio::process::Command::new(venv().join("bin/python"));
     python_env(&mut cmd, em);
     cmd.arg(crate::harness::fixtures().join("python/sdk_surface_ops.py"))
         .args(args)
         .env("HTTPS_PROXY", format!("http://localhost:{}", em.port));
+    if let Some((id, secret)) = who {
+        cmd.env("AZEMU_CLIENT_ID", id)
+            .env("AZEMU_CLIENT_SECRET", secret);
+    }
     let out = run(&mut cmd).await;
     assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
     serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.stdout))
@@ -433,6 +442,90 @@ async fn private_endpoint_types_and_subnet_links() {
     assert_eq!(
         (s, &b["error"]["code"]),
         (400, &json!("InvalidRequestFormat")),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn permissions_list_the_callers_roles_at_and_above_the_scope() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let s = format!("/subscriptions/{SUBSCRIPTION}");
+    let rg = format!("{s}/resourceGroups/perms");
+    put(
+        &em,
+        &owner,
+        &format!("{rg}?api-version=2024-07-01"),
+        json!({"location": "eastus"}),
+    )
+    .await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/permsreg1");
+    put(
+        &em,
+        &owner,
+        &format!("{reg}?api-version=2023-07-01"),
+        json!({"location": "eastus", "sku": {"name": "Basic"}}),
+    )
+    .await;
+    let p = em.new_principal().await;
+    let who = Some((p.app_id.as_str(), p.secret.as_str()));
+    // No role: nothing, but asking is allowed.
+    assert_eq!(sdk_as(&em, who, &["permissions", "perms"]).await, json!([]));
+    let assign = |scope: String, role: &'static str| {
+        let (em, owner, p, s) = (&em, &owner, &p, &s);
+        async move {
+            let path = format!(
+                "{scope}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+                uuid::Uuid::new_v4()
+            );
+            let body = json!({"properties": {"roleDefinitionId": format!("{s}/providers/Microsoft.Authorization/roleDefinitions/{role}"), "principalId": p.object_id}});
+            put(em, owner, &path, body).await;
+        }
+    };
+    // Reader on the group, AcrPull on the registry.
+    assign(rg.clone(), "acdd72a7-3385-48ef-bd42-f606fba81ae7").await;
+    assign(reg.clone(), "7f951dda-4ed3-4680-a7ca-43fe172d538d").await;
+    let reader =
+        json!({"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []});
+    assert_eq!(
+        sdk_as(&em, who, &["permissions", "perms"]).await,
+        json!([reader])
+    );
+    let on_registry = sdk_as(
+        &em,
+        who,
+        &[
+            "permissions",
+            "perms",
+            "Microsoft.ContainerRegistry/registries/permsreg1",
+        ],
+    )
+    .await;
+    let acr_pull = json!({"actions": ["Microsoft.ContainerRegistry/registries/pull/read"], "notActions": [], "dataActions": [], "notDataActions": []});
+    assert_eq!(on_registry, json!([reader, acr_pull]));
+    // The subscription's owner: Owner's block, over HTTP in ARM's words.
+    let (st, b) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{rg}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(
+        b["value"].as_array().unwrap().contains(
+            &json!({"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []})
+        ),
+        "{b}"
+    );
+    // A group that does not exist: ARM's 404.
+    let (st, b) = em
+        .arm(&owner, Method::GET, &format!("{s}/resourceGroups/nope/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"), None)
+        .await;
+    assert_eq!(
+        (st, &b["error"]["code"]),
+        (404, &json!("ResourceGroupNotFound")),
         "{b}"
     );
 }

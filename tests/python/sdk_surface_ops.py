@@ -4,10 +4,12 @@ JSON for tests/all/surface_ops.rs (transparent mode: HTTPS_PROXY to azemu).
 Usage: sdk_surface_ops.py WHAT [ARGS…]
   aci_location LOCATION        ContainerInstanceManagementClient.location.*
   permissions RG [RESOURCE]    AuthorizationManagementClient.permissions.*
+AZEMU_CLIENT_ID/AZEMU_CLIENT_SECRET sign in as another principal.
 An SDK error prints {"error": {"status": …, "code": …, "message": …}}.
 """
 
 import json
+import os
 import sys
 
 from azure.core.exceptions import HttpResponseError
@@ -15,7 +17,11 @@ from azure.identity import ClientSecretCredential
 
 TENANT = "a2e0a2e0-0000-4000-8000-000000000001"
 SUBSCRIPTION = "a2e0a2e0-0000-4000-8000-000000000002"
-cred = ClientSecretCredential(TENANT, "a2e0a2e0-0000-4000-8000-000000000003", "azemu-well-known-secret-not-for-production")
+cred = ClientSecretCredential(
+    TENANT,
+    os.environ.get("AZEMU_CLIENT_ID", "a2e0a2e0-0000-4000-8000-000000000003"),
+    os.environ.get("AZEMU_CLIENT_SECRET", "azemu-well-known-secret-not-for-production"),
+)
 
 
 def items(pages):

@@ -684,6 +684,7 @@ pub const OPERATIONS: &[&str] = &[
     "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+    "GET {scope}/providers/Microsoft.Authorization/permissions",
     "GET {scope}/providers/Microsoft.Authorization/roleDefinitions",
     "PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
