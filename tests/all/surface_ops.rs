@@ -175,6 +175,34 @@ async fn sdk_as(em: &Emulator, who: Option<(&str, &str)>, args: &[&str]) -> Valu
     serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.stdout))
 }
 
+/// The status and ARM error code of a refused call.
+async fn refusal(
+    em: &Emulator,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let (s, b) = em.arm(token, method, path, body).await;
+    let code = b["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: {s} {b}"));
+    (s, code.to_string())
+}
+
+/// An az command line, split at spaces.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
+/// A resource group made over HTTP; its id.
+async fn group(em: &Emulator, token: &str, name: &str, location: &str) -> String {
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{name}");
+    let body = json!({ "location": location });
+    put(em, token, &format!("{rg}?api-version=2024-07-01"), body).await;
+    rg
+}
+
 async fn put(em: &Emulator, token: &str, path: &str, body: Value) -> Value {
     let (s, b) = em.arm(token, Method::PUT, path, Some(body)).await;
     assert!(s == 200 || s == 201, "{path}: {s} {b}");
@@ -195,14 +223,7 @@ fn group_body(location: &str, subnet: Option<&str>) -> Value {
 async fn aci_location_usage_counts_the_groups_and_lists_capabilities() {
     let em = Emulator::start();
     let token = em.arm_token().await;
-    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/usage");
-    put(
-        &em,
-        &token,
-        &format!("{rg}?api-version=2024-07-01"),
-        json!({"location": "westeurope"}),
-    )
-    .await;
+    let rg = group(&em, &token, "usage", "westeurope").await;
     let cg = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups");
     for (name, location) in [("a", "westeurope"), ("b", "West Europe"), ("c", "eastus")] {
         put(
@@ -257,18 +278,16 @@ async fn aci_location_usage_counts_the_groups_and_lists_capabilities() {
     assert_eq!(got["error"]["status"], 400, "{got}");
     // No role: 403.
     let nobody = em.new_principal().await;
-    let (s, b) = em
-        .arm(
+    assert_eq!(
+        refusal(
+            &em,
             &nobody.token,
             Method::GET,
             &format!("{usages}/eastus/capabilities?api-version=2023-05-01"),
-            None,
+            None
         )
-        .await;
-    assert_eq!(
-        (s, &b["error"]["code"]),
-        (403, &json!("AuthorizationFailed")),
-        "{b}"
+        .await,
+        (403, "AuthorizationFailed".to_string())
     );
 }
 
@@ -293,15 +312,9 @@ async fn private_endpoint_types_and_subnet_links() {
     });
     assert_eq!(types, json!([registry]));
     let in_group = az
-        .json(&[
-            "network",
-            "private-endpoint",
-            "list-types",
-            "-l",
-            "eastus",
-            "-g",
-            "links",
-        ])
+        .json(&words(
+            "network private-endpoint list-types -l eastus -g links",
+        ))
         .await;
     assert_eq!(
         in_group[0]["id"],
@@ -310,13 +323,7 @@ async fn private_endpoint_types_and_subnet_links() {
         )
     );
     let unknown = az
-        .run(&[
-            "network",
-            "private-endpoint",
-            "list-types",
-            "-l",
-            "marsnorth",
-        ])
+        .run(&words("network private-endpoint list-types -l marsnorth"))
         .await;
     assert!(!unknown.ok);
     assert!(
@@ -326,36 +333,9 @@ async fn private_endpoint_types_and_subnet_links() {
     );
 
     // A subnet delegated to ACI: ACI's link while a group uses it.
-    az.ok(&[
-        "network",
-        "vnet",
-        "create",
-        "-g",
-        "links",
-        "-n",
-        "v1",
-        "--address-prefixes",
-        "10.0.0.0/16",
-        "--subnet-name",
-        "aci",
-        "--subnet-prefixes",
-        "10.0.1.0/24",
-    ])
+    az.ok(&words("network vnet create -g links -n v1 --address-prefixes 10.0.0.0/16 --subnet-name aci --subnet-prefixes 10.0.1.0/24"))
     .await;
-    az.ok(&[
-        "network",
-        "vnet",
-        "subnet",
-        "update",
-        "-g",
-        "links",
-        "--vnet-name",
-        "v1",
-        "-n",
-        "aci",
-        "--delegations",
-        "Microsoft.ContainerInstance/containerGroups",
-    ])
+    az.ok(&words("network vnet subnet update -g links --vnet-name v1 -n aci --delegations Microsoft.ContainerInstance/containerGroups"))
     .await;
     let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/links");
     let subnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1/subnets/aci");
@@ -424,18 +404,16 @@ async fn private_endpoint_types_and_subnet_links() {
     );
     // A subnet that does not exist: ARM's 404; a body without a service: 400.
     let nope = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1/subnets/nope");
-    let (s, b) = em
-        .arm(
+    assert_eq!(
+        refusal(
+            &em,
             &token,
             Method::GET,
             &format!("{nope}/ServiceAssociationLinks?api-version=2024-03-01"),
-            None,
+            None
         )
-        .await;
-    assert_eq!(
-        (s, &b["error"]["code"]),
-        (404, &json!("ResourceNotFound")),
-        "{b}"
+        .await,
+        (404, "ResourceNotFound".to_string())
     );
     let path = format!("{subnet}/PrepareNetworkPolicies?api-version=2024-03-01");
     let (s, b) = em.arm(&token, Method::POST, &path, Some(json!({}))).await;
@@ -527,5 +505,110 @@ async fn permissions_list_the_callers_roles_at_and_above_the_scope() {
         (st, &b["error"]["code"]),
         (404, &json!("ResourceGroupNotFound")),
         "{b}"
+    );
+}
+
+#[tokio::test]
+async fn zone_peers_vault_names_and_connected_registry_deactivate() {
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let other = "11111111-1111-1111-1111-111111111111";
+    // Every subscription's zones map alike in azemu: zone n peers with zone n.
+    let peers = sdk(&em, &["zone_peers", "East US", other]).await;
+    assert_eq!(peers["subscription_id"], SUBSCRIPTION);
+    assert_eq!(peers["location"], "eastus");
+    let zones = peers["availability_zone_peers"].as_array().unwrap();
+    assert_eq!(zones.len(), 3);
+    assert_eq!(
+        zones[1],
+        json!({"availability_zone": "2", "peers": [{"subscription_id": other, "availability_zone": "2"}]})
+    );
+    let bad = sdk(&em, &["zone_peers", "marsnorth", other]).await;
+    assert_eq!(
+        (&bad["error"]["status"], &bad["error"]["code"]),
+        (&json!(400), &json!("InvalidLocation")),
+        "{bad}"
+    );
+
+    // Vault names are global.
+    assert_eq!(
+        sdk(&em, &["vault_name", "azemu-kv1"]).await,
+        json!({"nameAvailable": true})
+    );
+    let rg = group(&em, &token, "side", "eastus").await;
+    let tenant = crate::harness::TENANT;
+    let vault = json!({"location": "eastus", "properties": {"tenantId": tenant, "sku": {"family": "A", "name": "standard"}}});
+    put(
+        &em,
+        &token,
+        &format!("{rg}/providers/Microsoft.KeyVault/vaults/azemu-kv1?api-version=2023-07-01"),
+        vault,
+    )
+    .await;
+    let taken = sdk(&em, &["vault_name", "AZEMU-KV1"]).await;
+    assert_eq!(
+        (&taken["nameAvailable"], &taken["reason"]),
+        (&json!(false), &json!("AlreadyExists")),
+        "{taken}"
+    );
+    assert!(
+        taken["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The vault name 'AZEMU-KV1' is already in use.")
+    );
+    for invalid in ["kv", "1kv", "kv--1", "kv-", "kv_1"] {
+        let got = sdk(&em, &["vault_name", invalid]).await;
+        assert_eq!(
+            (&got["nameAvailable"], &got["reason"]),
+            (&json!(false), &json!("AccountNameInvalid")),
+            "{invalid}: {got}"
+        );
+    }
+
+    // A connected registry deactivated: never activated in azemu, it stays so.
+    let az = Az::new(&em, Mode::Explicit).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "edge", "-l", "westus"])
+        .await;
+    az.ok(&words(
+        "acr create -n edgereg02 -g edge --sku Premium -o none",
+    ))
+    .await;
+    az.ok(&words(
+        "acr update -n edgereg02 --data-endpoint-enabled true -o none",
+    ))
+    .await;
+    az.ok(&words(
+        "acr token create -r edgereg02 -n synctok --repository hello-world content/read -o none",
+    ))
+    .await;
+    az.ok(&words(
+        "acr connected-registry create -r edgereg02 -n edge1 --sync-token synctok -o none",
+    ))
+    .await;
+    az.ok(&words(
+        "acr connected-registry deactivate -r edgereg02 -n edge1 --yes",
+    ))
+    .await;
+    let shown = az
+        .json(&words("acr connected-registry show -r edgereg02 -n edge1"))
+        .await;
+    assert_eq!(shown["activation"], json!({"status": "Inactive"}));
+    assert_eq!(shown["connectionState"], "Offline");
+    // One that does not exist: ARM's 404.
+    let reg = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/edge/providers/Microsoft.ContainerRegistry/registries/edgereg02"
+    );
+    assert_eq!(
+        refusal(
+            &em,
+            &token,
+            Method::POST,
+            &format!("{reg}/connectedRegistries/nope/deactivate?api-version=2023-11-01-preview"),
+            None
+        )
+        .await,
+        (404, "ResourceNotFound".to_string())
     );
 }

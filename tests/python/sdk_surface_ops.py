@@ -3,6 +3,8 @@ JSON for tests/all/surface_ops.rs (transparent mode: HTTPS_PROXY to azemu).
 
 Usage: sdk_surface_ops.py WHAT [ARGS…]
   aci_location LOCATION        ContainerInstanceManagementClient.location.*
+  zone_peers LOCATION SUB…      SubscriptionClient.subscriptions.check_zone_peers
+  vault_name NAME              KeyVaultManagementClient.vaults.check_name_availability
   permissions RG [RESOURCE]    AuthorizationManagementClient.permissions.*
 AZEMU_CLIENT_ID/AZEMU_CLIENT_SECRET sign in as another principal.
 An SDK error prints {"error": {"status": …, "code": …, "message": …}}.
@@ -37,6 +39,21 @@ def aci_location(location):
         "capabilities": items(c.location.list_capabilities(location)),
         "cachedImages": items(c.location.list_cached_images(location)),
     }
+
+
+def zone_peers(location, *subs):
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    c = SubscriptionClient(cred)
+    body = {"location": location, "subscriptionIds": [f"subscriptions/{s}" for s in subs]}
+    return c.subscriptions.check_zone_peers(SUBSCRIPTION, body).as_dict()
+
+
+def vault_name(name):
+    from azure.mgmt.keyvault import KeyVaultManagementClient
+
+    c = KeyVaultManagementClient(cred, SUBSCRIPTION)
+    return c.vaults.check_name_availability({"name": name, "type": "Microsoft.KeyVault/vaults"}).as_dict()
 
 
 def permissions(group, resource=None):

@@ -76,9 +76,11 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_instance::locations::USAGES,
     &super::container_instance::locations::CAPABILITIES,
     &super::container_instance::locations::CACHED_IMAGES,
+    &super::resources::subscriptions::ZONE_PEERS,
     &super::beside::STORAGE_ACCOUNT,
     &super::beside::STORAGE_NAMES,
     &super::beside::VAULT,
+    &super::beside::VAULT_NAMES,
     &super::beside::WORKSPACE,
 ];
 

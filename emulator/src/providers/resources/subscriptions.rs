@@ -192,3 +192,64 @@ pub fn tenants_list(state: &AppState, req: &ArmRequest) -> Result<Response, ArmE
         }]}),
     ))
 }
+
+/// `POST {S}/providers/Microsoft.Resources/checkZonePeers` (Subscriptions_CheckZonePeers).
+pub const ZONE_PEERS: crate::providers::by_spec::Behaviour = crate::providers::by_spec::Behaviour {
+    resource_type: "Microsoft.Resources",
+    on_write: None,
+    on_delete: None,
+    actions: &[("checkZonePeers", check_zone_peers)],
+    lists: &[],
+};
+
+/// Which of other subscriptions' logical zones share each of this
+/// subscription's physical zones in a region. azemu maps every subscription's
+/// zones the same way ([`zone_mappings`]), so zone n peers with zone n; the
+/// answer's shape is the spec example `PostCheckZonePeers.json`.
+fn check_zone_peers(cx: &crate::providers::by_spec::Ctx) -> Result<Response, ArmError> {
+    let body = cx.req.json_object()?;
+    let asked = body
+        .get("location")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // TODO-fidelity: ARM's words for a missing or unknown location here were
+    // not found (searched azure-cli recordings and issues for checkZonePeers).
+    let region = locations::region(asked).ok_or_else(|| {
+        ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidLocation",
+            format!("The provided location '{asked}' is not valid."),
+        )
+    })?;
+    let peers: Vec<String> = body
+        .get("subscriptionIds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|s| s.rsplit('/').next().unwrap_or(s).to_string())
+        .collect();
+    // TODO-fidelity: a region without zones answers an empty list (no recording).
+    let zones: Vec<Value> = if region.has_zones() {
+        (1..=3)
+            .map(|n| {
+                let zone = n.to_string();
+                let with: Vec<Value> = peers
+                    .iter()
+                    .map(|p| json!({"subscriptionId": p, "availabilityZone": zone}))
+                    .collect();
+                json!({"availabilityZone": zone, "peers": with})
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "subscriptionId": cx.id.subscription,
+            "location": region.name,
+            "availabilityZonePeers": zones,
+        }),
+    ))
+}
