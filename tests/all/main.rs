@@ -42,4 +42,5 @@ mod spec_examples;
 mod surface_acr;
 mod surface_arm;
 mod surface_network;
+mod surface_ops;
 mod surface_resources;

@@ -14,6 +14,7 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
     let rg = format!("{s}/resourcegroups/rg1");
     let mi = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities");
     let ra = format!("{rg_scope}/providers/Microsoft.Authorization/roleAssignments");
+    let perms = format!("{rg_scope}/providers/Microsoft.Authorization/permissions");
     let rd = format!("{rg_scope}/providers/Microsoft.Authorization/roleDefinitions");
     let guid = "6b8c9f2e-1111-4222-8333-944444444444";
     let acr = format!("{rg}/providers/Microsoft.ContainerRegistry/registries");
@@ -37,7 +38,18 @@ fn cases(rg_scope: &str) -> Vec<(&'static str, String, u16)> {
             "/providers/Microsoft.Network/operations".into(),
             200,
         ),
+        // What the caller may do: asked about itself, no role needed (none here).
+        (
+            "GET {scope}/providers/Microsoft.Authorization/permissions",
+            perms,
+            200,
+        ),
         ("GET /subscriptions/{sub}", s.clone(), 403),
+        (
+            "GET /subscriptions/{sub}/locations",
+            format!("{s}/locations"),
+            403,
+        ),
         (
             "GET /subscriptions/{sub}/resourcegroups",
             format!("{s}/resourcegroups"),

@@ -158,6 +158,24 @@ impl ArmError {
         )
     }
 
+    /// A provider type asked about in a region the provider is not in (ARM's
+    /// routing answer, `../shared/notes/arm-conventions.md`); the supported
+    /// locations by name, as ARM lists them.
+    pub fn no_registered_provider(loc: &str, api_version: &str, ns: &str, ty: &str) -> Self {
+        let versions =
+            crate::arm::api_version::supported_versions(&format!("{ns}/{ty}")).join(", ");
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "NoRegisteredProviderFound",
+            format!(
+                "No registered resource provider found for location '{loc}' and API version '{api_version}' for type '{ty}'. The supported api-versions are '{versions}'. The supported locations are '{}'.",
+                crate::arm::locations::names()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+
     /// A path ARM does not route at all.
     pub fn no_route(path: &str) -> Self {
         Self::new(
@@ -285,7 +303,7 @@ impl ArmError {
             "LocationNotAvailableForResourceGroup",
             format!(
                 "The provided location '{loc}' is not available for resource group. List of available regions is '{}'.",
-                crate::arm::locations::ALL.join(",")
+                crate::arm::locations::names_joined()
             ),
         )
     }
@@ -299,7 +317,7 @@ impl ArmError {
             "LocationNotAvailableForResourceType",
             format!(
                 "The provided location '{loc}' is not available for resource type. List of available regions for the resource type is '{}'.",
-                crate::arm::locations::ALL.join(",")
+                crate::arm::locations::names_joined()
             ),
         )
     }

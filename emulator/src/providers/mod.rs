@@ -45,6 +45,8 @@ pub enum Route {
     ProviderOperations(String),
     /// `/subscriptions/{s}`
     Subscription(ResourceId),
+    /// `/subscriptions/{s}/locations`
+    Locations(ResourceId),
     /// `/subscriptions/{s}/resourcegroups`
     ResourceGroups(ResourceId),
     /// `/subscriptions/{s}/resourcegroups/{rg}`
@@ -116,6 +118,7 @@ impl Route {
             return match (id.resource_group.is_some(), lower.as_slice()) {
                 (false, []) => Some(Route::Subscription(id)),
                 (false, ["resourcegroups"]) => Some(Route::ResourceGroups(id)),
+                (false, ["locations"]) => Some(Route::Locations(id)),
                 (false, ["providers"]) => Some(Route::Providers(id)),
                 (false, ["providers", _]) => Some(Route::Provider(id, rest[1].clone())),
                 (false, ["providers", _, "register" | "unregister"]) => Some(
@@ -322,6 +325,7 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
         Route::TenantProvider(ns) => r::registrations::tenant_provider_get(req, &ns),
         Route::ProviderOperations(ns) => r::registrations::provider_operations(req, &ns),
         Route::Subscription(id) => r::subscriptions::subscriptions_get(state, req, &id),
+        Route::Locations(id) => r::subscriptions::subscriptions_list_locations(state, req, &id),
         Route::ResourceGroups(id) => r::resource_groups::resource_groups_list(state, req, &id),
         Route::ResourceGroup(id) => r::resource_groups::dispatch(state, req, &id),
         Route::ResourceGroupExport(id) => r::export::export_template(state, req, &id),
@@ -581,6 +585,7 @@ pub const OPERATIONS: &[&str] = &[
     "GET /providers/{ns}",
     "GET /providers/{ns}/operations",
     "GET /subscriptions/{sub}",
+    "GET /subscriptions/{sub}/locations",
     "GET /subscriptions/{sub}/resourcegroups",
     "PUT /subscriptions/{sub}/resourcegroups/{rg}",
     "GET /subscriptions/{sub}/resourcegroups/{rg}",
@@ -672,6 +677,7 @@ pub const OPERATIONS: &[&str] = &[
     "PUT {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
     "DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}",
+    "GET {scope}/providers/Microsoft.Authorization/permissions",
     "GET {scope}/providers/Microsoft.Authorization/roleDefinitions",
     "PUT {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
     "GET {scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
@@ -779,6 +785,7 @@ pub fn required_action(req: &ArmRequest, route: &Route) -> Option<(String, Strin
         | Route::TenantProvider(_)
         | Route::ProviderOperations(_)
         | Route::Subscription(_)
+        | Route::Locations(_)
         | Route::ResourceGroups(_)
         | Route::GenericResources(_)
         | Route::OperationResult(..)
@@ -874,6 +881,7 @@ fn route_subscription(route: &Route) -> Option<&str> {
         | Route::TenantProvider(_)
         | Route::ProviderOperations(_) => None,
         Route::Subscription(id)
+        | Route::Locations(id)
         | Route::ResourceGroups(id)
         | Route::ResourceGroup(id)
         | Route::ResourceGroupExport(id)

@@ -1,10 +1,12 @@
 //! Microsoft.Authorization: role definitions and role assignments, at any
-//! scope (subscription, resource group, resource, child resource).
+//! scope (subscription, resource group, resource, child resource), and what
+//! the caller may do at a scope (`permissions`).
 //!
 //! Both are extension resources: `{scope}/providers/Microsoft.Authorization/{type}/{guid}`.
 //! Built-in role definitions are embedded ([`crate::authz::roles`]); custom ones
 //! and every assignment are stored. Decisions are [`crate::authz`]'s.
 
+pub mod permissions;
 pub mod role_assignments;
 pub mod role_definitions;
 
@@ -31,6 +33,7 @@ pub fn collection(
     match ty.to_ascii_lowercase().as_str() {
         "roleassignments" => role_assignments::list(state, req, scope),
         "roledefinitions" => role_definitions::list(state, req, scope),
+        "permissions" => permissions::list(state, req, scope),
         _ => Err(super::unknown_type(req, NAMESPACE, ty)),
     }
 }

@@ -4,6 +4,7 @@
 //! registry path ([`pull`]), and its instance view says so, with ACI's events.
 
 pub mod groups;
+pub mod locations;
 pub mod pull;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};

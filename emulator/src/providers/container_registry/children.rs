@@ -15,7 +15,7 @@ use crate::arm::{ArmError, ResourceId};
 use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::providers::json_response;
 use crate::state::AppState;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ pub const CONNECTED_REGISTRIES: Behaviour = Behaviour {
     on_write: Some(connected_registry_write),
     on_delete: None,
     on_read: None,
-    actions: &[],
+    actions: &[("deactivate", connected_registry_deactivate)],
     lists: &[],
 };
 
@@ -507,6 +507,23 @@ fn credential_set_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Resul
 /// and `Inactive` until an on-premises instance connects (none ever does
 /// here), the parent's gateway endpoint (the registry's data endpoint in its
 /// home region), an empty TLS certificate.
+/// `POST …/connectedRegistries/{c}/deactivate` (`ConnectedRegistries_Deactivate`):
+/// the instance's activation is reset so that another can take it up. azemu
+/// runs no connected-registry instance, so the resource is left as an
+/// instance that never activated: `Inactive`, `Offline`. 200, no body.
+fn connected_registry_deactivate(cx: &Ctx) -> Result<Response, ArmError> {
+    let id = cx.id.clone();
+    let mut row = cx
+        .state
+        .resources()
+        .get(&id)?
+        .ok_or_else(|| ArmError::resource_not_found(&id.to_string(), ""))?;
+    row["properties"]["activation"] = json!({"status": "Inactive"});
+    row["properties"]["connectionState"] = json!("Offline");
+    cx.state.resources().put(&id, row)?;
+    Ok(StatusCode::OK.into_response())
+}
+
 fn connected_registry_write(
     cx: &Ctx,
     row: &mut Value,

@@ -224,10 +224,7 @@ const SERVICES: &[(&str, &[&str])] = &[
 /// availableDelegations/{name}` under the subscription or the group (the
 /// spec's examples `AvailableDelegations*Get.json`).
 fn available_delegations(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
-    let scope = match &cx.id.resource_group {
-        Some(g) => ResourceId::resource_group(&cx.id.subscription, g),
-        None => ResourceId::subscription(&cx.id.subscription),
-    };
+    let scope = list_scope(&cx.id);
     Ok(SERVICES
         .iter()
         .map(|(service, actions)| {
@@ -241,4 +238,12 @@ fn available_delegations(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
             })
         })
         .collect())
+}
+
+/// The subscription or resource group a `locations/{l}/…` list is asked at.
+pub fn list_scope(location: &ResourceId) -> ResourceId {
+    match &location.resource_group {
+        Some(g) => ResourceId::resource_group(&location.subscription, g),
+        None => ResourceId::subscription(&location.subscription),
+    }
 }

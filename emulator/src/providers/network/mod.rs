@@ -6,6 +6,7 @@ pub mod addresses;
 pub mod private_dns;
 pub mod private_endpoints;
 pub mod security_groups;
+pub mod subnet_links;
 pub mod virtual_networks;
 
 use crate::arm::{ArmError, ArmRequest, ResourceId};

@@ -98,6 +98,24 @@ fn resource_types(ns: &str, listed: &[&str]) -> Vec<String> {
     out
 }
 
+/// The regions a type is offered in, as Azure lists them: display names
+/// ("East US"), and none for what is not regional (`operations`,
+/// `checkNameAvailability`: azure-cli's recording of `az provider show -n
+/// Microsoft.KeyVault` in `storage/…/test_customer_managed_key.yaml`).
+fn type_locations(resource_type: &str) -> Vec<&'static str> {
+    if ["operations", "checkNameAvailability"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(resource_type))
+    {
+        return vec![];
+    }
+    locations::REGIONS
+        .iter()
+        .take(12)
+        .map(|r| r.display_name)
+        .collect()
+}
+
 fn state_of(state: &AppState, sub: &str, ns: &str) -> Result<String, ArmError> {
     if ALWAYS_REGISTERED.iter().any(|n| n.eq_ignore_ascii_case(ns)) {
         return Ok("Registered".into());
@@ -123,7 +141,7 @@ fn provider_body(
             let versions = api_version::supported_versions(&format!("{ns}/{t}"));
             json!({
                 "resourceType": t,
-                "locations": locations::ALL.iter().take(12).map(|l| l.to_string()).collect::<Vec<_>>(),
+                "locations": type_locations(t),
                 "apiVersions": versions,
                 "capabilities": "None",
             })
@@ -221,7 +239,7 @@ fn tenant_body(ns: &'static str, types: &[&str]) -> Value {
             let versions = api_version::supported_versions(&format!("{ns}/{t}"));
             let mut body = json!({
                 "resourceType": t,
-                "locations": locations::ALL.iter().take(12).map(|l| l.to_string()).collect::<Vec<_>>(),
+                "locations": type_locations(t),
                 "apiVersions": versions,
             });
             if let Some(d) = versions.iter().find(|v| !v.contains('-') || v.len() == 10) {
