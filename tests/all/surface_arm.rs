@@ -831,3 +831,97 @@ async fn identities_through_the_spec_layer_keep_msis_rules() {
         .await;
     assert!(principal_of(&em.control_json("/_emulator/principals").await).is_none());
 }
+
+/// Key Vault's soft delete (azure-cli's `test_keyvault_softdelete`): a
+/// deleted vault is listed and shown as deleted and keeps its name (a new
+/// vault of that name is refused, the name is not available) until it is
+/// recovered (as it was) or purged.
+#[tokio::test]
+async fn deleted_vaults_keep_their_names_until_recovered_or_purged() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&[
+        "group", "create", "-n", "kvsd", "-l", "eastus", "-o", "none",
+    ])
+    .await;
+    let vault = ["keyvault", "create", "-g", "kvsd", "-n", "azemusd01"];
+    az.ok(&[&vault[..], &["--retention-days", "7", "--tags", "team=a"]].concat())
+        .await;
+    az.ok(&["keyvault", "delete", "-n", "azemusd01"]).await;
+
+    let deleted = az.json(&["keyvault", "list-deleted"]).await;
+    let deleted = deleted.as_array().unwrap();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    let d = &deleted[0];
+    assert_eq!(d["type"], "Microsoft.KeyVault/deletedVaults");
+    assert_eq!(
+        d["id"],
+        format!(
+            "/subscriptions/{SUBSCRIPTION}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/azemusd01"
+        )
+    );
+    assert_eq!(d["properties"]["location"], "eastus");
+    assert_eq!(d["properties"]["tags"], json!({"team": "a"}));
+    let when = |f: &str| {
+        time::OffsetDateTime::parse(
+            d["properties"][f].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        when("scheduledPurgeDate") - when("deletionDate"),
+        time::Duration::days(7)
+    );
+    assert!(d.get("_vault").is_none(), "{d}");
+    let shown = az
+        .json(&[
+            "keyvault",
+            "show-deleted",
+            "-n",
+            "azemusd01",
+            "-l",
+            "eastus",
+        ])
+        .await;
+    assert_eq!(shown["properties"]["vaultId"], d["properties"]["vaultId"]);
+    assert!(shown.get("_vault").is_none(), "{shown}");
+
+    // The name stays taken.
+    let out = az.run(&vault).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("A vault with the same name already exists in deleted state"),
+        "{}",
+        out.stderr
+    );
+    let token = em.arm_token().await;
+    let (s, body) = em
+        .arm(
+            &token,
+            Method::POST,
+            &format!(
+                "/subscriptions/{SUBSCRIPTION}/providers/Microsoft.KeyVault/checkNameAvailability?api-version=2023-07-01"
+            ),
+            Some(json!({"name": "azemusd01", "type": "Microsoft.KeyVault/vaults"})),
+        )
+        .await;
+    assert_eq!((s, &body["nameAvailable"]), (200, &json!(false)), "{body}");
+
+    // Recovered as it was.
+    let back = az.json(&["keyvault", "recover", "-n", "azemusd01"]).await;
+    assert_eq!(back["properties"]["softDeleteRetentionInDays"], 7, "{back}");
+    assert_eq!(back["tags"], json!({"team": "a"}), "{back}");
+    assert!(back["properties"]["createMode"].is_null(), "{back}");
+    let none = az.json(&["keyvault", "list-deleted"]).await;
+    assert_eq!(none, json!([]));
+
+    // Purged: gone, and the name is free again.
+    az.ok(&["keyvault", "delete", "-n", "azemusd01"]).await;
+    az.ok(&["keyvault", "purge", "-n", "azemusd01"]).await;
+    let none = az.json(&["keyvault", "list-deleted"]).await;
+    assert_eq!(none, json!([]));
+    az.ok(&vault).await;
+}

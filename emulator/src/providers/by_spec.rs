@@ -96,6 +96,9 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::beside::STORAGE_ACCOUNT,
     &super::beside::STORAGE_NAMES,
     &super::beside::VAULT,
+    &super::beside::DELETED_VAULTS,
+    &super::beside::DELETED_VAULT,
+    &super::beside::DELETED_HSMS,
     &super::beside::VAULT_NAMES,
     &super::beside::WORKSPACE,
 ];
@@ -820,6 +823,12 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     }
     // A delete the spec answers only with 202: accepted, with an operation to
     // poll (the resource is already gone; the operation ends on its schedule).
+    accepted(cx, resource_type)
+}
+
+/// 202 Accepted with a `Location` to poll: for work already done whose
+/// operation Azure still reports on its own schedule (a delete, a purge).
+pub fn accepted(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let op = Operation::start(
         &cx.id.subscription,
         OperationKind::Provision {

@@ -6,6 +6,10 @@
 //! log data plane stands behind them: the endpoints they name are
 //! descriptive, and nothing answers there.
 
+pub mod key_vault;
+
+pub use key_vault::{DELETED_HSMS, DELETED_VAULT, DELETED_VAULTS, VAULT, VAULT_NAMES};
+
 use crate::arm::ArmError;
 use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::providers::json_response;
@@ -28,24 +32,6 @@ pub const STORAGE_NAMES: Behaviour = Behaviour {
     on_delete: None,
     on_read: None,
     actions: &[("checkNameAvailability", storage_name_available)],
-    lists: &[],
-};
-
-pub const VAULT: Behaviour = Behaviour {
-    resource_type: "Microsoft.KeyVault/vaults",
-    on_write: Some(vault),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
-};
-
-pub const VAULT_NAMES: Behaviour = Behaviour {
-    resource_type: "Microsoft.KeyVault",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[("checkNameAvailability", vault_name_available)],
     lists: &[],
 };
 
@@ -164,7 +150,7 @@ fn regenerate_key(cx: &Ctx) -> Result<Response, ArmError> {
 }
 
 /// Is a resource of `resource_type` named `name` (any case) anywhere in azemu?
-fn name_taken(cx: &Ctx, resource_type: &str, name: &str) -> Result<bool, ArmError> {
+pub(super) fn name_taken(cx: &Ctx, resource_type: &str, name: &str) -> Result<bool, ArmError> {
     Ok(cx
         .state
         .resources()
@@ -200,68 +186,6 @@ fn storage_name_available(cx: &Ctx) -> Result<Response, ArmError> {
         &if taken {
             json!({"nameAvailable": false, "reason": "AlreadyExists",
                "message": format!("The storage account named {name} is already taken.")})
-        } else {
-            json!({"nameAvailable": true})
-        },
-    ))
-}
-
-/// A vault's `vaultUri` and defaults (azure-cli's `test_keyvault*` recordings).
-fn vault(cx: &Ctx, row: &mut Value, _old: Option<&Value>) -> Result<(), ArmError> {
-    let name = cx.id.name().to_ascii_lowercase();
-    let p = &mut row["properties"];
-    p["vaultUri"] = json!(format!("https://{name}.vault.azure.net/"));
-    p["provisioningState"] = json!("Succeeded");
-    for (field, default) in [
-        ("enableSoftDelete", json!(true)),
-        ("softDeleteRetentionInDays", json!(90)),
-        ("enableRbacAuthorization", json!(true)),
-        ("publicNetworkAccess", json!("Enabled")),
-    ] {
-        if p.get(field).is_none() {
-            p[field] = default;
-        }
-    }
-    if p.get("accessPolicies").is_none() {
-        p["accessPolicies"] = json!([]);
-    }
-    Ok(())
-}
-
-/// Key Vault's name rule: 3–24 letters, digits and hyphens, starting with a
-/// letter, ending with a letter or digit, no two hyphens in a row.
-fn vault_name_valid(name: &str) -> bool {
-    let b = name.as_bytes();
-    (3..=24).contains(&b.len())
-        && b[0].is_ascii_alphabetic()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && !name.contains("--")
-}
-
-/// `POST {S}/providers/Microsoft.KeyVault/checkNameAvailability`: vault names
-/// are global (their `vaultUri` is `https://{name}.vault.azure.net/`).
-// TODO-fidelity: both refusal texts are Key Vault's as remembered from the
-// portal and az output; azure-cli's keyvault recordings hold only an available
-// name and a managed HSM's "The name '…' is already in use."
-fn vault_name_available(cx: &Ctx) -> Result<Response, ArmError> {
-    let body = cx.req.json_body()?;
-    let name = body["name"].as_str().unwrap_or_default();
-    if !vault_name_valid(name) {
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({
-                "nameAvailable": false, "reason": "AccountNameInvalid",
-                "message": "Vault name must be between 3-24 alphanumeric characters. The name must begin with a letter, end with a letter or digit, and not contain consecutive hyphens.",
-            }),
-        ));
-    }
-    let taken = name_taken(cx, "Microsoft.KeyVault/vaults", name)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &if taken {
-            json!({"nameAvailable": false, "reason": "AlreadyExists",
-               "message": format!("The vault name '{name}' is already in use. Vault names are globally unique so it is possible that the name is already taken. If you are sure that the vault name was not taken then it is possible that a vault with the same name was recently deleted but not purged after being placed in a recoverable state. If the vault is in a recoverable state then the vault will need to be purged before reusing the name. For more information on soft delete and purging a vault follow this link https://go.microsoft.com/fwlink/?linkid=2147740.")})
         } else {
             json!({"nameAvailable": true})
         },
