@@ -60,6 +60,21 @@ pub struct Behaviour {
     pub lists: &'static [(&'static str, ListHook)],
 }
 
+impl Behaviour {
+    /// No rules yet: what a behaviour's constant starts from,
+    /// `Behaviour { on_write: Some(f), ..Behaviour::of("Microsoft.X/ys") }`.
+    pub const fn of(resource_type: &'static str) -> Behaviour {
+        Behaviour {
+            resource_type,
+            on_write: None,
+            on_delete: None,
+            on_read: None,
+            actions: &[],
+            lists: &[],
+        }
+    }
+}
+
 /// Every behaviour module the generic layer knows.
 pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::managed_identity::USER_ASSIGNED_IDENTITY,

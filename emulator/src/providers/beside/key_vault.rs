@@ -24,53 +24,36 @@ const DELETED_TYPE: &str = "Microsoft.KeyVault/deletedVaults";
 const KEPT: &str = "_vault";
 
 pub const VAULT: Behaviour = Behaviour {
-    resource_type: VAULT_TYPE,
     on_write: Some(vault),
     on_delete: Some(soft_delete),
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(VAULT_TYPE)
 };
 
 pub const VAULT_NAMES: Behaviour = Behaviour {
-    resource_type: "Microsoft.KeyVault",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[("checkNameAvailability", vault_name_available)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.KeyVault")
 };
 
 /// `GET {S}/providers/Microsoft.KeyVault/deletedVaults`.
 pub const DELETED_VAULTS: Behaviour = Behaviour {
-    resource_type: DELETED_TYPE,
-    on_write: None,
-    on_delete: None,
     on_read: Some(hide_kept),
-    actions: &[],
     lists: &[("deletedVaults", deleted_vaults)],
+    ..Behaviour::of(DELETED_TYPE)
 };
 
 /// `GET {S}/providers/Microsoft.KeyVault/deletedManagedHSMs` (which `az
 /// keyvault list-deleted` reads too): azemu emulates no managed HSMs, so none
 /// was ever deleted.
 pub const DELETED_HSMS: Behaviour = Behaviour {
-    resource_type: "Microsoft.KeyVault/deletedManagedHSMs",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("deletedManagedHSMs", |_| Ok(Vec::new()))],
+    ..Behaviour::of("Microsoft.KeyVault/deletedManagedHSMs")
 };
 
 /// `GET …/locations/{l}/deletedVaults/{name}` and its `purge`.
 pub const DELETED_VAULT: Behaviour = Behaviour {
-    resource_type: "Microsoft.KeyVault/locations/deletedVaults",
-    on_write: None,
-    on_delete: None,
     on_read: Some(hide_kept),
     actions: &[("purge", purge)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.KeyVault/locations/deletedVaults")
 };
 
 fn deleted_id(subscription: &str, location: &str, name: &str) -> Result<ResourceId, ArmError> {

@@ -18,33 +18,23 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 pub const STORAGE_ACCOUNT: Behaviour = Behaviour {
-    resource_type: "Microsoft.Storage/storageAccounts",
     on_write: Some(storage_account),
-    on_delete: None,
-    on_read: None,
     actions: &[("listKeys", list_keys), ("regenerateKey", regenerate_key)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Storage/storageAccounts")
 };
 
 pub const STORAGE_NAMES: Behaviour = Behaviour {
-    resource_type: "Microsoft.Storage",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[("checkNameAvailability", storage_name_available)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Storage")
 };
 
 pub const WORKSPACE: Behaviour = Behaviour {
-    resource_type: "Microsoft.OperationalInsights/workspaces",
     on_write: Some(workspace),
-    on_delete: None,
-    on_read: None,
     actions: &[
         ("sharedKeys", shared_keys),
         ("regenerateSharedKey", regenerate_shared_keys),
     ],
-    lists: &[],
+    ..Behaviour::of("Microsoft.OperationalInsights/workspaces")
 };
 
 fn now_text(cx: &Ctx) -> String {

@@ -11,30 +11,18 @@ use crate::providers::by_spec::{Behaviour, Ctx};
 use serde_json::{Value, json};
 
 pub const USAGES: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerInstance/locations/usages",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("usages", usages)],
+    ..Behaviour::of("Microsoft.ContainerInstance/locations/usages")
 };
 
 pub const CAPABILITIES: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerInstance/locations/capabilities",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("capabilities", capabilities)],
+    ..Behaviour::of("Microsoft.ContainerInstance/locations/capabilities")
 };
 
 pub const CACHED_IMAGES: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerInstance/locations/cachedImages",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("cachedImages", cached_images)],
+    ..Behaviour::of("Microsoft.ContainerInstance/locations/cachedImages")
 };
 
 /// Container groups per region per subscription: ACI's documented default

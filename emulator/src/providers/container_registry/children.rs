@@ -22,68 +22,48 @@ use serde_json::{Value, json};
 pub const REPLICATION_TYPE: &str = "Microsoft.ContainerRegistry/registries/replications";
 
 pub const REPLICATIONS: Behaviour = Behaviour {
-    resource_type: REPLICATION_TYPE,
     on_write: Some(replication_write),
     on_delete: Some(replication_delete),
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(REPLICATION_TYPE)
 };
 
 pub const WEBHOOKS: Behaviour = Behaviour {
-    resource_type: crate::acr::webhooks::WEBHOOK_TYPE,
     on_write: Some(webhook_write),
     on_delete: Some(webhook_delete),
-    on_read: None,
     actions: &[
         ("ping", ping),
         ("listEvents", list_events),
         ("getCallbackConfig", callback_config),
     ],
-    lists: &[],
+    ..Behaviour::of(crate::acr::webhooks::WEBHOOK_TYPE)
 };
 
 /// The registry's actions that no hand-written handler serves.
 pub const REGISTRY_ACTIONS: Behaviour = Behaviour {
-    resource_type: registries::TYPE,
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[
         ("importImage", super::import::import_image),
         ("listUsages", list_usages),
     ],
-    lists: &[],
+    ..Behaviour::of(registries::TYPE)
 };
 
 pub const CACHE_RULES: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerRegistry/registries/cacheRules",
     on_write: Some(created_on),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of("Microsoft.ContainerRegistry/registries/cacheRules")
 };
 
 pub const CREDENTIAL_SETS: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerRegistry/registries/credentialSets",
     on_write: Some(credential_set_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of("Microsoft.ContainerRegistry/registries/credentialSets")
 };
 
 /// Connected registries (spec 2023-11-01-preview and later): served once those
 /// specs are in `fixtures/specs`; until then the type is unknown to the table
 /// and this behaviour is never reached.
 pub const CONNECTED_REGISTRIES: Behaviour = Behaviour {
-    resource_type: "Microsoft.ContainerRegistry/registries/connectedRegistries",
     on_write: Some(connected_registry_write),
-    on_delete: None,
-    on_read: None,
     actions: &[("deactivate", connected_registry_deactivate)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.ContainerRegistry/registries/connectedRegistries")
 };
 
 fn bad(code: &'static str, message: String) -> ArmError {

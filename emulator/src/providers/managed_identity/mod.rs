@@ -24,12 +24,8 @@ use serde_json::{Value, json};
 pub const TYPE: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
 
 pub const USER_ASSIGNED_IDENTITY: Behaviour = Behaviour {
-    resource_type: TYPE,
     on_write: Some(on_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(TYPE)
 };
 
 /// Azure: 3–128 characters, letters, digits, `-` and `_`, starting with a letter or digit.

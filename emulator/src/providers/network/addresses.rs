@@ -21,21 +21,13 @@ use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
 pub const VNET_ACTIONS: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/virtualNetworks",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[("CheckIPAddressAvailability", check_ip_address)],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Network/virtualNetworks")
 };
 
 pub const DELEGATIONS: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/locations/availableDelegations",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("availableDelegations", available_delegations)],
+    ..Behaviour::of("Microsoft.Network/locations/availableDelegations")
 };
 
 /// How many free addresses Azure suggests when the one asked for is taken.

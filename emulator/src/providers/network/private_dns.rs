@@ -30,31 +30,20 @@ const MAX_LINKS: u32 = 1000;
 const MAX_REGISTERING_LINKS: u32 = 100;
 
 pub const ZONE: Behaviour = Behaviour {
-    resource_type: ZONE_TYPE,
     on_write: Some(zone_write),
-    on_delete: None,
     on_read: Some(zone_read),
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(ZONE_TYPE)
 };
 
 pub const LINK: Behaviour = Behaviour {
-    resource_type: LINK_TYPE,
     on_write: Some(link_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(LINK_TYPE)
 };
 
 /// `GET {zone}/ALL`: every record set of the zone.
 pub const ALL: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/privateDnsZones/ALL",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("ALL", all_record_sets)],
+    ..Behaviour::of("Microsoft.Network/privateDnsZones/ALL")
 };
 
 const fn record_set(resource_type: &'static str) -> Behaviour {

@@ -26,49 +26,31 @@ const ROUTE_TABLE_TYPE: &str = "Microsoft.Network/routeTables";
 const PUBLIC_IP_TYPE: &str = "Microsoft.Network/publicIPAddresses";
 
 pub const NSG: Behaviour = Behaviour {
-    resource_type: NSG_TYPE,
     on_write: Some(nsg_write),
     on_delete: Some(nsg_delete),
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(NSG_TYPE)
 };
 
 /// A rule PUT on its own (`…/securityRules/{name}`), checked against its siblings.
 pub const SECURITY_RULE: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/networkSecurityGroups/securityRules",
     on_write: Some(rule_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Network/networkSecurityGroups/securityRules")
 };
 
 pub const ROUTE_TABLE: Behaviour = Behaviour {
-    resource_type: ROUTE_TABLE_TYPE,
     on_write: Some(route_table_write),
     on_delete: Some(route_table_delete),
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(ROUTE_TABLE_TYPE)
 };
 
 pub const ROUTE: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/routeTables/routes",
     on_write: Some(route_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Network/routeTables/routes")
 };
 
 pub const PUBLIC_IP: Behaviour = Behaviour {
-    resource_type: PUBLIC_IP_TYPE,
     on_write: Some(public_ip_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(PUBLIC_IP_TYPE)
 };
 
 fn bad(code: &'static str, message: String) -> ArmError {

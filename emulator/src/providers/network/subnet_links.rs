@@ -23,26 +23,18 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 pub const SUBNET_ACTIONS: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/virtualNetworks/subnets",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[
         ("ServiceAssociationLinks", service_association_links),
         ("ResourceNavigationLinks", resource_navigation_links),
         ("PrepareNetworkPolicies", network_policies),
         ("UnprepareNetworkPolicies", network_policies),
     ],
-    lists: &[],
+    ..Behaviour::of("Microsoft.Network/virtualNetworks/subnets")
 };
 
 pub const ENDPOINT_TYPES: Behaviour = Behaviour {
-    resource_type: "Microsoft.Network/locations/availablePrivateEndpointTypes",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
-    actions: &[],
     lists: &[("availablePrivateEndpointTypes", endpoint_types)],
+    ..Behaviour::of("Microsoft.Network/locations/availablePrivateEndpointTypes")
 };
 
 const ACI_GROUP: &str = "Microsoft.ContainerInstance/containerGroups";

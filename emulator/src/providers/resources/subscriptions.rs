@@ -195,12 +195,8 @@ pub fn tenants_list(state: &AppState, req: &ArmRequest) -> Result<Response, ArmE
 
 /// `POST {S}/providers/Microsoft.Resources/checkZonePeers` (Subscriptions_CheckZonePeers).
 pub const ZONE_PEERS: crate::providers::by_spec::Behaviour = crate::providers::by_spec::Behaviour {
-    resource_type: "Microsoft.Resources",
-    on_write: None,
-    on_delete: None,
-    on_read: None,
     actions: &[("checkZonePeers", check_zone_peers)],
-    lists: &[],
+    ..crate::providers::by_spec::Behaviour::of("Microsoft.Resources")
 };
 
 /// Which of other subscriptions' logical zones share each of this
