@@ -4,7 +4,8 @@
 //! (per-SKU quota, `ping`, `listEvents`, `getCallbackConfig`; the events
 //! themselves are [`crate::acr::webhooks`]), cache rules and credential sets
 //! (`creationDate`, a credential set's system identity), agent pools, and the
-//! registry's own actions `importImage` ([`super::import`]) and `listUsages`.
+//! registry's own actions `importImage` ([`super::import`]), `listUsages` and
+//! `generateCredentials` ([`super::scope_maps`]).
 //!
 //! Facts from azure-cli's recordings (`test_acr_create_replication`,
 //! `test_acr_create_webhook`, `test_acr_create_with_managed_registry`,
@@ -52,6 +53,10 @@ pub const REGISTRY_ACTIONS: Behaviour = Behaviour {
     actions: &[
         ("importImage", super::import::import_image),
         ("listUsages", list_usages),
+        (
+            "generateCredentials",
+            super::scope_maps::generate_credentials,
+        ),
     ],
     lists: &[],
 };

@@ -48,10 +48,7 @@ pub fn resource(
         | (
             None,
             Some(
-                "scopemaps"
-                | "tokens"
-                | "generatecredentials"
-                | "privateendpointconnections"
+                "privateendpointconnections"
                 | "privatelinkresources"
                 | "tasks"
                 | "runs"
@@ -76,15 +73,6 @@ pub fn resource(
         ));
     }
     match (child, tail.as_deref()) {
-        (None, Some("scopemaps")) => scope_maps::scope_maps(state, req, &registry, None),
-        (None, Some("tokens")) => scope_maps::tokens(state, req, &registry, None),
-        (None, Some("generatecredentials")) if req.method == http::Method::POST => {
-            scope_maps::generate_credentials(state, req, &registry)
-        }
-        (Some((t, n)), None) if t == "scopemaps" => {
-            scope_maps::scope_maps(state, req, &registry, Some(n))
-        }
-        (Some((t, n)), None) if t == "tokens" => scope_maps::tokens(state, req, &registry, Some(n)),
         (None, Some("privateendpointconnections")) => {
             registries::private_endpoint_connections(state, req, &registry, None)
         }
