@@ -91,6 +91,7 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::CONNECTED_REGISTRIES,
     &super::container_registry::scope_maps::SCOPE_MAPS,
     &super::container_registry::scope_maps::TOKENS,
+    &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
     &super::container_instance::locations::USAGES,
     &super::container_instance::locations::CAPABILITIES,
     &super::container_instance::locations::CACHED_IMAGES,
@@ -103,16 +104,22 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
 ];
 
 /// The resources Azure keeps under a parent without anyone creating them,
-/// for that parent (a registry's system scope maps).
-pub type BuiltInHook = fn(&ResourceId) -> Vec<Value>;
+/// for that parent (a registry's system scope maps, its private link resources).
+pub type BuiltInHook = fn(&AppState, &ResourceId) -> Result<Vec<Value>, ArmError>;
 
 /// Built-in resources by type: read by id and listed (after the stored ones)
 /// like stored resources, never stored; their type's behaviour refuses to
 /// write or delete them.
-const BUILT_IN: &[(&str, BuiltInHook)] = &[(
-    super::container_registry::scope_maps::SCOPE_MAP_TYPE,
-    super::container_registry::scope_maps::system_maps,
-)];
+const BUILT_IN: &[(&str, BuiltInHook)] = &[
+    (
+        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
+        super::container_registry::scope_maps::system_maps,
+    ),
+    (
+        super::container_registry::children::PRIVATE_LINK_RESOURCE_TYPE,
+        super::container_registry::children::private_link_resources,
+    ),
+];
 
 /// Writes Azure answers at once with one status, whatever the spec's statuses
 /// and long-running flag say: (type, method, status). ACR's scope maps, as
@@ -139,12 +146,19 @@ fn fixed_status(resource_type: &str, method: &Method) -> Option<StatusCode> {
 }
 
 /// The built-in resources of `resource_type` under `parent`.
-fn built_in_under(parent: &ResourceId, resource_type: &str) -> Vec<Value> {
-    BUILT_IN
+fn built_in_under(
+    state: &AppState,
+    parent: &ResourceId,
+    resource_type: &str,
+) -> Result<Vec<Value>, ArmError> {
+    let mut out = Vec::new();
+    for (_, h) in BUILT_IN
         .iter()
         .filter(|(t, _)| t.eq_ignore_ascii_case(resource_type))
-        .flat_map(|(_, h)| h(parent))
-        .collect()
+    {
+        out.extend(h(state, parent)?);
+    }
+    Ok(out)
 }
 
 /// The built-in resource `id` names, if its parent exists.
@@ -152,17 +166,16 @@ fn built_in(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError
     let Some(parent) = id.parent() else {
         return Ok(None);
     };
-    let found = built_in_under(&parent, &id.resource_type())
+    if state.resources().get(&parent)?.is_none() {
+        return Ok(None);
+    }
+    Ok(built_in_under(state, &parent, &id.resource_type())?
         .into_iter()
         .find(|v| {
             v["name"]
                 .as_str()
                 .is_some_and(|n| n.eq_ignore_ascii_case(id.name()))
-        });
-    if found.is_none() || state.resources().get(&parent)?.is_none() {
-        return Ok(None);
-    }
-    Ok(found)
+        }))
 }
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {
@@ -938,7 +951,7 @@ fn list(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
                 .unwrap_or_default(),
             None => {
                 let mut stored = cx.state.resources().children(&cx.id, resource_type)?;
-                stored.extend(built_in_under(&cx.id, resource_type));
+                stored.extend(built_in_under(cx.state, &cx.id, resource_type)?);
                 stored
             }
         }

@@ -48,9 +48,7 @@ pub fn resource(
         | (
             None,
             Some(
-                "privateendpointconnections"
-                | "privatelinkresources"
-                | "tasks"
+                "tasks"
                 | "runs"
                 | "taskruns"
                 | "schedulerun"
@@ -73,15 +71,6 @@ pub fn resource(
         ));
     }
     match (child, tail.as_deref()) {
-        (None, Some("privateendpointconnections")) => {
-            registries::private_endpoint_connections(state, req, &registry, None)
-        }
-        (Some((t, n)), None) if t == "privateendpointconnections" => {
-            registries::private_endpoint_connections(state, req, &registry, Some(n))
-        }
-        (None, Some("privatelinkresources")) => {
-            registries::private_link_resources(state, req, &registry)
-        }
         (None, Some("tasks")) => tasks::tasks(state, req, &registry, None, None),
         (Some((t, n)), action) if t == "tasks" => {
             tasks::tasks(state, req, &registry, Some(n), action)

@@ -90,11 +90,11 @@ pub const TOKENS: Behaviour = Behaviour {
 };
 
 /// A registry's system scope maps (the spec layer's built-in resources).
-pub fn system_maps(registry: &ResourceId) -> Vec<Value> {
-    SYSTEM_MAPS
+pub fn system_maps(_state: &AppState, registry: &ResourceId) -> Result<Vec<Value>, ArmError> {
+    Ok(SYSTEM_MAPS
         .iter()
         .filter_map(|(n, _, _)| system_map(registry, n))
-        .collect()
+        .collect())
 }
 
 fn bad(code: &'static str, message: String) -> ArmError {
