@@ -2,8 +2,9 @@
 //! generic layer, `providers/by_spec.rs`, with the behaviours of
 //! `providers/container_registry/children.rs`), driven by the real az CLI:
 //! replications, webhooks and their events, `az acr import` between emulated
-//! registries, `az acr show-usage`, cache rules, credential sets and agent
-//! pools. Expected fields follow azure-cli's recorded responses.
+//! registries, `az acr show-usage`, cache rules, credential sets, agent
+//! pools, scope maps and tokens. Expected fields follow azure-cli's recorded
+//! responses.
 
 use crate::az::{Az, Mode};
 use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
@@ -1063,4 +1064,145 @@ async fn connected_registry_create() {
         ))
         .await;
     assert_eq!(shown["mode"], "ReadOnly");
+}
+
+/// Scope maps and tokens, served by the spec layer with ACR's rules
+/// (`providers/container_registry/scope_maps.rs`): the three system scope maps
+/// list and show and refuse writes; a scope map's PUT answers 200 and its
+/// PATCH 201, a token's creating PUT 201 with an operation to poll
+/// (recordings test_repository_token_create, test_acr_connectedregistry);
+/// `type`, `id`, `name`, `systemData`, `properties` in that order; a token's
+/// credentials name its passwords, never their values.
+#[tokio::test]
+async fn scope_maps_and_tokens() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    az.ok(&words("acr create -n mapsreg01 -g reg --sku Basic -o none"))
+        .await;
+    let maps = az.json(&words("acr scope-map list -r mapsreg01")).await;
+    assert_eq!(
+        names(&maps),
+        [
+            "_repositories_admin",
+            "_repositories_pull",
+            "_repositories_push"
+        ],
+        "{maps}"
+    );
+    let pull = az
+        .json(&words(
+            "acr scope-map show -r mapsreg01 -n _repositories_pull",
+        ))
+        .await;
+    assert_eq!(pull["actions"], json!(["repositories/*/content/read"]));
+    assert_eq!(
+        pull["description"],
+        "Can pull any repository of the registry"
+    );
+    // A token on a system scope map, its passwords made by `generateCredentials`.
+    let made = az
+        .json(&words(
+            "acr token create -r mapsreg01 -n puller --scope-map _repositories_pull",
+        ))
+        .await;
+    let passwords = made["credentials"]["passwords"].as_array().unwrap();
+    assert_eq!(passwords.len(), 2, "{made}");
+    assert!(passwords.iter().all(|p| p["value"].is_string()), "{made}");
+    let shown = az
+        .json(&words("acr token show -r mapsreg01 -n puller"))
+        .await;
+    let passwords = shown["credentials"]["passwords"].as_array().unwrap();
+    assert_eq!(
+        passwords.iter().map(|p| &p["name"]).collect::<Vec<_>>(),
+        ["password1", "password2"],
+        "{shown}"
+    );
+    assert!(passwords.iter().all(|p| p["value"].is_null()), "{shown}");
+
+    let token = em.arm_token().await;
+    let reg = registry_id("reg", "mapsreg01");
+    let a = "api-version=2023-07-01";
+    let refused = json!({"error": {"code": "CannotModifySystemScopeMap",
+        "message": "System defined scope maps cannot be modified or deleted."}});
+    let body = json!({"properties": {"actions": ["repositories/hello/content/read"]}});
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{reg}/scopeMaps/_repositories_admin?{a}"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!((s, &b), (400, &refused));
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::DELETE,
+            &format!("{reg}/scopeMaps/_repositories_push?{a}"),
+            None,
+        )
+        .await;
+    assert_eq!((s, &b), (400, &refused));
+
+    let map = format!("{reg}/scopeMaps/map1");
+    let (s, b) = em
+        .arm(&token, Method::PUT, &format!("{map}?{a}"), Some(body))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&b), ["type", "id", "name", "systemData", "properties"]);
+    assert_eq!(
+        keys(&b["properties"]),
+        ["type", "creationDate", "provisioningState", "actions"]
+    );
+    assert_eq!(b["properties"]["type"], "UserDefined");
+    let (s, b) = em
+        .arm(
+            &token,
+            Method::PATCH,
+            &format!("{map}?{a}"),
+            Some(json!({"properties": {"description": "hello readers"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["properties"]["description"], "hello readers");
+    assert_eq!(
+        b["properties"]["actions"],
+        json!(["repositories/hello/content/read"])
+    );
+
+    let tok = format!("{reg}/tokens/reader");
+    let r = em
+        .http()
+        .put(format!("{}{tok}?{a}", em.base()))
+        .bearer_auth(&token)
+        .json(&json!({"properties": {"scopeMapId": map, "status": "enabled"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().contains_key("azure-asyncoperation"));
+    let b: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(keys(&b), ["type", "id", "name", "systemData", "properties"]);
+    assert_eq!(
+        keys(&b["properties"]),
+        [
+            "creationDate",
+            "provisioningState",
+            "scopeMapId",
+            "credentials",
+            "status"
+        ]
+    );
+    assert_eq!(b["properties"]["credentials"], json!({"passwords": []}));
+    for (method, path, status) in [
+        (Method::DELETE, &tok, 200),
+        (Method::DELETE, &tok, 204),
+        (Method::DELETE, &map, 200),
+        (Method::GET, &map, 404),
+    ] {
+        let (s, b) = em.arm(&token, method, &format!("{path}?{a}"), None).await;
+        assert_eq!(s, status, "{path}: {b}");
+    }
 }

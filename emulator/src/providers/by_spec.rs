@@ -104,6 +104,9 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::CACHE_RULES,
     &super::container_registry::children::CREDENTIAL_SETS,
     &super::container_registry::children::CONNECTED_REGISTRIES,
+    &super::container_registry::scope_maps::SCOPE_MAPS,
+    &super::container_registry::scope_maps::TOKENS,
+    &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
     &super::container_instance::locations::USAGES,
     &super::container_instance::locations::CAPABILITIES,
     &super::container_instance::locations::CACHED_IMAGES,
@@ -117,6 +120,81 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::beside::VAULT_NAMES,
     &super::beside::WORKSPACE,
 ];
+
+/// The resources Azure keeps under a parent without anyone creating them,
+/// for that parent (a registry's system scope maps, its private link resources).
+pub type BuiltInHook = fn(&AppState, &ResourceId) -> Result<Vec<Value>, ArmError>;
+
+/// Built-in resources by type: read by id and listed (after the stored ones)
+/// like stored resources, never stored; their type's behaviour refuses to
+/// write or delete them.
+const BUILT_IN: &[(&str, BuiltInHook)] = &[
+    (
+        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
+        super::container_registry::scope_maps::system_maps,
+    ),
+    (
+        super::container_registry::children::PRIVATE_LINK_RESOURCE_TYPE,
+        super::container_registry::children::private_link_resources,
+    ),
+];
+
+/// Writes Azure answers at once with one status, whatever the spec's statuses
+/// and long-running flag say: (type, method, status). ACR's scope maps, as
+/// azure-cli's acr recordings have them (`test_repository_token_create`,
+/// `test_acr_connectedregistry`): a creating PUT answers 200, a PATCH 201.
+const FIXED_STATUS: &[(&str, &str, u16)] = &[
+    (
+        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
+        "PUT",
+        200,
+    ),
+    (
+        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
+        "PATCH",
+        201,
+    ),
+];
+
+fn fixed_status(resource_type: &str, method: &Method) -> Option<StatusCode> {
+    FIXED_STATUS
+        .iter()
+        .find(|(t, m, _)| t.eq_ignore_ascii_case(resource_type) && *m == method.as_str())
+        .and_then(|(_, _, s)| StatusCode::from_u16(*s).ok())
+}
+
+/// The built-in resources of `resource_type` under `parent`.
+fn built_in_under(
+    state: &AppState,
+    parent: &ResourceId,
+    resource_type: &str,
+) -> Result<Vec<Value>, ArmError> {
+    let mut out = Vec::new();
+    for (_, h) in BUILT_IN
+        .iter()
+        .filter(|(t, _)| t.eq_ignore_ascii_case(resource_type))
+    {
+        out.extend(h(state, parent)?);
+    }
+    Ok(out)
+}
+
+/// The built-in resource `id` names, if its parent exists.
+fn built_in(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    let Some(parent) = id.parent() else {
+        return Ok(None);
+    };
+    if state.resources().get(&parent)?.is_none() {
+        return Ok(None);
+    }
+    Ok(built_in_under(state, &parent, &id.resource_type())?
+        .into_iter()
+        .find(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(id.name()))
+        }))
+}
 
 fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {
     BEHAVIOURS
@@ -328,6 +406,9 @@ fn read(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
     if let Some(v) = state.resources().get(id)? {
         return Ok(Some(v));
     }
+    if let Some(v) = built_in(state, id)? {
+        return Ok(Some(v));
+    }
     let Some((parent, field)) = inline_parent(id) else {
         return Ok(None);
     };
@@ -458,6 +539,10 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         h(cx, &mut row, existing.as_ref())?;
     }
     store(cx, id, &row)?;
+    if let Some(status) = fixed_status(resource_type, &cx.req.method) {
+        fill_computed(cx.state, resource_type, &mut row)?;
+        return Ok(json_response(status, &shaped(cx.op, &row)));
+    }
     // 201 for a new resource, where the spec lists it (some answer 200 either way).
     let status = if existing.is_none() && cx.op.statuses.contains(&201) {
         StatusCode::CREATED
@@ -804,7 +889,8 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     }
     store(cx, &cx.id, &row)?;
     fill_computed(cx.state, resource_type, &mut row)?;
-    Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)))
+    let status = fixed_status(resource_type, &cx.req.method).unwrap_or(StatusCode::OK);
+    Ok(json_response(status, &shaped(cx.op, &row)))
 }
 
 fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
@@ -887,7 +973,11 @@ fn list(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
                 .as_array()
                 .cloned()
                 .unwrap_or_default(),
-            None => cx.state.resources().children(&cx.id, resource_type)?,
+            None => {
+                let mut stored = cx.state.resources().children(&cx.id, resource_type)?;
+                stored.extend(built_in_under(cx.state, &cx.id, resource_type)?);
+                stored
+            }
         }
     };
     let item_schema = cx

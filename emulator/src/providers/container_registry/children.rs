@@ -4,7 +4,8 @@
 //! (per-SKU quota, `ping`, `listEvents`, `getCallbackConfig`; the events
 //! themselves are [`crate::acr::webhooks`]), cache rules and credential sets
 //! (`creationDate`, a credential set's system identity), agent pools, and the
-//! registry's own actions `importImage` ([`super::import`]) and `listUsages`.
+//! registry's own actions `importImage` ([`super::import`]), `listUsages` and
+//! `generateCredentials` ([`super::scope_maps`]).
 //!
 //! Facts from azure-cli's recordings (`test_acr_create_replication`,
 //! `test_acr_create_webhook`, `test_acr_create_with_managed_registry`,
@@ -43,6 +44,10 @@ pub const REGISTRY_ACTIONS: Behaviour = Behaviour {
     actions: &[
         ("importImage", super::import::import_image),
         ("listUsages", list_usages),
+        (
+            "generateCredentials",
+            super::scope_maps::generate_credentials,
+        ),
     ],
     ..Behaviour::of(registries::TYPE)
 };
@@ -64,6 +69,24 @@ pub const CONNECTED_REGISTRIES: Behaviour = Behaviour {
     on_write: Some(connected_registry_write),
     actions: &[("deactivate", connected_registry_deactivate)],
     ..Behaviour::of("Microsoft.ContainerRegistry/registries/connectedRegistries")
+};
+
+pub const PRIVATE_ENDPOINT_CONNECTION_TYPE: &str =
+    "Microsoft.ContainerRegistry/registries/privateEndpointConnections";
+pub const PRIVATE_LINK_RESOURCE_TYPE: &str =
+    "Microsoft.ContainerRegistry/registries/privateLinkResources";
+
+/// A registry's private endpoint connections, kept inline in the registry's
+/// `privateEndpointConnections` (made when a private endpoint connects,
+/// [`crate::providers::network::private_endpoints`]): a PUT approves or
+/// rejects one that exists, a DELETE removes it.
+pub const PRIVATE_ENDPOINT_CONNECTIONS: Behaviour = Behaviour {
+    resource_type: PRIVATE_ENDPOINT_CONNECTION_TYPE,
+    on_write: Some(connection_write),
+    on_delete: None,
+    on_read: None,
+    actions: &[],
+    lists: &[],
 };
 
 fn bad(code: &'static str, message: String) -> ArmError {
@@ -542,4 +565,65 @@ fn connected_registry_write(
     }
     props["loginServer"] = json!({"tls": {"certificate": {}}});
     Ok(())
+}
+
+// ---- private endpoint connections, private link resources ------------------
+
+/// Only a connection a private endpoint made can be written: its state (one of
+/// ACR's four statuses, a description, no actions required); the rest is kept.
+fn connection_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError> {
+    let Some(old) = old else {
+        let registry = cx.id.parent().unwrap_or_else(|| cx.id.clone());
+        return Err(ArmError::resource_not_found(
+            &format!(
+                "{}/{}/privateEndpointConnections/{}",
+                registries::TYPE,
+                registry.name(),
+                cx.id.name()
+            ),
+            registry.resource_group.as_deref().unwrap_or_default(),
+        ));
+    };
+    let st = row["properties"]["privateLinkServiceConnectionState"].clone();
+    let status = match st["status"].as_str() {
+        Some(s)
+            if ["Approved", "Rejected", "Pending", "Disconnected"]
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(s)) =>
+        {
+            s.to_string()
+        }
+        other => {
+            return Err(bad(
+                "InvalidParameter",
+                format!(
+                    "The private link service connection status '{}' is not valid.",
+                    other.unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    let mut kept = old.clone();
+    kept["properties"]["privateLinkServiceConnectionState"] = json!({
+        "status": status, "description": st["description"].as_str().unwrap_or_default(), "actionsRequired": "None",
+    });
+    *row = kept;
+    Ok(())
+}
+
+/// A registry's private link resources (built in): the `registry` group with
+/// its required members, the registry and its data endpoint in its home region.
+pub fn private_link_resources(
+    state: &AppState,
+    registry: &ResourceId,
+) -> Result<Vec<Value>, ArmError> {
+    let Some(row) = registries::load(state, registry)? else {
+        return Ok(Vec::new());
+    };
+    let loc = row["location"].as_str().unwrap_or("eastus");
+    Ok(vec![json!({
+        "id": format!("{registry}/privateLinkResources/registry"), "name": "registry",
+        "type": PRIVATE_LINK_RESOURCE_TYPE,
+        "properties": {"groupId": "registry", "requiredMembers": ["registry", format!("registry_data_{loc}")], "requiredZoneNames": ["privatelink.azurecr.io"]},
+    })])
 }

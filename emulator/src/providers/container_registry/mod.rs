@@ -48,12 +48,7 @@ pub fn resource(
         | (
             None,
             Some(
-                "scopemaps"
-                | "tokens"
-                | "generatecredentials"
-                | "privateendpointconnections"
-                | "privatelinkresources"
-                | "tasks"
+                "tasks"
                 | "runs"
                 | "taskruns"
                 | "schedulerun"
@@ -76,24 +71,6 @@ pub fn resource(
         ));
     }
     match (child, tail.as_deref()) {
-        (None, Some("scopemaps")) => scope_maps::scope_maps(state, req, &registry, None),
-        (None, Some("tokens")) => scope_maps::tokens(state, req, &registry, None),
-        (None, Some("generatecredentials")) if req.method == http::Method::POST => {
-            scope_maps::generate_credentials(state, req, &registry)
-        }
-        (Some((t, n)), None) if t == "scopemaps" => {
-            scope_maps::scope_maps(state, req, &registry, Some(n))
-        }
-        (Some((t, n)), None) if t == "tokens" => scope_maps::tokens(state, req, &registry, Some(n)),
-        (None, Some("privateendpointconnections")) => {
-            registries::private_endpoint_connections(state, req, &registry, None)
-        }
-        (Some((t, n)), None) if t == "privateendpointconnections" => {
-            registries::private_endpoint_connections(state, req, &registry, Some(n))
-        }
-        (None, Some("privatelinkresources")) => {
-            registries::private_link_resources(state, req, &registry)
-        }
         (None, Some("tasks")) => tasks::tasks(state, req, &registry, None, None),
         (Some((t, n)), action) if t == "tasks" => {
             tasks::tasks(state, req, &registry, Some(n), action)

@@ -1,20 +1,31 @@
 //! Repository-scoped access: scope maps (`ScopeMaps_*`) and tokens
 //! (`Tokens_*`, `Registries_GenerateCredentials`), children of a registry.
+//! Routing, validation, LROs, paging and shaping are the spec layer's
+//! ([`crate::providers::by_spec`]); Azure's rules for them are here.
 //!
-//! A scope map lists actions `repositories/<name or prefix/*>/<content|metadata>/<read|write|delete>`;
-//! a token names one scope map, has a status and up to two passwords. On the
-//! data plane the token's name and a password log in with exactly the scope
-//! map's actions (see [`token_grants`]). Registries carry three system scope
-//! maps: `_repositories_admin`, `_repositories_pull`, `_repositories_push`.
-
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+//! A scope map lists actions `repositories/<name or prefix/*>/<content|metadata>/<read|write|delete>`
+//! (or a connected registry's `gateway/…` actions); a token names one scope
+//! map, has a status and up to two passwords, kept apart from the token in
+//! [`tables::ACR_CREDENTIALS`] and never shown again after
+//! `generateCredentials` answers them. On the data plane the token's name and
+//! a password log in with exactly the scope map's actions (see
+//! [`token_grants`]). Registries carry three system scope maps,
+//! `_repositories_admin`, `_repositories_pull` and `_repositories_push`:
+//! built in ([`system_maps`]), never stored, never modified.
+//!
+//! As azure-cli's acr recordings (`test_repository_token_create`,
+//! `test_acr_connectedregistry`) show them: `type`, `id`, `name`,
+//! `systemData`, then the properties; a token's `credentials` list its
+//! passwords' names and dates, not their values.
+use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
+use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::providers::json_response;
 use crate::state::AppState;
 use crate::store::tables;
-use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Map, Value, json};
 
 pub const SCOPE_MAP_TYPE: &str = "Microsoft.ContainerRegistry/registries/scopeMaps";
 pub const TOKEN_TYPE: &str = "Microsoft.ContainerRegistry/registries/tokens";
@@ -58,28 +69,47 @@ fn system_map(registry: &ResourceId, name: &str) -> Option<Value> {
     }))
 }
 
-fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.resources().get(id)?)
+pub const SCOPE_MAPS: Behaviour = Behaviour {
+    resource_type: SCOPE_MAP_TYPE,
+    on_write: Some(scope_map_write),
+    on_delete: Some(scope_map_delete),
+    on_read: None,
+    actions: &[],
+    lists: &[],
+};
+
+pub const TOKENS: Behaviour = Behaviour {
+    resource_type: TOKEN_TYPE,
+    on_write: Some(token_write),
+    // The token's passwords go with it: the spec layer removes every
+    // credential row under a deleted resource.
+    on_delete: None,
+    on_read: Some(token_read),
+    actions: &[],
+    lists: &[],
+};
+
+/// A registry's system scope maps (the spec layer's built-in resources).
+pub fn system_maps(_state: &AppState, registry: &ResourceId) -> Result<Vec<Value>, ArmError> {
+    Ok(SYSTEM_MAPS
+        .iter()
+        .filter_map(|(n, _, _)| system_map(registry, n))
+        .collect())
 }
 
-fn not_found(id: &ResourceId, registry: &ResourceId) -> ArmError {
-    ArmError::resource_not_found(
-        &format!("{}/{}", id.resource_type(), id.name()),
-        registry.resource_group.as_deref().unwrap_or_default(),
+fn bad(code: &'static str, message: String) -> ArmError {
+    ArmError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn is_system(row: &Value) -> bool {
+    row["properties"]["type"] == "SystemDefined"
+}
+
+fn cannot_modify() -> ArmError {
+    bad(
+        "CannotModifySystemScopeMap",
+        "System defined scope maps cannot be modified or deleted.".into(),
     )
-}
-
-/// Children of `registry` of `ty`, as stored (plus the system scope maps).
-fn children(state: &AppState, registry: &ResourceId, ty: &str) -> Result<Vec<Value>, ArmError> {
-    let mut out = state.resources().children(registry, ty)?;
-    if ty == SCOPE_MAP_TYPE {
-        out.extend(
-            SYSTEM_MAPS
-                .iter()
-                .filter_map(|(n, _, _)| system_map(registry, n)),
-        );
-    }
-    Ok(out)
 }
 
 /// `repositories/<repository>/<content|metadata>/<verb>`, or a connected
@@ -102,257 +132,162 @@ fn valid_action(a: &str) -> bool {
     }
 }
 
-/// `{REG}/scopeMaps[/{name}]`
-pub fn scope_maps(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: Option<&str>,
-) -> Result<Response, ArmError> {
-    let Some(name) = name else {
-        return match req.method {
-            Method::GET => Ok(json_response(
-                StatusCode::OK,
-                &paging::page(children(state, registry, SCOPE_MAP_TYPE)?, req),
-            )),
-            ref m => Err(ArmError::method_not_allowed(m.as_str())),
-        };
-    };
-    let id = registry.child(super::NAMESPACE, "scopeMaps", name);
-    let system = system_map(registry, name);
-    match req.method {
-        Method::GET => system
-            .or(load(state, &id)?)
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(|| not_found(&id, registry)),
-        Method::PUT | Method::PATCH => {
-            if system.is_some() {
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "CannotModifySystemScopeMap",
-                    "System defined scope maps cannot be modified or deleted.",
-                ));
-            }
-            let existing = load(state, &id)?;
-            if req.method == Method::PATCH && existing.is_none() {
-                return Err(not_found(&id, registry));
-            }
-            let body = req.json_object()?;
-            let props = body.get("properties").cloned().unwrap_or(json!({}));
-            // PUT replaces the map; PATCH keeps what it does not send.
-            let kept = existing.as_ref().filter(|_| req.method == Method::PATCH);
-            let actions: Vec<String> = match props["actions"].as_array() {
-                Some(a) => a
-                    .iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect(),
-                None => kept
-                    .and_then(|e| serde_json::from_value(e["properties"]["actions"].clone()).ok())
-                    .unwrap_or_default(),
-            };
-            if actions.is_empty() || !actions.iter().all(|a| valid_action(a)) {
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidScopeMapActions",
-                    format!(
-                        "The scope map actions {actions:?} are invalid. Each action must look like 'repositories/<repository>/content/read'."
-                    ),
-                ));
-            }
-            let created = existing
-                .as_ref()
-                .map(|e| e["properties"]["creationDate"].clone())
-                .unwrap_or(json!(arm_timestamp(req.now)));
-            let mut row = json!({
-                "id": id.to_string(), "name": name, "type": SCOPE_MAP_TYPE,
-                "properties": {
-                    "type": "UserDefined", "creationDate": created, "provisioningState": "Succeeded", "actions": actions,
-                },
-            });
-            // `description` only when there is one (none in Azure's answer to `acr scope-map create` without it).
-            if let Some(d) = props["description"]
-                .as_str()
-                .or(kept.and_then(|e| e["properties"]["description"].as_str()))
-            {
-                row["properties"]["description"] = json!(d);
-            }
-            state.resources().put(&id, row.clone())?;
-            // Azure's statuses as recorded in azure-cli's acr tests: PUT answers 200
-            // even when it creates the map (`acr scope-map create`, `acr token
-            // create`), PATCH 201 (`acr connected-registry permissions update`).
-            Ok(json_response(
-                if req.method == Method::PATCH {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                &row,
-            ))
-        }
-        Method::DELETE => {
-            if system.is_some() {
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "CannotModifySystemScopeMap",
-                    "System defined scope maps cannot be modified or deleted.",
-                ));
-            }
-            match state.resources().delete(&id)? {
-                Some(_) => Ok(StatusCode::OK.into_response()),
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
-    }
+/// `creationDate` kept across writes.
+fn created(cx: &Ctx, old: Option<&Value>) -> Value {
+    old.map(|e| e["properties"]["creationDate"].clone())
+        .filter(|c| !c.is_null())
+        .unwrap_or_else(|| json!(arm_timestamp(cx.req.now)))
 }
 
-fn render_token(row: &Value, secrets: Option<&Value>) -> Value {
-    let mut r = row.clone();
+/// The resource's envelope in Azure's order, with `properties`.
+fn envelope(row: &Value, properties: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for k in ["type", "id", "name", "systemData"] {
+        if let Some(v) = row.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    out.insert("properties".into(), Value::Object(properties));
+    Value::Object(out)
+}
+
+/// A PUT replaces the map (its description only when sent); a PATCH keeps
+/// what it does not send. Every action must read as one of the two kinds.
+fn scope_map_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError> {
+    if old.is_some_and(is_system) {
+        return Err(cannot_modify());
+    }
+    let props = &row["properties"];
+    let actions: Vec<String> = props["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if actions.is_empty() || !actions.iter().all(|a| valid_action(a)) {
+        return Err(bad(
+            "InvalidScopeMapActions",
+            format!(
+                "The scope map actions {actions:?} are invalid. Each action must look like 'repositories/<repository>/content/read'."
+            ),
+        ));
+    }
+    let mut p = Map::new();
+    // `description` only when there is one (none in Azure's answer to `acr scope-map create` without it).
+    if let Some(d) = props["description"].as_str() {
+        p.insert("description".into(), json!(d));
+    }
+    p.insert("type".into(), json!("UserDefined"));
+    p.insert("creationDate".into(), created(cx, old));
+    p.insert("provisioningState".into(), json!("Succeeded"));
+    p.insert("actions".into(), json!(actions));
+    *row = envelope(row, p);
+    Ok(())
+}
+
+fn scope_map_delete(_cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    if is_system(row) {
+        return Err(cannot_modify());
+    }
+    Ok(())
+}
+
+/// A token names a scope map of its registry (system or user-defined) and is
+/// `enabled` or `disabled`; what a write does not send, it keeps.
+fn token_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError> {
+    let registry = cx
+        .id
+        .parent()
+        .ok_or_else(|| ArmError::no_route(&cx.req.path))?;
+    let kept = |field: &str| {
+        row["properties"][field]
+            .as_str()
+            .or_else(|| old.and_then(|e| e["properties"][field].as_str()))
+            .map(str::to_string)
+    };
+    let scope_map_id = kept("scopeMapId").ok_or_else(|| {
+        ArmError::invalid_request_content("The property 'scopeMapId' is required.")
+    })?;
+    let map_name = scope_map_id.rsplit('/').next().unwrap_or_default();
+    let map_ok = system_map(&registry, map_name).is_some()
+        || cx
+            .state
+            .resources()
+            .get(&registry.child(super::NAMESPACE, "scopeMaps", map_name))?
+            .is_some();
+    if !map_ok {
+        return Err(bad(
+            "ScopeMapNotFound",
+            format!("The scope map '{scope_map_id}' does not exist."),
+        ));
+    }
+    let status = match row["properties"]["status"]
+        .as_str()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("disabled") => "disabled",
+        Some("enabled") => "enabled",
+        Some(other) => {
+            return Err(bad(
+                "InvalidParameter",
+                format!("The token status '{other}' is not valid."),
+            ));
+        }
+        None => match old.and_then(|e| e["properties"]["status"].as_str()) {
+            Some("disabled") => "disabled",
+            _ => "enabled",
+        },
+    };
+    let mut p = Map::new();
+    p.insert("creationDate".into(), created(cx, old));
+    p.insert("provisioningState".into(), json!("Succeeded"));
+    p.insert("scopeMapId".into(), json!(scope_map_id));
+    p.insert("status".into(), json!(status));
+    *row = envelope(row, p);
+    Ok(())
+}
+
+/// A token's `credentials`, from its password rows: each password's name,
+/// creation time and expiry, never its value. After `scopeMapId`, as Azure
+/// orders them.
+fn token_read(state: &AppState, row: &mut Value) -> Result<(), ArmError> {
+    let key = row["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let secrets = state.store.get(tables::ACR_CREDENTIALS, &key)?;
     let passwords: Vec<Value> = ["password1", "password2"]
         .iter()
         .filter_map(|n| {
-            secrets.and_then(|s| s.get(*n)).map(
+            secrets.as_ref().and_then(|s| s.get(*n)).map(
                 |p| json!({"name": n, "creationTime": p["creationTime"], "expiry": p["expiry"]}),
             )
         })
         .collect();
-    r["properties"]["credentials"] = json!({"certificates": [], "passwords": passwords});
-    r
-}
-
-/// `{REG}/tokens[/{name}]`
-pub fn tokens(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: Option<&str>,
-) -> Result<Response, ArmError> {
-    let Some(name) = name else {
-        return match req.method {
-            Method::GET => {
-                let items = children(state, registry, TOKEN_TYPE)?
-                    .iter()
-                    .map(|t| {
-                        let key = t["id"].as_str().unwrap_or_default().to_ascii_lowercase();
-                        render_token(
-                            t,
-                            state
-                                .store
-                                .get(tables::ACR_CREDENTIALS, &key)
-                                .ok()
-                                .flatten()
-                                .as_ref(),
-                        )
-                    })
-                    .collect();
-                Ok(json_response(StatusCode::OK, &paging::page(items, req)))
-            }
-            ref m => Err(ArmError::method_not_allowed(m.as_str())),
-        };
+    let Some(props) = row["properties"].as_object() else {
+        return Ok(());
     };
-    let id = registry.child(super::NAMESPACE, "tokens", name);
-    let secrets = state.store.get(tables::ACR_CREDENTIALS, &id.key())?;
-    match req.method {
-        Method::GET => {
-            let row = load(state, &id)?.ok_or_else(|| not_found(&id, registry))?;
-            Ok(json_response(
-                StatusCode::OK,
-                &render_token(&row, secrets.as_ref()),
-            ))
+    let mut p = Map::new();
+    for (k, v) in props {
+        if k == "credentials" {
+            continue;
         }
-        Method::PUT | Method::PATCH => {
-            let existing = load(state, &id)?;
-            if req.method == Method::PATCH && existing.is_none() {
-                return Err(not_found(&id, registry));
-            }
-            let body = req.json_object()?;
-            let props = body.get("properties").cloned().unwrap_or(json!({}));
-            let scope_map_id = props["scopeMapId"]
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| {
-                    existing
-                        .as_ref()
-                        .and_then(|e| e["properties"]["scopeMapId"].as_str().map(str::to_string))
-                })
-                .ok_or_else(|| {
-                    ArmError::invalid_request_content("The property 'scopeMapId' is required.")
-                })?;
-            let map_name = scope_map_id.rsplit('/').next().unwrap_or_default();
-            let map_ok = system_map(registry, map_name).is_some()
-                || load(
-                    state,
-                    &registry.child(super::NAMESPACE, "scopeMaps", map_name),
-                )?
-                .is_some();
-            if !map_ok {
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "ScopeMapNotFound",
-                    format!("The scope map '{scope_map_id}' does not exist."),
-                ));
-            }
-            let status = match props["status"]
-                .as_str()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                Some("disabled") => "disabled",
-                Some("enabled") => "enabled",
-                Some(other) => {
-                    return Err(ArmError::new(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidParameter",
-                        format!("The token status '{other}' is not valid."),
-                    ));
-                }
-                None => existing
-                    .as_ref()
-                    .and_then(|e| e["properties"]["status"].as_str())
-                    .map(|s| {
-                        if s == "disabled" {
-                            "disabled"
-                        } else {
-                            "enabled"
-                        }
-                    })
-                    .unwrap_or("enabled"),
-            };
-            let created = existing
-                .as_ref()
-                .map(|e| e["properties"]["creationDate"].clone())
-                .unwrap_or(json!(arm_timestamp(req.now)));
-            let row = json!({
-                "id": id.to_string(), "name": name, "type": TOKEN_TYPE,
-                "properties": {"creationDate": created, "scopeMapId": scope_map_id, "provisioningState": "Succeeded", "status": status},
-            });
-            state.resources().put(&id, row.clone())?;
-            Ok(json_response(
-                if existing.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                },
-                &render_token(&row, secrets.as_ref()),
-            ))
+        if k == "status" {
+            p.insert("credentials".into(), json!({ "passwords": passwords }));
         }
-        Method::DELETE => {
-            state.store.delete(tables::ACR_CREDENTIALS, &id.key())?;
-            match state.resources().delete(&id)? {
-                Some(_) => Ok(StatusCode::OK.into_response()),
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+        p.insert(k.clone(), v.clone());
     }
+    if !p.contains_key("credentials") {
+        p.insert("credentials".into(), json!({ "passwords": passwords }));
+    }
+    row["properties"] = Value::Object(p);
+    Ok(())
 }
 
-/// `POST {REG}/generateCredentials` `{tokenId, name?: password1|password2, expiry?}`
-pub fn generate_credentials(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-) -> Result<Response, ArmError> {
+/// `POST {REG}/generateCredentials` `{tokenId, name?: password1|password2, expiry?}`:
+/// new passwords, answered once with their values.
+pub fn generate_credentials(cx: &Ctx) -> Result<Response, ArmError> {
+    let (state, req, registry) = (cx.state, cx.req, &cx.id);
     let body = req.json_object()?;
     let token_id = body
         .get("tokenId")
@@ -360,9 +295,8 @@ pub fn generate_credentials(
         .unwrap_or_default();
     let name = token_id.rsplit('/').next().unwrap_or_default();
     let id = registry.child(super::NAMESPACE, "tokens", name);
-    if token_id.is_empty() || load(state, &id)?.is_none() {
-        return Err(ArmError::new(
-            StatusCode::BAD_REQUEST,
+    if token_id.is_empty() || state.resources().get(&id)?.is_none() {
+        return Err(bad(
             "TokenNotFound",
             format!("The token '{token_id}' does not exist."),
         ));
@@ -371,8 +305,7 @@ pub fn generate_credentials(
         Some("password1") => vec!["password1"],
         Some("password2") => vec!["password2"],
         Some(other) => {
-            return Err(ArmError::new(
-                StatusCode::BAD_REQUEST,
+            return Err(bad(
                 "InvalidParameter",
                 format!("The password name '{other}' is not valid."),
             ));
