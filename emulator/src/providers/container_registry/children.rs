@@ -81,12 +81,8 @@ pub const PRIVATE_LINK_RESOURCE_TYPE: &str =
 /// [`crate::providers::network::private_endpoints`]): a PUT approves or
 /// rejects one that exists, a DELETE removes it.
 pub const PRIVATE_ENDPOINT_CONNECTIONS: Behaviour = Behaviour {
-    resource_type: PRIVATE_ENDPOINT_CONNECTION_TYPE,
     on_write: Some(connection_write),
-    on_delete: None,
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(PRIVATE_ENDPOINT_CONNECTION_TYPE)
 };
 
 fn bad(code: &'static str, message: String) -> ArmError {

@@ -70,23 +70,17 @@ fn system_map(registry: &ResourceId, name: &str) -> Option<Value> {
 }
 
 pub const SCOPE_MAPS: Behaviour = Behaviour {
-    resource_type: SCOPE_MAP_TYPE,
     on_write: Some(scope_map_write),
     on_delete: Some(scope_map_delete),
-    on_read: None,
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(SCOPE_MAP_TYPE)
 };
 
 pub const TOKENS: Behaviour = Behaviour {
-    resource_type: TOKEN_TYPE,
     on_write: Some(token_write),
     // The token's passwords go with it: the spec layer removes every
-    // credential row under a deleted resource.
-    on_delete: None,
+    // credential row under a deleted resource.,
     on_read: Some(token_read),
-    actions: &[],
-    lists: &[],
+    ..Behaviour::of(TOKEN_TYPE)
 };
 
 /// A registry's system scope maps (the spec layer's built-in resources).
