@@ -58,6 +58,13 @@ pub struct Behaviour {
     pub actions: &'static [(&'static str, ActionHook)],
     /// Lists that are computed rather than stored (`availableDelegations`).
     pub lists: &'static [(&'static str, ListHook)],
+    /// Resources of this type Azure keeps under a parent without anyone
+    /// creating them: read by id and listed (after the stored ones) like stored
+    /// ones, never stored (`on_write`/`on_delete` refuse them).
+    pub built_in: Option<BuiltInHook>,
+    /// Writes answered at once with one status whatever the spec's statuses and
+    /// long-running flag say: (method, status).
+    pub statuses: &'static [(&'static str, u16)],
 }
 
 impl Behaviour {
@@ -71,6 +78,8 @@ impl Behaviour {
             on_read: None,
             actions: &[],
             lists: &[],
+            built_in: None,
+            statuses: &[],
         }
     }
 }
@@ -107,6 +116,7 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::scope_maps::SCOPE_MAPS,
     &super::container_registry::scope_maps::TOKENS,
     &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
+    &super::container_registry::children::PRIVATE_LINK_RESOURCES,
     &super::container_instance::locations::USAGES,
     &super::container_instance::locations::CAPABILITIES,
     &super::container_instance::locations::CACHED_IMAGES,
@@ -125,42 +135,14 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
 /// for that parent (a registry's system scope maps, its private link resources).
 pub type BuiltInHook = fn(&AppState, &ResourceId) -> Result<Vec<Value>, ArmError>;
 
-/// Built-in resources by type: read by id and listed (after the stored ones)
-/// like stored resources, never stored; their type's behaviour refuses to
-/// write or delete them.
-const BUILT_IN: &[(&str, BuiltInHook)] = &[
-    (
-        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
-        super::container_registry::scope_maps::system_maps,
-    ),
-    (
-        super::container_registry::children::PRIVATE_LINK_RESOURCE_TYPE,
-        super::container_registry::children::private_link_resources,
-    ),
-];
-
-/// Writes Azure answers at once with one status, whatever the spec's statuses
-/// and long-running flag say: (type, method, status). ACR's scope maps, as
-/// azure-cli's acr recordings have them (`test_repository_token_create`,
-/// `test_acr_connectedregistry`): a creating PUT answers 200, a PATCH 201.
-const FIXED_STATUS: &[(&str, &str, u16)] = &[
-    (
-        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
-        "PUT",
-        200,
-    ),
-    (
-        super::container_registry::scope_maps::SCOPE_MAP_TYPE,
-        "PATCH",
-        201,
-    ),
-];
-
+/// The status a write of `resource_type` answers whatever its spec says, if
+/// its behaviour fixes one.
 fn fixed_status(resource_type: &str, method: &Method) -> Option<StatusCode> {
-    FIXED_STATUS
+    behaviour(resource_type)?
+        .statuses
         .iter()
-        .find(|(t, m, _)| t.eq_ignore_ascii_case(resource_type) && *m == method.as_str())
-        .and_then(|(_, _, s)| StatusCode::from_u16(*s).ok())
+        .find(|(m, _)| *m == method.as_str())
+        .and_then(|(_, s)| StatusCode::from_u16(*s).ok())
 }
 
 /// The built-in resources of `resource_type` under `parent`.
@@ -169,14 +151,10 @@ fn built_in_under(
     parent: &ResourceId,
     resource_type: &str,
 ) -> Result<Vec<Value>, ArmError> {
-    let mut out = Vec::new();
-    for (_, h) in BUILT_IN
-        .iter()
-        .filter(|(t, _)| t.eq_ignore_ascii_case(resource_type))
-    {
-        out.extend(h(state, parent)?);
+    match behaviour(resource_type).and_then(|b| b.built_in) {
+        Some(h) => h(state, parent),
+        None => Ok(Vec::new()),
     }
-    Ok(out)
 }
 
 /// The built-in resource `id` names, if its parent exists.

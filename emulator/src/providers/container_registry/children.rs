@@ -76,6 +76,13 @@ pub const PRIVATE_ENDPOINT_CONNECTION_TYPE: &str =
 pub const PRIVATE_LINK_RESOURCE_TYPE: &str =
     "Microsoft.ContainerRegistry/registries/privateLinkResources";
 
+/// A registry's private link resources (the `registry` group every registry
+/// offers; read-only in the spec): built in, never stored.
+pub const PRIVATE_LINK_RESOURCES: Behaviour = Behaviour {
+    built_in: Some(private_link_resources),
+    ..Behaviour::of(PRIVATE_LINK_RESOURCE_TYPE)
+};
+
 /// A registry's private endpoint connections, kept inline in the registry's
 /// `privateEndpointConnections` (made when a private endpoint connects,
 /// [`crate::providers::network::private_endpoints`]): a PUT approves or

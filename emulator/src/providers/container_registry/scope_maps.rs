@@ -72,6 +72,10 @@ fn system_map(registry: &ResourceId, name: &str) -> Option<Value> {
 pub const SCOPE_MAPS: Behaviour = Behaviour {
     on_write: Some(scope_map_write),
     on_delete: Some(scope_map_delete),
+    built_in: Some(system_maps),
+    // As azure-cli's acr recordings have them (`test_repository_token_create`,
+    // `test_acr_connectedregistry`): a creating PUT answers 200, a PATCH 201.
+    statuses: &[("PUT", 200), ("PATCH", 201)],
     ..Behaviour::of(SCOPE_MAP_TYPE)
 };
 

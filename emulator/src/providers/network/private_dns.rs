@@ -48,12 +48,8 @@ pub const ALL: Behaviour = Behaviour {
 
 const fn record_set(resource_type: &'static str) -> Behaviour {
     Behaviour {
-        resource_type,
         on_write: Some(record_write),
-        on_delete: None,
-        on_read: None,
-        actions: &[],
-        lists: &[],
+        ..Behaviour::of(resource_type)
     }
 }
 
