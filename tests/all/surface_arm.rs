@@ -925,3 +925,85 @@ async fn deleted_vaults_keep_their_names_until_recovered_or_purged() {
     assert_eq!(none, json!([]));
     az.ok(&vault).await;
 }
+
+/// The customer ids of the deleted workspaces in group `lasd`.
+async fn deleted_customers(az: &Az<'_>) -> Vec<String> {
+    let all = az
+        .json(&[
+            "monitor",
+            "log-analytics",
+            "workspace",
+            "list-deleted-workspaces",
+            "-g",
+            "lasd",
+        ])
+        .await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["customerId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Log Analytics' soft delete (azure-cli's
+/// `test_monitor_log_analytics_workspace_recover`): a deleted workspace is
+/// listed for 14 days of the emulated clock and recovered, customer id and
+/// all, by `recover`; `--force` deletes it for good, and so do 14 days.
+#[tokio::test]
+async fn deleted_workspaces_recover_within_fourteen_days() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&[
+        "group", "create", "-n", "lasd", "-l", "eastus", "-o", "none",
+    ])
+    .await;
+    let ws = |verb: &'static str| {
+        [
+            "monitor",
+            "log-analytics",
+            "workspace",
+            verb,
+            "-g",
+            "lasd",
+            "-n",
+            "azemuws9",
+        ]
+    };
+    let created = az.json(&ws("create")).await;
+    let customer = created["customerId"].as_str().unwrap().to_string();
+    az.ok(&[&ws("delete")[..], &["-y"]].concat()).await;
+    assert_eq!(
+        deleted_customers(&az).await,
+        std::slice::from_ref(&customer)
+    );
+    let out = az.run(&ws("show")).await;
+    assert!(
+        !out.ok && out.stderr.contains("ResourceNotFound"),
+        "{}",
+        out.stderr
+    );
+
+    let back = az.json(&ws("recover")).await;
+    assert_eq!(back["customerId"], customer.as_str(), "{back}");
+    assert!(deleted_customers(&az).await.is_empty());
+
+    // Deleted with --force: not recoverable.
+    az.ok(&[&ws("delete")[..], &["-y", "--force"]].concat())
+        .await;
+    assert!(deleted_customers(&az).await.is_empty());
+
+    // Deleted, then 14 days pass: gone for good; the name makes a new workspace.
+    let again = az.json(&ws("create")).await;
+    let second = again["customerId"].as_str().unwrap().to_string();
+    assert_ne!(second, customer);
+    az.ok(&[&ws("delete")[..], &["-y"]].concat()).await;
+    assert_eq!(deleted_customers(&az).await, [second.clone()]);
+    em.advance_clock(14 * 24 * 3600).await;
+    // az's cached token has expired on the emulated clock: a fresh az.
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    assert!(deleted_customers(&az).await.is_empty());
+    let fresh = az.json(&ws("create")).await;
+    assert_ne!(fresh["customerId"], second.as_str(), "{fresh}");
+}

@@ -129,6 +129,7 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::beside::DELETED_HSMS,
     &super::beside::VAULT_NAMES,
     &super::beside::WORKSPACE,
+    &super::beside::DELETED_WORKSPACES,
 ];
 
 /// The resources Azure keeps under a parent without anyone creating them,

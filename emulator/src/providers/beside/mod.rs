@@ -10,7 +10,7 @@ pub mod key_vault;
 
 pub use key_vault::{DELETED_HSMS, DELETED_VAULT, DELETED_VAULTS, VAULT, VAULT_NAMES};
 
-use crate::arm::ArmError;
+use crate::arm::{ArmError, ResourceId};
 use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::providers::json_response;
 use axum::response::Response;
@@ -30,12 +30,25 @@ pub const STORAGE_NAMES: Behaviour = Behaviour {
 
 pub const WORKSPACE: Behaviour = Behaviour {
     on_write: Some(workspace),
+    on_delete: Some(workspace_soft_delete),
+    on_read: Some(workspace_read),
     actions: &[
         ("sharedKeys", shared_keys),
         ("regenerateSharedKey", regenerate_shared_keys),
     ],
-    ..Behaviour::of("Microsoft.OperationalInsights/workspaces")
+    ..Behaviour::of(WORKSPACE_TYPE)
 };
+
+/// `GET {S|RG}/providers/Microsoft.OperationalInsights/deletedWorkspaces`.
+pub const DELETED_WORKSPACES: Behaviour = Behaviour {
+    lists: &[("deletedWorkspaces", deleted_workspaces)],
+    ..Behaviour::of(DELETED_WORKSPACE_TYPE)
+};
+
+const WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/workspaces";
+const DELETED_WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/deletedWorkspaces";
+/// How long a deleted workspace can be recovered (Azure's soft delete: 14 days).
+const WORKSPACE_RECOVERY_DAYS: i64 = 14;
 
 fn now_text(cx: &Ctx) -> String {
     crate::clock::arm_timestamp(cx.req.now)
@@ -182,8 +195,91 @@ fn storage_name_available(cx: &Ctx) -> Result<Response, ArmError> {
     ))
 }
 
-/// A workspace's `customerId` (kept across updates), SKU and retention defaults.
+/// Where a soft-deleted workspace waits: beside its group's workspaces, under
+/// a type no list of workspaces reads.
+fn deleted_workspace_id(id: &ResourceId) -> Option<ResourceId> {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/deletedWorkspaces/{}",
+        id.subscription,
+        id.resource_group.as_deref()?,
+        id.name()
+    )
+    .parse()
+    .ok()
+}
+
+/// Still recoverable at `now`?
+fn recoverable(cx: &Ctx, deleted: &Value) -> bool {
+    deleted["deletedAt"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_some_and(|t| cx.req.now < t + time::Duration::days(WORKSPACE_RECOVERY_DAYS))
+}
+
+/// Deleting a workspace keeps it recoverable for 14 days (`az monitor
+/// log-analytics workspace delete` without `--force`, as azure-cli's
+/// `test_monitor_log_analytics_workspace_recover` recording shows): listed by
+/// `deletedWorkspaces`, and brought back, with its customer id, by a PUT of
+/// the same name in the same group. `?force=true` deletes it for good.
+fn workspace_soft_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    if cx
+        .req
+        .query("force")
+        .is_some_and(|f| f.eq_ignore_ascii_case("true"))
+    {
+        return Ok(());
+    }
+    let Some(id) = deleted_workspace_id(&cx.id) else {
+        return Ok(());
+    };
+    let mut kept = json!({
+        "id": id.to_string(),
+        "name": cx.id.name(),
+        "type": DELETED_WORKSPACE_TYPE,
+        "deletedAt": now_text(cx),
+    });
+    kept[KEPT_WORKSPACE] = row.clone();
+    cx.state.resources().put(&id, kept)?;
+    Ok(())
+}
+
+/// What a deleted workspace keeps of the workspace it was (never shown).
+const KEPT_WORKSPACE: &str = "_workspace";
+
+fn deleted_workspaces(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    Ok(cx
+        .state
+        .resources()
+        .in_scope(&cx.id, DELETED_WORKSPACE_TYPE)?
+        .into_iter()
+        .filter(|d| recoverable(cx, d))
+        .filter_map(|mut d| d.get_mut(KEPT_WORKSPACE).map(Value::take))
+        .collect())
+}
+
+/// Internal bookkeeping never leaves the row.
+fn workspace_read(_: &crate::state::AppState, row: &mut Value) -> Result<(), ArmError> {
+    if let Some(p) = row["properties"].as_object_mut() {
+        p.shift_remove("keysMade");
+    }
+    Ok(())
+}
+
+/// A workspace's `customerId` (kept across updates), SKU and retention defaults;
+/// a new workspace named as one deleted in its group within 14 days is that
+/// workspace, recovered.
 fn workspace(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError> {
+    let mut recovered = None;
+    if old.is_none()
+        && let Some(id) = deleted_workspace_id(&cx.id)
+        && let Some(deleted) = cx.state.resources().delete(&id)?
+        && recoverable(cx, &deleted)
+    {
+        recovered = deleted.get(KEPT_WORKSPACE).cloned();
+    }
+    let old = old.or(recovered.as_ref());
     let customer = old
         .and_then(|o| o["properties"]["customerId"].as_str().map(str::to_string))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
