@@ -998,7 +998,7 @@ async fn deleted_workspaces_recover_within_fourteen_days() {
     let second = again["customerId"].as_str().unwrap().to_string();
     assert_ne!(second, customer);
     az.ok(&[&ws("delete")[..], &["-y"]].concat()).await;
-    assert_eq!(deleted_customers(&az).await, [second.clone()]);
+    assert_eq!(deleted_customers(&az).await, std::slice::from_ref(&second));
     em.advance_clock(14 * 24 * 3600).await;
     // az's cached token has expired on the emulated clock: a fresh az.
     let az = Az::new(&em, Mode::Transparent).await;
