@@ -1417,11 +1417,10 @@ async fn vnet_updates_keep_peerings_and_their_states() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(state("hub", "spoke").await, "Initiated");
-    // Missing children, in NRP's words (with the parent there or not).
+    // Missing children, in NRP's words; under a missing parent, ARM's.
     for path in [
         format!("{net}/virtualNetworks/spoke/virtualNetworkPeerings/spoke-to-hub"),
         format!("{net}/virtualNetworks/hub/subnets/none"),
-        format!("{net}/virtualNetworks/nowhere/subnets/none"),
     ] {
         let (s, b) = em
             .arm(&owner, Method::GET, &format!("{path}?{v}"), None)
@@ -1434,4 +1433,19 @@ async fn vnet_updates_keep_peerings_and_their_states() {
             )
         );
     }
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{net}/virtualNetworks/nowhere/subnets/none?{v}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            404,
+            json!({"error": {"code": "ParentResourceNotFound", "message": "Can not perform requested operation on nested resource. Parent resource 'nowhere' not found."}})
+        )
+    );
 }

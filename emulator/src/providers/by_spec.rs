@@ -304,16 +304,22 @@ fn not_found(id: &ResourceId, resource_type: &str) -> ArmError {
 
 /// A GET of a resource that is not there. NRP answers for a child it keeps
 /// inline in its parent (a subnet, a peering, a security rule) in its own
-/// words, whether or not the parent exists.
-fn missing(id: &ResourceId, resource_type: &str) -> ArmError {
-    if is_network(resource_type) && inline_parent(id).is_some() {
-        return ArmError::new(
+/// words; under a parent that is not there either, ARM's `ParentResourceNotFound`
+/// (as Azure/azure-cli#18112 quotes it for a subnet of a missing VNet).
+fn missing(state: &AppState, id: &ResourceId, resource_type: &str) -> Result<ArmError, ArmError> {
+    if is_network(resource_type)
+        && let Some((parent, _)) = inline_parent(id)
+    {
+        if read(state, &parent)?.is_none() {
+            return Ok(parent_not_found(&parent));
+        }
+        return Ok(ArmError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
             format!("Resource {id} not found."),
-        );
+        ));
     }
-    not_found(id, resource_type)
+    Ok(not_found(id, resource_type))
 }
 
 fn exists(cx: &Ctx, id: &ResourceId) -> Result<bool, ArmError> {
@@ -406,7 +412,9 @@ fn nested(resource_type: &str) -> bool {
 }
 
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
-    let mut row = read(cx.state, &cx.id)?.ok_or_else(|| missing(&cx.id, resource_type))?;
+    let Some(mut row) = read(cx.state, &cx.id)? else {
+        return Err(missing(cx.state, &cx.id, resource_type)?);
+    };
     fill_computed(cx.state, resource_type, &mut row)?;
     Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)))
 }
