@@ -1293,3 +1293,159 @@ async fn a_dns_zone_group_registers_the_endpoint() {
         .await;
     assert!(out.ok, "{}", out.stderr);
 }
+
+/// A VNet's peerings are their own resources: `az network vnet update` (a GET,
+/// then a PUT of what it read) and a tags PATCH keep them, and their states
+/// follow the peerings on both sides. A missing child of a network resource
+/// is NRP's `NotFound`.
+#[tokio::test]
+async fn vnet_updates_keep_peerings_and_their_states() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    let owner = em.arm_token().await;
+    az.ok(&[
+        "group", "create", "-n", "peer", "-l", "eastus", "-o", "none",
+    ])
+    .await;
+    let v = "api-version=2024-05-01";
+    let net = format!(
+        "/subscriptions/{}/resourceGroups/peer/providers/Microsoft.Network",
+        crate::harness::SUBSCRIPTION
+    );
+    for (name, prefix) in [("hub", "10.0.0.0/16"), ("spoke", "10.1.0.0/16")] {
+        let (s, b) = em
+            .arm(
+                &owner,
+                Method::PUT,
+                &format!("{net}/virtualNetworks/{name}?{v}"),
+                Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": [prefix]}}})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let peer = |from: &'static str, to: &'static str| {
+        let (em, owner, net) = (&em, &owner, &net);
+        async move {
+            em.arm(
+                owner,
+                Method::PUT,
+                &format!("{net}/virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}?{v}"),
+                Some(json!({"properties": {"remoteVirtualNetwork": {"id": format!("{net}/virtualNetworks/{to}")}}})),
+            )
+            .await
+        }
+    };
+    let (s, b) = peer("hub", "spoke").await;
+    assert_eq!(
+        (s, &b["properties"]["peeringState"]),
+        (201, &json!("Initiated")),
+        "{b}"
+    );
+    let (s, b) = peer("spoke", "hub").await;
+    assert_eq!(
+        (s, &b["properties"]["peeringState"]),
+        (201, &json!("Connected")),
+        "{b}"
+    );
+    let state = |from: &'static str, to: &'static str| {
+        let (em, owner, net) = (&em, &owner, &net);
+        async move {
+            let (s, b) = em
+                .arm(
+                    owner,
+                    Method::GET,
+                    &format!(
+                        "{net}/virtualNetworks/{from}/virtualNetworkPeerings/{from}-to-{to}?{v}"
+                    ),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            b["properties"]["peeringState"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(state("hub", "spoke").await, "Connected");
+    // az's update sends the VNet back whole; the peering stays, connected.
+    let hub = az
+        .json(&[
+            "network",
+            "vnet",
+            "update",
+            "-g",
+            "peer",
+            "-n",
+            "hub",
+            "--dns-servers",
+            "10.0.0.4",
+        ])
+        .await;
+    assert_eq!(hub["dhcpOptions"], json!({"dnsServers": ["10.0.0.4"]}));
+    assert_eq!(hub["virtualNetworkPeerings"][0]["name"], "hub-to-spoke");
+    assert_eq!(state("hub", "spoke").await, "Connected");
+    // A tags PATCH (VirtualNetworks_UpdateTags) changes the tags only.
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::PATCH,
+            &format!("{net}/virtualNetworks/hub?{v}"),
+            Some(json!({"tags": {"env": "test"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["tags"], json!({"env": "test"}));
+    assert_eq!(
+        b["properties"]["dhcpOptions"],
+        json!({"dnsServers": ["10.0.0.4"]})
+    );
+    assert_eq!(
+        b["properties"]["virtualNetworkPeerings"][0]["name"],
+        "hub-to-spoke"
+    );
+    // One side gone: the other is Initiated again.
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::DELETE,
+            &format!("{net}/virtualNetworks/spoke/virtualNetworkPeerings/spoke-to-hub?{v}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(state("hub", "spoke").await, "Initiated");
+    // Missing children, in NRP's words; under a missing parent, ARM's.
+    for path in [
+        format!("{net}/virtualNetworks/spoke/virtualNetworkPeerings/spoke-to-hub"),
+        format!("{net}/virtualNetworks/hub/subnets/none"),
+    ] {
+        let (s, b) = em
+            .arm(&owner, Method::GET, &format!("{path}?{v}"), None)
+            .await;
+        assert_eq!(
+            (s, b),
+            (
+                404,
+                json!({"error": {"code": "NotFound", "message": format!("Resource {path} not found.")}})
+            )
+        );
+    }
+    let (s, b) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{net}/virtualNetworks/nowhere/subnets/none?{v}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, b),
+        (
+            404,
+            json!({"error": {"code": "ParentResourceNotFound", "message": "Can not perform requested operation on nested resource. Parent resource 'nowhere' not found."}})
+        )
+    );
+}

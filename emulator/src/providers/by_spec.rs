@@ -103,9 +103,10 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::security_groups::ROUTE_TABLE,
     &super::network::security_groups::ROUTE,
     &super::network::security_groups::PUBLIC_IP,
-    &super::network::security_groups::VNET_ACTIONS,
     &super::network::security_groups::DELEGATIONS,
-    &super::network::subnet_links::SUBNET_ACTIONS,
+    &super::network::virtual_networks::VNET,
+    &super::network::virtual_networks::SUBNET,
+    &super::network::virtual_networks::PEERING,
     &super::network::subnet_links::ENDPOINT_TYPES,
     &super::container_registry::children::REPLICATIONS,
     &super::container_registry::children::WEBHOOKS,
@@ -376,6 +377,26 @@ fn not_found(id: &ResourceId, resource_type: &str) -> ArmError {
     ArmError::resource_not_found(&text, id.resource_group.as_deref().unwrap_or_default())
 }
 
+/// A GET of a resource that is not there. NRP answers for a child it keeps
+/// inline in its parent (a subnet, a peering, a security rule) in its own
+/// words; under a parent that is not there either, ARM's `ParentResourceNotFound`
+/// (as Azure/azure-cli#18112 quotes it for a subnet of a missing VNet).
+fn missing(state: &AppState, id: &ResourceId, resource_type: &str) -> Result<ArmError, ArmError> {
+    if is_network(resource_type)
+        && let Some((parent, _)) = inline_parent(id)
+    {
+        if read(state, &parent)?.is_none() {
+            return Ok(parent_not_found(&parent));
+        }
+        return Ok(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Resource {id} not found."),
+        ));
+    }
+    Ok(not_found(id, resource_type))
+}
+
 fn exists(cx: &Ctx, id: &ResourceId) -> Result<bool, ArmError> {
     Ok(read(cx.state, id)?.is_some())
 }
@@ -469,7 +490,9 @@ fn nested(resource_type: &str) -> bool {
 }
 
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
-    let mut row = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
+    let Some(mut row) = read(cx.state, &cx.id)? else {
+        return Err(missing(cx.state, &cx.id, resource_type)?);
+    };
     fill_computed(cx.state, resource_type, &mut row)?;
     Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)))
 }

@@ -12,7 +12,7 @@
 
 use crate::arm::{ArmError, ResourceId};
 use crate::network::cidr::Cidr;
-use crate::providers::by_spec::{Behaviour, Ctx};
+use crate::providers::by_spec::{ActionHook, Behaviour, Ctx};
 use crate::providers::json_response;
 use crate::state::AppState;
 use axum::response::Response;
@@ -20,10 +20,8 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
-pub const VNET_ACTIONS: Behaviour = Behaviour {
-    actions: &[("CheckIPAddressAvailability", check_ip_address)],
-    ..Behaviour::of("Microsoft.Network/virtualNetworks")
-};
+/// A virtual network's actions (its behaviour is [`super::virtual_networks::VNET`]).
+pub const VNET_ACTIONS: &[(&str, ActionHook)] = &[("CheckIPAddressAvailability", check_ip_address)];
 
 pub const DELEGATIONS: Behaviour = Behaviour {
     lists: &[("availableDelegations", available_delegations)],

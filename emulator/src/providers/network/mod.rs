@@ -1,6 +1,7 @@
-//! Microsoft.Network: virtual networks and their subnets (spec
-//! `virtualNetwork.json` 2024-05-01). Private endpoints and private DNS are
-//! issue 6's next steps.
+//! Microsoft.Network. Private endpoints are routed here by hand; virtual
+//! networks (with subnets and peerings), network security groups, route
+//! tables, public IPs and private DNS are Behaviours of the spec layer
+//! ([`crate::providers::by_spec`]).
 
 pub mod addresses;
 pub mod private_dns;
@@ -36,13 +37,6 @@ pub fn collection(
     ty: &str,
 ) -> Result<Response, ArmError> {
     match ty.to_ascii_lowercase().as_str() {
-        "virtualnetworks" => super::list_tracked(
-            state,
-            req,
-            scope,
-            virtual_networks::TYPE,
-            serde_json::Value::clone,
-        ),
         "privateendpoints" => super::list_tracked(
             state,
             req,
@@ -69,20 +63,5 @@ pub fn resource(
             _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
         };
     }
-    let Some((vnet, child)) = super::top_level(id, "virtualNetworks") else {
-        return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
-    };
-    match (child, tail) {
-        (None, None) => virtual_networks::dispatch(state, req, id),
-        (None, Some(t)) if t.eq_ignore_ascii_case("subnets") => {
-            virtual_networks::subnets_list(state, req, &vnet)
-        }
-        (Some((t, name)), None) if t.eq_ignore_ascii_case("subnets") => {
-            virtual_networks::subnet(state, req, &vnet, name)
-        }
-        (Some((t, name)), None) if t == "virtualnetworkpeerings" => {
-            virtual_networks::peering(state, req, &vnet, name)
-        }
-        _ => Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
-    }
+    Err(super::unknown_type(req, NAMESPACE, &id.resource_type()))
 }

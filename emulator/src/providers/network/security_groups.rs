@@ -19,7 +19,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
-pub use super::addresses::{DELEGATIONS, VNET_ACTIONS};
+pub use super::addresses::DELEGATIONS;
 
 const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
 const ROUTE_TABLE_TYPE: &str = "Microsoft.Network/routeTables";

@@ -16,21 +16,19 @@
 //!   a private endpoint on (container registries).
 
 use crate::arm::{ArmError, ResourceId, locations};
-use crate::providers::by_spec::{Behaviour, Ctx, network_etag};
+use crate::providers::by_spec::{ActionHook, Behaviour, Ctx, network_etag};
 use crate::providers::json_response;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-pub const SUBNET_ACTIONS: Behaviour = Behaviour {
-    actions: &[
-        ("ServiceAssociationLinks", service_association_links),
-        ("ResourceNavigationLinks", resource_navigation_links),
-        ("PrepareNetworkPolicies", network_policies),
-        ("UnprepareNetworkPolicies", network_policies),
-    ],
-    ..Behaviour::of("Microsoft.Network/virtualNetworks/subnets")
-};
+/// A subnet's actions (its behaviour is [`super::virtual_networks::SUBNET`]).
+pub const SUBNET_ACTIONS: &[(&str, ActionHook)] = &[
+    ("ServiceAssociationLinks", service_association_links),
+    ("ResourceNavigationLinks", resource_navigation_links),
+    ("PrepareNetworkPolicies", network_policies),
+    ("UnprepareNetworkPolicies", network_policies),
+];
 
 pub const ENDPOINT_TYPES: Behaviour = Behaviour {
     lists: &[("availablePrivateEndpointTypes", endpoint_types)],

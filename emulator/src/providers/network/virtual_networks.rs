@@ -1,29 +1,55 @@
-//! Virtual networks (`VirtualNetworks_CreateOrUpdate` as an LRO, `_Get`,
-//! `_Delete`, `_List`) and subnets (`Subnets_*`), kept inline in the VNet as
-//! Azure returns them. Address prefixes must be valid CIDR blocks; a subnet
-//! must lie inside the VNet and not overlap its siblings; delegations carry
-//! a `serviceName` (ACI needs `Microsoft.ContainerInstance/containerGroups`).
+//! Azure's rules for virtual networks, their subnets and peerings, served by
+//! the spec layer ([`crate::providers::by_spec`], from `virtualNetwork.json`):
+//! routing, api-versions, body validation, LROs, paging and 404s are its;
+//! subnets and peerings live inline in the VNet's row, as Azure returns them.
+//!
+//! - Address prefixes must be valid CIDR blocks; a subnet must lie inside the
+//!   VNet and not overlap its siblings ([`MAX_SUBNETS`] at most); a subnet in
+//!   use (by a container group or a private endpoint) is not deleted.
+//! - Delegations carry a `serviceName` (ACI needs
+//!   `Microsoft.ContainerInstance/containerGroups`); service endpoints, the
+//!   NSG and route table a subnet names (linked both ways by
+//!   [`super::security_groups::relink`]), `defaultOutboundAccess` and the
+//!   VNet's `dhcpOptions` round-trip.
+//! - A peering is `Connected` once the remote VNet peers back, `Initiated`
+//!   until then; [`routable`] is what the network model reads of it.
 
-use crate::arm::envelope;
 use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::network::cidr::Cidr;
+use crate::providers::by_spec::{Behaviour, Ctx, network_etag};
 use crate::providers::{json_response, lro_delay};
 use crate::state::AppState;
-use crate::store::tables;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 pub const TYPE: &str = "Microsoft.Network/virtualNetworks";
 const SUBNET_TYPE: &str = "Microsoft.Network/virtualNetworks/subnets";
+const PEERING_TYPE: &str = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings";
+
+pub const VNET: Behaviour = Behaviour {
+    on_write: Some(vnet_write),
+    on_delete: Some(vnet_delete),
+    actions: super::addresses::VNET_ACTIONS,
+    ..Behaviour::of(TYPE)
+};
+
+pub const SUBNET: Behaviour = Behaviour {
+    on_write: Some(subnet_write),
+    on_delete: Some(subnet_delete),
+    actions: super::subnet_links::SUBNET_ACTIONS,
+    ..Behaviour::of(SUBNET_TYPE)
+};
+
+pub const PEERING: Behaviour = Behaviour {
+    on_write: Some(peering_write),
+    on_delete: Some(peering_delete),
+    ..Behaviour::of(PEERING_TYPE)
+};
 
 fn bad(code: &'static str, message: String) -> ArmError {
     ArmError::new(StatusCode::BAD_REQUEST, code, message)
-}
-
-fn etag() -> String {
-    format!("W/\"{}\"", uuid::Uuid::new_v4())
 }
 
 fn not_found(id: &ResourceId) -> ArmError {
@@ -128,7 +154,7 @@ fn build_subnet(
         }
         let dname = d["name"].as_str().unwrap_or(service).to_string();
         delegations.push(json!({
-            "name": dname, "id": format!("{subnet_id}/delegations/{dname}"), "etag": etag(),
+            "name": dname, "id": format!("{subnet_id}/delegations/{dname}"), "etag": network_etag(),
             "type": "Microsoft.Network/virtualNetworks/subnets/delegations",
             "properties": {"provisioningState": "Succeeded", "serviceName": service, "actions": ["Microsoft.Network/virtualNetworks/subnets/action"]},
         }));
@@ -163,7 +189,7 @@ fn build_subnet(
         }
     }
     Ok((
-        json!({"name": name, "id": subnet_id.to_string(), "etag": etag(), "type": SUBNET_TYPE, "properties": p}),
+        json!({"name": name, "id": subnet_id.to_string(), "etag": network_etag(), "type": SUBNET_TYPE, "properties": p}),
         mine,
     ))
 }
@@ -240,46 +266,19 @@ pub(super) fn accepted(
     Ok(resp)
 }
 
-pub fn dispatch(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    match req.method {
-        Method::PUT => create_or_update(state, req, id),
-        Method::GET => load(state, id)?
-            .map(|v| json_response(StatusCode::OK, &v))
-            .ok_or_else(|| not_found(id)),
-        Method::DELETE => {
-            if let Some(v) = load(state, id)? {
-                if let Some(s) = v["properties"]["subnets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|s| !occupants(state, s["id"].as_str().unwrap_or_default()).is_empty())
-                {
-                    return Err(in_use(
-                        s["name"].as_str().unwrap_or_default(),
-                        &occupants(state, s["id"].as_str().unwrap_or_default()),
-                    ));
-                }
-                super::security_groups::relink(state, id, Some(&v), None)?;
-                state.resources().delete(id)?;
-                return Ok(StatusCode::OK.into_response());
-            }
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+/// A virtual network as Azure keeps it, from the row the spec layer built
+/// (the body validated against the schema, `provisioningState` and
+/// `resourceGuid` filled): its address space valid CIDR blocks, each subnet
+/// normalised and inside it, no two overlapping; NSG and route table links
+/// kept both ways ([`super::security_groups::relink`]).
+fn vnet_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    if cx.req.method == Method::PATCH {
+        // `VirtualNetworks_UpdateTags`: the tags change, nothing else.
+        return Ok(());
     }
-}
-
-fn create_or_update(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-) -> Result<Response, ArmError> {
-    let body = req.json_object()?;
-    let location = envelope::location(&body)?;
-    let tags = envelope::tags(&body)?;
-    let existing = load(state, id)?;
-    let props = body.get("properties").cloned().unwrap_or(json!({}));
+    let (state, id) = (cx.state, &cx.id);
+    let sent = row["properties"].as_object().cloned().unwrap_or_default();
+    let props = Value::Object(sent.clone());
     let space_raw = prefixes(&props["addressSpace"]);
     if space_raw.is_empty() {
         return Err(bad(
@@ -297,10 +296,10 @@ fn create_or_update(
     // Network now supports updates without subnet property", Azure networking
     // blog, 2024; Azure/bicep-types-az#1687, Azure/bicep#4653).
     let had = existing
-        .as_ref()
         .and_then(|e| e["properties"]["subnets"].as_array().cloned())
         .unwrap_or_default();
-    let keeps_unsent = req
+    let keeps_unsent = cx
+        .req
         .query("api-version")
         .is_none_or(|v| v.get(..10).unwrap_or(v) >= "2023-11-01");
     let subnets_in = match props["subnets"].as_array() {
@@ -359,63 +358,89 @@ fn create_or_update(
         };
         return Err(overlap(&name_of(later), &name_of(earlier), id.name()));
     }
-    let mut row = json!({
-        "name": id.name(), "id": id.to_string(), "etag": etag(), "type": TYPE, "location": location,
-        "properties": {
-            "provisioningState": "Updating",
-            "resourceGuid": existing.as_ref().map(|e| e["properties"]["resourceGuid"].clone()).unwrap_or_else(|| json!(uuid::Uuid::new_v4().to_string())),
-            "addressSpace": {"addressPrefixes": space_raw},
-            "subnets": built,
-            "virtualNetworkPeerings": [],
-            "enableDdosProtection": false,
-        },
-    });
-    if let Some(t) = tags {
-        envelope::set_tags(&mut row, t);
+    // Azure's order; what else the schema took stays, after Azure's own.
+    let mut out = Map::new();
+    for (k, v) in [
+        ("provisioningState", props["provisioningState"].clone()),
+        ("resourceGuid", props["resourceGuid"].clone()),
+        ("addressSpace", json!({"addressPrefixes": space_raw})),
+        ("subnets", json!(built)),
+        // Peerings are their own resources: a VNet's PUT keeps the ones it has.
+        (
+            "virtualNetworkPeerings",
+            existing
+                .map(|e| e["properties"]["virtualNetworkPeerings"].clone())
+                .filter(Value::is_array)
+                .unwrap_or_else(|| json!([])),
+        ),
+        (
+            "enableDdosProtection",
+            json!(props["enableDdosProtection"].as_bool().unwrap_or(false)),
+        ),
+    ] {
+        out.insert(k.into(), v);
     }
-    // `dhcpOptions` only when sent; `{}` comes back with an empty server list.
-    match &props["dhcpOptions"] {
-        Value::Null => {}
-        Value::Object(o) => {
-            let servers = match o.get("dnsServers") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.clone(),
-                Some(_) => {
-                    return Err(ArmError::invalid_request_content(
-                        "Error converting value to type 'System.Collections.Generic.List`1[System.String]'. Path 'properties.dhcpOptions.dnsServers'.",
-                    ));
-                }
-            };
-            for s in &servers {
-                let s = s.as_str().unwrap_or_default();
-                if s.parse::<std::net::IpAddr>().is_err() {
-                    // TODO-fidelity: Azure's code and words for a DNS server that is not an
-                    // IP address. Searched azure-cli's network recordings (test_network_vnet)
-                    // and GitHub issues for "dnsServers" errors without finding them.
-                    return Err(bad(
-                        "InvalidDnsServerIPAddress",
-                        format!(
-                            "DNS server IP address '{s}' of virtual network {id} is not valid."
-                        ),
-                    ));
-                }
-            }
-            row["properties"]["dhcpOptions"] = json!({"dnsServers": servers});
+    for (k, v) in sent {
+        if !out.contains_key(&k) && k != "dhcpOptions" {
+            out.insert(k, v);
         }
+    }
+    if let Some(d) = dhcp_options(id, &props["dhcpOptions"])? {
+        out.insert("dhcpOptions".into(), d);
+    }
+    row["properties"] = Value::Object(out);
+    super::security_groups::relink(state, id, existing, Some(row))
+}
+
+/// `dhcpOptions` only when sent; `{}` comes back with an empty server list.
+fn dhcp_options(id: &ResourceId, sent: &Value) -> Result<Option<Value>, ArmError> {
+    let o = match sent {
+        Value::Null => return Ok(None),
+        Value::Object(o) => o,
         _ => {
             return Err(ArmError::invalid_request_content(
                 "Unexpected value for 'dhcpOptions'. Path 'properties.dhcpOptions'.",
             ));
         }
-    }
-    super::security_groups::relink(state, id, existing.as_ref(), Some(&row))?;
-    state.resources().put(id, row.clone())?;
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
     };
-    accepted(state, req, id, location, status, &row)
+    let servers = match o.get("dnsServers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.clone(),
+        Some(_) => {
+            return Err(ArmError::invalid_request_content(
+                "Error converting value to type 'System.Collections.Generic.List`1[System.String]'. Path 'properties.dhcpOptions.dnsServers'.",
+            ));
+        }
+    };
+    for s in &servers {
+        let s = s.as_str().unwrap_or_default();
+        if s.parse::<std::net::IpAddr>().is_err() {
+            // TODO-fidelity: Azure's code and words for a DNS server that is not an
+            // IP address. Searched azure-cli's network recordings (test_network_vnet)
+            // and GitHub issues for "dnsServers" errors without finding them.
+            return Err(bad(
+                "InvalidDnsServerIPAddress",
+                format!("DNS server IP address '{s}' of virtual network {id} is not valid."),
+            ));
+        }
+    }
+    Ok(Some(json!({"dnsServers": servers})))
+}
+
+/// A VNet with a subnet in use is not deleted; its NSGs and route tables
+/// forget its subnets.
+fn vnet_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    for s in row["properties"]["subnets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let by = occupants(cx.state, s["id"].as_str().unwrap_or_default());
+        if !by.is_empty() {
+            return Err(in_use(s["name"].as_str().unwrap_or_default(), &by));
+        }
+    }
+    super::security_groups::relink(cx.state, &cx.id, Some(row), None)
 }
 
 /// Container groups whose `subnetIds` name this subnet.
@@ -482,115 +507,93 @@ fn in_use(name: &str, by: &[String]) -> ArmError {
     )
 }
 
-/// `{vnet}/subnets/{name}`: GET, PUT (LRO), DELETE.
-pub fn subnet(
-    state: &AppState,
-    req: &ArmRequest,
-    vnet: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    let sid = vnet.child(super::NAMESPACE, "subnets", name);
-    let missing = || {
-        ArmError::new(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("Resource {sid} not found."),
-        )
-    };
-    let Some(mut row) = load(state, vnet)? else {
-        return Err(match req.method {
-            Method::GET => missing(),
-            _ => not_found(vnet),
-        });
-    };
-    let subnets = row["properties"]["subnets"]
+/// The VNet a subnet or peering is under, as stored (the spec layer has
+/// checked that it exists).
+fn parent_row(cx: &Ctx) -> Result<(ResourceId, Value), ArmError> {
+    let vnet = cx
+        .id
+        .parent()
+        .ok_or_else(|| ArmError::no_route(&cx.req.path))?;
+    let row = load(cx.state, &vnet)?.ok_or_else(|| not_found(&vnet))?;
+    Ok((vnet, row))
+}
+
+/// `{vnet}/subnets/{name}` PUT: the subnet normalised, inside the VNet's
+/// address space and clear of its siblings; its NSG and route table links
+/// kept both ways.
+fn subnet_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    let (vnet, parent) = parent_row(cx)?;
+    let name = cx.id.name();
+    let subnets = parent["properties"]["subnets"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let pos = subnets.iter().position(|s| {
+    if existing.is_none() && subnets.len() >= MAX_SUBNETS {
+        return Err(too_many_subnets(vnet.name(), subnets.len() + 1));
+    }
+    let space = space_of(&parent);
+    let siblings: Vec<(String, Vec<Cidr>)> = subnets
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or_default().to_string(),
+                subnet_space(b),
+            )
+        })
+        .collect();
+    let (built, _) = build_subnet(&vnet, &space, name, &row["properties"], &siblings)?;
+    let after = with_subnet(&subnets, name, Some(&built));
+    super::security_groups::relink(
+        cx.state,
+        &vnet,
+        Some(&json!({"properties": {"subnets": subnets}})),
+        Some(&json!({"properties": {"subnets": after}})),
+    )?;
+    *row = built;
+    Ok(())
+}
+
+/// `subnets` with `name` replaced by `subnet` (appended if new), or removed (`None`).
+fn with_subnet(subnets: &[Value], name: &str, subnet: Option<&Value>) -> Vec<Value> {
+    let same = |s: &Value| {
         s["name"]
             .as_str()
             .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    });
-    match req.method {
-        Method::GET => pos
-            .map(|i| json_response(StatusCode::OK, &subnets[i]))
-            .ok_or_else(missing),
-        Method::PUT => {
-            let body = req.json_object()?;
-            let props = body.get("properties").cloned().unwrap_or(json!({}));
-            let space: Vec<Cidr> = prefixes(&row["properties"]["addressSpace"])
-                .iter()
-                .filter_map(|p| Cidr::parse(p))
-                .collect();
-            let siblings: Vec<(String, Vec<Cidr>)> = subnets
-                .iter()
-                .map(|b| {
-                    (
-                        b["name"].as_str().unwrap_or_default().to_string(),
-                        subnet_space(b),
-                    )
-                })
-                .collect();
-            if pos.is_none() && subnets.len() >= MAX_SUBNETS {
-                return Err(too_many_subnets(vnet.name(), subnets.len() + 1));
-            }
-            let (built, _) = build_subnet(vnet, &space, name, &props, &siblings)?;
-            let mut all = subnets.clone();
-            match pos {
-                Some(i) => all[i] = built.clone(),
-                None => all.push(built.clone()),
-            }
-            let before = std::mem::replace(&mut row["properties"]["subnets"], json!(all));
-            let before = json!({"properties": {"subnets": before}});
-            super::security_groups::relink(state, vnet, Some(&before), Some(&row))?;
-            state.resources().put(vnet, row.clone())?;
-            let location = row["location"].as_str().unwrap_or("eastus").to_string();
-            accepted(
-                state,
-                req,
-                vnet,
-                &location,
-                if pos.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                },
-                &built,
-            )
-        }
-        Method::DELETE => {
-            let Some(i) = pos else {
-                return Ok(StatusCode::NO_CONTENT.into_response());
-            };
-            let by = occupants(state, &sid.to_string());
-            if !by.is_empty() {
-                return Err(in_use(name, &by));
-            }
-            let mut all = subnets;
-            all.remove(i);
-            let before = std::mem::replace(&mut row["properties"]["subnets"], json!(all));
-            let before = json!({"properties": {"subnets": before}});
-            super::security_groups::relink(state, vnet, Some(&before), Some(&row))?;
-            state.resources().put(vnet, row)?;
-            Ok(StatusCode::OK.into_response())
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    };
+    let mut out: Vec<Value> = subnets
+        .iter()
+        .map(|s| match subnet {
+            Some(new) if same(s) => new.clone(),
+            _ => s.clone(),
+        })
+        .filter(|s| subnet.is_some() || !same(s))
+        .collect();
+    if let Some(new) = subnet
+        && !subnets.iter().any(same)
+    {
+        out.push(new.clone());
     }
+    out
 }
 
-pub fn subnets_list(
-    state: &AppState,
-    req: &ArmRequest,
-    vnet: &ResourceId,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    let row = load(state, vnet)?.ok_or_else(|| not_found(vnet))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"value": row["properties"]["subnets"]}),
-    ))
+/// A subnet in use is not deleted; its NSG and route table forget it.
+fn subnet_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    let by = occupants(cx.state, row["id"].as_str().unwrap_or_default());
+    if !by.is_empty() {
+        return Err(in_use(cx.id.name(), &by));
+    }
+    let (vnet, parent) = parent_row(cx)?;
+    let subnets = parent["properties"]["subnets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let after = with_subnet(&subnets, cx.id.name(), None);
+    super::security_groups::relink(
+        cx.state,
+        &vnet,
+        Some(&json!({"properties": {"subnets": subnets}})),
+        Some(&json!({"properties": {"subnets": after}})),
+    )
 }
 
 /// The stored subnet a resource id names, if its VNet exists.
@@ -610,168 +613,129 @@ pub fn find_subnet(state: &AppState, subnet_id: &str) -> Option<Value> {
         .cloned()
 }
 
-/// `{vnet}/virtualNetworkPeerings/{name}`: GET, PUT (LRO), DELETE. A peering
-/// is `Connected` once the remote VNet has one back, `Initiated` until then.
-pub fn peering(
-    state: &AppState,
-    req: &ArmRequest,
-    vnet: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    let mut row = load(state, vnet)?.ok_or_else(|| not_found(vnet))?;
-    let pid = vnet
-        .child(super::NAMESPACE, "virtualNetworkPeerings", name)
+/// `{vnet}/virtualNetworkPeerings/{name}` PUT: the remote VNet exists and its
+/// address space does not overlap this one's. A peering is `Connected` once
+/// the remote VNet has one back, `Initiated` until then; the remote's
+/// peering back turns `Connected` with it.
+fn peering_write(cx: &Ctx, row: &mut Value, _existing: Option<&Value>) -> Result<(), ArmError> {
+    let (vnet, parent) = parent_row(cx)?;
+    let pid = cx.id.to_string();
+    let props = &row["properties"];
+    let remote = props["remoteVirtualNetwork"]["id"]
+        .as_str()
+        .unwrap_or_default()
         .to_string();
-    let peerings = row["properties"]["virtualNetworkPeerings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let pos = peerings.iter().position(|p| {
-        p["name"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case(name))
-    });
-    match req.method {
-        Method::GET => pos
-            .map(|i| json_response(StatusCode::OK, &peerings[i]))
-            .ok_or_else(|| {
-                ArmError::new(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    format!("Resource {pid} not found."),
-                )
-            }),
-        Method::DELETE => {
-            if let Some(i) = pos {
-                let mut all = peerings;
-                all.remove(i);
-                row["properties"]["virtualNetworkPeerings"] = json!(all);
-                state.resources().put(vnet, row)?;
-                refresh_peering_states(state)?;
-            }
-            Ok(StatusCode::OK.into_response())
-        }
-        Method::PUT => {
-            let body = req.json_object()?;
-            let props = body.get("properties").cloned().unwrap_or(json!({}));
-            let remote = props["remoteVirtualNetwork"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let remote_id: ResourceId = remote.parse().map_err(|_| {
-                bad(
-                    "InvalidResourceReference",
-                    format!("Resource {remote} referenced by resource {pid} was not found."),
-                )
-            })?;
-            let remote_row = load(state, &remote_id)?.ok_or_else(|| {
-                bad(
-                    "InvalidResourceReference",
-                    format!("Resource {remote} referenced by resource {pid} was not found."),
-                )
-            })?;
-            let mine: Vec<Cidr> = prefixes(&row["properties"]["addressSpace"])
-                .iter()
-                .filter_map(|p| Cidr::parse(p))
-                .collect();
-            let theirs: Vec<Cidr> = prefixes(&remote_row["properties"]["addressSpace"])
-                .iter()
-                .filter_map(|p| Cidr::parse(p))
-                .collect();
-            if mine.iter().any(|a| theirs.iter().any(|b| a.overlaps(b))) {
-                return Err(bad(
-                    "VnetAddressSpacesOverlap",
-                    format!(
-                        "Cannot create or update peering {pid}. Virtual networks {vnet} and {remote} cannot be peered because their address spaces overlap."
-                    ),
-                ));
-            }
-            let peering = json!({
-                "name": name, "id": pid, "etag": etag(), "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
-                "properties": {
-                    "provisioningState": "Succeeded", "peeringState": "Initiated", "peeringSyncLevel": "FullyInSync",
-                    "remoteVirtualNetwork": {"id": remote},
-                    "allowVirtualNetworkAccess": props["allowVirtualNetworkAccess"].as_bool().unwrap_or(true),
-                    "allowForwardedTraffic": props["allowForwardedTraffic"].as_bool().unwrap_or(false),
-                    "allowGatewayTransit": props["allowGatewayTransit"].as_bool().unwrap_or(false),
-                    "useRemoteGateways": props["useRemoteGateways"].as_bool().unwrap_or(false),
-                    "remoteAddressSpace": remote_row["properties"]["addressSpace"].clone(),
-                },
-            });
-            let mut all = peerings;
-            match pos {
-                Some(i) => all[i] = peering,
-                None => all.push(peering),
-            }
-            row["properties"]["virtualNetworkPeerings"] = json!(all);
-            state.resources().put(vnet, row.clone())?;
-            refresh_peering_states(state)?;
-            let fresh = load(state, vnet)?.unwrap_or(row);
-            let out = fresh["properties"]["virtualNetworkPeerings"]
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .find(|p| {
-                            p["name"]
-                                .as_str()
-                                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                        })
-                        .cloned()
-                })
-                .unwrap_or(Value::Null);
-            let location = fresh["location"].as_str().unwrap_or("eastus").to_string();
-            accepted(
-                state,
-                req,
-                vnet,
-                &location,
-                if pos.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CREATED
-                },
-                &out,
-            )
-        }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+    let unknown = || {
+        bad(
+            "InvalidResourceReference",
+            format!("Resource {remote} referenced by resource {pid} was not found."),
+        )
+    };
+    let remote_id: ResourceId = remote.parse().map_err(|_| unknown())?;
+    let remote_row = load(cx.state, &remote_id)?.ok_or_else(unknown)?;
+    let mine = space_of(&parent);
+    let theirs = space_of(&remote_row);
+    if mine.iter().any(|a| theirs.iter().any(|b| a.overlaps(b))) {
+        return Err(bad(
+            "VnetAddressSpacesOverlap",
+            format!(
+                "Cannot create or update peering {pid}. Virtual networks {vnet} and {remote} cannot be peered because their address spaces overlap."
+            ),
+        ));
     }
+    let state = if peers_to(&remote_row, &vnet.to_string()) {
+        "Connected"
+    } else {
+        "Initiated"
+    };
+    *row = json!({
+        "name": cx.id.name(), "id": pid, "etag": network_etag(), "type": PEERING_TYPE,
+        "properties": {
+            "provisioningState": "Succeeded", "peeringState": state, "peeringSyncLevel": "FullyInSync",
+            "remoteVirtualNetwork": {"id": remote},
+            "allowVirtualNetworkAccess": props["allowVirtualNetworkAccess"].as_bool().unwrap_or(true),
+            "allowForwardedTraffic": props["allowForwardedTraffic"].as_bool().unwrap_or(false),
+            "allowGatewayTransit": props["allowGatewayTransit"].as_bool().unwrap_or(false),
+            "useRemoteGateways": props["useRemoteGateways"].as_bool().unwrap_or(false),
+            "remoteAddressSpace": remote_row["properties"]["addressSpace"].clone(),
+        },
+    });
+    set_peering_states(cx.state, &remote_id, remote_row, &vnet, true)
 }
 
-/// Mark each peering `Connected` when the remote VNet peers back, `Initiated` otherwise.
-fn refresh_peering_states(state: &AppState) -> Result<(), ArmError> {
-    let vnets = state.resources().of_type(TYPE)?;
-    let peers_back = |from: &str, to: &str| {
-        vnets.iter().any(|(_, v)| {
-            v["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(to))
-                && v["properties"]["virtualNetworkPeerings"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|p| {
-                        p["properties"]["remoteVirtualNetwork"]["id"]
-                            .as_str()
-                            .is_some_and(|r| r.eq_ignore_ascii_case(from))
-                    })
-        })
+/// A peering removed: the remote VNet's peering back is `Initiated` again
+/// (unless another peering of this VNet still reaches it).
+fn peering_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    let (vnet, parent) = parent_row(cx)?;
+    let remote = row["properties"]["remoteVirtualNetwork"]["id"]
+        .as_str()
+        .unwrap_or_default();
+    let Ok(remote_id) = remote.parse::<ResourceId>() else {
+        return Ok(());
     };
-    for (k, v) in &vnets {
-        let mut v = v.clone();
-        let me = v["id"].as_str().unwrap_or_default().to_string();
-        if let Some(ps) = v["properties"]["virtualNetworkPeerings"].as_array_mut() {
-            for p in ps.iter_mut() {
-                let remote = p["properties"]["remoteVirtualNetwork"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                p["properties"]["peeringState"] = json!(if peers_back(&me, &remote) {
-                    "Connected"
-                } else {
-                    "Initiated"
-                });
-            }
-        }
-        state.store.put(tables::RESOURCES, k, v)?;
+    let Some(remote_row) = load(cx.state, &remote_id)? else {
+        return Ok(());
+    };
+    let still = peerings(&parent).any(|p| {
+        !p["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(cx.id.name()))
+            && reaches(p, remote)
+    });
+    set_peering_states(cx.state, &remote_id, remote_row, &vnet, still)
+}
+
+fn space_of(vnet: &Value) -> Vec<Cidr> {
+    prefixes(&vnet["properties"]["addressSpace"])
+        .iter()
+        .filter_map(|p| Cidr::parse(p))
+        .collect()
+}
+
+/// The peerings of `vnet` (a row).
+fn peerings(vnet: &Value) -> impl Iterator<Item = &Value> {
+    vnet["properties"]["virtualNetworkPeerings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+}
+
+/// Does peering `p` reach the VNet `to`?
+fn reaches(p: &Value, to: &str) -> bool {
+    p["properties"]["remoteVirtualNetwork"]["id"]
+        .as_str()
+        .is_some_and(|r| r.eq_ignore_ascii_case(to))
+}
+
+/// Does `vnet` (a row) have a peering to `to`?
+fn peers_to(vnet: &Value, to: &str) -> bool {
+    peerings(vnet).any(|p| reaches(p, to))
+}
+
+/// The peerings of `remote` (stored as `row`) that reach `vnet`: `Connected`
+/// when `vnet` peers back, `Initiated` otherwise.
+fn set_peering_states(
+    state: &AppState,
+    remote: &ResourceId,
+    mut row: Value,
+    vnet: &ResourceId,
+    peered_back: bool,
+) -> Result<(), ArmError> {
+    let to = vnet.to_string();
+    let Some(ps) = row["properties"]["virtualNetworkPeerings"].as_array_mut() else {
+        return Ok(());
+    };
+    let mut changed = false;
+    for p in ps.iter_mut().filter(|p| reaches(p, &to)) {
+        p["properties"]["peeringState"] = json!(if peered_back {
+            "Connected"
+        } else {
+            "Initiated"
+        });
+        changed = true;
+    }
+    if changed {
+        state.resources().put(remote, row)?;
     }
     Ok(())
 }
@@ -785,16 +749,10 @@ pub fn routable(state: &AppState, from_vnet: &str, to_vnet: &str) -> bool {
         return false;
     };
     load(state, &id).ok().flatten().is_some_and(|v| {
-        v["properties"]["virtualNetworkPeerings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|p| {
-                p["properties"]["remoteVirtualNetwork"]["id"]
-                    .as_str()
-                    .is_some_and(|r| r.eq_ignore_ascii_case(to_vnet))
-                    && p["properties"]["peeringState"] == "Connected"
-                    && p["properties"]["allowVirtualNetworkAccess"] != false
-            })
+        peerings(&v).any(|p| {
+            reaches(p, to_vnet)
+                && p["properties"]["peeringState"] == "Connected"
+                && p["properties"]["allowVirtualNetworkAccess"] != false
+        })
     })
 }
