@@ -88,6 +88,8 @@ fn vault(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError>
             .as_str()
             .is_some_and(|m| m.eq_ignore_ascii_case("recover"))
         {
+            // Azure's words as deployments quote them (alan-turing-institute/
+            // data-safe-haven#2523: "Status=409 Code=\"ConflictError\" …").
             return Err(ArmError::new(
                 StatusCode::CONFLICT,
                 "ConflictError",
