@@ -612,3 +612,53 @@ async fn zone_peers_vault_names_and_connected_registry_deactivate() {
         (404, "ResourceNotFound".to_string())
     );
 }
+
+/// A POST to a provider-level operation needs that operation's action
+/// (`Microsoft.Resources/checkZonePeers/action`, which Reader lacks); name
+/// checks are reads in Azure's catalog (`…/checkNameAvailability/read`).
+#[tokio::test]
+async fn provider_actions_need_their_action_and_name_checks_a_read() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let s = format!("/subscriptions/{SUBSCRIPTION}");
+    let p = em.new_principal().await;
+    let path = format!(
+        "{s}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
+    let reader = format!(
+        "{s}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    );
+    let body = json!({"properties": {"roleDefinitionId": reader, "principalId": p.object_id}});
+    put(&em, &owner, &path, body).await;
+
+    let peers = format!("{s}/providers/Microsoft.Resources/checkZonePeers?api-version=2022-12-01");
+    let ask =
+        json!({"location": "eastus", "subscriptionIds": [format!("subscriptions/{SUBSCRIPTION}")]});
+    let (status, code) = refusal(&em, &p.token, Method::POST, &peers, Some(ask.clone())).await;
+    assert_eq!((status, code.as_str()), (403, "AuthorizationFailed"));
+    let (_, b) = em
+        .arm(&p.token, Method::POST, &peers, Some(ask.clone()))
+        .await;
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'Microsoft.Resources/checkZonePeers/action'"),
+        "{b}"
+    );
+    let (status, b) = em.arm(&owner, Method::POST, &peers, Some(ask)).await;
+    assert_eq!(status, 200, "{b}");
+
+    let names =
+        format!("{s}/providers/Microsoft.KeyVault/checkNameAvailability?api-version=2023-07-01");
+    let (status, b) = em
+        .arm(
+            &p.token,
+            Method::POST,
+            &names,
+            Some(json!({"name": "azemu-kv9", "type": "Microsoft.KeyVault/vaults"})),
+        )
+        .await;
+    assert_eq!((status, &b["nameAvailable"]), (200, &json!(true)), "{b}");
+}

@@ -773,9 +773,19 @@ pub fn required_action(req: &ArmRequest, route: &Route) -> Option<(String, Strin
             if namespace.eq_ignore_ascii_case(authorization::NAMESPACE) {
                 return None;
             }
-            // Provider lists are checked at the scope they list.
+            // Provider lists are checked at the scope they list; a POST there
+            // is a provider action (`Microsoft.Resources/checkZonePeers/action`,
+            // which Reader lacks), but for name checks, which Azure files as
+            // reads (`Microsoft.ContainerRegistry/checkNameAvailability/read`).
+            let kind = if req.method == Method::POST
+                && !resource_type.eq_ignore_ascii_case("checkNameAvailability")
+            {
+                "action"
+            } else {
+                "read"
+            };
             Some((
-                format!("{namespace}/{resource_type}/read"),
+                format!("{namespace}/{resource_type}/{kind}"),
                 scope.to_string(),
             ))
         }
