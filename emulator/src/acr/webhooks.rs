@@ -141,7 +141,7 @@ pub fn keep_callback(
     let mut kept = callback(state, webhook)?;
     if let Some(p) = properties.as_object_mut() {
         for k in ["serviceUri", "customHeaders"] {
-            if let Some(v) = p.remove(k) {
+            if let Some(v) = p.shift_remove(k) {
                 kept[k] = v;
             }
         }

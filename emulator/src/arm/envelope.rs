@@ -44,7 +44,7 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     if let Value::Object(t) = target {
         for (k, v) in p {
             if v.is_null() {
-                t.remove(k);
+                t.shift_remove(k);
             } else {
                 merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
             }

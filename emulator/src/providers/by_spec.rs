@@ -870,11 +870,12 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let mut row = existing.clone();
     // ARM's PATCH replaces the tags as a whole; everything else merges.
     if let Some(tags) = cleaned.get("tags") {
-        row["tags"] = if tags.is_null() {
+        let tags = if tags.is_null() {
             json!({})
         } else {
             tags.clone()
         };
+        envelope::set_tags(&mut row, tags);
     }
     envelope::merge_patch(&mut row, &cleaned);
     if let Some(e) = row.get_mut("etag") {

@@ -864,7 +864,7 @@ fn merge(base: Value, over: &Value) -> Value {
     match (base, over) {
         (Value::Object(mut b), Value::Object(o)) => {
             for (k, v) in o {
-                let merged = match b.remove(k) {
+                let merged = match b.shift_remove(k) {
                     Some(old) => merge(old, v),
                     None => v.clone(),
                 };

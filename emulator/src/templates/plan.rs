@@ -901,7 +901,7 @@ pub fn evaluate_body(r: &PlannedResource, body: &Value, ev: &Evaluator<'_>) -> E
     // Everything but the nested template, which is sent as written.
     let mut outer = body.clone();
     if let Some(p) = outer["properties"].as_object_mut() {
-        p.remove("template");
+        p.shift_remove("template");
     }
     let mut v = ev.value(&outer)?;
     if let Some(p) = v["properties"].as_object_mut() {

@@ -120,7 +120,7 @@ fn vault(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError>
     let p = &mut row["properties"];
     if let Some(o) = p.as_object_mut() {
         // A request-time switch, not part of the vault.
-        o.remove("createMode");
+        o.shift_remove("createMode");
     }
     p["vaultUri"] = json!(format!("https://{name}.vault.azure.net/"));
     p["provisioningState"] = json!("Succeeded");

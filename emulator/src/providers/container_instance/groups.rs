@@ -66,7 +66,7 @@ fn render(row: &Value) -> Value {
             if let Some(env) = c["properties"]["environmentVariables"].as_array_mut() {
                 for e in env {
                     if let Some(o) = e.as_object_mut() {
-                        o.remove("secureValue");
+                        o.shift_remove("secureValue");
                     }
                 }
             }
@@ -82,7 +82,7 @@ fn render(row: &Value) -> Value {
     if let Some(creds) = v["properties"]["imageRegistryCredentials"].as_array_mut() {
         for k in creds {
             if let Some(o) = k.as_object_mut() {
-                o.remove("password");
+                o.shift_remove("password");
             }
         }
     }

@@ -488,7 +488,7 @@ fn credential_set_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Resul
             }
             None => {
                 if let Some(o) = row.as_object_mut() {
-                    o.remove("identity");
+                    o.shift_remove("identity");
                 }
             }
         }

@@ -455,7 +455,7 @@ fn update(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
             Some(i) => row["identity"] = i,
             None => {
                 if let Some(o) = row.as_object_mut() {
-                    o.remove("identity");
+                    o.shift_remove("identity");
                 }
             }
         }

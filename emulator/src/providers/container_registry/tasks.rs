@@ -277,7 +277,7 @@ fn update(
             Some(i) => row["identity"] = i,
             None => {
                 if let Some(o) = row.as_object_mut() {
-                    o.remove("identity");
+                    o.shift_remove("identity");
                 }
             }
         }
@@ -297,15 +297,15 @@ fn render_task(row: &Value, details: bool) -> Value {
     }
     let step = &mut r["properties"]["step"];
     if let Some(o) = step.as_object_mut() {
-        o.remove("contextAccessToken");
-        o.remove("encodedValuesContent");
+        o.shift_remove("contextAccessToken");
+        o.shift_remove("encodedValuesContent");
     }
     for list in ["arguments", "values"] {
         for a in step[list].as_array_mut().into_iter().flatten() {
             if a["isSecret"].as_bool() == Some(true)
                 && let Some(o) = a.as_object_mut()
             {
-                o.remove("value");
+                o.shift_remove("value");
             }
         }
     }
@@ -313,7 +313,7 @@ fn render_task(row: &Value, details: bool) -> Value {
         for (_, c) in regs.iter_mut() {
             for secret in ["userName", "password"] {
                 if let Some(o) = c[secret].as_object_mut() {
-                    o.remove("value");
+                    o.shift_remove("value");
                 }
             }
         }
@@ -504,7 +504,7 @@ fn next_run_id(state: &AppState, registry: &ResourceId) -> Result<String, ArmErr
 pub fn render_run(row: &Value) -> Value {
     let mut r = row.clone();
     if let Some(o) = r.as_object_mut() {
-        o.remove("_run");
+        o.shift_remove("_run");
     }
     r
 }
@@ -678,7 +678,7 @@ pub fn task_runs(
             r["properties"]["runResult"] = render_run(&run);
         }
         if !details && let Some(o) = r["properties"]["runRequest"].as_object_mut() {
-            o.remove("encodedValuesContent");
+            o.shift_remove("encodedValuesContent");
         }
         r
     };

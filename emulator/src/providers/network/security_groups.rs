@@ -64,7 +64,7 @@ fn keep(row: &mut Value, old: Option<&Value>, field: &str) {
         Some(v) if !v.is_null() => row["properties"][field] = v.clone(),
         _ => {
             if let Some(p) = row["properties"].as_object_mut() {
-                p.remove(field);
+                p.shift_remove(field);
             }
         }
     }
@@ -435,7 +435,7 @@ fn public_ip_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(),
         Some(ip) => row["properties"]["ipAddress"] = json!(ip),
         None => {
             if let Some(p) = row["properties"].as_object_mut() {
-                p.remove("ipAddress");
+                p.shift_remove("ipAddress");
             }
         }
     }
@@ -543,7 +543,7 @@ pub fn relink(
         );
         if users.is_empty() {
             if let Some(p) = row["properties"].as_object_mut() {
-                p.remove("subnets");
+                p.shift_remove("subnets");
             }
         } else {
             row["properties"]["subnets"] = Value::Array(users);

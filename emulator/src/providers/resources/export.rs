@@ -244,12 +244,14 @@ impl Export<'_> {
         match v {
             Value::Object(m) => {
                 for k in READ_ONLY_ANYWHERE {
-                    m.remove(*k);
+                    m.shift_remove(*k);
                 }
                 // Object keys can name resources too (`userAssignedIdentities`).
                 let keys: Vec<String> = m.keys().cloned().collect();
                 for k in keys {
-                    let Some(mut x) = m.remove(&k) else { continue };
+                    let Some(mut x) = m.shift_remove(&k) else {
+                        continue;
+                    };
                     self.generalize(&mut x, depends, me);
                     let key = self.reference(&k, depends, me).unwrap_or(k);
                     m.insert(key, x);
@@ -313,8 +315,8 @@ fn template_resource(
     if let Some(identity) = row.get("identity").filter(|v| v.is_object()) {
         let mut identity = identity.clone();
         if let Some(m) = identity.as_object_mut() {
-            m.remove("principalId");
-            m.remove("tenantId");
+            m.shift_remove("principalId");
+            m.shift_remove("tenantId");
         }
         if let Some(uai) = identity["userAssignedIdentities"].as_object_mut() {
             uai.values_mut().for_each(|v| *v = json!({}));
@@ -330,7 +332,7 @@ fn template_resource(
         let lower = ty.to_ascii_lowercase();
         for (_, keys) in READ_ONLY.iter().filter(|(t, _)| *t == lower) {
             for k in *keys {
-                m.remove(*k);
+                m.shift_remove(*k);
             }
         }
     }

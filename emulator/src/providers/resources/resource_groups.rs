@@ -167,7 +167,7 @@ pub fn resource_groups_update(
             None => {
                 rg.as_object_mut()
                     .expect("stored group is an object")
-                    .remove("tags");
+                    .shift_remove("tags");
             }
         }
     }

@@ -145,10 +145,10 @@ fn fail_alone(state: &AppState, id: &str, op: &str, error: Value) {
                 || crate::store::depth(&row) > limits::MAX_STORED_DEPTH
             {
                 if let Some(o) = row.as_object_mut() {
-                    o.remove("_run");
+                    o.shift_remove("_run");
                 }
                 if let Some(p) = row["properties"].as_object_mut() {
-                    p.remove("outputs");
+                    p.shift_remove("outputs");
                 }
             }
             Some(row)
@@ -428,7 +428,7 @@ fn bound_error(e: &mut Value, levels: usize) {
             _ if causes.len() < 100 => {
                 let mut c = d.clone();
                 if let Some(o) = c.as_object_mut() {
-                    o.remove("details");
+                    o.shift_remove("details");
                 }
                 causes.push(c);
             }

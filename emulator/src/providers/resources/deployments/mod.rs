@@ -285,7 +285,7 @@ fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
 pub fn render(row: &Value) -> Value {
     let mut r = row.clone();
     if let Some(o) = r.as_object_mut() {
-        o.remove("_run");
+        o.shift_remove("_run");
     }
     r
 }
