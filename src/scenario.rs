@@ -354,7 +354,7 @@ impl<'a> Runner<'a> {
 
     /// The first admin password of registry `name` (its admin user must be enabled).
     fn admin_password(&self, name: &str) -> anyhow::Result<String> {
-        use azemu_emulator::providers::container_registry::registries;
+        use azemu_emulator::acr::registry as registries;
         let state = &self.em.state;
         let row = registries::by_name(state, name)
             .map_err(|e| anyhow::anyhow!(e.message))?
@@ -714,12 +714,9 @@ impl<'a> Runner<'a> {
     fn registry_id(&self, host: &str) -> anyhow::Result<String> {
         let name = azemu_emulator::acr::registry_name_of_host(host)
             .with_context(|| format!("{host} is not a registry host"))?;
-        let row = azemu_emulator::providers::container_registry::registries::by_name(
-            &self.em.state,
-            &name,
-        )
-        .map_err(|e| anyhow::anyhow!(e.message))?
-        .with_context(|| format!("no registry '{name}'"))?;
+        let row = azemu_emulator::acr::registry::by_name(&self.em.state, &name)
+            .map_err(|e| anyhow::anyhow!(e.message))?
+            .with_context(|| format!("no registry '{name}'"))?;
         Ok(row["id"].as_str().unwrap_or_default().to_string())
     }
 

@@ -221,7 +221,7 @@ fn push_image(state: &AppState, source: &str, target: &str) -> anyhow::Result<()
         .context("not an image reference")?;
     let name = crate::acr::registry_name_of_host(&r.host)
         .context("the target must be <registry>.azurecr.io/<repository>:<tag>")?;
-    crate::providers::container_registry::registries::by_name(state, &name)
+    crate::acr::registry::by_name(state, &name)
         .map_err(|e| anyhow::anyhow!(e.message))?
         .with_context(|| {
             format!("registry '{name}' does not exist (create it in the seed's template)")

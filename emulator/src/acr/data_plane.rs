@@ -12,7 +12,7 @@ pub struct AcrGate {
 impl Gate for AcrGate {
     fn registry_for_host(&self, host: &str) -> Option<String> {
         let name = super::registry_name_of_host(host)?;
-        crate::providers::container_registry::registries::by_name(&self.state, &name)
+        super::registry::by_name(&self.state, &name)
             .ok()
             .flatten()
             .and_then(|r| r["name"].as_str().map(str::to_ascii_lowercase))

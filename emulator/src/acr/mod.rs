@@ -16,6 +16,8 @@
 
 pub mod content;
 pub mod data_plane;
+pub mod registry;
+pub mod repository_tokens;
 pub mod tokens;
 pub mod webhooks;
 
@@ -230,11 +232,7 @@ pub fn granted(state: &AppState, registry: &Value, caller: &Caller, scope: &Scop
                     _ => continue,
                 };
                 scope.kind == "repository"
-                    && crate::providers::container_registry::scope_maps::scope_map_allows(
-                        actions,
-                        &scope.name,
-                        verb,
-                    )
+                    && repository_tokens::scope_map_allows(actions, &scope.name, verb)
             }
             Caller::Principal(p) => {
                 let Some((perm, kind)) = permission_for(registry, &scope.kind, &action) else {

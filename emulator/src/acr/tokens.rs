@@ -117,11 +117,8 @@ pub(crate) fn registry_for_traced(
     t: &mut Trace,
 ) -> Result<Value, Response> {
     t.resource = host.to_string();
-    let row = registry_name_of_host(host).and_then(|name| {
-        crate::providers::container_registry::registries::by_name(state, &name)
-            .ok()
-            .flatten()
-    });
+    let row = registry_name_of_host(host)
+        .and_then(|name| super::registry::by_name(state, &name).ok().flatten());
     let Some(row) = row else {
         t.step("registry", false, format!("no registry serves {host}"));
         let message = match registry_name_of_host(host) {
@@ -414,15 +411,13 @@ fn caller_from_basic(
         let c = verify(state, pass, host, "refresh_token")?;
         return principal_of(&c).map(Caller::Principal);
     }
-    if let Ok(Some((name, passwords))) =
-        crate::providers::container_registry::registries::admin_passwords(state, registry)
+    if let Ok(Some((name, passwords))) = super::registry::admin_passwords(state, registry)
         && user.eq_ignore_ascii_case(&name)
         && passwords.iter().any(|p| p == pass)
     {
         return Some(Caller::Admin);
     }
-    crate::providers::container_registry::scope_maps::token_grants(state, registry, user, pass)
-        .map(Caller::Token)
+    super::repository_tokens::token_grants(state, registry, user, pass).map(Caller::Token)
 }
 
 /// The caller a username/password pair logs in as (admin user, repository token, or null GUID + refresh token).

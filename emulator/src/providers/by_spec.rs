@@ -36,6 +36,7 @@ pub struct Ctx<'a> {
     pub id: ResourceId,
 }
 
+pub type RequestHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
 pub type WriteHook = fn(&Ctx, &mut Value, Option<&Value>) -> Result<(), ArmError>;
 pub type ActionHook = fn(&Ctx) -> Result<Response, ArmError>;
 pub type ListHook = fn(&Ctx) -> Result<Vec<Value>, ArmError>;
@@ -46,6 +47,9 @@ pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
 pub struct Behaviour {
     /// `Microsoft.Network/networkSecurityGroups` (any case).
     pub resource_type: &'static str,
+    /// Before the body is read against the schema: what the RP refuses first,
+    /// in its own words (a registry's name, its missing SKU).
+    pub before_schema: Option<RequestHook>,
     /// Before a PUT or PATCH is stored: check, and fill computed properties
     /// (the row as it will be stored, and the row it replaces).
     pub on_write: Option<WriteHook>,
@@ -73,6 +77,7 @@ impl Behaviour {
     pub const fn of(resource_type: &'static str) -> Behaviour {
         Behaviour {
             resource_type,
+            before_schema: None,
             on_write: None,
             on_delete: None,
             on_read: None,
@@ -110,7 +115,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::subnet_links::ENDPOINT_TYPES,
     &super::container_registry::children::REPLICATIONS,
     &super::container_registry::children::WEBHOOKS,
-    &super::container_registry::children::REGISTRY_ACTIONS,
+    &super::container_registry::registries::REGISTRY,
+    &super::container_registry::registries::REGISTRY_NAMES,
     &super::container_registry::children::CACHE_RULES,
     &super::container_registry::children::CREDENTIAL_SETS,
     &super::container_registry::children::CONNECTED_REGISTRIES,
@@ -530,6 +536,7 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
             "Unexpected character encountered while parsing value. Path '', line 1, position 1.",
         ));
     }
+    before_schema(cx, resource_type, &body)?;
     let cleaned = match cx.op.body {
         Some(schema) => spec::validate(schema, &body, &cx.req.body, existing.as_ref())?,
         None => body.clone(),
@@ -552,6 +559,14 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         StatusCode::OK
     };
     respond(cx, resource_type, status, &row)
+}
+
+/// What `resource_type`'s behaviour refuses before the schema is read.
+fn before_schema(cx: &Ctx, resource_type: &str, body: &Value) -> Result<(), ArmError> {
+    match behaviour(resource_type).and_then(|b| b.before_schema) {
+        Some(h) => h(cx, body),
+        None => Ok(()),
+    }
 }
 
 /// `If-Match` / `If-None-Match` against the resource as stored (one without
@@ -863,6 +878,7 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let existing = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
     preconditions(cx, Some(&existing))?;
     let body = cx.req.json_body()?;
+    before_schema(cx, resource_type, &body)?;
     let cleaned = match cx.op.body {
         Some(schema) => spec::validate(schema, &body, &cx.req.body, Some(&existing))?,
         None => body,

@@ -354,9 +354,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.containerregistry" => {
-                    container_registry::collection(state, req, &scope, &resource_type)
-                }
                 "microsoft.containerinstance" => {
                     container_instance::collection(state, req, &scope, &resource_type)
                 }

@@ -14,13 +14,14 @@
 //! in ACR's style and served through the run's log SAS URL
 //! ([`crate::storage`]).
 
+use crate::acr::registry as registries;
 use crate::acr::{Caller, Scope, granted};
 use crate::arm::lro::queue;
 use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::network::{Origin, Reach, TaskAuth, registry_reachable};
-use crate::providers::container_registry::{registries, tasks};
+use crate::providers::container_registry::tasks;
 use crate::state::AppState;
 use crate::store::tables;
 use serde_json::{Value, json};

@@ -4,8 +4,7 @@
 //! (per-SKU quota, `ping`, `listEvents`, `getCallbackConfig`; the events
 //! themselves are [`crate::acr::webhooks`]), cache rules and credential sets
 //! (`creationDate`, a credential set's system identity), agent pools, and the
-//! registry's own actions `importImage` ([`super::import`]), `listUsages` and
-//! `generateCredentials` ([`super::scope_maps`]).
+//! registry's action `listUsages`.
 //!
 //! Facts from azure-cli's recordings (`test_acr_create_replication`,
 //! `test_acr_create_webhook`, `test_acr_create_with_managed_registry`,
@@ -37,19 +36,6 @@ pub const WEBHOOKS: Behaviour = Behaviour {
         ("getCallbackConfig", callback_config),
     ],
     ..Behaviour::of(crate::acr::webhooks::WEBHOOK_TYPE)
-};
-
-/// The registry's actions that no hand-written handler serves.
-pub const REGISTRY_ACTIONS: Behaviour = Behaviour {
-    actions: &[
-        ("importImage", super::import::import_image),
-        ("listUsages", list_usages),
-        (
-            "generateCredentials",
-            super::scope_maps::generate_credentials,
-        ),
-    ],
-    ..Behaviour::of(registries::TYPE)
 };
 
 pub const CACHE_RULES: Behaviour = Behaviour {
@@ -385,7 +371,7 @@ fn callback_config(cx: &Ctx) -> Result<Response, ArmError> {
 /// `GET …/listUsages`: storage and counts against the SKU's limits, in the
 /// order and with the names Azure lists them (recordings: Standard's four,
 /// Premium's eight).
-fn list_usages(cx: &Ctx) -> Result<Response, ArmError> {
+pub fn list_usages(cx: &Ctx) -> Result<Response, ArmError> {
     let (reg, registry) = registry_of(cx, &cx.id)?;
     let sku = sku(&registry).to_string();
     let rows = cx.state.resources();

@@ -15,22 +15,6 @@ use axum::response::Response;
 
 pub const NAMESPACE: &str = "Microsoft.ContainerRegistry";
 
-/// `{scope}/providers/Microsoft.ContainerRegistry/{type}`
-pub fn collection(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    ty: &str,
-) -> Result<Response, ArmError> {
-    match ty.to_ascii_lowercase().as_str() {
-        "registries" => registries::list(state, req, scope),
-        "checknameavailability" if scope.resource_group.is_none() => {
-            registries::check_name_availability(state, req)
-        }
-        _ => Err(super::unknown_type(req, NAMESPACE, ty)),
-    }
-}
-
 /// `{RG}/providers/Microsoft.ContainerRegistry/registries/{name}[/{action}]`
 pub fn resource(
     state: &AppState,
@@ -42,10 +26,8 @@ pub fn resource(
         return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
     };
     let tail = tail.map(str::to_ascii_lowercase);
-    let registry_child = match (&child, tail.as_deref()) {
-        (None, None | Some("listcredentials" | "regeneratecredential")) => false,
-        (Some(_), None)
-        | (
+    let tasks_and_runs = match (&child, tail.as_deref()) {
+        (
             None,
             Some(
                 "tasks"
@@ -56,12 +38,14 @@ pub fn resource(
                 | "getbuildsourceuploadurl",
             ),
         ) => true,
+        (Some((t, _)), None) if t == "tasks" || t == "taskruns" || t == "runs" => true,
         (Some((t, _)), Some("listdetails")) if t == "tasks" || t == "taskruns" => true,
         (Some((t, _)), Some("cancel" | "listlogsasurl")) if t == "runs" => true,
-        _ => return Err(super::unknown_type(req, NAMESPACE, &id.resource_type())),
+        _ => false,
     };
-    if !registry_child {
-        return registries::dispatch(state, req, id, tail.as_deref());
+    if !tasks_and_runs {
+        // The registry and its other children: the spec layer.
+        return Err(super::unknown_type(req, NAMESPACE, &id.resource_type()));
     }
     req.api_version(registries::TYPE)?;
     if registries::load(state, &registry)?.is_none() {
