@@ -357,9 +357,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.containerregistry" => {
                     container_registry::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.containerinstance" => {
-                    container_instance::collection(state, req, &scope, &resource_type)
-                }
                 "microsoft.network" => network::collection(state, req, &scope, &resource_type),
                 "microsoft.resources" => {
                     r::deployments::collection(state, req, &scope, &resource_type)
@@ -381,9 +378,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 }
                 "microsoft.containerregistry" => {
                     return container_registry::resource(state, req, &id, tail.as_deref());
-                }
-                "microsoft.containerinstance" => {
-                    return container_instance::resource(state, req, &id, tail.as_deref());
                 }
                 "microsoft.network" => {
                     return network::resource(state, req, &id, tail.as_deref());
