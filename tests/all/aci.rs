@@ -748,17 +748,7 @@ async fn code_inside_a_group_gets_tokens_for_its_own_identities_only() {
     use reqwest::Method;
     let em = Emulator::start();
     let owner = em.arm_token().await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/inside",
-        crate::harness::SUBSCRIPTION
-    );
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let rg = em.resource_group(&owner, "inside").await;
     let mut clients = Vec::new();
     for n in ["attached", "other"] {
         let (_, i) = em.arm(&owner, Method::PUT, &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}?api-version=2023-01-31"), Some(json!({"location": "eastus"}))).await;
@@ -900,17 +890,7 @@ async fn public_images_come_from_the_offline_public_registries() {
     use reqwest::Method;
     let em = Emulator::start();
     let owner = em.arm_token().await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/public",
-        crate::harness::SUBSCRIPTION
-    );
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let rg = em.resource_group(&owner, "public").await;
     let create = |name: &str, image: &str| {
         let body = json!({"location": "eastus", "properties": {"osType": "Linux", "containers": [{"name": "app", "properties": {"image": image}}]}});
         (
@@ -1124,17 +1104,7 @@ async fn rest_lifecycle_as_azures_recordings() {
     use reqwest::Method;
     let em = Emulator::start();
     let owner = em.arm_token().await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/rest",
-        crate::harness::SUBSCRIPTION
-    );
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let rg = em.resource_group(&owner, "rest").await;
     let path = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg");
     let url = format!("{path}?api-version=2023-05-01");
     let body = json!({"location": "eastus", "zones": ["1"], "properties": {

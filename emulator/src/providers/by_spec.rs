@@ -599,20 +599,7 @@ fn respond(
         let fails = behaviour(resource_type)
             .and_then(|b| b.provisioning_fails)
             .is_some_and(|f| f(&row));
-        let resource_id = cx.id.to_string();
-        let kind = if fails {
-            OperationKind::FailProvisioning { resource_id }
-        } else {
-            OperationKind::Provision { resource_id }
-        };
-        let op = Operation::start(
-            &cx.id.subscription,
-            kind,
-            resource_type.rsplit('/').next().unwrap_or("resource"),
-            cx.req.now,
-            lro_delay(cx.state),
-        );
-        op.save(cx.state.store.as_ref())?;
+        let op = start_operation(cx, resource_type, fails)?;
         let v = cx.req.query("api-version").unwrap_or_default();
         let ns = resource_type.split('/').next().unwrap_or_default();
         let location = row["location"]
@@ -966,16 +953,7 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
 /// 202 Accepted with a `Location` to poll: for work already done whose
 /// operation Azure still reports on its own schedule (a delete, a purge).
 pub fn accepted(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
-    let op = Operation::start(
-        &cx.id.subscription,
-        OperationKind::Provision {
-            resource_id: cx.id.to_string(),
-        },
-        resource_type.rsplit('/').next().unwrap_or("resource"),
-        cx.req.now,
-        lro_delay(cx.state),
-    );
-    op.save(cx.state.store.as_ref())?;
+    let op = start_operation(cx, resource_type, false)?;
     let v = cx.req.query("api-version").unwrap_or_default();
     let mut resp = StatusCode::ACCEPTED.into_response();
     set_polling_headers(&mut resp, Some(&op.location_url(&cx.req.base.0, v)), None);
@@ -985,17 +963,28 @@ pub fn accepted(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
 /// 202 Accepted with an `Azure-AsyncOperation` to poll, for an action whose
 /// work is done at once and whose operation ends on its schedule (ACI's
 /// `start`): the operation's status lives under the resource's `location`.
-pub fn accepted_async(cx: &Ctx, resource_type: &str, location: &str) -> Result<Response, ArmError> {
+/// The operation a write or action of `cx` starts (saved): it ends on the
+/// emulated clock's schedule, `Succeeded`, or `Failed` when `fails`.
+fn start_operation(cx: &Ctx, resource_type: &str, fails: bool) -> Result<Operation, ArmError> {
+    let resource_id = cx.id.to_string();
+    let kind = if fails {
+        OperationKind::FailProvisioning { resource_id }
+    } else {
+        OperationKind::Provision { resource_id }
+    };
     let op = Operation::start(
         &cx.id.subscription,
-        OperationKind::Provision {
-            resource_id: cx.id.to_string(),
-        },
+        kind,
         resource_type.rsplit('/').next().unwrap_or("resource"),
         cx.req.now,
         lro_delay(cx.state),
     );
     op.save(cx.state.store.as_ref())?;
+    Ok(op)
+}
+
+pub fn accepted_async(cx: &Ctx, resource_type: &str, location: &str) -> Result<Response, ArmError> {
+    let op = start_operation(cx, resource_type, false)?;
     let v = cx.req.query("api-version").unwrap_or_default();
     let ns = resource_type.split('/').next().unwrap_or_default();
     let mut resp = StatusCode::ACCEPTED.into_response();

@@ -967,19 +967,7 @@ fn fail_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmError
     if let Some(mut row) = state.store.get(crate::store::tables::RESOURCES, &key)? {
         row["properties"]["provisioningState"] = serde_json::json!("Failed");
         row["properties"]["instanceView"]["state"] = serde_json::json!("Failed");
-        if let Some(m) = row["properties"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|c| {
-                c["properties"]["instanceView"]["events"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-            })
-            .find(|e| e["name"] == "Failed")
-            .and_then(|e| e["message"].as_str())
-        {
+        if let Some(m) = container_instance::groups::pull_failure(&row) {
             message = m.to_string();
         }
         state

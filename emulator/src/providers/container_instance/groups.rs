@@ -215,9 +215,9 @@ const IP_ORDER: &[&str] = &[
     "fqdn",
 ];
 
-/// Did the pull fail for any container (ACI's `Failed` event)? Then the
-/// group's operation ends `Failed`.
-fn pull_failed(row: &Value) -> bool {
+/// The first pull failure among the group's containers (ACI's `Failed`
+/// event's text), if any: the group's operation then ends `Failed` with it.
+pub fn pull_failure(row: &Value) -> Option<&str> {
     row["properties"]["containers"]
         .as_array()
         .into_iter()
@@ -228,7 +228,12 @@ fn pull_failed(row: &Value) -> bool {
                 .into_iter()
                 .flatten()
         })
-        .any(|e| e["name"] == "Failed")
+        .find(|e| e["name"] == "Failed")
+        .and_then(|e| e["message"].as_str())
+}
+
+fn pull_failed(row: &Value) -> bool {
+    pull_failure(row).is_some()
 }
 
 /// A PUT: the group as ACI stores it, every image pulled. A PATCH changes only
