@@ -748,17 +748,7 @@ async fn code_inside_a_group_gets_tokens_for_its_own_identities_only() {
     use reqwest::Method;
     let em = Emulator::start();
     let owner = em.arm_token().await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/inside",
-        crate::harness::SUBSCRIPTION
-    );
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let rg = em.resource_group(&owner, "inside").await;
     let mut clients = Vec::new();
     for n in ["attached", "other"] {
         let (_, i) = em.arm(&owner, Method::PUT, &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{n}?api-version=2023-01-31"), Some(json!({"location": "eastus"}))).await;
@@ -900,17 +890,7 @@ async fn public_images_come_from_the_offline_public_registries() {
     use reqwest::Method;
     let em = Emulator::start();
     let owner = em.arm_token().await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/public",
-        crate::harness::SUBSCRIPTION
-    );
-    em.arm(
-        &owner,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let rg = em.resource_group(&owner, "public").await;
     let create = |name: &str, image: &str| {
         let body = json!({"location": "eastus", "properties": {"osType": "Linux", "containers": [{"name": "app", "properties": {"image": image}}]}});
         (
@@ -1110,4 +1090,168 @@ async fn explain_a_failed_pull() {
         text.contains("✓ authorize") && text.contains("→ pulled "),
         "{text}"
     );
+}
+
+/// A container group over REST as azure-cli's recordings show ACI answering
+/// (`test_container_create.yaml`, `_with_zone`, `_with_msi`, `_with_acr`):
+/// 201 with `provisioningState: Pending` and an `Azure-AsyncOperation`, the
+/// fields in ACI's order (`properties` first, `zones` before `tags`, no
+/// `systemData`), `initContainers: []`, secret volumes as `secret: {}` and no
+/// registry password; PATCH changes tags; stop and restart 204, start 202
+/// polled; logs; DELETE 200 with the group, then 204.
+#[tokio::test]
+async fn rest_lifecycle_as_azures_recordings() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = em.resource_group(&owner, "rest").await;
+    let path = format!("{rg}/providers/Microsoft.ContainerInstance/containerGroups/cg");
+    let url = format!("{path}?api-version=2023-05-01");
+    let body = json!({"location": "eastus", "zones": ["1"], "properties": {
+        "osType": "Linux", "restartPolicy": "Never",
+        "containers": [{"name": "app", "properties": {"image": "mcr.microsoft.com/azuredocs/aci-helloworld",
+            "volumeMounts": [{"name": "secrets", "mountPath": "/s"}]}}],
+        "imageRegistryCredentials": [{"server": "other.azurecr.io", "username": "u", "password": "hidden"}],
+        "volumes": [{"name": "secrets", "secret": {"k": "dmFsdWU="}}]}});
+    let r = em
+        .http()
+        .put(format!("{}{url}", em.base()))
+        .bearer_auth(&owner)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let poll = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let created: Value = r.json().await.unwrap();
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&created),
+        [
+            "properties",
+            "id",
+            "name",
+            "type",
+            "location",
+            "zones",
+            "tags"
+        ],
+        "{created}"
+    );
+    let props = &created["properties"];
+    assert_eq!(
+        keys(props),
+        [
+            "sku",
+            "provisioningState",
+            "containers",
+            "initContainers",
+            "imageRegistryCredentials",
+            "restartPolicy",
+            "osType",
+            "volumes",
+            "instanceView"
+        ],
+        "{props}"
+    );
+    assert_eq!(props["provisioningState"], "Pending");
+    assert_eq!(props["initContainers"], json!([]));
+    assert_eq!(props["volumes"], json!([{"name": "secrets", "secret": {}}]));
+    assert_eq!(
+        props["imageRegistryCredentials"],
+        json!([{"server": "other.azurecr.io", "username": "u"}])
+    );
+    assert_eq!(
+        keys(&props["containers"][0]["properties"]),
+        [
+            "image",
+            "ports",
+            "environmentVariables",
+            "instanceView",
+            "resources",
+            "volumeMounts"
+        ]
+    );
+    assert_eq!(created["tags"], json!({}));
+    em.step().await;
+    let (st, op) = em
+        .arm(&owner, Method::GET, &poll[em.base().len()..], None)
+        .await;
+    assert_eq!(
+        (st, op["status"].as_str()),
+        (200, Some("Succeeded")),
+        "{op}"
+    );
+    let (st, got) = em.arm(&owner, Method::GET, &url, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(got["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(keys(&got), keys(&created));
+
+    // PATCH: tags only.
+    let (st, patched) = em
+        .arm(
+            &owner,
+            Method::PATCH,
+            &url,
+            Some(json!({"tags": {"a": "b"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{patched}");
+    assert_eq!(patched["tags"], json!({"a": "b"}));
+    assert_eq!(patched["properties"]["provisioningState"], "Succeeded");
+
+    // stop and restart: 204; start: 202 with an operation to poll.
+    for (action, status) in [("stop", 204), ("restart", 204)] {
+        let (st, _) = em
+            .arm(
+                &owner,
+                Method::POST,
+                &format!("{path}/{action}?api-version=2023-05-01"),
+                None,
+            )
+            .await;
+        assert_eq!(st, status, "{action}");
+    }
+    let r = em
+        .http()
+        .post(format!("{}{path}/start?api-version=2023-05-01", em.base()))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(r.headers().contains_key("azure-asyncoperation"));
+    let (_, got) = em.arm(&owner, Method::GET, &url, None).await;
+    assert_eq!(got["properties"]["instanceView"]["state"], "Running");
+
+    // Logs: what the emulator did, said as such.
+    let (st, logs) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{path}/containers/app/logs?api-version=2023-05-01"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        logs["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("azemu does not execute container images; this log lists what the emulator did for this container.\n"),
+        "{logs}"
+    );
+
+    // DELETE answers the group, then nothing.
+    let (st, gone) = em.arm(&owner, Method::DELETE, &url, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(gone["name"], "cg");
+    assert_eq!(gone["properties"]["volumes"][0]["secret"], json!({}));
+    let (st, _) = em.arm(&owner, Method::DELETE, &url, None).await;
+    assert_eq!(st, 204);
+    let (st, _) = em.arm(&owner, Method::GET, &url, None).await;
+    assert_eq!(st, 404);
 }

@@ -237,6 +237,21 @@ impl Emulator {
         )
     }
 
+    /// A new resource group `name` in eastus, made by `token`'s caller: its path.
+    pub async fn resource_group(&self, token: &str, name: &str) -> String {
+        let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{name}");
+        let (status, body) = self
+            .arm(
+                token,
+                reqwest::Method::PUT,
+                &format!("{rg}?api-version=2024-07-01"),
+                Some(serde_json::json!({"location": "eastus"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        rg
+    }
+
     /// `azemu push` of the sample image (`fixtures/images/hello-world`) to `target`; did it succeed?
     pub fn push_sample(&self, target: &str) -> Result<(), String> {
         let out = Command::new(env!("CARGO_BIN_EXE_azemu"))

@@ -69,6 +69,18 @@ pub struct Behaviour {
     /// Writes answered at once with one status whatever the spec's statuses and
     /// long-running flag say: (method, status).
     pub statuses: &'static [(&'static str, u16)],
+    /// The type's provider fills in what its schema marks required (ACI
+    /// defaults a container's `resources` and the group's `osType`): the
+    /// schema's required properties are not checked; the behaviour checks
+    /// what it must, in its provider's words.
+    pub provider_required: bool,
+    /// Whether a long-running write's operation ends `Failed` rather than
+    /// `Succeeded`, as the behaviour decided while writing (a container group
+    /// whose image pull failed): read from the row as stored.
+    pub provisioning_fails: Option<fn(&Value) -> bool>,
+    /// A DELETE of an existing resource answers 200 with the resource as it
+    /// was (ACI's container groups, as azure-cli's recordings show them).
+    pub delete_returns_row: bool,
 }
 
 impl Behaviour {
@@ -85,6 +97,9 @@ impl Behaviour {
             lists: &[],
             built_in: None,
             statuses: &[],
+            provider_required: false,
+            provisioning_fails: None,
+            delete_returns_row: false,
         }
     }
 }
@@ -124,6 +139,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::scope_maps::TOKENS,
     &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
     &super::container_registry::children::PRIVATE_LINK_RESOURCES,
+    &super::container_instance::groups::GROUPS,
+    &super::container_instance::groups::CONTAINERS,
     &super::container_instance::locations::USAGES,
     &super::container_instance::locations::CAPABILITIES,
     &super::container_instance::locations::CACHED_IMAGES,
@@ -537,7 +554,11 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         ));
     }
     before_schema(cx, resource_type, &body)?;
+    let provider_required = behaviour(resource_type).is_some_and(|b| b.provider_required);
     let cleaned = match cx.op.body {
+        Some(schema) if provider_required => {
+            spec::validate_for_provider_cleaned(schema, &body, &cx.req.body, existing.as_ref())?
+        }
         Some(schema) => spec::validate(schema, &body, &cx.req.body, existing.as_ref())?,
         None => body.clone(),
     };
@@ -590,16 +611,10 @@ fn respond(
     let body = shaped(cx.op, &row);
     let mut resp = json_response(status, &body);
     if cx.op.long_running {
-        let op = Operation::start(
-            &cx.id.subscription,
-            OperationKind::Provision {
-                resource_id: cx.id.to_string(),
-            },
-            resource_type.rsplit('/').next().unwrap_or("resource"),
-            cx.req.now,
-            lro_delay(cx.state),
-        );
-        op.save(cx.state.store.as_ref())?;
+        let fails = behaviour(resource_type)
+            .and_then(|b| b.provisioning_fails)
+            .is_some_and(|f| f(&row));
+        let op = start_operation(cx, resource_type, fails)?;
         let v = cx.req.query("api-version").unwrap_or_default();
         let ns = resource_type.split('/').next().unwrap_or_default();
         let location = row["location"]
@@ -938,6 +953,11 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         cx.state.resources().delete(&cx.id)?;
         super::remove_within(cx.state, &cx.id)?;
     }
+    if behaviour(resource_type).is_some_and(|b| b.delete_returns_row) {
+        let mut row = row;
+        fill_computed(cx.state, resource_type, &mut row)?;
+        return Ok(json_response(StatusCode::OK, &shaped(cx.op, &row)));
+    }
     if cx.op.statuses.contains(&200) || !cx.op.statuses.contains(&202) {
         return Ok(StatusCode::OK.into_response());
     }
@@ -949,19 +969,43 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
 /// 202 Accepted with a `Location` to poll: for work already done whose
 /// operation Azure still reports on its own schedule (a delete, a purge).
 pub fn accepted(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
+    let op = start_operation(cx, resource_type, false)?;
+    let v = cx.req.query("api-version").unwrap_or_default();
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    set_polling_headers(&mut resp, Some(&op.location_url(&cx.req.base.0, v)), None);
+    Ok(resp)
+}
+
+/// 202 Accepted with an `Azure-AsyncOperation` to poll, for an action whose
+/// work is done at once and whose operation ends on its schedule (ACI's
+/// `start`): the operation's status lives under the resource's `location`.
+/// The operation a write or action of `cx` starts (saved): it ends on the
+/// emulated clock's schedule, `Succeeded`, or `Failed` when `fails`.
+fn start_operation(cx: &Ctx, resource_type: &str, fails: bool) -> Result<Operation, ArmError> {
+    let resource_id = cx.id.to_string();
+    let kind = if fails {
+        OperationKind::FailProvisioning { resource_id }
+    } else {
+        OperationKind::Provision { resource_id }
+    };
     let op = Operation::start(
         &cx.id.subscription,
-        OperationKind::Provision {
-            resource_id: cx.id.to_string(),
-        },
+        kind,
         resource_type.rsplit('/').next().unwrap_or("resource"),
         cx.req.now,
         lro_delay(cx.state),
     );
     op.save(cx.state.store.as_ref())?;
+    Ok(op)
+}
+
+pub fn accepted_async(cx: &Ctx, resource_type: &str, location: &str) -> Result<Response, ArmError> {
+    let op = start_operation(cx, resource_type, false)?;
     let v = cx.req.query("api-version").unwrap_or_default();
+    let ns = resource_type.split('/').next().unwrap_or_default();
     let mut resp = StatusCode::ACCEPTED.into_response();
-    set_polling_headers(&mut resp, Some(&op.location_url(&cx.req.base.0, v)), None);
+    let url = op.async_operation_url(&cx.req.base.0, ns, location, v);
+    set_polling_headers(&mut resp, None, Some(&url));
     Ok(resp)
 }
 

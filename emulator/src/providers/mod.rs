@@ -354,9 +354,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.containerinstance" => {
-                    container_instance::collection(state, req, &scope, &resource_type)
-                }
                 "microsoft.network" => network::collection(state, req, &scope, &resource_type),
                 "microsoft.resources" => {
                     r::deployments::collection(state, req, &scope, &resource_type)
@@ -378,9 +375,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 }
                 "microsoft.containerregistry" => {
                     return container_registry::resource(state, req, &id, tail.as_deref());
-                }
-                "microsoft.containerinstance" => {
-                    return container_instance::resource(state, req, &id, tail.as_deref());
                 }
                 "microsoft.network" => {
                     return network::resource(state, req, &id, tail.as_deref());
@@ -970,19 +964,7 @@ fn fail_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmError
     if let Some(mut row) = state.store.get(crate::store::tables::RESOURCES, &key)? {
         row["properties"]["provisioningState"] = serde_json::json!("Failed");
         row["properties"]["instanceView"]["state"] = serde_json::json!("Failed");
-        if let Some(m) = row["properties"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|c| {
-                c["properties"]["instanceView"]["events"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-            })
-            .find(|e| e["name"] == "Failed")
-            .and_then(|e| e["message"].as_str())
-        {
+        if let Some(m) = container_instance::groups::pull_failure(&row) {
             message = m.to_string();
         }
         state

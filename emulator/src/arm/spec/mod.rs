@@ -17,7 +17,7 @@ pub mod shape;
 pub mod validate;
 
 pub use shape::{conforms, shape};
-pub use validate::{validate, validate_for_provider};
+pub use validate::{validate, validate_for_provider, validate_for_provider_cleaned};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -52,6 +52,18 @@ pub fn validate_for_provider(
     check(schema, body, raw, existing, false).map(|_| ())
 }
 
+/// [`validate_for_provider`], cleaned as [`validate`] cleans: for a behaviour
+/// of the spec layer whose provider fills in what the schema marks required
+/// ([`crate::providers::by_spec::Behaviour::provider_required`]).
+pub fn validate_for_provider_cleaned(
+    schema: u32,
+    body: &Value,
+    raw: &[u8],
+    existing: Option<&Value>,
+) -> Result<Value, ArmError> {
+    check(schema, body, raw, existing, false)
+}
+
 fn check(
     schema: u32,
     body: &Value,

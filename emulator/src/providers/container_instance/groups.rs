@@ -1,26 +1,58 @@
-//! Container groups: `ContainerGroups_CreateOrUpdate` (LRO: 201 `Creating` +
-//! `Azure-AsyncOperation`), `_Get`, `_Update` (tags), `_Delete`, `_List`,
-//! `_ListByResourceGroup`, `_Start`, `_Stop`, `_Restart`, `Containers_ListLogs`.
+//! Container groups (`Microsoft.ContainerInstance/containerGroups`): Azure's
+//! rules for them, as a [`Behaviour`] of the spec layer
+//! ([`crate::providers::by_spec`]), which routes, validates by the schema,
+//! pages, shapes and runs the long-running operations of
+//! `ContainerGroups_CreateOrUpdate` (201 `Pending` + `Azure-AsyncOperation`),
+//! `_Get`, `_Update` (tags), `_Delete` (200 with the group), `_List`,
+//! `_ListByResourceGroup`, `_Start`, `_Stop`, `_Restart` and
+//! `Containers_ListLogs`.
+//!
+//! What is ACI's here: names, images, OS type, zones, DNS name labels, subnets
+//! delegated to ACI, registry credentials and identities; defaults (`resources`,
+//! `restartPolicy`, `sku`); the pull of every image through the one pull
+//! sequence ([`super::pull`]) with ACI's events in the instance view; a group
+//! whose pull fails ends `Failed`; secrets never returned (`secret: {}`, no
+//! registry passwords or secure values); the field order of azure-cli's
+//! recordings (`properties` first, then `identity`, `id`, `name`, `type`,
+//! `location`, `zones`, `tags`).
 //!
 //! Validation and pull failures use ACI's codes and messages
 //! (../shared/notes/acr-aci-semantics.md §4): InaccessibleImage,
 //! DnsNameLabelAlreadyTaken, InvalidDnsNameLabel, and the registry's own text
 //! in the container events when the registry's network refuses the pull.
+//! azemu runs no container images: a group "runs" once every image has been
+//! pulled, and its logs say that this is what the emulator did.
 
-use super::NAMESPACE;
 use super::pull::{Login, PullFailure, parse_image, pull};
-use crate::arm::envelope::{self, system_data};
-use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
-use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::arm::ArmError;
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
-use crate::providers::{identity, json_response, lro_delay};
+use crate::providers::by_spec::{self, Behaviour, Ctx};
+use crate::providers::{identity, json_response};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 pub const TYPE: &str = "Microsoft.ContainerInstance/containerGroups";
+
+pub const GROUPS: Behaviour = Behaviour {
+    on_write: Some(on_write),
+    on_delete: Some(on_delete),
+    on_read: Some(on_read),
+    // The spec gives Restart and Stop only a 204, Start a 202.
+    actions: &[("start", start), ("stop", stop), ("restart", restart)],
+    provider_required: true,
+    provisioning_fails: Some(pull_failed),
+    delete_returns_row: true,
+    ..Behaviour::of(TYPE)
+};
+
+/// A group's containers: what is read of them is their logs.
+pub const CONTAINERS: Behaviour = Behaviour {
+    actions: &[("logs", logs)],
+    ..Behaviour::of("Microsoft.ContainerInstance/containerGroups/containers")
+};
 
 fn bad(code: &'static str, message: String) -> ArmError {
     ArmError::new(StatusCode::BAD_REQUEST, code, message)
@@ -40,27 +72,11 @@ fn identity_not_found(group: &str) -> ArmError {
     )
 }
 
-fn not_found(id: &ResourceId) -> ArmError {
-    ArmError::resource_not_found(
-        &format!("{TYPE}/{}", id.name()),
-        id.resource_group.as_deref().unwrap_or_default(),
-    )
-}
-
-fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
-    Ok(state.resources().get(id)?)
-}
-
-fn require(state: &AppState, id: &ResourceId) -> Result<Value, ArmError> {
-    load(state, id)?.ok_or_else(|| not_found(id))
-}
-
-/// Every response hides what Azure never returns (azure-cli's recordings of
+/// Every read hides what Azure never returns (azure-cli's recordings of
 /// `container create` with `--secrets` and with `--registry-password`): secure
 /// environment values, the contents of secret volumes (`"secret": {}`) and
 /// registry passwords. The stored values stay for the run.
-fn render(row: &Value) -> Value {
-    let mut v = row.clone();
+fn on_read(_: &AppState, v: &mut Value) -> Result<(), ArmError> {
     if let Some(cs) = v["properties"]["containers"].as_array_mut() {
         for c in cs {
             if let Some(env) = c["properties"]["environmentVariables"].as_array_mut() {
@@ -86,32 +102,7 @@ fn render(row: &Value) -> Value {
             }
         }
     }
-    v
-}
-
-pub fn dispatch(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    tail: Option<&str>,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    match (tail.map(str::to_ascii_lowercase).as_deref(), &req.method) {
-        (None, &Method::PUT) => create_or_update(state, req, id),
-        (None, &Method::GET) => Ok(json_response(StatusCode::OK, &render(&require(state, id)?))),
-        (None, &Method::PATCH) => update_tags(state, req, id),
-        (None, &Method::DELETE) => delete(state, id),
-        (Some("stop"), &Method::POST) => set_state(state, req, id, "Stopped", false),
-        (Some("start"), &Method::POST) => set_state(state, req, id, "Running", true),
-        // The spec gives Restart only a 204.
-        (Some("restart"), &Method::POST) => set_state(state, req, id, "Running", false),
-        (Some(t), _) => Err(crate::providers::unknown_type(
-            req,
-            NAMESPACE,
-            &format!("containerGroups/{t}"),
-        )),
-        (None, m) => Err(ArmError::method_not_allowed(m.as_str())),
-    }
+    Ok(())
 }
 
 fn valid_dns_label(l: &str) -> bool {
@@ -141,25 +132,21 @@ fn principal_of(sp: &crate::entra::ServicePrincipal) -> Principal {
 }
 
 /// The group's availability `zones` (`az container create --zone 1`): kept and
-/// returned as sent. ACI places a group in one zone.
-fn zones_of(body: &serde_json::Map<String, Value>) -> Result<Option<Value>, ArmError> {
-    match body.get("zones") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
-            if a.len() > 1 {
-                // TODO-fidelity: ACI's code and words for more than one zone. Searched
-                // azure-cli's container recordings (test_container_create_with_zone) and
-                // GitHub issues for "zones" errors on container groups without finding them.
-                return Err(bad(
-                    "MultipleZonesNotSupported",
-                    "Container groups can be deployed to only one availability zone.".into(),
-                ));
-            }
-            Ok(Some(Value::Array(a.clone())))
+/// returned as sent. ACI places a group in one zone. (The schema has checked
+/// that they are strings.)
+fn zones_of(zones: Option<&Value>) -> Result<Option<Value>, ArmError> {
+    match zones {
+        Some(Value::Array(a)) if a.len() > 1 => {
+            // TODO-fidelity: ACI's code and words for more than one zone. Searched
+            // azure-cli's container recordings (test_container_create_with_zone) and
+            // GitHub issues for "zones" errors on container groups without finding them.
+            Err(bad(
+                "MultipleZonesNotSupported",
+                "Container groups can be deployed to only one availability zone.".into(),
+            ))
         }
-        Some(_) => Err(ArmError::invalid_request_content(
-            "Error converting value to type 'System.Collections.Generic.List`1[System.String]'. Path 'zones'.",
-        )),
+        Some(Value::Array(a)) => Ok(Some(Value::Array(a.clone()))),
+        _ => Ok(None),
     }
 }
 
@@ -167,11 +154,95 @@ fn event(name: &str, message: String, kind: &str, now: &str) -> Value {
     json!({"count": 1, "firstTimestamp": now, "lastTimestamp": now, "name": name, "message": message, "type": kind})
 }
 
-fn create_or_update(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-) -> Result<Response, ArmError> {
+/// `object`'s fields with those named in `order` first, in that order (the
+/// order azure-cli's recordings show), then the rest as they came.
+fn ordered(object: &Value, order: &[&str]) -> Value {
+    let Some(o) = object.as_object() else {
+        return object.clone();
+    };
+    let mut out = Map::new();
+    for k in order {
+        if let Some(v) = o.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    for (k, v) in o {
+        if !out.contains_key(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+const GROUP_ORDER: &[&str] = &[
+    "properties",
+    "identity",
+    "id",
+    "name",
+    "type",
+    "location",
+    "zones",
+    "tags",
+];
+const PROPERTIES_ORDER: &[&str] = &[
+    "sku",
+    "provisioningState",
+    "containers",
+    "initContainers",
+    "imageRegistryCredentials",
+    "restartPolicy",
+    "ipAddress",
+    "osType",
+    "volumes",
+    "instanceView",
+    "subnetIds",
+];
+const CONTAINER_ORDER: &[&str] = &[
+    "image",
+    "command",
+    "ports",
+    "environmentVariables",
+    "instanceView",
+    "resources",
+    "volumeMounts",
+];
+const IP_ORDER: &[&str] = &[
+    "ports",
+    "ip",
+    "type",
+    "dnsNameLabel",
+    "autoGeneratedDomainNameLabelScope",
+    "fqdn",
+];
+
+/// The first pull failure among the group's containers (ACI's `Failed`
+/// event's text), if any: the group's operation then ends `Failed` with it.
+pub fn pull_failure(row: &Value) -> Option<&str> {
+    row["properties"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c["properties"]["instanceView"]["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .find(|e| e["name"] == "Failed")
+        .and_then(|e| e["message"].as_str())
+}
+
+fn pull_failed(row: &Value) -> bool {
+    pull_failure(row).is_some()
+}
+
+/// A PUT: the group as ACI stores it, every image pulled. A PATCH changes only
+/// tags (the spec layer merged them).
+fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    if cx.req.method == Method::PATCH {
+        return Ok(());
+    }
+    let (state, req, id) = (cx.state, cx.req, &cx.id);
     let name = id.name().to_string();
     if !valid_container_name(&name) {
         return Err(bad(
@@ -181,12 +252,13 @@ fn create_or_update(
             ),
         ));
     }
-    let body = req.json_object()?;
-    let location = envelope::location(&body)?;
-    let tags = envelope::tags(&body)?;
-    let existing = load(state, id)?;
-    let zones = zones_of(&body)?;
-    let mut props = body.get("properties").cloned().unwrap_or(json!({}));
+    let location = row["location"].as_str().unwrap_or_default().to_string();
+    let location = location.as_str();
+    let zones = zones_of(row.get("zones"))?;
+    let mut props = row["properties"].clone();
+    if let Some(p) = props.as_object_mut() {
+        p.shift_remove("provisioningState");
+    }
     let os_type = match props["osType"]
         .as_str()
         .map(str::to_ascii_lowercase)
@@ -366,7 +438,7 @@ fn create_or_update(
             }
         }
     }
-    let ident = identity::apply(state, req, id, body.get("identity"))?;
+    let ident = identity::apply(state, req, id, row.get("identity"))?;
     let system_sp = identity::system_principal(state, &id.to_string())?;
 
     // Pull every image through the registry path.
@@ -506,99 +578,89 @@ fn create_or_update(
             }
         }
     }
-    props["containers"] = json!(out_containers);
+    props["containers"] = Value::Array(
+        out_containers
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c["properties"] = ordered(&c["properties"], CONTAINER_ORDER);
+                c
+            })
+            .collect(),
+    );
+    if props["initContainers"].is_null() {
+        props["initContainers"] = json!([]);
+    }
     if props["restartPolicy"].is_null() {
         props["restartPolicy"] = json!("Always");
     }
     if props["sku"].is_null() {
         props["sku"] = json!("Standard");
     }
+    if props["ipAddress"].is_object() {
+        props["ipAddress"] = ordered(&props["ipAddress"], IP_ORDER);
+    }
+    // azure-cli's recordings: a new group answers `Pending` until its operation ends.
     props["provisioningState"] = json!(if existing.is_some() {
         "Updating"
     } else {
-        "Creating"
+        "Pending"
     });
     props["instanceView"] =
         json!({"state": if group_failed.is_some() { "Pending" } else { "Running" }, "events": []});
 
-    let mut row = json!({
-        "id": id.to_string(), "name": name, "type": TYPE, "location": location,
-        "tags": tags.unwrap_or_else(|| json!({})),
-        "systemData": system_data(&req.principal, req.now, existing.as_ref().map(|o| &o["systemData"])),
-        "properties": props,
-    });
+    let mut out = Map::new();
+    out.insert("properties".into(), ordered(&props, PROPERTIES_ORDER));
     if let Some(i) = ident {
-        row["identity"] = i;
+        out.insert("identity".into(), i);
+    }
+    for k in ["id", "name", "type", "location"] {
+        out.insert(k.into(), row[k].clone());
     }
     if let Some(z) = zones {
-        row["zones"] = z;
+        out.insert("zones".into(), z);
     }
-    state.resources().put(id, row.clone())?;
-    let kind = match &group_failed {
-        Some(_) => OperationKind::FailProvisioning {
-            resource_id: id.to_string(),
-        },
-        None => OperationKind::Provision {
-            resource_id: id.to_string(),
-        },
-    };
-    let op = Operation::start(
-        &id.subscription,
-        kind,
-        "containerGroups",
-        req.now,
-        lro_delay(state),
+    out.insert(
+        "tags".into(),
+        row.get("tags")
+            .filter(|t| t.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({})),
     );
-    op.save(state.store.as_ref())?;
-    let v = req.query("api-version").unwrap_or_default();
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    *row = ordered(&Value::Object(out), GROUP_ORDER);
+    Ok(())
+}
+
+fn on_delete(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
+    identity::resource_deleted(cx.state, &cx.id.to_string())
+}
+
+fn start(cx: &Ctx) -> Result<Response, ArmError> {
+    let row = set_state(cx, "Running")?;
+    let location = row["location"].as_str().unwrap_or("eastus");
+    by_spec::accepted_async(cx, TYPE, location)
+}
+
+fn stop(cx: &Ctx) -> Result<Response, ArmError> {
+    set_state(cx, "Stopped")?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn restart(cx: &Ctx) -> Result<Response, ArmError> {
+    set_state(cx, "Running")?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Stop leaves the group `Stopped`, start and restart `Running` (a restart of
+/// a running container counts). The group as stored.
+fn set_state(cx: &Ctx, to: &str) -> Result<Value, ArmError> {
+    let Some(mut row) = cx.state.resources().get(&cx.id)? else {
+        return Err(ArmError::resource_not_found(
+            &format!("{TYPE}/{}", cx.id.name()),
+            cx.id.resource_group.as_deref().unwrap_or_default(),
+        ));
     };
-    let mut resp = json_response(status, &render(&row));
-    set_polling_headers(
-        &mut resp,
-        None,
-        Some(&op.async_operation_url(&req.base.0, NAMESPACE, location, v)),
-    );
-    Ok(resp)
-}
-
-fn update_tags(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
-    let mut row = require(state, id)?;
-    let body = req.json_object()?;
-    if body.contains_key("tags") {
-        envelope::set_tags(
-            &mut row,
-            envelope::tags(&body)?.unwrap_or_else(|| json!({})),
-        );
-    }
-    state.resources().put(id, row.clone())?;
-    Ok(json_response(StatusCode::OK, &render(&row)))
-}
-
-fn delete(state: &AppState, id: &ResourceId) -> Result<Response, ArmError> {
-    match state.resources().delete(id)? {
-        Some(row) => {
-            identity::resource_deleted(state, &id.to_string())?;
-            Ok(json_response(StatusCode::OK, &render(&row)))
-        }
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
-}
-
-/// stop and restart → 204; start → 202 (+ Azure-AsyncOperation). Stop leaves the
-/// group `Stopped`, start and restart `Running` (restart counts a restart).
-fn set_state(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    to: &str,
-    lro: bool,
-) -> Result<Response, ArmError> {
-    let mut row = require(state, id)?;
-    let now = arm_timestamp(req.now);
+    let now = arm_timestamp(cx.req.now);
     row["properties"]["instanceView"]["state"] = json!(to);
     if let Some(cs) = row["properties"]["containers"].as_array_mut() {
         for c in cs {
@@ -618,58 +680,30 @@ fn set_state(
             }
         }
     }
-    state.resources().put(id, row.clone())?;
-    if !lro {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let op = Operation::start(
-        &id.subscription,
-        OperationKind::Provision {
-            resource_id: id.to_string(),
-        },
-        "containerGroups",
-        req.now,
-        lro_delay(state),
-    );
-    op.save(state.store.as_ref())?;
-    let mut resp = StatusCode::ACCEPTED.into_response();
-    let loc = row["location"].as_str().unwrap_or("eastus");
-    let v = req.query("api-version").unwrap_or_default();
-    set_polling_headers(
-        &mut resp,
-        None,
-        Some(&op.async_operation_url(&req.base.0, NAMESPACE, loc, v)),
-    );
-    Ok(resp)
+    cx.state.resources().put(&cx.id, row.clone())?;
+    Ok(row)
 }
 
-pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    crate::providers::list_tracked(state, req, scope, TYPE, render)
-}
-
-/// `GET …/containers/{name}/logs` → `{"content"}`: honest about what happened, since nothing runs.
-pub fn logs(
-    state: &AppState,
-    req: &ArmRequest,
-    group: &ResourceId,
-    container: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    let row = require(state, group)?;
+/// `GET …/containers/{name}/logs` → `{"content"}`: honest about what happened,
+/// since nothing runs (the spec layer has found the container in its group).
+fn logs(cx: &Ctx) -> Result<Response, ArmError> {
+    let group = cx
+        .id
+        .parent()
+        .ok_or_else(|| ArmError::no_route(&cx.req.path))?;
+    let row = cx.state.resources().get(&group)?.unwrap_or_default();
+    let container = cx.id.name();
     let c = row["properties"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|c| c["name"].as_str() == Some(container))
-        .ok_or_else(|| {
-            bad(
-                "ContainerNotFound",
-                format!(
-                    "The container '{container}' is not found in container group '{}'.",
-                    group.name()
-                ),
-            )
-        })?;
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(container))
+        })
+        .cloned()
+        .unwrap_or_default();
     let mut content = String::new();
     for e in c["properties"]["instanceView"]["events"]
         .as_array()
