@@ -360,7 +360,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.containerinstance" => {
                     container_instance::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.network" => network::collection(state, req, &scope, &resource_type),
                 "microsoft.resources" => {
                     r::deployments::collection(state, req, &scope, &resource_type)
                 }
@@ -384,9 +383,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 }
                 "microsoft.containerinstance" => {
                     return container_instance::resource(state, req, &id, tail.as_deref());
-                }
-                "microsoft.network" => {
-                    return network::resource(state, req, &id, tail.as_deref());
                 }
                 "microsoft.resources" => {
                     return r::deployments::resource(state, req, &id, tail.as_deref());
