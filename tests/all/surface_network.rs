@@ -1107,6 +1107,13 @@ async fn private_endpoints_and_dns_zone_groups() {
     let regid = format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.ContainerRegistry/registries/pereg0001"
     );
+    let registry_conns = [
+        "acr",
+        "private-endpoint-connection",
+        "list",
+        "-r",
+        "pereg0001",
+    ];
     vnet_with_aci_subnet(&az).await;
     az.ok(&[
         "network",
@@ -1195,15 +1202,7 @@ async fn private_endpoints_and_dns_zone_groups() {
         .to_string();
     assert!(nic.contains("/networkInterfaces/pe1.nic."), "{nic}");
     // ACR names its side `{registry}.{32 hex}`.
-    let conns = az
-        .json(&[
-            "acr",
-            "private-endpoint-connection",
-            "list",
-            "-r",
-            "pereg0001",
-        ])
-        .await;
+    let conns = az.json(&registry_conns).await;
     let name = conns[0]["name"].as_str().unwrap().to_string();
     let suffix = name.strip_prefix("pereg0001.").unwrap_or_default();
     assert!(
@@ -1256,15 +1255,7 @@ async fn private_endpoints_and_dns_zone_groups() {
     assert_eq!(updated["customDnsConfigs"], pe["customDnsConfigs"]);
     assert_eq!(updated["networkInterfaces"][0]["id"], nic.as_str());
     assert_eq!(updated["resourceGuid"], pe["resourceGuid"]);
-    let conns = az
-        .json(&[
-            "acr",
-            "private-endpoint-connection",
-            "list",
-            "-r",
-            "pereg0001",
-        ])
-        .await;
+    let conns = az.json(&registry_conns).await;
     assert_eq!(names(&conns), [name.as_str()]);
     assert_eq!(
         conns[0]["privateLinkServiceConnectionState"]["status"],
@@ -1395,14 +1386,144 @@ async fn private_endpoints_and_dns_zone_groups() {
         "none",
     ])
     .await;
-    let conns = az
-        .json(&[
-            "acr",
-            "private-endpoint-connection",
-            "list",
-            "-r",
-            "pereg0001",
-        ])
-        .await;
+    let conns = az.json(&registry_conns).await;
     assert_eq!(conns, json!([]));
+}
+
+/// A private endpoint PUT as NRP answers it (azure-cli's recordings
+/// `test_private_endpoint_connection_acr`, `test_network_private_endpoint_ip_config`):
+/// 201 with `provisioningState: Updating` and an Azure-AsyncOperation, fields
+/// in Azure's order, connections carrying the endpoint's etag and their type
+/// last; `ipConfigurations` fix the addresses; a zone group of a missing
+/// endpoint is ARM's `ParentResourceNotFound`, a missing group NRP's `NotFound`.
+#[tokio::test]
+async fn private_endpoint_puts_in_nrps_shape() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/pes");
+    let call = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let (em, token) = (&em, &token);
+        async move { em.arm(token, method, &path, body).await }
+    };
+    let (st, _) = call(
+        Method::PUT,
+        format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/pesreg001");
+    let (st, b) = call(
+        Method::PUT,
+        format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Premium"}})),
+    )
+    .await;
+    assert!(st == 200 || st == 201, "{b}");
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    let (st, b) = call(Method::PUT, format!("{vnet}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}))).await;
+    assert!(st == 200 || st == 201, "{b}");
+    let pe = format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe1");
+    let body = json!({"location": "eastus", "properties": {
+        "subnet": {"id": format!("{vnet}/subnets/s1")},
+        "ipConfigurations": [{"name": "ip1", "properties": {"groupId": "registry", "memberName": "registry", "privateIPAddress": "10.0.0.10"}}],
+        "privateLinkServiceConnections": [{"name": "c1", "properties": {"privateLinkServiceId": reg, "groupIds": ["registry"]}}]}});
+    let resp = em
+        .http()
+        .put(format!("{}{pe}?api-version=2024-05-01", em.base()))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert!(resp.headers().contains_key("azure-asyncoperation"));
+    let made: serde_json::Value = resp.json().await.unwrap();
+    let keys: Vec<&String> = made.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["name", "id", "etag", "type", "location", "properties"]
+    );
+    let props: Vec<&String> = made["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        props,
+        [
+            "provisioningState",
+            "resourceGuid",
+            "privateLinkServiceConnections",
+            "manualPrivateLinkServiceConnections",
+            "customNetworkInterfaceName",
+            "subnet",
+            "ipConfigurations",
+            "networkInterfaces",
+            "customDnsConfigs"
+        ]
+    );
+    assert_eq!(made["properties"]["provisioningState"], "Updating");
+    let conn = &made["properties"]["privateLinkServiceConnections"][0];
+    let keys: Vec<&String> = conn.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "id", "etag", "properties", "type"]);
+    assert_eq!(conn["etag"], made["etag"]);
+    assert_eq!(
+        conn["properties"]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+    assert_eq!(
+        made["properties"]["ipConfigurations"][0],
+        json!({"name": "ip1", "id": format!("{pe}/ipConfigurations/ip1"), "etag": made["etag"],
+            "type": "Microsoft.Network/privateEndpoints/ipConfigurations",
+            "properties": {"provisioningState": "Succeeded", "memberName": "registry", "groupId": "registry", "privateIPAddress": "10.0.0.10"}})
+    );
+    assert_eq!(
+        made["properties"]["customDnsConfigs"],
+        json!([
+            {"fqdn": "pesreg001.azurecr.io", "ipAddresses": ["10.0.0.10"]},
+            {"fqdn": "pesreg001.eastus.data.azurecr.io", "ipAddresses": ["10.0.0.4"]},
+        ])
+    );
+    let (st, shown) = call(Method::GET, format!("{pe}?api-version=2024-05-01"), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(shown["properties"]["provisioningState"], "Succeeded");
+    // A static address another endpoint holds is refused, leaving nothing behind.
+    let pe2 = format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe2");
+    let (st, b) = call(
+        Method::PUT,
+        format!("{pe2}?api-version=2024-05-01"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["error"]["code"], "PrivateIPAddressInUse");
+    let (st, _) = call(Method::GET, format!("{pe2}?api-version=2024-05-01"), None).await;
+    assert_eq!(st, 404);
+    // Zone groups: a missing endpoint, a missing group.
+    let (st, b) = call(
+        Method::GET,
+        format!("{rg}/providers/Microsoft.Network/privateEndpoints/nope/privateDnsZoneGroups/g?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (404, Some("ParentResourceNotFound"))
+    );
+    let (st, b) = call(
+        Method::GET,
+        format!("{pe}/privateDnsZoneGroups/g?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        b["error"],
+        json!({"code": "NotFound", "message": format!("Resource {pe}/privateDnsZoneGroups/g not found.")})
+    );
+    let (st, b) = call(
+        Method::GET,
+        format!("{pe}/privateDnsZoneGroups?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!((st, b), (200, json!({"value": []})));
 }

@@ -434,11 +434,14 @@ fn endpoint_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result
         });
     let [auto, manual] = made;
     let mut props = Map::new();
-    for k in ["provisioningState", "resourceGuid"] {
-        if let Some(v) = sent.get(k) {
-            props.insert(k.into(), v.clone());
-        }
+    if let Some(v) = sent.get("provisioningState") {
+        props.insert("provisioningState".into(), v.clone());
     }
+    // Recorded on every endpoint, though the spec's schema leaves it out.
+    let guid = existing
+        .and_then(|e| e["properties"]["resourceGuid"].as_str().map(str::to_string))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    props.insert("resourceGuid".into(), json!(guid));
     props.insert("privateLinkServiceConnections".into(), json!(auto));
     props.insert("manualPrivateLinkServiceConnections".into(), json!(manual));
     props.insert(
