@@ -1090,3 +1090,440 @@ async fn private_dns_zones_records_and_links_keep_their_rps_rules() {
         "{zone}"
     );
 }
+
+/// Private endpoints and their DNS zone groups, served by the spec layer
+/// with Azure's rules (azure-cli's recordings `test_network_private_endpoints`,
+/// `test_network_private_endpoint_private_dns_zone_group`,
+/// `test_private_endpoint_connection_acr`): a delegated subnet is refused; a
+/// manual connection waits, and the registry owner's approval shows on the
+/// endpoint; `update --tags` keeps the addresses and the approval; zone groups
+/// are listed, shown with their records, and take them away when deleted;
+/// the endpoint's delete takes its connection from the registry.
+#[tokio::test]
+async fn private_endpoints_and_dns_zone_groups() {
+    let em = Emulator::start();
+    let az = az_with_group(&em).await;
+    az.acr_create("net", "pereg0001", "Premium").await;
+    let regid = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.ContainerRegistry/registries/pereg0001"
+    );
+    let registry_conns = [
+        "acr",
+        "private-endpoint-connection",
+        "list",
+        "-r",
+        "pereg0001",
+    ];
+    vnet_with_aci_subnet(&az).await;
+    az.ok(&[
+        "network",
+        "vnet",
+        "subnet",
+        "create",
+        "-g",
+        "net",
+        "--vnet-name",
+        "v1",
+        "-n",
+        "pe",
+        "--address-prefixes",
+        "10.0.2.0/24",
+        "-o",
+        "none",
+    ])
+    .await;
+    let pe_create = |subnet: &'static str| {
+        let (az, regid) = (&az, regid.clone());
+        async move {
+            az.run(&[
+                "network",
+                "private-endpoint",
+                "create",
+                "-g",
+                "net",
+                "-n",
+                "pe1",
+                "--vnet-name",
+                "v1",
+                "--subnet",
+                subnet,
+                "--private-connection-resource-id",
+                &regid,
+                "--group-id",
+                "registry",
+                "--connection-name",
+                "c1",
+                "--manual-request",
+                "true",
+                "--request-message",
+                "please",
+                "-o",
+                "json",
+            ])
+            .await
+        }
+    };
+    let refused = pe_create("aci").await;
+    assert!(!refused.ok);
+    assert!(
+        refused
+            .stderr
+            .contains("PrivateEndpointCreationNotAllowedAsSubnetIsDelegated"),
+        "{}",
+        refused.stderr
+    );
+    let made = pe_create("pe").await;
+    assert!(made.ok, "{}", made.stderr);
+    let pe: serde_json::Value = serde_json::from_str(&made.stdout).unwrap();
+    assert_eq!(pe["provisioningState"], "Succeeded");
+    assert_eq!(pe["privateLinkServiceConnections"], json!([]));
+    let conn = &pe["manualPrivateLinkServiceConnections"][0];
+    assert_eq!(conn["name"], "c1");
+    assert_eq!(
+        conn["type"],
+        "Microsoft.Network/privateEndpoints/manualPrivateLinkServiceConnections"
+    );
+    assert_eq!(
+        conn["privateLinkServiceConnectionState"],
+        json!({"status": "Pending", "description": "please", "actionsRequired": "None"})
+    );
+    assert_eq!(pe["customNetworkInterfaceName"], "");
+    assert_eq!(pe["ipConfigurations"], json!([]));
+    assert_eq!(
+        pe["customDnsConfigs"],
+        json!([
+            {"fqdn": "pereg0001.azurecr.io", "ipAddresses": ["10.0.2.4"]},
+            {"fqdn": "pereg0001.eastus.data.azurecr.io", "ipAddresses": ["10.0.2.5"]},
+        ])
+    );
+    let nic = pe["networkInterfaces"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(nic.contains("/networkInterfaces/pe1.nic."), "{nic}");
+    // ACR names its side `{registry}.{32 hex}`.
+    let conns = az.json(&registry_conns).await;
+    let name = conns[0]["name"].as_str().unwrap().to_string();
+    let suffix = name.strip_prefix("pereg0001.").unwrap_or_default();
+    assert!(
+        suffix.len() == 32 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    az.ok(&[
+        "acr",
+        "private-endpoint-connection",
+        "approve",
+        "-r",
+        "pereg0001",
+        "-n",
+        &name,
+        "--description",
+        "ok",
+        "-o",
+        "none",
+    ])
+    .await;
+    let show = [
+        "network",
+        "private-endpoint",
+        "show",
+        "-g",
+        "net",
+        "-n",
+        "pe1",
+    ];
+    let shown = az.json(&show).await;
+    assert_eq!(
+        shown["manualPrivateLinkServiceConnections"][0]["privateLinkServiceConnectionState"],
+        json!({"status": "Approved", "description": "ok", "actionsRequired": "None"})
+    );
+    // update --tags: a GET and a PUT of what it read; nothing else moves.
+    let updated = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "update",
+            "-g",
+            "net",
+            "-n",
+            "pe1",
+            "--tags",
+            "env=test",
+        ])
+        .await;
+    assert_eq!(updated["tags"], json!({"env": "test"}));
+    assert_eq!(updated["customDnsConfigs"], pe["customDnsConfigs"]);
+    assert_eq!(updated["networkInterfaces"][0]["id"], nic.as_str());
+    assert_eq!(updated["resourceGuid"], pe["resourceGuid"]);
+    let conns = az.json(&registry_conns).await;
+    assert_eq!(names(&conns), [name.as_str()]);
+    assert_eq!(
+        conns[0]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+    let listed = az
+        .json(&["network", "private-endpoint", "list", "-g", "net"])
+        .await;
+    assert_eq!(names(&listed), ["pe1"]);
+
+    // A zone group writes the endpoint's addresses into the zone.
+    let zone = az
+        .json(&[
+            "network",
+            "private-dns",
+            "zone",
+            "create",
+            "-g",
+            "net",
+            "-n",
+            "privatelink.azurecr.io",
+        ])
+        .await;
+    let group = az
+        .json(&[
+            "network",
+            "private-endpoint",
+            "dns-zone-group",
+            "create",
+            "-g",
+            "net",
+            "--endpoint-name",
+            "pe1",
+            "-n",
+            "default",
+            "--private-dns-zone",
+            zone["id"].as_str().unwrap(),
+            "--zone-name",
+            "acr",
+        ])
+        .await;
+    assert_eq!(group["name"], "default");
+    // Over HTTP, in the recorded order (az's output drops `type`).
+    let token = em.arm_token().await;
+    let (st, raw) = em
+        .arm(
+            &token,
+            reqwest::Method::GET,
+            &format!(
+                "{}/privateDnsZoneGroups/default?api-version=2024-05-01",
+                pe["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{raw}");
+    let keys: Vec<&String> = raw.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "id", "etag", "type", "properties"]);
+    assert_eq!(
+        raw["type"],
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups"
+    );
+    let config = &raw["properties"]["privateDnsZoneConfigs"][0];
+    let keys: Vec<&String> = config.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "id", "etag", "type", "properties"]);
+    assert_eq!(config["etag"], raw["etag"]);
+    assert_eq!(config["properties"]["provisioningState"], "Succeeded");
+    let group_cmd = |verb: &'static str| {
+        [
+            "network",
+            "private-endpoint",
+            "dns-zone-group",
+            verb,
+            "-g",
+            "net",
+            "--endpoint-name",
+            "pe1",
+        ]
+    };
+    let groups = az.json(&group_cmd("list")).await;
+    assert_eq!(names(&groups), ["default"]);
+    let mut args = group_cmd("show").to_vec();
+    args.extend(["-n", "default"]);
+    let shown = az.json(&args).await;
+    assert_eq!(shown["provisioningState"], "Succeeded");
+    let config = &shown["privateDnsZoneConfigs"][0];
+    assert_eq!(config["name"], "acr");
+    assert_eq!(
+        config["recordSets"],
+        json!([
+            {"recordType": "A", "recordSetName": "pereg0001", "fqdn": "pereg0001.privatelink.azurecr.io", "provisioningState": "Succeeded", "ttl": 10, "ipAddresses": ["10.0.2.4"]},
+            {"recordType": "A", "recordSetName": "pereg0001.eastus.data", "fqdn": "pereg0001.eastus.data.privatelink.azurecr.io", "provisioningState": "Succeeded", "ttl": 10, "ipAddresses": ["10.0.2.5"]},
+        ])
+    );
+    let records = [
+        "network",
+        "private-dns",
+        "record-set",
+        "a",
+        "list",
+        "-g",
+        "net",
+        "-z",
+        "privatelink.azurecr.io",
+    ];
+    let a = az.json(&records).await;
+    assert_eq!(names(&a), ["pereg0001", "pereg0001.eastus.data"]);
+    let mut args = group_cmd("delete").to_vec();
+    args.extend(["-n", "default", "-o", "none"]);
+    az.ok(&args).await;
+    assert_eq!(az.json(&records).await, json!([]));
+    let mut args = group_cmd("show").to_vec();
+    args.extend(["-n", "default"]);
+    let gone = az.run(&args).await;
+    assert!(!gone.ok);
+    assert!(gone.stderr.contains("(NotFound)"), "{}", gone.stderr);
+
+    // Deleting the endpoint takes its connection from the registry.
+    az.ok(&[
+        "network",
+        "private-endpoint",
+        "delete",
+        "-g",
+        "net",
+        "-n",
+        "pe1",
+        "-o",
+        "none",
+    ])
+    .await;
+    let conns = az.json(&registry_conns).await;
+    assert_eq!(conns, json!([]));
+}
+
+/// A private endpoint PUT as NRP answers it (azure-cli's recordings
+/// `test_private_endpoint_connection_acr`, `test_network_private_endpoint_ip_config`):
+/// 201 with `provisioningState: Updating` and an Azure-AsyncOperation, fields
+/// in Azure's order, connections carrying the endpoint's etag and their type
+/// last; `ipConfigurations` fix the addresses; a zone group of a missing
+/// endpoint is ARM's `ParentResourceNotFound`, a missing group NRP's `NotFound`.
+#[tokio::test]
+async fn private_endpoint_puts_in_nrps_shape() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let token = em.arm_token().await;
+    let rg = format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/pes");
+    let call = |method: Method, path: String, body: Option<serde_json::Value>| {
+        let (em, token) = (&em, &token);
+        async move { em.arm(token, method, &path, body).await }
+    };
+    let (st, _) = call(
+        Method::PUT,
+        format!("{rg}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/pesreg001");
+    let (st, b) = call(
+        Method::PUT,
+        format!("{reg}?api-version=2023-07-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Premium"}})),
+    )
+    .await;
+    assert!(st == 200 || st == 201, "{b}");
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/v1");
+    let (st, b) = call(Method::PUT, format!("{vnet}?api-version=2024-05-01"), Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s1", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}))).await;
+    assert!(st == 200 || st == 201, "{b}");
+    let pe = format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe1");
+    let body = json!({"location": "eastus", "properties": {
+        "subnet": {"id": format!("{vnet}/subnets/s1")},
+        "ipConfigurations": [{"name": "ip1", "properties": {"groupId": "registry", "memberName": "registry", "privateIPAddress": "10.0.0.10"}}],
+        "privateLinkServiceConnections": [{"name": "c1", "properties": {"privateLinkServiceId": reg, "groupIds": ["registry"]}}]}});
+    let resp = em
+        .http()
+        .put(format!("{}{pe}?api-version=2024-05-01", em.base()))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert!(resp.headers().contains_key("azure-asyncoperation"));
+    let made: serde_json::Value = resp.json().await.unwrap();
+    let keys: Vec<&String> = made.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["name", "id", "etag", "type", "location", "properties"]
+    );
+    let props: Vec<&String> = made["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        props,
+        [
+            "provisioningState",
+            "resourceGuid",
+            "privateLinkServiceConnections",
+            "manualPrivateLinkServiceConnections",
+            "customNetworkInterfaceName",
+            "subnet",
+            "ipConfigurations",
+            "networkInterfaces",
+            "customDnsConfigs"
+        ]
+    );
+    assert_eq!(made["properties"]["provisioningState"], "Updating");
+    let conn = &made["properties"]["privateLinkServiceConnections"][0];
+    let keys: Vec<&String> = conn.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["name", "id", "etag", "properties", "type"]);
+    assert_eq!(conn["etag"], made["etag"]);
+    assert_eq!(
+        conn["properties"]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+    assert_eq!(
+        made["properties"]["ipConfigurations"][0],
+        json!({"name": "ip1", "id": format!("{pe}/ipConfigurations/ip1"), "etag": made["etag"],
+            "type": "Microsoft.Network/privateEndpoints/ipConfigurations",
+            "properties": {"provisioningState": "Succeeded", "memberName": "registry", "groupId": "registry", "privateIPAddress": "10.0.0.10"}})
+    );
+    assert_eq!(
+        made["properties"]["customDnsConfigs"],
+        json!([
+            {"fqdn": "pesreg001.azurecr.io", "ipAddresses": ["10.0.0.10"]},
+            {"fqdn": "pesreg001.eastus.data.azurecr.io", "ipAddresses": ["10.0.0.4"]},
+        ])
+    );
+    let (st, shown) = call(Method::GET, format!("{pe}?api-version=2024-05-01"), None).await;
+    assert_eq!(st, 200);
+    assert_eq!(shown["properties"]["provisioningState"], "Succeeded");
+    // A static address another endpoint holds is refused, leaving nothing behind.
+    let pe2 = format!("{rg}/providers/Microsoft.Network/privateEndpoints/pe2");
+    let (st, b) = call(
+        Method::PUT,
+        format!("{pe2}?api-version=2024-05-01"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(b["error"]["code"], "PrivateIPAddressInUse");
+    let (st, _) = call(Method::GET, format!("{pe2}?api-version=2024-05-01"), None).await;
+    assert_eq!(st, 404);
+    // Zone groups: a missing endpoint, a missing group.
+    let (st, b) = call(
+        Method::GET,
+        format!("{rg}/providers/Microsoft.Network/privateEndpoints/nope/privateDnsZoneGroups/g?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (404, Some("ParentResourceNotFound"))
+    );
+    let (st, b) = call(
+        Method::GET,
+        format!("{pe}/privateDnsZoneGroups/g?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        b["error"],
+        json!({"code": "NotFound", "message": format!("Resource {pe}/privateDnsZoneGroups/g not found.")})
+    );
+    let (st, b) = call(
+        Method::GET,
+        format!("{pe}/privateDnsZoneGroups?api-version=2024-05-01"),
+        None,
+    )
+    .await;
+    assert_eq!((st, b), (200, json!({"value": []})));
+}

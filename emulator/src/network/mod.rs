@@ -10,6 +10,7 @@
 //! Refer https://aka.ms/acr/firewall to grant access."
 
 pub mod cidr;
+pub mod private_path;
 
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
@@ -124,9 +125,7 @@ pub fn registry_reachable_from_vnet(
     vnet_id: &str,
     fallback: &Origin,
 ) -> Reach {
-    use crate::providers::network::private_endpoints::{
-        approved_endpoint_at, resolve_registry_privately,
-    };
+    use private_path::{approved_endpoint_at, resolve_registry_privately};
     let name = registry["name"].as_str().unwrap_or_default();
     let id = registry["id"].as_str().unwrap_or_default();
     if let Some(ip) = resolve_registry_privately(state, vnet_id, name) {

@@ -127,6 +127,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::network::virtual_networks::VNET,
     &super::network::virtual_networks::SUBNET,
     &super::network::virtual_networks::PEERING,
+    &super::network::private_endpoints::ENDPOINT,
+    &super::network::private_endpoints::ZONE_GROUP,
     &super::network::subnet_links::ENDPOINT_TYPES,
     &super::container_registry::children::REPLICATIONS,
     &super::container_registry::children::WEBHOOKS,
@@ -400,13 +402,15 @@ fn not_found(id: &ResourceId, resource_type: &str) -> ArmError {
     ArmError::resource_not_found(&text, id.resource_group.as_deref().unwrap_or_default())
 }
 
-/// A GET of a resource that is not there. NRP answers for a child it keeps
-/// inline in its parent (a subnet, a peering, a security rule) in its own
-/// words; under a parent that is not there either, ARM's `ParentResourceNotFound`
-/// (as Azure/azure-cli#18112 quotes it for a subnet of a missing VNet).
+/// A GET of a resource that is not there. NRP answers for a child (one it
+/// keeps inline in its parent, a subnet, a peering, a security rule, or one of
+/// its own rows, a private endpoint's DNS zone group) in its own words; under
+/// a parent that is not there either, ARM's `ParentResourceNotFound` (as
+/// Azure/azure-cli#18112 quotes it for a subnet of a missing VNet).
 fn missing(state: &AppState, id: &ResourceId, resource_type: &str) -> Result<ArmError, ArmError> {
     if is_network(resource_type)
-        && let Some((parent, _)) = inline_parent(id)
+        && nested(resource_type)
+        && let Some(parent) = id.parent()
     {
         if read(state, &parent)?.is_none() {
             return Ok(parent_not_found(&parent));

@@ -354,7 +354,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.network" => network::collection(state, req, &scope, &resource_type),
                 "microsoft.resources" => {
                     r::deployments::collection(state, req, &scope, &resource_type)
                 }
@@ -375,9 +374,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 }
                 "microsoft.containerregistry" => {
                     return container_registry::resource(state, req, &id, tail.as_deref());
-                }
-                "microsoft.network" => {
-                    return network::resource(state, req, &id, tail.as_deref());
                 }
                 "microsoft.resources" => {
                     return r::deployments::resource(state, req, &id, tail.as_deref());

@@ -3,7 +3,7 @@
 //! virtual network links and record sets. Routing, validation, LROs, paging
 //! and shaping are the spec layer's ([`crate::providers::by_spec`], from
 //! `privatedns.json`); what resolves through these zones is
-//! [`super::private_endpoints::resolve_registry_privately`].
+//! [`crate::network::private_path::resolve_registry_privately`].
 //!
 //! As azure-cli's privatedns recordings show them:
 //! - a zone is `global`, carries a bare-GUID `etag`, and is created with its

@@ -14,13 +14,10 @@
 //! - A peering is `Connected` once the remote VNet peers back, `Initiated`
 //!   until then; [`routable`] is what the network model reads of it.
 
-use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
-use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::arm::{ArmError, ResourceId};
 use crate::network::cidr::Cidr;
 use crate::providers::by_spec::{Behaviour, Ctx, network_etag};
-use crate::providers::{json_response, lro_delay};
 use crate::state::AppState;
-use axum::response::Response;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -234,36 +231,6 @@ fn subnet_space(s: &Value) -> Vec<Cidr> {
         .iter()
         .filter_map(|p| Cidr::parse(p))
         .collect()
-}
-
-/// A network PUT's answer: `status` with the body, `provisioningState` finishing
-/// through an Azure-AsyncOperation LRO.
-pub(super) fn accepted(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    location: &str,
-    status: StatusCode,
-    body: &Value,
-) -> Result<Response, ArmError> {
-    let op = Operation::start(
-        &id.subscription,
-        OperationKind::Provision {
-            resource_id: id.to_string(),
-        },
-        "virtualNetworks",
-        req.now,
-        lro_delay(state),
-    );
-    op.save(state.store.as_ref())?;
-    let mut resp = json_response(status, body);
-    let v = req.query("api-version").unwrap_or_default();
-    set_polling_headers(
-        &mut resp,
-        None,
-        Some(&op.async_operation_url(&req.base.0, super::NAMESPACE, location, v)),
-    );
-    Ok(resp)
 }
 
 /// A virtual network as Azure keeps it, from the row the spec layer built
