@@ -221,6 +221,23 @@ impl Emulator {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        let r = self.arm_response(token, method, path, body).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// An ARM call with `token`: the whole response (headers too).
+    pub async fn arm_response(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
         let mut req = self
             .http()
             .request(method, format!("{}{path}", self.base()))
@@ -228,13 +245,7 @@ impl Emulator {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let r = req.send().await.expect("ARM request");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-        )
+        req.send().await.expect("ARM request")
     }
 
     /// A new resource group `name` in eastus, made by `token`'s caller: its path.

@@ -1406,7 +1406,7 @@ async fn vnet_updates_keep_peerings_and_their_states() {
         b["properties"]["virtualNetworkPeerings"][0]["name"],
         "hub-to-spoke"
     );
-    // One side gone: the other is Initiated again.
+    // One side gone: the other is Disconnected (until updated or re-created).
     let (s, _) = em
         .arm(
             &owner,
@@ -1415,8 +1415,8 @@ async fn vnet_updates_keep_peerings_and_their_states() {
             None,
         )
         .await;
-    assert_eq!(s, 200);
-    assert_eq!(state("hub", "spoke").await, "Initiated");
+    assert_eq!(s, 202);
+    assert_eq!(state("hub", "spoke").await, "Disconnected");
     // Missing children, in NRP's words; under a missing parent, ARM's.
     for path in [
         format!("{net}/virtualNetworks/spoke/virtualNetworkPeerings/spoke-to-hub"),
@@ -1448,4 +1448,31 @@ async fn vnet_updates_keep_peerings_and_their_states() {
             json!({"error": {"code": "ParentResourceNotFound", "message": "Can not perform requested operation on nested resource. Parent resource 'nowhere' not found."}})
         )
     );
+    // Re-creating the deleted side is refused while the other is Disconnected
+    // (Azure's words: hashicorp/terraform-provider-azurerm#14051); updating the
+    // other side takes it back to Initiated, and then both connect again.
+    let (s, b) = peer("spoke", "hub").await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(
+        b["error"]["message"],
+        format!(
+            "Cannot create or update peering {net}/virtualNetworks/spoke/virtualNetworkPeerings/spoke-to-hub because remote peering {net}/virtualNetworks/hub/virtualNetworkPeerings/hub-to-spoke referencing parent virtual network {net}/virtualNetworks/spoke is in Disconnected state. Update or re-create the remote peering to get it back to Initiated state. Peering gets Disconnected when remote vnet or remote peering is deleted and re-created."
+        )
+    );
+    assert_eq!(b["error"]["code"], "RemotePeeringIsDisconnected");
+    for (from, to, status, now) in [
+        ("hub", "spoke", 200, "Initiated"),
+        ("spoke", "hub", 201, "Connected"),
+    ] {
+        let (s, b) = peer(from, to).await;
+        assert_eq!(
+            (s, b["properties"]["peeringState"].as_str()),
+            (status, Some(now))
+        );
+    }
+    assert_eq!(state("hub", "spoke").await, "Connected");
+    // A peered VNet deleted: the peering back to it is Disconnected.
+    az.ok(&["network", "vnet", "delete", "-g", "peer", "-n", "spoke"])
+        .await;
+    assert_eq!(state("hub", "spoke").await, "Disconnected");
 }

@@ -886,10 +886,11 @@ async fn refusals_in_arm_words() {
         json!({"error": {"code": "InvalidRequestContent", "message": "The request content was invalid and could not be deserialized: 'Required property 'serviceUri' not found in JSON. Path 'properties', line 1, position 35.'."}})
     );
     // A webhook as Azure returns it: computed fields, the service URI never.
+    // Done when it answers: 200 (azure-cli's `test_acr_create_webhook`).
     let (s, out) = em
         .arm(&owner, Method::PUT, &hook("h1"), Some(body.clone()))
         .await;
-    assert_eq!(s, 201, "{out}");
+    assert_eq!(s, 200, "{out}");
     assert_eq!(out["properties"]["status"], "enabled");
     assert_eq!(out["properties"]["scope"], "");
     assert!(out["properties"]["provisioningState"].is_string(), "{out}");
@@ -902,7 +903,7 @@ async fn refusals_in_arm_words() {
     let (s, _) = em
         .arm(&owner, Method::PUT, &hook("h2"), Some(body.clone()))
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(s, 200);
     let (s, out) = em
         .arm(&owner, Method::PUT, &hook("h3"), Some(body.clone()))
         .await;
@@ -954,7 +955,7 @@ async fn refusals_in_arm_words() {
             Some(json!({"location": "westus", "properties": {"serviceUri": "http://localhost:8/", "actions": ["push"]}})),
         )
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(s, 200);
     let (_, out) = em.arm(&owner, Method::POST, &events, None).await;
     assert_eq!(out, json!({"value": []}));
     let (_, out) = em
@@ -1205,4 +1206,171 @@ async fn scope_maps_and_tokens() {
         let (s, b) = em.arm(&token, method, &format!("{path}?{a}"), None).await;
         assert_eq!(s, status, "{path}: {b}");
     }
+}
+
+/// What goes with a resource when its resource group is deleted is what goes
+/// when it is deleted alone: a registry's content (a registry created again
+/// under its name starts empty), and the soft delete of a key vault and a
+/// Log Analytics workspace (Azure keeps both, deleted, after `az group delete`).
+#[tokio::test]
+async fn a_group_delete_removes_what_a_resource_delete_would() {
+    let em = Emulator::start();
+    let az = signed_in(&em).await;
+    let create_registry = [
+        "acr",
+        "create",
+        "-n",
+        "gonereg01",
+        "-g",
+        "reg",
+        "--sku",
+        "Basic",
+        "--admin-enabled",
+        "true",
+        "-o",
+        "none",
+    ];
+    az.ok(&create_registry).await;
+    let host = "gonereg01.azurecr.io";
+    let auth = admin(&az, "gonereg01").await;
+    let (digest, _) = push(&em, host, &auth, "app", "v1", b"layer of a gone registry").await;
+    assert_eq!(
+        manifest(&em, host, &auth, "app", "v1").await,
+        (200, digest.clone())
+    );
+    az.ok(&words("keyvault create -g reg -n azemugone01 -o none"))
+        .await;
+    az.ok(&words(
+        "monitor log-analytics workspace create -g reg -n azemugonews -o none",
+    ))
+    .await;
+
+    az.ok(&["group", "delete", "-n", "reg", "--yes"]).await;
+
+    // The vault and the workspace are kept, deleted, as a delete of each keeps them.
+    let vaults = az.json(&words("keyvault list-deleted")).await;
+    assert_eq!(names(&vaults), ["azemugone01"], "{vaults}");
+    az.ok(&["group", "create", "-n", "reg", "-l", "westus", "-o", "none"])
+        .await;
+    let workspaces = az
+        .json(&words(
+            "monitor log-analytics workspace list-deleted-workspaces -g reg",
+        ))
+        .await;
+    assert_eq!(names(&workspaces), ["azemugonews"], "{workspaces}");
+
+    // The registry's content went with it.
+    az.ok(&create_registry).await;
+    let auth = admin(&az, "gonereg01").await;
+    assert_eq!(manifest(&em, host, &auth, "app", "v1").await.0, 404);
+    let catalog = em
+        .proxied()
+        .get(format!("https://{host}/v2/_catalog"))
+        .basic_auth(&auth.0, Some(&auth.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(catalog.status().as_u16(), 200);
+    let catalog: serde_json::Value = catalog.json().await.unwrap();
+    assert_eq!(catalog["repositories"], json!([]), "{catalog}");
+}
+
+/// ACR answers its children's writes as azure-cli's acr recordings have them:
+/// a long-running PUT 201 `Creating` and a long-running PATCH 201 `Updating`,
+/// each with an `Azure-AsyncOperation` to poll (replications, tokens, scope
+/// map PATCHes); webhooks and scope map PUTs 200 `Succeeded`, done; a
+/// registry PATCH 200, done.
+#[tokio::test]
+async fn acr_writes_answer_as_recorded() {
+    let em = Emulator::start_with(&["--sim-mode", "explicit"]);
+    let token = em.arm_token().await;
+    let rg = em.resource_group(&token, "acrw").await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/writesreg01");
+    let a = "api-version=2023-07-01";
+    let send = |method: Method, path: String, body: serde_json::Value| {
+        let (em, token) = (&em, &token);
+        async move {
+            let r = em.arm_response(token, method, &path, Some(body)).await;
+            let s = r.status().as_u16();
+            let polled = r.headers().contains_key("azure-asyncoperation");
+            let b: serde_json::Value = r.json().await.unwrap_or_default();
+            (s, b["properties"]["provisioningState"].clone(), polled)
+        }
+    };
+    let created = send(
+        Method::PUT,
+        format!("{reg}?{a}"),
+        json!({"location": "westus", "sku": {"name": "Premium"}}),
+    )
+    .await;
+    assert_eq!(created, (201, json!("Creating"), true));
+    em.step().await;
+    let patched = send(
+        Method::PATCH,
+        format!("{reg}?{a}"),
+        json!({"properties": {"adminUserEnabled": true}}),
+    )
+    .await;
+    assert_eq!(patched, (200, json!("Succeeded"), false));
+
+    let replication = format!("{reg}/replications/eastus?{a}");
+    let put = send(
+        Method::PUT,
+        replication.clone(),
+        json!({"location": "eastus"}),
+    )
+    .await;
+    assert_eq!(put, (201, json!("Creating"), true));
+    em.step().await;
+    let patch = send(
+        Method::PATCH,
+        replication.clone(),
+        json!({"tags": {"k": "v"}}),
+    )
+    .await;
+    assert_eq!(patch, (201, json!("Updating"), true));
+    em.step().await;
+    let (s, b) = em.arm(&token, Method::GET, &replication, None).await;
+    assert_eq!(
+        (s, &b["properties"]["provisioningState"]),
+        (200, &json!("Succeeded"))
+    );
+
+    let hook = format!("{reg}/webhooks/hook1?{a}");
+    let body = json!({"location": "westus", "properties": {"serviceUri": "https://example.invalid/hook", "actions": ["push"]}});
+    assert_eq!(
+        send(Method::PUT, hook.clone(), body).await,
+        (200, json!("Succeeded"), false)
+    );
+    assert_eq!(
+        send(Method::PATCH, hook, json!({"tags": {"k": "v"}})).await,
+        (200, json!("Succeeded"), false)
+    );
+
+    let map = format!("{reg}/scopeMaps/map1?{a}");
+    let actions = json!({"properties": {"actions": ["repositories/hello/content/read"]}});
+    assert_eq!(
+        send(Method::PUT, map.clone(), actions).await,
+        (200, json!("Succeeded"), false)
+    );
+    let more = json!({"properties": {"actions": ["repositories/hello/content/read", "repositories/hello/content/write"]}});
+    assert_eq!(
+        send(Method::PATCH, map, more).await,
+        (201, json!("Updating"), true)
+    );
+    em.step().await;
+
+    let tok = format!("{reg}/tokens/tok1?{a}");
+    let body =
+        json!({"properties": {"scopeMapId": format!("{reg}/scopeMaps/map1"), "status": "enabled"}});
+    assert_eq!(
+        send(Method::PUT, tok.clone(), body).await,
+        (201, json!("Creating"), true)
+    );
+    em.step().await;
+    let (s, b) = em.arm(&token, Method::GET, &tok, None).await;
+    assert_eq!(
+        (s, &b["properties"]["provisioningState"]),
+        (200, &json!("Succeeded"))
+    );
 }

@@ -919,10 +919,18 @@ async fn an_nsg_outlives_the_group_of_the_vnet_that_used_it() {
         )
         .await;
     assert_eq!(s, 202);
-    let (s, _) = em
-        .arm(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
+    // NRP answers a delete 202 with both an Azure-AsyncOperation and a
+    // Location (azure-cli's `test_network_nsg` recording); the NSG is gone.
+    let r = em
+        .arm_response(&token, Method::DELETE, &format!("{nsg}?{v}"), None)
         .await;
-    assert_eq!(s, 200);
+    assert_eq!(r.status().as_u16(), 202);
+    let operation = r.headers()["azure-asyncoperation"].to_str().unwrap();
+    assert!(
+        operation.contains("/providers/Microsoft.Network/locations/eastus/"),
+        "{operation}"
+    );
+    assert!(r.headers().contains_key("location"));
     let (s, _) = em
         .arm(&token, Method::GET, &format!("{nsg}?{v}"), None)
         .await;

@@ -41,7 +41,28 @@ pub type WriteHook = fn(&Ctx, &mut Value, Option<&Value>) -> Result<(), ArmError
 pub type ActionHook = fn(&Ctx) -> Result<Response, ArmError>;
 pub type ListHook = fn(&Ctx) -> Result<Vec<Value>, ArmError>;
 pub type DeleteHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
+pub type RemovedHook = fn(&Removal) -> Result<(), ArmError>;
 pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
+
+/// A resource that has gone, as its behaviour's [`Behaviour::on_removed`] sees it.
+pub struct Removal<'a> {
+    pub state: &'a AppState,
+    pub id: &'a ResourceId,
+    /// The row as it was stored.
+    pub row: &'a Value,
+    pub now: time::OffsetDateTime,
+    /// The DELETE that removed it; `None` when it went with its resource group.
+    pub req: Option<&'a ArmRequest>,
+}
+
+/// Run the `on_removed` hook of `row`'s type for a resource that has gone.
+pub fn removed(removal: &Removal) -> Result<(), ArmError> {
+    let ty = removal.row["type"].as_str().unwrap_or_default();
+    match behaviour(ty).and_then(|b| b.on_removed) {
+        Some(h) => h(removal),
+        None => Ok(()),
+    }
+}
 
 /// Azure's rules for one resource type, beyond its schema.
 pub struct Behaviour {
@@ -55,6 +76,10 @@ pub struct Behaviour {
     pub on_write: Option<WriteHook>,
     /// Before the resource is deleted (refuse, or clean up elsewhere).
     pub on_delete: Option<DeleteHook>,
+    /// Whenever the resource goes — by its own DELETE (after `on_delete` let
+    /// it) or with its resource group: what goes with it, or stays of it,
+    /// elsewhere (a registry's content and runs, a vault's soft-deleted record).
+    pub on_removed: Option<RemovedHook>,
     /// Properties computed whenever the resource is read (counts of what it
     /// holds, back-references): on GET, in lists, and in a write's answer.
     pub on_read: Option<ReadHook>,
@@ -92,6 +117,7 @@ impl Behaviour {
             before_schema: None,
             on_write: None,
             on_delete: None,
+            on_removed: None,
             on_read: None,
             actions: &[],
             lists: &[],
@@ -768,11 +794,9 @@ fn build(
                 .any(|s| s.prop(n).is_some())
         };
         if ps("provisioningState") {
-            let state = if cx.op.long_running && !nested(resource_type) {
-                "Updating"
-            } else {
-                "Succeeded"
-            };
+            let long_running =
+                cx.op.long_running && fixed_status(resource_type, &cx.req.method).is_none();
+            let state = provisioning_on_put(resource_type, long_running, existing.is_some());
             props.insert("provisioningState".into(), json!(state));
         }
         if ps("resourceGuid") {
@@ -818,6 +842,28 @@ fn build(
         );
     }
     Ok(Value::Object(row))
+}
+
+/// The `provisioningState` a PUT answers with while its operation runs. ACR's
+/// long-running writes answer `Creating` for a new resource and `Updating`
+/// for one that exists (azure-cli's acr recordings of replications, tokens,
+/// cache rules, credential sets and agent pools); NRP's top-level resources
+/// `Updating`; a nested resource elsewhere, and any write that is not
+/// long-running, is done at once.
+fn provisioning_on_put(resource_type: &str, long_running: bool, exists: bool) -> &'static str {
+    match (long_running, is_acr(resource_type), exists) {
+        (false, _, _) => "Succeeded",
+        (true, true, false) => "Creating",
+        (true, true, true) => "Updating",
+        (true, false, _) if nested(resource_type) => "Succeeded",
+        (true, false, _) => "Updating",
+    }
+}
+
+fn is_acr(resource_type: &str) -> bool {
+    resource_type
+        .to_ascii_lowercase()
+        .starts_with("microsoft.containerregistry/")
 }
 
 /// An inline child as Azure returns it inside its parent: `name`, `id`,
@@ -925,9 +971,20 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     {
         h(cx, &mut row, Some(&existing))?;
     }
+    // ACR answers a long-running PATCH 201 `Updating`, with the operation to
+    // poll (azure-cli's acr recordings: replications, scope maps, cache rules,
+    // credential sets, agent pools).
+    let fixed = fixed_status(resource_type, &cx.req.method);
+    let acr_async = is_acr(resource_type) && cx.op.long_running && fixed.is_none();
+    if acr_async && row["properties"].get("provisioningState").is_some() {
+        row["properties"]["provisioningState"] = json!("Updating");
+    }
     store(cx, &cx.id, &row)?;
+    if acr_async {
+        return respond(cx, resource_type, StatusCode::CREATED, &row);
+    }
     fill_computed(cx.state, resource_type, &mut row)?;
-    let status = fixed_status(resource_type, &cx.req.method).unwrap_or(StatusCode::OK);
+    let status = fixed.unwrap_or(StatusCode::OK);
     Ok(json_response(status, &shaped(cx.op, &row)))
 }
 
@@ -955,7 +1012,29 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         cx.state.resources().put(&parent, p)?;
     } else {
         cx.state.resources().delete(&cx.id)?;
+        removed(&Removal {
+            state: cx.state,
+            id: &cx.id,
+            row: &row,
+            now: cx.req.now,
+            req: Some(cx.req),
+        })?;
         super::remove_within(cx.state, &cx.id)?;
+    }
+    // NRP and Private DNS answer a long-running DELETE 202 with both an
+    // Azure-AsyncOperation and a Location to poll (azure-cli's recordings
+    // `test_network_nsg`, `test_DeleteZone_ZoneExists_ExpectZoneDeleted`).
+    if cx.op.long_running
+        && resource_type
+            .to_ascii_lowercase()
+            .starts_with("microsoft.network/")
+    {
+        let location = row["location"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| top_location(cx))
+            .unwrap_or_else(|| "global".into());
+        return accepted_polled(cx, resource_type, &location);
     }
     if behaviour(resource_type).is_some_and(|b| b.delete_returns_row) {
         let mut row = row;
@@ -980,9 +1059,6 @@ pub fn accepted(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     Ok(resp)
 }
 
-/// 202 Accepted with an `Azure-AsyncOperation` to poll, for an action whose
-/// work is done at once and whose operation ends on its schedule (ACI's
-/// `start`): the operation's status lives under the resource's `location`.
 /// The operation a write or action of `cx` starts (saved): it ends on the
 /// emulated clock's schedule, `Succeeded`, or `Failed` when `fails`.
 fn start_operation(cx: &Ctx, resource_type: &str, fails: bool) -> Result<Operation, ArmError> {
@@ -1003,13 +1079,31 @@ fn start_operation(cx: &Ctx, resource_type: &str, fails: bool) -> Result<Operati
     Ok(op)
 }
 
+/// 202 Accepted with an `Azure-AsyncOperation` to poll, for an action whose
+/// work is done at once and whose operation ends on its schedule (ACI's
+/// `start`): the operation's status lives under the resource's `location`.
 pub fn accepted_async(cx: &Ctx, resource_type: &str, location: &str) -> Result<Response, ArmError> {
+    accepted_with(cx, resource_type, location, false)
+}
+
+/// [`accepted_async`] with a `Location` as well (NRP's deletes).
+fn accepted_polled(cx: &Ctx, resource_type: &str, location: &str) -> Result<Response, ArmError> {
+    accepted_with(cx, resource_type, location, true)
+}
+
+fn accepted_with(
+    cx: &Ctx,
+    resource_type: &str,
+    location: &str,
+    with_location: bool,
+) -> Result<Response, ArmError> {
     let op = start_operation(cx, resource_type, false)?;
     let v = cx.req.query("api-version").unwrap_or_default();
     let ns = resource_type.split('/').next().unwrap_or_default();
     let mut resp = StatusCode::ACCEPTED.into_response();
     let url = op.async_operation_url(&cx.req.base.0, ns, location, v);
-    set_polling_headers(&mut resp, None, Some(&url));
+    let result = with_location.then(|| op.location_url(&cx.req.base.0, v));
+    set_polling_headers(&mut resp, result.as_deref(), Some(&url));
     Ok(resp)
 }
 

@@ -436,8 +436,25 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
     use crate::store::tables;
     let key = id.key();
     let under = format!("{key}/");
+    let now = state.clock.now();
     for k in state.store.keys(tables::RESOURCES, &under)? {
+        // A row that reads goes through its type's `on_removed` (a registry's
+        // content, a vault's soft delete); one that does not just goes.
+        let row = state.store.get(tables::RESOURCES, &k).ok().flatten();
         state.store.delete(tables::RESOURCES, &k)?;
+        if let Some(row) = row
+            && let Some(rid) = row["id"]
+                .as_str()
+                .and_then(|i| i.parse::<ResourceId>().ok())
+        {
+            by_spec::removed(&by_spec::Removal {
+                state,
+                id: &rid,
+                row: &row,
+                now,
+                req: None,
+            })?;
+        }
     }
     for k in state.store.keys(tables::ACR_CREDENTIALS, &key)? {
         if k == key || k.starts_with(&under) {

@@ -11,7 +11,7 @@
 //! - `purge` (202, with a `Location` to poll) forgets it for good.
 
 use crate::arm::{ArmError, ResourceId};
-use crate::providers::by_spec::{self, Behaviour, Ctx};
+use crate::providers::by_spec::{self, Behaviour, Ctx, Removal};
 use crate::providers::json_response;
 use crate::state::AppState;
 use axum::response::Response;
@@ -25,7 +25,7 @@ const KEPT: &str = "_vault";
 
 pub const VAULT: Behaviour = Behaviour {
     on_write: Some(vault),
-    on_delete: Some(soft_delete),
+    on_removed: Some(soft_delete),
     ..Behaviour::of(VAULT_TYPE)
 };
 
@@ -141,15 +141,16 @@ fn vault(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmError>
 }
 
 /// Deleting a vault keeps it, deleted, for its retention period.
-fn soft_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+fn soft_delete(r: &Removal) -> Result<(), ArmError> {
+    let row = r.row;
     let p = &row["properties"];
     if p["enableSoftDelete"] == false {
         return Ok(());
     }
     let location = row["location"].as_str().unwrap_or("eastus").to_string();
-    let id = deleted_id(&cx.id.subscription, &location, cx.id.name())?;
+    let id = deleted_id(&r.id.subscription, &location, r.id.name())?;
     let days = p["softDeleteRetentionInDays"].as_i64().unwrap_or(90);
-    let now = cx.req.now.replace_nanosecond(0).unwrap_or(cx.req.now);
+    let now = r.now.replace_nanosecond(0).unwrap_or(r.now);
     let stamp = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
@@ -166,12 +167,12 @@ fn soft_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
     }
     let mut deleted = json!({
         "id": id.to_string(),
-        "name": cx.id.name(),
+        "name": r.id.name(),
         "type": DELETED_TYPE,
         "properties": props,
     });
     deleted[KEPT] = row.clone();
-    cx.state.resources().put(&id, deleted)?;
+    r.state.resources().put(&id, deleted)?;
     Ok(())
 }
 

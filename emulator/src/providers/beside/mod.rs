@@ -11,7 +11,7 @@ pub mod key_vault;
 pub use key_vault::{DELETED_HSMS, DELETED_VAULT, DELETED_VAULTS, VAULT, VAULT_NAMES};
 
 use crate::arm::{ArmError, ResourceId};
-use crate::providers::by_spec::{Behaviour, Ctx};
+use crate::providers::by_spec::{Behaviour, Ctx, Removal};
 use crate::providers::json_response;
 use axum::response::Response;
 use http::StatusCode;
@@ -30,7 +30,7 @@ pub const STORAGE_NAMES: Behaviour = Behaviour {
 
 pub const WORKSPACE: Behaviour = Behaviour {
     on_write: Some(workspace),
-    on_delete: Some(workspace_soft_delete),
+    on_removed: Some(workspace_soft_delete),
     on_read: Some(workspace_read),
     actions: &[
         ("sharedKeys", shared_keys),
@@ -223,25 +223,26 @@ fn recoverable(cx: &Ctx, deleted: &Value) -> bool {
 /// `test_monitor_log_analytics_workspace_recover` recording shows): listed by
 /// `deletedWorkspaces`, and brought back, with its customer id, by a PUT of
 /// the same name in the same group. `?force=true` deletes it for good.
-fn workspace_soft_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
-    if cx
-        .req
-        .query("force")
-        .is_some_and(|f| f.eq_ignore_ascii_case("true"))
-    {
+fn workspace_soft_delete(r: &Removal) -> Result<(), ArmError> {
+    // `?force=true` deletes for good; a workspace that goes with its
+    // resource group is soft-deleted like one deleted alone.
+    if r.req.is_some_and(|req| {
+        req.query("force")
+            .is_some_and(|f| f.eq_ignore_ascii_case("true"))
+    }) {
         return Ok(());
     }
-    let Some(id) = deleted_workspace_id(&cx.id) else {
+    let Some(id) = deleted_workspace_id(r.id) else {
         return Ok(());
     };
     let mut kept = json!({
         "id": id.to_string(),
-        "name": cx.id.name(),
+        "name": r.id.name(),
         "type": DELETED_WORKSPACE_TYPE,
-        "deletedAt": now_text(cx),
+        "deletedAt": crate::clock::arm_timestamp(r.now),
     });
-    kept[KEPT_WORKSPACE] = row.clone();
-    cx.state.resources().put(&id, kept)?;
+    kept[KEPT_WORKSPACE] = r.row.clone();
+    r.state.resources().put(&id, kept)?;
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub const WEBHOOKS: Behaviour = Behaviour {
         ("listEvents", list_events),
         ("getCallbackConfig", callback_config),
     ],
+    // Done when they answer, 200 `Succeeded` (`test_acr_create_webhook`).
+    statuses: &[("PUT", 200), ("PATCH", 200)],
     ..Behaviour::of(crate::acr::webhooks::WEBHOOK_TYPE)
 };
 
@@ -54,6 +56,8 @@ pub const CREDENTIAL_SETS: Behaviour = Behaviour {
 pub const CONNECTED_REGISTRIES: Behaviour = Behaviour {
     on_write: Some(connected_registry_write),
     actions: &[("deactivate", connected_registry_deactivate)],
+    // Done when they answer, 200 `Succeeded` (`test_acr_connectedregistry`).
+    statuses: &[("PUT", 200), ("PATCH", 200)],
     ..Behaviour::of("Microsoft.ContainerRegistry/registries/connectedRegistries")
 };
 

@@ -15,7 +15,7 @@ use crate::acr::registry as domain;
 use crate::arm::envelope;
 use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
-use crate::providers::by_spec::{Behaviour, Ctx};
+use crate::providers::by_spec::{Behaviour, Ctx, Removal};
 use crate::providers::{identity, json_response};
 use crate::state::AppState;
 use crate::store::tables;
@@ -33,7 +33,9 @@ const MAX_IP_RULES: usize = 100;
 pub const REGISTRY: Behaviour = Behaviour {
     before_schema: Some(registry_request),
     on_write: Some(registry_write),
-    on_delete: Some(registry_delete),
+    on_removed: Some(registry_removed),
+    // A PATCH is done when it answers (`test_acr_create_with_managed_registry`).
+    statuses: &[("PATCH", 200)],
     on_read: Some(render),
     actions: &[
         ("listCredentials", list_credentials),
@@ -430,12 +432,13 @@ fn registry_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result
     Ok(())
 }
 
-/// What goes with a registry besides the resources under it (which the layer
-/// removes): its runs and their logs, its webhook events, its uploaded
-/// sources and its content. A registry created again under the name starts
-/// empty; blob files nothing refers to any more are swept at the next start.
-fn registry_delete(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
-    let (state, id) = (cx.state, &cx.id);
+/// What goes with a registry, by its own DELETE or its group's, besides the
+/// resources under it (which the layer removes): its runs and their logs, its
+/// webhook events, its uploaded sources and its content. A registry created
+/// again under the name starts empty; blob files nothing refers to any more
+/// are swept at the next start.
+fn registry_removed(r: &Removal) -> Result<(), ArmError> {
+    let (state, id) = (r.state, r.id);
     let prefix = format!("{}/", id.key());
     for table in [
         tables::ACR_RUNS,

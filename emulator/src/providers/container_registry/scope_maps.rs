@@ -36,8 +36,9 @@ pub const SCOPE_MAPS: Behaviour = Behaviour {
     on_delete: Some(scope_map_delete),
     built_in: Some(system_maps),
     // As azure-cli's acr recordings have them (`test_repository_token_create`,
-    // `test_acr_connectedregistry`): a creating PUT answers 200, a PATCH 201.
-    statuses: &[("PUT", 200), ("PATCH", 201)],
+    // `test_acr_connectedregistry`): a PUT answers 200 `Succeeded`, done; a
+    // PATCH 201 `Updating` with its operation, as ACR's other children.
+    statuses: &[("PUT", 200)],
     ..Behaviour::of(SCOPE_MAP_TYPE)
 };
 
@@ -141,7 +142,7 @@ fn scope_map_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(),
     }
     p.insert("type".into(), json!("UserDefined"));
     p.insert("creationDate".into(), created(cx, old));
-    p.insert("provisioningState".into(), json!("Succeeded"));
+    p.insert("provisioningState".into(), layer_state(row));
     p.insert("actions".into(), json!(actions));
     *row = envelope(row, p);
     Ok(())
@@ -203,11 +204,20 @@ fn token_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), Arm
     };
     let mut p = Map::new();
     p.insert("creationDate".into(), created(cx, old));
-    p.insert("provisioningState".into(), json!("Succeeded"));
+    p.insert("provisioningState".into(), layer_state(row));
     p.insert("scopeMapId".into(), json!(scope_map_id));
     p.insert("status".into(), json!(status));
     *row = envelope(row, p);
     Ok(())
+}
+
+/// The `provisioningState` the spec layer gave the write (`Creating` for a
+/// long-running create, `Succeeded` for one done when it answers).
+fn layer_state(row: &Value) -> Value {
+    match &row["properties"]["provisioningState"] {
+        Value::String(s) => json!(s),
+        _ => json!("Succeeded"),
+    }
 }
 
 /// A token's `credentials`, from its password rows: each password's name,

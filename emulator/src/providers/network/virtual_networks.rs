@@ -16,7 +16,7 @@
 
 use crate::arm::{ArmError, ResourceId};
 use crate::network::cidr::Cidr;
-use crate::providers::by_spec::{Behaviour, Ctx, network_etag};
+use crate::providers::by_spec::{Behaviour, Ctx, Removal, network_etag};
 use crate::state::AppState;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -28,6 +28,7 @@ const PEERING_TYPE: &str = "Microsoft.Network/virtualNetworks/virtualNetworkPeer
 pub const VNET: Behaviour = Behaviour {
     on_write: Some(vnet_write),
     on_delete: Some(vnet_delete),
+    on_removed: Some(vnet_removed),
     actions: super::addresses::VNET_ACTIONS,
     ..Behaviour::of(TYPE)
 };
@@ -610,6 +611,20 @@ fn peering_write(cx: &Ctx, row: &mut Value, _existing: Option<&Value>) -> Result
             ),
         ));
     }
+    // The remote's peering back, left `Disconnected` when this side (or this
+    // VNet) was deleted, must be updated or re-created first. Azure's words:
+    // hashicorp/terraform#18091, hashicorp/terraform-provider-azurerm#14051.
+    if let Some(back) = peerings(&remote_row).find(|p| reaches(p, &vnet.to_string()))
+        && back["properties"]["peeringState"] == "Disconnected"
+    {
+        return Err(bad(
+            "RemotePeeringIsDisconnected",
+            format!(
+                "Cannot create or update peering {pid} because remote peering {} referencing parent virtual network {vnet} is in Disconnected state. Update or re-create the remote peering to get it back to Initiated state. Peering gets Disconnected when remote vnet or remote peering is deleted and re-created.",
+                back["id"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
     let state = if peers_to(&remote_row, &vnet.to_string()) {
         "Connected"
     } else {
@@ -627,11 +642,12 @@ fn peering_write(cx: &Ctx, row: &mut Value, _existing: Option<&Value>) -> Result
             "remoteAddressSpace": remote_row["properties"]["addressSpace"].clone(),
         },
     });
-    set_peering_states(cx.state, &remote_id, remote_row, &vnet, true)
+    set_peering_states(cx.state, &remote_id, remote_row, &vnet, "Connected")
 }
 
-/// A peering removed: the remote VNet's peering back is `Initiated` again
-/// (unless another peering of this VNet still reaches it).
+/// A peering removed: the remote VNet's peering back is `Disconnected`
+/// (unless another peering of this VNet still reaches it) until it is
+/// updated or re-created, as Azure has it.
 fn peering_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
     let (vnet, parent) = parent_row(cx)?;
     let remote = row["properties"]["remoteVirtualNetwork"]["id"]
@@ -649,7 +665,27 @@ fn peering_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
             .is_some_and(|n| n.eq_ignore_ascii_case(cx.id.name()))
             && reaches(p, remote)
     });
-    set_peering_states(cx.state, &remote_id, remote_row, &vnet, still)
+    if still {
+        return Ok(());
+    }
+    set_peering_states(cx.state, &remote_id, remote_row, &vnet, "Disconnected")
+}
+
+/// A VNet gone (by its own DELETE or its group's): the peerings back to it
+/// from the VNets it peered with are `Disconnected`.
+fn vnet_removed(r: &Removal) -> Result<(), ArmError> {
+    for p in peerings(r.row) {
+        let Some(remote_id) = p["properties"]["remoteVirtualNetwork"]["id"]
+            .as_str()
+            .and_then(|i| i.parse::<ResourceId>().ok())
+        else {
+            continue;
+        };
+        if let Some(remote_row) = load(r.state, &remote_id)? {
+            set_peering_states(r.state, &remote_id, remote_row, r.id, "Disconnected")?;
+        }
+    }
+    Ok(())
 }
 
 fn space_of(vnet: &Value) -> Vec<Cidr> {
@@ -679,26 +715,21 @@ fn peers_to(vnet: &Value, to: &str) -> bool {
     peerings(vnet).any(|p| reaches(p, to))
 }
 
-/// The peerings of `remote` (stored as `row`) that reach `vnet`: `Connected`
-/// when `vnet` peers back, `Initiated` otherwise.
+/// The peerings of `remote` (stored as `row`) that reach `vnet` take the state `to`.
 fn set_peering_states(
     state: &AppState,
     remote: &ResourceId,
     mut row: Value,
     vnet: &ResourceId,
-    peered_back: bool,
+    to: &str,
 ) -> Result<(), ArmError> {
-    let to = vnet.to_string();
+    let vnet = vnet.to_string();
     let Some(ps) = row["properties"]["virtualNetworkPeerings"].as_array_mut() else {
         return Ok(());
     };
     let mut changed = false;
-    for p in ps.iter_mut().filter(|p| reaches(p, &to)) {
-        p["properties"]["peeringState"] = json!(if peered_back {
-            "Connected"
-        } else {
-            "Initiated"
-        });
+    for p in ps.iter_mut().filter(|p| reaches(p, &vnet)) {
+        p["properties"]["peeringState"] = json!(to);
         changed = true;
     }
     if changed {
