@@ -51,9 +51,27 @@ fn render(role: &RoleDefinition, scope: &ResourceId) -> Value {
     role.to_arm_json(&id_scope(scope))
 }
 
-/// Built-ins and the custom roles whose assignable scopes cover `scope`.
-fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<RoleDefinition>, ArmError> {
-    let mut all: Vec<RoleDefinition> = roles::builtin().to_vec();
+/// A custom role as Azure returns it: its stored properties (the dates and
+/// who wrote it included), then `id` (under the URL's subscription), `type`
+/// and `name`, in that order (azure-cli's recording
+/// `test_role_definition_scenario.yaml`: PUT 201, list, DELETE 200).
+fn render_custom(row: &Value, scope: &ResourceId) -> Value {
+    let name = row["name"].as_str().unwrap_or_default();
+    json!({
+        "properties": row["properties"],
+        "id": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{name}", id_scope(scope)),
+        "type": TYPE,
+        "name": name,
+    })
+}
+
+/// Built-ins and the custom roles whose assignable scopes cover `scope`,
+/// each with its answer.
+fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<(RoleDefinition, Value)>, ArmError> {
+    let mut all: Vec<(RoleDefinition, Value)> = roles::builtin()
+        .iter()
+        .map(|r| (r.clone(), render(r, scope)))
+        .collect();
     let s = scope.to_string();
     for (_, row) in state.store.scan(tables::ROLE_DEFINITIONS, "")? {
         if let Some(r) = RoleDefinition::from_arm_json(&row)
@@ -61,7 +79,7 @@ fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<RoleDefinition>, 
                 .iter()
                 .any(|a| scope_covers(a, &s) || scope_covers(&s, a))
         {
-            all.push(r);
+            all.push((r, render_custom(&row, scope)));
         }
     }
     Ok(all)
@@ -72,13 +90,13 @@ fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<RoleDefinition>, 
 fn list(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
     let (name, ty) = parse_filter(cx.req.query("$filter"))?;
     Ok(visible(cx.state, &cx.id)?
-        .iter()
-        .filter(|r| {
+        .into_iter()
+        .filter(|(r, _)| {
             name.as_ref()
                 .is_none_or(|n| r.role_name.eq_ignore_ascii_case(n))
         })
-        .filter(|r| ty.is_none_or(|t| r.role_type == t))
-        .map(|r| render(r, &cx.id))
+        .filter(|(r, _)| ty.is_none_or(|t| r.role_type == t))
+        .map(|(_, v)| v)
         .collect())
 }
 
@@ -180,17 +198,18 @@ fn get(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
         return Ok(None);
     };
     Ok(Some(match RoleDefinition::from_arm_json(&row) {
-        Some(r) => render(&r, &scope),
+        Some(_) => render_custom(&row, &scope),
         None => row,
     }))
 }
 
 /// Store the custom role [`on_write`] built; answered as a read shows it.
 fn put(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
-    let role = RoleDefinition::from_arm_json(&row).ok_or_else(malformed)?;
+    RoleDefinition::from_arm_json(&row).ok_or_else(malformed)?;
     let key = id.name().to_ascii_lowercase();
+    let answer = render_custom(&row, &extension_scope(id));
     cx.state.store.put(tables::ROLE_DEFINITIONS, &key, row)?;
-    Ok(render(&role, &extension_scope(id)))
+    Ok(answer)
 }
 
 fn delete(cx: &Ctx, id: &ResourceId) -> Result<(), ArmError> {
