@@ -106,6 +106,37 @@ pub struct Behaviour {
     /// A DELETE of an existing resource answers 200 with the resource as it
     /// was (ACI's container groups, as azure-cli's recordings show them).
     pub delete_returns_row: bool,
+    /// Served under a `{scope}` of any depth (extension resources:
+    /// `/{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`), as
+    /// the spec's `{scope}` templates give them ([`find_op`]). Other types with
+    /// `{scope}` templates are left to their hand-written providers.
+    pub any_scope: bool,
+    /// Before anything about the resource or the body is read, for every
+    /// method: the type's own authorization, for types `authorize_route`
+    /// leaves to their behaviour (Microsoft.Authorization's), and what it
+    /// refuses from the URL alone (a role assignment name that is not a GUID).
+    /// A caller without access learns nothing.
+    pub before_read: Option<GateHook>,
+    /// The type's rows live in a domain service's table, not the resources
+    /// table: read, written and deleted only through its functions ([`Rows`]).
+    pub rows: Option<&'static Rows>,
+}
+
+pub type GateHook = fn(&Ctx) -> Result<(), ArmError>;
+
+/// How a type whose rows a domain service keeps (role assignments in the RBAC
+/// engine's table, custom roles beside the built-in catalog) is read, written
+/// and deleted; its lists are its `lists` hooks.
+pub struct Rows {
+    /// The resource `id` names, as a read answers it; `None` when there is none.
+    pub get: fn(&AppState, &ResourceId) -> Result<Option<Value>, ArmError>,
+    /// Store the row a write built (after `on_write`); the resource as the
+    /// write answers it.
+    pub put: fn(&Ctx, &ResourceId, Value) -> Result<Value, ArmError>,
+    /// Remove the resource (after `on_delete`).
+    pub delete: fn(&Ctx, &ResourceId) -> Result<(), ArmError>,
+    /// The type's own answer to a GET of one that is not there.
+    pub missing: fn() -> ArmError,
 }
 
 impl Behaviour {
@@ -126,6 +157,9 @@ impl Behaviour {
             provider_required: false,
             provisioning_fails: None,
             delete_returns_row: false,
+            any_scope: false,
+            before_read: None,
+            rows: None,
         }
     }
 }
@@ -182,6 +216,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::beside::VAULT_NAMES,
     &super::beside::WORKSPACE,
     &super::beside::DELETED_WORKSPACES,
+    &super::authorization::role_definitions::ROLE_DEFINITIONS,
+    &super::authorization::role_assignments::ROLE_ASSIGNMENTS,
 ];
 
 /// The resources Azure keeps under a parent without anyone creating them,
@@ -234,6 +270,33 @@ fn behaviour(resource_type: &str) -> Option<&'static Behaviour> {
         .find(|b| b.resource_type.eq_ignore_ascii_case(resource_type))
 }
 
+/// The domain service's rows of `resource_type`, if its behaviour keeps them there.
+fn rows_of(resource_type: &str) -> Option<&'static Rows> {
+    behaviour(resource_type).and_then(|b| b.rows)
+}
+
+/// The operation `method path` names: through a `{scope}` template of a type
+/// that opts in ([`Behaviour::any_scope`]) first (those paths also fit
+/// literal templates of other types, `Resources_Get`'s
+/// `…/providers/{ns}/{parentResourcePath}/{type}/{name}`), else as
+/// [`spec::find_for`] finds it.
+fn find_op(method: &str, path: &str, api_version: Option<&str>) -> Option<(&'static Op, Params)> {
+    let scoped = spec::find_scoped(method, path, api_version).filter(|op| {
+        let ty = match op.target() {
+            Target::Resource { resource_type } | Target::Collection { resource_type } => {
+                resource_type
+            }
+            Target::Action { resource_type, .. } => resource_type,
+            Target::Other => return false,
+        };
+        behaviour(&ty).is_some_and(|b| b.any_scope)
+    });
+    match scoped {
+        Some(op) => Some((op, Params::default())),
+        None => spec::find_for(method, path, api_version),
+    }
+}
+
 /// Serve `req` from the spec table if an operation matches its path; `otherwise`
 /// (the hand-written provider's answer, an unknown type) when none does.
 pub fn serve_or(
@@ -246,11 +309,11 @@ pub fn serve_or(
     } else {
         req.method.as_str()
     };
-    let Some((op, params)) = spec::find_for(method, &req.path, req.query("api-version")) else {
+    let Some((op, params)) = find_op(method, &req.path, req.query("api-version")) else {
         // The path exists with other methods: ARM's 405.
         let served_otherwise = ["GET", "PUT", "PATCH", "DELETE", "POST"]
             .iter()
-            .any(|m| *m != method && spec::find(m, &req.path).is_some());
+            .any(|m| *m != method && find_op(m, &req.path, None).is_some());
         if served_otherwise {
             return Err(ArmError::method_not_allowed(req.method.as_str()));
         }
@@ -312,6 +375,9 @@ pub fn serve_or(
         params,
         id,
     };
+    if let Some(h) = behaviour(&resource_type).and_then(|b| b.before_read) {
+        h(&cx)?;
+    }
     match target {
         Target::Resource { resource_type } => match req.method {
             Method::PUT => put(&cx, &resource_type),
@@ -456,6 +522,9 @@ fn exists(cx: &Ctx, id: &ResourceId) -> Result<bool, ArmError> {
 
 /// A resource by id: its own row, or an inline child in its parent's row.
 fn read(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    if let Some(rows) = rows_of(&id.resource_type()) {
+        return (rows.get)(state, id);
+    }
     if let Some(v) = state.resources().get(id)? {
         return Ok(Some(v));
     }
@@ -544,6 +613,9 @@ fn nested(resource_type: &str) -> bool {
 
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let Some(mut row) = read(cx.state, &cx.id)? else {
+        if let Some(rows) = rows_of(resource_type) {
+            return Err((rows.missing)());
+        }
         return Err(missing(cx.state, &cx.id, resource_type)?);
     };
     fill_computed(cx.state, resource_type, &mut row)?;
@@ -598,7 +670,7 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     {
         h(cx, &mut row, existing.as_ref())?;
     }
-    store(cx, id, &row)?;
+    let mut row = store(cx, id, row)?;
     if let Some(status) = fixed_status(resource_type, &cx.req.method) {
         fill_computed(cx.state, resource_type, &mut row)?;
         return Ok(json_response(status, &shaped(cx.op, &row)));
@@ -903,8 +975,12 @@ fn complete_child(
     Ok(())
 }
 
-/// Write `row` for `id`: its own row, or into its parent's inline array.
-fn store(cx: &Ctx, id: &ResourceId, row: &Value) -> Result<(), ArmError> {
+/// Write `row` for `id`: its own row, into its parent's inline array, or
+/// through its domain service ([`Rows`]). The resource as the write answers it.
+fn store(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
+    if let Some(rows) = rows_of(&id.resource_type()) {
+        return (rows.put)(cx, id, row);
+    }
     if let Some((parent, field)) = inline_parent(id)
         && let Some(mut p) = cx.state.resources().get(&parent)?
     {
@@ -933,10 +1009,10 @@ fn store(cx: &Ctx, id: &ResourceId, row: &Value) -> Result<(), ArmError> {
             p["etag"] = json!(renewed_etag(&p["etag"]));
         }
         cx.state.resources().put(&parent, p)?;
-        return Ok(());
+        return Ok(row);
     }
     cx.state.resources().put(id, row.clone())?;
-    Ok(())
+    Ok(row)
 }
 
 fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
@@ -979,7 +1055,7 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     if acr_async && row["properties"].get("provisioningState").is_some() {
         row["properties"]["provisioningState"] = json!("Updating");
     }
-    store(cx, &cx.id, &row)?;
+    let mut row = store(cx, &cx.id, row)?;
     if acr_async {
         return respond(cx, resource_type, StatusCode::CREATED, &row);
     }
@@ -999,7 +1075,9 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     {
         h(cx, &row)?;
     }
-    if let Some((parent, field)) = inline_parent(&cx.id)
+    if let Some(rows) = rows_of(resource_type) {
+        (rows.delete)(cx, &cx.id)?;
+    } else if let Some((parent, field)) = inline_parent(&cx.id)
         && let Some(mut p) = cx.state.resources().get(&parent)?
     {
         if let Some(items) = p["properties"][&field].as_array_mut() {

@@ -369,9 +369,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
             };
             let ns = &last.namespace;
             match ns.to_ascii_lowercase().as_str() {
-                "microsoft.authorization" => {
-                    return authorization::resource(state, req, &id, tail.as_deref());
-                }
                 "microsoft.containerregistry" => {
                     return container_registry::resource(state, req, &id, tail.as_deref());
                 }

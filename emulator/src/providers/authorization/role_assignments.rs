@@ -1,5 +1,10 @@
 //! Role assignments (`RoleAssignments_Create`, `_Get`, `_Delete`, `_ListForScope`;
-//! spec `authorization-RoleAssignmentsCalls.json` 2022-04-01).
+//! spec `authorization-RoleAssignmentsCalls.json` 2022-04-01), Azure's rules
+//! as a [`Behaviour`] of the spec layer ([`crate::providers::by_spec`]), which
+//! routes them (`/{scope}/…`, [`Behaviour::any_scope`]), checks api-versions,
+//! pages and shapes. Assignments are the RBAC engine's state: rows of
+//! `tables::ROLE_ASSIGNMENTS`, written and deleted only through
+//! [`access::put_assignment`] / [`access::delete_assignment`] ([`Behaviour::rows`]).
 //!
 //! - PUT needs `Microsoft.Authorization/roleAssignments/write` on the
 //!   assignment (its scope or above), a GUID name, a role that exists, and a principal in the directory
@@ -19,20 +24,34 @@
 //! ARM's wording for role assignments ("does not have authorization or an
 //! ABAC condition not fulfilled") and name the assignment's id.
 
-use super::{NAMESPACE, is_guid};
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use super::{NAMESPACE, extension_scope, extension_type, is_guid, list_read};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::authz::access::{self, require};
 use crate::authz::condition::Source;
 use crate::authz::engine::scope_covers;
 use crate::entra::PrincipalKind;
-use crate::providers::json_response;
+use crate::providers::by_spec::{Behaviour, Ctx, Rows};
 use crate::state::AppState;
 use crate::store::tables;
-use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub const TYPE: &str = "Microsoft.Authorization/roleAssignments";
+
+pub const ROLE_ASSIGNMENTS: Behaviour = extension_type(
+    TYPE,
+    before_read,
+    &ROWS,
+    on_write,
+    &[("roleAssignments", list)],
+);
+
+const ROWS: Rows = Rows {
+    get,
+    put,
+    delete,
+    missing: ArmError::role_assignment_not_found,
+};
 
 fn key(id: &str) -> String {
     id.to_ascii_lowercase()
@@ -122,28 +141,33 @@ fn require_on_assignment(
     Err(err)
 }
 
-pub fn dispatch(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    let id = assignment_id(scope, name);
+/// Before the spec layer reads anything: the caller's access (ARM's 403 for
+/// role assignments, with the delegation conditions' attributes), then the
+/// name, which must be a GUID.
+fn before_read(cx: &Ctx) -> Result<(), ArmError> {
+    let (state, req) = (cx.state, cx.req);
+    if let Some(listing) = list_read(cx, TYPE) {
+        return listing;
+    }
+    let scope = extension_scope(&cx.id);
+    let name = cx.id.name();
+    let id = assignment_id(&scope, name);
     match req.method {
-        Method::PUT => create(state, req, scope, name),
-        Method::GET => {
-            require(
+        Method::PUT => {
+            // The body's attributes for delegation conditions, read leniently here.
+            let request = req.json_body().unwrap_or(Value::Null);
+            let attrs = AssignmentAttributes::of(state, Source::Request, &request["properties"]);
+            require_on_assignment(
                 state,
                 req,
-                "Microsoft.Authorization/roleAssignments/read",
+                "Microsoft.Authorization/roleAssignments/write",
                 &id,
+                &attrs,
             )?;
-            let row = state
-                .store
-                .get(tables::ROLE_ASSIGNMENTS, &key(&id))?
-                .ok_or_else(ArmError::role_assignment_not_found)?;
-            Ok(json_response(StatusCode::OK, &row))
+            if !is_guid(name) {
+                return Err(ArmError::invalid_role_assignment_id(name));
+            }
+            Ok(())
         }
         Method::DELETE => {
             // The stored assignment is the `@Resource` a delegation condition
@@ -160,48 +184,61 @@ pub fn dispatch(
                 "Microsoft.Authorization/roleAssignments/delete",
                 &id,
                 &attrs,
-            )?;
-            match access::delete_assignment(state, &key(&id))? {
-                Some(row) => {
-                    if !state.config.rbac_propagation.is_zero() {
-                        let mut t = row.clone();
-                        t["properties"]["deletedOn"] = json!(crate::clock::arm_timestamp(req.now));
-                        state
-                            .store
-                            .put(tables::ROLE_ASSIGNMENT_TOMBSTONES, &key(&id), t)?;
-                    }
-                    Ok(json_response(StatusCode::OK, &row))
-                }
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
+            )
         }
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
+        _ => require(
+            state,
+            req,
+            "Microsoft.Authorization/roleAssignments/read",
+            &id,
+        ),
     }
 }
 
-fn create(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    let s = scope.to_string();
-    // Authorization first (a caller without access learns nothing), with the
-    // body's attributes for delegation conditions, read leniently here.
-    let request = req.json_body().unwrap_or(Value::Null);
-    let attrs = AssignmentAttributes::of(state, Source::Request, &request["properties"]);
-    require_on_assignment(
-        state,
-        req,
-        "Microsoft.Authorization/roleAssignments/write",
-        &assignment_id(scope, name),
-        &attrs,
-    )?;
-    if !is_guid(name) {
-        return Err(ArmError::invalid_role_assignment_id(name));
+/// The stored row's key for the assignment `id` names.
+fn row_key(id: &ResourceId) -> String {
+    key(&assignment_id(&extension_scope(id), id.name()))
+}
+
+fn get(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    Ok(state.store.get(tables::ROLE_ASSIGNMENTS, &row_key(id))?)
+}
+
+/// Through the engine; the same assignment again is not written again.
+fn put(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
+    let k = row_key(id);
+    if cx.state.store.get(tables::ROLE_ASSIGNMENTS, &k)?.as_ref() != Some(&row) {
+        access::put_assignment(cx.state, &k, row.clone())?;
     }
-    let body = req.json_object()?;
-    let props = body.get("properties").cloned().unwrap_or(json!({}));
+    Ok(row)
+}
+
+/// Through the engine; with a propagation delay, the assignment keeps
+/// working until it has passed (a tombstone, dated now).
+fn delete(cx: &Ctx, id: &ResourceId) -> Result<(), ArmError> {
+    let k = row_key(id);
+    if let Some(row) = access::delete_assignment(cx.state, &k)?
+        && !cx.state.config.rbac_propagation.is_zero()
+    {
+        let mut t = row;
+        t["properties"]["deletedOn"] = json!(crate::clock::arm_timestamp(cx.req.now));
+        cx.state
+            .store
+            .put(tables::ROLE_ASSIGNMENT_TOMBSTONES, &k, t)?;
+    }
+    Ok(())
+}
+
+/// `PUT …/roleAssignments/{guid}` → 201 (the caller was authorized and the
+/// name is a GUID: [`before_read`]). `row` holds the body as the schema
+/// cleaned it; it becomes the assignment to store (or the one stored, when
+/// the same is sent again).
+fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    let (state, req) = (cx.state, cx.req);
+    let scope = &extension_scope(&cx.id);
+    let name = cx.id.name();
+    let s = scope.to_string();
+    let props = row["properties"].clone();
     let role_definition_id = props["roleDefinitionId"]
         .as_str()
         .filter(|s| !s.is_empty())
@@ -293,12 +330,12 @@ fn create(
                 .is_some_and(|x| x.eq_ignore_ascii_case(&s))
             && p["condition"].as_str() == condition.as_deref()
     };
-    if let Some(existing) = state.store.get(tables::ROLE_ASSIGNMENTS, &key(&id))? {
-        return if same(&existing) {
-            Ok(json_response(StatusCode::CREATED, &existing))
-        } else {
-            Err(ArmError::role_assignment_update_not_permitted())
-        };
+    if let Some(existing) = existing {
+        if !same(existing) {
+            return Err(ArmError::role_assignment_update_not_permitted());
+        }
+        *row = existing.clone();
+        return Ok(());
     }
     if access::assignment_rows_of(state, &principal_id)?
         .iter()
@@ -307,7 +344,7 @@ fn create(
         return Err(ArmError::role_assignment_exists());
     }
     let now = crate::clock::arm_timestamp(req.now);
-    let row = json!({
+    *row = json!({
         "properties": {
             "roleDefinitionId": format!("{}/providers/{NAMESPACE}/roleDefinitions/{}", ResourceId::subscription(&scope.subscription), role.id_guid),
             "principalId": principal_id,
@@ -326,8 +363,7 @@ fn create(
         "type": TYPE,
         "name": name.to_ascii_lowercase(),
     });
-    access::put_assignment(state, &key(&id), row.clone())?;
-    Ok(json_response(StatusCode::CREATED, &row))
+    Ok(())
 }
 
 #[derive(Default)]
@@ -361,19 +397,11 @@ fn parse_filter(raw: Option<&str>) -> Result<ListFilter, ArmError> {
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleAssignments[?$filter=…]`
-pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let s = scope.to_string();
-    require(
-        state,
-        req,
-        "Microsoft.Authorization/roleAssignments/read",
-        &s,
-    )?;
-    let f = parse_filter(req.query("$filter"))?;
+/// (the caller may read at the scope: [`before_read`]).
+fn list(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    let state = cx.state;
+    let s = cx.id.to_string();
+    let f = parse_filter(cx.req.query("$filter"))?;
     // Range reads (keys are `{scope}/providers/…`): the assignments at each
     // scope above this one, and (unless `atScope()`) everything below it;
     // then in the order they were made, as every ARM list.
@@ -417,5 +445,5 @@ pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Re
         })
     })
     .collect();
-    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+    Ok(items)
 }

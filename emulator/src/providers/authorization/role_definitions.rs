@@ -1,5 +1,9 @@
 //! Role definitions (`RoleDefinitions_List`, `_Get`, `_CreateOrUpdate`, `_Delete`;
-//! spec `authorization-RoleDefinitionsCalls.json` 2022-04-01).
+//! spec `authorization-RoleDefinitionsCalls.json` 2022-04-01), Azure's rules
+//! as a [`Behaviour`] of the spec layer ([`crate::providers::by_spec`]), which
+//! routes them (`/{scope}/…`, [`Behaviour::any_scope`]), checks api-versions,
+//! pages and shapes. Built-in roles are the embedded catalog, custom ones rows
+//! of `tables::ROLE_DEFINITIONS` ([`Behaviour::rows`]).
 //!
 //! Lists at a scope show the built-in roles and the custom roles assignable
 //! there; `$filter=roleName eq '…'` (case-insensitive, as az sends the name as
@@ -7,19 +11,36 @@
 //! subscription of the scope (`/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{guid}`),
 //! which is what az copies into a role assignment.
 
-use super::is_guid;
-use crate::arm::{ArmError, ArmRequest, ResourceId, paging};
+use super::{extension_scope, extension_type, is_guid, list_read};
+use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::authz::access::{self, require};
 use crate::authz::engine::scope_covers;
 use crate::authz::roles::{self, RoleDefinition, RoleType};
-use crate::providers::json_response;
+use crate::providers::by_spec::{Behaviour, Ctx, Rows};
 use crate::state::AppState;
 use crate::store::tables;
-use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub const TYPE: &str = "Microsoft.Authorization/roleDefinitions";
+
+pub const ROLE_DEFINITIONS: Behaviour = Behaviour {
+    on_delete: Some(on_delete),
+    ..extension_type(
+        TYPE,
+        before_read,
+        &ROWS,
+        on_write,
+        &[("roleDefinitions", list)],
+    )
+};
+
+const ROWS: Rows = Rows {
+    get,
+    put,
+    delete,
+    missing: ArmError::role_definition_not_found,
+};
 
 /// Role definition ids live under the subscription.
 fn id_scope(scope: &ResourceId) -> String {
@@ -30,9 +51,27 @@ fn render(role: &RoleDefinition, scope: &ResourceId) -> Value {
     role.to_arm_json(&id_scope(scope))
 }
 
-/// Built-ins and the custom roles whose assignable scopes cover `scope`.
-fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<RoleDefinition>, ArmError> {
-    let mut all: Vec<RoleDefinition> = roles::builtin().to_vec();
+/// A custom role as Azure returns it: its stored properties (the dates and
+/// who wrote it included), then `id` (under the URL's subscription), `type`
+/// and `name`, in that order (azure-cli's recording
+/// `test_role_definition_scenario.yaml`: PUT 201, list, DELETE 200).
+fn render_custom(row: &Value, scope: &ResourceId) -> Value {
+    let name = row["name"].as_str().unwrap_or_default();
+    json!({
+        "properties": row["properties"],
+        "id": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{name}", id_scope(scope)),
+        "type": TYPE,
+        "name": name,
+    })
+}
+
+/// Built-ins and the custom roles whose assignable scopes cover `scope`,
+/// each with its answer.
+fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<(RoleDefinition, Value)>, ArmError> {
+    let mut all: Vec<(RoleDefinition, Value)> = roles::builtin()
+        .iter()
+        .map(|r| (r.clone(), render(r, scope)))
+        .collect();
     let s = scope.to_string();
     for (_, row) in state.store.scan(tables::ROLE_DEFINITIONS, "")? {
         if let Some(r) = RoleDefinition::from_arm_json(&row)
@@ -40,35 +79,25 @@ fn visible(state: &AppState, scope: &ResourceId) -> Result<Vec<RoleDefinition>, 
                 .iter()
                 .any(|a| scope_covers(a, &s) || scope_covers(&s, a))
         {
-            all.push(r);
+            all.push((r, render_custom(&row, scope)));
         }
     }
     Ok(all)
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions[?$filter=…]`
-pub fn list(state: &AppState, req: &ArmRequest, scope: &ResourceId) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    require(
-        state,
-        req,
-        "Microsoft.Authorization/roleDefinitions/read",
-        &scope.to_string(),
-    )?;
-    let (name, ty) = parse_filter(req.query("$filter"))?;
-    let items: Vec<Value> = visible(state, scope)?
-        .iter()
-        .filter(|r| {
+/// (the caller may read at the scope: [`before_read`]).
+fn list(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    let (name, ty) = parse_filter(cx.req.query("$filter"))?;
+    Ok(visible(cx.state, &cx.id)?
+        .into_iter()
+        .filter(|(r, _)| {
             name.as_ref()
                 .is_none_or(|n| r.role_name.eq_ignore_ascii_case(n))
         })
-        .filter(|r| ty.is_none_or(|t| r.role_type == t))
-        .map(|r| render(r, scope))
-        .collect();
-    Ok(json_response(StatusCode::OK, &paging::page(items, req)))
+        .filter(|(r, _)| ty.is_none_or(|t| r.role_type == t))
+        .map(|(_, v)| v)
+        .collect())
 }
 
 /// `roleName eq '…'`, `type eq '…'`, joined by `and`.
@@ -93,39 +122,105 @@ fn parse_filter(raw: Option<&str>) -> Result<(Option<String>, Option<RoleType>),
     Ok((name, ty))
 }
 
-/// `{scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}`
-pub fn dispatch(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    guid: &str,
-) -> Result<Response, ArmError> {
-    req.api_version(TYPE)?;
+const WRITE: &str = "Microsoft.Authorization/roleDefinitions/write";
+const DELETE: &str = "Microsoft.Authorization/roleDefinitions/delete";
+
+/// Before the spec layer reads anything: the caller's access (a list at its
+/// scope; one role at `{scope}/providers/…/roleDefinitions/{guid}`), then what
+/// the URL alone settles: a custom role read where it is not assignable is
+/// not there; a write needs a GUID; built-in roles are never written or deleted.
+fn before_read(cx: &Ctx) -> Result<(), ArmError> {
+    let (state, req) = (cx.state, cx.req);
+    if let Some(listing) = list_read(cx, TYPE) {
+        return listing;
+    }
+    let scope = extension_scope(&cx.id);
+    let guid = cx.id.name();
     match req.method {
-        Method::GET => {
+        Method::PUT => {
+            require(state, req, WRITE, &definition_id(&scope, guid))?;
+            if !is_guid(guid) {
+                return Err(ArmError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRoleDefinitionId",
+                    format!(
+                        "The role definition ID '{guid}' is not valid. The role definition ID must be a GUID."
+                    ),
+                ));
+            }
+            refuse_built_in(guid)
+        }
+        Method::DELETE => {
+            require(state, req, DELETE, &definition_id(&scope, guid))?;
+            refuse_built_in(guid)
+        }
+        _ => {
             require(
                 state,
                 req,
                 "Microsoft.Authorization/roleDefinitions/read",
-                &definition_id(scope, guid),
+                &definition_id(&scope, guid),
             )?;
             // A custom role shows only where it is assignable (at, above or
             // below the URL's scope), as in the list.
             let s = scope.to_string();
-            let role = access::role_definition(state, guid)
+            access::role_definition(state, guid)
                 .filter(|r| {
                     r.role_type == RoleType::BuiltIn
                         || r.assignable_scopes
                             .iter()
                             .any(|a| scope_covers(a, &s) || scope_covers(&s, a))
                 })
-                .ok_or_else(ArmError::role_definition_not_found)?;
-            Ok(json_response(StatusCode::OK, &render(&role, scope)))
+                .map(|_| ())
+                .ok_or_else(ArmError::role_definition_not_found)
         }
-        Method::PUT => create_or_update(state, req, scope, guid),
-        Method::DELETE => delete(state, req, scope, guid),
-        ref m => Err(ArmError::method_not_allowed(m.as_str())),
     }
+}
+
+fn refuse_built_in(guid: &str) -> Result<(), ArmError> {
+    match roles::builtin_by_guid(guid) {
+        Some(_) => Err(ArmError::cannot_modify_built_in_role()),
+        None => Ok(()),
+    }
+}
+
+/// A role definition by id: a built-in, or a custom role as stored (one that
+/// does not read as a role comes back as stored), its id under the URL's subscription.
+fn get(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    let scope = extension_scope(id);
+    if let Some(r) = roles::builtin_by_guid(id.name()) {
+        return Ok(Some(render(r, &scope)));
+    }
+    let Some(row) = state
+        .store
+        .get(tables::ROLE_DEFINITIONS, &id.name().to_ascii_lowercase())?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(match RoleDefinition::from_arm_json(&row) {
+        Some(_) => render_custom(&row, &scope),
+        None => row,
+    }))
+}
+
+/// Store the custom role [`on_write`] built; answered as a read shows it.
+fn put(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
+    RoleDefinition::from_arm_json(&row).ok_or_else(malformed)?;
+    let key = id.name().to_ascii_lowercase();
+    let answer = render_custom(&row, &extension_scope(id));
+    cx.state.store.put(tables::ROLE_DEFINITIONS, &key, row)?;
+    Ok(answer)
+}
+
+fn delete(cx: &Ctx, id: &ResourceId) -> Result<(), ArmError> {
+    cx.state
+        .store
+        .delete(tables::ROLE_DEFINITIONS, &id.name().to_ascii_lowercase())?;
+    Ok(())
+}
+
+fn malformed() -> ArmError {
+    ArmError::invalid_request_content("The role definition's permissions are malformed.")
 }
 
 /// The id a role definition is addressed by in this request's URL.
@@ -192,29 +287,14 @@ fn assignments_of_role(state: &AppState, guid: &str) -> Result<Vec<Value>, ArmEr
         .collect())
 }
 
-/// `PUT …/roleDefinitions/{guid}` → 201: a custom role.
-fn create_or_update(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    guid: &str,
-) -> Result<Response, ArmError> {
-    const WRITE: &str = "Microsoft.Authorization/roleDefinitions/write";
-    require(state, req, WRITE, &definition_id(scope, guid))?;
-    if !is_guid(guid) {
-        return Err(ArmError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidRoleDefinitionId",
-            format!(
-                "The role definition ID '{guid}' is not valid. The role definition ID must be a GUID."
-            ),
-        ));
-    }
-    if roles::builtin_by_guid(guid).is_some() {
-        return Err(ArmError::cannot_modify_built_in_role());
-    }
-    let body = req.json_object()?;
-    let props = body.get("properties").cloned().unwrap_or(json!({}));
+/// `PUT …/roleDefinitions/{guid}` → 201: a custom role (the caller may write
+/// it at the URL's scope, and the guid is no built-in's: [`before_read`]).
+/// `row` holds the body as the schema cleaned it; it becomes the row to store.
+fn on_write(cx: &Ctx, row: &mut Value, _existing: Option<&Value>) -> Result<(), ArmError> {
+    let (state, req) = (cx.state, cx.req);
+    let scope = &extension_scope(&cx.id);
+    let guid = cx.id.name();
+    let props = row["properties"].clone();
     let role_name = props["roleName"]
         .as_str()
         .filter(|s| !s.trim().is_empty())
@@ -287,7 +367,7 @@ fn create_or_update(
         }
     }
     let now = crate::clock::arm_timestamp(req.now);
-    let row = json!({
+    let stored = json!({
         "id": format!("{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", id_scope(scope)),
         "name": key,
         "type": TYPE,
@@ -303,39 +383,21 @@ fn create_or_update(
             "updatedBy": req.principal.object_id,
         }
     });
-    let role = RoleDefinition::from_arm_json(&row).ok_or_else(|| {
-        ArmError::invalid_request_content("The role definition's permissions are malformed.")
-    })?;
-    state.store.put(tables::ROLE_DEFINITIONS, &key, row)?;
-    Ok(json_response(StatusCode::CREATED, &render(&role, scope)))
+    RoleDefinition::from_arm_json(&stored).ok_or_else(malformed)?;
+    *row = stored;
+    Ok(())
 }
 
-/// `DELETE …/roleDefinitions/{guid}` → 200 with the role, 204 if there was none.
-fn delete(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    guid: &str,
-) -> Result<Response, ArmError> {
-    const DELETE: &str = "Microsoft.Authorization/roleDefinitions/delete";
-    require(state, req, DELETE, &definition_id(scope, guid))?;
-    if roles::builtin_by_guid(guid).is_some() {
-        return Err(ArmError::cannot_modify_built_in_role());
+/// `DELETE …/roleDefinitions/{guid}` of a custom role that exists (the spec
+/// layer answers 204 for one that does not, 200 with the role once gone): the
+/// caller may delete it at every scope it is assignable at, and nothing uses it.
+fn on_delete(cx: &Ctx, role: &Value) -> Result<(), ArmError> {
+    let scope = extension_scope(&cx.id);
+    if let Some(r) = RoleDefinition::from_arm_json(role) {
+        require_at_every_scope(cx.state, cx.req, DELETE, &scope, &r.assignable_scopes)?;
     }
-    let key = guid.to_ascii_lowercase();
-    let Some(row) = state.store.get(tables::ROLE_DEFINITIONS, &key)? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let role = RoleDefinition::from_arm_json(&row);
-    if let Some(r) = &role {
-        require_at_every_scope(state, req, DELETE, scope, &r.assignable_scopes)?;
-    }
-    if !assignments_of_role(state, guid)?.is_empty() {
+    if !assignments_of_role(cx.state, cx.id.name())?.is_empty() {
         return Err(ArmError::role_definition_has_assignments());
     }
-    state.store.delete(tables::ROLE_DEFINITIONS, &key)?;
-    match role {
-        Some(r) => Ok(json_response(StatusCode::OK, &render(&r, scope))),
-        None => Ok(StatusCode::NO_CONTENT.into_response()),
-    }
+    Ok(())
 }
