@@ -42,6 +42,16 @@ pub type ActionHook = fn(&Ctx) -> Result<Response, ArmError>;
 pub type ListHook = fn(&Ctx) -> Result<Vec<Value>, ArmError>;
 pub type DeleteHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
 pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
+pub type OperationHook = fn(&Ctx, &Value) -> Result<Option<Operation>, ArmError>;
+
+/// Where a type keeps its rows when they are not ARM resources of the
+/// resources table (ACR's runs, in their own table): how the generic layer
+/// reads one by id and writes one back. Lists of such a type are a
+/// behaviour's computed list ([`Behaviour::lists`]).
+pub struct DomainRows {
+    pub read: fn(&AppState, &ResourceId) -> Result<Option<Value>, ArmError>,
+    pub write: fn(&AppState, &ResourceId, &Value) -> Result<(), ArmError>,
+}
 
 /// Azure's rules for one resource type, beyond its schema.
 pub struct Behaviour {
@@ -81,6 +91,12 @@ pub struct Behaviour {
     /// A DELETE of an existing resource answers 200 with the resource as it
     /// was (ACI's container groups, as azure-cli's recordings show them).
     pub delete_returns_row: bool,
+    /// Rows kept outside the resources table ([`DomainRows`]).
+    pub rows: Option<&'static DomainRows>,
+    /// The operation a long-running write's answer points at when the
+    /// behaviour's own work is what finishes the write (a taskRun's run):
+    /// found from the row as stored; `None` (or no hook) starts the generic one.
+    pub write_operation: Option<OperationHook>,
 }
 
 impl Behaviour {
@@ -100,6 +116,8 @@ impl Behaviour {
             provider_required: false,
             provisioning_fails: None,
             delete_returns_row: false,
+            rows: None,
+            write_operation: None,
         }
     }
 }
@@ -139,6 +157,9 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::CONNECTED_REGISTRIES,
     &super::container_registry::scope_maps::SCOPE_MAPS,
     &super::container_registry::scope_maps::TOKENS,
+    &super::container_registry::tasks::TASKS,
+    &super::container_registry::tasks::RUNS,
+    &super::container_registry::tasks::TASK_RUNS,
     &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
     &super::container_registry::children::PRIVATE_LINK_RESOURCES,
     &super::container_instance::groups::GROUPS,
@@ -430,6 +451,9 @@ fn exists(cx: &Ctx, id: &ResourceId) -> Result<bool, ArmError> {
 
 /// A resource by id: its own row, or an inline child in its parent's row.
 fn read(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    if let Some(rows) = domain_rows(&id.resource_type()) {
+        return (rows.read)(state, id);
+    }
     if let Some(v) = state.resources().get(id)? {
         return Ok(Some(v));
     }
@@ -443,6 +467,11 @@ fn read(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
         return Ok(None);
     };
     Ok(find_inline(&p, &field, id.name()).cloned())
+}
+
+/// Where `resource_type` keeps its rows, if not in the resources table.
+fn domain_rows(resource_type: &str) -> Option<&'static DomainRows> {
+    behaviour(resource_type).and_then(|b| b.rows)
 }
 
 /// `{parent}/{field}/{name}` where the parent's schema carries `field` inline:
@@ -615,10 +644,19 @@ fn respond(
     let body = shaped(cx.op, &row);
     let mut resp = json_response(status, &body);
     if cx.op.long_running {
-        let fails = behaviour(resource_type)
-            .and_then(|b| b.provisioning_fails)
-            .is_some_and(|f| f(&row));
-        let op = start_operation(cx, resource_type, fails)?;
+        let own = match behaviour(resource_type).and_then(|b| b.write_operation) {
+            Some(h) => h(cx, &row)?,
+            None => None,
+        };
+        let op = match own {
+            Some(op) => op,
+            None => {
+                let fails = behaviour(resource_type)
+                    .and_then(|b| b.provisioning_fails)
+                    .is_some_and(|f| f(&row));
+                start_operation(cx, resource_type, fails)?
+            }
+        };
         let v = cx.req.query("api-version").unwrap_or_default();
         let ns = resource_type.split('/').next().unwrap_or_default();
         let location = row["location"]
@@ -859,6 +897,9 @@ fn complete_child(
 
 /// Write `row` for `id`: its own row, or into its parent's inline array.
 fn store(cx: &Ctx, id: &ResourceId, row: &Value) -> Result<(), ArmError> {
+    if let Some(rows) = domain_rows(&id.resource_type()) {
+        return (rows.write)(cx.state, id, row);
+    }
     if let Some((parent, field)) = inline_parent(id)
         && let Some(mut p) = cx.state.resources().get(&parent)?
     {
