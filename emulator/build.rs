@@ -312,10 +312,13 @@ impl Compiler {
             let mut compiled = self.compile(&target, &v);
             compiled.name = pointer.rsplit('/').next().unwrap_or_default().to_string();
             compiled.key = key;
-            if compiled.discriminator.is_some() {
-                compiled.subtypes = self.subtypes(&target, &pointer);
-            }
+            let discriminated = compiled.discriminator.is_some();
+            // In the table before its subtypes are compiled: they extend it
+            // (`allOf`), and must find its properties, not a placeholder.
             self.schemas[i] = compiled;
+            if discriminated {
+                self.schemas[i].subtypes = self.subtypes(&target, &pointer);
+            }
             return i;
         }
         let compiled = self.compile(file, s);

@@ -1241,3 +1241,198 @@ async fn timer_trigger_fires_on_the_emulated_clock() {
         "a disabled task does not fire"
     );
 }
+
+/// Tasks, runs and taskRuns as azure-cli's recordings (`test_acr_task`,
+/// `test_acr_taskrun`) show them, through the spec layer: a task answers 200
+/// to PUT (new or not) in the RP's field order, without `tags` when none were
+/// sent; a run is `type, properties, id, name`; PATCH archives it;
+/// `list-runs --top` is the whole answer (no `nextLink`); a taskRun's PUT is
+/// 201 with its run's own operation to poll, and its run fails it.
+#[tokio::test]
+async fn tasks_runs_and_task_runs_as_recorded() {
+    use reqwest::Method;
+    use serde_json::json;
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    let rg = em.resource_group(&owner, "rg1").await;
+    let reg = format!("{rg}/providers/Microsoft.ContainerRegistry/registries/recordreg01");
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}?api-version=2023-07-01"),
+            Some(json!({"location": "eastus", "sku": {"name": "Basic"}})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    em.advance_clock(10).await;
+    let api = "api-version=2025-03-01-preview";
+    let task_body = json!({"location": "eastus", "properties": {
+        "platform": {"os": "linux", "architecture": "amd64"},
+        "step": {"type": "Docker", "dockerFilePath": "Dockerfile", "imageNames": ["rec:{{.Run.ID}}"], "contextPath": "/dev/null"}
+    }});
+    for _ in 0..2 {
+        let (s, t) = em
+            .arm(
+                &owner,
+                Method::PUT,
+                &format!("{reg}/tasks/rectask?{api}"),
+                Some(task_body.clone()),
+            )
+            .await;
+        assert_eq!(s, 200, "{t}");
+        let keys: Vec<&str> = keys_of(&t);
+        assert_eq!(
+            keys,
+            ["type", "properties", "id", "name", "location", "systemData"],
+            "{t}"
+        );
+        let props: Vec<&str> = t["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(props[..2], ["provisioningState", "creationDate"], "{t}");
+        assert_eq!(t["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(t["properties"]["status"], "Enabled");
+        assert_eq!(t["properties"]["timeout"], 3600);
+        assert_eq!(t["properties"]["agentConfiguration"], json!({"cpu": 2}));
+        assert_eq!(t["properties"]["isSystemTask"], false);
+        assert_eq!(t["properties"]["step"]["type"], "Docker");
+    }
+    // A task name the RP refuses, before the body is read.
+    let (s, e) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &format!("{reg}/tasks/abc?{api}"),
+            Some(task_body.clone()),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["code"], "InvalidTaskName", "{e}");
+
+    let (s, run) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/scheduleRun?{api}"),
+            Some(json!({"type": "TaskRunRequest", "taskId": format!("{reg}/tasks/rectask")})),
+        )
+        .await;
+    assert_eq!(s, 200, "{run}");
+    let keys: Vec<&str> = run
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["type", "properties", "id", "name"], "{run}");
+    assert_eq!(run["name"], "ca1");
+    assert_eq!(run["properties"]["task"], "rectask");
+    let (s, patched) = em
+        .arm(
+            &owner,
+            Method::PATCH,
+            &format!("{reg}/runs/ca1?{api}"),
+            Some(json!({"isArchiveEnabled": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(patched["properties"]["isArchiveEnabled"], true);
+    assert!(patched.get("isArchiveEnabled").is_none(), "{patched}");
+    assert!(patched.get("_run").is_none(), "{patched}");
+    let (s, missing) = em
+        .arm(&owner, Method::GET, &format!("{reg}/runs/ca9?{api}"), None)
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(missing["error"]["code"], "ResourceNotFound");
+
+    for _ in 0..2 {
+        em.arm(
+            &owner,
+            Method::POST,
+            &format!("{reg}/scheduleRun?{api}"),
+            Some(json!({"type": "TaskRunRequest", "taskId": format!("{reg}/tasks/rectask")})),
+        )
+        .await;
+    }
+    let (s, list) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{reg}/runs?{api}&$filter=TaskName%20eq%20'rectask'&$top=2"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        list,
+        json!({"value": [list["value"][0].clone(), list["value"][1].clone()]}),
+        "--top is the whole answer: {list}"
+    );
+    assert_eq!(list["value"][0]["name"], "ca3");
+    assert_eq!(list["value"][1]["name"], "ca2");
+
+    // A taskRun: 201, polled through its run's operation.
+    let r = em
+        .http()
+        .put(format!("{}{reg}/taskRuns/rectaskrun?{api}", em.base()))
+        .bearer_auth(&owner)
+        .json(
+            &json!({"properties": {"runRequest": {"type": "TaskRunRequest",
+            "taskId": format!("{reg}/tasks/rectask")}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let poll = r.headers()["azure-asyncoperation"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let tr: Value = r.json().await.unwrap();
+    let keys: Vec<&str> = keys_of(&tr);
+    assert_eq!(
+        keys,
+        ["type", "properties", "location", "id", "name", "systemData"],
+        "{tr}"
+    );
+    assert_eq!(tr["location"], "eastus", "the registry's location");
+    assert_eq!(tr["properties"]["runResult"]["name"], "ca4");
+    assert!(tr["properties"].get("forceUpdateTag").is_none(), "{tr}");
+    em.advance_clock(10).await;
+    let done = Emulator::json_of(em.http().get(&poll).bearer_auth(&owner)).await;
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    let (_, tr) = em
+        .arm(
+            &owner,
+            Method::GET,
+            &format!("{reg}/taskRuns/rectaskrun?{api}"),
+            None,
+        )
+        .await;
+    assert_eq!(tr["properties"]["provisioningState"], "Succeeded", "{tr}");
+    assert_eq!(
+        tr["properties"]["runResult"]["properties"]["status"],
+        "Succeeded"
+    );
+    let delete = |path: String| {
+        let (em, owner) = (&em, owner.clone());
+        async move { em.arm(&owner, Method::DELETE, &path, None).await.0 }
+    };
+    assert_eq!(
+        delete(format!("{reg}/taskRuns/rectaskrun?{api}")).await,
+        200
+    );
+    assert_eq!(delete(format!("{reg}/tasks/rectask?{api}")).await, 200);
+    assert_eq!(delete(format!("{reg}/tasks/rectask?{api}")).await, 204);
+}
+
+/// The keys of a JSON object, in order.
+fn keys_of(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}

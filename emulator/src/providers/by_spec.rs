@@ -43,6 +43,7 @@ pub type ListHook = fn(&Ctx) -> Result<Vec<Value>, ArmError>;
 pub type DeleteHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
 pub type RemovedHook = fn(&Removal) -> Result<(), ArmError>;
 pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
+pub type OperationHook = fn(&Ctx, &Value) -> Result<Option<Operation>, ArmError>;
 
 /// A resource that has gone, as its behaviour's [`Behaviour::on_removed`] sees it.
 pub struct Removal<'a> {
@@ -120,6 +121,10 @@ pub struct Behaviour {
     /// The type's rows live in a domain service's table, not the resources
     /// table: read, written and deleted only through its functions ([`Rows`]).
     pub rows: Option<&'static Rows>,
+    /// The operation a long-running write's answer points at when the
+    /// behaviour's own work is what finishes the write (a taskRun's run):
+    /// found from the row as stored; `None` (or no hook) starts the generic one.
+    pub write_operation: Option<OperationHook>,
 }
 
 pub type GateHook = fn(&Ctx) -> Result<(), ArmError>;
@@ -135,8 +140,9 @@ pub struct Rows {
     pub put: fn(&Ctx, &ResourceId, Value) -> Result<Value, ArmError>,
     /// Remove the resource (after `on_delete`).
     pub delete: fn(&Ctx, &ResourceId) -> Result<(), ArmError>,
-    /// The type's own answer to a GET of one that is not there.
-    pub missing: fn() -> ArmError,
+    /// The type's own answer to a GET of one that is not there (`None`:
+    /// ARM's `ResourceNotFound`).
+    pub missing: Option<fn() -> ArmError>,
 }
 
 impl Behaviour {
@@ -160,6 +166,7 @@ impl Behaviour {
             any_scope: false,
             before_read: None,
             rows: None,
+            write_operation: None,
         }
     }
 }
@@ -199,6 +206,9 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::container_registry::children::CONNECTED_REGISTRIES,
     &super::container_registry::scope_maps::SCOPE_MAPS,
     &super::container_registry::scope_maps::TOKENS,
+    &super::container_registry::tasks::TASKS,
+    &super::container_registry::tasks::RUNS,
+    &super::container_registry::tasks::TASK_RUNS,
     &super::container_registry::children::PRIVATE_ENDPOINT_CONNECTIONS,
     &super::container_registry::children::PRIVATE_LINK_RESOURCES,
     &super::container_instance::groups::GROUPS,
@@ -613,8 +623,8 @@ fn nested(resource_type: &str) -> bool {
 
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let Some(mut row) = read(cx.state, &cx.id)? else {
-        if let Some(rows) = rows_of(resource_type) {
-            return Err((rows.missing)());
+        if let Some(missing) = rows_of(resource_type).and_then(|r| r.missing) {
+            return Err(missing());
         }
         return Err(missing(cx.state, &cx.id, resource_type)?);
     };
@@ -713,10 +723,19 @@ fn respond(
     let body = shaped(cx.op, &row);
     let mut resp = json_response(status, &body);
     if cx.op.long_running {
-        let fails = behaviour(resource_type)
-            .and_then(|b| b.provisioning_fails)
-            .is_some_and(|f| f(&row));
-        let op = start_operation(cx, resource_type, fails)?;
+        let own = match behaviour(resource_type).and_then(|b| b.write_operation) {
+            Some(h) => h(cx, &row)?,
+            None => None,
+        };
+        let op = match own {
+            Some(op) => op,
+            None => {
+                let fails = behaviour(resource_type)
+                    .and_then(|b| b.provisioning_fails)
+                    .is_some_and(|f| f(&row));
+                start_operation(cx, resource_type, fails)?
+            }
+        };
         let v = cx.req.query("api-version").unwrap_or_default();
         let ns = resource_type.split('/').next().unwrap_or_default();
         let location = row["location"]

@@ -50,7 +50,7 @@ const ROWS: Rows = Rows {
     get,
     put,
     delete,
-    missing: ArmError::role_assignment_not_found,
+    missing: Some(ArmError::role_assignment_not_found),
 };
 
 fn key(id: &str) -> String {

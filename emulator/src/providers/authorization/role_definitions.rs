@@ -39,7 +39,7 @@ const ROWS: Rows = Rows {
     get,
     put,
     delete,
-    missing: ArmError::role_definition_not_found,
+    missing: Some(ArmError::role_definition_not_found),
 };
 
 /// Role definition ids live under the subscription.

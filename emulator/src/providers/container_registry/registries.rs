@@ -46,6 +46,8 @@ pub const REGISTRY: Behaviour = Behaviour {
             "generateCredentials",
             super::scope_maps::generate_credentials,
         ),
+        ("scheduleRun", super::tasks::schedule_run),
+        ("listBuildSourceUploadUrl", super::tasks::source_upload_url),
     ],
     ..Behaviour::of(TYPE)
 };

@@ -1,8 +1,13 @@
-//! ACR Tasks, the control plane: `registries/{r}/tasks` (`Tasks_Create`,
-//! `_Get`, `_Update`, `_Delete`, `_List`, `_GetDetails`), `scheduleRun`, and
-//! `registries/{r}/runs` (`Runs_Get`, `_List`, `_Update`, `_Cancel`,
-//! `_GetLogSasUrl`). Spec: `containerregistry_build.json` 2019-06-01-preview;
-//! az sends azure-mgmt-containerregistrytasks' 2025-03-01-preview.
+//! ACR Tasks on the spec layer ([`crate::providers::by_spec`]), with the
+//! RP's rules on top: `registries/{r}/tasks` (`Tasks_Create`, `_Get`,
+//! `_Update`, `_Delete`, `_List`, `_GetDetails`), `registries/{r}/runs`
+//! (`Runs_Get`, `_List` with `$filter`/`$top`, `_Update`, `_Cancel`,
+//! `_GetLogSasUrl`), `registries/{r}/taskRuns` (`TaskRuns_*`), and the
+//! registry's actions `scheduleRun` and `listBuildSourceUploadUrl` (listed in
+//! [`super::registries::REGISTRY`]). Spec: `containerregistry_build.json`
+//! 2019-06-01-preview; az sends azure-mgmt-containerregistrytasks'
+//! 2025-03-01-preview, which the spec table answers with its newest version
+//! not after it.
 //!
 //! A task carries an `identity` (the shared mechanism: system-assigned
 //! principal, user-assigned identities behind `assign/action`) and
@@ -11,12 +16,20 @@
 //! username/password). A scheduled run is a long-running operation like any
 //! other: it is `Queued`, then `Running` while emulated time passes, and is
 //! carried out by [`crate::runtime::task_runs`] when its operation settles.
+//! Runs are not ARM resources: they live in their own table
+//! ([`tables::ACR_RUNS`]), which the spec layer reads and writes through
+//! [`RUN_ROWS`].
+//!
+//! Field order and status codes from azure-cli's recordings (`test_acr_task`,
+//! `test_acr_taskrun`): a task PUT, PATCH and DELETE answer 200; `scheduleRun`
+//! 200 with the queued run; a taskRun PUT 201 (200 again) with the run's
+//! operation to poll.
 
 use super::registries;
-use crate::arm::envelope::{self, system_data};
 use crate::arm::lro::{Operation, OperationKind};
-use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
+use crate::providers::by_spec::{Behaviour, Ctx, Rows};
 use crate::providers::{identity, json_response, lro_delay};
 use crate::state::AppState;
 use crate::store::tables;
@@ -27,6 +40,77 @@ use serde_json::{Map, Value, json};
 pub const TASK_TYPE: &str = "Microsoft.ContainerRegistry/registries/tasks";
 pub const TASK_RUN_TYPE: &str = "Microsoft.ContainerRegistry/registries/taskRuns";
 pub const RUN_TYPE: &str = "Microsoft.ContainerRegistry/registries/runs";
+
+/// Tasks: the RP's validation and defaults, the task's identity and timer
+/// triggers; secrets only in `listDetails`. A PUT answers 200 at once, new or
+/// not, as recorded (and az accepts nothing else).
+pub const TASKS: Behaviour = Behaviour {
+    before_schema: Some(task_request),
+    on_write: Some(task_write),
+    on_delete: Some(task_delete),
+    on_read: Some(task_read),
+    actions: &[("listDetails", task_details)],
+    statuses: &[("PUT", 200), ("PATCH", 200)],
+    ..Behaviour::of(TASK_TYPE)
+};
+
+/// Runs: rows of [`tables::ACR_RUNS`] (never ARM resources), listed newest
+/// first with az's `$filter`s; a PATCH archives; `cancel` and `listLogSasUrl`.
+pub const RUNS: Behaviour = Behaviour {
+    on_write: Some(run_write),
+    on_read: Some(run_read),
+    actions: &[("cancel", cancel), ("listLogSasUrl", log_sas_url)],
+    lists: &[("runs", list_runs)],
+    rows: Some(&RUN_ROWS),
+    statuses: &[("PATCH", 200)],
+    ..Behaviour::of(RUN_TYPE)
+};
+
+/// Where runs live: [`tables::ACR_RUNS`], keyed by [`run_key`].
+/// (The spec has no DELETE for a run: runs go with their registry.)
+pub const RUN_ROWS: Rows = Rows {
+    get: read_run,
+    put: write_run,
+    delete: delete_run,
+    missing: None,
+};
+
+/// TaskRuns: a run request kept as a resource (how templates run tasks). A
+/// PUT queues the run and answers with the run's own operation to poll, so a
+/// deployment's resource ends with its run; reads show the run, current, as
+/// `runResult`.
+pub const TASK_RUNS: Behaviour = Behaviour {
+    on_write: Some(task_run_write),
+    on_read: Some(task_run_read),
+    actions: &[("listDetails", task_run_details)],
+    write_operation: Some(task_run_operation),
+    ..Behaviour::of(TASK_RUN_TYPE)
+};
+
+/// Rebuild `row` with its keys in `order` first (Azure's order, from the
+/// recordings), the rest after.
+fn reorder(row: &mut Value, order: &[&str]) {
+    let Some(o) = row.as_object_mut() else {
+        return;
+    };
+    let mut out = Map::new();
+    for k in order {
+        if let Some(v) = o.shift_remove(*k) {
+            out.insert((*k).to_string(), v);
+        }
+    }
+    out.extend(std::mem::take(o));
+    *o = out;
+}
+
+/// The registry a child's id names.
+fn registry_of(id: &ResourceId) -> ResourceId {
+    let mut r = id.clone();
+    if let Some(p) = r.providers.first_mut() {
+        p.types.truncate(1);
+    }
+    r
+}
 
 fn bad(code: &'static str, message: impl Into<String>) -> ArmError {
     ArmError::new(StatusCode::BAD_REQUEST, code, message)
@@ -61,51 +145,6 @@ pub fn run_key(registry: &ResourceId, run: &str) -> String {
 
 // ---- tasks ------------------------------------------------------------------
 
-/// `registries/{r}/tasks[/{name}[/listDetails]]`
-pub fn tasks(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: Option<&str>,
-    action: Option<&str>,
-) -> Result<Response, ArmError> {
-    match (name, action, &req.method) {
-        (None, None, &Method::GET) => {
-            let items: Vec<Value> = state
-                .resources()
-                .children(registry, TASK_TYPE)?
-                .iter()
-                .map(|v| render_task(v, false))
-                .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &crate::arm::paging::page(items, req),
-            ))
-        }
-        (Some(n), None, &Method::PUT) => create(state, req, registry, n),
-        (Some(n), None, &Method::GET) => Ok(json_response(
-            StatusCode::OK,
-            &render_task(&require_task(state, registry, n)?, false),
-        )),
-        (Some(n), None, &Method::PATCH) => update(state, req, registry, n),
-        (Some(n), None, &Method::DELETE) => {
-            let id = task_id(registry, n);
-            match state.resources().delete(&id)? {
-                Some(_) => {
-                    identity::resource_deleted(state, &id.to_string())?;
-                    Ok(StatusCode::OK.into_response())
-                }
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
-        (Some(n), Some("listdetails"), &Method::POST) => Ok(json_response(
-            StatusCode::OK,
-            &render_task(&require_task(state, registry, n)?, true),
-        )),
-        (_, _, m) => Err(ArmError::method_not_allowed(m.as_str())),
-    }
-}
-
 pub fn load_task(
     state: &AppState,
     registry: &ResourceId,
@@ -118,6 +157,110 @@ pub fn load_task(
 
 fn require_task(state: &AppState, registry: &ResourceId, name: &str) -> Result<Value, ArmError> {
     load_task(state, registry, name)?.ok_or_else(|| task_not_found(registry, name))
+}
+
+/// What the RP refuses before reading the body: a task name it does not allow.
+fn task_request(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
+    let name = cx.id.name();
+    if cx.req.method == Method::PUT && !valid_task_name(name) {
+        return Err(bad(
+            "InvalidTaskName",
+            format!(
+                "The task name '{name}' is invalid. It must be 5-50 characters long and contain only alphanumerics, hyphens and underscores."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A task as stored: PUT fills the defaults and computed properties; PATCH
+/// merges properties (RFC 7396: `null` removes, so a custom registry
+/// credential set to null is dropped) and replaces the identity it sends.
+/// Either way the result is checked as Azure checks a task, and its timer
+/// triggers are watched on the emulated clock.
+fn task_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    let (state, req, id) = (cx.state, cx.req, &cx.id);
+    let body = req.json_object()?;
+    if !row["properties"].is_object() {
+        row["properties"] = json!({});
+    }
+    if req.method == Method::PATCH
+        && let Some(sent) = body.get("properties")
+    {
+        remove_nulls(&mut row["properties"], sent);
+    }
+    let system_task = row["properties"]["isSystemTask"].as_bool() == Some(true);
+    normalise(&mut row["properties"], system_task)?;
+    if req.method == Method::PUT {
+        let created = existing
+            .map(|e| e["properties"]["creationDate"].clone())
+            .filter(|c| !c.is_null())
+            .unwrap_or_else(|| json!(arm_timestamp(req.now)));
+        row["properties"]["provisioningState"] = json!("Succeeded");
+        row["properties"]["creationDate"] = created;
+        row["properties"]["isSystemTask"] = json!(system_task);
+        reorder(
+            &mut row["properties"],
+            &["provisioningState", "creationDate"],
+        );
+    }
+    if req.method == Method::PUT || body.contains_key("identity") {
+        match identity::apply(state, req, id, body.get("identity"))? {
+            Some(i) => row["identity"] = i,
+            None => {
+                if let Some(o) = row.as_object_mut() {
+                    o.shift_remove("identity");
+                }
+            }
+        }
+    }
+    reorder(
+        row,
+        &[
+            "type",
+            "identity",
+            "properties",
+            "id",
+            "name",
+            "location",
+            "tags",
+            "systemData",
+        ],
+    );
+    // Tasks with enabled timer triggers are watched on the emulated clock.
+    crate::runtime::task_runs::sync_timers(state, row, req.now)
+}
+
+/// What a PATCH sets to `null` goes (RFC 7396: `az acr task credential
+/// remove` sends the login server's credentials as `null`); the schema's
+/// cleaning leaves nulls out, so they are taken from the body as sent.
+fn remove_nulls(target: &mut Value, sent: &Value) {
+    let (Some(t), Some(s)) = (target.as_object_mut(), sent.as_object()) else {
+        return;
+    };
+    for (k, v) in s {
+        if v.is_null() {
+            t.shift_remove(k);
+        } else if let Some(inner) = t.get_mut(k) {
+            remove_nulls(inner, v);
+        }
+    }
+}
+
+/// A task goes with its system-assigned principal.
+fn task_delete(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
+    identity::resource_deleted(cx.state, &cx.id.to_string())
+}
+
+fn task_read(_: &AppState, row: &mut Value) -> Result<(), ArmError> {
+    *row = render_task(row, false);
+    Ok(())
+}
+
+/// `POST …/tasks/{name}/listDetails`: the task with its secrets.
+fn task_details(cx: &Ctx) -> Result<Response, ArmError> {
+    let row = require_task(cx.state, &registry_of(&cx.id), cx.id.name())?;
+    Ok(json_response(StatusCode::OK, &render_task(&row, true)))
 }
 
 /// Azure: 5–50 characters, letters, digits, `-` and `_`.
@@ -187,107 +330,6 @@ fn normalise(props: &mut Value, system_task: bool) -> Result<(), ArmError> {
     Ok(())
 }
 
-/// `PUT …/tasks/{name}` → 200 (az accepts nothing else, even on create).
-fn create(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    if !valid_task_name(name) {
-        return Err(bad(
-            "InvalidTaskName",
-            format!(
-                "The task name '{name}' is invalid. It must be 5-50 characters long and contain only alphanumerics, hyphens and underscores."
-            ),
-        ));
-    }
-    let body = req.json_object()?;
-    let location = envelope::location(&body)?;
-    let tags = envelope::tags(&body)?;
-    let id = task_id(registry, name);
-    let existing = state.resources().get(&id)?;
-    let mut props = body.get("properties").cloned().unwrap_or_else(|| json!({}));
-    if !props.is_object() {
-        return Err(ArmError::invalid_request_content(
-            "'properties' must be an object.",
-        ));
-    }
-    let system_task = props["isSystemTask"].as_bool() == Some(true);
-    normalise(&mut props, system_task)?;
-    props["provisioningState"] = json!("Succeeded");
-    props["creationDate"] = existing
-        .as_ref()
-        .map(|e| e["properties"]["creationDate"].clone())
-        .unwrap_or_else(|| json!(arm_timestamp(req.now)));
-    props["isSystemTask"] = json!(system_task);
-    let ident = identity::apply(state, req, &id, body.get("identity"))?;
-    let mut row = json!({
-        "type": TASK_TYPE,
-        "id": id.to_string(),
-        "name": name,
-        "location": location,
-        "tags": tags.unwrap_or_else(|| json!({})),
-        "systemData": system_data(&req.principal, req.now, existing.as_ref().map(|e| &e["systemData"])),
-        "properties": props,
-    });
-    if let Some(i) = ident {
-        row["identity"] = i;
-    }
-    state.resources().put(&id, row.clone())?;
-    sync_timers(state, &row, req.now)?;
-    Ok(json_response(StatusCode::OK, &render_task(&row, false)))
-}
-
-/// Tasks with enabled timer triggers are watched on the emulated clock
-/// ([`crate::runtime::task_runs::sync_timers`]).
-fn sync_timers(state: &AppState, row: &Value, now: time::OffsetDateTime) -> Result<(), ArmError> {
-    crate::runtime::task_runs::sync_timers(state, row, now)
-}
-
-/// `PATCH …/tasks/{name}`: properties merge (RFC 7396: `null` removes, so a
-/// custom registry credential set to null is dropped); identity replaces.
-fn update(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: &str,
-) -> Result<Response, ArmError> {
-    let id = task_id(registry, name);
-    let mut row = require_task(state, registry, name)?;
-    let body = req.json_object()?;
-    if body.contains_key("tags") {
-        envelope::set_tags(
-            &mut row,
-            envelope::tags(&body)?.unwrap_or_else(|| json!({})),
-        );
-    }
-    if let Some(p) = body.get("properties") {
-        if !p.is_object() {
-            return Err(ArmError::invalid_request_content(
-                "'properties' must be an object.",
-            ));
-        }
-        envelope::merge_patch(&mut row["properties"], p);
-        let system_task = row["properties"]["isSystemTask"].as_bool() == Some(true);
-        normalise(&mut row["properties"], system_task)?;
-    }
-    if body.contains_key("identity") {
-        match identity::apply(state, req, &id, body.get("identity"))? {
-            Some(i) => row["identity"] = i,
-            None => {
-                if let Some(o) = row.as_object_mut() {
-                    o.shift_remove("identity");
-                }
-            }
-        }
-    }
-    row["systemData"] = system_data(&req.principal, req.now, Some(&row["systemData"]));
-    state.resources().put(&id, row.clone())?;
-    sync_timers(state, &row, req.now)?;
-    Ok(json_response(StatusCode::OK, &render_task(&row, false)))
-}
-
 /// A task as GET shows it: secrets (git access token, secret arguments and
 /// values, custom registry passwords) only in `listDetails`.
 fn render_task(row: &Value, details: bool) -> Value {
@@ -322,21 +364,6 @@ fn render_task(row: &Value, details: bool) -> Value {
 }
 
 // ---- runs -------------------------------------------------------------------
-
-/// `POST registries/{r}/scheduleRun` → 200 with the queued run (az accepts only 200).
-pub fn schedule_run(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    registry_row: &Value,
-) -> Result<Response, ArmError> {
-    if req.method != Method::POST {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let body = req.json_object()?;
-    let (run, _) = start_run(state, req.now, registry, registry_row, &body, None)?;
-    Ok(json_response(StatusCode::OK, &render_run(&run)))
-}
 
 /// Queue a run for a run request (`scheduleRun`'s body, a taskRun's `runRequest`).
 pub fn start_run(
@@ -407,10 +434,9 @@ pub fn start_run(
             .cloned()
             .unwrap_or(json!({"os": "Linux", "architecture": "amd64"})),
     };
+    // Azure's field order (azure-cli's recordings, `test_acr_task`): type, properties, id, name.
     let mut run = json!({
         "type": RUN_TYPE,
-        "id": run_id_path.to_string(),
-        "name": run_id,
         "properties": {
             "runId": run_id,
             "status": "Queued",
@@ -424,6 +450,8 @@ pub fn start_run(
             "isArchiveEnabled": false,
             "outputImages": [],
         },
+        "id": run_id_path.to_string(),
+        "name": run_id,
         "_run": {
             "step": step,
             "registry": registry_row["id"],
@@ -435,6 +463,17 @@ pub fn start_run(
         run["properties"]["timerTrigger"] = t;
     }
     let key = run_key(registry, &run_id);
+    let op = Operation::start(
+        &registry.subscription,
+        OperationKind::TaskRun {
+            run_key: key.clone(),
+        },
+        "runs",
+        when,
+        lro_delay(state),
+    );
+    // The operation that carries the run out: what a taskRun's writer polls.
+    run["_run"]["operation"] = json!(op.id);
     state.store.put(tables::ACR_RUNS, &key, run.clone())?;
     // An uploaded build context lives as long as the runs that use it.
     if let Some(context) = run["_run"]["step"]["contextPath"]
@@ -444,13 +483,6 @@ pub fn start_run(
     {
         crate::storage::claim_source(state, &registry.key(), context, &key, when)?;
     }
-    let op = Operation::start(
-        &registry.subscription,
-        OperationKind::TaskRun { run_key: key },
-        "runs",
-        when,
-        lro_delay(state),
-    );
     op.save(state.store.as_ref())?;
     Ok((run, op))
 }
@@ -509,46 +541,40 @@ pub fn render_run(row: &Value) -> Value {
     r
 }
 
-/// `registries/{r}/runs[/{runId}[/cancel|/listLogSasUrl]]`
-pub fn runs(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    run: Option<&str>,
-    action: Option<&str>,
-) -> Result<Response, ArmError> {
-    match (run, action, &req.method) {
-        (None, None, &Method::GET) => list_runs(state, req, registry),
-        (Some(r), None, &Method::GET) => Ok(json_response(
-            StatusCode::OK,
-            &render_run(&require_run(state, registry, r)?),
-        )),
-        (Some(r), None, &Method::PATCH) => {
-            let key = run_key(registry, r);
-            let mut row = require_run(state, registry, r)?;
-            let body = req.json_object()?;
-            if let Some(a) = body.get("isArchiveEnabled") {
-                let a = a.as_bool().ok_or_else(|| {
-                    ArmError::invalid_request_content("'isArchiveEnabled' must be a boolean.")
-                })?;
-                row["properties"]["isArchiveEnabled"] = json!(a);
-            }
-            state.store.put(tables::ACR_RUNS, &key, row.clone())?;
-            Ok(json_response(StatusCode::OK, &render_run(&row)))
-        }
-        (Some(r), Some("cancel"), &Method::POST) => {
-            let key = run_key(registry, r);
-            let row = require_run(state, registry, r)?;
-            crate::runtime::task_runs::cancel(state, &key, row)?;
-            Ok(StatusCode::OK.into_response())
-        }
-        (Some(r), Some("listlogsasurl"), &Method::POST) => {
-            require_run(state, registry, r)?;
-            let link = crate::storage::log_link(state, &req.base, &run_key(registry, r), req.now)?;
-            Ok(json_response(StatusCode::OK, &json!({"logLink": link})))
-        }
-        (_, _, m) => Err(ArmError::method_not_allowed(m.as_str())),
+fn read_run(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    Ok(state
+        .store
+        .get(tables::ACR_RUNS, &run_key(&registry_of(id), id.name()))?)
+}
+
+fn write_run(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
+    let key = run_key(&registry_of(id), id.name());
+    cx.state.store.put(tables::ACR_RUNS, &key, row.clone())?;
+    Ok(row)
+}
+
+fn delete_run(cx: &Ctx, id: &ResourceId) -> Result<(), ArmError> {
+    let key = run_key(&registry_of(id), id.name());
+    cx.state.store.delete(tables::ACR_RUNS, &key)?;
+    Ok(())
+}
+
+fn run_read(_: &AppState, row: &mut Value) -> Result<(), ArmError> {
+    *row = render_run(row);
+    Ok(())
+}
+
+/// `PATCH …/runs/{runId}` (`RunUpdateParameters`, flat): `isArchiveEnabled`
+/// is the run's property; the run's `lastUpdatedTime` moves, as recorded.
+fn run_write(cx: &Ctx, row: &mut Value, _: Option<&Value>) -> Result<(), ArmError> {
+    let sent = row
+        .as_object_mut()
+        .and_then(|o| o.shift_remove("isArchiveEnabled"));
+    if let Some(a) = sent.filter(|a| !a.is_null()) {
+        row["properties"]["isArchiveEnabled"] = a;
     }
+    row["properties"]["lastUpdatedTime"] = json!(arm_timestamp(cx.req.now));
+    Ok(())
 }
 
 fn require_run(state: &AppState, registry: &ResourceId, run: &str) -> Result<Value, ArmError> {
@@ -558,13 +584,30 @@ fn require_run(state: &AppState, registry: &ResourceId, run: &str) -> Result<Val
         .ok_or_else(|| run_not_found(registry, run))
 }
 
-/// `GET …/runs?$filter=…&$top=N`: newest first. Filters az sends:
-/// `TaskName eq 'x'`, `Status eq 'x'`, `contains(OutputImageManifests, 'repo@digest')`, joined by `and`.
-fn list_runs(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-) -> Result<Response, ArmError> {
+/// `POST …/runs/{runId}/cancel`: a run not yet finished ends `Canceled`.
+fn cancel(cx: &Ctx) -> Result<Response, ArmError> {
+    let registry = registry_of(&cx.id);
+    let row = require_run(cx.state, &registry, cx.id.name())?;
+    crate::runtime::task_runs::cancel(cx.state, &run_key(&registry, cx.id.name()), row)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST …/runs/{runId}/listLogSasUrl`: the run's log blob, behind a SAS.
+fn log_sas_url(cx: &Ctx) -> Result<Response, ArmError> {
+    let registry = registry_of(&cx.id);
+    require_run(cx.state, &registry, cx.id.name())?;
+    let key = run_key(&registry, cx.id.name());
+    let link = crate::storage::log_link(cx.state, &cx.req.base, &key, cx.req.now)?;
+    Ok(json_response(StatusCode::OK, &json!({"logLink": link})))
+}
+
+/// `GET …/runs?$filter=…&$top=N`: newest first, at most `$top` (no further
+/// page: az's `--top` is the whole answer). Filters az sends:
+/// `TaskName eq 'x'`, `Status eq 'x'`, `RunId eq 'x'`,
+/// `contains(OutputImageManifests, 'repo@digest')`, joined by `and`.
+fn list_runs(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    let (state, req, registry) = (cx.state, cx.req, &cx.id);
+    registry_row(state, registry)?;
     let filter = req.query("$filter").unwrap_or_default().to_string();
     let mut conds: Vec<(String, String, bool)> = Vec::new();
     for part in filter
@@ -601,33 +644,10 @@ fn list_runs(
         .into_iter()
         .map(|(_, v)| v)
         .filter(|v| {
-            conds.iter().all(|(k, want, contains)| {
-                let p = &v["properties"];
-                match (k.to_ascii_lowercase().as_str(), contains) {
-                    ("taskname", false) => p["task"]
-                        .as_str()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(want)),
-                    ("status", false) => p["status"]
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(want)),
-                    ("runid", false) => p["runId"]
-                        .as_str()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(want)),
-                    ("outputimagemanifests", true) => {
-                        p["outputImages"].as_array().into_iter().flatten().any(|i| {
-                            format!(
-                                "{}@{}",
-                                i["repository"].as_str().unwrap_or_default(),
-                                i["digest"].as_str().unwrap_or_default()
-                            )
-                            .eq_ignore_ascii_case(want)
-                        })
-                    }
-                    _ => false,
-                }
-            })
+            conds
+                .iter()
+                .all(|(k, want, contains)| matches(v, k, want, *contains))
         })
-        .map(|v| render_run(&v))
         .collect();
     // Newest first, by the counter in the id.
     items.sort_by_key(|v| {
@@ -641,171 +661,199 @@ fn list_runs(
     if let Some(top) = req.query("$top").and_then(|t| t.parse::<usize>().ok()) {
         items.truncate(top);
     }
-    Ok(json_response(StatusCode::OK, &json!({"value": items})))
+    Ok(items)
 }
 
-/// `registries/{r}/taskRuns[/{name}[/listDetails]]`: a run request kept as a
-/// resource (how templates run tasks). PUT queues the run; GETs show it as
-/// `runResult`, current.
-pub fn task_runs(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-    name: Option<&str>,
-    action: Option<&str>,
-) -> Result<Response, ArmError> {
-    let id_of = |n: &str| {
-        let mut id = registry.clone();
-        if let Some(p) = id.providers.first_mut() {
-            p.types.push(("taskRuns".into(), n.to_string()));
-        }
-        id
+/// Does run `v` pass one `$filter` condition?
+fn matches(v: &Value, key: &str, want: &str, contains: bool) -> bool {
+    let p = &v["properties"];
+    let eq = |field: &str| {
+        p[field]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(want))
     };
-    let current = |row: &Value, details: bool| -> Value {
-        let mut r = row.clone();
-        if let Some(run_id) = row["properties"]["runResult"]["name"].as_str()
-            && let Ok(Some(run)) = state
-                .store
-                .get(tables::ACR_RUNS, &run_key(registry, run_id))
-        {
-            r["properties"]["provisioningState"] =
-                json!(match run["properties"]["status"].as_str() {
-                    Some("Succeeded") => "Succeeded",
-                    Some("Queued" | "Started" | "Running") => "Creating",
-                    Some("Canceled") => "Canceled",
-                    _ => "Failed",
-                });
-            r["properties"]["runResult"] = render_run(&run);
+    match (key.to_ascii_lowercase().as_str(), contains) {
+        ("taskname", false) => eq("task"),
+        ("status", false) => eq("status"),
+        ("runid", false) => eq("runId"),
+        ("outputimagemanifests", true) => {
+            p["outputImages"].as_array().into_iter().flatten().any(|i| {
+                format!(
+                    "{}@{}",
+                    i["repository"].as_str().unwrap_or_default(),
+                    i["digest"].as_str().unwrap_or_default()
+                )
+                .eq_ignore_ascii_case(want)
+            })
         }
-        if !details && let Some(o) = r["properties"]["runRequest"].as_object_mut() {
-            o.shift_remove("encodedValuesContent");
-        }
-        r
-    };
-    match (name, action, &req.method) {
-        (None, None, &Method::GET) => {
-            let items: Vec<Value> = state
-                .resources()
-                .children(registry, TASK_RUN_TYPE)?
-                .iter()
-                .map(|v| current(v, false))
-                .collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &crate::arm::paging::page(items, req),
-            ))
-        }
-        (Some(n), None, &Method::PUT) => {
-            let body = req.json_object()?;
-            let run_request = body
-                .get("properties")
-                .and_then(|p| p.get("runRequest"))
-                .and_then(Value::as_object)
-                .cloned()
-                .ok_or_else(|| {
-                    bad(
-                        "InvalidParameter",
-                        "The 'properties.runRequest' is required.",
-                    )
-                })?;
-            let registry_row = registry_row(state, registry)?;
-            let (run, op) = start_run(state, req.now, registry, &registry_row, &run_request, None)?;
-            let id = id_of(n);
-            let existing = state.resources().get(&id)?;
-            let location = body
-                .get("location")
-                .and_then(Value::as_str)
-                .unwrap_or(registry_row["location"].as_str().unwrap_or_default())
-                .to_string();
-            let row = json!({
-                "type": TASK_RUN_TYPE,
-                "id": id.to_string(),
-                "name": n,
-                "location": location,
-                "systemData": system_data(&req.principal, req.now, existing.as_ref().map(|e| &e["systemData"])),
-                "properties": {
-                    "provisioningState": "Succeeded",
-                    "runRequest": Value::Object(run_request),
-                    "runResult": render_run(&run),
-                    "forceUpdateTag": body.get("properties").and_then(|p| p.get("forceUpdateTag")).cloned().unwrap_or(Value::Null),
-                },
-            });
-            state.resources().put(&id, row.clone())?;
-            let status = if existing.is_some() {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            // The taskRun provisions as its run goes: clients (and deployments) poll the run.
-            let mut resp = json_response(status, &current(&row, false));
-            let v = req.query("api-version").unwrap_or_default();
-            let url = op.async_operation_url(&req.base.0, super::NAMESPACE, &location, v);
-            crate::arm::lro::set_polling_headers(&mut resp, None, Some(&url));
-            Ok(resp)
-        }
-        (Some(n), None, &Method::GET) => {
-            let row = state
-                .store
-                .get(tables::RESOURCES, &id_of(n).key())?
-                .ok_or_else(|| {
-                    ArmError::resource_not_found(
-                        &format!(
-                            "Microsoft.ContainerRegistry/registries/taskRuns/{}/{n}",
-                            registry.name()
-                        ),
-                        registry.resource_group.as_deref().unwrap_or_default(),
-                    )
-                })?;
-            Ok(json_response(StatusCode::OK, &current(&row, false)))
-        }
-        (Some(n), Some("listdetails"), &Method::POST) => {
-            let row = state
-                .store
-                .get(tables::RESOURCES, &id_of(n).key())?
-                .ok_or_else(|| {
-                    ArmError::resource_not_found(
-                        &format!(
-                            "Microsoft.ContainerRegistry/registries/taskRuns/{}/{n}",
-                            registry.name()
-                        ),
-                        registry.resource_group.as_deref().unwrap_or_default(),
-                    )
-                })?;
-            Ok(json_response(StatusCode::OK, &current(&row, true)))
-        }
-        (Some(n), None, &Method::DELETE) => {
-            match state.store.delete(tables::RESOURCES, &id_of(n).key())? {
-                Some(_) => Ok(StatusCode::OK.into_response()),
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        }
-        (_, _, m) => Err(ArmError::method_not_allowed(m.as_str())),
+        _ => false,
     }
 }
 
-/// `POST registries/{r}/listBuildSourceUploadUrl` (older api-versions: `getBuildSourceUploadUrl`).
-pub fn source_upload_url(
-    state: &AppState,
-    req: &ArmRequest,
-    registry: &ResourceId,
-) -> Result<Response, ArmError> {
-    if req.method != Method::POST {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
+// ---- the registry's actions ---------------------------------------------------
+
+/// `POST registries/{r}/scheduleRun` → 200 with the queued run (az accepts
+/// only 200; recorded so).
+pub fn schedule_run(cx: &Ctx) -> Result<Response, ArmError> {
+    let registry_row = registry_row(cx.state, &cx.id)?;
+    let body = cx.req.json_object()?;
+    let (run, _) = start_run(cx.state, cx.req.now, &cx.id, &registry_row, &body, None)?;
+    Ok(json_response(StatusCode::OK, &render_run(&run)))
+}
+
+/// `POST registries/{r}/listBuildSourceUploadUrl`: where to upload a build context.
+pub fn source_upload_url(cx: &Ctx) -> Result<Response, ArmError> {
     let (url, relative) =
-        crate::storage::upload_location(state, &req.base, &registry.key(), req.now)?;
+        crate::storage::upload_location(cx.state, &cx.req.base, &cx.id.key(), cx.req.now)?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"uploadUrl": url, "relativePath": relative}),
     ))
 }
 
-/// For the container_registry router: does this registry exist (for child routes)?
-pub fn registry_row(state: &AppState, registry: &ResourceId) -> Result<Value, ArmError> {
+fn registry_row(state: &AppState, registry: &ResourceId) -> Result<Value, ArmError> {
     registries::load(state, registry)?.ok_or_else(|| {
         ArmError::resource_not_found(
             &format!("{}/{}", registries::TYPE, registry.name()),
             registry.resource_group.as_deref().unwrap_or_default(),
         )
     })
+}
+
+// ---- taskRuns -----------------------------------------------------------------
+
+/// A taskRun as stored. A PUT queues its run request's run (as today's ARM
+/// does on every PUT); a PATCH queues a new one when the request or its
+/// `forceUpdateTag` changes. The location defaults to the registry's.
+fn task_run_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), ArmError> {
+    let (state, req) = (cx.state, cx.req);
+    let registry = registry_of(&cx.id);
+    let registry_row = registry_row(state, &registry)?;
+    let sent = req.json_object()?;
+    let sent_props = sent.get("properties").cloned().unwrap_or(Value::Null);
+    let run_request = match sent_props.get("runRequest").and_then(Value::as_object) {
+        Some(r) => Some(r.clone()),
+        None if req.method == Method::PUT => {
+            return Err(bad(
+                "InvalidParameter",
+                "The 'properties.runRequest' is required.",
+            ));
+        }
+        None => None,
+    };
+    let old = |k: &str| existing.map(|e| e["properties"][k].clone());
+    let rerun = req.method == Method::PUT
+        || run_request
+            .as_ref()
+            .is_some_and(|r| old("runRequest") != Some(Value::Object(r.clone())))
+        || sent_props
+            .get("forceUpdateTag")
+            .is_some_and(|t| old("forceUpdateTag").as_ref() != Some(t));
+    let props = &mut row["properties"];
+    if let Some(r) = run_request.clone() {
+        props["runRequest"] = Value::Object(r);
+    }
+    if rerun {
+        let request = props["runRequest"].as_object().cloned().unwrap_or_default();
+        let (run, _) = start_run(state, req.now, &registry, &registry_row, &request, None)?;
+        props["runResult"] = render_run(&run);
+    }
+    props["provisioningState"] = json!("Succeeded");
+    if props.get("forceUpdateTag").is_some_and(Value::is_null)
+        && let Some(o) = props.as_object_mut()
+    {
+        o.shift_remove("forceUpdateTag");
+    }
+    reorder(
+        props,
+        &[
+            "provisioningState",
+            "runRequest",
+            "runResult",
+            "forceUpdateTag",
+        ],
+    );
+    if row["location"].as_str().is_none() {
+        row["location"] = registry_row["location"].clone();
+    }
+    reorder(
+        row,
+        &[
+            "type",
+            "identity",
+            "properties",
+            "location",
+            "id",
+            "name",
+            "systemData",
+        ],
+    );
+    Ok(())
+}
+
+/// A taskRun shows its run as it is now: `provisioningState` follows the run
+/// (`Creating` while it is queued or running), `runResult` is the run.
+fn current(state: &AppState, row: &mut Value, details: bool) -> Result<(), ArmError> {
+    let registry = row["id"]
+        .as_str()
+        .and_then(|i| i.parse::<ResourceId>().ok())
+        .map(|i| registry_of(&i));
+    if let (Some(registry), Some(run_id)) =
+        (registry, row["properties"]["runResult"]["name"].as_str())
+        && let Some(run) = state
+            .store
+            .get(tables::ACR_RUNS, &run_key(&registry, run_id))?
+    {
+        row["properties"]["provisioningState"] =
+            json!(match run["properties"]["status"].as_str() {
+                Some("Succeeded") => "Succeeded",
+                Some("Queued" | "Started" | "Running") => "Creating",
+                Some("Canceled") => "Canceled",
+                _ => "Failed",
+            });
+        row["properties"]["runResult"] = render_run(&run);
+    }
+    if !details && let Some(o) = row["properties"]["runRequest"].as_object_mut() {
+        o.shift_remove("encodedValuesContent");
+    }
+    Ok(())
+}
+
+fn task_run_read(state: &AppState, row: &mut Value) -> Result<(), ArmError> {
+    current(state, row, false)
+}
+
+/// `POST …/taskRuns/{name}/listDetails`: the taskRun with its run request's secrets.
+fn task_run_details(cx: &Ctx) -> Result<Response, ArmError> {
+    let mut row = cx.state.resources().get(&cx.id)?.ok_or_else(|| {
+        ArmError::resource_not_found(
+            &format!(
+                "{TASK_RUN_TYPE}/{}/{}",
+                registry_of(&cx.id).name(),
+                cx.id.name()
+            ),
+            cx.id.resource_group.as_deref().unwrap_or_default(),
+        )
+    })?;
+    current(cx.state, &mut row, true)?;
+    Ok(json_response(StatusCode::OK, &row))
+}
+
+/// What a taskRun's writer polls: its run's own operation, which ends when
+/// the run does (and fails with it, `TaskRunFailed`).
+fn task_run_operation(cx: &Ctx, row: &Value) -> Result<Option<Operation>, ArmError> {
+    let Some(run_id) = row["properties"]["runResult"]["name"].as_str() else {
+        return Ok(None);
+    };
+    let Some(run) = cx
+        .state
+        .store
+        .get(tables::ACR_RUNS, &run_key(&registry_of(&cx.id), run_id))?
+    else {
+        return Ok(None);
+    };
+    match run["_run"]["operation"].as_str() {
+        Some(op) => Ok(Operation::load(cx.state.store.as_ref(), op)?),
+        None => Ok(None),
+    }
 }
