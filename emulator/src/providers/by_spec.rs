@@ -1040,17 +1040,18 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let body = cx.req.json_body()?;
     before_schema(cx, resource_type, &body)?;
     let cleaned = match cx.op.body {
-        Some(schema) => spec::validate(schema, &body, &cx.req.body, Some(&existing))?,
+        Some(schema) => spec::validate_patch(schema, &body, &cx.req.body, &existing)?,
         None => body,
     };
     let mut row = existing.clone();
-    // ARM's PATCH replaces the tags as a whole; everything else merges.
-    if let Some(tags) = cleaned.get("tags") {
-        let tags = if tags.is_null() {
-            json!({})
-        } else {
-            tags.clone()
-        };
+    // ARM's PATCH replaces the tags as a whole (a null tag is no tag);
+    // everything else merges, a null removing what it names.
+    let mut cleaned = cleaned;
+    if let Some(tags) = cleaned.as_object_mut().and_then(|o| o.shift_remove("tags")) {
+        let mut tags = if tags.is_null() { json!({}) } else { tags };
+        if let Some(t) = tags.as_object_mut() {
+            t.retain(|_, v| !v.is_null());
+        }
         envelope::set_tags(&mut row, tags);
     }
     envelope::merge_patch(&mut row, &cleaned);

@@ -17,7 +17,9 @@ pub mod shape;
 pub mod validate;
 
 pub use shape::{conforms, shape};
-pub use validate::{validate, validate_for_provider, validate_for_provider_cleaned};
+pub use validate::{
+    validate, validate_for_provider, validate_for_provider_cleaned, validate_patch,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

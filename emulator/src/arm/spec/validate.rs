@@ -39,6 +39,18 @@ pub fn validate(
     check(schema, body, raw, existing, true)
 }
 
+/// [`validate`] for a PATCH (RFC 7396): a writable property sent as `null`
+/// stays in the cleaned body, so the merge removes it (`az acr task
+/// credential remove` sends the login server's credentials as `null`).
+pub fn validate_patch(
+    schema: u32,
+    body: &Value,
+    raw: &[u8],
+    existing: &Value,
+) -> Result<Value, ArmError> {
+    check_with(schema, body, raw, Some(existing), true, true)
+}
+
 /// [`validate`], for a body a hand-written provider goes on to read: its
 /// required properties and formats are the provider's to enforce, in the
 /// words Azure's provider uses for each (ACR's `SkuRequired`, a token
@@ -71,12 +83,24 @@ fn check(
     existing: Option<&Value>,
     required: bool,
 ) -> Result<Value, ArmError> {
+    check_with(schema, body, raw, existing, required, false)
+}
+
+fn check_with(
+    schema: u32,
+    body: &Value,
+    raw: &[u8],
+    existing: Option<&Value>,
+    required: bool,
+    patch: bool,
+) -> Result<Value, ArmError> {
     shapes::check_spec(schema, body, raw)?;
     let mut cx = Cx {
         raw,
         path: Vec::new(),
         create: existing.is_none(),
         required,
+        patch,
     };
     cx.value(&SCHEMAS[schema as usize], body, existing)
 }
@@ -88,6 +112,8 @@ struct Cx<'a> {
     /// Check required properties and formats (a hand-written provider
     /// checks those itself, in its own words).
     required: bool,
+    /// A PATCH: writable properties sent as `null` are kept (to be removed).
+    patch: bool,
 }
 
 impl Cx<'_> {
@@ -109,6 +135,9 @@ impl Cx<'_> {
                     let mut out = Map::new();
                     for (k, item) in o {
                         if item.is_null() {
+                            if self.patch {
+                                out.insert(k.clone(), Value::Null);
+                            }
                             continue;
                         }
                         self.path.push(Step::Key(k.clone()));
@@ -188,6 +217,10 @@ impl Cx<'_> {
                 }
                 continue;
             };
+            if item.is_null() && self.patch && !prop.read_only {
+                out.insert(prop.name.to_string(), Value::Null);
+                continue;
+            }
             if item.is_null() || prop.read_only {
                 continue;
             }
@@ -338,5 +371,20 @@ mod tests {
         let body = json!({"properties": {"networkSecurityGroup": {"id": "not-an-id"}}});
         let e = validate(op.body.unwrap(), &body, body.to_string().as_bytes(), None).unwrap_err();
         assert_eq!(e.code, "LinkedInvalidPropertyId");
+    }
+
+    #[test]
+    fn a_patch_keeps_the_nulls_that_remove() {
+        let old = json!({"location": "westus", "properties": {"securityRules": [], "flushConnection": true}});
+        let body = json!({"tags": {"a": null}, "properties": {"flushConnection": null, "provisioningState": null}});
+        let raw = body.to_string();
+        let out = validate_patch(nsg_put(), &body, raw.as_bytes(), &old).unwrap();
+        assert_eq!(
+            out,
+            json!({"tags": {"a": null}, "properties": {"flushConnection": null}})
+        );
+        // A PUT drops them.
+        let out = run(body, Some(&old)).unwrap();
+        assert_eq!(out, json!({"tags": {}, "properties": {}}));
     }
 }

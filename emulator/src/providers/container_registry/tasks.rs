@@ -184,11 +184,6 @@ fn task_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(),
     if !row["properties"].is_object() {
         row["properties"] = json!({});
     }
-    if req.method == Method::PATCH
-        && let Some(sent) = body.get("properties")
-    {
-        remove_nulls(&mut row["properties"], sent);
-    }
     let system_task = row["properties"]["isSystemTask"].as_bool() == Some(true);
     normalise(&mut row["properties"], system_task)?;
     if req.method == Method::PUT {
@@ -229,22 +224,6 @@ fn task_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(),
     );
     // Tasks with enabled timer triggers are watched on the emulated clock.
     crate::runtime::task_runs::sync_timers(state, row, req.now)
-}
-
-/// What a PATCH sets to `null` goes (RFC 7396: `az acr task credential
-/// remove` sends the login server's credentials as `null`); the schema's
-/// cleaning leaves nulls out, so they are taken from the body as sent.
-fn remove_nulls(target: &mut Value, sent: &Value) {
-    let (Some(t), Some(s)) = (target.as_object_mut(), sent.as_object()) else {
-        return;
-    };
-    for (k, v) in s {
-        if v.is_null() {
-            t.shift_remove(k);
-        } else if let Some(inner) = t.get_mut(k) {
-            remove_nulls(inner, v);
-        }
-    }
 }
 
 /// A task goes with its system-assigned principal.
