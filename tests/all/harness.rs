@@ -395,6 +395,11 @@ pub async fn run(cmd: &mut tokio::process::Command) -> Output {
     }
 }
 
+/// `"acr show -n x"` → `["acr", "show", "-n", "x"]`: az arguments without spaces.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// The `name` of each item of a JSON list (az output, an ARM list's `value`), in order.
 pub fn names(list: &serde_json::Value) -> Vec<&str> {
     let items = list.get("value").unwrap_or(list);

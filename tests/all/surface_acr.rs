@@ -7,7 +7,7 @@
 //! responses.
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names, words};
 use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -112,11 +112,6 @@ async fn manifest(
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     (r.status().as_u16(), d)
-}
-
-/// `"acr show -n x"` → `["acr", "show", "-n", "x"]`: az arguments without spaces.
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
 }
 
 /// A registry's child as az prints it: its name and type.

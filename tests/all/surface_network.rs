@@ -4,7 +4,7 @@
 //! an NSG, and what the specs' schemas refuse.
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, names, words};
 use serde_json::json;
 
 #[tokio::test]
@@ -68,6 +68,15 @@ async fn nsgs_and_their_rules() {
     assert_eq!(rule["access"], "Allow");
     assert_eq!(rule["destinationPortRange"], "443");
     assert_eq!(rule["provisioningState"], "Succeeded");
+    // The plurals NRP always returns, empty beside a singular (`test_network_nsg`).
+    for plural in [
+        "sourcePortRanges",
+        "destinationPortRanges",
+        "sourceAddressPrefixes",
+        "destinationAddressPrefixes",
+    ] {
+        assert_eq!(rule[plural], json!([]), "{plural}: {rule}");
+    }
     assert!(
         rule["id"]
             .as_str()
@@ -944,6 +953,63 @@ async fn pdns(az: &Az<'_>, args: &[&str]) -> serde_json::Value {
 
 async fn pdns_run(az: &Az<'_>, args: &[&str]) -> crate::harness::Output {
     az.run(&[&["network", "private-dns"], args].concat()).await
+}
+
+/// Private DNS refuses a stale etag its own way (azure-cli's privatedns
+/// recordings `test_Patch*IfMatchFailure_ExpectError`): a zone or link write
+/// is accepted and its operation fails `PreconditionFailed` "… has been
+/// modified (etag mismatch)."; a record set write gets the 412 at once.
+#[tokio::test]
+async fn private_dns_refuses_stale_etags_its_own_way() {
+    let em = Emulator::start();
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    az.ok(&["group", "create", "-n", "pdns", "-l", "eastus"])
+        .await;
+    az.ok(&words("network vnet create -g pdns -n v1 -o none"))
+        .await;
+    pdns(&az, &words("zone create -g pdns -n stale.internal")).await;
+    pdns(
+        &az,
+        &words("link vnet create -g pdns -z stale.internal -n l1 -v v1 -e false"),
+    )
+    .await;
+    pdns(
+        &az,
+        &words("record-set a add-record -g pdns -z stale.internal -n www -a 10.0.0.4"),
+    )
+    .await;
+    let stale = uuid::Uuid::new_v4().to_string();
+    for (args, text) in [
+        (
+            "zone update -g pdns -n stale.internal --if-match",
+            "(PreconditionFailed) The Zone stale.internal has been modified (etag mismatch).".to_string(),
+        ),
+        (
+            "link vnet update -g pdns -z stale.internal -n l1 --if-match",
+            "(PreconditionFailed) The Virtual Network link 'l1' for the Private DNS zone 'stale.internal' has been modified (etag mismatch).".to_string(),
+        ),
+        (
+            "record-set a update -g pdns -z stale.internal -n www --if-match",
+            "The Record set www has been modified (etag mismatch).".to_string(),
+        ),
+    ] {
+        let out = pdns_run(&az, &[&words(args)[..], &[stale.as_str()]].concat()).await;
+        assert!(!out.ok, "{args}: {}", out.stdout);
+        assert!(out.stderr.contains(&text), "{args}: {}", out.stderr);
+    }
+    // The current etag still writes.
+    let zone = pdns(&az, &words("zone show -g pdns -n stale.internal")).await;
+    let etag = zone["etag"].as_str().unwrap();
+    pdns(
+        &az,
+        &[
+            &words("zone update -g pdns -n stale.internal --tags a=b --if-match")[..],
+            &[etag],
+        ]
+        .concat(),
+    )
+    .await;
 }
 
 /// Private DNS through the spec layer with its RP's rules (azure-cli's

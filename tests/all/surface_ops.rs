@@ -4,7 +4,7 @@
 //! subnet links, zone peers, Key Vault's deleted vaults, RBAC permissions).
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, python_env, run, venv};
+use crate::harness::{CLIENT_SECRET, Emulator, SUBSCRIPTION, python_env, run, venv, words};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -188,11 +188,6 @@ async fn refusal(
         .as_str()
         .unwrap_or_else(|| panic!("{path}: {s} {b}"));
     (s, code.to_string())
-}
-
-/// An az command line, split at spaces.
-fn words(line: &str) -> Vec<&str> {
-    line.split(' ').collect()
 }
 
 /// A resource group made over HTTP; its id.

@@ -125,7 +125,12 @@ pub struct Behaviour {
     /// behaviour's own work is what finishes the write (a taskRun's run):
     /// found from the row as stored; `None` (or no hook) starts the generic one.
     pub write_operation: Option<OperationHook>,
+    /// A write or delete whose `If-Match`/`If-None-Match` failed, answered
+    /// the type's own way (Private DNS); `Err(e)` keeps ARM's 412.
+    pub precondition_failed: Option<PreconditionHook>,
 }
+
+pub type PreconditionHook = fn(&Ctx, Option<&Value>, ArmError) -> Result<Response, ArmError>;
 
 pub type GateHook = fn(&Ctx) -> Result<(), ArmError>;
 
@@ -167,6 +172,7 @@ impl Behaviour {
             before_read: None,
             rows: None,
             write_operation: None,
+            precondition_failed: None,
         }
     }
 }
@@ -658,7 +664,9 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         }
     }
     let existing = read(cx.state, id)?;
-    preconditions(cx, existing.as_ref())?;
+    if let Some(refused) = preconditions(cx, resource_type, existing.as_ref()) {
+        return refused;
+    }
     let body = cx.req.json_body()?;
     if !body.is_object() {
         return Err(ArmError::invalid_request_content(
@@ -703,10 +711,43 @@ fn before_schema(cx: &Ctx, resource_type: &str, body: &Value) -> Result<(), ArmE
 }
 
 /// `If-Match` / `If-None-Match` against the resource as stored (one without
-/// an `etag` still exists: `*` matches it).
-fn preconditions(cx: &Ctx, existing: Option<&Value>) -> Result<(), ArmError> {
+/// an `etag` still exists: `*` matches it). `Some` answer when they fail:
+/// ARM's 412, or the type's own ([`Behaviour::precondition_failed`]).
+fn preconditions(
+    cx: &Ctx,
+    resource_type: &str,
+    existing: Option<&Value>,
+) -> Option<Result<Response, ArmError>> {
     let current = existing.map(|e| e["etag"].as_str().unwrap_or_default());
-    etag::check_preconditions(&cx.req.headers, current)
+    let e = etag::check_preconditions(&cx.req.headers, current).err()?;
+    Some(
+        match behaviour(resource_type).and_then(|b| b.precondition_failed) {
+            Some(h) => h(cx, existing, e),
+            None => Err(e),
+        },
+    )
+}
+
+/// 202 with both polling headers for a write whose operation has already
+/// failed with `error` (`{code, message}`): how Private DNS refuses a stale
+/// `If-Match` on a zone or a link (azure-cli's privatedns recordings).
+pub fn accepted_failed(cx: &Ctx, resource_type: &str, error: Value) -> Result<Response, ArmError> {
+    let mut op = start_operation(cx, resource_type, false)?;
+    op.status = crate::arm::lro::OpStatus::Failed;
+    op.ended_ms = Some(op.started_ms);
+    op.deadline_ms = None;
+    op.error = Some(error);
+    op.save(cx.state.store.as_ref())?;
+    let v = cx.req.query("api-version").unwrap_or_default();
+    let ns = resource_type.split('/').next().unwrap_or_default();
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    let url = op.async_operation_url(&cx.req.base.0, ns, "global", v);
+    set_polling_headers(
+        &mut resp,
+        Some(&op.location_url(&cx.req.base.0, v)),
+        Some(&url),
+    );
+    Ok(resp)
 }
 
 /// The answer to a write: the resource, and (for a long-running PUT of a
@@ -1036,7 +1077,9 @@ fn store(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
 
 fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let existing = read(cx.state, &cx.id)?.ok_or_else(|| not_found(&cx.id, resource_type))?;
-    preconditions(cx, Some(&existing))?;
+    if let Some(refused) = preconditions(cx, resource_type, Some(&existing)) {
+        return refused;
+    }
     let body = cx.req.json_body()?;
     before_schema(cx, resource_type, &body)?;
     let cleaned = match cx.op.body {
@@ -1086,7 +1129,9 @@ fn patch(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
 
 fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let row = read(cx.state, &cx.id)?;
-    preconditions(cx, row.as_ref())?;
+    if let Some(refused) = preconditions(cx, resource_type, row.as_ref()) {
+        return refused;
+    }
     let Some(row) = row else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };

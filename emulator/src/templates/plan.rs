@@ -609,7 +609,10 @@ impl Expansion<'_> {
                     ))),
                 }
             };
-            let mut rtype = str_of("type")?;
+            // ARM reads `registries/taskRuns/` as `registries/taskRuns` (azure-cli's
+            // taskrunquickbuildsample.json deploys with that type, recorded in
+            // `test_acr_taskrun`).
+            let mut rtype = str_of("type")?.trim_end_matches('/').to_string();
             let mut name = str_of("name")?;
             let api_version = str_of("apiVersion")?;
             if let Some((pname, ptype, _)) = parent {
@@ -1103,6 +1106,11 @@ mod tests {
         let segs =
             json!({"resources": [{"type": "Microsoft.X/a/b", "apiVersion": "1", "name": "a"}]});
         assert!(msg(plan(&segs, &json!({}), &scope(), "")).contains("incorrect segment lengths"));
+        // A type written with a trailing slash is the type without it.
+        let slash =
+            json!({"resources": [{"type": "Microsoft.X/a/b/", "apiVersion": "1", "name": "a/b"}]});
+        let p = plan(&slash, &json!({}), &scope(), "").unwrap();
+        assert_eq!(p.resources[0].resource_type, "Microsoft.X/a/b");
         let dup = json!({"resources": [{"type": "Microsoft.X/a", "apiVersion": "1", "name": "a"}, {"type": "Microsoft.X/a", "apiVersion": "1", "name": "A"}]});
         assert!(msg(plan(&dup, &json!({}), &scope(), "")).contains("defined multiple times"));
         let big = json!({"resources": [{"type": "Microsoft.X/a", "apiVersion": "1", "name": "[string(copyIndex())]", "copy": {"name": "c", "count": 801}}]});

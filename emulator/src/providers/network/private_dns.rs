@@ -16,8 +16,9 @@
 //! - `{zone}/ALL` lists every record set of the zone, SOA included.
 
 use crate::arm::{ArmError, ResourceId};
-use crate::providers::by_spec::{Behaviour, Ctx};
+use crate::providers::by_spec::{self, Behaviour, Ctx};
 use crate::state::AppState;
+use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
@@ -32,11 +33,13 @@ const MAX_REGISTERING_LINKS: u32 = 100;
 pub const ZONE: Behaviour = Behaviour {
     on_write: Some(zone_write),
     on_read: Some(zone_read),
+    precondition_failed: Some(modified),
     ..Behaviour::of(ZONE_TYPE)
 };
 
 pub const LINK: Behaviour = Behaviour {
     on_write: Some(link_write),
+    precondition_failed: Some(modified),
     ..Behaviour::of(LINK_TYPE)
 };
 
@@ -49,6 +52,7 @@ pub const ALL: Behaviour = Behaviour {
 const fn record_set(resource_type: &'static str) -> Behaviour {
     Behaviour {
         on_write: Some(record_write),
+        precondition_failed: Some(record_set_modified),
         ..Behaviour::of(resource_type)
     }
 }
@@ -61,6 +65,61 @@ pub const PTR: Behaviour = record_set("Microsoft.Network/privateDnsZones/PTR");
 pub const SOA: Behaviour = record_set("Microsoft.Network/privateDnsZones/SOA");
 pub const SRV: Behaviour = record_set("Microsoft.Network/privateDnsZones/SRV");
 pub const TXT: Behaviour = record_set("Microsoft.Network/privateDnsZones/TXT");
+
+/// A zone or link write with a stale `If-Match`: accepted, its operation
+/// failed `PreconditionFailed` (azure-cli's privatedns recordings
+/// `test_PatchZone_ZoneExistsIfMatchFailure_ExpectError`,
+/// `test_PatchLink_LinkExistsIfMatchFailure_ExpectError`). Other refusals
+/// stay ARM's 412 (none recorded).
+fn modified(cx: &Ctx, existing: Option<&Value>, e: ArmError) -> Result<Response, ArmError> {
+    if existing.is_none() || cx.req.headers.get("if-match").is_none() {
+        return Err(e);
+    }
+    let ty = cx.id.resource_type();
+    let message = if ty.eq_ignore_ascii_case(LINK_TYPE) {
+        let zone = cx
+            .id
+            .parent()
+            .map(|z| z.name().to_string())
+            .unwrap_or_default();
+        format!(
+            "The Virtual Network link '{}' for the Private DNS zone '{zone}' has been modified (etag mismatch).",
+            cx.id.name()
+        )
+    } else {
+        format!(
+            "The Zone {} has been modified (etag mismatch).",
+            cx.id.name()
+        )
+    };
+    by_spec::accepted_failed(
+        cx,
+        &ty,
+        json!({"code": "PreconditionFailed", "message": message}),
+    )
+}
+
+/// A record set write whose precondition fails: 412 at once, its body the
+/// bare `{code, message}` Private DNS answers (`test_PatchRecordSet_IfMatchFailure_ExpectError`,
+/// and a create with `If-None-Match: *` of one that exists).
+fn record_set_modified(
+    cx: &Ctx,
+    existing: Option<&Value>,
+    e: ArmError,
+) -> Result<Response, ArmError> {
+    let name = cx.id.name();
+    let message = match existing {
+        Some(_) if cx.req.headers.get("if-none-match").is_some() => {
+            format!("The Record set {name} exists already and hence cannot be created again.")
+        }
+        Some(_) => format!("The Record set {name} has been modified (etag mismatch)."),
+        None => return Err(e),
+    };
+    Ok(crate::providers::json_response(
+        StatusCode::PRECONDITION_FAILED,
+        &json!({"code": "PreconditionFailed", "message": message}),
+    ))
+}
 
 /// Record types and the property holding their records (`None`: a single
 /// record object, which has no empty default).

@@ -16,7 +16,7 @@ use crate::network::cidr::Cidr;
 use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::state::AppState;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::net::Ipv4Addr;
 
 pub use super::addresses::DELEGATIONS;
@@ -83,6 +83,12 @@ fn nsg_write(cx: &Ctx, row: &mut Value, old: Option<&Value>) -> Result<(), ArmEr
             return Err(rule_conflict(other, rule));
         }
     }
+    if let Some(Value::Array(rules)) = row
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("securityRules"))
+    {
+        rules.iter_mut().for_each(rule_shape);
+    }
     keep(row, old, "subnets");
     nsg_defaults(cx, row, old)
 }
@@ -107,7 +113,46 @@ fn rule_write(cx: &Ctx, row: &mut Value, _old: Option<&Value>) -> Result<(), Arm
     {
         return Err(rule_conflict(other, row));
     }
+    rule_shape(row);
     Ok(())
+}
+
+/// A rule's properties in NRP's order, each plural (`sourcePortRanges`, …)
+/// present, empty when the singular was given (azure-cli's `test_network_nsg`
+/// recording).
+fn rule_shape(rule: &mut Value) {
+    const ORDER: [&str; 14] = [
+        "provisioningState",
+        "description",
+        "protocol",
+        "sourcePortRange",
+        "destinationPortRange",
+        "sourceAddressPrefix",
+        "destinationAddressPrefix",
+        "access",
+        "priority",
+        "direction",
+        "sourcePortRanges",
+        "destinationPortRanges",
+        "sourceAddressPrefixes",
+        "destinationAddressPrefixes",
+    ];
+    let Some(props) = rule["properties"].as_object_mut() else {
+        return;
+    };
+    for plural in &ORDER[10..] {
+        if props.get(*plural).is_none_or(Value::is_null) {
+            props.insert((*plural).to_string(), json!([]));
+        }
+    }
+    let mut out = Map::new();
+    for k in ORDER {
+        if let Some(v) = props.shift_remove(k) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    out.extend(std::mem::take(props));
+    *props = out;
 }
 
 /// Two rules with one priority in one direction.
