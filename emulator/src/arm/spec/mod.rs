@@ -466,11 +466,16 @@ pub fn api_versions(resource_type: &str) -> Vec<&'static str> {
 }
 
 /// The namespaces the specs cover.
-pub fn namespaces() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = OPS.iter().filter_map(Op::namespace).collect();
-    v.sort_unstable_by_key(|n| n.to_ascii_lowercase());
-    v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-    v
+/// Worked out once: every request the spec layer serves asks (through
+/// `providers::unknown_type`).
+pub fn namespaces() -> &'static [&'static str] {
+    static NAMESPACES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMESPACES.get_or_init(|| {
+        let mut v: Vec<&'static str> = OPS.iter().filter_map(Op::namespace).collect();
+        v.sort_by_cached_key(|n| n.to_ascii_lowercase());
+        v.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        v
+    })
 }
 
 /// The resource types of `namespace` (without the namespace), in the specs'

@@ -69,20 +69,26 @@ const ALWAYS_REGISTERED: &[&str] = &["Microsoft.Resources", "Microsoft.Authoriza
 
 pub fn catalog(namespace: &str) -> Option<(&'static str, &'static [&'static str])> {
     namespaces()
-        .into_iter()
+        .iter()
         .find(|(ns, _)| ns.eq_ignore_ascii_case(namespace))
+        .copied()
 }
 
 /// Every namespace azemu serves: the hand-written ones, then those only the
 /// spec table serves, each with the types listed by hand.
-fn namespaces() -> Vec<(&'static str, &'static [&'static str])> {
-    let mut all: Vec<(&'static str, &'static [&'static str])> = CATALOG.to_vec();
-    for ns in crate::arm::spec::namespaces() {
-        if !all.iter().any(|(n, _)| n.eq_ignore_ascii_case(ns)) {
-            all.push((ns, &[]));
+/// Worked out once (asked on every request the spec layer serves).
+fn namespaces() -> &'static [(&'static str, &'static [&'static str])] {
+    type Namespaces = Vec<(&'static str, &'static [&'static str])>;
+    static ALL: std::sync::OnceLock<Namespaces> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all: Namespaces = CATALOG.to_vec();
+        for ns in crate::arm::spec::namespaces() {
+            if !all.iter().any(|(n, _)| n.eq_ignore_ascii_case(ns)) {
+                all.push((ns, &[]));
+            }
         }
-    }
-    all
+        all
+    })
 }
 
 /// A namespace's resource types: those listed by hand, then every type the
