@@ -265,7 +265,7 @@ pub fn tenant_providers_list(req: &ArmRequest) -> Result<Response, ArmError> {
         return Err(ArmError::method_not_allowed(req.method.as_str()));
     }
     let value: Vec<Value> = namespaces()
-        .into_iter()
+        .iter()
         .map(|(ns, types)| tenant_body(ns, types))
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "value": value })))
