@@ -1114,13 +1114,8 @@ async fn rest_lifecycle_as_azures_recordings() {
         "imageRegistryCredentials": [{"server": "other.azurecr.io", "username": "u", "password": "hidden"}],
         "volumes": [{"name": "secrets", "secret": {"k": "dmFsdWU="}}]}});
     let r = em
-        .http()
-        .put(format!("{}{url}", em.base()))
-        .bearer_auth(&owner)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .arm_response(&owner, reqwest::Method::PUT, &url, Some(body.clone()))
+        .await;
     assert_eq!(r.status(), 201);
     let poll = r.headers()["azure-asyncoperation"]
         .to_str()

@@ -1377,16 +1377,16 @@ async fn tasks_runs_and_task_runs_as_recorded() {
 
     // A taskRun: 201, polled through its run's operation.
     let r = em
-        .http()
-        .put(format!("{}{reg}/taskRuns/rectaskrun?{api}", em.base()))
-        .bearer_auth(&owner)
-        .json(
-            &json!({"properties": {"runRequest": {"type": "TaskRunRequest",
+        .arm_response(
+            &owner,
+            reqwest::Method::PUT,
+            &format!("{reg}/taskRuns/rectaskrun?{api}"),
+            Some(
+                json!({"properties": {"runRequest": {"type": "TaskRunRequest",
             "taskId": format!("{reg}/tasks/rectask")}}}),
+            ),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 201);
     let poll = r.headers()["azure-asyncoperation"]
         .to_str()

@@ -52,6 +52,23 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Rebuild `object` with the keys named in `order` first, in that order (the
+/// order an RP answers with, from azure-cli's recordings), the rest after as
+/// they came. Anything but an object is left alone.
+pub fn reorder(object: &mut Value, order: &[&str]) {
+    let Some(o) = object.as_object_mut() else {
+        return;
+    };
+    let mut out = serde_json::Map::new();
+    for k in order {
+        if let Some(v) = o.shift_remove(*k) {
+            out.insert((*k).to_string(), v);
+        }
+    }
+    out.extend(std::mem::take(o));
+    *o = out;
+}
+
 /// Set a resource's `tags` where ARM puts them: in place when the row has
 /// them, else before `properties` (before `systemData` when there is none).
 pub fn set_tags(row: &mut Value, tags: Value) {

@@ -24,7 +24,7 @@
 //! pulled, and its logs say that this is what the emulator did.
 
 use super::pull::{Login, PullFailure, parse_image, pull};
-use crate::arm::ArmError;
+use crate::arm::{ArmError, envelope};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::providers::by_spec::{self, Behaviour, Ctx};
@@ -152,26 +152,6 @@ fn zones_of(zones: Option<&Value>) -> Result<Option<Value>, ArmError> {
 
 fn event(name: &str, message: String, kind: &str, now: &str) -> Value {
     json!({"count": 1, "firstTimestamp": now, "lastTimestamp": now, "name": name, "message": message, "type": kind})
-}
-
-/// `object`'s fields with those named in `order` first, in that order (the
-/// order azure-cli's recordings show), then the rest as they came.
-fn ordered(object: &Value, order: &[&str]) -> Value {
-    let Some(o) = object.as_object() else {
-        return object.clone();
-    };
-    let mut out = Map::new();
-    for k in order {
-        if let Some(v) = o.get(*k) {
-            out.insert((*k).to_string(), v.clone());
-        }
-    }
-    for (k, v) in o {
-        if !out.contains_key(k) {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(out)
 }
 
 const GROUP_ORDER: &[&str] = &[
@@ -583,7 +563,7 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
             .iter()
             .map(|c| {
                 let mut c = c.clone();
-                c["properties"] = ordered(&c["properties"], CONTAINER_ORDER);
+                envelope::reorder(&mut c["properties"], CONTAINER_ORDER);
                 c
             })
             .collect(),
@@ -598,7 +578,7 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         props["sku"] = json!("Standard");
     }
     if props["ipAddress"].is_object() {
-        props["ipAddress"] = ordered(&props["ipAddress"], IP_ORDER);
+        envelope::reorder(&mut props["ipAddress"], IP_ORDER);
     }
     // azure-cli's recordings: a new group answers `Pending` until its operation ends.
     props["provisioningState"] = json!(if existing.is_some() {
@@ -609,8 +589,9 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     props["instanceView"] =
         json!({"state": if group_failed.is_some() { "Pending" } else { "Running" }, "events": []});
 
+    envelope::reorder(&mut props, PROPERTIES_ORDER);
     let mut out = Map::new();
-    out.insert("properties".into(), ordered(&props, PROPERTIES_ORDER));
+    out.insert("properties".into(), props);
     if let Some(i) = ident {
         out.insert("identity".into(), i);
     }
@@ -627,7 +608,8 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
             .cloned()
             .unwrap_or_else(|| json!({})),
     );
-    *row = ordered(&Value::Object(out), GROUP_ORDER);
+    *row = Value::Object(out);
+    envelope::reorder(row, GROUP_ORDER);
     Ok(())
 }
 

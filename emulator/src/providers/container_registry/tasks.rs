@@ -27,7 +27,7 @@
 
 use super::registries;
 use crate::arm::lro::{Operation, OperationKind};
-use crate::arm::{ArmError, ResourceId};
+use crate::arm::{ArmError, ResourceId, envelope};
 use crate::clock::arm_timestamp;
 use crate::providers::by_spec::{Behaviour, Ctx, Rows};
 use crate::providers::{identity, json_response, lro_delay};
@@ -86,22 +86,6 @@ pub const TASK_RUNS: Behaviour = Behaviour {
     write_operation: Some(task_run_operation),
     ..Behaviour::of(TASK_RUN_TYPE)
 };
-
-/// Rebuild `row` with its keys in `order` first (Azure's order, from the
-/// recordings), the rest after.
-fn reorder(row: &mut Value, order: &[&str]) {
-    let Some(o) = row.as_object_mut() else {
-        return;
-    };
-    let mut out = Map::new();
-    for k in order {
-        if let Some(v) = o.shift_remove(*k) {
-            out.insert((*k).to_string(), v);
-        }
-    }
-    out.extend(std::mem::take(o));
-    *o = out;
-}
 
 /// The registry a child's id names.
 fn registry_of(id: &ResourceId) -> ResourceId {
@@ -194,7 +178,7 @@ fn task_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(),
         row["properties"]["provisioningState"] = json!("Succeeded");
         row["properties"]["creationDate"] = created;
         row["properties"]["isSystemTask"] = json!(system_task);
-        reorder(
+        envelope::reorder(
             &mut row["properties"],
             &["provisioningState", "creationDate"],
         );
@@ -209,7 +193,7 @@ fn task_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(),
             }
         }
     }
-    reorder(
+    envelope::reorder(
         row,
         &[
             "type",
@@ -743,7 +727,7 @@ fn task_run_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result
     {
         o.shift_remove("forceUpdateTag");
     }
-    reorder(
+    envelope::reorder(
         props,
         &[
             "provisioningState",
@@ -755,7 +739,7 @@ fn task_run_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result
     if row["location"].as_str().is_none() {
         row["location"] = registry_row["location"].clone();
     }
-    reorder(
+    envelope::reorder(
         row,
         &[
             "type",

@@ -16,7 +16,7 @@ use crate::network::cidr::Cidr;
 use crate::providers::by_spec::{Behaviour, Ctx};
 use crate::state::AppState;
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
 pub use super::addresses::DELEGATIONS;
@@ -145,14 +145,7 @@ fn rule_shape(rule: &mut Value) {
             props.insert((*plural).to_string(), json!([]));
         }
     }
-    let mut out = Map::new();
-    for k in ORDER {
-        if let Some(v) = props.shift_remove(k) {
-            out.insert(k.to_string(), v);
-        }
-    }
-    out.extend(std::mem::take(props));
-    *props = out;
+    crate::arm::envelope::reorder(&mut rule["properties"], &ORDER);
 }
 
 /// Two rules with one priority in one direction.
