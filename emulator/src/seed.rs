@@ -217,8 +217,7 @@ fn deploy_template(state: &AppState, call: &InternalCall<'_>, doc: &Value) -> an
 
 /// Put an image (the built-in sample, or an OCI image layout dir) into an emulated registry.
 fn push_image(state: &AppState, source: &str, target: &str) -> anyhow::Result<()> {
-    let r = crate::providers::container_instance::pull::parse_image(target)
-        .context("not an image reference")?;
+    let r = crate::pull::parse_image(target).context("not an image reference")?;
     let name = crate::acr::registry_name_of_host(&r.host)
         .context("the target must be <registry>.azurecr.io/<repository>:<tag>")?;
     crate::acr::registry::by_name(state, &name)

@@ -493,7 +493,7 @@ fn permission_mismatch(now: OffsetDateTime, head: bool) -> Response {
 
 /// `/{container}/{blob}` of a request (after the account, path-style), URL-decoded.
 fn container_and_blob(req: &Request<Body>) -> (String, String) {
-    let path = crate::providers::percent_decode(req.uri().path());
+    let path = crate::web::percent_decode(req.uri().path());
     let path = path.trim_start_matches('/');
     let path = path.strip_prefix(&format!("{ACCOUNT}/")).unwrap_or(path);
     match path.split_once('/') {

@@ -1,5 +1,5 @@
-//! Edge helpers every plane shares: which host the client asked for, and
-//! reading a request body with a limit.
+//! Edge helpers every plane shares: which host the client asked for,
+//! reading a request body with a limit, and percent-decoding a path.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -28,6 +28,15 @@ impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(base_url(parts))
     }
+}
+
+/// Percent-decode a URL path (ARM names, blob paths and template strings may
+/// arrive encoded). Invalid escapes stay as they are; a result that is not
+/// UTF-8 leaves the whole string as it came.
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map_or_else(|_| s.to_string(), |d| d.into_owned())
 }
 
 pub fn base_url(parts: &Parts) -> BaseUrl {

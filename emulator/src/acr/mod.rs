@@ -18,6 +18,7 @@ pub mod content;
 pub mod data_plane;
 pub mod registry;
 pub mod repository_tokens;
+pub mod runs;
 pub mod tokens;
 pub mod webhooks;
 

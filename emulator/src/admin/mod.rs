@@ -158,7 +158,7 @@ async fn explain_pull(
                 .into_response();
         }
     };
-    match crate::providers::container_instance::pull::hypothetical(&s, &req) {
+    match crate::pull::hypothetical(&s, &req) {
         Ok(t) => rendered(&t, q.get("format").map(String::as_str)),
         Err(e) => e.into_response(),
     }

@@ -786,3 +786,16 @@ impl IntoResponse for ArmError {
         resp
     }
 }
+
+/// `Ok(None)` for an error that an unreadable row caused (logged): while
+/// settling, one row's trouble stops only that row's work.
+pub fn unless_unreadable<T>(r: Result<T, ArmError>) -> Result<Option<T>, ArmError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.code == ArmError::STORED_STATE_UNREADABLE => {
+            tracing::warn!(message = %e.message, "skipped while settling");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -336,6 +336,14 @@ pub fn set_polling_headers(r: &mut Response, location: Option<&str>, async_op: O
     h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
 }
 
+/// The delay a new long-running operation gets: `None` waits for `/_emulator/step`.
+pub fn lro_delay(state: &crate::state::AppState) -> Option<std::time::Duration> {
+    match state.config.sim_mode {
+        crate::config::SimMode::Auto => Some(state.config.lro_delay),
+        crate::config::SimMode::Explicit => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

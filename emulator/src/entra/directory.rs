@@ -151,6 +151,14 @@ impl Directory {
             .collect())
     }
 
+    /// The system-assigned managed identity's principal of `resource_id`, if it has one.
+    pub fn system_principal_of(&self, resource_id: &str) -> StoreResult<Option<ServicePrincipal>> {
+        Ok(self
+            .of_resource(resource_id)?
+            .into_iter()
+            .find(|sp| sp.kind == PrincipalKind::ManagedIdentity))
+    }
+
     /// The client secrets added to a service principal itself.
     pub fn principal_passwords(&self, object_id: &str) -> StoreResult<Vec<PasswordCredential>> {
         Ok(self

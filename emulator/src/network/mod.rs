@@ -11,6 +11,7 @@
 
 pub mod cidr;
 pub mod private_path;
+pub mod virtual_networks;
 
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
@@ -145,13 +146,9 @@ pub fn registry_reachable_from_vnet(
                     .map(|i| s[..i].to_string())
             });
         return match pe_vnet {
-            Some(v)
-                if crate::providers::network::virtual_networks::routable(state, vnet_id, &v) =>
-            {
-                Reach::Allowed {
-                    via: "private endpoint",
-                }
-            }
+            Some(v) if virtual_networks::routable(state, vnet_id, &v) => Reach::Allowed {
+                via: "private endpoint",
+            },
             // The name resolves to an address this network cannot reach (or nothing answers there).
             _ => Reach::Denied {
                 message: format!("dial tcp {ip}:443: i/o timeout"),

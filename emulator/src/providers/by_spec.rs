@@ -16,10 +16,11 @@
 //! hold them are listed in [`BEHAVIOURS`]. A type without one is still
 //! stored, validated and shaped.
 
+use crate::arm::lro::lro_delay;
 use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
 use crate::arm::spec::{self, Op, Params, Schema, Target};
 use crate::arm::{ArmError, ArmRequest, ResourceId, envelope, etag};
-use crate::providers::{caller_may_read, json_response, lro_delay};
+use crate::providers::{caller_may_read, json_response};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};

@@ -57,18 +57,6 @@ fn invalid(message: String) -> ArmError {
     ArmError::new(StatusCode::BAD_REQUEST, "InvalidIdentity", message)
 }
 
-/// The system-assigned principal of `resource_id`, if it has one.
-pub fn system_principal(
-    state: &AppState,
-    resource_id: &str,
-) -> Result<Option<ServicePrincipal>, ArmError> {
-    Ok(state
-        .directory
-        .of_resource(resource_id)?
-        .into_iter()
-        .find(|sp| sp.kind == PrincipalKind::ManagedIdentity))
-}
-
 /// Work out the stored `identity` block for a PUT (or PATCH carrying `identity`)
 /// of `resource`: create or drop the system principal, check and describe the
 /// user-assigned ones. `requested` is the body's `identity` (absent = `None`).
@@ -161,7 +149,7 @@ pub fn apply(
     }
 
     // System-assigned: reuse, create or drop.
-    let existing = system_principal(state, &rid)?;
+    let existing = state.directory.system_principal_of(&rid)?;
     let system = match (kinds.system, existing) {
         (true, Some(sp)) => Some(sp),
         (true, None) => {
@@ -203,7 +191,7 @@ pub fn apply(
 
 /// A resource was deleted: its system-assigned principal goes with it.
 pub fn resource_deleted(state: &AppState, resource_id: &str) -> Result<(), ArmError> {
-    if let Some(sp) = system_principal(state, resource_id)? {
+    if let Some(sp) = state.directory.system_principal_of(resource_id)? {
         state.directory.delete(&sp.object_id)?;
     }
     Ok(())

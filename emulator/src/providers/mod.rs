@@ -232,7 +232,7 @@ pub async fn handle(State(state): State<AppState>, req: Request<Body>) -> Respon
 
 async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, ArmError> {
     let (parts, body) = req.into_parts();
-    let path = percent_decode(parts.uri.path());
+    let path = crate::web::percent_decode(parts.uri.path());
     let Some(route) = Route::parse(&path) else {
         return Err(ArmError::no_route(&path));
     };
@@ -917,16 +917,20 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
     // Housekeeping (abandoned uploads, tombstones, build contexts), when a
     // sweep is due; otherwise a clock read and an atomic load.
     crate::maintenance::run_if_due(state);
-    crate::runtime::scheduler::settle(state, force)
+    crate::runtime::scheduler::settle(state, force, &WORK)
 }
+
+/// What the scheduler's due work does: the providers that started it carry it out.
+const WORK: crate::runtime::scheduler::Work = crate::runtime::scheduler::Work {
+    finish: finish_operation_work,
+    advance_deployment: resources::deployments::engine::advance,
+    deployment_follows: resources::deployments::engine::followed,
+};
 
 /// What finishing an operation of `kind` does (its deadline has passed, or
 /// step): the provider that started it carries it out. The scheduler commits
 /// this and the operation's end together.
-pub(crate) fn finish_operation_work(
-    state: &AppState,
-    kind: &OperationKind,
-) -> Result<(), ArmError> {
+fn finish_operation_work(state: &AppState, kind: &OperationKind) -> Result<(), ArmError> {
     match kind {
         OperationKind::DeleteResourceGroup { resource_group_id } => {
             resources::resource_groups::finish_delete(state, resource_group_id)
@@ -938,19 +942,6 @@ pub(crate) fn finish_operation_work(
         OperationKind::TaskRun { run_key } => crate::runtime::task_runs::execute(state, run_key),
         // The export was made when asked for; the operation only hands it over.
         OperationKind::ExportTemplate { .. } => Ok(()),
-    }
-}
-
-/// `Ok(None)` for an error that an unreadable row caused (logged): while
-/// settling, one row's trouble stops only that row's work.
-pub(crate) fn unless_unreadable<T>(r: Result<T, ArmError>) -> Result<Option<T>, ArmError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.code == ArmError::STORED_STATE_UNREADABLE => {
-            tracing::warn!(message = %e.message, "skipped while settling");
-            Ok(None)
-        }
-        Err(e) => Err(e),
     }
 }
 
@@ -986,37 +977,6 @@ fn fail_provisioning(state: &AppState, resource_id: &str) -> Result<(), ArmError
         "ContainerGroupDeploymentFailed",
         message,
     ))
-}
-
-/// The delay a new long-running operation gets: `None` waits for `/_emulator/step`.
-pub fn lro_delay(state: &AppState) -> Option<std::time::Duration> {
-    match state.config.sim_mode {
-        crate::config::SimMode::Auto => Some(state.config.lro_delay),
-        crate::config::SimMode::Explicit => None,
-    }
-}
-
-/// Percent-decode a URL path (ARM names may arrive encoded). Invalid escapes stay as they are.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (
-                (b[i + 1] as char).to_digit(16),
-                (b[i + 2] as char).to_digit(16),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 pub(crate) fn json_response(status: http::StatusCode, body: &serde_json::Value) -> Response {
@@ -1118,6 +1078,6 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("/a%20b/%zz/%4"), "/a b/%zz/%4");
+        assert_eq!(crate::web::percent_decode("/a%20b/%zz/%4"), "/a b/%zz/%4");
     }
 }

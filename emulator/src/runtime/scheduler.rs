@@ -32,6 +32,7 @@
 //! ```
 
 use crate::arm::ArmError;
+use crate::arm::error::unless_unreadable;
 use crate::arm::lro::{OpStatus, Operation, OperationKind, RETENTION, queue};
 use crate::config::SimMode;
 use crate::runtime::task_runs;
@@ -80,9 +81,23 @@ pub(crate) fn may_be_due(state: &AppState) -> bool {
     ms(state.clock.now()) >= s.head.load(Ordering::SeqCst)
 }
 
-/// Settle what is due (everything pending, when `force`). Returns how many
-/// operations finished.
-pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
+/// What carrying out due work does, given by the layer that owns that work
+/// ([`crate::providers::settle`]): the scheduler finds what is due and commits
+/// it; it never decides what finishing an operation means.
+pub struct Work {
+    /// An operation's work, done when it ends (its deadline has passed, or
+    /// step); committed with the operation's end.
+    pub finish: fn(&AppState, &OperationKind) -> Result<(), ArmError>,
+    /// A deployment takes a round (`[(deployment id, operation id)]`):
+    /// whether it moved.
+    pub advance_deployment: fn(&AppState, &[(String, String)]) -> bool,
+    /// The operations a deployment waits on (its round comes when one ends).
+    pub deployment_follows: fn(&AppState, &str) -> Vec<String>,
+}
+
+/// Settle what is due (everything pending, when `force`), doing it through
+/// `work`. Returns how many operations finished.
+pub fn settle(state: &AppState, force: bool, work: &Work) -> Result<usize, ArmError> {
     if !force && !may_be_due(state) {
         return Ok(0);
     }
@@ -93,15 +108,15 @@ pub fn settle(state: &AppState, force: bool) -> Result<usize, ArmError> {
         // Read before the queue: a row added after this makes the head stale.
         let seen = queue::writes();
         let now = state.clock.now();
-        let work = due(state, now, force)?;
-        if work.is_empty() {
+        let items = due(state, now, force)?;
+        if items.is_empty() {
             let s = &state.schedule;
             s.head.store(head(state)?, Ordering::SeqCst);
             s.seen.store(seen, Ordering::SeqCst);
             return Ok(finished);
         }
-        for item in work {
-            finished += carry_out(state, item, now, force)?;
+        for item in items {
+            finished += carry_out(state, item, now, force, work)?;
         }
     }
     // Still more to do: the next settle goes on with it.
@@ -243,6 +258,7 @@ fn carry_out(
     item: Item,
     now: OffsetDateTime,
     force: bool,
+    work: &Work,
 ) -> Result<usize, ArmError> {
     let store = state.store.as_ref();
     match item {
@@ -258,16 +274,14 @@ fn carry_out(
                 if matches!(op.kind, OperationKind::Deployment { .. }) {
                     // Finished by the deployment engine, never by the clock.
                 } else if force || op.due(now) {
-                    let outcome = crate::providers::finish_operation_work(state, &op.kind);
+                    let outcome = (work.finish)(state, &op.kind);
                     op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
                     op.save(store)?;
                     finished = 1;
                 } else if op.wake_ms.is_some_and(|w| w <= ms(now)) {
                     // A run is picked up as soon as it is queued; it runs at its deadline.
                     if let OperationKind::TaskRun { run_key } = &op.kind {
-                        crate::providers::unless_unreadable(task_runs::mark_running(
-                            state, run_key, now,
-                        ))?;
+                        unless_unreadable(task_runs::mark_running(state, run_key, now))?;
                     }
                     op.wake_ms = None;
                     op.save(store)?;
@@ -282,7 +296,7 @@ fn carry_out(
             // A task's check and the runs it queues commit together; a task
             // whose rows cannot be read stops only its own timers.
             let fired = store.transaction(|_| task_runs::fire_timers(state, now, &task, &key));
-            if crate::providers::unless_unreadable(fired)?.is_none() {
+            if unless_unreadable(fired)?.is_none() {
                 // Its rows cannot be read: it waits until the task is written again.
                 store.delete(queue::TABLE, &key)?;
             }
@@ -297,12 +311,16 @@ fn carry_out(
                 store.delete(queue::TABLE, &key)?;
                 return Ok(0);
             };
-            use crate::providers::resources::deployments::engine;
-            if engine::advance(state, &[(deployment_id.clone(), id.clone())]) {
+            if (work.advance_deployment)(state, &[(deployment_id.clone(), id.clone())]) {
                 // It moved: it takes another round (what it started may be done).
                 return Ok(0);
             }
-            wait(state, &id, &engine::followed(state, deployment_id), now)?;
+            wait(
+                state,
+                &id,
+                &(work.deployment_follows)(state, deployment_id),
+                now,
+            )?;
             Ok(0)
         }
         Item::Prune(rows) => {
@@ -434,6 +452,13 @@ mod tests {
         AppState::new(c).expect("state")
     }
 
+    /// The schedule alone: finishing an operation does nothing else.
+    const NOTHING: Work = Work {
+        finish: |_, _| Ok(()),
+        advance_deployment: |_, _| false,
+        deployment_follows: |_, _| Vec::new(),
+    };
+
     fn provision(state: &AppState, delay: Option<std::time::Duration>) -> Operation {
         let op = Operation::start(
             "s",
@@ -457,14 +482,14 @@ mod tests {
     #[test]
     fn an_operation_finishes_at_its_deadline_and_is_pruned_after_the_retention() {
         let st = state(SimMode::Auto);
-        settle(&st, false).unwrap();
+        settle(&st, false, &NOTHING).unwrap();
         let op = provision(&st, Some(std::time::Duration::from_secs(30)));
         assert_eq!(
             st.store.keys(queue::TABLE, queue::TIMED).unwrap().len(),
             1,
             "scheduled with the operation"
         );
-        assert_eq!(settle(&st, false).unwrap(), 0);
+        assert_eq!(settle(&st, false, &NOTHING).unwrap(), 0);
         // (Whether it may be due also depends on other tests' schedules: the
         // count of writes is the process's.)
         let cached = st.schedule.head.load(Ordering::SeqCst);
@@ -472,7 +497,7 @@ mod tests {
         assert_eq!(status(&st, &op.id), Some(OpStatus::InProgress));
         st.clock.advance(time::Duration::seconds(29)).unwrap();
         assert!(ms(st.clock.now()) < cached);
-        settle(&st, false).unwrap();
+        settle(&st, false, &NOTHING).unwrap();
         assert_eq!(
             status(&st, &op.id),
             Some(OpStatus::InProgress),
@@ -480,7 +505,7 @@ mod tests {
         );
         st.clock.advance(time::Duration::seconds(1)).unwrap();
         assert!(may_be_due(&st));
-        assert_eq!(settle(&st, false).unwrap(), 1);
+        assert_eq!(settle(&st, false, &NOTHING).unwrap(), 1);
         assert_eq!(status(&st, &op.id), Some(OpStatus::Succeeded));
         assert!(
             st.store
@@ -492,10 +517,10 @@ mod tests {
         st.clock
             .advance(RETENTION - time::Duration::seconds(1))
             .unwrap();
-        settle(&st, false).unwrap();
+        settle(&st, false, &NOTHING).unwrap();
         assert_eq!(status(&st, &op.id), Some(OpStatus::Succeeded), "kept");
         st.clock.advance(time::Duration::seconds(1)).unwrap();
-        settle(&st, false).unwrap();
+        settle(&st, false, &NOTHING).unwrap();
         assert_eq!(status(&st, &op.id), None, "pruned");
         assert!(
             st.store
@@ -515,9 +540,9 @@ mod tests {
             vec![format!("x/op/{}", op.id)]
         );
         st.clock.advance(time::Duration::days(300)).unwrap();
-        assert_eq!(settle(&st, false).unwrap(), 0);
+        assert_eq!(settle(&st, false, &NOTHING).unwrap(), 0);
         assert_eq!(status(&st, &op.id), Some(OpStatus::InProgress));
-        assert_eq!(settle(&st, true).unwrap(), 1);
+        assert_eq!(settle(&st, true, &NOTHING).unwrap(), 1);
         assert_eq!(status(&st, &op.id), Some(OpStatus::Succeeded));
         assert!(st.store.keys(queue::TABLE, queue::STEP).unwrap().is_empty());
     }
@@ -527,7 +552,7 @@ mod tests {
         let st = state(SimMode::Auto);
         let op = provision(&st, Some(std::time::Duration::from_secs(5)));
         let done = provision(&st, Some(std::time::Duration::ZERO));
-        settle(&st, false).unwrap();
+        settle(&st, false, &NOTHING).unwrap();
         let before = st.store.keys(queue::TABLE, "").unwrap();
         // A data dir from before the schedule: operations, no queue.
         for k in &before {
@@ -538,7 +563,7 @@ mod tests {
         assert_eq!(st.store.keys(queue::TABLE, "").unwrap(), before);
         assert_eq!(status(&st, &done.id), Some(OpStatus::Succeeded));
         st.clock.advance(time::Duration::seconds(5)).unwrap();
-        assert_eq!(settle(&st, false).unwrap(), 1);
+        assert_eq!(settle(&st, false, &NOTHING).unwrap(), 1);
         assert_eq!(status(&st, &op.id), Some(OpStatus::Succeeded));
     }
 

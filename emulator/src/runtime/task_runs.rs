@@ -15,13 +15,13 @@
 //! ([`crate::storage`]).
 
 use crate::acr::registry as registries;
+use crate::acr::runs as tasks;
 use crate::acr::{Caller, Scope, granted};
 use crate::arm::lro::queue;
 use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::network::{Origin, Reach, TaskAuth, registry_reachable};
-use crate::providers::container_registry::tasks;
 use crate::state::AppState;
 use crate::store::tables;
 use serde_json::{Value, json};
@@ -1133,7 +1133,9 @@ fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result
     let task = task.ok_or("a run without a task has no managed identity to log in with")?;
     let task_id = task["id"].as_str().unwrap_or_default();
     let (sp, auth) = if ident.eq_ignore_ascii_case("[system]") {
-        let sp = crate::providers::identity::system_principal(state, task_id)
+        let sp = state
+            .directory
+            .system_principal_of(task_id)
             .ok()
             .flatten()
             .ok_or("the task has no system-assigned identity")?;
@@ -1335,7 +1337,7 @@ fn pull_base(
     logins: &[(String, Value, Login)],
     log: &mut Log,
 ) -> Result<crate::oci::images::Base, String> {
-    use crate::providers::container_instance::pull::{PullFailure, fetch, parse_image};
+    use crate::pull::{PullFailure, fetch, parse_image};
     let r = parse_image(image).ok_or_else(|| format!("invalid reference format: '{image}'"))?;
     let head = format!(
         "Head \"https://{}/v2/{}/manifests/{}\"",

@@ -732,7 +732,7 @@ fn escape_data(s: &str) -> String {
 }
 
 fn unescape_data(s: &str) -> String {
-    crate::providers::percent_decode(s)
+    crate::web::percent_decode(s)
 }
 
 fn contains(a: &[Value]) -> FnResult {

@@ -23,12 +23,12 @@
 //! azemu runs no container images: a group "runs" once every image has been
 //! pulled, and its logs say that this is what the emulator did.
 
-use super::pull::{Login, PullFailure, parse_image, pull};
 use crate::arm::{ArmError, envelope};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::providers::by_spec::{self, Behaviour, Ctx};
 use crate::providers::{identity, json_response};
+use crate::pull::{Login, PullFailure, parse_image, pull};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
@@ -335,8 +335,8 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     let mut group_vnet: Option<String> = None;
     for sid in props["subnetIds"].as_array().cloned().unwrap_or_default() {
         let sid = sid["id"].as_str().unwrap_or_default().to_string();
-        let subnet = crate::providers::network::virtual_networks::find_subnet(state, &sid)
-            .ok_or_else(|| {
+        let subnet =
+            crate::network::virtual_networks::find_subnet(state, &sid).ok_or_else(|| {
                 bad(
                     "SubnetNotFound",
                     format!("The subnet '{sid}' of container group '{name}' is not found."),
@@ -419,7 +419,7 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         }
     }
     let ident = identity::apply(state, req, id, row.get("identity"))?;
-    let system_sp = identity::system_principal(state, &id.to_string())?;
+    let system_sp = state.directory.system_principal_of(&id.to_string())?;
 
     // Pull every image through the registry path.
     let now = arm_timestamp(req.now);

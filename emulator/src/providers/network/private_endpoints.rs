@@ -145,7 +145,7 @@ fn check_registry(reg: &Value, groups: &[&str]) -> Result<(), ArmError> {
 /// The subnet an endpoint names: it exists, has a prefix, and is not delegated.
 fn endpoint_subnet(cx: &Ctx, subnet_id: &str) -> Result<Cidr, ArmError> {
     let pe_id = cx.id.to_string();
-    let subnet = super::virtual_networks::find_subnet(cx.state, subnet_id)
+    let subnet = crate::network::virtual_networks::find_subnet(cx.state, subnet_id)
         .ok_or_else(|| bad("InvalidResourceReference", format!("Resource {subnet_id} referenced by resource {pe_id} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.")))?;
     if subnet["properties"]["delegations"]
         .as_array()

@@ -326,7 +326,7 @@ fn subnet_ids(state: &AppState, row: &Value, link: &str) -> Vec<String> {
         .flatten()
         .filter_map(|s| s["id"].as_str())
         .filter(|sid| {
-            super::virtual_networks::find_subnet(state, sid).is_some_and(|subnet| {
+            crate::network::virtual_networks::find_subnet(state, sid).is_some_and(|subnet| {
                 subnet["properties"][link]["id"]
                     .as_str()
                     .is_some_and(|t| t.eq_ignore_ascii_case(me))

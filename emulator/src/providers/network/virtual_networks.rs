@@ -16,6 +16,7 @@
 
 use crate::arm::{ArmError, ResourceId};
 use crate::network::cidr::Cidr;
+use crate::network::virtual_networks::{peerings, reaches};
 use crate::providers::by_spec::{Behaviour, Ctx, Removal, network_etag};
 use crate::state::AppState;
 use http::{Method, StatusCode};
@@ -564,23 +565,6 @@ fn subnet_delete(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
     )
 }
 
-/// The stored subnet a resource id names, if its VNet exists.
-pub fn find_subnet(state: &AppState, subnet_id: &str) -> Option<Value> {
-    let id: ResourceId = subnet_id.parse().ok()?;
-    let mut vnet = id.clone();
-    vnet.providers.first_mut()?.types.truncate(1);
-    let row = state.resources().get(&vnet).ok()??;
-    row["properties"]["subnets"]
-        .as_array()?
-        .iter()
-        .find(|s| {
-            s["id"]
-                .as_str()
-                .is_some_and(|i| i.eq_ignore_ascii_case(subnet_id))
-        })
-        .cloned()
-}
-
 /// `{vnet}/virtualNetworkPeerings/{name}` PUT: the remote VNet exists and its
 /// address space does not overlap this one's. A peering is `Connected` once
 /// the remote VNet has one back, `Initiated` until then; the remote's
@@ -695,21 +679,6 @@ fn space_of(vnet: &Value) -> Vec<Cidr> {
         .collect()
 }
 
-/// The peerings of `vnet` (a row).
-fn peerings(vnet: &Value) -> impl Iterator<Item = &Value> {
-    vnet["properties"]["virtualNetworkPeerings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-}
-
-/// Does peering `p` reach the VNet `to`?
-fn reaches(p: &Value, to: &str) -> bool {
-    p["properties"]["remoteVirtualNetwork"]["id"]
-        .as_str()
-        .is_some_and(|r| r.eq_ignore_ascii_case(to))
-}
-
 /// Does `vnet` (a row) have a peering to `to`?
 fn peers_to(vnet: &Value, to: &str) -> bool {
     peerings(vnet).any(|p| reaches(p, to))
@@ -736,21 +705,4 @@ fn set_peering_states(
         state.resources().put(remote, row)?;
     }
     Ok(())
-}
-
-/// Can traffic from `from_vnet` reach `to_vnet` (the same VNet, or a connected peering with access allowed)?
-pub fn routable(state: &AppState, from_vnet: &str, to_vnet: &str) -> bool {
-    if from_vnet.eq_ignore_ascii_case(to_vnet) {
-        return true;
-    }
-    let Ok(id) = from_vnet.parse::<ResourceId>() else {
-        return false;
-    };
-    load(state, &id).ok().flatten().is_some_and(|v| {
-        peerings(&v).any(|p| {
-            reaches(p, to_vnet)
-                && p["properties"]["peeringState"] == "Connected"
-                && p["properties"]["allowVirtualNetworkAccess"] != false
-        })
-    })
 }

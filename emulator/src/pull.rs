@@ -1,4 +1,4 @@
-//! Pulling a container group's images the way ACI does, through the same
+//! The one pull sequence: pulling an image the way ACI and ACR Tasks do, through the same
 //! decisions an external client meets: the identity's (or credentials')
 //! login to the registry, [`crate::acr::granted`] (which asks `authorize()`),
 //! the registry's network decision, then the manifest and its blobs with
@@ -134,10 +134,7 @@ fn pull_as(
             }
         };
     };
-    let Some(registry) = crate::providers::container_registry::registries::by_name(state, &name)
-        .ok()
-        .flatten()
-    else {
+    let Some(registry) = crate::acr::registry::by_name(state, &name).ok().flatten() else {
         trace.step(
             "registry",
             false,
@@ -335,7 +332,7 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
     };
     let vnet = match req["subnet"].as_str() {
         Some(sid) => {
-            crate::providers::network::virtual_networks::find_subnet(state, sid)
+            crate::network::virtual_networks::find_subnet(state, sid)
                 .ok_or_else(|| bad(format!("No subnet '{sid}' exists.")))?;
             sid.to_ascii_lowercase()
                 .find("/subnets/")
@@ -356,11 +353,7 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
     trace.step("origin", true, format!("as {} would pull", service.name()));
     let result = pull_as(state, service, &image, login, vnet.as_deref(), &mut trace);
     trace.resource = crate::acr::registry_name_of_host(&image.host)
-        .and_then(|n| {
-            crate::providers::container_registry::registries::by_name(state, &n)
-                .ok()
-                .flatten()
-        })
+        .and_then(|n| crate::acr::registry::by_name(state, &n).ok().flatten())
         .and_then(|r| r["id"].as_str().map(str::to_string))
         .unwrap_or_else(|| image.host.clone());
     trace.outcome = match result {
