@@ -20,6 +20,7 @@ mod client_flows;
 mod console;
 mod control_api;
 mod deployments;
+mod docker;
 mod entra;
 mod fidelity;
 mod flat_cost;
