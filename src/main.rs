@@ -346,14 +346,22 @@ async fn scenarios(path: &Path, jobs: usize) -> anyhow::Result<()> {
 }
 
 fn serve(s: Serve) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AZEMU_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // AZEMU_LOG: the level filter (`info`: one line per request); AZEMU_LOG_FORMAT=json:
+    // one JSON object per line, the event's fields at the top level.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("AZEMU_LOG").unwrap_or_else(|_| "info".into());
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("AZEMU_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        log.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let mut config = Config::new(&s.dir.data_dir);
     config.port = s.port;
     config.bind = s.bind;

@@ -39,6 +39,7 @@ impl Gate for PublicGate {
         _repository: Option<&str>,
         _actions: &[Action],
         _catalog: bool,
+        _who: Option<&crate::web::Who>,
     ) -> Result<(), Response> {
         Ok(())
     }

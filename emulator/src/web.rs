@@ -39,6 +39,33 @@ pub fn percent_decode(s: &str) -> String {
         .map_or_else(|_| s.to_string(), |d| d.into_owned())
 }
 
+/// The request's `Host` header as sent (empty when missing or not text).
+pub fn host_header(headers: &http::HeaderMap) -> &str {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// Who made a request, as the plane that authenticated it found out: an
+/// object id, or a registry user (admin, repository token). The edge puts an
+/// empty one in every request's extensions and logs what the plane set
+/// ([`crate::server`]'s request log); refused credentials may set the name
+/// they claimed.
+#[derive(Clone, Default, Debug)]
+pub struct Who(std::sync::Arc<std::sync::OnceLock<String>>);
+
+impl Who {
+    /// Record the caller (the first one set stays).
+    pub fn set(&self, principal: impl Into<String>) {
+        let _ = self.0.set(principal.into());
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
 pub fn base_url(parts: &Parts) -> BaseUrl {
     let host = parts
         .headers

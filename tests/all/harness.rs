@@ -28,14 +28,19 @@ impl Emulator {
 
     /// Start on an existing data dir (a restart).
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Emulator {
-        Self::start_logging(dir, args, Stdio::null())
+        Self::start_logging(dir, args, Stdio::null(), &[])
     }
 
     /// Start with the server's log (stderr) in `<data dir>/stderr.log`; read it with [`Emulator::log`].
     pub fn start_logged(args: &[&str]) -> Emulator {
+        Self::start_logged_env(args, &[])
+    }
+
+    /// [`Emulator::start_logged`] with extra environment (`AZEMU_LOG_FORMAT=json`).
+    pub fn start_logged_env(args: &[&str], env: &[(&str, &str)]) -> Emulator {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
-        Self::start_logging(dir, args, Stdio::from(log))
+        Self::start_logging(dir, args, Stdio::from(log), env)
     }
 
     /// What the server has logged (started with [`Emulator::start_logged`]).
@@ -43,12 +48,20 @@ impl Emulator {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).expect("stderr.log")
     }
 
-    fn start_logging(dir: tempfile::TempDir, args: &[&str], stderr: Stdio) -> Emulator {
+    fn start_logging(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        stderr: Stdio,
+        env: &[(&str, &str)],
+    ) -> Emulator {
         let mut child = Command::new(env!("CARGO_BIN_EXE_azemu"))
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(dir.path())
             .args(args)
             .env_remove("AZEMU_PORT")
+            .env_remove("AZEMU_LOG")
+            .env_remove("AZEMU_LOG_FORMAT")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -763,3 +763,50 @@ async fn fault_rules_from_the_cli() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The request log (issue 22): one line per request, JSON with
+/// `AZEMU_LOG_FORMAT=json`; a refused pull's line names its principal and
+/// status, and no credential reaches the log.
+#[tokio::test]
+async fn the_request_log_names_the_principal_and_status_of_a_refused_pull() {
+    let em = Emulator::start_logged_env(&[], &[("AZEMU_LOG_FORMAT", "json")]);
+    let (_, host, dest, p, creds) = pushed_and_a_principal_without_a_role(&em, "ocireg0010").await;
+    let out = skopeo(&em, &["inspect", "--creds", &creds, &dest]).await;
+    assert!(!out.ok);
+    em.control_json("/_emulator/health").await;
+    let log = em.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &Value| v["message"] == "request")
+        .collect();
+    let refused = lines
+        .iter()
+        .find(|v| {
+            v["plane"] == "registry"
+                && v["method"] == "GET"
+                && v["path"] == "/v2/hello-world/manifests/v1"
+                && v["status"] == 401
+                && v["principal"] != ""
+        })
+        .unwrap_or_else(|| panic!("no refused pull in the log:\n{log}"));
+    assert_eq!(refused["principal"], p.object_id.as_str());
+    assert_eq!(refused["host"], host.as_str());
+    assert_eq!(refused["level"], "INFO");
+    assert!(refused["duration_ms"].is_f64(), "{refused}");
+    assert!(!refused["request_id"].as_str().unwrap().is_empty());
+    // The ARM calls name their caller and carry ARM's ids.
+    let arm = lines
+        .iter()
+        .find(|v| v["plane"] == "arm" && v["method"] == "PUT")
+        .unwrap();
+    assert_eq!(arm["status"], 201);
+    assert!(!arm["principal"].as_str().unwrap().is_empty());
+    assert!(!arm["correlation_id"].as_str().unwrap().is_empty());
+    // The control API's own requests are at debug: not at the default level.
+    assert!(!lines.iter().any(|v| v["plane"] == "control"), "{log}");
+    // No credential reaches the log: the refresh token, the principal's secret.
+    let refresh = creds.split_once(':').unwrap().1;
+    assert!(!log.contains(refresh));
+    assert!(!log.contains(&p.secret));
+}

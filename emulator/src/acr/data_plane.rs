@@ -25,6 +25,7 @@ impl Gate for AcrGate {
         repository: Option<&str>,
         actions: &[Action],
         catalog: bool,
+        who: Option<&crate::web::Who>,
     ) -> Result<(), Response> {
         let actions: Vec<&str> = actions
             .iter()
@@ -35,7 +36,15 @@ impl Gate for AcrGate {
                 Action::MetadataRead => "metadata_read",
             })
             .collect();
-        super::tokens::check(&self.state, headers, peer, repository, &actions, catalog)
+        super::tokens::check(
+            &self.state,
+            headers,
+            peer,
+            repository,
+            &actions,
+            catalog,
+            who,
+        )
     }
 
     /// Pushes and deletes reach the registry's webhooks ([`super::webhooks`]).

@@ -51,12 +51,7 @@ async fn network_gate(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let host = crate::web::host_header(req.headers()).to_string();
     let peer = req
         .extensions()
         .get::<crate::web::Transport>()

@@ -705,6 +705,7 @@ pub fn check(
     repository: Option<&str>,
     actions: &[&str],
     catalog: bool,
+    who: Option<&crate::web::Who>,
 ) -> Result<(), Response> {
     let target = match repository {
         Some(r) => format!("{} on repository {r}", actions.join(",")),
@@ -717,7 +718,20 @@ pub fn check(
         &target,
         crate::clock::arm_timestamp(state.clock.now()),
     );
-    match checked(state, headers, peer, repository, actions, catalog, &mut t) {
+    let outcome = checked(state, headers, peer, repository, actions, catalog, &mut t);
+    // The caller as the checks found it: an access token's subject, or the
+    // user named in Basic credentials (refused ones too).
+    if let Some(who) = who {
+        let caller = t.subject["principalId"]
+            .as_str()
+            .or_else(|| t.subject["username"].as_str())
+            .map(str::to_string)
+            .or_else(|| basic(headers).map(|(u, _)| u));
+        if let Some(c) = caller {
+            who.set(c);
+        }
+    }
+    match outcome {
         Ok(()) => Ok(()),
         Err(resp)
             if headers.contains_key(http::header::AUTHORIZATION)

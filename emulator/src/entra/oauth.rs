@@ -5,6 +5,8 @@
 
 use super::directory::ServicePrincipal;
 use crate::state::AppState;
+use crate::web::Who;
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -270,24 +272,35 @@ enum Flavor {
 pub async fn token_v2(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    who: Option<Extension<Who>>,
     body: Bytes,
 ) -> Response {
-    token(&state, &tenant, &body, Flavor::V2)
+    token(&state, &tenant, &body, Flavor::V2, who)
 }
 
 /// `POST /{tenant}/oauth2/token`
 pub async fn token_v1(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    who: Option<Extension<Who>>,
     body: Bytes,
 ) -> Response {
-    token(&state, &tenant, &body, Flavor::V1)
+    token(&state, &tenant, &body, Flavor::V1, who)
 }
 
-fn token(state: &AppState, tenant: &str, body: &[u8], flavor: Flavor) -> Response {
+fn token(
+    state: &AppState,
+    tenant: &str,
+    body: &[u8],
+    flavor: Flavor,
+    who: Option<Extension<Who>>,
+) -> Response {
     let now = state.clock.now();
     let result = issue(state, tenant, body, flavor, now);
-    trace(state, tenant, body, &result, now);
+    let caller = trace(state, tenant, body, &result, now);
+    if let (Some(Extension(who)), Some(c)) = (who, caller) {
+        who.set(c);
+    }
     match result {
         Ok(r) => r,
         Err(e) => e.at(now).into_response(),
@@ -295,13 +308,14 @@ fn token(state: &AppState, tenant: &str, body: &[u8], flavor: Flavor) -> Respons
 }
 
 /// Keep the decision as a trace (kind `entra-token`, resource: the client id).
+/// Returns the caller: the client's principal (object id), else the client id it sent.
 fn trace(
     state: &AppState,
     tenant: &str,
     body: &[u8],
     result: &Result<Response, OAuthError>,
     now: OffsetDateTime,
-) {
+) -> Option<String> {
     let form = Form::parse(body).ok();
     let get = |k: &str| form.as_ref().and_then(|f| f.get(k)).unwrap_or_default();
     let client = get("client_id");
@@ -315,8 +329,10 @@ fn trace(
         &format!("a token for {target}"),
         crate::clock::arm_timestamp(now),
     );
+    let mut caller = (!client.is_empty()).then(|| client.to_string());
     if let Ok(Some(sp)) = state.directory.by_app_id(&state.tenant.id, client) {
         t.subject = json!({"kind": "principal", "principalId": sp.object_id, "appId": sp.app_id, "type": "service principal"});
+        caller = Some(sp.object_id);
     }
     let outcome = match result {
         Ok(_) => {
@@ -352,6 +368,7 @@ fn trace(
         }
     };
     t.finish(&state.traces, outcome);
+    caller
 }
 
 fn issue(

@@ -55,6 +55,7 @@ pub enum Action {
 pub trait Gate: Send + Sync + 'static {
     fn registry_for_host(&self, host: &str) -> Option<String>;
     #[allow(clippy::too_many_arguments)]
+    /// `who`: where to record the caller it found (for the request log).
     fn check(
         &self,
         headers: &http::HeaderMap,
@@ -62,6 +63,7 @@ pub trait Gate: Send + Sync + 'static {
         repository: Option<&str>,
         actions: &[Action],
         catalog: bool,
+        who: Option<&crate::web::Who>,
     ) -> Result<(), axum::response::Response>;
 
     /// A manifest was pushed or deleted in `registry` (after it committed):

@@ -250,6 +250,7 @@ fn admit(
         repo.as_deref(),
         actions,
         target == Target::Catalog,
+        parts.extensions.get(),
     )?;
     let r = Req {
         registry,
@@ -1014,7 +1015,7 @@ fn start_session(
         && valid_name(from)
         && ctx
             .gate
-            .check(&r.headers, peer, Some(from), &[Action::Pull], false)
+            .check(&r.headers, peer, Some(from), &[Action::Pull], false, None)
             .is_ok()
         && let Some(link_row) = ctx.store.get(tables::BLOB_LINKS, &r.key(from, d))?
     {

@@ -239,6 +239,9 @@ async fn front_door(state: &AppState, req: Request<Body>) -> Result<Response, Ar
     let now = state.clock.now();
     let principal =
         crate::arm::auth::authenticate(&state.tokens, &state.tenant.id, &parts.headers, now)?;
+    if let Some(who) = parts.extensions.get::<crate::web::Who>() {
+        who.set(principal.object_id.clone());
+    }
     let body = read_body(body).await?;
     let query: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
         .map_err(|_| ArmError::invalid_request_content("The query string is malformed."))?;

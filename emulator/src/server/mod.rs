@@ -24,6 +24,7 @@ pub mod hosts;
 mod linger;
 pub mod planes;
 pub mod recover;
+mod request_log;
 pub mod tls;
 
 use crate::state::AppState;
@@ -259,100 +260,89 @@ where
                 return Ok::<_, Infallible>(connect(req, transport.peer, ctx));
             }
             req.extensions_mut().insert(transport);
-            if let Some(uri) = crate::web::normalize_path(req.uri()) {
-                *req.uri_mut() = uri;
-            }
-            let is_registry = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .and_then(crate::acr::registry_name_of_host)
-                .is_some();
-            let is_public = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .and_then(crate::public_registry::registry_of_host)
-                .is_some();
-            let host = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default();
-            let header_bytes: usize = req
-                .headers()
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                .sum();
-            if header_bytes > MAX_HEADER_BYTES {
-                return Ok(planes::Plane::of(host, req.uri().path())
-                    .headers_too_large(header_bytes, MAX_HEADER_BYTES));
-            }
-            // A declared body over the plane's limit is refused before it is read.
-            if let Some(len) = declared_length(req.headers())
-                && len > crate::web::MAX_BODY as u64
-            {
-                let plane = planes::Plane::of(host, req.uri().path());
-                if plane.body_limit().is_some_and(|limit| len > limit as u64) {
-                    return Ok(plane.body_too_large());
+            let entry = request_log::Entry::begin(&mut req);
+            let resp = async move {
+                if let Some(uri) = crate::web::normalize_path(req.uri()) {
+                    *req.uri_mut() = uri;
                 }
-            }
-            let mut injected_panic = None;
-            if let Some(fault) =
-                ctx.faults
-                    .intercept(host, req.method().as_str(), req.uri().path(), req.headers())
-            {
-                if let Some(d) = fault.delay {
-                    tokio::time::sleep(d).await;
+                let host = crate::web::host_header(req.headers());
+                let is_registry = crate::acr::registry_name_of_host(host).is_some();
+                let is_public = crate::public_registry::registry_of_host(host).is_some();
+                let header_bytes: usize = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                    .sum();
+                if header_bytes > MAX_HEADER_BYTES {
+                    return planes::Plane::of(host, req.uri().path())
+                        .headers_too_large(header_bytes, MAX_HEADER_BYTES);
                 }
-                if let Some(resp) = fault.response {
-                    return Ok(resp);
+                // A declared body over the plane's limit is refused before it is read.
+                if let Some(len) = declared_length(req.headers())
+                    && len > crate::web::MAX_BODY as u64
+                {
+                    let plane = planes::Plane::of(host, req.uri().path());
+                    if plane.body_limit().is_some_and(|limit| len > limit as u64) {
+                        return plane.body_too_large();
+                    }
                 }
-                injected_panic = fault.panic;
-            }
-            let is_storage = req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .is_some_and(|h| {
-                    h.split(':')
-                        .next()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST))
-                });
-            // Which wire surface answers, for the 500 a panic gets and a framework's 413.
-            let plane = planes::Plane::of(host, req.uri().path());
-            let router = if is_storage {
-                &ctx.storage_router
-            } else if is_registry {
-                &ctx.registry_router
-            } else if is_public {
-                &ctx.public_router
-            } else if let Some(surface) = crate::admin::guard::surface(req.uri().path()) {
-                use crate::admin::guard::Admission;
-                match crate::admin::guard::admit(
-                    surface,
-                    req.method(),
-                    req.uri(),
+                let mut injected_panic = None;
+                if let Some(fault) = ctx.faults.intercept(
+                    host,
+                    req.method().as_str(),
+                    req.uri().path(),
                     req.headers(),
-                    req.extensions().get::<Transport>(),
-                    ctx.bind,
                 ) {
-                    Admission::Serve => &ctx.router,
-                    Admission::AsAzureHost => &ctx.azure_router,
-                    Admission::Refused(resp) => return Ok(resp),
+                    if let Some(d) = fault.delay {
+                        tokio::time::sleep(d).await;
+                    }
+                    if let Some(resp) = fault.response {
+                        return resp;
+                    }
+                    injected_panic = fault.panic;
                 }
-            } else {
-                &ctx.router
-            };
-            let (parts, body) = req.into_parts();
-            let (slot, body) = recover::share(body);
-            let call = router
-                .clone()
-                .oneshot(Request::from_parts(parts, Body::new(body)));
-            let resp = recover::catching(plane, injected_panic, slot, call).await;
-            if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !shaped(&resp) {
-                return Ok(plane.body_too_large());
+                let is_storage = host
+                    .split(':')
+                    .next()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST));
+                // Which wire surface answers, for the 500 a panic gets and a framework's 413.
+                let plane = planes::Plane::of(host, req.uri().path());
+                let router = if is_storage {
+                    &ctx.storage_router
+                } else if is_registry {
+                    &ctx.registry_router
+                } else if is_public {
+                    &ctx.public_router
+                } else if let Some(surface) = crate::admin::guard::surface(req.uri().path()) {
+                    use crate::admin::guard::Admission;
+                    match crate::admin::guard::admit(
+                        surface,
+                        req.method(),
+                        req.uri(),
+                        req.headers(),
+                        req.extensions().get::<Transport>(),
+                        ctx.bind,
+                    ) {
+                        Admission::Serve => &ctx.router,
+                        Admission::AsAzureHost => &ctx.azure_router,
+                        Admission::Refused(resp) => return resp,
+                    }
+                } else {
+                    &ctx.router
+                };
+                let (parts, body) = req.into_parts();
+                let (slot, body) = recover::share(body);
+                let call = router
+                    .clone()
+                    .oneshot(Request::from_parts(parts, Body::new(body)));
+                let resp = recover::catching(plane, injected_panic, slot, call).await;
+                if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !shaped(&resp) {
+                    return plane.body_too_large();
+                }
+                resp
             }
+            .await;
+            entry.end(&resp);
             Ok(resp)
         }
     });
