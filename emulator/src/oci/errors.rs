@@ -88,10 +88,7 @@ impl OciError {
         Self::new(
             StatusCode::NOT_FOUND,
             "MANIFEST_UNKNOWN",
-            format!(
-                "manifest sha256:{} is not found",
-                digest.trim_start_matches("sha256:")
-            ),
+            format!("manifest {digest} is not found"),
         )
         .with_detail(json!({"Digest": digest}))
     }
