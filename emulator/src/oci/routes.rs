@@ -543,6 +543,20 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
     let m = manifest::read(bytes, content_type.as_deref(), reference)?;
+    // The tags it gets: the one pushed to, or, pushed by digest, the spec's
+    // `?tag=` parameters (end-7b; how a manifest addressed by sha512 gets a tag).
+    let tags: Vec<String> = if m.by_digest {
+        query(&r.uri)
+            .into_iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| v)
+            .collect()
+    } else {
+        vec![reference.to_string()]
+    };
+    if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
+        return Err(OciError::manifest_invalid(&format!("invalid tag '{bad}'")));
+    }
     for d in &m.references {
         // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
         let present = if m.is_index {
@@ -561,37 +575,44 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
     ctx.blobs
         .put_with(Algorithm::of(&m.digest).unwrap_or(Algorithm::Sha256), bytes)?;
     let (doc, digest) = (&m.doc, &m.digest);
-    // The manifest and its tag: both, or neither.
+    // The manifest and its tags: all, or none.
     ctx.store.transaction(|tx| {
         tx.put(
             tables::MANIFESTS,
             &format!("{}/{}/{digest}", r.registry, repo),
             json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
         )?;
-        if !m.by_digest {
+        for t in &tags {
             tx.put(
                 tables::TAGS,
-                &format!("{}/{}/{reference}", r.registry, repo),
+                &format!("{}/{}/{t}", r.registry, repo),
                 json!({"digest": digest}),
             )?;
         }
         Ok::<_, OciError>(())
     })?;
     let (host, agent) = origin(r);
-    ctx.gate.content_changed(
-        &r.registry,
-        &super::ContentChange {
-            action: "push",
-            repository: repo,
-            tag: (!m.by_digest).then_some(reference),
-            digest,
-            media_type: &m.media_type,
-            size: Some(bytes.len() as u64),
-            method: "PUT",
-            host: &host,
-            user_agent: &agent,
-        },
-    );
+    // One push event per tag written (one untagged when none is).
+    let pushed: Vec<Option<&str>> = match tags.as_slice() {
+        [] => vec![None],
+        tags => tags.iter().map(|t| Some(t.as_str())).collect(),
+    };
+    for tag in pushed {
+        ctx.gate.content_changed(
+            &r.registry,
+            &super::ContentChange {
+                action: "push",
+                repository: repo,
+                tag,
+                digest,
+                media_type: &m.media_type,
+                size: Some(bytes.len() as u64),
+                method: "PUT",
+                host: &host,
+                user_agent: &agent,
+            },
+        );
+    }
     let mut resp = StatusCode::CREATED.into_response();
     header(
         &mut resp,
@@ -599,6 +620,9 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         &format!("/v2/{repo}/manifests/{digest}"),
     );
     header(&mut resp, "docker-content-digest", digest);
+    if m.by_digest && !tags.is_empty() {
+        header(&mut resp, "oci-tag", &tags.join(", "));
+    }
     if let Some(s) = doc["subject"]["digest"].as_str() {
         header(&mut resp, "oci-subject", s);
     }
