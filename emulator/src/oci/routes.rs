@@ -1136,7 +1136,10 @@ async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id
 /// A chunk (PATCH, or the closing PUT's) whose `Content-Range` does not start
 /// where the upload is: 416 with the upload's `Range` and `Location` (the
 /// spec's MUST for both; a GET tells the client where to resume). The
-/// session and its bytes stay as they were.
+/// session and its bytes stay as they were. (distribution answers the PATCH
+/// so, but appends an out-of-order closing PUT and fails its digest with a
+/// 400; zot and olareg answer 416, which the spec now requires:
+/// opencontainers/distribution-spec#590.)
 fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> {
     let cr = r
         .headers
