@@ -1485,6 +1485,10 @@ async fn out_of_order_chunks_get_416_with_the_upload_range() {
     )
     .await;
     assert_eq!(status().await, "0-9999");
+    // HEAD answers as GET does (distribution's GetUploadStatus serves both).
+    let r = reg.call(Method::HEAD, &loc).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(hv(&r, "range"), "0-9999");
     // A closing PUT whose chunk skips ahead, or goes back.
     for (from, to) in [(20_000, 29_999), (5_000, 29_999)] {
         refused(

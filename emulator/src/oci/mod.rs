@@ -8,7 +8,7 @@
 //! | `GET|HEAD /v2/<name>/blobs/<digest>` (Range) | `blob_get` |
 //! | `DELETE /v2/<name>/blobs/<digest>` | `blob_delete` |
 //! | `POST /v2/<name>/blobs/uploads/` (`?digest=`, `?digest-algorithm=`, `?mount=&from=`) | `upload_start` |
-//! | `PATCH|PUT|GET|DELETE /v2/<name>/blobs/uploads/<id>` | `upload_*` |
+//! | `PATCH|PUT|GET|HEAD|DELETE /v2/<name>/blobs/uploads/<id>` | `upload_*` |
 //! | `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` (PUT by digest: `?tag=`) | `manifest_*` |
 //! | `GET /v2/<name>/tags/list?n=&last=` | `tags_list` |
 //! | `GET /v2/_catalog?n=&last=` | `catalog` |

@@ -270,7 +270,7 @@ fn answer(ctx: &Ctx, r: &Req, target: Target) -> Res {
         (Target::Manifest(n, rf), Method::DELETE) => manifest_delete(ctx, r, &n, &rf),
         (Target::Blob(n, d), Method::GET | Method::HEAD) => blob_get(ctx, r, &n, &d),
         (Target::Blob(n, d), Method::DELETE) => blob_delete(ctx, r, &n, &d),
-        (Target::Upload(n, id), Method::GET) => upload_status(ctx, r, &n, &id),
+        (Target::Upload(n, id), Method::GET | Method::HEAD) => upload_status(ctx, r, &n, &id),
         (Target::Upload(n, id), Method::DELETE) => upload_cancel(ctx, r, &n, &id),
         (Target::Referrers(n, d), Method::GET) => referrers(ctx, r, &n, &d),
         (Target::AcrTags(n, t), Method::GET) => acr_tags(ctx, r, &n, t.as_deref()),
