@@ -1112,6 +1112,22 @@ async fn sha512_everywhere() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(hv(&r, "oci-tag"), "v1, latest");
+    // A `?tag=` that is not a tag: refused, nothing written.
+    assert_eq!(
+        Emulator::answer(
+            reg.req(
+                Method::PUT,
+                &format!("/v2/{repo}/manifests/{md}?tag=v2&tag=-bad")
+            )
+            .header("content-type", IMAGE)
+            .body(manifest.clone())
+        )
+        .await,
+        (
+            400,
+            json!({"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid: invalid tag '-bad'"}]})
+        )
+    );
     for reference in [md.as_str(), "v1", "latest"] {
         let r = reg
             .call(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))
