@@ -231,4 +231,41 @@ mod tests {
         assert!(c.tables().unwrap().is_empty());
         let _ = std::fs::remove_dir_all(root);
     }
+
+    /// A blob a client addressed by sha512 goes out under `blobs/sha512/`
+    /// and comes back under its sha512, checked like any other.
+    #[test]
+    fn sha512_blobs_round_trip() {
+        let root =
+            std::env::temp_dir().join(format!("azemu-snap-{}", uuid::Uuid::new_v4().simple()));
+        let a = MemoryStore::new();
+        let blobs_a = BlobStore::in_memory();
+        let d = blobs_a.put_with(Algorithm::Sha512, b"layer").unwrap();
+        assert!(d.starts_with("sha512:"));
+        a.put(
+            crate::oci::tables::BLOB_LINKS,
+            &format!("r/repo/{d}"),
+            json!({"size": 5}),
+        )
+        .unwrap();
+        assert_eq!(export(&a, &blobs_a, &root.join("one")).unwrap().blobs, 1);
+        let hex = d.trim_start_matches("sha512:");
+        assert_eq!(
+            std::fs::read(root.join("one/blobs/sha512").join(hex)).unwrap(),
+            b"layer"
+        );
+        let blobs_b = BlobStore::in_memory();
+        import(&MemoryStore::new(), &blobs_b, &root.join("one")).unwrap();
+        assert_eq!(blobs_b.read(&d).unwrap(), b"layer");
+        std::fs::write(root.join("one/blobs/sha512").join(hex), b"tampered").unwrap();
+        assert!(
+            import(
+                &MemoryStore::new(),
+                &BlobStore::in_memory(),
+                &root.join("one")
+            )
+            .is_err()
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
 }
