@@ -21,7 +21,7 @@ pub struct Image {
     pub blobs: Vec<(String, Value)>,
 }
 
-/// `reference` (a tag, or `sha256:…`) in `{registry}/{repository}`, with all it needs.
+/// `reference` (a tag, or a digest) in `{registry}/{repository}`, with all it needs.
 pub fn find(
     state: &AppState,
     registry: &str,
@@ -29,7 +29,7 @@ pub fn find(
     reference: &str,
 ) -> StoreResult<Option<Image>> {
     let key = |rest: &str| format!("{}/{repository}/{rest}", registry.to_ascii_lowercase());
-    let digest = if reference.starts_with("sha256:") {
+    let digest = if crate::oci::blobs::is_digest(reference) {
         reference.to_string()
     } else {
         match state.store.get(tables::TAGS, &key(reference))? {

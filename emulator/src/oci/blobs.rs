@@ -1,6 +1,7 @@
 //! Content-addressed blob storage shared by every repository and registry.
 //!
-//! On disk (the default): `<dir>/blobs/sha256/<2 hex>/<64 hex>`. Uploads
+//! On disk (the default): `<dir>/blobs/<algorithm>/<2 hex>/<hex>` (sha256, or
+//! sha512 for content a client addressed that way). Uploads
 //! stream into `<dir>/uploads/<uuid>`; committing one compares the digest of
 //! what came with the digest the client claimed, and renames the file into
 //! place atomically. Two clients pushing the same blob at once both succeed
@@ -15,14 +16,15 @@
 //! the digest together. A session whose running digest is not known — one
 //! started before a restart (its row outlives the process, its digest does
 //! not), one whose last write failed halfway, or one committed under another
-//! algorithm than the one hashed — falls back to hashing its bytes once, at
-//! commit. The digest check itself is the same either way.
+//! algorithm than the one hashed (a sha512 upload whose client did not say
+//! `digest-algorithm=sha512` when it began) — falls back to hashing its bytes
+//! once, at commit. The digest check itself is the same either way.
 //!
 //! All of this is synchronous file work: callers on the async runtime run it
 //! in `spawn_blocking` (see [`crate::oci::routes`]).
 
 use dashmap::DashMap;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,18 +50,32 @@ pub struct BlobStore {
     sessions: DashMap<String, Session>,
 }
 
-/// A `sha256:<64 lowercase hex>` digest.
+/// A digest of an algorithm we know, `<algorithm>:<lowercase hex>` of the
+/// algorithm's length (`sha256:<64>`, `sha512:<128>`): its hex.
 pub fn parse_digest(s: &str) -> Option<&str> {
-    let hex = s.strip_prefix("sha256:")?;
-    (hex.len() == 64
+    let (algorithm, hex) = s.split_once(':')?;
+    let algorithm = Algorithm::named(algorithm)?;
+    (hex.len() == algorithm.hex_len()
         && hex
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     .then_some(hex)
 }
 
+/// Does a manifest reference name a digest (of any algorithm, known or not)
+/// rather than a tag? Tags cannot hold a `:`.
+pub fn is_digest(reference: &str) -> bool {
+    reference.contains(':')
+}
+
+/// The sha256 digest of `bytes` (the registry's canonical algorithm).
 pub fn digest_of(bytes: &[u8]) -> String {
-    let mut h = Hasher::new(Algorithm::Sha256);
+    digest_with(Algorithm::Sha256, bytes)
+}
+
+/// The digest of `bytes` under `algorithm`.
+pub fn digest_with(algorithm: Algorithm, bytes: &[u8]) -> String {
+    let mut h = Hasher::new(algorithm);
     h.update(bytes);
     h.finish()
 }
@@ -69,22 +85,47 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// A digest algorithm content is addressed by: the prefix of `<algorithm>:<hex>`.
-/// Only sha256 today; another one is a variant here and in [`Hasher`], and
-/// sessions hashed under sha256 fall back to one pass over their bytes.
+/// The distribution spec's two: sha256 (canonical) and sha512.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
     Sha256,
+    Sha512,
 }
 
 impl Algorithm {
-    /// What uploads are hashed with while they stream.
+    /// What uploads are hashed with while they stream, unless the client
+    /// names another (`?digest-algorithm=`, or a monolithic `?digest=`).
     pub const STREAMED: Algorithm = Algorithm::Sha256;
+
+    /// Every algorithm, canonical first.
+    pub const ALL: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
 
     /// The algorithm a digest names, if it is one we know.
     pub fn of(digest: &str) -> Option<Algorithm> {
-        match digest.split_once(':')?.0 {
+        Algorithm::named(digest.split_once(':')?.0)
+    }
+
+    /// The algorithm called `name` (`sha256`, `sha512`), if we know it.
+    pub fn named(name: &str) -> Option<Algorithm> {
+        match name {
             "sha256" => Some(Algorithm::Sha256),
+            "sha512" => Some(Algorithm::Sha512),
             _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// Length of the hex part of its digests.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
         }
     }
 }
@@ -93,24 +134,28 @@ impl Algorithm {
 #[derive(Clone)]
 pub enum Hasher {
     Sha256(Sha256),
+    Sha512(Sha512),
 }
 
 impl Hasher {
     pub fn new(a: Algorithm) -> Hasher {
         match a {
             Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
         }
     }
 
     pub fn algorithm(&self) -> Algorithm {
         match self {
             Hasher::Sha256(_) => Algorithm::Sha256,
+            Hasher::Sha512(_) => Algorithm::Sha512,
         }
     }
 
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
         }
     }
 
@@ -118,6 +163,7 @@ impl Hasher {
     pub fn finish(self) -> String {
         match self {
             Hasher::Sha256(h) => format!("sha256:{}", hex(&h.finalize())),
+            Hasher::Sha512(h) => format!("sha512:{}", hex(&h.finalize())),
         }
     }
 }
@@ -131,8 +177,13 @@ pub struct Running {
 
 impl Running {
     pub fn new() -> Running {
+        Running::with(Algorithm::STREAMED)
+    }
+
+    /// An empty running digest under `algorithm`.
+    pub fn with(algorithm: Algorithm) -> Running {
         Running {
-            hasher: Hasher::new(Algorithm::STREAMED),
+            hasher: Hasher::new(algorithm),
             len: 0,
         }
     }
@@ -215,7 +266,9 @@ pub enum CommitError {
 
 impl BlobStore {
     pub fn open(root: PathBuf) -> std::io::Result<Self> {
-        std::fs::create_dir_all(root.join("blobs/sha256"))?;
+        for a in Algorithm::ALL {
+            std::fs::create_dir_all(root.join("blobs").join(a.name()))?;
+        }
         std::fs::create_dir_all(root.join("uploads"))?;
         Ok(BlobStore {
             root,
@@ -236,8 +289,9 @@ impl BlobStore {
         self.memory.is_some()
     }
 
-    /// Open an upload session's buffer, its running digest empty.
-    pub fn begin_upload(&self, id: &str) -> std::io::Result<()> {
+    /// Open an upload session's buffer, its running digest empty (hashed
+    /// under `algorithm`, the one the client said it will commit with).
+    pub fn begin_upload(&self, id: &str, algorithm: Algorithm) -> std::io::Result<()> {
         match &self.memory {
             Some((_, uploads)) => {
                 uploads.insert(id.to_string(), Vec::new());
@@ -248,7 +302,7 @@ impl BlobStore {
         }
         self.sessions.insert(
             id.to_string(),
-            Arc::new(tokio::sync::Mutex::new(Some(Running::new()))),
+            Arc::new(tokio::sync::Mutex::new(Some(Running::with(algorithm)))),
         );
         Ok(())
     }
@@ -347,7 +401,7 @@ impl BlobStore {
         let data = uploads.remove(id).map(|(_, v)| v).unwrap_or_default();
         let actual = match hashed {
             Some((actual, len)) if len == data.len() as u64 => actual,
-            _ => digest_of(&data),
+            _ => digest_with(Algorithm::of(digest).unwrap_or(Algorithm::STREAMED), &data),
         };
         if actual != digest {
             return Err(CommitError::Mismatch { actual });
@@ -369,7 +423,14 @@ impl BlobStore {
     /// Where a blob lives (`None` for a malformed digest).
     pub fn path(&self, digest: &str) -> Option<PathBuf> {
         let hex = parse_digest(digest)?;
-        Some(self.root.join("blobs/sha256").join(&hex[..2]).join(hex))
+        let algorithm = Algorithm::of(digest)?;
+        Some(
+            self.root
+                .join("blobs")
+                .join(algorithm.name())
+                .join(&hex[..2])
+                .join(hex),
+        )
     }
 
     pub fn size(&self, digest: &str) -> Option<u64> {
@@ -397,16 +458,22 @@ impl BlobStore {
             files += 1;
             Ok(())
         };
-        for shard in std::fs::read_dir(self.root.join("blobs/sha256"))? {
-            let shard = shard?.path();
-            if !shard.is_dir() {
+        for a in Algorithm::ALL {
+            let dir = self.root.join("blobs").join(a.name());
+            if !dir.is_dir() {
                 continue;
             }
-            for f in std::fs::read_dir(&shard)? {
-                let f = f?.path();
-                let name = f.file_name().unwrap_or_default().to_string_lossy();
-                if !keep.contains(&format!("sha256:{name}")) {
-                    remove(&f)?;
+            for shard in std::fs::read_dir(dir)? {
+                let shard = shard?.path();
+                if !shard.is_dir() {
+                    continue;
+                }
+                for f in std::fs::read_dir(&shard)? {
+                    let f = f?.path();
+                    let name = f.file_name().unwrap_or_default().to_string_lossy();
+                    if !keep.contains(&format!("{}:{name}", a.name())) {
+                        remove(&f)?;
+                    }
                 }
             }
         }
@@ -424,9 +491,14 @@ impl BlobStore {
         self.root.join("uploads").join(uuid)
     }
 
-    /// Store bytes already in memory (manifests); returns the digest.
+    /// Store bytes already in memory (manifests); returns the (sha256) digest.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
-        let digest = digest_of(bytes);
+        self.put_with(Algorithm::Sha256, bytes)
+    }
+
+    /// Store bytes already in memory under `algorithm`'s digest; returns it.
+    pub fn put_with(&self, algorithm: Algorithm, bytes: &[u8]) -> std::io::Result<String> {
+        let digest = digest_with(algorithm, bytes);
         if let Some((blobs, _)) = &self.memory {
             blobs
                 .entry(digest.clone())
@@ -575,7 +647,7 @@ mod tests {
     #[test]
     fn chunks_are_hashed_as_they_come() {
         for blobs in [BlobStore::in_memory(), OnDisk::new().open()] {
-            blobs.begin_upload("u").unwrap();
+            blobs.begin_upload("u", Algorithm::Sha256).unwrap();
             // Two requests (PATCH, PATCH): the digest runs on across them.
             patch(&blobs, "u", &CHUNKS[..2]);
             let session = patch(&blobs, "u", &CHUNKS[2..]);
@@ -596,7 +668,7 @@ mod tests {
     #[test]
     fn a_wrong_digest_is_refused_and_nothing_stored() {
         for blobs in [BlobStore::in_memory(), OnDisk::new().open()] {
-            blobs.begin_upload("u").unwrap();
+            blobs.begin_upload("u", Algorithm::Sha256).unwrap();
             let session = patch(&blobs, "u", &CHUNKS);
             let claimed = digest_of(b"something else");
             match blobs.commit_upload("u", session.as_ref(), &claimed) {
@@ -616,7 +688,7 @@ mod tests {
             let dir = OnDisk::new();
             {
                 let before = dir.open();
-                before.begin_upload("u").unwrap();
+                before.begin_upload("u", Algorithm::Sha256).unwrap();
                 patch(&before, "u", &CHUNKS[..2]);
             }
             // A new process: the session's row and bytes outlived the old one, its digest did not.
@@ -648,7 +720,7 @@ mod tests {
     fn a_digest_that_misses_bytes_is_dropped() {
         let dir = OnDisk::new();
         let blobs = dir.open();
-        blobs.begin_upload("u").unwrap();
+        blobs.begin_upload("u", Algorithm::Sha256).unwrap();
         patch(&blobs, "u", &CHUNKS[..1]);
         // Bytes the running digest did not see (as after a write that failed halfway).
         std::fs::OpenOptions::new()
@@ -668,6 +740,53 @@ mod tests {
         );
     }
 
+    /// A sha512 upload: hashed as it streams when the session began under
+    /// sha512; hashed once at commit when it began under sha256; stored
+    /// under `blobs/sha512/`, beside sha256 content.
+    #[test]
+    fn sha512_uploads() {
+        let dir = OnDisk::new();
+        let d512 = digest_with(Algorithm::Sha512, &whole());
+        for blobs in [BlobStore::in_memory(), dir.open()] {
+            for (id, began) in [("a", Algorithm::Sha512), ("b", Algorithm::Sha256)] {
+                blobs.begin_upload(id, began).unwrap();
+                let session = patch(&blobs, id, &CHUNKS);
+                let streamed = session.as_ref().map(|r| r.hasher.clone().finish());
+                assert_eq!(
+                    streamed.as_deref() == Some(d512.as_str()),
+                    began == Algorithm::Sha512
+                );
+                let wrong = digest_with(Algorithm::Sha512, b"other");
+                if began == Algorithm::Sha256 {
+                    match blobs.commit_upload(id, session.as_ref(), &wrong) {
+                        Err(CommitError::Mismatch { actual }) => assert_eq!(actual, d512),
+                        _ => panic!("a mismatch"),
+                    }
+                    blobs.begin_upload(id, began).unwrap();
+                    let session = patch(&blobs, id, &CHUNKS);
+                    assert!(blobs.commit_upload(id, session.as_ref(), &d512).is_ok());
+                } else {
+                    assert!(blobs.commit_upload(id, session.as_ref(), &d512).is_ok());
+                }
+            }
+            assert_eq!(blobs.read(&d512).unwrap(), whole());
+            assert_eq!(blobs.size(&d512), Some(whole().len() as u64));
+            assert!(
+                blobs.size(&digest_of(&whole())).is_none(),
+                "not under sha256"
+            );
+        }
+        let path = dir.open().path(&d512).unwrap();
+        assert!(path.starts_with(dir.0.join("blobs/sha512")), "{path:?}");
+        let kept = std::collections::BTreeSet::from([d512.clone()]);
+        dir.open().sweep(&kept, &Default::default()).unwrap();
+        assert!(path.exists(), "a sha512 blob that is referenced is kept");
+        dir.open()
+            .sweep(&Default::default(), &Default::default())
+            .unwrap();
+        assert!(!path.exists(), "and swept when it is not");
+    }
+
     #[test]
     fn manifests_put_without_a_second_pass() {
         let dir = OnDisk::new();
@@ -681,7 +800,8 @@ mod tests {
     #[test]
     fn algorithms() {
         assert_eq!(Algorithm::of(&digest_of(b"x")), Some(Algorithm::Sha256));
-        assert_eq!(Algorithm::of("sha512:00"), None);
+        assert_eq!(Algorithm::of("sha512:00"), Some(Algorithm::Sha512));
+        assert_eq!(Algorithm::of("sha384:00"), None);
         assert_eq!(Algorithm::of("nocolon"), None);
     }
 
@@ -690,6 +810,10 @@ mod tests {
         assert!(parse_digest(&digest_of(b"x")).is_some());
         assert!(parse_digest("sha256:ABC").is_none());
         assert!(parse_digest("sha512:00").is_none());
+        assert!(parse_digest(&digest_with(Algorithm::Sha512, b"x")).is_some());
+        assert!(parse_digest(&format!("sha384:{}", "0".repeat(96))).is_none());
+        // The hex must be the algorithm's length.
+        assert!(parse_digest(&format!("sha512:{}", "0".repeat(64))).is_none());
         assert!(
             parse_digest("sha256:../../../../etc/passwd0000000000000000000000000000000000000")
                 .is_none()

@@ -7,13 +7,16 @@
 //! | `GET /v2/` | [`routes`] (base) |
 //! | `GET|HEAD /v2/<name>/blobs/<digest>` (Range) | `blob_get` |
 //! | `DELETE /v2/<name>/blobs/<digest>` | `blob_delete` |
-//! | `POST /v2/<name>/blobs/uploads/` (`?digest=`, `?mount=&from=`) | `upload_start` |
-//! | `PATCH|PUT|GET|DELETE /v2/<name>/blobs/uploads/<id>` | `upload_*` |
-//! | `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` | `manifest_*` |
+//! | `POST /v2/<name>/blobs/uploads/` (`?digest=`, `?digest-algorithm=`, `?mount=&from=`) | `upload_start` |
+//! | `PATCH|PUT|GET|HEAD|DELETE /v2/<name>/blobs/uploads/<id>` | `upload_*` |
+//! | `GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>` (PUT by digest: `?tag=`) | `manifest_*` |
 //! | `GET /v2/<name>/tags/list?n=&last=` | `tags_list` |
 //! | `GET /v2/_catalog?n=&last=` | `catalog` |
 //! | `GET /v2/<name>/referrers/<digest>?artifactType=` | `referrers` |
 //! | ACR: `GET /acr/v1/<name>/_tags[/<tag>]` | `acr_tags` |
+//!
+//! Digests are sha256 or sha512, as the client addresses content
+//! ([`blobs::Algorithm`]); other algorithms are refused `DIGEST_INVALID`.
 //!
 //! Bytes live in the content-addressed [`blobs::BlobStore`]; which repository
 //! may see which blob, manifests, tags and upload sessions are rows in the

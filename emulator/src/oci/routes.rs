@@ -10,7 +10,7 @@
 //! at a time, while the next batch arrives ([`append`]), so committing it
 //! never reads the bytes back ([`super::blobs`], "The running digest").
 
-use super::blobs::{Appending, BlobStore, CommitError, parse_digest};
+use super::blobs::{Algorithm, Appending, BlobStore, CommitError, is_digest, parse_digest};
 use super::manifest;
 use super::names::{valid_name, valid_tag};
 use super::{Action, Gate, OciError, tables};
@@ -271,7 +271,7 @@ fn answer(ctx: &Ctx, r: &Req, target: Target) -> Res {
         (Target::Manifest(n, rf), Method::DELETE) => manifest_delete(ctx, r, &n, &rf),
         (Target::Blob(n, d), Method::GET | Method::HEAD) => blob_get(ctx, r, &n, &d),
         (Target::Blob(n, d), Method::DELETE) => blob_delete(ctx, r, &n, &d),
-        (Target::Upload(n, id), Method::GET) => upload_status(ctx, r, &n, &id),
+        (Target::Upload(n, id), Method::GET | Method::HEAD) => upload_status(ctx, r, &n, &id),
         (Target::Upload(n, id), Method::DELETE) => upload_cancel(ctx, r, &n, &id),
         (Target::Referrers(n, d), Method::GET) => referrers(ctx, r, &n, &d),
         (Target::AcrTags(n, t), Method::GET) => acr_tags(ctx, r, &n, t.as_deref()),
@@ -465,7 +465,10 @@ fn acr_tags(ctx: &Ctx, r: &Req, repo: &str, tag: Option<&str>) -> Res {
 
 /// A reference names a manifest by digest, or by tag through the tags table.
 fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, Value), OciError> {
-    let digest = if reference.starts_with("sha256:") {
+    let digest = if is_digest(reference) {
+        if Algorithm::of(reference).is_none() {
+            return Err(OciError::digest_invalid("unsupported digest algorithm"));
+        }
         if parse_digest(reference).is_none() {
             return Err(OciError::digest_invalid("malformed digest"));
         }
@@ -476,8 +479,6 @@ fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, V
             .get(tables::TAGS, &r.key(repo, reference))?
             .ok_or_else(|| OciError::manifest_unknown_tag(reference))?;
         row["digest"].as_str().unwrap_or_default().to_string()
-    } else if reference.contains(':') {
-        return Err(OciError::digest_invalid("unsupported digest algorithm"));
     } else {
         return Err(OciError::manifest_invalid("invalid tag"));
     };
@@ -485,7 +486,7 @@ fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, V
         .store
         .get(tables::MANIFESTS, &r.key(repo, &digest))?
         .ok_or_else(|| {
-            if reference.starts_with("sha256:") {
+            if is_digest(reference) {
                 OciError::manifest_unknown_digest(&digest)
             } else {
                 OciError::manifest_unknown_tag(reference)
@@ -543,6 +544,20 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
     let m = manifest::read(bytes, content_type.as_deref(), reference)?;
+    // The tags it gets: the one pushed to, or, pushed by digest, the spec's
+    // `?tag=` parameters (end-7b; how a manifest addressed by sha512 gets a tag).
+    let tags: Vec<String> = if m.by_digest {
+        query(&r.uri)
+            .into_iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| v)
+            .collect()
+    } else {
+        vec![reference.to_string()]
+    };
+    if let Some(bad) = tags.iter().find(|t| !valid_tag(t)) {
+        return Err(OciError::manifest_invalid(&format!("invalid tag '{bad}'")));
+    }
     for d in &m.references {
         // The spec: a manifest refused for a missing reference MUST get MANIFEST_BLOB_UNKNOWN.
         let present = if m.is_index {
@@ -558,39 +573,47 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
             return Err(OciError::manifest_blob_unknown(d));
         }
     }
-    ctx.blobs.put(bytes)?;
+    ctx.blobs
+        .put_with(Algorithm::of(&m.digest).unwrap_or(Algorithm::Sha256), bytes)?;
     let (doc, digest) = (&m.doc, &m.digest);
-    // The manifest and its tag: both, or neither.
+    // The manifest and its tags: all, or none.
     ctx.store.transaction(|tx| {
         tx.put(
             tables::MANIFESTS,
             &format!("{}/{}/{digest}", r.registry, repo),
             json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
         )?;
-        if !m.by_digest {
+        for t in &tags {
             tx.put(
                 tables::TAGS,
-                &format!("{}/{}/{reference}", r.registry, repo),
+                &format!("{}/{}/{t}", r.registry, repo),
                 json!({"digest": digest}),
             )?;
         }
         Ok::<_, OciError>(())
     })?;
     let (host, agent) = origin(r);
-    ctx.gate.content_changed(
-        &r.registry,
-        &super::ContentChange {
-            action: "push",
-            repository: repo,
-            tag: (!m.by_digest).then_some(reference),
-            digest,
-            media_type: &m.media_type,
-            size: Some(bytes.len() as u64),
-            method: "PUT",
-            host: &host,
-            user_agent: &agent,
-        },
-    );
+    // One push event per tag written (one untagged when none is).
+    let pushed: Vec<Option<&str>> = match tags.as_slice() {
+        [] => vec![None],
+        tags => tags.iter().map(|t| Some(t.as_str())).collect(),
+    };
+    for tag in pushed {
+        ctx.gate.content_changed(
+            &r.registry,
+            &super::ContentChange {
+                action: "push",
+                repository: repo,
+                tag,
+                digest,
+                media_type: &m.media_type,
+                size: Some(bytes.len() as u64),
+                method: "PUT",
+                host: &host,
+                user_agent: &agent,
+            },
+        );
+    }
     let mut resp = StatusCode::CREATED.into_response();
     header(
         &mut resp,
@@ -598,6 +621,9 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         &format!("/v2/{repo}/manifests/{digest}"),
     );
     header(&mut resp, "docker-content-digest", digest);
+    if m.by_digest && !tags.is_empty() {
+        header(&mut resp, "oci-tag", &tags.join(", "));
+    }
     if let Some(s) = doc["subject"]["digest"].as_str() {
         header(&mut resp, "oci-subject", s);
     }
@@ -605,7 +631,7 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
 }
 
 fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
-    if !reference.starts_with("sha256:") {
+    if !is_digest(reference) {
         // ACR refuses DELETE by tag (untagging goes through its /acr/v1 API): a live
         // run of opencontainers/oci-conformance against ACR (distribution-spec/v1.1,
         // June 2024) shows 405 UNSUPPORTED "A manifest can only be deleted by digest."
@@ -984,11 +1010,24 @@ async fn upload_start(
     repo: String,
     peer: Option<std::net::SocketAddr>,
 ) -> Res {
-    let digest = q(&query(&r.uri), "digest").map(str::to_string);
+    let qs = query(&r.uri);
+    let digest = q(&qs, "digest").map(str::to_string);
     let monolithic = digest.is_some();
+    // What the session is hashed with as it streams: the algorithm of the
+    // digest a monolithic upload names, or the one the client says it will
+    // close with (`?digest-algorithm=`, the spec's end-4c); sha256 otherwise.
+    let named = digest
+        .as_deref()
+        .and_then(|d| d.split_once(':').map(|(a, _)| a))
+        .or_else(|| q(&qs, "digest-algorithm"));
+    let algorithm = match named {
+        None => Algorithm::STREAMED,
+        Some(a) => Algorithm::named(a)
+            .ok_or_else(|| OciError::digest_invalid("unsupported digest algorithm"))?,
+    };
     let name = repo.clone();
     let started = off(ctx, r, move |ctx, r| {
-        start_session(ctx, r, &name, peer, monolithic)
+        start_session(ctx, r, &name, peer, monolithic, algorithm)
     })
     .await?;
     let upload = match started {
@@ -1007,6 +1046,7 @@ fn start_session(
     repo: &str,
     peer: Option<std::net::SocketAddr>,
     monolithic: bool,
+    algorithm: Algorithm,
 ) -> Result<Started, OciError> {
     let qs = query(&r.uri);
     // Cross-repository mount: link the blob if the source repository has it and the caller may pull there.
@@ -1028,7 +1068,7 @@ fn start_session(
         &id,
         json!({"registry": r.registry, "repository": repo, "started": crate::clock::arm_timestamp(ctx.clock.now())}),
     )?;
-    ctx.blobs.begin_upload(&id)?;
+    ctx.blobs.begin_upload(&id, algorithm)?;
     if monolithic {
         // Nobody else knows the id yet: the lock is free.
         let lock = ctx
@@ -1085,21 +1125,8 @@ async fn open_upload(
 
 async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id: String) -> Res {
     let (upload, offset) = open_upload(ctx, r, &repo, &id).await?;
-    if let Some(cr) = r
-        .headers
-        .get(http::header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok())
-    {
-        let start = cr
-            .trim_start_matches("bytes ")
-            .split('-')
-            .next()
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        if start != Some(offset) {
-            let mut resp = OciError::range_invalid().into_response();
-            upload_headers(&mut resp, &repo, &id, offset);
-            return Ok(resp);
-        }
+    if let Some(refused) = out_of_order(r, &repo, &id, offset) {
+        return Ok(refused);
     }
     let (n, _) = append(ctx, upload, offset, &r.headers, body).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
@@ -1107,8 +1134,35 @@ async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id
     Ok(resp)
 }
 
+/// A chunk (PATCH, or the closing PUT's) whose `Content-Range` does not start
+/// where the upload is: 416 with the upload's `Range` and `Location` (the
+/// spec's MUST for both; a GET tells the client where to resume). The
+/// session and its bytes stay as they were. (distribution answers the PATCH
+/// so, but appends an out-of-order closing PUT and fails its digest with a
+/// 400; zot and olareg answer 416, which the spec now requires:
+/// opencontainers/distribution-spec#590.)
+fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> {
+    let cr = r
+        .headers
+        .get(http::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())?;
+    let start = cr
+        .trim_start_matches("bytes ")
+        .split('-')
+        .next()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    (start != Some(offset)).then(|| {
+        let mut resp = OciError::range_invalid().into_response();
+        upload_headers(&mut resp, repo, id, offset);
+        resp
+    })
+}
+
 async fn upload_put(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id: String) -> Res {
     let (upload, offset) = open_upload(ctx, r, &repo, &id).await?;
+    if let Some(refused) = out_of_order(r, &repo, &id, offset) {
+        return Ok(refused);
+    }
     let Some(digest) = q(&query(&r.uri), "digest").map(str::to_string) else {
         return Err(OciError::digest_invalid("the digest parameter is required"));
     };
@@ -1191,7 +1245,7 @@ mod tests {
             store
                 .put(tables::UPLOADS, id, json!({"started": t}))
                 .unwrap();
-            blobs.begin_upload(id).unwrap();
+            blobs.begin_upload(id, Algorithm::STREAMED).unwrap();
             blobs.append_memory(id, b"partial");
         }
         assert_eq!(purge_uploads(&store, &blobs, now).unwrap(), 1);
@@ -1233,7 +1287,7 @@ mod tests {
         #[test]
         fn digest_never_panics(d in ".{0,100}") {
             if let Some(hex) = crate::oci::blobs::parse_digest(&d) {
-                proptest::prop_assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+                proptest::prop_assert!((hex.len() == 64 || hex.len() == 128) && hex.bytes().all(|b| b.is_ascii_hexdigit()));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Snapshots of a whole world: `state.json` (every table's rows, keys
 //! sorted, pretty-printed: diffable and deterministic) and, beside it,
-//! `blobs/sha256/<hex>`: the registry content and uploaded build contexts the
+//! `blobs/<algorithm>/<hex>` (sha256, or sha512): the registry content and uploaded build contexts the
 //! rows refer to, by digest. Exporting, importing into a fresh data dir and
 //! exporting again gives byte-identical files.
 //!
@@ -13,7 +13,7 @@
 //! (a row refused, a failure) none.
 
 use super::{Store, tables};
-use crate::oci::blobs::{BlobStore, digest_of, parse_digest};
+use crate::oci::blobs::{Algorithm, BlobStore, digest_with, parse_digest};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -55,7 +55,9 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         anyhow::bail!("{} is not empty", dir.display());
     }
-    std::fs::create_dir_all(dir.join("blobs/sha256"))?;
+    for a in Algorithm::ALL {
+        std::fs::create_dir_all(dir.join("blobs").join(a.name()))?;
+    }
     let mut all = Map::new();
     let mut rows = 0;
     let mut unreadable = Vec::new();
@@ -84,8 +86,9 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     let digests = referenced_blobs(store)?;
     for d in &digests {
         let bytes = blobs.read(d)?;
-        let hex = d.trim_start_matches("sha256:");
-        std::fs::write(dir.join("blobs/sha256").join(hex), bytes)?;
+        // referenced_blobs keeps only digests parse_digest accepts: `<known algorithm>:<hex>`.
+        let (algorithm, hex) = d.split_once(':').unwrap_or_default();
+        std::fs::write(dir.join("blobs").join(algorithm).join(hex), bytes)?;
     }
     Ok(Summary {
         tables: names.len(),
@@ -111,7 +114,7 @@ pub fn import(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
 /// A snapshot read from disk and verified, not yet written anywhere.
 pub struct Snapshot {
     tables: Map<String, Value>,
-    blobs: Vec<Vec<u8>>,
+    blobs: Vec<(Algorithm, Vec<u8>)>,
 }
 
 impl Snapshot {
@@ -124,17 +127,20 @@ impl Snapshot {
             anyhow::bail!("not an azemu snapshot (format {})", doc["format"]);
         }
         let mut files = Vec::new();
-        let blob_dir = dir.join("blobs/sha256");
-        if blob_dir.exists() {
+        for a in Algorithm::ALL {
+            let blob_dir = dir.join("blobs").join(a.name());
+            if !blob_dir.exists() {
+                continue;
+            }
             for e in std::fs::read_dir(&blob_dir)? {
                 let e = e?;
                 let name = e.file_name().to_string_lossy().into_owned();
                 let bytes = std::fs::read(e.path())?;
-                let want = format!("sha256:{name}");
-                if digest_of(&bytes) != want {
+                let want = format!("{}:{name}", a.name());
+                if digest_with(a, &bytes) != want {
                     anyhow::bail!("blob {want} does not match its content");
                 }
-                files.push(bytes);
+                files.push((a, bytes));
             }
         }
         Ok(Snapshot {
@@ -146,8 +152,8 @@ impl Snapshot {
     /// Put its blobs, then its rows (call it inside a transaction: a row the
     /// store refuses then leaves nothing written).
     pub fn write(&self, store: &dyn Store, blobs: &BlobStore) -> anyhow::Result<Summary> {
-        for b in &self.blobs {
-            blobs.put(b)?;
+        for (a, b) in &self.blobs {
+            blobs.put_with(*a, b)?;
         }
         let mut rows = 0;
         for (t, m) in &self.tables {
@@ -223,6 +229,43 @@ mod tests {
         let c = MemoryStore::new();
         assert!(import(&c, &BlobStore::in_memory(), &root.join("one")).is_err());
         assert!(c.tables().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// A blob a client addressed by sha512 goes out under `blobs/sha512/`
+    /// and comes back under its sha512, checked like any other.
+    #[test]
+    fn sha512_blobs_round_trip() {
+        let root =
+            std::env::temp_dir().join(format!("azemu-snap-{}", uuid::Uuid::new_v4().simple()));
+        let a = MemoryStore::new();
+        let blobs_a = BlobStore::in_memory();
+        let d = blobs_a.put_with(Algorithm::Sha512, b"layer").unwrap();
+        assert!(d.starts_with("sha512:"));
+        a.put(
+            crate::oci::tables::BLOB_LINKS,
+            &format!("r/repo/{d}"),
+            json!({"size": 5}),
+        )
+        .unwrap();
+        assert_eq!(export(&a, &blobs_a, &root.join("one")).unwrap().blobs, 1);
+        let hex = d.trim_start_matches("sha512:");
+        assert_eq!(
+            std::fs::read(root.join("one/blobs/sha512").join(hex)).unwrap(),
+            b"layer"
+        );
+        let blobs_b = BlobStore::in_memory();
+        import(&MemoryStore::new(), &blobs_b, &root.join("one")).unwrap();
+        assert_eq!(blobs_b.read(&d).unwrap(), b"layer");
+        std::fs::write(root.join("one/blobs/sha512").join(hex), b"tampered").unwrap();
+        assert!(
+            import(
+                &MemoryStore::new(),
+                &BlobStore::in_memory(),
+                &root.join("one")
+            )
+            .is_err()
+        );
         let _ = std::fs::remove_dir_all(root);
     }
 }

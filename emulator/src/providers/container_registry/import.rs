@@ -94,7 +94,7 @@ fn copy(cx: &Ctx, body: &Value) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("The source image '{src_host}/{source_image}' was not found."))?;
     // Targets: `repo[:tag]` (a tag defaults to the source's, else `latest`) and untagged repositories.
-    let default_tag = if reference.starts_with("sha256:") {
+    let default_tag = if crate::oci::blobs::is_digest(&reference) {
         "latest".to_string()
     } else {
         reference.clone()
