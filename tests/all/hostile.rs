@@ -489,3 +489,60 @@ async fn secrets_stay_out_of_logs_and_reads() {
         assert!(!text.contains(secret), "the log shows a secret ({secret})");
     }
 }
+
+/// An answer given before the request's body is read (a 401 for missing
+/// credentials) reaches the client whole, in every plane: the connection
+/// drains what the client still sends instead of resetting it (issue 22,
+/// item 2; `server/linger.rs`). Repeated, because a reset is timing-dependent.
+#[tokio::test]
+async fn early_answers_reach_clients_still_sending_a_body() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    em.arm(
+        &owner,
+        Method::PUT,
+        &rg("early"),
+        Some(json!({"location": "eastus"})),
+    )
+    .await;
+    let reg = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/early/providers/Microsoft.ContainerRegistry/registries/earlyreg1?api-version=2023-07-01"
+    );
+    let (s, _) = em
+        .arm(
+            &owner,
+            Method::PUT,
+            &reg,
+            Some(json!({"location": "eastus", "sku": {"name": "Basic"}})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let blob = vec![b'x'; 3 * 1024 * 1024];
+    let arm = em.http();
+    let registry = em.proxied();
+    for round in 0..10 {
+        // ARM: no bearer token, a 3 MiB body.
+        let r = arm
+            .put(format!("{}{}", em.base(), rg("early2")))
+            .header("content-type", "application/json")
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: ARM: {e:?}"));
+        assert_eq!(r.status(), 401, "round {round}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "AuthenticationFailed");
+        // The registry: an anonymous monolithic upload of 3 MiB.
+        let r = registry
+            .post("https://earlyreg1.azurecr.io/v2/app/blobs/uploads/?digest=sha256:0000000000000000000000000000000000000000000000000000000000000000")
+            .header("content-type", "application/octet-stream")
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: registry: {e:?}"));
+        assert_eq!(r.status(), 401, "round {round}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+    }
+}

@@ -810,3 +810,53 @@ async fn the_request_log_names_the_principal_and_status_of_a_refused_pull() {
     assert!(!log.contains(refresh));
     assert!(!log.contains(&p.secret));
 }
+
+/// oras-py (issue 22): its basic auth backend sends every request
+/// unauthenticated first, so each 4 MiB chunk of a 10 MiB upload is first
+/// answered 401 before its body is read, and the connection must carry the
+/// answer rather than a reset. Then an artifact of a custom type whose subject
+/// is the first, discovered through the referrers API by that type
+/// (`tests/python/oras_artifacts.py`).
+#[tokio::test]
+async fn oras_pushes_chunked_with_basic_auth_and_discovers_a_referrer_by_type() {
+    let em = Emulator::start();
+    let (_, user, pass) = registry(&em, "orasreg01").await;
+    let host = "orasreg01.azurecr.io";
+    let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
+    crate::harness::python_env(&mut cmd, &em);
+    cmd.arg(crate::harness::fixtures().join("python/oras_artifacts.py"))
+        .env("HTTPS_PROXY", format!("http://localhost:{}", em.port))
+        .env("REGISTRY", host)
+        .env("ORAS_USER", &user)
+        .env("ORAS_PASS", &pass);
+    let out = run(&mut cmd).await;
+    assert!(out.ok, "oras-py failed:\n{}\n{}", out.stdout, out.stderr);
+    let steps: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.split(" sha256:").next().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "ok pushed 10 MiB chunked",
+            "ok pulled 10 MiB intact",
+            "ok pushed a referrer",
+            "ok discovered by artifactType"
+        ]
+    );
+    // Another client sees both tags.
+    let out = skopeo(
+        &em,
+        &[
+            "list-tags",
+            "--creds",
+            &format!("{user}:{pass}"),
+            &format!("docker://{host}/artifacts/big"),
+        ],
+    )
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    let tags: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(tags["Tags"], json!(["sbom", "v1"]));
+}
