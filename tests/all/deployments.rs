@@ -1142,6 +1142,11 @@ async fn deployment_waits_for_step_and_dies_with_its_group() {
     assert_eq!(st["error"]["code"], "ResourceGroupNotFound", "{st}");
 }
 
+async fn get(em: &Emulator, token: &str, path: &str) -> (u16, Value) {
+    em.arm(token, Method::GET, &format!("{path}?{API}"), None)
+        .await
+}
+
 /// Deployments through the spec layer at both scopes: HEAD is
 /// `Deployments_CheckExistence` (204 with no body, 404 for none); a
 /// deployment's operations read the same under `{RG}/deployments/…` (the
@@ -1181,9 +1186,7 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
             .await;
         assert_eq!(r.status(), 404);
 
-        let (s, d) = em
-            .arm(&owner, Method::GET, &format!("{deps}/d?{API}"), None)
-            .await;
+        let (s, d) = get(&em, &owner, &format!("{deps}/d")).await;
         assert_eq!(s, 200);
         assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
 
@@ -1196,9 +1199,7 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
             vec![format!("{deps}/d/operations")]
         };
         for ops in &spellings {
-            let (s, list) = em
-                .arm(&owner, Method::GET, &format!("{ops}?{API}"), None)
-                .await;
+            let (s, list) = get(&em, &owner, ops).await;
             assert_eq!(s, 200, "{list}");
             let first = list["value"][0].clone();
             assert_eq!(
@@ -1207,13 +1208,9 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
             );
             let id = first["operationId"].as_str().unwrap();
             assert_eq!(first["id"], format!("{deps}/d/operations/{id}"));
-            let (s, one) = em
-                .arm(&owner, Method::GET, &format!("{ops}/{id}?{API}"), None)
-                .await;
+            let (s, one) = get(&em, &owner, &format!("{ops}/{id}")).await;
             assert_eq!((s, &one), (200, &first));
-            let (s, e) = em
-                .arm(&owner, Method::GET, &format!("{ops}/0858NONE?{API}"), None)
-                .await;
+            let (s, e) = get(&em, &owner, &format!("{ops}/0858NONE")).await;
             assert_eq!(
                 (s, e),
                 (
@@ -1222,14 +1219,7 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
                 )
             );
         }
-        let (s, e) = em
-            .arm(
-                &owner,
-                Method::GET,
-                &format!("{deps}/none/operations?{API}"),
-                None,
-            )
-            .await;
+        let (s, e) = get(&em, &owner, &format!("{deps}/none/operations")).await;
         assert_eq!(
             (s, e),
             (
@@ -1247,23 +1237,19 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
     assert_eq!(s, 202);
     em.advance_clock(60).await;
     put_group(&em, &owner).await;
-    let (s, list) = em
-        .arm(
-            &owner,
-            Method::GET,
-            &format!("{RG}/providers/Microsoft.Resources/deployments?{API}"),
-            None,
-        )
-        .await;
+    let (s, list) = get(
+        &em,
+        &owner,
+        &format!("{RG}/providers/Microsoft.Resources/deployments"),
+    )
+    .await;
     assert_eq!((s, list), (200, json!({"value": []})));
-    let (s, list) = em
-        .arm(
-            &owner,
-            Method::GET,
-            &format!("{sub}/providers/Microsoft.Resources/deployments?{API}"),
-            None,
-        )
-        .await;
+    let (s, list) = get(
+        &em,
+        &owner,
+        &format!("{sub}/providers/Microsoft.Resources/deployments"),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
 }
