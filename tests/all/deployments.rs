@@ -1147,7 +1147,8 @@ async fn get(em: &Emulator, token: &str, path: &str) -> (u16, Value) {
         .await
 }
 
-/// Deployments through the spec layer at both scopes: HEAD is
+/// Deployments through the spec layer at both scopes: `validate` answers
+/// ARM's zero time; HEAD is
 /// `Deployments_CheckExistence` (204 with no body, 404 for none); a
 /// deployment's operations read the same under `{RG}/deployments/…` (the
 /// spec's spelling) and `{RG}/providers/Microsoft.Resources/deployments/…`,
@@ -1170,6 +1171,19 @@ async fn deployments_at_both_scopes_through_the_spec_layer() {
         (sub.clone(), sub_body),
     ] {
         let deps = format!("{scope}/providers/Microsoft.Resources/deployments");
+        // Validation runs nothing: ARM's zero time (azure-cli's recordings).
+        let (s, v) = em
+            .arm(
+                &owner,
+                Method::POST,
+                &format!("{deps}/v/validate?{API}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(v["properties"]["timestamp"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["properties"]["duration"], "PT0S");
         let (s, b) = em
             .arm(&owner, Method::PUT, &format!("{deps}/d?{API}"), Some(body))
             .await;

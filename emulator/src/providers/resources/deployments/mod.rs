@@ -2,7 +2,11 @@
 //! subscription scope (`Deployments_CreateOrUpdate`, `_Get`, `_CheckExistence`,
 //! `_Delete`, `_Validate`, `_WhatIf`, `_Cancel`, `_ExportTemplate`,
 //! `_ListByResourceGroup`, `_ListAtSubscriptionScope`, `DeploymentOperations_List`,
-//! `_Get`; spec `resources.json` 2024-11-01).
+//! `_Get`; specs `resources.json` 2024-07-01 and `deployments.json` 2025-04-01),
+//! served by the spec layer ([`crate::providers::by_spec`]) through the
+//! [`DEPLOYMENTS`] and [`OPERATIONS`] behaviours: routing, api-versions,
+//! existence, paging, HEAD and the DELETE's answer are the layer's; Azure's
+//! rules for deployments are here.
 //!
 //! A PUT plans the template ([`crate::templates::plan`]) and refuses what
 //! validation would refuse, stores the deployment as `Accepted` with its plan
@@ -849,6 +853,10 @@ fn validate(cx: &Ctx) -> Result<Response, ArmError> {
     let correlation = correlation_of(req);
     let mut props = base_properties(&r, &plan, req, &correlation);
     props["provisioningState"] = json!("Succeeded");
+    // Nothing ran: ARM answers the zero time (azure-cli's recordings
+    // test_group_deployment, test_resource_group_deployment,
+    // test_subscription_level_deployment: `"timestamp":"0001-01-01T00:00:00Z"`).
+    props["timestamp"] = json!("0001-01-01T00:00:00Z");
     props["validatedResources"] = json!(
         plan.resources
             .iter()
