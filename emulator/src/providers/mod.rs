@@ -129,10 +129,10 @@ impl Route {
                 }
                 (true, []) => Some(Route::ResourceGroup(id)),
                 (true, ["exporttemplate"]) => Some(Route::ResourceGroupExport(id)),
-                // ARM's own types under a resource group, spelled without
-                // their namespace (DeploymentOperations keep that pre-provider
-                // path: `{RG}/deployments/{name}/operations[/{id}]`).
-                (true, ["deployments", _, "operations"] | ["deployments", _, "operations", _]) => {
+                // ARM's own types under a resource group where the specs spell
+                // them without their namespace (DeploymentOperations keep that
+                // pre-provider path: `{RG}/deployments/{name}/operations[/{id}]`).
+                (true, [t, _, ..]) if *t != "providers" && spelled_short(path) => {
                     let full: ResourceId = format!(
                         "{id}/providers/Microsoft.Resources/{}",
                         rest[..rest.len() - rest.len() % 2].join("/")
@@ -182,6 +182,13 @@ impl Route {
             _ => None,
         }
     }
+}
+
+/// Whether an operation of the specs has `path` (any method).
+fn spelled_short(path: &str) -> bool {
+    ["GET", "PUT", "PATCH", "DELETE", "POST", "HEAD"]
+        .iter()
+        .any(|m| crate::arm::spec::find_for(m, path, None).is_some())
 }
 
 /// The ARM catch-all handler.
