@@ -1141,3 +1141,129 @@ async fn deployment_waits_for_step_and_dies_with_its_group() {
     assert_eq!(st["status"], "Failed", "{st}");
     assert_eq!(st["error"]["code"], "ResourceGroupNotFound", "{st}");
 }
+
+async fn get(em: &Emulator, token: &str, path: &str) -> (u16, Value) {
+    em.arm(token, Method::GET, &format!("{path}?{API}"), None)
+        .await
+}
+
+/// Deployments through the spec layer at both scopes: `validate` answers
+/// ARM's zero time; HEAD is
+/// `Deployments_CheckExistence` (204 with no body, 404 for none); a
+/// deployment's operations read the same under `{RG}/deployments/…` (the
+/// spec's spelling) and `{RG}/providers/Microsoft.Resources/deployments/…`,
+/// each by its id; an operation or a deployment that is not there is ARM's
+/// `DeploymentOperationNotFound` / `DeploymentNotFound`; and the group's
+/// deletion takes its deployments with it.
+#[tokio::test]
+async fn deployments_at_both_scopes_through_the_spec_layer() {
+    let em = Emulator::start();
+    let owner = em.arm_token().await;
+    put_group(&em, &owner).await;
+    let sub = format!("/subscriptions/{SUBSCRIPTION}");
+    let sub_body = json!({"location": "eastus", "properties": {"mode": "Incremental", "template": {
+        "$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2022-09-01", "name": "rg-sub", "location": "eastus"}]
+    }}});
+    for (scope, body) in [
+        (RG.to_string(), body(vec![identity("both1")])),
+        (sub.clone(), sub_body),
+    ] {
+        let deps = format!("{scope}/providers/Microsoft.Resources/deployments");
+        // Validation runs nothing: ARM's zero time (azure-cli's recordings).
+        let (s, v) = em
+            .arm(
+                &owner,
+                Method::POST,
+                &format!("{deps}/v/validate?{API}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(v["properties"]["timestamp"], "0001-01-01T00:00:00Z");
+        assert_eq!(v["properties"]["duration"], "PT0S");
+        let (s, b) = em
+            .arm(&owner, Method::PUT, &format!("{deps}/d?{API}"), Some(body))
+            .await;
+        assert_eq!(s, 201, "{b}");
+        em.advance_clock(60).await;
+
+        let r = em
+            .arm_response(&owner, Method::HEAD, &format!("{deps}/d?{API}"), None)
+            .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(r.text().await.unwrap(), "");
+        let r = em
+            .arm_response(&owner, Method::HEAD, &format!("{deps}/none?{API}"), None)
+            .await;
+        assert_eq!(r.status(), 404);
+
+        let (s, d) = get(&em, &owner, &format!("{deps}/d")).await;
+        assert_eq!(s, 200);
+        assert_eq!(d["properties"]["provisioningState"], "Succeeded", "{d}");
+
+        let spellings = if scope == RG {
+            vec![
+                format!("{RG}/deployments/d/operations"),
+                format!("{deps}/d/operations"),
+            ]
+        } else {
+            vec![format!("{deps}/d/operations")]
+        };
+        for ops in &spellings {
+            let (s, list) = get(&em, &owner, ops).await;
+            assert_eq!(s, 200, "{list}");
+            let first = list["value"][0].clone();
+            assert_eq!(
+                first["properties"]["provisioningState"], "Succeeded",
+                "{list}"
+            );
+            let id = first["operationId"].as_str().unwrap();
+            assert_eq!(first["id"], format!("{deps}/d/operations/{id}"));
+            let (s, one) = get(&em, &owner, &format!("{ops}/{id}")).await;
+            assert_eq!((s, &one), (200, &first));
+            let (s, e) = get(&em, &owner, &format!("{ops}/0858NONE")).await;
+            assert_eq!(
+                (s, e),
+                (
+                    404,
+                    json!({"error": {"code": "DeploymentOperationNotFound", "message": "Deployment operation '0858NONE' could not be found."}})
+                )
+            );
+        }
+        let (s, e) = get(&em, &owner, &format!("{deps}/none/operations")).await;
+        assert_eq!(
+            (s, e),
+            (
+                404,
+                json!({"error": {"code": "DeploymentNotFound", "message": "Deployment 'none' could not be found."}})
+            )
+        );
+    }
+
+    // The group goes, and its deployments with it: a group of the same name
+    // starts with none.
+    let (s, _) = em
+        .arm(&owner, Method::DELETE, &format!("{RG}?{API}"), None)
+        .await;
+    assert_eq!(s, 202);
+    em.advance_clock(60).await;
+    put_group(&em, &owner).await;
+    let (s, list) = get(
+        &em,
+        &owner,
+        &format!("{RG}/providers/Microsoft.Resources/deployments"),
+    )
+    .await;
+    assert_eq!((s, list), (200, json!({"value": []})));
+    let (s, list) = get(
+        &em,
+        &owner,
+        &format!("{sub}/providers/Microsoft.Resources/deployments"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
+}

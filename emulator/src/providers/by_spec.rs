@@ -45,6 +45,8 @@ pub type DeleteHook = fn(&Ctx, &Value) -> Result<(), ArmError>;
 pub type RemovedHook = fn(&Removal) -> Result<(), ArmError>;
 pub type ReadHook = fn(&AppState, &mut Value) -> Result<(), ArmError>;
 pub type OperationHook = fn(&Ctx, &Value) -> Result<Option<Operation>, ArmError>;
+pub type PutHook = fn(&Ctx, Option<&Value>) -> Result<Response, ArmError>;
+pub type WithinHook = fn(&AppState, &str) -> Result<(), ArmError>;
 
 /// A resource that has gone, as its behaviour's [`Behaviour::on_removed`] sees it.
 pub struct Removal<'a> {
@@ -129,6 +131,21 @@ pub struct Behaviour {
     /// A write or delete whose `If-Match`/`If-None-Match` failed, answered
     /// the type's own way (Private DNS); `Err(e)` keeps ARM's 412.
     pub precondition_failed: Option<PreconditionHook>,
+    /// A PUT that is a request for work rather than a resource to store (a
+    /// deployment plans its template, stores its run and answers with the
+    /// run's operation): after the layer's routing, api-version, parent and
+    /// precondition checks, the behaviour answers it, given the row it
+    /// replaces. Its long-running answer is its own: a nested deployment's
+    /// answer also carries what its plan used, refused or not.
+    pub own_put: Option<PutHook>,
+    /// The operation a long-running DELETE's 202 points at when the type's
+    /// own (a deployment's history is gone at once: its operation is done at
+    /// the first poll, in every simulation mode), given the row deleted;
+    /// `None` (or no hook) starts the generic one.
+    pub delete_operation: Option<OperationHook>,
+    /// Actions that ask about a resource that need not exist yet (a
+    /// deployment's `validate` and `whatIf`): run without the existence check.
+    pub preflight_actions: &'static [&'static str],
 }
 
 pub type PreconditionHook = fn(&Ctx, Option<&Value>, ArmError) -> Result<Response, ArmError>;
@@ -146,9 +163,24 @@ pub struct Rows {
     pub put: fn(&Ctx, &ResourceId, Value) -> Result<Value, ArmError>,
     /// Remove the resource (after `on_delete`).
     pub delete: fn(&Ctx, &ResourceId) -> Result<(), ArmError>,
-    /// The type's own answer to a GET of one that is not there (`None`:
-    /// ARM's `ResourceNotFound`).
-    pub missing: Option<fn() -> ArmError>,
+    /// The type's own answer to a GET (or an action) of one that is not
+    /// there (`None`: ARM's `ResourceNotFound`).
+    pub missing: Option<fn(&ResourceId) -> ArmError>,
+    /// Remove every row under a resource group or subscription (its key and
+    /// `/`), as it goes: what goes with it of the type's rows (a group's
+    /// deployments).
+    pub remove_within: Option<WithinHook>,
+}
+
+/// The group or subscription keyed `key` has gone: every domain service's rows
+/// under it go too ([`Rows::remove_within`]).
+pub fn remove_rows_within(state: &AppState, key: &str) -> Result<(), ArmError> {
+    for rows in BEHAVIOURS.iter().filter_map(|b| b.rows) {
+        if let Some(h) = rows.remove_within {
+            h(state, key)?;
+        }
+    }
+    Ok(())
 }
 
 impl Behaviour {
@@ -174,6 +206,9 @@ impl Behaviour {
             rows: None,
             write_operation: None,
             precondition_failed: None,
+            own_put: None,
+            delete_operation: None,
+            preflight_actions: &[],
         }
     }
 }
@@ -235,6 +270,8 @@ pub const BEHAVIOURS: &[&Behaviour] = &[
     &super::beside::DELETED_WORKSPACES,
     &super::authorization::role_definitions::ROLE_DEFINITIONS,
     &super::authorization::role_assignments::ROLE_ASSIGNMENTS,
+    &super::resources::deployments::DEPLOYMENTS,
+    &super::resources::deployments::OPERATIONS,
 ];
 
 /// The resources Azure keeps under a parent without anyone creating them,
@@ -326,7 +363,12 @@ pub fn serve_or(
     } else {
         req.method.as_str()
     };
-    let Some((op, params)) = find_op(method, &req.path, req.query("api-version")) else {
+    let version = req.query("api-version");
+    let found = find_op(method, &req.path, version).or_else(|| {
+        let short = resources_shorthand(method, &req.path)?.2;
+        find_op(method, &short, version)
+    });
+    let Some((op, params)) = found else {
         // The path exists with other methods: ARM's 405.
         let served_otherwise = ["GET", "PUT", "PATCH", "DELETE", "POST"]
             .iter()
@@ -345,7 +387,15 @@ pub fn serve_or(
             format!("The query parameter '{q}' is required."),
         ));
     }
-    let target = op.target();
+    // The path the target is read from: the request's, or ARM's short form's
+    // with its namespace put back.
+    let (target, path) = match op.target() {
+        Target::Other => match resources_shorthand(method, &req.path) {
+            Some((target, full, _)) => (target, full),
+            None => return Err(otherwise),
+        },
+        t => (t, req.path.clone()),
+    };
     let resource_type = match &target {
         Target::Resource { resource_type } | Target::Collection { resource_type } => {
             resource_type.clone()
@@ -355,8 +405,8 @@ pub fn serve_or(
     };
     req.api_version(&resource_type)?;
     let id = match &target {
-        Target::Resource { .. } | Target::Action { .. } => trim_to_resource(&req.path, &target),
-        Target::Collection { .. } => parent_path(&req.path),
+        Target::Resource { .. } | Target::Action { .. } => trim_to_resource(&path, &target),
+        Target::Collection { .. } => parent_path(&path),
         Target::Other => None,
     }
     .and_then(|p| p.parse::<ResourceId>().ok())
@@ -399,6 +449,7 @@ pub fn serve_or(
         Target::Resource { resource_type } => match req.method {
             Method::PUT => put(&cx, &resource_type),
             Method::PATCH => patch(&cx, &resource_type),
+            Method::HEAD if check_existence(&cx) => head(&cx),
             Method::GET | Method::HEAD => get(&cx, &resource_type),
             Method::DELETE => delete(&cx, &resource_type),
             ref m => Err(ArmError::method_not_allowed(m.as_str())),
@@ -414,10 +465,17 @@ pub fn serve_or(
                     .find(|(n, _)| n.eq_ignore_ascii_case(&action))
                     .map(|(_, h)| *h)
             });
+            let preflight = behaviour(&resource_type).is_some_and(|b| {
+                b.preflight_actions
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&action))
+            });
             match hook {
                 Some(h) => {
-                    if !resource_type.contains('/') || exists(&cx, &cx.id)? {
+                    if preflight || !resource_type.contains('/') || exists(&cx, &cx.id)? {
                         h(&cx)
+                    } else if let Some(missing) = rows_of(&resource_type).and_then(|r| r.missing) {
+                        Err(missing(&cx.id))
                     } else {
                         Err(not_found(&cx.id, &resource_type))
                     }
@@ -427,6 +485,44 @@ pub fn serve_or(
         }
         Target::Other => Err(otherwise),
     }
+}
+
+/// ARM's own types under a resource group, which it serves spelled with or
+/// without their namespace (`{RG}/deployments/{name}/operations[/{id}]`: the
+/// templates of DeploymentOperations_List and _Get keep that pre-provider
+/// form; clients also send `{RG}/providers/Microsoft.Resources/deployments/…`):
+/// what the path targets, the path with `providers/Microsoft.Resources`, and
+/// the path without.
+fn resources_shorthand(method: &str, path: &str) -> Option<(Target, String, String)> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let [subs, sub, groups, group, rest @ ..] = segs.as_slice() else {
+        return None;
+    };
+    let rest = match rest {
+        [p, ns, tail @ ..]
+            if p.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case("Microsoft.Resources") =>
+        {
+            tail
+        }
+        [p, ..] if p.eq_ignore_ascii_case("providers") => return None,
+        other => other,
+    };
+    if !subs.eq_ignore_ascii_case("subscriptions")
+        || !groups.eq_ignore_ascii_case("resourcegroups")
+        || rest.len() < 2
+    {
+        return None;
+    }
+    let words: Vec<&str> = rest.iter().step_by(2).copied().collect();
+    // These lists are named by the path alone: a GET in a type position lists.
+    let target = spec::target_of(method, "Microsoft.Resources", &words, rest.len(), true);
+    let short = format!("/{subs}/{sub}/{groups}/{group}/{}", rest.join("/"));
+    let full = format!(
+        "/{subs}/{sub}/{groups}/{group}/providers/Microsoft.Resources/{}",
+        rest.join("/")
+    );
+    Some((target, full, short))
 }
 
 /// `pattern`'s placeholders filled with the words of `id`'s own type.
@@ -628,10 +724,27 @@ fn nested(resource_type: &str) -> bool {
     resource_type.matches('/').count() > 1
 }
 
+/// Whether the spec has a HEAD of its own for the resource the request names
+/// (`Deployments_CheckExistence`): then HEAD is that operation, not a GET.
+fn check_existence(cx: &Ctx) -> bool {
+    spec::find_for("HEAD", &cx.id.to_string(), cx.req.query("api-version"))
+        .is_some_and(|(op, _)| op.target() == cx.op.target())
+}
+
+/// A CheckExistence operation: 204 when the resource is there, 404 when not
+/// (no body either way).
+fn head(cx: &Ctx) -> Result<Response, ArmError> {
+    Ok(if exists(cx, &cx.id)? {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    })
+}
+
 fn get(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let Some(mut row) = read(cx.state, &cx.id)? else {
         if let Some(missing) = rows_of(resource_type).and_then(|r| r.missing) {
-            return Err(missing());
+            return Err(missing(&cx.id));
         }
         return Err(missing(cx.state, &cx.id, resource_type)?);
     };
@@ -667,6 +780,9 @@ fn put(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
     let existing = read(cx.state, id)?;
     if let Some(refused) = preconditions(cx, resource_type, existing.as_ref()) {
         return refused;
+    }
+    if let Some(h) = behaviour(resource_type).and_then(|b| b.own_put) {
+        return h(cx, existing.as_ref());
     }
     let body = cx.req.json_body()?;
     if !body.is_object() {
@@ -1189,7 +1305,16 @@ fn delete(cx: &Ctx, resource_type: &str) -> Result<Response, ArmError> {
         return Ok(StatusCode::OK.into_response());
     }
     // A delete the spec answers only with 202: accepted, with an operation to
-    // poll (the resource is already gone; the operation ends on its schedule).
+    // poll (the resource is already gone; the operation ends on its schedule,
+    // or the type's own).
+    if let Some(h) = behaviour(resource_type).and_then(|b| b.delete_operation)
+        && let Some(op) = h(cx, &row)?
+    {
+        let v = cx.req.query("api-version").unwrap_or_default();
+        return Ok(crate::arm::lro::accepted(
+            &op.location_url(&cx.req.base.0, v),
+        ));
+    }
     accepted(cx, resource_type)
 }
 

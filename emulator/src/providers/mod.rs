@@ -129,23 +129,19 @@ impl Route {
                 }
                 (true, []) => Some(Route::ResourceGroup(id)),
                 (true, ["exporttemplate"]) => Some(Route::ResourceGroupExport(id)),
-                // DeploymentOperations at resource-group scope keep their
-                // pre-provider path: `{RG}/deployments/{name}/operations[/{id}]`.
-                (true, ["deployments", _, "operations"]) => {
-                    let dep = format!("{id}/providers/Microsoft.Resources/deployments/{}", rest[1]);
+                // ARM's own types under a resource group where the specs spell
+                // them without their namespace (DeploymentOperations keep that
+                // pre-provider path: `{RG}/deployments/{name}/operations[/{id}]`).
+                (true, [t, _, ..]) if *t != "providers" && spelled_short(path) => {
+                    let full: ResourceId = format!(
+                        "{id}/providers/Microsoft.Resources/{}",
+                        rest[..rest.len() - rest.len() % 2].join("/")
+                    )
+                    .parse()
+                    .ok()?;
                     Some(Route::Resource {
-                        id: dep.parse().ok()?,
-                        tail: Some(rest[2].clone()),
-                    })
-                }
-                (true, ["deployments", _, "operations", _]) => {
-                    let op = format!(
-                        "{id}/providers/Microsoft.Resources/deployments/{}/operations/{}",
-                        rest[1], rest[3]
-                    );
-                    Some(Route::Resource {
-                        id: op.parse().ok()?,
-                        tail: None,
+                        id: full,
+                        tail: (rest.len() % 2 == 1).then(|| rest[rest.len() - 1].clone()),
                     })
                 }
                 (_, ["resources"]) => Some(Route::GenericResources(id)),
@@ -186,6 +182,13 @@ impl Route {
             _ => None,
         }
     }
+}
+
+/// Whether an operation of the specs has `path` (any method).
+fn spelled_short(path: &str) -> bool {
+    ["GET", "PUT", "PATCH", "DELETE", "POST", "HEAD"]
+        .iter()
+        .any(|m| crate::arm::spec::find_for(m, path, None).is_some())
 }
 
 /// The ARM catch-all handler.
@@ -357,9 +360,6 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 "microsoft.authorization" => {
                     authorization::collection(state, req, &scope, &resource_type)
                 }
-                "microsoft.resources" => {
-                    r::deployments::collection(state, req, &scope, &resource_type)
-                }
                 _ => Err(unknown_type(req, &namespace, &resource_type)),
             }
         }
@@ -371,14 +371,8 @@ fn route_provider(state: &AppState, req: &ArmRequest, route: Route) -> Result<Re
                 return Err(ArmError::no_route(&req.path));
             };
             let ns = &last.namespace;
-            match ns.to_ascii_lowercase().as_str() {
-                "microsoft.containerregistry" => {
-                    return container_registry::resource(state, req, &id, tail.as_deref());
-                }
-                "microsoft.resources" => {
-                    return r::deployments::resource(state, req, &id, tail.as_deref());
-                }
-                _ => {}
+            if ns.eq_ignore_ascii_case("microsoft.containerregistry") {
+                return container_registry::resource(state, req, &id, tail.as_deref());
             }
             let ty = match &tail {
                 Some(t) => format!(
@@ -465,7 +459,7 @@ pub(crate) fn remove_within(state: &AppState, id: &ResourceId) -> Result<(), Arm
         crate::authz::access::delete_assignment(state, &k)?;
     }
     state.directory.delete_identities_within(&id.to_string())?;
-    resources::deployments::delete_within(state, &key)?;
+    by_spec::remove_rows_within(state, &key)?;
     Ok(())
 }
 

@@ -245,35 +245,48 @@ impl Op {
         let Some((ns, rest)) = self.provider_section() else {
             return Target::Other;
         };
-        let words = self.type_words();
-        let ty = |n: usize| {
-            if n == 0 {
-                ns.to_string()
-            } else {
-                format!("{ns}/{}", words[..n].join("/"))
-            }
-        };
-        if rest.is_empty() {
-            return Target::Other;
-        }
-        let n = words.len();
-        if rest.len() % 2 == 0 {
-            // Ends in a name position: one resource.
-            return Target::Resource {
-                resource_type: ty(n),
-            };
-        }
-        // Ends in a type position: a list, or an action on what precedes it.
-        let last_is_param = !matches!(rest[rest.len() - 1], Seg::Lit(_));
-        if self.method == "GET" && (self.pageable || rest.len() == 1 || last_is_param) {
-            Target::Collection {
-                resource_type: ty(n),
-            }
+        let last_is_param = !matches!(rest.last(), Some(Seg::Lit(_)));
+        target_of(
+            self.method,
+            ns,
+            &self.type_words(),
+            rest.len(),
+            self.pageable || last_is_param,
+        )
+    }
+}
+
+/// What a path names, from its provider section: the namespace `ns`, the
+/// words in its type positions, and how many segments follow the namespace.
+/// A GET ending in a type position is a list when `listed` (pageable, or a
+/// parameter last) or the type is top-level; otherwise an action.
+pub fn target_of(method: &str, ns: &str, words: &[&str], segments: usize, listed: bool) -> Target {
+    let ty = |n: usize| {
+        if n == 0 {
+            ns.to_string()
         } else {
-            Target::Action {
-                resource_type: ty(n - 1),
-                action: words[n - 1].to_string(),
-            }
+            format!("{ns}/{}", words[..n].join("/"))
+        }
+    };
+    if segments == 0 {
+        return Target::Other;
+    }
+    let n = words.len();
+    if segments.is_multiple_of(2) {
+        // Ends in a name position: one resource.
+        return Target::Resource {
+            resource_type: ty(n),
+        };
+    }
+    // Ends in a type position: a list, or an action on what precedes it.
+    if method == "GET" && (listed || segments == 1) {
+        Target::Collection {
+            resource_type: ty(n),
+        }
+    } else {
+        Target::Action {
+            resource_type: ty(n - 1),
+            action: words[n - 1].to_string(),
         }
     }
 }

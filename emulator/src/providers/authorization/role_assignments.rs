@@ -50,7 +50,8 @@ const ROWS: Rows = Rows {
     get,
     put,
     delete,
-    missing: Some(ArmError::role_assignment_not_found),
+    missing: Some(|_| ArmError::role_assignment_not_found()),
+    remove_within: None,
 };
 
 fn key(id: &str) -> String {

@@ -39,7 +39,8 @@ const ROWS: Rows = Rows {
     get,
     put,
     delete,
-    missing: Some(ArmError::role_definition_not_found),
+    missing: Some(|_| ArmError::role_definition_not_found()),
+    remove_within: None,
 };
 
 /// Role definition ids live under the subscription.

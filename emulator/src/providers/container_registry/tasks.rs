@@ -72,6 +72,7 @@ pub const RUN_ROWS: Rows = Rows {
     put: write_run,
     delete: delete_run,
     missing: None,
+    remove_within: None,
 };
 
 /// TaskRuns: a run request kept as a resource (how templates run tasks). A

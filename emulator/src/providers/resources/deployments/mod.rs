@@ -2,7 +2,11 @@
 //! subscription scope (`Deployments_CreateOrUpdate`, `_Get`, `_CheckExistence`,
 //! `_Delete`, `_Validate`, `_WhatIf`, `_Cancel`, `_ExportTemplate`,
 //! `_ListByResourceGroup`, `_ListAtSubscriptionScope`, `DeploymentOperations_List`,
-//! `_Get`; spec `resources.json` 2024-11-01).
+//! `_Get`; specs `resources.json` 2024-07-01 and `deployments.json` 2025-04-01),
+//! served by the spec layer ([`crate::providers::by_spec`]) through the
+//! [`DEPLOYMENTS`] and [`OPERATIONS`] behaviours: routing, api-versions,
+//! existence, paging, HEAD and the DELETE's answer are the layer's; Azure's
+//! rules for deployments are here.
 //!
 //! A PUT plans the template ([`crate::templates::plan`]) and refuses what
 //! validation would refuse, stores the deployment as `Accepted` with its plan
@@ -17,6 +21,7 @@ use crate::arm::lro::{Operation, OperationKind, set_polling_headers};
 use crate::arm::{ArmError, ArmRequest, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::Principal;
+use crate::providers::by_spec::{Behaviour, Ctx, Rows};
 use crate::providers::json_response;
 use crate::state::AppState;
 use crate::store::tables;
@@ -24,7 +29,7 @@ use crate::templates::eval::DeploymentScope;
 use crate::templates::limits::{self, Budget};
 use crate::templates::plan::{self, Plan, is_secure, type_display};
 use axum::response::{IntoResponse, Response};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
@@ -154,37 +159,96 @@ pub fn iso_duration(ms: i64) -> String {
     }
 }
 
-fn is_deployment(id: &ResourceId) -> bool {
-    id.providers.len() == 1
-        && id.providers[0].types[0]
-            .0
-            .eq_ignore_ascii_case("deployments")
-        && (id.providers[0].types.len() == 1
-            || (id.providers[0].types.len() == 2
-                && id.providers[0].types[1]
-                    .0
-                    .eq_ignore_ascii_case("operations")))
+/// Deployments: rows of [`tables::DEPLOYMENTS`] (with their runs, never ARM
+/// resources), served by the spec layer at resource-group and subscription
+/// scope. A PUT plans the template and starts a run ([`create`]); `validate`
+/// and `whatIf` ask about one that need not exist; one still running can be
+/// cancelled but not deleted; a group's deployments go with it.
+pub const DEPLOYMENTS: Behaviour = Behaviour {
+    own_put: Some(put),
+    on_delete: Some(refuse_active),
+    delete_operation: Some(delete_operation),
+    actions: &[
+        ("validate", validate),
+        ("whatIf", what_if_action),
+        ("cancel", cancel),
+        ("exportTemplate", export_template),
+    ],
+    preflight_actions: &["validate", "whatIf"],
+    lists: &[("deployments", list)],
+    rows: Some(&ROWS),
+    ..Behaviour::of(TYPE)
+};
+
+pub const OPERATIONS_TYPE: &str = "Microsoft.Resources/deployments/operations";
+
+/// A deployment's operations (`DeploymentOperations_List`, `_Get`): computed
+/// from its run, never stored.
+pub const OPERATIONS: Behaviour = Behaviour {
+    lists: &[("operations", operations_list)],
+    rows: Some(&OPERATION_ROWS),
+    ..Behaviour::of(OPERATIONS_TYPE)
+};
+
+/// Where deployments live: [`tables::DEPLOYMENTS`], keyed by the deployment's id.
+const ROWS: Rows = Rows {
+    get: get_row,
+    put: put_row,
+    delete: delete_row,
+    missing: Some(not_found),
+    remove_within: Some(delete_within),
+};
+
+/// A deployment's operations are read from its run; the spec writes none.
+const OPERATION_ROWS: Rows = Rows {
+    get: operation_get,
+    put: |cx, _, _| Err(ArmError::method_not_allowed(cx.req.method.as_str())),
+    delete: |cx, _| Err(ArmError::method_not_allowed(cx.req.method.as_str())),
+    missing: Some(operation_not_found),
+    remove_within: None,
+};
+
+fn not_found(id: &ResourceId) -> ArmError {
+    ArmError::deployment_not_found(id.name())
 }
 
-/// `{scope}/providers/Microsoft.Resources/{type}`
-pub fn collection(
-    state: &AppState,
-    req: &ArmRequest,
-    scope: &ResourceId,
-    ty: &str,
-) -> Result<Response, ArmError> {
-    if !ty.eq_ignore_ascii_case("deployments") {
-        return Err(crate::providers::unknown_type(
-            req,
-            "Microsoft.Resources",
-            ty,
-        ));
-    }
-    req.api_version(TYPE)?;
-    if req.method != Method::GET {
-        return Err(ArmError::method_not_allowed(req.method.as_str()));
-    }
-    let filter = req.query("$filter").map(str::to_string);
+/// The deployment as a read answers it (without its run).
+fn get_row(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    Ok(load(state, id)?.map(|row| render(&row)))
+}
+
+fn put_row(cx: &Ctx, id: &ResourceId, row: Value) -> Result<Value, ArmError> {
+    cx.state
+        .store
+        .put(tables::DEPLOYMENTS, &id.key(), row.clone())?;
+    Ok(render(&row))
+}
+
+fn delete_row(cx: &Ctx, id: &ResourceId) -> Result<(), ArmError> {
+    cx.state.store.delete(tables::DEPLOYMENTS, &id.key())?;
+    Ok(())
+}
+
+fn put(cx: &Ctx, existing: Option<&Value>) -> Result<Response, ArmError> {
+    create(cx.state, cx.req, &cx.id, existing)
+}
+
+fn what_if_action(cx: &Ctx) -> Result<Response, ArmError> {
+    what_if::what_if(cx.state, cx.req, &cx.id)
+}
+
+fn export_template(cx: &Ctx) -> Result<Response, ArmError> {
+    let row = require(cx.state, &cx.id)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"template": row["_run"]["request"]["template"]}),
+    ))
+}
+
+/// `GET {scope}/providers/Microsoft.Resources/deployments`: the scope's
+/// deployments (not those nested under them), `$filter=provisioningState eq '…'`.
+fn list(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    let filter = cx.req.query("$filter").map(str::to_string);
     let wanted_state = match filter.as_deref() {
         None => None,
         Some(f) => {
@@ -197,8 +261,9 @@ pub fn collection(
             Some(v.trim().trim_matches('\'').to_string())
         }
     };
-    let prefix = format!("{}/providers/microsoft.resources/deployments/", scope.key());
-    let items: Vec<Value> = state
+    let prefix = format!("{}/providers/microsoft.resources/deployments/", cx.id.key());
+    Ok(cx
+        .state
         .store
         .scan(tables::DEPLOYMENTS, &prefix)?
         .into_iter()
@@ -212,65 +277,7 @@ pub fn collection(
             })
         })
         .map(|v| render(&v))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &crate::arm::paging::page(items, req),
-    ))
-}
-
-/// `{scope}/providers/Microsoft.Resources/deployments/{name}[/{action}]`,
-/// `…/deployments/{name}/operations/{id}`
-pub fn resource(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-    tail: Option<&str>,
-) -> Result<Response, ArmError> {
-    if !is_deployment(id) {
-        return Err(crate::providers::unknown_type(
-            req,
-            "Microsoft.Resources",
-            &id.resource_type(),
-        ));
-    }
-    req.api_version(TYPE)?;
-    let types = &id.providers[0].types;
-    if types.len() == 2 {
-        let mut dep = id.clone();
-        dep.providers[0].types.truncate(1);
-        return match (&req.method, tail) {
-            (&Method::GET, None) => operation_get(state, &dep, &types[1].1),
-            (m, _) => Err(ArmError::method_not_allowed(m.as_str())),
-        };
-    }
-    let tail = tail.map(str::to_ascii_lowercase);
-    match (&req.method, tail.as_deref()) {
-        (&Method::PUT, None) => create(state, req, id),
-        (&Method::GET, None) => Ok(json_response(StatusCode::OK, &render(&require(state, id)?))),
-        (&Method::HEAD, None) => Ok(match load(state, id)? {
-            Some(_) => StatusCode::NO_CONTENT.into_response(),
-            None => StatusCode::NOT_FOUND.into_response(),
-        }),
-        (&Method::DELETE, None) => delete(state, req, id),
-        (&Method::POST, Some("validate")) => validate(state, req, id),
-        (&Method::POST, Some("whatif")) => what_if::what_if(state, req, id),
-        (&Method::POST, Some("cancel")) => cancel(state, req, id),
-        (&Method::POST, Some("exporttemplate")) => {
-            let row = require(state, id)?;
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"template": row["_run"]["request"]["template"]}),
-            ))
-        }
-        (&Method::GET, Some("operations")) => operations_list(state, req, id),
-        (m, None) => Err(ArmError::method_not_allowed(m.as_str())),
-        (_, Some(t)) => Err(crate::providers::unknown_type(
-            req,
-            "Microsoft.Resources",
-            &format!("deployments/{t}"),
-        )),
-    }
+        .collect())
 }
 
 pub fn load(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
@@ -701,9 +708,13 @@ fn is_active(row: &Value) -> bool {
 }
 
 /// PUT: plan, preflight, store as `Accepted`, answer 201/200 with `Azure-AsyncOperation`.
-fn create(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
-    let existing = load(state, id)?;
-    if existing.as_ref().is_some_and(is_active) {
+fn create(
+    state: &AppState,
+    req: &ArmRequest,
+    id: &ResourceId,
+    existing: Option<&Value>,
+) -> Result<Response, ArmError> {
+    if existing.is_some_and(is_active) {
         return Err(ArmError::deployment_active(&id.to_string()));
     }
     let mut r = parse_request(req, id)?;
@@ -833,7 +844,8 @@ fn too_deep(req: &ArmRequest) -> ArmError {
 }
 
 /// POST validate: 200 with what would deploy, or the refusal (400).
-fn validate(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+fn validate(cx: &Ctx) -> Result<Response, ArmError> {
+    let (state, req, id) = (cx.state, cx.req, &cx.id);
     let mut r = parse_request(req, id)?;
     r.on_error = resolve_on_error(state, id, r.on_error.take())?;
     let budget = Rc::new(Budget::new(limits::WORK));
@@ -841,6 +853,10 @@ fn validate(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respo
     let correlation = correlation_of(req);
     let mut props = base_properties(&r, &plan, req, &correlation);
     props["provisioningState"] = json!("Succeeded");
+    // Nothing ran: ARM answers the zero time (azure-cli's recordings
+    // test_group_deployment, test_resource_group_deployment,
+    // test_subscription_level_deployment: `"timestamp":"0001-01-01T00:00:00Z"`).
+    props["timestamp"] = json!("0001-01-01T00:00:00Z");
     props["validatedResources"] = json!(
         plan.resources
             .iter()
@@ -851,7 +867,8 @@ fn validate(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respo
     Ok(json_response(StatusCode::OK, &envelope(id, &r, props)))
 }
 
-fn cancel(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
+fn cancel(cx: &Ctx) -> Result<Response, ArmError> {
+    let (state, req, id) = (cx.state, cx.req, &cx.id);
     let mut row = require(state, id)?;
     if !is_active(&row) {
         return Err(ArmError::new(
@@ -871,72 +888,62 @@ fn cancel(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Respons
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn delete(state: &AppState, req: &ArmRequest, id: &ResourceId) -> Result<Response, ArmError> {
-    let row = match load(state, id) {
-        Ok(Some(row)) => row,
-        Ok(None) => return Ok(StatusCode::NO_CONTENT.into_response()),
-        // A row that cannot be read back can still go: it is no longer running.
-        Err(e) => {
-            tracing::error!(deployment = %id, code = %e.code, "deleting an unreadable deployment");
-            json!({})
-        }
-    };
-    if is_active(&row) {
+/// One still running can't be deleted: it must be cancelled first.
+fn refuse_active(cx: &Ctx, row: &Value) -> Result<(), ArmError> {
+    if is_active(row) {
         return Err(ArmError::new(
             StatusCode::CONFLICT,
             "DeploymentActive",
             format!(
                 "The deployment '{}' cannot be deleted because it is still active. Cancel it first. Please see https://aka.ms/arm-deploy for usage details.",
-                id.name()
+                cx.id.name()
             ),
         ));
     }
-    state.store.delete(tables::DEPLOYMENTS, &id.key())?;
-    // ARM deletes deployment history asynchronously: 202 + Location, done at the first poll.
+    Ok(())
+}
+
+/// ARM deletes deployment history asynchronously: 202 + Location, done at the first poll.
+fn delete_operation(cx: &Ctx, _row: &Value) -> Result<Option<Operation>, ArmError> {
     let mut op = Operation::start(
-        &id.subscription,
+        &cx.id.subscription,
         OperationKind::Deployment {
-            deployment_id: id.to_string(),
+            deployment_id: cx.id.to_string(),
         },
         "DeploymentDelete",
-        req.now,
+        cx.req.now,
         None,
     );
-    op.finish(req.now, None);
-    op.save(state.store.as_ref())?;
-    let v = req.query("api-version").unwrap_or_default();
-    Ok(crate::arm::lro::accepted(&op.location_url(&req.base.0, v)))
+    op.finish(cx.req.now, None);
+    op.save(cx.state.store.as_ref())?;
+    Ok(Some(op))
 }
 
-fn operations_list(
-    state: &AppState,
-    req: &ArmRequest,
-    id: &ResourceId,
-) -> Result<Response, ArmError> {
-    let row = require(state, id)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &crate::arm::paging::page(engine::operations(&row), req),
-    ))
+fn operations_list(cx: &Ctx) -> Result<Vec<Value>, ArmError> {
+    Ok(engine::operations(&require(cx.state, &cx.id)?))
 }
 
-fn operation_get(state: &AppState, id: &ResourceId, op: &str) -> Result<Response, ArmError> {
-    let row = require(state, id)?;
-    engine::operations(&row)
-        .into_iter()
-        .find(|o| {
-            o["operationId"]
-                .as_str()
-                .is_some_and(|x| x.eq_ignore_ascii_case(op))
-        })
-        .map(|o| json_response(StatusCode::OK, &o))
-        .ok_or_else(|| {
-            ArmError::new(
-                StatusCode::NOT_FOUND,
-                "DeploymentOperationNotFound",
-                format!("Deployment operation '{op}' could not be found."),
-            )
-        })
+/// `…/deployments/{name}/operations/{id}`: the deployment must be there; the
+/// operation need not be.
+fn operation_get(state: &AppState, id: &ResourceId) -> Result<Option<Value>, ArmError> {
+    let mut dep = id.clone();
+    if let Some(p) = dep.providers.first_mut() {
+        p.types.truncate(1);
+    }
+    let row = require(state, &dep)?;
+    Ok(engine::operations(&row).into_iter().find(|o| {
+        o["operationId"]
+            .as_str()
+            .is_some_and(|x| x.eq_ignore_ascii_case(id.name()))
+    }))
+}
+
+fn operation_not_found(id: &ResourceId) -> ArmError {
+    ArmError::new(
+        StatusCode::NOT_FOUND,
+        "DeploymentOperationNotFound",
+        format!("Deployment operation '{}' could not be found.", id.name()),
+    )
 }
 
 /// A resource group's deployments go with it; one still running fails for
