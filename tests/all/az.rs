@@ -101,8 +101,8 @@ impl<'a> Az<'a> {
             "--service-principal",
             "-u",
             CLIENT_ID,
-            "-p",
-            secret,
+            // A generated secret may start with '-': az's documented form.
+            &format!("--password={secret}"),
             "--tenant",
             TENANT,
             "-o",

@@ -53,8 +53,8 @@ async fn az_as<'a>(em: &'a Emulator, p: &TestPrincipal) -> Az<'a> {
         "--service-principal",
         "-u",
         &p.app_id,
-        "-p",
-        &p.secret,
+        // A generated secret may start with '-': az's documented form.
+        &format!("--password={}", p.secret),
         "--tenant",
         TENANT,
         "-o",

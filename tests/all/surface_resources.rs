@@ -44,8 +44,8 @@ async fn sp_login<'a>(
             "--service-principal",
             "-u",
             app_id,
-            "-p",
-            password,
+            // A generated secret may start with '-': az's documented form.
+            &format!("--password={password}"),
             "--tenant",
             TENANT,
             "-o",
