@@ -490,10 +490,11 @@ async fn secrets_stay_out_of_logs_and_reads() {
     }
 }
 
-/// An answer given before the request's body is read (a 401 for missing
-/// credentials) reaches the client whole, in every plane: the connection
-/// drains what the client still sends instead of resetting it (issue 22,
-/// item 2; `server/linger.rs`). Repeated, because a reset is timing-dependent.
+/// An answer given before the request's body is read (a 401 or 403 for
+/// missing credentials or a bad signature) reaches the client whole, in ARM,
+/// the registry and Blob Storage: the connection drains what the client still
+/// sends instead of resetting it (issue 22, item 2; `server/linger.rs`).
+/// Repeated, because a reset is timing-dependent.
 #[tokio::test]
 async fn early_answers_reach_clients_still_sending_a_body() {
     let em = Emulator::start();
@@ -544,5 +545,16 @@ async fn early_answers_reach_clients_still_sending_a_body() {
         assert!(r.headers().contains_key("www-authenticate"));
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+        // Blob Storage: a build-context upload with a signature that does not verify.
+        let r = registry
+            .put("https://azemutasklogs.blob.core.windows.net/source/early.tar.gz?sv=2021-12-02&sr=b&sp=cw&se=2099-01-01T00:00:00Z&sig=AAAA")
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: storage: {e:?}"));
+        assert_eq!(r.status(), 403, "round {round}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("<Code>AuthenticationFailed</Code>"), "{text}");
     }
 }
