@@ -281,6 +281,21 @@ fn pull_as(
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if let Some(locked) = read_lock(state, &reg, image) {
+        let message = crate::oci::acr_meta::disallowed().message;
+        trace.step(
+            "locks",
+            false,
+            format!("readEnabled is false on {locked}: the registry refuses the pull ({message})"),
+        );
+        trace.fix = Some(format!(
+            "az acr repository update -n {name} {locked} --read-enabled true"
+        ));
+        return Err(PullFailure::Denied(format!(
+            "GET \"https://{}/v2/{}/manifests/{}\": unknown: {message}",
+            image.host, image.repository, image.reference
+        )));
+    }
     fetched(trace, fetch(state, &reg, image))
 }
 
@@ -389,6 +404,24 @@ fn fetched(
         }
     }
     r
+}
+
+/// The read lock (`readEnabled:false`, [`crate::oci::acr_meta`]) that refuses
+/// pulling `image` from registry `reg`: the `az acr repository update`
+/// argument naming the locked repository, tag or manifest.
+fn read_lock(state: &AppState, reg: &str, image: &ImageRef) -> Option<String> {
+    let by_tag = parse_digest(&image.reference).is_none();
+    let digest = if by_tag {
+        let key = format!("{reg}/{}/{}", image.repository, image.reference);
+        let tag = state.store.get(crate::oci::tables::TAGS, &key).ok()??;
+        tag["digest"].as_str()?.to_string()
+    } else {
+        image.reference.clone()
+    };
+    let tag = by_tag.then_some(image.reference.as_str());
+    crate::oci::acr_meta::read_lock(state.store.as_ref(), reg, &image.repository, tag, &digest)
+        .ok()
+        .flatten()
 }
 
 /// The manifest `image` names in registry `reg`, then every blob it names, by digest.

@@ -34,7 +34,7 @@ pub fn link(
     store.put(
         tables::MANIFESTS,
         &format!("{registry}/{repo}/{}", manifest.0),
-        json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null}),
+        json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null, "createdTime": now, "lastUpdateTime": now}),
     )?;
     if let Some(t) = tag {
         store.put(
