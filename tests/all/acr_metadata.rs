@@ -322,3 +322,334 @@ async fn az_repository_and_manifest_commands() {
         .await;
     assert!(!out.ok, "{}", out.stdout);
 }
+
+/// A request to registry `host` with the admin user: (status, `Link`, body).
+async fn call(
+    em: &Emulator,
+    admin: (&str, &str),
+    method: reqwest::Method,
+    host: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut req = em
+        .proxied()
+        .request(method, format!("https://{host}{path}"))
+        .basic_auth(admin.0, Some(admin.1));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let link = r
+        .headers()
+        .get("link")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    (
+        status,
+        link,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn sample() -> String {
+    format!(
+        "oci:{}:v1",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/images/hello-world")
+            .display()
+    )
+}
+
+/// skopeo meets each lock with ACR's refusal; az's `repository delete` too;
+/// `listEnabled:false` hides a tag; the tag list pages with `Link`.
+#[tokio::test]
+async fn locks_refuse_skopeo_and_az() {
+    use reqwest::Method;
+    let em = Emulator::start();
+    let (_, user, pass) = crate::oci_clients::registry(&em, "lockreg").await;
+    let admin = (user.as_str(), pass.as_str());
+    let creds = format!("{user}:{pass}");
+    let host = "lockreg.azurecr.io";
+    let image = format!("docker://{host}/hello-world:v1");
+    let skopeo = |args: Vec<String>| {
+        let em = &em;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::oci_clients::skopeo(em, &args).await
+        }
+    };
+    let push = |tag: &'static str| {
+        let creds = creds.clone();
+        async move {
+            let to = format!("docker://{host}/hello-world:{tag}");
+            skopeo(vec![
+                "copy".into(),
+                "--dest-creds".into(),
+                creds,
+                sample(),
+                to,
+            ])
+            .await
+        }
+    };
+    for tag in ["v1", "v2", "v3"] {
+        let out = push(tag).await;
+        assert!(out.ok, "{}", out.stderr);
+        em.advance_clock(10).await;
+    }
+
+    // Paging, newest first, with the next page's link.
+    let (s, link, page) = call(
+        &em,
+        admin,
+        Method::GET,
+        host,
+        "/acr/v1/hello-world/_tags?n=2&orderby=timedesc",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    let names: Vec<&str> = page["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["v3", "v2"]);
+    let digest = page["tags"][0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        link.as_deref(),
+        Some("</acr/v1/hello-world/_tags?last=v2&n=2&orderby=timedesc>; rel=\"next\"")
+    );
+    let (_, link, page) = call(
+        &em,
+        admin,
+        Method::GET,
+        host,
+        "/acr/v1/hello-world/_tags?last=v2&n=2&orderby=timedesc",
+        None,
+    )
+    .await;
+    assert_eq!(page["tags"][0]["name"], "v1");
+    assert_eq!(page["tags"].as_array().unwrap().len(), 1);
+    assert_eq!(link, None);
+
+    // listEnabled:false: out of the lists, still there by name.
+    let (s, _, tag) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world/_tags/v3",
+        Some(json!({"listEnabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200, "{tag}");
+    assert_eq!(
+        tag["tag"]["changeableAttributes"],
+        json!({"deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": false})
+    );
+    let (_, _, list) = call(
+        &em,
+        admin,
+        Method::GET,
+        host,
+        "/v2/hello-world/tags/list",
+        None,
+    )
+    .await;
+    assert_eq!(list, json!({"name": "hello-world", "tags": ["v1", "v2"]}));
+    let out = skopeo(vec![
+        "list-tags".into(),
+        "--creds".into(),
+        creds.clone(),
+        format!("docker://{host}/hello-world"),
+    ])
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out.stdout).unwrap()["Tags"],
+        json!(["v1", "v2"])
+    );
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::GET,
+        host,
+        "/v2/hello-world/manifests/v3",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    // writeEnabled:false on v1: skopeo's push over it is refused, nothing moves.
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world/_tags/v1",
+        Some(json!({"writeEnabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let out = push("v1").await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(&format!("unknown: {DISALLOWED}")),
+        "{}",
+        out.stderr
+    );
+    // The same refusal on the wire.
+    let (s, _, body) = call(
+        &em,
+        admin,
+        Method::DELETE,
+        host,
+        "/acr/v1/hello-world/_tags/v1",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, body),
+        (
+            405,
+            json!({"errors": [{"code": "REGISTRY_DISALLOWED_OPERATION", "message": DISALLOWED, "detail": {}}]})
+        )
+    );
+
+    // deleteEnabled:false on the repository: skopeo delete is refused.
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world",
+        Some(json!({"deleteEnabled": false, "writeEnabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let out = skopeo(vec![
+        "delete".into(),
+        "--creds".into(),
+        creds.clone(),
+        format!("docker://{host}/hello-world:v2"),
+    ])
+    .await;
+    assert!(!out.ok);
+    // skopeo prints the body as the registry sent it.
+    let refusal = json!({"errors": [{"code": "REGISTRY_DISALLOWED_OPERATION", "message": DISALLOWED, "detail": {}}]});
+    let expected = format!(
+        "Failed to delete /v2/hello-world/manifests/{digest}: {} (405 Method Not Allowed)",
+        serde_json::to_string(&refusal)
+            .unwrap()
+            .replace('"', "\\\"")
+    );
+    assert!(out.stderr.contains(&expected), "{expected}\n{}", out.stderr);
+
+    // az acr repository delete meets the same lock.
+    let az = Az::new(&em, Mode::Transparent).await;
+    assert!(az.login(CLIENT_SECRET).await.ok);
+    let out = az
+        .run(&words(
+            "acr repository delete -n lockreg --repository hello-world --yes",
+        ))
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(&format!("Error: {DISALLOWED}.")),
+        "{}",
+        out.stderr
+    );
+
+    // readEnabled:false on the repository: skopeo's pull is refused.
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world",
+        Some(json!({"readEnabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let to = tempfile::tempdir().unwrap();
+    let out = skopeo(vec![
+        "copy".into(),
+        "--src-creds".into(),
+        creds.clone(),
+        image.clone(),
+        format!("oci:{}:v1", to.path().display()),
+    ])
+    .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(&format!("unknown: {DISALLOWED}")),
+        "{}",
+        out.stderr
+    );
+
+    // Unlocked, all of it goes through.
+    let (s, _, repo) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world",
+        Some(json!({"readEnabled": true, "deleteEnabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        repo["changeableAttributes"],
+        json!({"deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": true})
+    );
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world/_tags/v1",
+        Some(json!({"writeEnabled": true})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let out = az
+        .run(&words(
+            "acr repository delete -n lockreg --repository hello-world --yes",
+        ))
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+
+    // Bad attribute bodies: a 400, nothing changed.
+    let out = push("v1").await;
+    assert!(out.ok, "{}", out.stderr);
+    for bad in [
+        json!({"writeEnabled": "no"}),
+        json!({"locked": true}),
+        json!([]),
+    ] {
+        let (s, _, body) = call(
+            &em,
+            admin,
+            Method::PATCH,
+            host,
+            "/acr/v1/hello-world/_tags/v1",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}: {body}");
+    }
+    let (_, _, tag) = call(
+        &em,
+        admin,
+        Method::GET,
+        host,
+        "/acr/v1/hello-world/_tags/v1",
+        None,
+    )
+    .await;
+    assert_eq!(tag["tag"]["changeableAttributes"]["writeEnabled"], true);
+}
