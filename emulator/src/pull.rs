@@ -286,15 +286,17 @@ fn pull_as(
         trace.step(
             "locks",
             false,
-            format!("readEnabled is false on {locked}: the registry refuses the pull ({message})"),
+            format!(
+                "readEnabled is false on {}: the registry refuses the pull ({message})",
+                locked.what
+            ),
         );
         trace.fix = Some(format!(
-            "az acr repository update -n {name} {locked} --read-enabled true"
+            "az acr repository update -n {name} {} --read-enabled true",
+            locked.arg
         ));
-        return Err(PullFailure::Denied(format!(
-            "GET \"https://{}/v2/{}/manifests/{}\": unknown: {message}",
-            image.host, image.repository, image.reference
-        )));
+        // As the Docker engine reports the registry's refusal (an unknown error code).
+        return Err(PullFailure::Denied(format!("unknown: {message}")));
     }
     fetched(trace, fetch(state, &reg, image))
 }
@@ -407,9 +409,13 @@ fn fetched(
 }
 
 /// The read lock (`readEnabled:false`, [`crate::oci::acr_meta`]) that refuses
-/// pulling `image` from registry `reg`: the `az acr repository update`
-/// argument naming the locked repository, tag or manifest.
-fn read_lock(state: &AppState, reg: &str, image: &ImageRef) -> Option<String> {
+/// pulling `image` from registry `reg`: what is locked, and how
+/// `az acr repository update` names it.
+fn read_lock(
+    state: &AppState,
+    reg: &str,
+    image: &ImageRef,
+) -> Option<crate::oci::acr_meta::Locked> {
     let by_tag = parse_digest(&image.reference).is_none();
     let digest = if by_tag {
         let key = format!("{reg}/{}/{}", image.repository, image.reference);

@@ -653,3 +653,105 @@ async fn locks_refuse_skopeo_and_az() {
     .await;
     assert_eq!(tag["tag"]["changeableAttributes"]["writeEnabled"], true);
 }
+
+/// The Docker engine meets the locks: a push over a write-locked tag and a
+/// pull of a read-locked one are refused with ACR's text.
+#[tokio::test]
+async fn docker_push_and_pull_refused_by_locks() {
+    use crate::docker::Dockerd;
+    let em = Emulator::start();
+    let az = registry(&em, "dlockreg").await;
+    let engine = Dockerd::start(&em);
+    let env = engine.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = az
+        .run_with_env(&["acr", "login", "-n", "dlockreg"], &env)
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+    let image = "dlockreg.azurecr.io/hello:v1";
+    engine.build(image, "one\n", "linux/amd64").await;
+    engine.ok(&["push", image]).await;
+
+    az.ok(&words(
+        "acr repository update -n dlockreg --image hello:v1 --write-enabled false -o none",
+    ))
+    .await;
+    engine.build(image, "two\n", "linux/amd64").await;
+    let out = engine.docker(&["push", image], None).await;
+    assert!(!out.ok);
+    // As ACR's docs show docker's refusal of a push to a locked tag.
+    assert_eq!(
+        out.stderr,
+        format!("unknown: {DISALLOWED}\n"),
+        "{}",
+        out.stdout
+    );
+
+    az.ok(&words(
+        "acr repository update -n dlockreg --image hello:v1 --write-enabled true --read-enabled false -o none",
+    ))
+    .await;
+    engine.ok(&["rmi", "-f", image]).await;
+    let out = engine.docker(&["pull", image], None).await;
+    assert!(!out.ok);
+    assert_eq!(
+        out.stderr,
+        format!("Error response from daemon: unknown: {DISALLOWED}\n")
+    );
+    az.ok(&words(
+        "acr repository update -n dlockreg --image hello:v1 --read-enabled true -o none",
+    ))
+    .await;
+    engine.ok(&["pull", image]).await;
+}
+
+/// ACI pulls through the one pull sequence: a read-locked repository fails
+/// the group with the engine's refusal in its events, the trace names the
+/// lock and its fix, and the fix, run as printed, lets the next group pull.
+#[tokio::test]
+async fn aci_pull_of_a_read_locked_image() {
+    let em = Emulator::start();
+    let (az, userid, spid) = crate::aci::setup(&em, "acilock01").await;
+    crate::aci::grant_acrpull(&az, "acilock01", &spid).await;
+    az.ok(&words(
+        "acr repository update -n acilock01 --repository hello-world --read-enabled false -o none",
+    ))
+    .await;
+    let image = "acilock01.azurecr.io/hello-world:v1";
+    let out =
+        crate::aci::create_with_identity(&az, "locked", image, &userid, &["-o", "json"]).await;
+    assert!(!out.ok);
+    let failed = format!(
+        "Failed to pull image \"{image}\": rpc error: code Unknown desc Error response from daemon: unknown: {DISALLOWED}"
+    );
+    assert!(out.stderr.contains(&failed), "{}", out.stderr);
+    let cg = az
+        .json(&words("container show -g myResourceGroup -n locked"))
+        .await;
+    assert_eq!(cg["provisioningState"], "Failed");
+    let events = cg["containers"][0]["instanceView"]["events"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Pulling", "Failed", "BackOff"]);
+    assert_eq!(events[1]["message"], failed.as_str());
+
+    let group = format!(
+        "/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/containerGroups/locked",
+        crate::harness::SUBSCRIPTION
+    );
+    let text = em.explain(&["--format", "text", &group]);
+    for needle in [
+        "✓ authorize",
+        &format!(
+            "✗ locks        readEnabled is false on repository 'hello-world': the registry refuses the pull ({DISALLOWED})"
+        ),
+        "fix: az acr repository update -n acilock01 --repository hello-world --read-enabled true",
+    ] {
+        assert!(text.contains(needle), "{needle}\n---\n{text}");
+    }
+    crate::aci::run_fix(&az, &text).await;
+    let out =
+        crate::aci::create_with_identity(&az, "unlocked", image, &userid, &["-o", "json"]).await;
+    assert!(out.ok, "{}", out.stderr);
+}

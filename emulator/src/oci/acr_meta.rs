@@ -99,19 +99,29 @@ pub fn repository_row<R: Rows + ?Sized>(
     rows.get(REPOSITORIES, &format!("{registry}/{repo}"))
 }
 
+/// A locked object: what it is (`repository 'x'`, `tag 'x:t'`, `manifest
+/// 'x@d'`) and the `az acr repository update` argument that names it.
+#[derive(Debug, PartialEq)]
+pub struct Locked {
+    pub what: String,
+    pub arg: String,
+}
+
 /// The lock that refuses reading manifest `digest` of `{registry}/{repo}`
-/// (reached through `tag`, when by tag): the `az acr repository update`
-/// argument naming the locked object (`--repository x`, `--image x:t`,
-/// `--image x@d`), or `None` when it may be read.
+/// (reached through `tag`, when by tag), or `None` when it may be read.
 pub fn read_lock<R: Rows + ?Sized>(
     rows: &R,
     registry: &str,
     repo: &str,
     tag: Option<&str>,
     digest: &str,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<Locked>> {
+    let locked = |what: String, arg: String| Ok(Some(Locked { what, arg }));
     if refuses(repository_row(rows, registry, repo)?.as_ref(), Op::Read) {
-        return Ok(Some(format!("--repository {repo}")));
+        return locked(
+            format!("repository '{repo}'"),
+            format!("--repository {repo}"),
+        );
     }
     if let Some(t) = tag
         && refuses(
@@ -120,14 +130,17 @@ pub fn read_lock<R: Rows + ?Sized>(
             Op::Read,
         )
     {
-        return Ok(Some(format!("--image {repo}:{t}")));
+        return locked(format!("tag '{repo}:{t}'"), format!("--image {repo}:{t}"));
     }
     if refuses(
         rows.get(tables::MANIFESTS, &format!("{registry}/{repo}/{digest}"))?
             .as_ref(),
         Op::Read,
     ) {
-        return Ok(Some(format!("--image {repo}@{digest}")));
+        return locked(
+            format!("manifest '{repo}@{digest}'"),
+            format!("--image {repo}@{digest}"),
+        );
     }
     Ok(None)
 }
