@@ -295,8 +295,7 @@ fn pull_as(
             "az acr repository update -n {name} {} --read-enabled true",
             locked.arg
         ));
-        // As the Docker engine reports the registry's refusal (an unknown error code).
-        return Err(PullFailure::Denied(format!("unknown: {message}")));
+        return Err(locked_refusal());
     }
     fetched(trace, fetch(state, &reg, image))
 }
@@ -408,10 +407,19 @@ fn fetched(
     r
 }
 
+/// A read lock's refusal, as the Docker engine reports the registry's 405
+/// `REGISTRY_DISALLOWED_OPERATION` (a code it does not know: `unknown:`).
+pub(crate) fn locked_refusal() -> PullFailure {
+    PullFailure::Denied(format!(
+        "unknown: {}",
+        crate::oci::acr_meta::disallowed().message
+    ))
+}
+
 /// The read lock (`readEnabled:false`, [`crate::oci::acr_meta`]) that refuses
 /// pulling `image` from registry `reg`: what is locked, and how
 /// `az acr repository update` names it.
-fn read_lock(
+pub(crate) fn read_lock(
     state: &AppState,
     reg: &str,
     image: &ImageRef,
@@ -450,6 +458,10 @@ pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<Str
         .ok()
         .flatten()
         .ok_or(PullFailure::Inaccessible)?;
+    // A read lock refuses every puller, as the registry refuses a client.
+    if read_lock(state, reg, image).is_some() {
+        return Err(locked_refusal());
+    }
     let bytes = state
         .blobs
         .read(&digest)

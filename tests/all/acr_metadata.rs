@@ -755,3 +755,49 @@ async fn aci_pull_of_a_read_locked_image() {
         crate::aci::create_with_identity(&az, "unlocked", image, &userid, &["-o", "json"]).await;
     assert!(out.ok, "{}", out.stderr);
 }
+
+/// A task run pulls through the same check: `az acr run` of a read-locked
+/// image fails with the engine's refusal in its log; unlocked, it runs.
+#[tokio::test]
+async fn task_run_pull_of_a_read_locked_image() {
+    let em = Emulator::start();
+    let az = registry(&em, "tasklock01").await;
+    em.push_sample("tasklock01.azurecr.io/hello-world:v1")
+        .unwrap();
+    az.ok(&words(
+        "acr repository update -n tasklock01 --image hello-world:v1 --read-enabled false -o none",
+    ))
+    .await;
+    let run = || {
+        az.run(&[
+            "acr",
+            "run",
+            "--registry",
+            "tasklock01",
+            "--cmd",
+            "$Registry/hello-world:v1",
+            "/dev/null",
+        ])
+    };
+    let out = run().await;
+    assert!(!out.ok, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "Error response from daemon: unknown: {DISALLOWED}"
+        )),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    az.ok(&words(
+        "acr repository update -n tasklock01 --image hello-world:v1 --read-enabled true -o none",
+    ))
+    .await;
+    let out = run().await;
+    assert!(
+        out.ok && out.stdout.contains("v1: Pulling from hello-world"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}

@@ -1430,6 +1430,21 @@ fn pull_base(
         log.raw(&e);
         return Err(e);
     };
+    if let Some(locked) = crate::pull::read_lock(state, &registry_name, &r) {
+        let message = crate::oci::acr_meta::disallowed().message;
+        log.check(
+            "locks",
+            false,
+            format!("pulling {image}: readEnabled is false on {}", locked.what),
+        );
+        log.trace.fix = Some(format!(
+            "az acr repository update -n {registry_name} {} --read-enabled true",
+            locked.arg
+        ));
+        let e = format!("Error response from daemon: unknown: {message}");
+        log.raw(&e);
+        return Err(e);
+    }
     let digest = fetch(state, &registry_name, &r).map_err(|f| {
         let e = match f {
             PullFailure::Inaccessible => format!(
