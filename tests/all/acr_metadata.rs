@@ -793,6 +793,43 @@ async fn task_run_pull_of_a_read_locked_image() {
         "acr repository update -n tasklock01 --image hello-world:v1 --read-enabled true -o none",
     ))
     .await;
+    // A build's push over a write-locked tag is refused the same way.
+    az.ok(&words(
+        "acr repository update -n tasklock01 --image hello-world:v1 --write-enabled false -o none",
+    ))
+    .await;
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM tasklock01.azurecr.io/hello-world:v1\nCOPY app.txt /app/\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("app.txt"), "hello").unwrap();
+    let dir = ctx.path().to_string_lossy().into_owned();
+    let build = az
+        .run(&[
+            "acr",
+            "build",
+            "-r",
+            "tasklock01",
+            "-t",
+            "hello-world:v1",
+            &dir,
+        ])
+        .await;
+    assert!(!build.ok, "{}", build.stdout);
+    let log: Vec<&str> = build.stdout.lines().map(str::trim_end).collect();
+    let refused = format!("unknown: {DISALLOWED}");
+    assert!(
+        log.windows(2).any(|w| w
+            == [
+                "The push refers to repository [tasklock01.azurecr.io/hello-world]",
+                refused.as_str()
+            ]),
+        "{}\n{}",
+        build.stdout,
+        build.stderr
+    );
     let out = run().await;
     assert!(
         out.ok && out.stdout.contains("v1: Pulling from hello-world"),

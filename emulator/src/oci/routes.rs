@@ -569,8 +569,7 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         let key = |rest: &str| format!("{}/{}/{rest}", r.registry, repo);
         let old = tx.get(tables::MANIFESTS, &key(digest))?;
         let subject = doc["subject"]["digest"].as_str();
-        if refuses(acr_meta::repository_row(tx, &r.registry, repo)?.as_ref(), Op::Write)
-            || refuses(old.as_ref(), Op::Write)
+        if acr_meta::write_refused(tx, &r.registry, repo, None, digest)?
             || subject.is_some_and(|s| {
                 tx.get(tables::MANIFESTS, &key(s))
                     .ok()
