@@ -498,7 +498,9 @@ async fn locks_refuse_skopeo_and_az() {
     let out = push("v1").await;
     assert!(!out.ok);
     assert!(
-        out.stderr.contains(&format!("unknown: {DISALLOWED}")),
+        out.stderr.contains(&format!(
+            "msg=\"writing manifest: uploading manifest v1 to {host}/hello-world: unknown: {DISALLOWED}\""
+        )),
         "{}",
         out.stderr
     );
@@ -586,7 +588,9 @@ async fn locks_refuse_skopeo_and_az() {
     .await;
     assert!(!out.ok);
     assert!(
-        out.stderr.contains(&format!("unknown: {DISALLOWED}")),
+        out.stderr.contains(&format!(
+            "msg=\"initializing source {image}: reading manifest v1 in {host}/hello-world: unknown: {DISALLOWED}\""
+        )),
         "{}",
         out.stderr
     );
