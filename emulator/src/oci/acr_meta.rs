@@ -51,10 +51,6 @@ pub const ATTRIBUTES: [&str; 4] = [
     "listEnabled",
 ];
 
-/// `{registry}/{repository}` → `{changeableAttributes}`: a repository's own
-/// attributes (its times and counts come from its manifests and tags).
-pub const REPOSITORIES: &str = "oci_repositories";
-
 /// A row's attributes, in ACR's order, `true` where unset.
 pub fn attributes(row: Option<&Value>) -> Value {
     let mut out = Map::new();
@@ -105,7 +101,7 @@ pub fn repository_row<R: Rows + ?Sized>(
     registry: &str,
     repo: &str,
 ) -> StoreResult<Option<Value>> {
-    rows.get(REPOSITORIES, &format!("{registry}/{repo}"))
+    rows.get(tables::REPOSITORIES, &format!("{registry}/{repo}"))
 }
 
 /// A locked object: what it is (`repository 'x'`, `tag 'x:t'`, `manifest
@@ -351,9 +347,12 @@ pub(super) fn repository_update(ctx: &Ctx, r: &Req, repo: &str, body: &[u8]) -> 
         return Err(OciError::name_unknown(repo));
     }
     let key = format!("{}/{repo}", r.registry);
-    let row = ctx.store.get(REPOSITORIES, &key)?.unwrap_or(json!({}));
+    let row = ctx
+        .store
+        .get(tables::REPOSITORIES, &key)?
+        .unwrap_or(json!({}));
     ctx.store
-        .put(REPOSITORIES, &key, with_attributes(row, &set))?;
+        .put(tables::REPOSITORIES, &key, with_attributes(row, &set))?;
     repository_show(ctx, r, repo)
 }
 
@@ -387,7 +386,7 @@ pub(super) fn repository_delete(ctx: &Ctx, r: &Req, repo: &str) -> Res {
                 tx.delete(tables::BLOB_LINKS, &k)?;
             }
         }
-        tx.delete(REPOSITORIES, &format!("{}/{repo}", r.registry))?;
+        tx.delete(tables::REPOSITORIES, &format!("{}/{repo}", r.registry))?;
         Ok::<_, OciError>(())
     })?;
     let names = |rows: &Rowset| rows.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();

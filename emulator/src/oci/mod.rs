@@ -36,10 +36,17 @@ pub use errors::OciError;
 pub mod tables {
     /// `{registry}/{repo}/{digest}` → `{size}`: blobs a repository can see.
     pub const BLOB_LINKS: &str = "oci_blob_links";
-    /// `{registry}/{repo}/{digest}` → `{mediaType, size, subject, artifactType, annotations}`.
+    /// `{registry}/{repo}/{digest}` → `{mediaType, size, subject, artifactType,
+    /// annotations, createdTime, lastUpdateTime, changeableAttributes?}`.
     pub const MANIFESTS: &str = "oci_manifests";
-    /// `{registry}/{repo}/{tag}` → `{digest}` (tags keep their case).
+    /// `{registry}/{repo}/{tag}` → `{digest, createdTime, lastUpdateTime,
+    /// changeableAttributes?}` (tags keep their case; the times and the
+    /// attributes survive re-pushes, [`super::acr_meta::renewed`]).
     pub const TAGS: &str = "oci_tags";
+    /// `{registry}/{repo}` → `{changeableAttributes}`: a repository's own
+    /// attributes (ACR's locks, [`super::acr_meta`]; its times and counts come
+    /// from its manifests and tags).
+    pub const REPOSITORIES: &str = "oci_repositories";
     /// `{uuid}` → `{registry, repository, offset}`.
     pub const UPLOADS: &str = "oci_uploads";
 }
