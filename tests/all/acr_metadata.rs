@@ -368,7 +368,7 @@ fn sample() -> String {
 async fn locks_refuse_skopeo_and_az() {
     use reqwest::Method;
     let em = Emulator::start();
-    let (_, user, pass) = crate::oci_clients::registry(&em, "lockreg").await;
+    let (id, user, pass) = crate::oci_clients::registry(&em, "lockreg").await;
     let admin = (user.as_str(), pass.as_str());
     let creds = format!("{user}:{pass}");
     let host = "lockreg.azurecr.io";
@@ -656,6 +656,52 @@ async fn locks_refuse_skopeo_and_az() {
     )
     .await;
     assert_eq!(tag["tag"]["changeableAttributes"]["writeEnabled"], true);
+
+    // Deleted and created again under its name, the registry keeps no lock.
+    let (s, _, _) = call(
+        &em,
+        admin,
+        Method::PATCH,
+        host,
+        "/acr/v1/hello-world",
+        Some(json!({"readEnabled": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let owner = em.arm_token().await;
+    let (s, body) = em
+        .arm(
+            &owner,
+            Method::DELETE,
+            &format!("{id}?api-version=2023-07-01"),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 202, "{s} {body}");
+    em.step().await;
+    let (_, user, pass) = crate::oci_clients::registry(&em, "lockreg").await;
+    let creds = format!("{user}:{pass}");
+    let to = format!("docker://{host}/hello-world:v1");
+    let out = skopeo(vec![
+        "copy".into(),
+        "--dest-creds".into(),
+        creds,
+        sample(),
+        to,
+    ])
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    let (s, _, repo) = call(
+        &em,
+        (&user, &pass),
+        Method::GET,
+        host,
+        "/acr/v1/hello-world",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{repo}");
+    assert_eq!(repo["changeableAttributes"]["readEnabled"], true);
 }
 
 /// The Docker engine meets the locks: a push over a write-locked tag and a
