@@ -299,7 +299,11 @@ async fn az_repository_and_manifest_commands() {
         out.stderr
     );
 
-    // A whole repository: what went with it.
+    // A whole repository: what went with it, and the webhook told of each manifest.
+    az.ok(&words(
+        "acr webhook create -r metareg -n hook1 --uri http://localhost:9/hook --actions delete -o none",
+    ))
+    .await;
     let deleted = az
         .json(&words(
             "acr repository delete -n metareg --repository team/app --yes",
@@ -315,6 +319,13 @@ async fn az_repository_and_manifest_commands() {
             .unwrap()
             .starts_with("sha256:")
     );
+    let events = az
+        .json(&words("acr webhook list-events -r metareg -n hook1"))
+        .await;
+    let content = &events[0]["eventRequestMessage"]["content"];
+    assert_eq!(content["action"], "delete", "{events}");
+    assert_eq!(content["target"]["repository"], "team/app");
+    assert_eq!(content["target"]["digest"], deleted["manifestsDeleted"][0]);
     let out = az
         .run(&words(
             "acr repository show -n metareg --repository team/app",

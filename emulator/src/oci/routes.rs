@@ -681,7 +681,7 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
 }
 
 /// The request's host and user agent, as a content change reports them.
-fn origin(r: &Req) -> (String, String) {
+pub(super) fn origin(r: &Req) -> (String, String) {
     let h = |k: http::header::HeaderName| {
         r.headers
             .get(k)
