@@ -392,22 +392,8 @@ pub(super) fn repository_delete(ctx: &Ctx, r: &Req, repo: &str) -> Res {
     // Each manifest deleted reaches the registry's webhooks as a delete would.
     // TODO-fidelity: ACR's webhook reference shows the delete event of a
     // manifest, not one for a whole repository; one event per manifest here.
-    let (from, agent) = super::routes::origin(r);
     for (digest, row) in &manifests {
-        ctx.gate.content_changed(
-            &r.registry,
-            &super::ContentChange {
-                action: "delete",
-                repository: repo,
-                tag: None,
-                digest,
-                media_type: row["mediaType"].as_str().unwrap_or_default(),
-                size: None,
-                method: "DELETE",
-                host: &from,
-                user_agent: &agent,
-            },
-        );
+        super::routes::deleted(ctx, r, repo, digest, row);
     }
     let names = |rows: &Rowset| rows.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     Ok((

@@ -662,6 +662,12 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
         }
         Ok::<_, OciError>(StatusCode::ACCEPTED.into_response())
     })?;
+    deleted(ctx, r, repo, &digest, &meta);
+    Ok(resp)
+}
+
+/// Tell the registry's webhooks manifest `digest` (its row `meta`) was deleted.
+pub(super) fn deleted(ctx: &Ctx, r: &Req, repo: &str, digest: &str, meta: &Value) {
     let (host, agent) = origin(r);
     ctx.gate.content_changed(
         &r.registry,
@@ -669,7 +675,7 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             action: "delete",
             repository: repo,
             tag: None,
-            digest: &digest,
+            digest,
             media_type: meta["mediaType"].as_str().unwrap_or_default(),
             size: None,
             method: "DELETE",
@@ -677,11 +683,10 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             user_agent: &agent,
         },
     );
-    Ok(resp)
 }
 
 /// The request's host and user agent, as a content change reports them.
-pub(super) fn origin(r: &Req) -> (String, String) {
+fn origin(r: &Req) -> (String, String) {
     let h = |k: http::header::HeaderName| {
         r.headers
             .get(k)
