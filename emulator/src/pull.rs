@@ -281,6 +281,22 @@ fn pull_as(
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if let Some(locked) = read_lock(state, &reg, image) {
+        let message = crate::oci::acr_meta::disallowed().message;
+        trace.step(
+            "locks",
+            false,
+            format!(
+                "readEnabled is false on {}: the registry refuses the pull ({message})",
+                locked.what
+            ),
+        );
+        trace.fix = Some(format!(
+            "az acr repository update -n {name} {} --read-enabled true",
+            locked.arg
+        ));
+        return Err(locked_refusal());
+    }
     fetched(trace, fetch(state, &reg, image))
 }
 
@@ -391,6 +407,37 @@ fn fetched(
     r
 }
 
+/// A read lock's refusal, as the Docker engine reports the registry's 405
+/// `REGISTRY_DISALLOWED_OPERATION` (a code it does not know: `unknown:`).
+pub(crate) fn locked_refusal() -> PullFailure {
+    PullFailure::Denied(format!(
+        "unknown: {}",
+        crate::oci::acr_meta::disallowed().message
+    ))
+}
+
+/// The read lock (`readEnabled:false`, [`crate::oci::acr_meta`]) that refuses
+/// pulling `image` from registry `reg`: what is locked, and how
+/// `az acr repository update` names it.
+pub(crate) fn read_lock(
+    state: &AppState,
+    reg: &str,
+    image: &ImageRef,
+) -> Option<crate::oci::acr_meta::Locked> {
+    let by_tag = parse_digest(&image.reference).is_none();
+    let digest = if by_tag {
+        let key = format!("{reg}/{}/{}", image.repository, image.reference);
+        let tag = state.store.get(crate::oci::tables::TAGS, &key).ok()??;
+        tag["digest"].as_str()?.to_string()
+    } else {
+        image.reference.clone()
+    };
+    let tag = by_tag.then_some(image.reference.as_str());
+    crate::oci::acr_meta::read_lock(state.store.as_ref(), reg, &image.repository, tag, &digest)
+        .ok()
+        .flatten()
+}
+
 /// The manifest `image` names in registry `reg`, then every blob it names, by digest.
 pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<String, PullFailure> {
     let key = |rest: &str| format!("{reg}/{}/{rest}", image.repository);
@@ -411,6 +458,10 @@ pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<Str
         .ok()
         .flatten()
         .ok_or(PullFailure::Inaccessible)?;
+    // A read lock refuses every puller, as the registry refuses a client.
+    if read_lock(state, reg, image).is_some() {
+        return Err(locked_refusal());
+    }
     let bytes = state
         .blobs
         .read(&digest)

@@ -86,6 +86,41 @@ pub(crate) async fn setup<'a>(em: &'a Emulator, registry: &str) -> (Az<'a>, Stri
     (az, userid, spid)
 }
 
+/// Run the `fix: az …` line of an explained trace, as printed.
+pub(crate) async fn run_fix(az: &Az<'_>, explained: &str) {
+    let fix = explained
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("fix: az "))
+        .unwrap_or_else(|| panic!("no fix in:\n{explained}"));
+    let args: Vec<&str> = fix.split_whitespace().collect();
+    az.ok(&[args.as_slice(), &["-o", "none"]].concat()).await;
+}
+
+/// `az role assignment create --role acrpull` for principal `spid` on
+/// `registry`; returns the registry's id.
+pub(crate) async fn grant_acrpull(az: &Az<'_>, registry: &str, spid: &str) -> String {
+    let regid = az
+        .ok(&["acr", "show", "-n", registry, "--query", "id", "-o", "tsv"])
+        .await
+        .trim()
+        .to_string();
+    az.ok(&[
+        "role",
+        "assignment",
+        "create",
+        "--assignee",
+        spid,
+        "--scope",
+        &regid,
+        "--role",
+        "acrpull",
+        "-o",
+        "none",
+    ])
+    .await;
+    regid
+}
+
 /// The seed's `az container create --acr-identity <id> --assign-identity <id>` for
 /// group `name` in myResourceGroup, with `extra` arguments after.
 pub(crate) async fn create_with_identity(
@@ -295,34 +330,7 @@ async fn seed_container_create_with_acr_identity() {
 async fn pull_failures_as_aci_reports_them() {
     let em = Emulator::start();
     let (az, userid, spid) = setup(&em, "acireg0002").await;
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "acireg0002",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &regid,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    grant_acrpull(&az, "acireg0002", &spid).await;
     let run = |name: &'static str, image: &'static str, extra: Vec<String>| {
         let az = &az;
         let userid = userid.clone();
@@ -481,34 +489,7 @@ properties:
 async fn container_create_from_the_seed_yaml() {
     let em = Emulator::start();
     let (az, userid, spid) = setup(&em, "acireg0003").await;
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "acireg0003",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &regid,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    grant_acrpull(&az, "acireg0003", &spid).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("my.yaml");
 
@@ -1077,12 +1058,7 @@ async fn explain_a_failed_pull() {
     assert!(mermaid.contains("R-xA: authorize"), "{mermaid}");
 
     // The fix, as printed, works.
-    let fix = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("fix: az "))
-        .unwrap();
-    let args: Vec<&str> = fix.split_whitespace().collect();
-    az.ok(&[args.as_slice(), &["-o", "none"]].concat()).await;
+    run_fix(&az, &text).await;
     let ok = create().await;
     assert!(ok.ok, "{}", ok.stderr);
     let text = explain("text").await;

@@ -10,6 +10,7 @@ mod harness;
 
 mod aci;
 mod acr;
+mod acr_metadata;
 mod acr_tasks;
 mod adversarial;
 mod arm_auth;

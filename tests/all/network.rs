@@ -290,34 +290,7 @@ async fn container_group_in_a_vnet_pulls_through_a_private_endpoint() {
         .await
         .trim()
         .to_string();
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "privreg0001",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &regid,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    let regid = crate::aci::grant_acrpull(&az, "privreg0001", &spid).await;
     // Public access off and no trusted-service bypass: only a private path works.
     az.ok(&[
         "acr",

@@ -125,18 +125,25 @@ pub fn link(
         state.store.put(tables::BLOB_LINKS, &key(d), row.clone())?;
     }
     for (d, row) in &image.manifests {
-        state.store.put(tables::MANIFESTS, &key(d), row.clone())?;
+        // The source's times and locks stay with the source.
+        let mut fresh = row.clone();
+        if let Some(o) = fresh.as_object_mut() {
+            for k in ["createdTime", "lastUpdateTime", "changeableAttributes"] {
+                o.shift_remove(k);
+            }
+        }
+        let old = state.store.get(tables::MANIFESTS, &key(d))?;
+        let renewed = crate::oci::acr_meta::renewed(old.as_ref(), fresh, now);
+        state.store.put(tables::MANIFESTS, &key(d), renewed)?;
     }
     if let Some(t) = tag {
-        let created = state
-            .store
-            .get(tables::TAGS, &key(t))?
-            .and_then(|r| r["createdTime"].as_str().map(str::to_string))
-            .unwrap_or_else(|| now.to_string());
+        // A tag imported over keeps its creation time and its locks (on ACR a
+        // forced import moves a write-locked tag and the lock stays).
+        let old = state.store.get(tables::TAGS, &key(t))?;
         state.store.put(
             tables::TAGS,
             &key(t),
-            json!({"digest": image.digest, "createdTime": created, "lastUpdateTime": now}),
+            crate::oci::acr_meta::renewed(old.as_ref(), json!({"digest": image.digest}), now),
         )?;
     }
     Ok(())

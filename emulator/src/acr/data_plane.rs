@@ -34,6 +34,7 @@ impl Gate for AcrGate {
                 Action::Push => "push",
                 Action::Delete => "delete",
                 Action::MetadataRead => "metadata_read",
+                Action::MetadataWrite => "metadata_write",
             })
             .collect();
         super::tokens::check(

@@ -31,16 +31,21 @@ pub fn link(
             json!({"size": size}),
         )?;
     }
+    // Pushed again, a manifest or a tag keeps its creation time and its locks.
+    let key = format!("{registry}/{repo}/{}", manifest.0);
+    let old = store.get(tables::MANIFESTS, &key)?;
     store.put(
         tables::MANIFESTS,
-        &format!("{registry}/{repo}/{}", manifest.0),
-        json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null}),
+        &key,
+        super::acr_meta::renewed(old.as_ref(), json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null}), now),
     )?;
     if let Some(t) = tag {
+        let key = format!("{registry}/{repo}/{t}");
+        let old = store.get(tables::TAGS, &key)?;
         store.put(
             tables::TAGS,
-            &format!("{registry}/{repo}/{t}"),
-            json!({"digest": manifest.0, "createdTime": now, "lastUpdateTime": now}),
+            &key,
+            super::acr_meta::renewed(old.as_ref(), json!({"digest": manifest.0}), now),
         )?;
     }
     Ok(())

@@ -13,7 +13,7 @@
 //! | `GET /v2/<name>/tags/list?n=&last=` | `tags_list` |
 //! | `GET /v2/_catalog?n=&last=` | `catalog` |
 //! | `GET /v2/<name>/referrers/<digest>?artifactType=` | `referrers` |
-//! | ACR: `GET /acr/v1/<name>/_tags[/<tag>]` | `acr_tags` |
+//! | ACR: `/acr/v1/_catalog`, `/acr/v1/<name>[/_tags[/<tag>]|/_manifests[/<digest>]]` | [`acr_meta`] |
 //!
 //! Digests are sha256 or sha512, as the client addresses content
 //! ([`blobs::Algorithm`]); other algorithms are refused `DIGEST_INVALID`.
@@ -22,6 +22,7 @@
 //! may see which blob, manifests, tags and upload sessions are rows in the
 //! store's `oci_*` tables, keyed `{registry}/{repository}/…`.
 
+pub mod acr_meta;
 pub mod blobs;
 pub mod errors;
 pub mod images;
@@ -35,10 +36,17 @@ pub use errors::OciError;
 pub mod tables {
     /// `{registry}/{repo}/{digest}` → `{size}`: blobs a repository can see.
     pub const BLOB_LINKS: &str = "oci_blob_links";
-    /// `{registry}/{repo}/{digest}` → `{mediaType, size, subject, artifactType, annotations}`.
+    /// `{registry}/{repo}/{digest}` → `{mediaType, size, subject, artifactType,
+    /// annotations, createdTime, lastUpdateTime, changeableAttributes?}`.
     pub const MANIFESTS: &str = "oci_manifests";
-    /// `{registry}/{repo}/{tag}` → `{digest}` (tags keep their case).
+    /// `{registry}/{repo}/{tag}` → `{digest, createdTime, lastUpdateTime,
+    /// changeableAttributes?}` (tags keep their case; the times and the
+    /// attributes survive re-pushes, [`super::acr_meta::renewed`]).
     pub const TAGS: &str = "oci_tags";
+    /// `{registry}/{repo}` → `{changeableAttributes}`: a repository's own
+    /// attributes (ACR's locks, [`super::acr_meta`]; its times and counts come
+    /// from its manifests and tags).
+    pub const REPOSITORIES: &str = "oci_repositories";
     /// `{uuid}` → `{registry, repository, offset}`.
     pub const UPLOADS: &str = "oci_uploads";
 }
@@ -49,8 +57,10 @@ pub enum Action {
     Pull,
     Push,
     Delete,
-    /// ACR's metadata API (`/acr/v1/…`), scope action `metadata_read`.
+    /// ACR's metadata API (`/acr/v1/…`) reads, scope action `metadata_read`.
     MetadataRead,
+    /// ACR's metadata API writes (`PATCH` of attributes), scope action `metadata_write`.
+    MetadataWrite,
 }
 
 /// The check in front of the data plane: network, credentials, permissions.

@@ -13,7 +13,7 @@
 use super::blobs::{Algorithm, Appending, BlobStore, CommitError, is_digest, parse_digest};
 use super::manifest;
 use super::names::{valid_name, valid_tag};
-use super::{Action, Gate, OciError, tables};
+use super::{Action, Gate, OciError, acr_meta, tables};
 use crate::store::Store;
 use axum::Router;
 use axum::body::Body;
@@ -61,17 +61,17 @@ enum Target {
     UploadStart(String),
     Upload(String, String),
     Referrers(String, String),
-    /// ACR's metadata API: `/acr/v1/<name>/_tags[/<tag>]`.
+    /// ACR's metadata API ([`super::acr_meta`]): `/acr/v1/_catalog`,
+    /// `/acr/v1/<name>`, `…/_tags[/<tag>]`, `…/_manifests[/<digest>]`.
+    AcrCatalog,
+    AcrRepository(String),
     AcrTags(String, Option<String>),
+    AcrManifests(String, Option<String>),
 }
 
 fn parse(path: &str) -> Option<Target> {
     if let Some(acr) = path.strip_prefix("/acr/v1/") {
-        if let Some(name) = acr.strip_suffix("/_tags") {
-            return Some(Target::AcrTags(name.into(), None));
-        }
-        let (name, tag) = acr.rsplit_once("/_tags/")?;
-        return (!tag.contains('/')).then(|| Target::AcrTags(name.into(), Some(tag.into())));
+        return parse_acr(acr);
     }
     let rest = path.strip_prefix("/v2")?.trim_start_matches('/');
     if rest.is_empty() {
@@ -109,7 +109,28 @@ fn parse(path: &str) -> Option<Target> {
     None
 }
 
-type Res = Result<Response, OciError>;
+/// A path under `/acr/v1/`.
+fn parse_acr(acr: &str) -> Option<Target> {
+    if acr == "_catalog" {
+        return Some(Target::AcrCatalog);
+    }
+    if let Some(name) = acr.strip_suffix("/_tags") {
+        return Some(Target::AcrTags(name.into(), None));
+    }
+    if let Some(name) = acr.strip_suffix("/_manifests") {
+        return Some(Target::AcrManifests(name.into(), None));
+    }
+    if let Some((name, tag)) = acr.rsplit_once("/_tags/") {
+        return (!tag.contains('/')).then(|| Target::AcrTags(name.into(), Some(tag.into())));
+    }
+    if let Some((name, d)) = acr.rsplit_once("/_manifests/") {
+        return (!d.contains('/')).then(|| Target::AcrManifests(name.into(), Some(d.into())));
+    }
+    // `_deleted/…` (soft delete) and other `_` paths are not repositories.
+    (!acr.starts_with('_')).then(|| Target::AcrRepository(acr.into()))
+}
+
+pub(super) type Res = Result<Response, OciError>;
 
 fn with_api_version(mut r: Response) -> Response {
     r.headers_mut().insert(
@@ -119,30 +140,30 @@ fn with_api_version(mut r: Response) -> Response {
     r
 }
 
-fn header(r: &mut Response, k: &'static str, v: &str) {
+pub(super) fn header(r: &mut Response, k: &'static str, v: &str) {
     if let Ok(v) = HeaderValue::from_str(v) {
         r.headers_mut().insert(k, v);
     }
 }
 
-fn query(uri: &http::Uri) -> Vec<(String, String)> {
+pub(super) fn query(uri: &http::Uri) -> Vec<(String, String)> {
     serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default()
 }
 
-fn q<'a>(qs: &'a [(String, String)], k: &str) -> Option<&'a str> {
+pub(super) fn q<'a>(qs: &'a [(String, String)], k: &str) -> Option<&'a str> {
     qs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
 }
 
 /// The parts of a request handlers read (the body travels separately: it is not `Sync`).
-struct Req {
-    registry: String,
-    method: Method,
-    headers: HeaderMap,
-    uri: http::Uri,
+pub(super) struct Req {
+    pub(super) registry: String,
+    pub(super) method: Method,
+    pub(super) headers: HeaderMap,
+    pub(super) uri: http::Uri,
 }
 
 impl Req {
-    fn key(&self, repo: &str, rest: &str) -> String {
+    pub(super) fn key(&self, repo: &str, rest: &str) -> String {
         format!("{}/{}/{rest}", self.registry, repo)
     }
 }
@@ -181,6 +202,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
         (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, n, peer).await,
         (Target::Upload(n, id), Method::PATCH) => upload_patch(&ctx, &r, body, n, id).await,
         (Target::Upload(n, id), Method::PUT) => upload_put(&ctx, &r, body, n, id).await,
+        (t, Method::PATCH) => attributes_patch(&ctx, &r, body, t).await,
         (_, m) => Err(OciError::unsupported(m.as_str())),
     };
     with_api_version(res.unwrap_or_else(IntoResponse::into_response))
@@ -193,6 +215,12 @@ fn takes_body(target: &Target, method: &Method) -> bool {
         (Target::Manifest(..), &Method::PUT)
             | (Target::UploadStart(_), &Method::POST)
             | (Target::Upload(..), &Method::PATCH | &Method::PUT)
+            | (
+                Target::AcrRepository(_)
+                    | Target::AcrTags(_, Some(_))
+                    | Target::AcrManifests(_, Some(_)),
+                &Method::PATCH
+            )
     )
 }
 
@@ -222,14 +250,16 @@ fn admit(
     };
     // Names are validated before the gate so a malformed name never reaches a scope.
     let repo = match &target {
-        Target::Base | Target::Catalog => None,
+        Target::Base | Target::Catalog | Target::AcrCatalog => None,
         Target::Tags(n)
         | Target::Manifest(n, _)
         | Target::Blob(n, _)
         | Target::UploadStart(n)
         | Target::Upload(n, _)
         | Target::Referrers(n, _)
-        | Target::AcrTags(n, _) => {
+        | Target::AcrRepository(n)
+        | Target::AcrTags(n, _)
+        | Target::AcrManifests(n, _) => {
             if !valid_name(n) {
                 return Err(OciError::name_invalid(n).into_response());
             }
@@ -238,8 +268,14 @@ fn admit(
     };
     let m = &parts.method;
     let actions: &[Action] = match (&target, m) {
-        (Target::Base | Target::Catalog, _) => &[],
-        (Target::AcrTags(..), _) => &[Action::MetadataRead],
+        (Target::Base | Target::Catalog | Target::AcrCatalog, _) => &[],
+        (Target::AcrRepository(_) | Target::AcrTags(..) | Target::AcrManifests(..), m) => {
+            match *m {
+                Method::PATCH => &[Action::MetadataWrite],
+                Method::DELETE => &[Action::Delete],
+                _ => &[Action::MetadataRead],
+            }
+        }
         (_, &Method::GET | &Method::HEAD) => &[Action::Pull],
         (Target::Manifest(..) | Target::Blob(..), &Method::DELETE) => &[Action::Delete],
         _ => &[Action::Pull, Action::Push],
@@ -249,7 +285,7 @@ fn admit(
         peer,
         repo.as_deref(),
         actions,
-        target == Target::Catalog,
+        matches!(target, Target::Catalog | Target::AcrCatalog),
         parts.extensions.get(),
     )?;
     let r = Req {
@@ -274,7 +310,19 @@ fn answer(ctx: &Ctx, r: &Req, target: Target) -> Res {
         (Target::Upload(n, id), Method::GET | Method::HEAD) => upload_status(ctx, r, &n, &id),
         (Target::Upload(n, id), Method::DELETE) => upload_cancel(ctx, r, &n, &id),
         (Target::Referrers(n, d), Method::GET) => referrers(ctx, r, &n, &d),
-        (Target::AcrTags(n, t), Method::GET) => acr_tags(ctx, r, &n, t.as_deref()),
+        (Target::AcrCatalog, Method::GET) => paged(
+            acr_meta::catalog_names(ctx, r)?,
+            r,
+            "/acr/v1/_catalog",
+            "repositories",
+            json!({}),
+        ),
+        (Target::AcrRepository(n), Method::GET) => acr_meta::repository_show(ctx, r, &n),
+        (Target::AcrRepository(n), Method::DELETE) => acr_meta::repository_delete(ctx, r, &n),
+        (Target::AcrTags(n, t), Method::GET) => acr_meta::tags(ctx, r, &n, t.as_deref()),
+        (Target::AcrTags(n, Some(t)), Method::DELETE) => acr_meta::tag_delete(ctx, r, &n, &t),
+        (Target::AcrManifests(n, d), Method::GET) => acr_meta::manifests(ctx, r, &n, d.as_deref()),
+        (Target::AcrManifests(n, Some(d)), Method::DELETE) => manifest_delete(ctx, r, &n, &d),
         (_, m) => Err(OciError::unsupported(m.as_str())),
     }
 }
@@ -320,14 +368,9 @@ fn paged(items: Vec<String>, r: &Req, path: &str, field: &str, extra: Value) -> 
     Ok(resp)
 }
 
+/// Repositories with `listEnabled:false` are left out ([`acr_meta`]).
 fn catalog(ctx: &Ctx, r: &Req) -> Res {
-    let prefix = format!("{}/", r.registry);
-    let mut repos = Vec::new();
-    for (k, _) in ctx.store.scan(tables::MANIFESTS, &prefix)? {
-        if let Some((repo, _)) = k[prefix.len()..].rsplit_once('/') {
-            repos.push(repo.to_string());
-        }
-    }
+    let repos = acr_meta::catalog_names(ctx, r)?;
     paged(repos, r, "/v2/_catalog", "repositories", json!({}))
 }
 
@@ -336,10 +379,11 @@ fn tags_list(ctx: &Ctx, r: &Req, repo: &str) -> Res {
     let rows = ctx.store.scan(tables::TAGS, &prefix)?;
     let tags: Vec<String> = rows
         .iter()
+        .filter(|(_, v)| acr_meta::enabled(Some(v), "listEnabled"))
         .map(|(k, _)| k[prefix.len()..].to_string())
         .filter(|t| !t.contains('/'))
         .collect();
-    if tags.is_empty() && ctx.store.scan(tables::MANIFESTS, &prefix)?.is_empty() {
+    if rows.is_empty() && ctx.store.scan(tables::MANIFESTS, &prefix)?.is_empty() {
         return Err(OciError::name_unknown(repo));
     }
     paged(
@@ -386,79 +430,16 @@ fn referrers(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     Ok(resp)
 }
 
-/// ACR's tag metadata (`az acr repository show-tags`): `{registry, imageName, tags: [{name, digest, …}]}`,
-/// `n`/`last`/`orderby` (`timedesc`, `timeasc`) with a `Link` header; one tag → `{registry, imageName, tag}`.
-fn acr_tags(ctx: &Ctx, r: &Req, repo: &str, tag: Option<&str>) -> Res {
-    let host = r
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let prefix = r.key(repo, "");
-    let describe = |name: &str, row: &Value| {
-        json!({
-            "name": name, "digest": row["digest"], "createdTime": row["createdTime"], "lastUpdateTime": row["lastUpdateTime"], "signed": false,
-            "changeableAttributes": {"deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": true},
-        })
-    };
-    if let Some(t) = tag {
-        let row = ctx
-            .store
-            .get(tables::TAGS, &r.key(repo, t))?
-            .ok_or_else(|| OciError::manifest_unknown_tag(t))?;
-        return Ok(axum::Json(
-            json!({"registry": host, "imageName": repo, "tag": describe(t, &row)}),
-        )
-        .into_response());
-    }
-    let rows = ctx.store.scan(tables::TAGS, &prefix)?;
-    if rows.is_empty() {
-        return Err(OciError::name_unknown(repo));
-    }
-    let qs = query(&r.uri);
-    let mut tags: Vec<(String, Value)> = rows
-        .into_iter()
-        .map(|(k, v)| (k[prefix.len()..].to_string(), v))
-        .filter(|(n, _)| !n.contains('/'))
-        .collect();
-    match q(&qs, "orderby") {
-        Some("timedesc") => tags.sort_by(|a, b| {
-            b.1["lastUpdateTime"]
-                .as_str()
-                .cmp(&a.1["lastUpdateTime"].as_str())
-        }),
-        Some("timeasc") => tags.sort_by(|a, b| {
-            a.1["lastUpdateTime"]
-                .as_str()
-                .cmp(&b.1["lastUpdateTime"].as_str())
-        }),
-        _ => tags.sort_by(|a, b| a.0.cmp(&b.0)),
-    }
-    if let Some(last) = q(&qs, "last")
-        && let Some(i) = tags.iter().position(|(n, _)| n == last)
-    {
-        tags.drain(..=i);
-    }
-    let n: Option<usize> = q(&qs, "n").and_then(|n| n.parse().ok());
-    let more = n.is_some_and(|n| tags.len() > n);
-    if let Some(n) = n {
-        tags.truncate(n);
-    }
-    let list: Vec<Value> = tags.iter().map(|(n, v)| describe(n, v)).collect();
-    let mut resp =
-        axum::Json(json!({"registry": host, "imageName": repo, "tags": list})).into_response();
-    if more && let (Some(n), Some((l, _))) = (n, tags.last()) {
-        header(
-            &mut resp,
-            "link",
-            &format!("</acr/v1/{repo}/_tags?last={l}&n={n}>; rel=\"next\""),
-        );
-    }
-    Ok(resp)
+/// `PATCH` of a repository's, a tag's or a manifest's attributes ([`acr_meta`]).
+async fn attributes_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, target: Target) -> Res {
+    let bytes = read_limited(body, 64 * 1024).await?;
+    off(ctx, r, move |ctx, r| match target {
+        Target::AcrRepository(n) => acr_meta::repository_update(ctx, r, &n, &bytes),
+        Target::AcrTags(n, Some(t)) => acr_meta::tag_update(ctx, r, &n, &t, &bytes),
+        Target::AcrManifests(n, Some(d)) => acr_meta::manifest_update(ctx, r, &n, &d, &bytes),
+        _ => Err(OciError::unsupported("PATCH")),
+    })
+    .await
 }
 
 // ---- manifests -----------------------------------------------------------
@@ -497,6 +478,10 @@ fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, V
 
 fn manifest_get(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
     let (digest, meta) = resolve(ctx, r, repo, reference)?;
+    let tag = (!is_digest(reference)).then_some(reference);
+    if acr_meta::read_lock(ctx.store.as_ref(), &r.registry, repo, tag, &digest)?.is_some() {
+        return Err(acr_meta::disallowed());
+    }
     let bytes = ctx.blobs.read(&digest)?;
     let media_type = meta["mediaType"]
         .as_str()
@@ -576,18 +561,42 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
     ctx.blobs
         .put_with(Algorithm::of(&m.digest).unwrap_or(Algorithm::Sha256), bytes)?;
     let (doc, digest) = (&m.doc, &m.digest);
-    // The manifest and its tags: all, or none.
+    let now = crate::clock::arm_timestamp(ctx.clock.now());
+    // The manifest and its tags: all, or none; refused whole when a lock
+    // stands in the way (the repository's, the manifest's, a tag's, the subject's).
     ctx.store.transaction(|tx| {
+        use acr_meta::{Op, refuses};
+        let key = |rest: &str| format!("{}/{}/{rest}", r.registry, repo);
+        let old = tx.get(tables::MANIFESTS, &key(digest))?;
+        let subject = doc["subject"]["digest"].as_str();
+        if acr_meta::write_refused(tx, &r.registry, repo, None, digest)?
+            || subject.is_some_and(|s| {
+                tx.get(tables::MANIFESTS, &key(s))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|row| refuses(Some(&row), Op::Write))
+            })
+        {
+            return Err(acr_meta::disallowed());
+        }
         tx.put(
             tables::MANIFESTS,
-            &format!("{}/{}/{digest}", r.registry, repo),
-            json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
+            &key(digest),
+            acr_meta::renewed(
+                old.as_ref(),
+                json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
+                &now,
+            ),
         )?;
         for t in &tags {
+            let old = tx.get(tables::TAGS, &key(t))?;
+            if refuses(old.as_ref(), Op::Write) {
+                return Err(acr_meta::disallowed());
+            }
             tx.put(
                 tables::TAGS,
-                &format!("{}/{}/{t}", r.registry, repo),
-                json!({"digest": digest}),
+                &key(t),
+                acr_meta::renewed(old.as_ref(), json!({"digest": digest}), &now),
             )?;
         }
         Ok::<_, OciError>(())
@@ -642,6 +651,7 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
         ));
     }
     let (digest, meta) = resolve(ctx, r, repo, reference)?;
+    acr_meta::check_manifest_delete(ctx.store.as_ref(), &r.registry, repo, &digest)?;
     // The manifest and the tags naming it: all, or none.
     let resp = ctx.store.transaction(|tx| {
         tx.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
@@ -652,6 +662,12 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
         }
         Ok::<_, OciError>(StatusCode::ACCEPTED.into_response())
     })?;
+    deleted(ctx, r, repo, &digest, &meta);
+    Ok(resp)
+}
+
+/// Tell the registry's webhooks manifest `digest` (its row `meta`) was deleted.
+pub(super) fn deleted(ctx: &Ctx, r: &Req, repo: &str, digest: &str, meta: &Value) {
     let (host, agent) = origin(r);
     ctx.gate.content_changed(
         &r.registry,
@@ -659,7 +675,7 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             action: "delete",
             repository: repo,
             tag: None,
-            digest: &digest,
+            digest,
             media_type: meta["mediaType"].as_str().unwrap_or_default(),
             size: None,
             method: "DELETE",
@@ -667,7 +683,6 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             user_agent: &agent,
         },
     );
-    Ok(resp)
 }
 
 /// The request's host and user agent, as a content change reports them.
@@ -710,6 +725,10 @@ const STREAM_CHUNK: usize = 256 * 1024;
 fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
         return Err(OciError::digest_invalid("malformed digest"));
+    }
+    let locks = acr_meta::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
+    if acr_meta::refuses(locks.as_ref(), acr_meta::Op::Read) {
+        return Err(acr_meta::disallowed());
     }
     if ctx
         .store
@@ -779,6 +798,10 @@ fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
 fn blob_delete(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
         return Err(OciError::digest_invalid("malformed digest"));
+    }
+    let locks = acr_meta::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
+    if acr_meta::refuses(locks.as_ref(), acr_meta::Op::Delete) {
+        return Err(acr_meta::disallowed());
     }
     match ctx.store.delete(tables::BLOB_LINKS, &r.key(repo, digest))? {
         Some(_) => Ok(StatusCode::ACCEPTED.into_response()),

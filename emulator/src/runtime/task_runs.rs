@@ -956,9 +956,30 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let digest = crate::oci::blobs::digest_of(&b.manifest);
+    // The registry's locks ([`crate::oci::acr_meta`]) refuse the push as they refuse docker's.
+    if crate::oci::acr_meta::write_refused(ctx.state.store.as_ref(), &reg, repo, Some(tag), &digest)
+        .unwrap_or(true)
+    {
+        log.check(
+            "locks",
+            false,
+            format!(
+                "writeEnabled is false on {server}/{repo}:{tag} (its tag, manifest or repository)"
+            ),
+        );
+        log.trace.fix = Some(format!(
+            "az acr repository update -n {reg} --image {repo}:{tag} --write-enabled true (or --repository {repo})"
+        ));
+        log.raw(&format!("The push refers to repository [{server}/{repo}]"));
+        log.raw(&format!(
+            "unknown: {}",
+            crate::oci::acr_meta::disallowed().message
+        ));
+        return Err(format!("failed to push image {full}"));
+    }
     store_image(ctx.state, &reg, repo, tag, b, &ctx.created)
         .map_err(|e| format!("failed to push image {full}: {e}"))?;
-    let digest = crate::oci::blobs::digest_of(&b.manifest);
     log.raw(&format!("The push refers to repository [{server}/{repo}]"));
     log.raw(&format!(
         "{tag}: digest: {digest} size: {}",
@@ -1430,6 +1451,21 @@ fn pull_base(
         log.raw(&e);
         return Err(e);
     };
+    if let Some(locked) = crate::pull::read_lock(state, &registry_name, &r) {
+        let message = crate::oci::acr_meta::disallowed().message;
+        log.check(
+            "locks",
+            false,
+            format!("pulling {image}: readEnabled is false on {}", locked.what),
+        );
+        log.trace.fix = Some(format!(
+            "az acr repository update -n {registry_name} {} --read-enabled true",
+            locked.arg
+        ));
+        let e = format!("Error response from daemon: unknown: {message}");
+        log.raw(&e);
+        return Err(e);
+    }
     let digest = fetch(state, &registry_name, &r).map_err(|f| {
         let e = match f {
             PullFailure::Inaccessible => format!(

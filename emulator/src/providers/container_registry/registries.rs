@@ -458,6 +458,7 @@ fn registry_removed(r: &Removal) -> Result<(), ArmError> {
         crate::oci::tables::TAGS,
         crate::oci::tables::MANIFESTS,
         crate::oci::tables::BLOB_LINKS,
+        crate::oci::tables::REPOSITORIES,
     ] {
         for (k, _) in state.store.scan(table, &content)? {
             state.store.delete(table, &k)?;
