@@ -417,6 +417,20 @@ async fn nsg_rules_are_validated_shown_and_updated() {
         "1024-65535",
     ];
     ok(rule("create", "ranges", wide).await);
+    // NRP's short IPv4 forms: `test_network_nsg`'s recording stores "789" and "1234" as sent.
+    let short: &[&str] = &[
+        "--priority",
+        "1000",
+        "--source-address-prefixes",
+        "789",
+        "--destination-address-prefixes",
+        "1234",
+    ];
+    let created = ok(rule("create", "short", short).await);
+    assert_eq!(created["sourceAddressPrefix"], "789");
+    assert_eq!(created["destinationAddressPrefix"], "1234");
+    let deleted = rule("delete", "short", &[]).await;
+    assert!(deleted.ok, "{}", deleted.stderr);
     let updated = ok(rule("update", "web", &["--priority", "200", "--access", "Deny"]).await);
     assert_eq!(updated["priority"], 200);
     assert_eq!(updated["access"], "Deny");

@@ -276,13 +276,13 @@ const SERVICE_TAGS: &[&str] = &[
 /// `*`, an IPv4 address or CIDR block, an IPv6 one, or a service tag.
 fn address_prefix(v: &str) -> bool {
     let v = v.trim();
-    if v == "*" || v.parse::<Ipv4Addr>().is_ok() || v.parse::<std::net::Ipv6Addr>().is_ok() {
+    if v == "*" || ipv4(v) || v.parse::<std::net::Ipv6Addr>().is_ok() {
         return true;
     }
     if let Some((a, len)) = v.split_once('/') {
         let len: Option<u8> = len.parse().ok();
-        return match (a.parse::<Ipv4Addr>(), a.parse::<std::net::Ipv6Addr>(), len) {
-            (Ok(_), _, Some(l)) => l <= 32,
+        return match (ipv4(a), a.parse::<std::net::Ipv6Addr>(), len) {
+            (true, _, Some(l)) => l <= 32,
             (_, Ok(_), Some(l)) => l <= 128,
             _ => false,
         };
@@ -295,6 +295,29 @@ fn address_prefix(v: &str) -> bool {
                 .strip_prefix(&format!("{tag}."))
                 .is_some_and(|r| !r.is_empty())
     })
+}
+
+/// An IPv4 address as NRP reads one: dotted quad, or the shorter forms
+/// `a`, `a.b`, `a.b.c` whose last part fills the remaining bytes (`1234` is
+/// 0.0.4.210). azure-cli's `test_network_nsg` recording has NRP storing a
+/// rule with `sourceAddressPrefix: "789"` and `destinationAddressPrefix: "1234"`.
+fn ipv4(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() > 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 10)
+    {
+        return false;
+    }
+    let Some((last, leading)) = parts.split_last() else {
+        return false;
+    };
+    let room = 8 * (5 - parts.len() as u32);
+    leading
+        .iter()
+        .all(|p| p.parse::<u32>().is_ok_and(|n| n <= 255))
+        && last.parse::<u64>().is_ok_and(|n| n < 1u64 << room)
 }
 
 /// Quoted in pulumi/pulumi-azure-native#3051 and DataBiosphere/terra-workspace-manager#502:
@@ -735,12 +758,21 @@ mod tests {
             "internet",
             "Storage.WestUS",
             "AzureFrontDoor.Backend",
+            // NRP's shorter IPv4 forms (the recording's "789" and "1234").
+            "789",
+            "1234",
+            "10.65535",
+            "4294967295",
+            "10.0.0.0/8",
         ] {
             assert!(address_prefix(ok), "{ok}");
         }
         for bad in [
             "any",
             "10.0.0.256",
+            "4294967296",
+            "1.2.3.4.5",
+            "1..2",
             "10.0.0.0/33",
             "10.0.0.0/",
             "Storage.",
