@@ -22,7 +22,9 @@
 //! - [`providers`]: the ARM front door (route → authenticate → authorize →
 //!   dispatch), the spec-driven layer ([`providers::by_spec`]) and one module per
 //!   resource provider holding Azure's rules for its types.
-//! - [`oci`]: the registries' OCI distribution data plane, and [`public_registry`]
+//! - [`oci`]: the registries' OCI distribution data plane (`oci::routes`, ACR's
+//!   `/acr/v1` in `oci::acr_meta`) over the registry content the domain
+//!   services share (`oci::{blobs, manifest, images, locks, tables}`), and [`public_registry`]
 //!   the offline public registries' (mcr.microsoft.com, Docker Hub); [`storage`]: the Blob
 //!   Storage slice task logs are streamed from (signed SAS links).
 //!
@@ -95,12 +97,14 @@ mod layers {
         "clock.rs",
     ];
     // (The OCI plane's upload purge and router are still reached from
-    // `maintenance` and `acr`: the next step of this split.)
+    // `maintenance` and `acr`: the next step of this split. The registry
+    // content in `oci` — blobs, manifests, images, locks, tables — is below.)
     const PLANES: &[&str] = &[
         "crate::providers",
         "crate::admin",
         "crate::server",
         "crate::seed",
+        "crate::oci::acr_meta",
     ];
 
     fn sources(p: &Path, out: &mut Vec<std::path::PathBuf>) {

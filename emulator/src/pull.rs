@@ -282,7 +282,7 @@ fn pull_as(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if let Some(locked) = read_lock(state, &reg, image) {
-        let message = crate::oci::acr_meta::disallowed().message;
+        let message = crate::oci::locks::disallowed().message;
         trace.step(
             "locks",
             false,
@@ -412,7 +412,7 @@ fn fetched(
 pub(crate) fn locked_refusal() -> PullFailure {
     PullFailure::Denied(format!(
         "unknown: {}",
-        crate::oci::acr_meta::disallowed().message
+        crate::oci::locks::disallowed().message
     ))
 }
 
@@ -423,7 +423,7 @@ pub(crate) fn read_lock(
     state: &AppState,
     reg: &str,
     image: &ImageRef,
-) -> Option<crate::oci::acr_meta::Locked> {
+) -> Option<crate::oci::locks::Locked> {
     let by_tag = parse_digest(&image.reference).is_none();
     let digest = if by_tag {
         let key = format!("{reg}/{}/{}", image.repository, image.reference);
@@ -433,7 +433,7 @@ pub(crate) fn read_lock(
         image.reference.clone()
     };
     let tag = by_tag.then_some(image.reference.as_str());
-    crate::oci::acr_meta::read_lock(state.store.as_ref(), reg, &image.repository, tag, &digest)
+    crate::oci::locks::read_lock(state.store.as_ref(), reg, &image.repository, tag, &digest)
         .ok()
         .flatten()
 }

@@ -133,7 +133,7 @@ pub fn link(
             }
         }
         let old = state.store.get(tables::MANIFESTS, &key(d))?;
-        let renewed = crate::oci::acr_meta::renewed(old.as_ref(), fresh, now);
+        let renewed = crate::oci::locks::renewed(old.as_ref(), fresh, now);
         state.store.put(tables::MANIFESTS, &key(d), renewed)?;
     }
     if let Some(t) = tag {
@@ -143,7 +143,7 @@ pub fn link(
         state.store.put(
             tables::TAGS,
             &key(t),
-            crate::oci::acr_meta::renewed(old.as_ref(), json!({"digest": image.digest}), now),
+            crate::oci::locks::renewed(old.as_ref(), json!({"digest": image.digest}), now),
         )?;
     }
     Ok(())

@@ -37,7 +37,7 @@ pub fn link(
     store.put(
         tables::MANIFESTS,
         &key,
-        super::acr_meta::renewed(old.as_ref(), json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null}), now),
+        super::locks::renewed(old.as_ref(), json!({"mediaType": MANIFEST_TYPE, "size": manifest.1, "subject": null, "artifactType": null, "annotations": null}), now),
     )?;
     if let Some(t) = tag {
         let key = format!("{registry}/{repo}/{t}");
@@ -45,7 +45,7 @@ pub fn link(
         store.put(
             tables::TAGS,
             &key,
-            super::acr_meta::renewed(old.as_ref(), json!({"digest": manifest.0}), now),
+            super::locks::renewed(old.as_ref(), json!({"digest": manifest.0}), now),
         )?;
     }
     Ok(())

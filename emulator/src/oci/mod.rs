@@ -26,6 +26,7 @@ pub mod acr_meta;
 pub mod blobs;
 pub mod errors;
 pub mod images;
+pub mod locks;
 pub mod manifest;
 pub mod names;
 pub mod routes;
@@ -41,7 +42,7 @@ pub mod tables {
     pub const MANIFESTS: &str = "oci_manifests";
     /// `{registry}/{repo}/{tag}` → `{digest, createdTime, lastUpdateTime,
     /// changeableAttributes?}` (tags keep their case; the times and the
-    /// attributes survive re-pushes, [`super::acr_meta::renewed`]).
+    /// attributes survive re-pushes, [`super::locks::renewed`]).
     pub const TAGS: &str = "oci_tags";
     /// `{registry}/{repo}` → `{changeableAttributes}`: a repository's own
     /// attributes (ACR's locks, [`super::acr_meta`]; its times and counts come

@@ -13,7 +13,7 @@
 use super::blobs::{Algorithm, Appending, BlobStore, CommitError, is_digest, parse_digest};
 use super::manifest;
 use super::names::{valid_name, valid_tag};
-use super::{Action, Gate, OciError, acr_meta, tables};
+use super::{Action, Gate, OciError, acr_meta, locks, tables};
 use crate::store::Store;
 use axum::Router;
 use axum::body::Body;
@@ -379,7 +379,7 @@ fn tags_list(ctx: &Ctx, r: &Req, repo: &str) -> Res {
     let rows = ctx.store.scan(tables::TAGS, &prefix)?;
     let tags: Vec<String> = rows
         .iter()
-        .filter(|(_, v)| acr_meta::enabled(Some(v), "listEnabled"))
+        .filter(|(_, v)| locks::enabled(Some(v), "listEnabled"))
         .map(|(k, _)| k[prefix.len()..].to_string())
         .filter(|t| !t.contains('/'))
         .collect();
@@ -479,8 +479,8 @@ fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, V
 fn manifest_get(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
     let (digest, meta) = resolve(ctx, r, repo, reference)?;
     let tag = (!is_digest(reference)).then_some(reference);
-    if acr_meta::read_lock(ctx.store.as_ref(), &r.registry, repo, tag, &digest)?.is_some() {
-        return Err(acr_meta::disallowed());
+    if locks::read_lock(ctx.store.as_ref(), &r.registry, repo, tag, &digest)?.is_some() {
+        return Err(locks::disallowed());
     }
     let bytes = ctx.blobs.read(&digest)?;
     let media_type = meta["mediaType"]
@@ -565,11 +565,11 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
     // The manifest and its tags: all, or none; refused whole when a lock
     // stands in the way (the repository's, the manifest's, a tag's, the subject's).
     ctx.store.transaction(|tx| {
-        use acr_meta::{Op, refuses};
+        use super::locks::{Op, refuses};
         let key = |rest: &str| format!("{}/{}/{rest}", r.registry, repo);
         let old = tx.get(tables::MANIFESTS, &key(digest))?;
         let subject = doc["subject"]["digest"].as_str();
-        if acr_meta::write_refused(tx, &r.registry, repo, None, digest)?
+        if locks::write_refused(tx, &r.registry, repo, None, digest)?
             || subject.is_some_and(|s| {
                 tx.get(tables::MANIFESTS, &key(s))
                     .ok()
@@ -577,12 +577,12 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
                     .is_some_and(|row| refuses(Some(&row), Op::Write))
             })
         {
-            return Err(acr_meta::disallowed());
+            return Err(locks::disallowed());
         }
         tx.put(
             tables::MANIFESTS,
             &key(digest),
-            acr_meta::renewed(
+            locks::renewed(
                 old.as_ref(),
                 json!({"mediaType": m.media_type, "size": bytes.len(), "subject": doc.get("subject").cloned().unwrap_or(Value::Null), "artifactType": m.artifact_type, "annotations": doc.get("annotations").cloned().unwrap_or(Value::Null)}),
                 &now,
@@ -591,12 +591,12 @@ fn store_manifest(ctx: &Ctx, r: &Req, bytes: &[u8], repo: &str, reference: &str)
         for t in &tags {
             let old = tx.get(tables::TAGS, &key(t))?;
             if refuses(old.as_ref(), Op::Write) {
-                return Err(acr_meta::disallowed());
+                return Err(locks::disallowed());
             }
             tx.put(
                 tables::TAGS,
                 &key(t),
-                acr_meta::renewed(old.as_ref(), json!({"digest": digest}), &now),
+                locks::renewed(old.as_ref(), json!({"digest": digest}), &now),
             )?;
         }
         Ok::<_, OciError>(())
@@ -651,7 +651,7 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
         ));
     }
     let (digest, meta) = resolve(ctx, r, repo, reference)?;
-    acr_meta::check_manifest_delete(ctx.store.as_ref(), &r.registry, repo, &digest)?;
+    locks::check_manifest_delete(ctx.store.as_ref(), &r.registry, repo, &digest)?;
     // The manifest and the tags naming it: all, or none.
     let resp = ctx.store.transaction(|tx| {
         tx.delete(tables::MANIFESTS, &r.key(repo, &digest))?;
@@ -726,9 +726,9 @@ fn blob_get(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
         return Err(OciError::digest_invalid("malformed digest"));
     }
-    let locks = acr_meta::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
-    if acr_meta::refuses(locks.as_ref(), acr_meta::Op::Read) {
-        return Err(acr_meta::disallowed());
+    let locks = locks::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
+    if locks::refuses(locks.as_ref(), locks::Op::Read) {
+        return Err(locks::disallowed());
     }
     if ctx
         .store
@@ -799,9 +799,9 @@ fn blob_delete(ctx: &Ctx, r: &Req, repo: &str, digest: &str) -> Res {
     if parse_digest(digest).is_none() {
         return Err(OciError::digest_invalid("malformed digest"));
     }
-    let locks = acr_meta::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
-    if acr_meta::refuses(locks.as_ref(), acr_meta::Op::Delete) {
-        return Err(acr_meta::disallowed());
+    let locks = locks::repository_row(ctx.store.as_ref(), &r.registry, repo)?;
+    if locks::refuses(locks.as_ref(), locks::Op::Delete) {
+        return Err(locks::disallowed());
     }
     match ctx.store.delete(tables::BLOB_LINKS, &r.key(repo, digest))? {
         Some(_) => Ok(StatusCode::ACCEPTED.into_response()),

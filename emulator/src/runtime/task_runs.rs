@@ -958,7 +958,7 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
         .to_ascii_lowercase();
     let digest = crate::oci::blobs::digest_of(&b.manifest);
     // The registry's locks ([`crate::oci::acr_meta`]) refuse the push as they refuse docker's.
-    if crate::oci::acr_meta::write_refused(ctx.state.store.as_ref(), &reg, repo, Some(tag), &digest)
+    if crate::oci::locks::write_refused(ctx.state.store.as_ref(), &reg, repo, Some(tag), &digest)
         .unwrap_or(true)
     {
         log.check(
@@ -974,7 +974,7 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
         log.raw(&format!("The push refers to repository [{server}/{repo}]"));
         log.raw(&format!(
             "unknown: {}",
-            crate::oci::acr_meta::disallowed().message
+            crate::oci::locks::disallowed().message
         ));
         return Err(format!("failed to push image {full}"));
     }
@@ -1452,7 +1452,7 @@ fn pull_base(
         return Err(e);
     };
     if let Some(locked) = crate::pull::read_lock(state, &registry_name, &r) {
-        let message = crate::oci::acr_meta::disallowed().message;
+        let message = crate::oci::locks::disallowed().message;
         log.check(
             "locks",
             false,
