@@ -213,6 +213,11 @@ async fn seed_container_create_with_acr_identity() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(events, ["Pulling", "Pulled", "Created", "Started"]);
+    // Nothing runs, and the event a user reads says so.
+    assert_eq!(
+        c["instanceView"]["events"][3]["message"],
+        "Started container (simulated by azemu: nothing was executed)"
+    );
     // az sends no resources when --cpu/--memory are omitted: ACI defaults them.
     assert_eq!(c["resources"]["requests"]["cpu"], json!(1.0));
     assert_eq!(c["resources"]["requests"]["memoryInGb"], json!(1.5));

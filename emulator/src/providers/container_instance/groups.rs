@@ -34,6 +34,10 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
+/// The `Started` event's message: ACI's ("Started container"), with the
+/// simulation said where a user reads it (`az container show`).
+const SIMULATED_START: &str = "Started container (simulated by azemu: nothing was executed)";
+
 pub const TYPE: &str = "Microsoft.ContainerInstance/containerGroups";
 
 pub const GROUPS: Behaviour = Behaviour {
@@ -522,7 +526,8 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));
                 events.push(event("Created", "Created container".into(), "Normal", &now));
-                events.push(event("Started", "Started container".into(), "Normal", &now));
+                // ACI's event, labelled: nothing runs (the container's logs say so too).
+                events.push(event("Started", SIMULATED_START.into(), "Normal", &now));
                 c["properties"]["instanceView"] = json!({"restartCount": 0, "currentState": {"state": "Running", "startTime": now, "detailStatus": ""}, "events": events});
             }
             Err(PullFailure::Unreachable) => {
