@@ -446,6 +446,30 @@ async fn locks_refuse_skopeo_and_az() {
     assert_eq!(page["tags"][0]["name"], "v1");
     assert_eq!(page["tags"].as_array().unwrap().len(), 1);
     assert_eq!(link, None);
+    // By name, `last` is a place in the order even when no tag has that name.
+    for (last, expected) in [
+        ("v1", vec!["v2", "v3"]),
+        ("v15", vec!["v2", "v3"]),
+        ("zz", vec![]),
+    ] {
+        let (s, _, page) = call(
+            &em,
+            admin,
+            Method::GET,
+            host,
+            &format!("/acr/v1/hello-world/_tags?last={last}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{page}");
+        let names: Vec<&str> = page["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "last={last}");
+    }
 
     // listEnabled:false: out of the lists, still there by name.
     let (s, _, tag) = call(

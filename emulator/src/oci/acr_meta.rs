@@ -238,10 +238,18 @@ fn page(mut rows: Rowset, r: &Req) -> (Rowset, bool, Option<usize>) {
         Some("timeasc") => rows.sort_by_key(|(_, v)| time(v)),
         _ => rows.sort_by(|a, b| a.0.cmp(&b.0)),
     }
-    if let Some(last) = q(&qs, "last")
-        && let Some(i) = rows.iter().position(|(n, _)| n == last)
-    {
-        rows.drain(..=i);
+    let by_time = matches!(q(&qs, "orderby"), Some("timedesc" | "timeasc"));
+    match q(&qs, "last") {
+        // By name, `last` is a place in the order, present or not (as `/v2/`
+        // tag lists and the catalog read it).
+        Some(last) if !by_time => rows.retain(|(n, _)| n.as_str() > last),
+        // By time, it names the item the previous page ended with.
+        Some(last) => {
+            if let Some(i) = rows.iter().position(|(n, _)| n == last) {
+                rows.drain(..=i);
+            }
+        }
+        None => {}
     }
     let n: Option<usize> = q(&qs, "n").and_then(|n| n.parse().ok());
     let more = n.is_some_and(|n| rows.len() > n);
