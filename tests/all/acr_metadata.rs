@@ -4,7 +4,7 @@
 //! carries as each refusing client meets them: docker, skopeo, az and ACI.
 
 use crate::az::{Az, Mode};
-use crate::harness::{CLIENT_SECRET, Emulator, words};
+use crate::harness::{CLIENT_SECRET, Emulator, names, words};
 use serde_json::{Value, json};
 
 /// ACR's refusal of an operation on a locked object (Azure/azure-sdk-for-net#22827).
@@ -422,13 +422,7 @@ async fn locks_refuse_skopeo_and_az() {
     )
     .await;
     assert_eq!(s, 200, "{page}");
-    let names: Vec<&str> = page["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["v3", "v2"]);
+    assert_eq!(names(&page["tags"]), ["v3", "v2"]);
     let digest = page["tags"][0]["digest"].as_str().unwrap().to_string();
     assert_eq!(
         link.as_deref(),
@@ -462,13 +456,7 @@ async fn locks_refuse_skopeo_and_az() {
         )
         .await;
         assert_eq!(s, 200, "{page}");
-        let names: Vec<&str> = page["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, expected, "last={last}");
+        assert_eq!(names(&page["tags"]), expected, "last={last}");
     }
 
     // listEnabled:false: out of the lists, still there by name.
