@@ -51,27 +51,7 @@ async fn seed_prerequisites(az: &Az<'_>, em: &Emulator, registry: &str, tag: &st
         .unwrap();
     let identity = az.identity_create("myResourceGroup", "myACRId").await;
     let spid = identity["principalId"].as_str().unwrap().to_string();
-    let registry_id = az
-        .ok(&[
-            "acr", "show", "--name", registry, "--query", "id", "--output", "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &registry_id,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    crate::aci::grant_acrpull(az, registry, &spid).await;
     spid
 }
 

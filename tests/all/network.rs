@@ -678,20 +678,6 @@ async fn private_endpoint_in_a_peered_vnet() {
         "none",
     ])
     .await;
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "peerreg0001",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
     az.ok(&[
         "identity", "create", "-g", "hub", "-n", "puller", "-o", "none",
     ])
@@ -719,20 +705,7 @@ async fn private_endpoint_in_a_peered_vnet() {
         .await
         .trim()
         .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &regid,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    let regid = crate::aci::grant_acrpull(&az, "peerreg0001", &spid).await;
     // The endpoint lives in the hub; the group in a spoke.
     az.ok(&[
         "network",
@@ -1076,20 +1049,6 @@ async fn a_dns_zone_group_registers_the_endpoint() {
         "none",
     ])
     .await;
-    let regid = az
-        .ok(&[
-            "acr",
-            "show",
-            "-n",
-            "zonereg0001",
-            "--query",
-            "id",
-            "-o",
-            "tsv",
-        ])
-        .await
-        .trim()
-        .to_string();
     az.ok(&[
         "identity", "create", "-g", "zg", "-n", "puller", "-o", "none",
     ])
@@ -1117,20 +1076,7 @@ async fn a_dns_zone_group_registers_the_endpoint() {
         .await
         .trim()
         .to_string();
-    az.ok(&[
-        "role",
-        "assignment",
-        "create",
-        "--assignee",
-        &spid,
-        "--scope",
-        &regid,
-        "--role",
-        "acrpull",
-        "-o",
-        "none",
-    ])
-    .await;
+    let regid = crate::aci::grant_acrpull(&az, "zonereg0001", &spid).await;
     az.ok(&[
         "network",
         "vnet",
