@@ -79,7 +79,8 @@ fn with_attributes(mut row: Value, set: &Map<String, Value>) -> Value {
 pub(super) fn catalog_names(ctx: &Ctx, r: &Req) -> Result<Vec<String>, OciError> {
     let prefix = format!("{}/", r.registry);
     let mut repos: Vec<String> = Vec::new();
-    for (k, _) in ctx.store.scan(tables::MANIFESTS, &prefix)? {
+    // Keys only: a repository is named by its manifests' keys.
+    for k in ctx.store.keys(tables::MANIFESTS, &prefix)? {
         if let Some((repo, _)) = k[prefix.len()..].rsplit_once('/')
             && repos.last().is_none_or(|l| l != repo)
         {
