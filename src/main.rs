@@ -5,6 +5,7 @@
 //!   clients at a running emulator.
 //! - `azemu push` pushes an image through ACR's auth flow.
 //! - `azemu state export|import` writes or restores a whole world.
+//! - `azemu doctor` checks what breaks first runs, each problem with its fix.
 
 use anyhow::Context;
 use azemu_emulator::config::well_known;
@@ -13,6 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod doctor;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +47,9 @@ enum Command {
     /// Inject failures and latency into a running emulator (the control API's /_emulator/faults).
     #[command(subcommand)]
     Faults(FaultsCmd),
+    /// Check what breaks first runs (the emulator, its CA, trust in az, Python, Node and
+    /// Docker, proxy variables, instance discovery, clock skew); exits 1 on any problem.
+    Doctor(DataDir),
 }
 
 #[derive(Subcommand)]
@@ -305,6 +311,12 @@ fn main() -> anyhow::Result<()> {
         Command::State(c) => state(c),
         Command::Explain(e) => tokio::runtime::Runtime::new()?.block_on(explain(e)),
         Command::Faults(f) => tokio::runtime::Runtime::new()?.block_on(faults(f)),
+        Command::Doctor(d) => {
+            if !tokio::runtime::Runtime::new()?.block_on(doctor::run(&d.data_dir))? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Scenario(ScenarioCmd::Run { path, jobs }) => {
             tokio::runtime::Runtime::new()?.block_on(scenarios(&path, jobs.max(1)))
         }

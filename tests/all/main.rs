@@ -22,6 +22,7 @@ mod console;
 mod control_api;
 mod deployments;
 mod docker;
+mod doctor;
 mod entra;
 mod fidelity;
 mod flat_cost;
