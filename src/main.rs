@@ -448,10 +448,22 @@ fn state(c: StateCmd) -> anyhow::Result<()> {
             )
         })?;
     let blobs = azemu_emulator::oci::blobs::BlobStore::open(data_dir.join("registry"))?;
-    let s = match &c {
-        StateCmd::Export { out, .. } => snapshot::export(&store, &blobs, out)?,
-        StateCmd::Import { from, .. } => snapshot::import(&store, &blobs, from)?,
+    let bar = bytes_bar(if import {
+        "checking blobs"
+    } else {
+        "exporting blobs"
+    });
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
     };
+    let s = match &c {
+        StateCmd::Export { out, .. } => snapshot::export_reporting(&store, &blobs, out, &progress)?,
+        StateCmd::Import { from, .. } => {
+            snapshot::import_reporting(&store, &blobs, from, &progress)?
+        }
+    };
+    bar.finish_and_clear();
     println!(
         "{} {} tables, {} rows, {} blobs",
         if import { "imported" } else { "exported" },
@@ -767,7 +779,21 @@ async fn push(p: PushCmd) -> anyhow::Result<()> {
             }
         }
     };
-    let client = RegistryClient::new(http, &server, auth);
+    let bar = bytes_bar("pushing");
+    let shown = bar.clone();
+    let client = RegistryClient::new(http, &server, auth).on_progress(move |p| match p {
+        azemu_client::oci::Progress::Planned { bytes, .. } => shown.set_length(bytes),
+        azemu_client::oci::Progress::Blob {
+            digest,
+            bytes,
+            existed,
+        } => {
+            let short = digest.get(..19).unwrap_or(&digest);
+            let what = if existed { "already there" } else { "pushed" };
+            shown.set_message(format!("{short} {what}"));
+            shown.inc(bytes);
+        }
+    });
     // A tarball is unpacked first; then an OCI layout (index.json) or a `docker save` archive (manifest.json).
     let unpacked;
     let dir: &Path = if p.source.is_file() {
@@ -789,8 +815,22 @@ async fn push(p: PushCmd) -> anyhow::Result<()> {
             p.source.display()
         );
     };
+    bar.finish_and_clear();
     println!("pushed {server}/{repo}:{tag}@{digest}");
     Ok(())
+}
+
+/// A progress bar in bytes on stderr, drawn only when stderr is a terminal.
+fn bytes_bar(what: &str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:20}} {{bytes}}/{{total_bytes}} {{msg}}"
+        ))
+        .expect("a valid template"),
+    );
+    bar
 }
 
 fn shell_quote(s: &str) -> String {

@@ -26,6 +26,20 @@ pub struct RegistryClient {
     /// `myreg.azurecr.io`
     pub login_server: String,
     auth: RegistryAuth,
+    progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
+}
+
+/// What a push has done so far, for a progress display (`RegistryClient::on_progress`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The image's blobs, before any is sent: how many, and their bytes.
+    Planned { blobs: usize, bytes: u64 },
+    /// One blob is in the repository: sent now, or there already (`existed`).
+    Blob {
+        digest: String,
+        bytes: u64,
+        existed: bool,
+    },
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -55,6 +69,19 @@ impl RegistryClient {
             http,
             login_server: login_server.to_ascii_lowercase(),
             auth,
+            progress: None,
+        }
+    }
+
+    /// Report pushes' progress to `f` (the CLI draws a bar with it).
+    pub fn on_progress(mut self, f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    fn report(&self, p: Progress) {
+        if let Some(f) = &self.progress {
+            f(p);
         }
     }
 
@@ -121,6 +148,11 @@ impl RegistryClient {
         bytes: Vec<u8>,
     ) -> Result<String, Error> {
         let digest = sha256_digest(&bytes);
+        let done = |existed| Progress::Blob {
+            digest: digest.clone(),
+            bytes: bytes.len() as u64,
+            existed,
+        };
         let head = self
             .http
             .head(self.url(&format!("/v2/{repo}/blobs/{digest}")))
@@ -128,6 +160,7 @@ impl RegistryClient {
             .send()
             .await?;
         if head.status().is_success() {
+            self.report(done(true));
             return Ok(digest);
         }
         let start = self
@@ -151,6 +184,7 @@ impl RegistryClient {
             self.url(&location)
         };
         let sep = if location.contains('?') { '&' } else { '?' };
+        let sent = done(false);
         let put = self
             .http
             .put(format!("{location}{sep}digest={digest}"))
@@ -162,6 +196,7 @@ impl RegistryClient {
         if put.status() != reqwest::StatusCode::CREATED {
             return Err(oci_error(put).await);
         }
+        self.report(sent);
         Ok(digest)
     }
 
@@ -360,8 +395,13 @@ impl RegistryClient {
         let token = self
             .access_token(&format!("repository:{repo}:pull,push"))
             .await?;
+        let mut paths = Vec::new();
         for d in blobs_of(&manifest) {
-            let bytes = read(&blob_path(d)?)?;
+            paths.push((d, blob_path(d)?));
+        }
+        self.plan(paths.iter().map(|(_, p)| p.as_path()));
+        for (d, path) in paths {
+            let bytes = read(&path)?;
             let pushed = self.push_blob(&token, repo, bytes).await?;
             if pushed != d {
                 return Err(protocol(format!(
@@ -375,6 +415,17 @@ impl RegistryClient {
 }
 
 impl RegistryClient {
+    /// Report the blobs a push will send (files; a missing one counts 0 and fails later).
+    fn plan<'p>(&self, files: impl Iterator<Item = &'p Path>) {
+        let sizes: Vec<u64> = files
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect();
+        self.report(Progress::Planned {
+            blobs: sizes.len(),
+            bytes: sizes.iter().sum(),
+        });
+    }
+
     /// Push what `docker save` writes (`manifest.json` with `Config` and
     /// `Layers`, unpacked into `dir`) as a Docker v2 schema 2 image `repo:tag`.
     pub async fn push_docker_archive(
@@ -393,23 +444,27 @@ impl RegistryClient {
         let token = self
             .access_token(&format!("repository:{repo}:pull,push"))
             .await?;
-        let config_bytes = read(
-            &dir.join(
-                entry["Config"]
-                    .as_str()
-                    .ok_or_else(|| protocol("manifest.json: no Config"))?,
-            ),
-        )?;
-        let config_len = config_bytes.len();
-        let config = self.push_blob(&token, repo, config_bytes).await?;
-        let mut layers = Vec::new();
-        for l in entry["Layers"]
+        let config_path = dir.join(
+            entry["Config"]
+                .as_str()
+                .ok_or_else(|| protocol("manifest.json: no Config"))?,
+        );
+        let layer_paths: Vec<std::path::PathBuf> = entry["Layers"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-        {
-            let bytes = read(&dir.join(l))?;
+            .map(|l| dir.join(l))
+            .collect();
+        self.plan(
+            std::iter::once(config_path.as_path()).chain(layer_paths.iter().map(|p| p.as_path())),
+        );
+        let config_bytes = read(&config_path)?;
+        let config_len = config_bytes.len();
+        let config = self.push_blob(&token, repo, config_bytes).await?;
+        let mut layers = Vec::new();
+        for l in &layer_paths {
+            let bytes = read(l)?;
             let size = bytes.len();
             let digest = self.push_blob(&token, repo, bytes).await?;
             layers.push(serde_json::json!({"mediaType": "application/vnd.docker.image.rootfs.diff.tar", "size": size, "digest": digest}));

@@ -469,6 +469,108 @@ fn azemu(args: &[&str]) -> std::process::Output {
         .expect("run azemu")
 }
 
+/// Resource group `group` holding a Basic registry `registry` with `properties`; the ARM token used.
+async fn group_with_registry(
+    em: &Emulator,
+    group: &str,
+    registry: &str,
+    properties: serde_json::Value,
+) -> String {
+    use reqwest::Method;
+    let rg = format!("/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/{group}");
+    let token = em.arm_token().await;
+    let body = serde_json::json!({"location": "eastus"});
+    em.arm(
+        &token,
+        Method::PUT,
+        &format!("{rg}?api-version=2024-07-01"),
+        Some(body),
+    )
+    .await;
+    let (s, _) = em
+        .arm(
+            &token,
+            Method::PUT,
+            &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}?api-version=2023-07-01"),
+            Some(serde_json::json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": properties})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    token
+}
+
+/// `azemu <args>` under a pseudo-terminal (util-linux `script`): what the terminal showed.
+fn azemu_on_a_terminal(args: &[&str]) -> String {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_azemu"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .expect("run script");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    shown
+}
+
+/// `azemu push` and `azemu state export|import` draw a progress bar (bytes of
+/// blobs) on a terminal, and print only their result when output is not one.
+#[tokio::test]
+async fn long_commands_show_progress_on_a_terminal_only() {
+    use serde_json::json;
+    let em = Emulator::start();
+    group_with_registry(&em, "bars", "barsreg", json!({})).await;
+    let dir = em.data_dir().to_string_lossy().into_owned();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/images/hello-world");
+    let push = |tag: &str| {
+        [
+            "push",
+            "--data-dir",
+            &dir,
+            sample,
+            &format!("barsreg.azurecr.io/hello:{tag}"),
+        ]
+        .map(String::from)
+    };
+    let piped = azemu(&push("v1").each_ref().map(String::as_str));
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&piped.stdout)
+            .starts_with("pushed barsreg.azurecr.io/hello:v1@sha256:")
+    );
+    // The sample's three blobs are there already: the bar counts them, all 410 bytes.
+    let shown = azemu_on_a_terminal(&push("v2").each_ref().map(String::as_str));
+    assert!(shown.contains("pushing "), "{shown}");
+    assert!(shown.contains("410 B/410 B sha256:"), "{shown}");
+    assert!(shown.contains(" already there"), "{shown}");
+    let (_, data) = em.terminate();
+
+    let out = tempfile::tempdir().unwrap();
+    let snap = out.path().join("snap").to_string_lossy().into_owned();
+    let data = data.path().to_string_lossy().into_owned();
+    let shown = azemu_on_a_terminal(&["state", "export", "--data-dir", &data, &snap]);
+    assert!(shown.contains("exporting blobs "), "{shown}");
+    // The three blobs and the manifest.
+    assert!(shown.contains("811 B/811 B"), "{shown}");
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh = fresh.path().to_string_lossy().into_owned();
+    let piped = azemu(&["state", "import", "--data-dir", &fresh, &snap]);
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert!(String::from_utf8_lossy(&piped.stdout).starts_with("imported "));
+}
+
 /// `azemu state export` → `import` into a fresh data dir → `export` again:
 /// byte-identical files; and the imported world works (an identity, a pushed image).
 /// Exporting under a running emulator is refused with a clear reason.
@@ -478,29 +580,14 @@ async fn state_export_import_round_trip() {
     use serde_json::json;
     let rg = "/subscriptions/a2e0a2e0-0000-4000-8000-000000000002/resourceGroups/snap";
     let em = Emulator::start();
-    let token = em.arm_token().await;
-    em.arm(
-        &token,
-        Method::PUT,
-        &format!("{rg}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus"})),
-    )
-    .await;
+    let token =
+        group_with_registry(&em, "snap", "snapreg", json!({"adminUserEnabled": true})).await;
     let (s, ident) = em
         .arm(
             &token,
             Method::PUT,
             &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/kept?api-version=2023-01-31"),
             Some(json!({"location": "eastus"})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    let (s, _) = em
-        .arm(
-            &token,
-            Method::PUT,
-            &format!("{rg}/providers/Microsoft.ContainerRegistry/registries/snapreg?api-version=2023-07-01"),
-            Some(json!({"location": "eastus", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": true}})),
         )
         .await;
     assert_eq!(s, 201);

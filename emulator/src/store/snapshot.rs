@@ -51,7 +51,24 @@ pub fn referenced_blobs(store: &dyn Store) -> anyhow::Result<BTreeSet<String>> {
 }
 
 /// Write the world in `store` and `blobs` to `dir` (created; must be empty or absent).
+/// How far a snapshot's blobs have got: called with (bytes done, bytes in all)
+/// after each blob, for a progress display.
+pub type Progress<'a> = &'a dyn Fn(u64, u64);
+
+/// No progress display.
+pub const QUIET: Progress<'static> = &|_, _| {};
+
 pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Result<Summary> {
+    export_reporting(store, blobs, dir, QUIET)
+}
+
+/// [`export`], reporting its blobs' progress.
+pub fn export_reporting(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    dir: &Path,
+    progress: Progress,
+) -> anyhow::Result<Summary> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         anyhow::bail!("{} is not empty", dir.display());
     }
@@ -84,8 +101,12 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
     text.push('\n');
     std::fs::write(dir.join("state.json"), text)?;
     let digests = referenced_blobs(store)?;
+    let total = digests.iter().filter_map(|d| blobs.size(d)).sum();
+    let mut done = 0;
     for d in &digests {
         let bytes = blobs.read(d)?;
+        done += bytes.len() as u64;
+        progress(done, total);
         // referenced_blobs keeps only digests parse_digest accepts: `<known algorithm>:<hex>`.
         let (algorithm, hex) = d.split_once(':').unwrap_or_default();
         std::fs::write(dir.join("blobs").join(algorithm).join(hex), bytes)?;
@@ -102,7 +123,17 @@ pub fn export(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Resul
 /// Every blob is checked against its digest before anything is written, and
 /// the rows are written in one transaction.
 pub fn import(store: &dyn Store, blobs: &BlobStore, dir: &Path) -> anyhow::Result<Summary> {
-    let snap = Snapshot::read(dir)?;
+    import_reporting(store, blobs, dir, QUIET)
+}
+
+/// [`import`], reporting the progress of checking its blobs.
+pub fn import_reporting(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    dir: &Path,
+    progress: Progress,
+) -> anyhow::Result<Summary> {
+    let snap = Snapshot::read_reporting(dir, progress)?;
     store.transaction(|_| {
         if !store.tables()?.is_empty() {
             anyhow::bail!("the data dir already holds state: import into a fresh one");
@@ -120,13 +151,18 @@ pub struct Snapshot {
 impl Snapshot {
     /// Read `dir` (written by [`export`]): its format, its rows, every blob checked against its digest.
     pub fn read(dir: &Path) -> anyhow::Result<Snapshot> {
+        Snapshot::read_reporting(dir, QUIET)
+    }
+
+    /// [`Snapshot::read`], reporting the progress of checking its blobs.
+    pub fn read_reporting(dir: &Path, progress: Progress) -> anyhow::Result<Snapshot> {
         let text = std::fs::read(dir.join("state.json"))
             .map_err(|e| anyhow::anyhow!("reading {}/state.json: {e}", dir.display()))?;
         let doc: Value = serde_json::from_slice(&text)?;
         if doc["format"] != FORMAT {
             anyhow::bail!("not an azemu snapshot (format {})", doc["format"]);
         }
-        let mut files = Vec::new();
+        let mut found = Vec::new();
         for a in Algorithm::ALL {
             let blob_dir = dir.join("blobs").join(a.name());
             if !blob_dir.exists() {
@@ -134,14 +170,21 @@ impl Snapshot {
             }
             for e in std::fs::read_dir(&blob_dir)? {
                 let e = e?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                let bytes = std::fs::read(e.path())?;
-                let want = format!("{}:{name}", a.name());
-                if digest_with(a, &bytes) != want {
-                    anyhow::bail!("blob {want} does not match its content");
-                }
-                files.push((a, bytes));
+                found.push((a, e.path(), e.metadata()?.len()));
             }
+        }
+        let total = found.iter().map(|(_, _, len)| len).sum();
+        let (mut files, mut done) = (Vec::new(), 0);
+        for (a, path, _) in found {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let bytes = std::fs::read(&path)?;
+            let want = format!("{}:{name}", a.name());
+            if digest_with(a, &bytes) != want {
+                anyhow::bail!("blob {want} does not match its content");
+            }
+            done += bytes.len() as u64;
+            progress(done, total);
+            files.push((a, bytes));
         }
         Ok(Snapshot {
             tables: doc["tables"].as_object().cloned().unwrap_or_default(),
