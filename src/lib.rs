@@ -17,6 +17,11 @@
 
 pub mod scenario;
 
+/// The README's Rust blocks run as doctests: its library quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use azemu_emulator::{AppState, Config, RunningServer};
 use std::path::PathBuf;
 use std::time::Duration;

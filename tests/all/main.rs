@@ -38,6 +38,7 @@ mod network;
 mod oci_clients;
 mod oci_conformance;
 mod python_sdk;
+mod readme;
 mod route_authz;
 mod scenarios;
 mod scheduler;
