@@ -431,17 +431,39 @@ async fn docker(port: u16, dir: &Path) -> Outcome {
         );
     }
     let proxy = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if is_local(&proxy, port) {
-        return Outcome::Ok(format!(
-            "Docker: the engine's proxy is the emulator ({proxy})"
-        ));
-    }
-    let bundle: PathBuf = dir.join("ca-bundle.pem");
-    Outcome::Fail(
+    // A pull from a registry no one has made: past TLS, azemu answers "not found";
+    // an engine that does not trust its CA stops at the certificate.
+    let trusted = || {
+        let probe = Command::new("docker")
+            .args(["pull", "azemudoctorprobe.azurecr.io/probe:doctor"])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        let err = String::from_utf8_lossy(&probe.stderr).into_owned();
+        Some((!err.contains("x509") && !err.contains("certificate"), err))
+    };
+    let problem = if !is_local(&proxy, port) {
         format!(
             "Docker: the engine's HTTPS proxy is {}: docker push/pull to *.azurecr.io go to the internet",
             if proxy.is_empty() { "unset" } else { &proxy }
-        ),
+        )
+    } else {
+        match trusted() {
+            Some((true, _)) => {
+                return Outcome::Ok(format!(
+                    "Docker: the engine's proxy is the emulator ({proxy}), and it trusts its CA"
+                ));
+            }
+            Some((false, err)) => format!(
+                "Docker: the engine goes through the emulator but does not trust its CA: {}",
+                err.trim()
+            ),
+            None => return Outcome::Skip("Docker: docker pull could not run".into()),
+        }
+    };
+    let bundle: PathBuf = dir.join("ca-bundle.pem");
+    Outcome::Fail(
+        problem,
         format!(
             "start an engine of azemu's own and use it: HTTPS_PROXY=http://localhost:{port} SSL_CERT_FILE={} dockerd -H unix:///tmp/azemu-docker.sock --data-root /tmp/azemu-docker --exec-root /tmp/azemu-docker-x --bridge=none --iptables=false --storage-driver=vfs & export DOCKER_HOST=unix:///tmp/azemu-docker.sock",
             bundle.display()

@@ -16,12 +16,24 @@ fn doctor(data_dir: &std::path::Path, env: &[(String, String)]) -> (bool, String
         .env("PATH", path)
         .env("HOME", std::env::var("HOME").unwrap_or_default())
         .env("AZURE_CONFIG_DIR", tempfile::tempdir().unwrap().keep())
+        // No engine unless a test names one (a host's own engine is not this test's).
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["doctor", "--data-dir"])
         .arg(data_dir)
         .output()
         .unwrap();
     (out.status.success(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// What `azemu env` exports for `em` (its values need no unquoting beyond one pair of quotes).
+fn exports(em: &Emulator) -> Vec<(String, String)> {
+    em.cli("env", &[])
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -101,14 +113,7 @@ async fn doctor_names_each_problem_of_a_broken_environment_with_its_fix() {
 #[tokio::test]
 async fn doctor_passes_the_environment_azemu_env_prints() {
     let em = Emulator::start();
-    let exports = em.cli("env", &[]);
-    let env: Vec<(String, String)> = exports
-        .lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
-    let (ok, out) = doctor(em.data_dir(), &env);
+    let (ok, out) = doctor(em.data_dir(), &exports(&em));
     assert!(ok, "{out}");
     for line in [
         format!(
@@ -134,5 +139,47 @@ async fn doctor_without_a_running_emulator_says_how_to_start_one() {
             "azemu doctor: {d}\n  FAIL  emulator: none has run on {d} (no port file)\n        fix: azemu serve --data-dir {d}\n1 problem(s) found\n",
             d = dir.path().display()
         )
+    );
+}
+
+/// The Docker engine check pulls through the engine: one started for this
+/// emulator (its proxy and CA) passes; against another emulator it is named
+/// as going elsewhere, with the one-step engine as the fix.
+#[tokio::test]
+async fn doctor_checks_the_docker_engine_it_is_pointed_at() {
+    let em = Emulator::start();
+    let other = Emulator::start();
+    let engine = crate::docker::Dockerd::start(&em);
+    let with_engine = |em: &Emulator| {
+        let mut env = exports(em);
+        env.push(("DOCKER_HOST".into(), engine.host()));
+        doctor(em.data_dir(), &env)
+    };
+    let (ok, out) = with_engine(&em);
+    assert!(ok, "{out}");
+    let line = format!(
+        "  ok    Docker: the engine's proxy is the emulator (http://localhost:{}), and it trusts its CA",
+        em.port
+    );
+    assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+
+    let (ok, out) = with_engine(&other);
+    assert!(!ok, "{out}");
+    let line = format!(
+        "  FAIL  Docker: the engine's HTTPS proxy is http://localhost:{}: docker push/pull to *.azurecr.io go to the internet",
+        em.port
+    );
+    let i = out
+        .lines()
+        .position(|l| l == line)
+        .unwrap_or_else(|| panic!("no {line:?} in:\n{out}"));
+    let fix = out.lines().nth(i + 1).unwrap();
+    assert!(
+        fix.starts_with(&format!(
+            "        fix: start an engine of azemu's own and use it: HTTPS_PROXY=http://localhost:{} SSL_CERT_FILE={}/ca-bundle.pem dockerd ",
+            other.port,
+            other.data_dir().display()
+        )),
+        "{fix}"
     );
 }
