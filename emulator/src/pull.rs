@@ -9,7 +9,7 @@
 //! [`crate::public_registry`]) are pulled anonymously; any other host is
 //! unreachable, as it would be from a network that cannot resolve it.
 
-use crate::acr::{Caller, Scope, granted};
+use crate::acr::{Caller, Scope};
 use crate::arm::ArmError;
 use crate::entra::Principal;
 use crate::network::{AzureService, Origin, Reach, registry_reachable};
@@ -188,32 +188,53 @@ fn pull_as(
         Login::Identity(p) => Some(p.object_id.clone()),
         _ => None,
     };
+    let host = image.host.clone();
+    let mut username = None;
     let caller = match login {
         Login::Identity(p) => {
+            // What ACI's backend gets from the registry's token service at /oauth2/exchange,
+            // issued and verified by its own code, here inside the process.
+            let Some(refresh) = crate::acr::tokens::refresh_token_in_process(state, &host, &p)
+            else {
+                trace.step(
+                    "credentials",
+                    false,
+                    format!(
+                        "{host}'s token service issued no valid refresh token for principal {}",
+                        p.object_id
+                    ),
+                );
+                return Err(PullFailure::Inaccessible);
+            };
             trace.step(
                 "credentials",
                 true,
                 format!(
-                    "Entra token for principal {} exchanged for an ACR refresh token",
-                    p.object_id
+                    "refresh token for principal {} issued by {host}'s token service (as /oauth2/exchange issues it; in process), expires {}",
+                    p.object_id,
+                    unix_time(&refresh["exp"])
                 ),
             );
             Caller::Principal(p)
         }
-        Login::Password { username, password } => {
+        Login::Password {
+            username: user,
+            password,
+        } => {
             match crate::acr::tokens::caller_for_password(
                 state,
                 &registry,
                 &image.host,
-                username,
+                user,
                 password,
             ) {
                 Some(c) => {
                     trace.step(
                         "credentials",
                         true,
-                        format!("username '{username}' and password accepted"),
+                        format!("username '{user}' and password accepted"),
                     );
+                    username = Some(user);
                     c
                 }
                 None => {
@@ -221,7 +242,7 @@ fn pull_as(
                         "credentials",
                         false,
                         format!(
-                            "username '{username}' or its password is not valid for {}",
+                            "username '{user}' or its password is not valid for {}",
                             image.host
                         ),
                     );
@@ -242,10 +263,18 @@ fn pull_as(
         name: image.repository.clone(),
         actions: vec!["pull".into()],
     };
-    if !granted(state, &registry, &caller, &scope)
-        .iter()
-        .any(|a| a == "pull")
-    {
+    // The access token `/oauth2/token` issues for the scope, verified as the data plane verifies it.
+    let access = crate::acr::tokens::access_token_in_process(
+        state, &registry, &host, &caller, username, &scope,
+    );
+    let actions: Vec<&str> = access
+        .as_ref()
+        .and_then(|c| c["access"][0]["actions"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !actions.contains(&"pull") {
         let held = principal_id
             .as_deref()
             .map(|oid| crate::authz::access::describe_assignments(state, oid))
@@ -254,8 +283,10 @@ fn pull_as(
             "authorize",
             false,
             format!(
-                "no pull on repository '{}' of {registry_id}; role assignments considered: {}",
+                "no pull on repository '{}' of {registry_id} (the access token for {} carries [{}]); role assignments considered: {}",
                 image.repository,
+                scope.render(),
+                actions.join(","),
                 if held.is_empty() {
                     "none".to_string()
                 } else {
@@ -275,7 +306,12 @@ fn pull_as(
     trace.step(
         "authorize",
         true,
-        format!("pull on repository '{}' granted", image.repository),
+        format!(
+            "pull on repository '{}' granted: the access token for {} carries [{}]",
+            image.repository,
+            scope.render(),
+            actions.join(",")
+        ),
     );
     let reg = registry["name"]
         .as_str()
@@ -386,6 +422,14 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
         }
     };
     Ok(trace)
+}
+
+/// A token's `exp` (seconds since the epoch) as ARM writes times.
+fn unix_time(exp: &Value) -> String {
+    exp.as_i64()
+        .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok())
+        .map(crate::clock::arm_timestamp)
+        .unwrap_or_default()
 }
 
 fn fetched(

@@ -263,6 +263,45 @@ fn access_token_for(state: &AppState, host: &str, sub: &str, access: Vec<Value>)
     sign(state, &c)
 }
 
+/// For a client inside the emulator (the pull sequence of ACI and task runs):
+/// the refresh token `/oauth2/exchange` gives `p` at `host`, signed and then
+/// verified as the token service verifies what it is handed. Its claims.
+pub fn refresh_token_in_process(state: &AppState, host: &str, p: &Principal) -> Option<Value> {
+    verify(
+        state,
+        &refresh_token_for(state, host, p),
+        host,
+        "refresh_token",
+    )
+}
+
+/// For a client inside the emulator: the access token `/oauth2/token` gives
+/// `caller` for `scope` on `registry` (its actions are what [`granted`] allows),
+/// signed and then verified as the data plane verifies bearer tokens. Its claims.
+pub fn access_token_in_process(
+    state: &AppState,
+    registry: &Value,
+    host: &str,
+    caller: &Caller,
+    username: Option<&str>,
+    scope: &Scope,
+) -> Option<Value> {
+    let actions = granted(state, registry, caller, scope);
+    // The subject as `/oauth2/token` names it.
+    let sub = match caller {
+        Caller::Principal(p) => p.object_id.clone(),
+        Caller::Token(_) | Caller::Admin => username.unwrap_or_default().to_string(),
+        Caller::Anonymous => String::new(),
+    };
+    let access = vec![json!({"type": scope.kind, "name": scope.name, "actions": actions})];
+    verify(
+        state,
+        &access_token_for(state, host, &sub, access),
+        host,
+        "access_token",
+    )
+}
+
 fn form(body: &[u8], query: Option<&str>) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     if let Some(q) = query {
