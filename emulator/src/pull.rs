@@ -20,6 +20,9 @@ use serde_json::Value;
 /// The public address container groups pull from (an Azure datacenter IP, for firewall messages).
 pub const ACI_EGRESS_IP: [u8; 4] = [20, 42, 65, 91];
 
+/// The fix for an image its registry does not hold.
+const PUSH_FIRST: &str = "push the image first (azemu push, docker push, az acr import)";
+
 /// An image reference split the way Docker does: `host/repo:tag` or `host/repo@digest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRef {
@@ -120,6 +123,7 @@ fn pull_as(
                     format!("{} (offline public registry, anonymous pull)", image.host),
                 );
                 fetched(trace, fetch(state, public, image))
+                    .inspect_err(|_| trace.fix = Some(PUSH_FIRST.into()))
             }
             None => {
                 trace.step(
@@ -258,14 +262,68 @@ fn pull_as(
             Caller::Anonymous
         }
     };
+    match from_registry(state, &registry, image, &caller, username, trace) {
+        Ok(digest) => Ok(digest),
+        Err(Refusal::Unauthorized) => {
+            trace.fix = Some(match principal_id {
+                Some(oid) => crate::acr::tokens::role_fix(&registry, &oid, false),
+                None => format!(
+                    "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
+                    image.host
+                ),
+            });
+            Err(PullFailure::Inaccessible)
+        }
+        Err(Refusal::Locked(locked)) => {
+            trace.fix = Some(format!(
+                "az acr repository update -n {name} {} --read-enabled true",
+                locked.arg
+            ));
+            Err(locked_refusal())
+        }
+        Err(Refusal::NotFound) => {
+            trace.fix = Some(PUSH_FIRST.into());
+            Err(PullFailure::Inaccessible)
+        }
+    }
+}
+
+/// Why a registry refused a pull its network let through (the failed step is in the trace).
+pub(crate) enum Refusal {
+    /// The access token for `repository:<r>:pull` does not carry pull.
+    Unauthorized,
+    /// `readEnabled: false` on the repository, the tag or the manifest.
+    Locked(crate::oci::locks::Locked),
+    /// No such tag or manifest, or content that does not match its digest.
+    NotFound,
+}
+
+/// The registry's part of every pull (ACI's, task runs'), once its network let
+/// the caller in: the access token its token service issues `caller` for
+/// `repository:<r>:pull` (verified as the data plane verifies it), the read
+/// locks, then the manifest and every blob by digest. Each step goes into `trace`;
+/// the callers add their own fix and wire message to a refusal.
+pub(crate) fn from_registry(
+    state: &AppState,
+    registry: &Value,
+    image: &ImageRef,
+    caller: &Caller,
+    username: Option<&str>,
+    trace: &mut crate::trace::Trace,
+) -> Result<String, Refusal> {
+    let registry_id = registry["id"].as_str().unwrap_or_default();
     let scope = Scope {
         kind: "repository".into(),
         name: image.repository.clone(),
         actions: vec!["pull".into()],
     };
-    // The access token `/oauth2/token` issues for the scope, verified as the data plane verifies it.
     let access = crate::acr::tokens::access_token_in_process(
-        state, &registry, &host, &caller, username, &scope,
+        state,
+        registry,
+        &image.host,
+        caller,
+        username,
+        &scope,
     );
     let actions: Vec<&str> = access
         .as_ref()
@@ -275,10 +333,10 @@ fn pull_as(
         .filter_map(Value::as_str)
         .collect();
     if !actions.contains(&"pull") {
-        let held = principal_id
-            .as_deref()
-            .map(|oid| crate::authz::access::describe_assignments(state, oid))
-            .unwrap_or_default();
+        let held = match caller {
+            Caller::Principal(p) => crate::authz::access::describe_assignments(state, &p.object_id),
+            _ => Vec::new(),
+        };
         trace.step(
             "authorize",
             false,
@@ -294,14 +352,7 @@ fn pull_as(
                 }
             ),
         );
-        trace.fix = Some(match principal_id {
-            Some(oid) => crate::acr::tokens::role_fix(&registry, &oid, false),
-            None => format!(
-                "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
-                image.host
-            ),
-        });
-        return Err(PullFailure::Inaccessible);
+        return Err(Refusal::Unauthorized);
     }
     trace.step(
         "authorize",
@@ -327,13 +378,9 @@ fn pull_as(
                 locked.what
             ),
         );
-        trace.fix = Some(format!(
-            "az acr repository update -n {name} {} --read-enabled true",
-            locked.arg
-        ));
-        return Err(locked_refusal());
+        return Err(Refusal::Locked(locked));
     }
-    fetched(trace, fetch(state, &reg, image))
+    fetched(trace, fetch(state, &reg, image)).map_err(|_| Refusal::NotFound)
 }
 
 /// "Could this identity pull this image (from this subnet)?", asked without doing it:
@@ -444,8 +491,6 @@ fn fetched(
                 false,
                 "manifest unknown: no such tag or digest in the repository",
             );
-            trace.fix =
-                Some("push the image first (azemu push, docker push, az acr import)".into());
         }
     }
     r
@@ -510,7 +555,7 @@ pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<Str
         .blobs
         .read(&digest)
         .map_err(|_| PullFailure::Inaccessible)?;
-    if crate::oci::blobs::digest_of(&bytes) != digest {
+    if !matches_digest(&bytes, &digest) {
         return Err(PullFailure::Inaccessible);
     }
     let manifest: Value = serde_json::from_slice(&bytes).map_err(|_| PullFailure::Inaccessible)?;
@@ -523,11 +568,17 @@ pub(crate) fn fetch(state: &AppState, reg: &str, image: &ImageRef) -> Result<Str
     blobs.extend(manifest["config"]["digest"].as_str());
     for b in blobs {
         let data = state.blobs.read(b).map_err(|_| PullFailure::Inaccessible)?;
-        if crate::oci::blobs::digest_of(&data) != b {
+        if !matches_digest(&data, b) {
             return Err(PullFailure::Inaccessible);
         }
     }
     Ok(digest)
+}
+
+/// `bytes` hash to `digest`, in the digest's own algorithm (sha256 or sha512).
+fn matches_digest(bytes: &[u8], digest: &str) -> bool {
+    crate::oci::blobs::Algorithm::of(digest)
+        .is_some_and(|a| crate::oci::blobs::digest_with(a, bytes) == digest)
 }
 
 #[cfg(test)]

@@ -1035,7 +1035,9 @@ async fn explain_a_failed_pull() {
             "✗ authorize    no pull on repository 'hello-world' of {registry_id} (the access token for repository:hello-world:pull carries []); role assignments considered: none"
         ),
         // The refresh token the registry's token service issued the identity, really.
-        format!("✓ credentials  refresh token for principal {spid} issued by explainreg1.azurecr.io's token service (as /oauth2/exchange issues it; in process), expires "),
+        format!(
+            "✓ credentials  refresh token for principal {spid} issued by explainreg1.azurecr.io's token service (as /oauth2/exchange issues it; in process), expires "
+        ),
         "InaccessibleImage".to_string(),
         format!(
             "fix: az role assignment create --assignee-object-id {spid} --assignee-principal-type ServicePrincipal --role AcrPull --scope {registry_id}"

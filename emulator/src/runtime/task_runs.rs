@@ -1350,6 +1350,13 @@ fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
 /// Pull a FROM image the way the build agent's docker does: the registry's
 /// network rules, the credential the run has for it (the home registry's run
 /// token, a task credential, or none), then the manifest and config by digest.
+/// How the Docker engine reports a tag its registry does not hold.
+fn not_found(image: &str, reference: &str) -> String {
+    format!(
+        "Error response from daemon: manifest for {image} not found: manifest unknown: manifest tagged by \"{reference}\" is not found"
+    )
+}
+
 fn pull_base(
     state: &AppState,
     image: &str,
@@ -1358,13 +1365,13 @@ fn pull_base(
     logins: &[(String, Value, Login)],
     log: &mut Log,
 ) -> Result<crate::oci::images::Base, String> {
-    use crate::pull::{PullFailure, fetch, parse_image};
+    use crate::pull::{Refusal, fetch, parse_image};
     let r = parse_image(image).ok_or_else(|| format!("invalid reference format: '{image}'"))?;
     let head = format!(
         "Head \"https://{}/v2/{}/manifests/{}\"",
         r.host, r.repository, r.reference
     );
-    let registry_name = if let Some(name) = crate::acr::registry_name_of_host(&r.host) {
+    let digest = if let Some(name) = crate::acr::registry_name_of_host(&r.host) {
         let home_name = home["name"].as_str().unwrap_or_default();
         let anonymous = Login {
             caller: Caller::Anonymous,
@@ -1401,48 +1408,57 @@ fn pull_base(
             log.raw(&e);
             return Err(e);
         }
-        let scope = Scope {
-            kind: "repository".into(),
-            name: r.repository.clone(),
-            actions: vec!["pull".into()],
-        };
-        if !granted(state, &registry, &login.caller, &scope)
-            .iter()
-            .any(|a| a == "pull")
-        {
-            log.check(
-                "authorize",
-                false,
-                format!(
-                    "no pull on repository '{}' of {}",
-                    r.repository,
-                    registry["id"].as_str().unwrap_or_default()
-                ),
-            );
-            log.trace.fix = Some(format!(
-                "give the task's identity AcrPull: az role assignment create --assignee <the task identity's principal id> --role AcrPull --scope {}",
-                registry["id"].as_str().unwrap_or_default()
-            ));
-            let e = format!(
-                "Error response from daemon: {head}: unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information."
-            );
+        // The registry's own part, as for every pull (crate::pull::from_registry).
+        let refused = |log: &mut Log, fix: String, e: String| {
+            log.trace.fix = Some(fix);
             log.raw(&e);
-            return Err(e);
+            Err(e)
+        };
+        match crate::pull::from_registry(state, &registry, &r, &login.caller, None, &mut log.trace)
+        {
+            Ok(digest) => digest,
+            Err(Refusal::Unauthorized) => {
+                return refused(
+                    log,
+                    format!(
+                        "give the task's identity AcrPull: az role assignment create --assignee <the task identity's principal id> --role AcrPull --scope {}",
+                        registry["id"].as_str().unwrap_or_default()
+                    ),
+                    format!(
+                        "Error response from daemon: {head}: unauthorized: authentication required, visit https://aka.ms/acr/authorization for more information."
+                    ),
+                );
+            }
+            Err(Refusal::Locked(locked)) => {
+                return refused(
+                    log,
+                    format!(
+                        "az acr repository update -n {name} {} --read-enabled true",
+                        locked.arg
+                    ),
+                    format!(
+                        "Error response from daemon: unknown: {}",
+                        crate::oci::locks::disallowed().message
+                    ),
+                );
+            }
+            Err(Refusal::NotFound) => {
+                return refused(
+                    log,
+                    "push the base image first (docker push, az acr import)".into(),
+                    not_found(image, &r.reference),
+                );
+            }
         }
-        log.check(
-            "authorize",
-            true,
-            format!(
-                "pull on repository '{}' of {} granted",
-                r.repository, r.host
-            ),
-        );
-        registry["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
     } else if let Some(public) = crate::public_registry::registry_of_host(&r.host) {
-        public.to_string()
+        let digest = fetch(state, public, &r).map_err(|_| {
+            let e = not_found(image, &r.reference);
+            log.check("manifest", false, format!("{image}: not found"));
+            log.raw(&e);
+            e
+        })?;
+        log.check("manifest", true, format!("{image} is {digest}"));
+        digest
     } else {
         let e = format!(
             "Error response from daemon: {head}: dial tcp: lookup {}: no such host",
@@ -1451,34 +1467,6 @@ fn pull_base(
         log.raw(&e);
         return Err(e);
     };
-    if let Some(locked) = crate::pull::read_lock(state, &registry_name, &r) {
-        let message = crate::oci::locks::disallowed().message;
-        log.check(
-            "locks",
-            false,
-            format!("pulling {image}: readEnabled is false on {}", locked.what),
-        );
-        log.trace.fix = Some(format!(
-            "az acr repository update -n {registry_name} {} --read-enabled true",
-            locked.arg
-        ));
-        let e = format!("Error response from daemon: unknown: {message}");
-        log.raw(&e);
-        return Err(e);
-    }
-    let digest = fetch(state, &registry_name, &r).map_err(|f| {
-        let e = match f {
-            PullFailure::Inaccessible => format!(
-                "Error response from daemon: manifest for {image} not found: manifest unknown: manifest tagged by \"{}\" is not found",
-                r.reference
-            ),
-            _ => format!("Error response from daemon: {head}: failed"),
-        };
-        log.check("manifest", false, format!("{image}: not found"));
-        log.raw(&e);
-        e
-    })?;
-    log.check("manifest", true, format!("{image} is {digest}"));
     let manifest: Value = state
         .blobs
         .read(&digest)
