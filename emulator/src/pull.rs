@@ -584,6 +584,48 @@ fn matches_digest(bytes: &[u8], digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::blobs::Algorithm;
+
+    /// An image whose blobs and manifest are all addressed by sha512 is fetched,
+    /// by tag and by digest, each blob checked in its own algorithm.
+    #[test]
+    fn sha512_images_are_fetched() {
+        let mut c = crate::Config::new(std::env::temp_dir().join("azemu-pull-unit-keys"));
+        c.state_in_memory = true;
+        c.blobs_in_memory = true;
+        let state = AppState::new(c).expect("state");
+        let put = |b: &[u8]| state.blobs.put_with(Algorithm::Sha512, b).unwrap();
+        let (layer, config) = (put(b"layer"), put(b"{}"));
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 5}],
+        })
+        .to_string();
+        let m = put(manifest.as_bytes());
+        let blobs = [(layer, 5), (config, 2)];
+        crate::oci::images::link(
+            state.store.as_ref(),
+            "reg",
+            "app",
+            &blobs,
+            (&m, manifest.len()),
+            Some("v1"),
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
+        for image in [
+            "reg.azurecr.io/app:v1".to_string(),
+            format!("reg.azurecr.io/app@{m}"),
+        ] {
+            assert_eq!(
+                fetch(&state, "reg", &parse_image(&image).unwrap()),
+                Ok(m.clone()),
+                "{image}"
+            );
+        }
+    }
 
     #[test]
     fn image_references() {
