@@ -20,8 +20,11 @@
 //! (../shared/notes/acr-aci-semantics.md §4): InaccessibleImage,
 //! DnsNameLabelAlreadyTaken, InvalidDnsNameLabel, and the registry's own text
 //! in the container events when the registry's network refuses the pull.
-//! azemu runs no container images: a group "runs" once every image has been
-//! pulled, and its logs say that this is what the emulator did.
+//! With a container engine attached the group's containers run there
+//! ([`crate::runtime::containers`]): the instance view, the logs and the
+//! stop/start/restart/delete actions follow the engine. Without one a group
+//! "runs" once every image has been pulled, and its events and logs say that
+//! nothing was executed.
 
 use crate::arm::{ArmError, envelope};
 use crate::clock::arm_timestamp;
@@ -29,6 +32,7 @@ use crate::entra::{Principal, PrincipalKind};
 use crate::providers::by_spec::{self, Behaviour, Ctx};
 use crate::providers::{identity, json_response};
 use crate::pull::{Login, PullFailure, parse_image, pull};
+use crate::runtime::containers::{Plan, PlannedContainer};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
@@ -44,6 +48,7 @@ pub const GROUPS: Behaviour = Behaviour {
     on_write: Some(on_write),
     on_delete: Some(on_delete),
     on_read: Some(on_read),
+    on_removed: Some(on_removed),
     // The spec gives Restart and Stop only a 204, Start a 202.
     actions: &[("start", start), ("stop", stop), ("restart", restart)],
     provider_required: true,
@@ -80,7 +85,8 @@ fn identity_not_found(group: &str) -> ArmError {
 /// `container create` with `--secrets` and with `--registry-password`): secure
 /// environment values, the contents of secret volumes (`"secret": {}`) and
 /// registry passwords. The stored values stay for the run.
-fn on_read(_: &AppState, v: &mut Value) -> Result<(), ArmError> {
+fn on_read(state: &AppState, v: &mut Value) -> Result<(), ArmError> {
+    state.containers.view(v);
     if let Some(cs) = v["properties"]["containers"].as_array_mut() {
         for c in cs {
             if let Some(env) = c["properties"]["environmentVariables"].as_array_mut() {
@@ -432,6 +438,8 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         .cloned()
         .unwrap_or_default();
     let mut group_failed: Option<String> = None;
+    let engine = state.containers.attached();
+    let mut digests = Vec::new();
     for c in out_containers.iter_mut() {
         let image_str = c["properties"]["image"]
             .as_str()
@@ -525,6 +533,12 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
             Ok(digest) => {
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));
+                digests.push(digest);
+                if engine {
+                    // The engine creates and starts it: its events follow (runtime::containers).
+                    c["properties"]["instanceView"] = json!({"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": ""}, "events": events});
+                    continue;
+                }
                 events.push(event("Created", "Created container".into(), "Normal", &now));
                 // ACI's event, labelled: nothing runs (the container's logs say so too).
                 events.push(event("Started", SIMULATED_START.into(), "Normal", &now));
@@ -594,6 +608,12 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     props["instanceView"] =
         json!({"state": if group_failed.is_some() { "Pending" } else { "Running" }, "events": []});
 
+    if engine && group_failed.is_none() && digests.len() == out_containers.len() {
+        let plan = plan(id, &props, digests);
+        state
+            .containers
+            .launch_after_commit(state.store.as_ref(), plan);
+    }
     envelope::reorder(&mut props, PROPERTIES_ORDER);
     let mut out = Map::new();
     out.insert("properties".into(), props);
@@ -618,24 +638,108 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     Ok(())
 }
 
+/// What the engine runs for the group as stored: every container's pulled
+/// image, command, environment (secure values too), CPU and memory (limits
+/// when set, else requests), and the group's ports.
+fn plan(id: &crate::arm::ResourceId, props: &Value, digests: Vec<String>) -> Plan {
+    let containers = props["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .zip(digests)
+        .map(|(c, digest)| {
+            let p = &c["properties"];
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            };
+            let env = p["environmentVariables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    let value = e["value"].as_str().or(e["secureValue"].as_str());
+                    Some(format!(
+                        "{}={}",
+                        e["name"].as_str()?,
+                        value.unwrap_or_default()
+                    ))
+                })
+                .collect();
+            let r = &p["resources"];
+            let pick = |k: &str| r["limits"][k].as_f64().or(r["requests"][k].as_f64());
+            PlannedContainer {
+                name: c["name"].as_str().unwrap_or_default().to_string(),
+                digest,
+                command: strings(&p["command"]),
+                env,
+                cpu: pick("cpu").unwrap_or(1.0),
+                memory_gb: pick("memoryInGB").unwrap_or(1.5),
+            }
+        })
+        .collect();
+    let ports = props["ipAddress"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
+            Some(format!("{}/{proto}", p["port"].as_u64()?))
+        })
+        .collect();
+    Plan {
+        key: id.key(),
+        group_id: id.to_string(),
+        group_name: id.name().to_string(),
+        restart_policy: props["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
+            .to_string(),
+        ports,
+        containers,
+    }
+}
+
+/// The group has gone (its DELETE, or its resource group's): so do its containers.
+fn on_removed(r: &by_spec::Removal) -> Result<(), ArmError> {
+    r.state
+        .containers
+        .remove_after_commit(r.state.store.as_ref(), r.id.key());
+    Ok(())
+}
+
 fn on_delete(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
     identity::resource_deleted(cx.state, &cx.id.to_string())
 }
 
 fn start(cx: &Ctx) -> Result<Response, ArmError> {
     let row = set_state(cx, "Running")?;
+    act(cx, "start");
     let location = row["location"].as_str().unwrap_or("eastus");
     by_spec::accepted_async(cx, TYPE, location)
 }
 
 fn stop(cx: &Ctx) -> Result<Response, ArmError> {
     set_state(cx, "Stopped")?;
+    act(cx, "stop");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn restart(cx: &Ctx) -> Result<Response, ArmError> {
     set_state(cx, "Running")?;
+    act(cx, "restart");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The engine's part of an action, once it has committed (the containers
+/// stop, start anew, or restart).
+fn act(cx: &Ctx, action: &'static str) {
+    cx.state
+        .containers
+        .act_after_commit(cx.state.store.as_ref(), cx.id.key(), action);
 }
 
 /// Stop leaves the group `Stopped`, start and restart `Running` (a restart of
@@ -691,6 +795,9 @@ fn logs(cx: &Ctx) -> Result<Response, ArmError> {
         })
         .cloned()
         .unwrap_or_default();
+    if let Some(content) = cx.state.containers.logs(&group.key(), container) {
+        return Ok(json_response(StatusCode::OK, &json!({"content": content})));
+    }
     let mut content = String::new();
     for e in c["properties"]["instanceView"]["events"]
         .as_array()
