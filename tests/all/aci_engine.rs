@@ -40,8 +40,9 @@ async fn labelled(engine: &Dockerd) -> String {
 }
 
 /// An OCI layout holding one image: `/bin/busybox` (Debian's busybox-static,
-/// which `.ci/run` installs) in an uncompressed layer, entrypoint busybox.
-fn busybox_layout() -> tempfile::TempDir {
+/// which `.ci/run` installs) in an uncompressed layer, entrypoint busybox,
+/// running the shell script `script` unless told otherwise.
+fn busybox_layout(script: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = d.join("root/bin");
@@ -68,7 +69,7 @@ fn busybox_layout() -> tempfile::TempDir {
     let layer_digest = put(&layer);
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": ["/bin/busybox"], "Cmd": ["sh", "-c", "echo no command"]},
+        "config": {"Entrypoint": ["/bin/busybox"], "Cmd": ["sh", "-c", script]},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}
     })
     .to_string();
@@ -99,9 +100,10 @@ fn busybox_layout() -> tempfile::TempDir {
     dir
 }
 
-/// `azemu push` of the busybox image to `target`.
-fn push_busybox(em: &Emulator, target: &str) {
-    em.push_layout(busybox_layout().path(), target).unwrap();
+/// `azemu push` of the busybox image to `target` (its default script: `script`).
+fn push_busybox(em: &Emulator, target: &str, script: &str) {
+    em.push_layout(busybox_layout(script).path(), target)
+        .unwrap();
 }
 
 /// The engine's containers of group `id` (`docker ps -a` by label): "<name> <status>" lines.
@@ -184,7 +186,7 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
     let em = emulator(&engine);
     let (az, userid, spid) = setup(&em, "acieng0001").await;
     let image = "acieng0001.azurecr.io/busybox:v1";
-    push_busybox(&em, image);
+    push_busybox(&em, image, "echo no command");
     let extra = [
         "--command-line",
         "/bin/busybox sh -c 'echo hello from $GREETING; echo secret=$SECRET; while true; do /bin/busybox sleep 1; done'",
@@ -277,6 +279,25 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
     );
     assert_eq!(event(iv, "Started")["count"], 2, "{iv:#}");
 
+    // Stop: the group is Stopped, its container ended; start runs it anew.
+    let group = ["-g", "myResourceGroup", "-n", "engine-cg"];
+    az.ok(&[&["container", "stop"][..], &group].concat()).await;
+    let g = until(&em, "engine-cg", "stopped", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Stopped");
+    let ps = engine_containers(&engine, &group_id("engine-cg")).await;
+    assert!(ps.len() == 1 && ps[0].contains(" Exited ("), "{ps:?}");
+    az.ok(&[&["container", "start"][..], &group].concat()).await;
+    let g = until(&em, "engine-cg", "started again", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+    let ps = engine_containers(&engine, &group_id("engine-cg")).await;
+    assert!(ps.len() == 1 && ps[0].contains(" Up "), "{ps:?}");
+
     // Delete: the engine's container goes with the group.
     az.ok(&[
         "container",
@@ -317,7 +338,7 @@ async fn restart_policies_follow_the_exit_code() {
     let em = emulator(&engine);
     let (az, userid, spid) = setup(&em, "acieng0002").await;
     let image = "acieng0002.azurecr.io/busybox:v1";
-    push_busybox(&em, image);
+    push_busybox(&em, image, "echo no command");
     grant_acrpull(&az, "acieng0002", &spid).await;
     for (name, policy) in [("never-cg", "Never"), ("onfailure-cg", "OnFailure")] {
         let extra = [
@@ -390,4 +411,62 @@ async fn restart_policies_follow_the_exit_code() {
     let em = emulator_in(&engine, dir);
     assert_eq!(labelled(&engine).await, "");
     drop(em);
+}
+
+/// The seed's two-container YAML (lower-case names): both containers run from
+/// the image's own command, sharing the group's network, each with its variables.
+#[tokio::test]
+async fn the_seed_yaml_runs_both_containers() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0003").await;
+    // The seed's image, runnable: it prints its CONTAINER variable and stays up.
+    push_busybox(
+        &em,
+        "acieng0003.azurecr.io/hello-world:v1",
+        "echo CONTAINER=$CONTAINER; exec /bin/busybox sleep 3600",
+    );
+    grant_acrpull(&az, "acieng0003", &spid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my.yaml");
+    let yaml = crate::aci::seed_yaml("acieng0003", &userid, ["mycontainer-1", "mycontainer-2"]);
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let create = [
+        "container",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "yaml-group",
+        "--file",
+        file,
+        "-o",
+        "none",
+    ];
+    az.ok(&create).await;
+    let g = until(&em, "yaml-group", "ran both", |g| {
+        g["properties"]["containers"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .all(|c| c["properties"]["instanceView"]["currentState"]["state"] == "Running")
+        })
+    })
+    .await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+    for (n, name) in ["mycontainer-1", "mycontainer-2"].iter().enumerate() {
+        let logs = az
+            .ok(&[
+                "container",
+                "logs",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "yaml-group",
+                "--container-name",
+                name,
+            ])
+            .await;
+        // az prints the content, then a line end of its own.
+        assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
+    }
 }

@@ -661,12 +661,13 @@ fn plan(id: &crate::arm::ResourceId, props: &Value, digests: Vec<String>) -> Pla
                 .into_iter()
                 .flatten()
                 .filter_map(|e| {
-                    let value = e["value"].as_str().or(e["secureValue"].as_str());
-                    Some(format!(
-                        "{}={}",
-                        e["name"].as_str()?,
-                        value.unwrap_or_default()
-                    ))
+                    // A YAML file's `value: 1` reaches ARM as a number.
+                    let value = match e.get("value").or(e.get("secureValue")) {
+                        Some(Value::String(v)) => v.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    Some(format!("{}={value}", e["name"].as_str()?))
                 })
                 .collect();
             let r = &p["resources"];
