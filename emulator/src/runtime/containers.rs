@@ -288,6 +288,21 @@ impl Containers {
         r.block(r.engine.published(&id, port)).ok().flatten()
     }
 
+    /// Where a request for `<label>.<region>.azurecontainer.io` on `port`
+    /// goes: the 127.0.0.1 port the engine published the group's `port/tcp`
+    /// at. Only a group this emulator runs, with that port, has one.
+    pub fn endpoint(&self, store: &dyn crate::store::Store, host: &str, port: u16) -> Option<u16> {
+        let name = host.strip_suffix(".azurecontainer.io")?;
+        let (label, region) = name.split_once('.')?;
+        let index = crate::store::index::dns_label(region, label);
+        let key = crate::store::index::DNS_LABELS_BY_REGION
+            .keys(store, &index)
+            .ok()?
+            .into_iter()
+            .next()?;
+        self.published(&key, &format!("{port}/tcp"))
+    }
+
     /// The emulator stops: every container it ran goes.
     pub async fn shutdown(&self) {
         if let Some(r) = self.runner.get() {
