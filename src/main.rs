@@ -408,16 +408,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let state = AppState::new(config).context("initialising the data dir")?;
-        let c = &state.config;
-        state
-            .containers
-            .attach(
-                c.container_engine,
-                &c.data_dir,
-                state.clock.clone(),
-                state.blobs.clone(),
-            )
-            .await?;
+        state.containers.attach(&state).await?;
         let server = azemu_emulator::start(state.clone())
             .await
             .context("binding the port")?;

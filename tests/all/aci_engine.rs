@@ -352,7 +352,7 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
 
 /// `restartPolicy: Never` and exit 3: `Terminated`, exit code 3, the group
 /// `Failed`, and no restart; `OnFailure` restarts it, with ACI's `BackOff`.
-/// The emulator's end removes what it ran.
+/// What a crashed emulator left is swept when it starts again, and its groups run anew.
 #[tokio::test]
 async fn restart_policies_follow_the_exit_code() {
     let engine = Dockerd::start_bridged();
@@ -426,12 +426,33 @@ async fn restart_policies_follow_the_exit_code() {
     assert_eq!(backoff["message"], "Back-off restarting failed container");
     assert_eq!(backoff["type"], "Warning");
 
-    // A crashed emulator leaves its containers; started again, it sweeps them.
+    // A crashed emulator leaves its containers; started again, it sweeps
+    // them and runs its groups anew.
+    let ids = || {
+        engine.ok(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=azemu.instance",
+        ])
+    };
+    let before = ids().await;
     let dir = em.kill9();
-    assert_eq!(labelled(&engine).await.lines().count(), 2);
+    assert_eq!(ids().await, before);
+    assert_eq!(before.lines().count(), 2);
     let em = emulator_in(&engine, dir);
-    assert_eq!(labelled(&engine).await, "");
-    drop(em);
+    let g = until(&em, "never-cg", "ran again", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    assert_eq!(container(&g)["currentState"]["exitCode"], 3);
+    let after = ids().await;
+    assert_eq!(after.lines().count(), 2, "{after}");
+    assert!(
+        before.lines().all(|id| !after.contains(id)),
+        "{before}\n{after}"
+    );
 }
 
 /// The seed's two-container YAML (lower-case names): both containers run from

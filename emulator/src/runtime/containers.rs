@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+const GROUP_TYPE: &str = "Microsoft.ContainerInstance/containerGroups";
 const INSTANCE_LABEL: &str = "azemu.instance";
 const GROUP_LABEL: &str = "azemu.group";
 const CONTAINER_LABEL: &str = "azemu.container";
@@ -130,14 +131,12 @@ impl Containers {
     /// Connect the engine `choice` names (`Auto`: Docker if it answers) and
     /// sweep what a crashed emulator of this data dir left in it. Call once,
     /// inside the runtime, before serving.
-    pub async fn attach(
-        &self,
-        choice: Choice,
-        data_dir: &std::path::Path,
-        clock: Arc<Clock>,
-        blobs: Arc<BlobStore>,
-    ) -> anyhow::Result<()> {
-        let engine: Arc<dyn Engine> = match choice {
+    ///
+    /// The groups the store holds run again (their containers went with the
+    /// emulator that ran them), but not those stopped or whose pull failed.
+    pub async fn attach(&self, state: &crate::state::AppState) -> anyhow::Result<()> {
+        let data_dir = &state.config.data_dir;
+        let engine: Arc<dyn Engine> = match state.config.container_engine {
             Choice::None => return Ok(()),
             Choice::Docker => Arc::new(
                 super::engine::docker::DockerEngine::connect()
@@ -158,8 +157,8 @@ impl Containers {
         let runner = Arc::new(Runner {
             engine,
             instance,
-            clock,
-            blobs,
+            clock: state.clock.clone(),
+            blobs: state.blobs.clone(),
             handle: tokio::runtime::Handle::current(),
             groups: Mutex::new(HashMap::new()),
         });
@@ -174,7 +173,15 @@ impl Containers {
         let events = runner.engine.events(&runner.label());
         let r = runner.clone();
         tokio::spawn(async move { r.listen(events).await });
-        let _ = self.runner.set(runner);
+        let _ = self.runner.set(runner.clone());
+        for (_, row) in state.resources().of_type(GROUP_TYPE)? {
+            if row["properties"]["instanceView"]["state"] == "Stopped" {
+                continue;
+            }
+            if let Some(plan) = plan_of(&row) {
+                runner.clone().launch(plan);
+            }
+        }
         Ok(())
     }
 
@@ -346,6 +353,79 @@ impl Group {
         }
         "Pending"
     }
+}
+
+/// What the engine runs for a group as stored: every container's pulled
+/// image (the digest of its `Pulled` event), command, environment (secure
+/// values too), CPU and memory (limits when set, else requests), and the
+/// group's ports. `None` when an image was not pulled.
+pub fn plan_of(row: &Value) -> Option<Plan> {
+    let id = row["id"].as_str()?;
+    let props = &row["properties"];
+    let mut containers = Vec::new();
+    for c in props["containers"].as_array()? {
+        let p = &c["properties"];
+        let digest = p["instanceView"]["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == "Pulled")?["message"]
+            .as_str()?
+            .trim_end_matches('"')
+            .rsplit_once('@')?
+            .1
+            .to_string();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        };
+        let env = p["environmentVariables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                // A YAML file's `value: 1` reaches ARM as a number.
+                let value = match e.get("value").or(e.get("secureValue")) {
+                    Some(Value::String(v)) => v.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                Some(format!("{}={value}", e["name"].as_str()?))
+            })
+            .collect();
+        let r = &p["resources"];
+        let pick = |k: &str| r["limits"][k].as_f64().or(r["requests"][k].as_f64());
+        containers.push(PlannedContainer {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            digest,
+            command: strings(&p["command"]),
+            env,
+            cpu: pick("cpu").unwrap_or(1.0),
+            memory_gb: pick("memoryInGB").unwrap_or(1.5),
+        });
+    }
+    let ports = props["ipAddress"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
+            Some(format!("{}/{proto}", p["port"].as_u64()?))
+        })
+        .collect();
+    Some(Plan {
+        key: id.to_ascii_lowercase(),
+        group_id: id.to_string(),
+        group_name: id.rsplit('/').next().unwrap_or_default().to_string(),
+        restart_policy: props["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
+            .to_string(),
+        ports,
+        containers,
+    })
 }
 
 /// Whether ACI restarts a container that exited with `code` under `policy`.

@@ -32,7 +32,6 @@ use crate::entra::{Principal, PrincipalKind};
 use crate::providers::by_spec::{self, Behaviour, Ctx};
 use crate::providers::{identity, json_response};
 use crate::pull::{Login, PullFailure, parse_image, pull};
-use crate::runtime::containers::{Plan, PlannedContainer};
 use crate::state::AppState;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode};
@@ -439,7 +438,6 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         .unwrap_or_default();
     let mut group_failed: Option<String> = None;
     let engine = state.containers.attached();
-    let mut digests = Vec::new();
     for c in out_containers.iter_mut() {
         let image_str = c["properties"]["image"]
             .as_str()
@@ -533,7 +531,6 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
             Ok(digest) => {
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));
-                digests.push(digest);
                 if engine {
                     // The engine creates and starts it: its events follow (runtime::containers).
                     c["properties"]["instanceView"] = json!({"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": ""}, "events": events});
@@ -608,12 +605,6 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     props["instanceView"] =
         json!({"state": if group_failed.is_some() { "Pending" } else { "Running" }, "events": []});
 
-    if engine && group_failed.is_none() && digests.len() == out_containers.len() {
-        let plan = plan(id, &props, digests);
-        state
-            .containers
-            .launch_after_commit(state.store.as_ref(), plan);
-    }
     envelope::reorder(&mut props, PROPERTIES_ORDER);
     let mut out = Map::new();
     out.insert("properties".into(), props);
@@ -635,73 +626,15 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     );
     *row = Value::Object(out);
     envelope::reorder(row, GROUP_ORDER);
-    Ok(())
-}
-
-/// What the engine runs for the group as stored: every container's pulled
-/// image, command, environment (secure values too), CPU and memory (limits
-/// when set, else requests), and the group's ports.
-fn plan(id: &crate::arm::ResourceId, props: &Value, digests: Vec<String>) -> Plan {
-    let containers = props["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .zip(digests)
-        .map(|(c, digest)| {
-            let p = &c["properties"];
-            let strings = |v: &Value| -> Vec<String> {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            };
-            let env = p["environmentVariables"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| {
-                    // A YAML file's `value: 1` reaches ARM as a number.
-                    let value = match e.get("value").or(e.get("secureValue")) {
-                        Some(Value::String(v)) => v.clone(),
-                        Some(Value::Null) | None => String::new(),
-                        Some(other) => other.to_string(),
-                    };
-                    Some(format!("{}={value}", e["name"].as_str()?))
-                })
-                .collect();
-            let r = &p["resources"];
-            let pick = |k: &str| r["limits"][k].as_f64().or(r["requests"][k].as_f64());
-            PlannedContainer {
-                name: c["name"].as_str().unwrap_or_default().to_string(),
-                digest,
-                command: strings(&p["command"]),
-                env,
-                cpu: pick("cpu").unwrap_or(1.0),
-                memory_gb: pick("memoryInGB").unwrap_or(1.5),
-            }
-        })
-        .collect();
-    let ports = props["ipAddress"]["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
-            Some(format!("{}/{proto}", p["port"].as_u64()?))
-        })
-        .collect();
-    Plan {
-        key: id.key(),
-        group_id: id.to_string(),
-        group_name: id.name().to_string(),
-        restart_policy: props["restartPolicy"]
-            .as_str()
-            .unwrap_or("Always")
-            .to_string(),
-        ports,
-        containers,
+    if engine
+        && group_failed.is_none()
+        && let Some(plan) = crate::runtime::containers::plan_of(row)
+    {
+        state
+            .containers
+            .launch_after_commit(state.store.as_ref(), plan);
     }
+    Ok(())
 }
 
 /// The group has gone (its DELETE, or its resource group's): so do its containers.
