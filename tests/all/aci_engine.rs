@@ -405,17 +405,19 @@ async fn restart_policies_follow_the_exit_code() {
         shown,
         serde_json::json!({"state": "Terminated", "exitCode": 3})
     );
-    let logs = az
-        .ok(&[
-            "container",
-            "logs",
-            "-g",
-            "myResourceGroup",
-            "-n",
-            "never-cg",
-        ])
-        .await;
-    assert_eq!(logs.trim_end(), "bye");
+    assert_eq!(logs(&az, "never-cg").await.trim_end(), "bye");
+    // --follow streams until the container has ended.
+    let follow = [
+        "container",
+        "logs",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "never-cg",
+        "--follow",
+    ];
+    let followed = az.ok(&follow).await;
+    assert!(followed.contains("bye\n"), "{followed}");
 
     let g = until(&em, "onfailure-cg", "restarted", |g| {
         container(g)["restartCount"].as_u64().unwrap_or(0) >= 2
