@@ -9,6 +9,7 @@
 
 use anyhow::Context;
 use azemu_emulator::config::well_known;
+use azemu_emulator::runtime::engine::Choice;
 use azemu_emulator::{AppState, Config, SimMode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
@@ -256,6 +257,11 @@ struct Serve {
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
     in_memory: bool,
+    /// Where container groups run: `docker` (the engine at DOCKER_HOST or the default
+    /// socket), `none` (simulated: nothing is executed, and groups say so), or `auto`
+    /// (docker when it answers, else none).
+    #[arg(long, env = "AZEMU_CONTAINER_ENGINE", value_enum, default_value_t = EngineKind::Auto)]
+    container_engine: EngineKind,
     /// Where registry blobs live: `disk` (`<data-dir>/registry`) or `memory`.
     #[arg(long, env = "AZEMU_BLOB_STORE", value_enum, default_value_t = BlobStoreKind::Disk)]
     blob_store: BlobStoreKind,
@@ -277,6 +283,13 @@ struct Serve {
 enum BlobStoreKind {
     Disk,
     Memory,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineKind {
+    Docker,
+    None,
+    Auto,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -394,6 +407,11 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     config.max_upload_bytes = s.max_upload_bytes;
     config.enable_test_panics = s.enable_test_panics;
     config.enable_test_crashes = s.enable_test_crashes;
+    config.container_engine = match s.container_engine {
+        EngineKind::Docker => Choice::Docker,
+        EngineKind::None => Choice::None,
+        EngineKind::Auto => Choice::Auto,
+    };
     config.tenant_id = s.tenant_id;
     config.subscription_id = s.subscription_id;
     config.client_id = s.client_id;
@@ -402,6 +420,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let state = AppState::new(config).context("initialising the data dir")?;
+        state.containers.attach(&state).await?;
         let server = azemu_emulator::start(state.clone())
             .await
             .context("binding the port")?;
@@ -423,6 +442,7 @@ fn serve(s: Serve) -> anyhow::Result<()> {
             let _ = stop.send(true);
         });
         server.wait().await;
+        state.containers.shutdown().await;
         let _ = std::fs::remove_file(state.config.port_path());
         anyhow::Ok(())
     })

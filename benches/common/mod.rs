@@ -17,6 +17,7 @@ pub fn spawn_with(dir: &std::path::Path, args: &[&str]) -> (Child, u16) {
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir)
         .args(args)
+        .env("AZEMU_CONTAINER_ENGINE", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

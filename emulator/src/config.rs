@@ -72,6 +72,8 @@ pub struct Config {
     /// Tests only: accept fault rules that stop the process dead at a named
     /// point (`--enable-test-crashes`, hidden), to prove writes are atomic.
     pub enable_test_crashes: bool,
+    /// Where container groups run (`--container-engine`): attached by `azemu serve`.
+    pub container_engine: crate::runtime::engine::Choice,
 }
 
 impl Config {
@@ -98,6 +100,7 @@ impl Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             enable_test_panics: false,
             enable_test_crashes: false,
+            container_engine: Default::default(),
         }
     }
 

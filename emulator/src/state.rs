@@ -40,6 +40,8 @@ pub struct AppState {
     pub identity_secrets: Arc<crate::entra::msi::IdentitySecrets>,
     /// The scheduler's cached head of its queue (what is due next).
     pub schedule: Arc<crate::runtime::scheduler::Schedule>,
+    /// The container engine container groups run in, once attached (`azemu serve`).
+    pub containers: crate::runtime::containers::Containers,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             maintenance: Default::default(),
             identity_secrets: Arc::new(identity_secrets),
             schedule: Default::default(),
+            containers: Default::default(),
         };
         state.store.transaction(|_| state.seed())?;
         state.reconcile()?;

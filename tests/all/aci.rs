@@ -449,7 +449,7 @@ async fn pull_failures_as_aci_reports_them() {
 /// filled in, the subnet left out). Azure refuses the seed's container names
 /// as written (`myContainer-1`: ACI container names must match
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, see MicrosoftDocs/azure-docs#15546), and so does azemu.
-fn seed_yaml(registry: &str, userid: &str, names: [&str; 2]) -> String {
+pub(crate) fn seed_yaml(registry: &str, userid: &str, names: [&str; 2]) -> String {
     format!(
         "apiVersion: '2021-10-01'
 location: eastus

@@ -22,22 +22,45 @@ pub struct Dockerd {
     config: tempfile::TempDir,
     proxy: String,
     bundle: PathBuf,
+    /// The private bridge this engine's containers are on ([`Dockerd::start_bridged`]).
+    bridge: Option<String>,
 }
 
 impl Dockerd {
     pub fn start(em: &Emulator) -> Dockerd {
+        let proxy = format!("http://localhost:{}", em.port);
+        Self::spawn(proxy, em.bundle(), None)
+    }
+
+    /// An engine whose containers are on a private bridge (its own name and
+    /// /24, made here and removed with it), so ports can be published on
+    /// 127.0.0.1 (docker-proxy); no proxy or CA: it pulls nothing, images
+    /// are loaded into it. Started before an emulator that runs containers in it.
+    pub fn start_bridged() -> Dockerd {
+        let n = std::process::id() % 200 + rand::random::<u32>() % 50;
+        let name = format!("azemu-t{}", rand::random::<u32>() % 100_000);
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().map(|s| s.success());
+            assert!(matches!(ok, Ok(true)), "ip {args:?}");
+        };
+        ip(&["link", "add", &name, "type", "bridge"]);
+        ip(&["addr", "add", &format!("10.231.{n}.1/24"), "dev", &name]);
+        ip(&["link", "set", &name, "up"]);
+        Self::spawn(String::new(), PathBuf::new(), Some(name))
+    }
+
+    fn spawn(proxy: String, bundle: PathBuf, bridge: Option<String>) -> Dockerd {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = tempfile::Builder::new()
             .prefix("dockerd-")
             .tempdir_in(tmp)
             .unwrap();
-        let proxy = format!("http://localhost:{}", em.port);
         let d = dir.path();
         let mut child = Command::new("dockerd")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HTTPS_PROXY", &proxy)
-            .env("SSL_CERT_FILE", em.bundle())
+            .env("SSL_CERT_FILE", &bundle)
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")
@@ -46,7 +69,8 @@ impl Dockerd {
             .arg(d.join("pid"))
             .arg("-H")
             .arg(format!("unix://{}", d.join("sock").display()))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .arg(format!("--bridge={}", bridge.as_deref().unwrap_or("none")))
+            .args(["--iptables=false", "--ip6tables=false"])
             .args(["--storage-driver=vfs"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -68,7 +92,8 @@ impl Dockerd {
             dir,
             config: tempfile::tempdir().unwrap(),
             proxy,
-            bundle: em.bundle(),
+            bundle,
+            bridge,
         }
     }
 
@@ -156,6 +181,9 @@ impl Drop for Dockerd {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+        if let Some(b) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "delete", b]).status();
+        }
     }
 }
 

@@ -31,6 +31,11 @@ impl Emulator {
         Self::start_logging(dir, args, Stdio::null(), &[])
     }
 
+    /// [`Emulator::start_in`] with extra environment.
+    pub fn start_in_env(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Emulator {
+        Self::start_logging(dir, &[], Stdio::null(), env)
+    }
+
     /// Start with the server's log (stderr) in `<data dir>/stderr.log`; read it with [`Emulator::log`].
     pub fn start_logged(args: &[&str]) -> Emulator {
         Self::start_logged_env(args, &[])
@@ -61,6 +66,8 @@ impl Emulator {
             .env_remove("AZEMU_PORT")
             .env_remove("AZEMU_LOG")
             .env_remove("AZEMU_LOG_FORMAT")
+            // Nothing runs unless a test asks for an engine (CI's DOCKER_HOST is its own).
+            .env("AZEMU_CONTAINER_ENGINE", "none")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -278,10 +285,18 @@ impl Emulator {
 
     /// `azemu push` of the sample image (`fixtures/images/hello-world`) to `target`; did it succeed?
     pub fn push_sample(&self, target: &str) -> Result<(), String> {
+        self.push_layout(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"),
+            target,
+        )
+    }
+
+    /// `azemu push` of the OCI layout (or `docker save` archive) `image` to `target`.
+    pub fn push_layout(&self, image: &Path, target: &str) -> Result<(), String> {
         let out = Command::new(env!("CARGO_BIN_EXE_azemu"))
             .args(["push", "--data-dir"])
             .arg(self.dir.path())
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images/hello-world"))
+            .arg(image)
             .arg(target)
             .output()
             .expect("run azemu push");

@@ -336,6 +336,7 @@ async fn secrets_stay_out_of_logs_and_reads() {
         .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--data-dir"])
         .arg(dir.path().join("data"))
         .env("AZEMU_LOG", "debug")
+        .env("AZEMU_CONTAINER_ENGINE", "none")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

@@ -738,6 +738,7 @@ async fn seeded_principals_and_a_bad_seed() {
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data.path())
         .arg("--seed")
+        .env("AZEMU_CONTAINER_ENGINE", "none")
         .arg(&bad)
         .output()
         .unwrap();

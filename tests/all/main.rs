@@ -9,6 +9,7 @@ mod az;
 mod harness;
 
 mod aci;
+mod aci_engine;
 mod acr;
 mod acr_metadata;
 mod acr_tasks;

@@ -20,6 +20,7 @@
 //! it is read as another request. A connection the server closes lingers
 //! (`linger.rs`) so that an early answer is not lost to a reset.
 
+mod front_end;
 pub mod hosts;
 mod linger;
 pub mod planes;
@@ -93,6 +94,8 @@ struct Ctx {
     public_router: Router,
     /// What the task-log storage account gets.
     storage_router: Router,
+    /// What `<label>.<region>.azurecontainer.io` gets: ACI's front end.
+    group_router: Router,
     /// Injected failures, answered before any router.
     faults: crate::faults::Faults,
     acceptor: TlsAcceptor,
@@ -144,6 +147,9 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         public_router: crate::public_registry::router(&state),
         storage_router: Router::new()
             .fallback(crate::storage::handle)
+            .with_state(state.clone()),
+        group_router: Router::new()
+            .fallback(front_end::forward)
             .with_state(state.clone()),
         faults: state.faults.clone(),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
@@ -307,7 +313,10 @@ where
                     .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST));
                 // Which wire surface answers, for the 500 a panic gets and a framework's 413.
                 let plane = planes::Plane::of(host, req.uri().path());
-                let router = if is_storage {
+                let is_group = crate::server::hosts::host_of(host).ends_with(".azurecontainer.io");
+                let router = if is_group {
+                    &ctx.group_router
+                } else if is_storage {
                     &ctx.storage_router
                 } else if is_registry {
                     &ctx.registry_router

@@ -20,8 +20,11 @@
 //! (../shared/notes/acr-aci-semantics.md §4): InaccessibleImage,
 //! DnsNameLabelAlreadyTaken, InvalidDnsNameLabel, and the registry's own text
 //! in the container events when the registry's network refuses the pull.
-//! azemu runs no container images: a group "runs" once every image has been
-//! pulled, and its logs say that this is what the emulator did.
+//! With a container engine attached the group's containers run there
+//! ([`crate::runtime::containers`]): the instance view, the logs and the
+//! stop/start/restart/delete actions follow the engine. Without one a group
+//! "runs" once every image has been pulled, and its events and logs say that
+//! nothing was executed.
 
 use crate::arm::{ArmError, envelope};
 use crate::clock::arm_timestamp;
@@ -44,6 +47,7 @@ pub const GROUPS: Behaviour = Behaviour {
     on_write: Some(on_write),
     on_delete: Some(on_delete),
     on_read: Some(on_read),
+    on_removed: Some(on_removed),
     // The spec gives Restart and Stop only a 204, Start a 202.
     actions: &[("start", start), ("stop", stop), ("restart", restart)],
     provider_required: true,
@@ -80,7 +84,8 @@ fn identity_not_found(group: &str) -> ArmError {
 /// `container create` with `--secrets` and with `--registry-password`): secure
 /// environment values, the contents of secret volumes (`"secret": {}`) and
 /// registry passwords. The stored values stay for the run.
-fn on_read(_: &AppState, v: &mut Value) -> Result<(), ArmError> {
+fn on_read(state: &AppState, v: &mut Value) -> Result<(), ArmError> {
+    state.containers.view(v);
     if let Some(cs) = v["properties"]["containers"].as_array_mut() {
         for c in cs {
             if let Some(env) = c["properties"]["environmentVariables"].as_array_mut() {
@@ -432,6 +437,7 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
         .cloned()
         .unwrap_or_default();
     let mut group_failed: Option<String> = None;
+    let engine = state.containers.attached();
     for c in out_containers.iter_mut() {
         let image_str = c["properties"]["image"]
             .as_str()
@@ -525,6 +531,11 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
             Ok(digest) => {
                 let detail = format!("Successfully pulled image \"{image_str}@{digest}\"");
                 events.push(event("Pulled", detail, "Normal", &now));
+                if engine {
+                    // The engine creates and starts it: its events follow (runtime::containers).
+                    c["properties"]["instanceView"] = json!({"restartCount": 0, "currentState": {"state": "Waiting", "detailStatus": ""}, "events": events});
+                    continue;
+                }
                 events.push(event("Created", "Created container".into(), "Normal", &now));
                 // ACI's event, labelled: nothing runs (the container's logs say so too).
                 events.push(event("Started", SIMULATED_START.into(), "Normal", &now));
@@ -615,6 +626,22 @@ fn on_write(cx: &Ctx, row: &mut Value, existing: Option<&Value>) -> Result<(), A
     );
     *row = Value::Object(out);
     envelope::reorder(row, GROUP_ORDER);
+    if engine
+        && group_failed.is_none()
+        && let Some(plan) = crate::runtime::containers::plan_of(row)
+    {
+        state
+            .containers
+            .launch_after_commit(state.store.as_ref(), plan);
+    }
+    Ok(())
+}
+
+/// The group has gone (its DELETE, or its resource group's): so do its containers.
+fn on_removed(r: &by_spec::Removal) -> Result<(), ArmError> {
+    r.state
+        .containers
+        .remove_after_commit(r.state.store.as_ref(), r.id.key());
     Ok(())
 }
 
@@ -624,18 +651,29 @@ fn on_delete(cx: &Ctx, _: &Value) -> Result<(), ArmError> {
 
 fn start(cx: &Ctx) -> Result<Response, ArmError> {
     let row = set_state(cx, "Running")?;
+    act(cx, "start");
     let location = row["location"].as_str().unwrap_or("eastus");
     by_spec::accepted_async(cx, TYPE, location)
 }
 
 fn stop(cx: &Ctx) -> Result<Response, ArmError> {
     set_state(cx, "Stopped")?;
+    act(cx, "stop");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn restart(cx: &Ctx) -> Result<Response, ArmError> {
     set_state(cx, "Running")?;
+    act(cx, "restart");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The engine's part of an action, once it has committed (the containers
+/// stop, start anew, or restart).
+fn act(cx: &Ctx, action: &'static str) {
+    cx.state
+        .containers
+        .act_after_commit(cx.state.store.as_ref(), cx.id.key(), action);
 }
 
 /// Stop leaves the group `Stopped`, start and restart `Running` (a restart of
@@ -691,6 +729,9 @@ fn logs(cx: &Ctx) -> Result<Response, ArmError> {
         })
         .cloned()
         .unwrap_or_default();
+    if let Some(content) = cx.state.containers.logs(&group.key(), container) {
+        return Ok(json_response(StatusCode::OK, &json!({"content": content})));
+    }
     let mut content = String::new();
     for e in c["properties"]["instanceView"]["events"]
         .as_array()

@@ -1,0 +1,776 @@
+//! Container groups that really run: a group's pulled images are loaded into a
+//! container engine ([`super::engine`]) from the registry's own content, and
+//! its containers started with their command, environment (secure values
+//! included), CPU and memory, and ports published on 127.0.0.1. What the
+//! engine then reports (starts, exits, restarts) becomes the containers'
+//! instance view, in ACI's words: `currentState`/`previousState` with exit
+//! codes and times, `restartCount`, and events counted as ACI counts them
+//! (`Started`, `Killing`, `BackOff`).
+//!
+//! The provider decides (schema, pull, RBAC) and stores the group; once its
+//! write has committed it hands a [`Plan`] here. Containers carry the labels
+//! `azemu.instance` (this data dir's), `azemu.group` (the group's id) and
+//! `azemu.container`; they go with their group, and with the emulator
+//! ([`Containers::shutdown`]); those a crashed emulator left are swept when
+//! it starts again ([`Containers::attach`]).
+//!
+//! With no engine nothing here runs, and groups keep their simulated state.
+
+use super::engine::{Choice, ContainerSpec, Engine, Event};
+use crate::clock::Clock;
+use crate::oci::blobs::BlobStore;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+const GROUP_TYPE: &str = "Microsoft.ContainerInstance/containerGroups";
+const INSTANCE_LABEL: &str = "azemu.instance";
+const GROUP_LABEL: &str = "azemu.group";
+const CONTAINER_LABEL: &str = "azemu.container";
+
+/// The engine, when one is attached (cheap to clone: one `Arc`).
+#[derive(Clone, Default)]
+pub struct Containers {
+    runner: Arc<OnceLock<Arc<Runner>>>,
+}
+
+/// What a group runs: decided by the provider, from the group as stored.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The group's key (its id, lower case).
+    pub key: String,
+    pub group_id: String,
+    pub group_name: String,
+    /// ACI's `restartPolicy`: `Always`, `OnFailure`, `Never`.
+    pub restart_policy: String,
+    /// The group's ports (`80/tcp`), published from its first container.
+    pub ports: Vec<String>,
+    pub containers: Vec<PlannedContainer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedContainer {
+    pub name: String,
+    /// The pulled image's manifest, by digest (its blobs are in the registry's store).
+    pub digest: String,
+    pub command: Vec<String>,
+    /// `NAME=value`, secure values included.
+    pub env: Vec<String>,
+    pub cpu: f64,
+    pub memory_gb: f64,
+}
+
+pub struct Runner {
+    engine: Arc<dyn Engine>,
+    instance: String,
+    clock: Arc<Clock>,
+    blobs: Arc<BlobStore>,
+    handle: tokio::runtime::Handle,
+    /// std Mutex: never held across an await.
+    groups: Mutex<HashMap<String, Group>>,
+}
+
+struct Group {
+    plan: Plan,
+    /// Which launch this is (a new PUT, a start after a stop): an older
+    /// launch still loading leaves what it made to be removed.
+    generation: u64,
+    stopped: bool,
+    containers: Vec<Run>,
+}
+
+#[derive(Default)]
+struct Run {
+    id: Option<String>,
+    started: bool,
+    /// A stop or restart azemu asked for: the exit it causes is not a failure.
+    asked: bool,
+    restart_count: u64,
+    current: Value,
+    previous: Option<Value>,
+    events: Vec<Value>,
+}
+
+/// ACI's state times carry milliseconds; its event times, seconds.
+fn millis(t: time::OffsetDateTime) -> String {
+    let s = crate::clock::arm_timestamp(t);
+    format!("{}Z", &s[..23])
+}
+
+fn seconds(t: time::OffsetDateTime) -> String {
+    let s = crate::clock::arm_timestamp(t);
+    format!("{}Z", &s[..19])
+}
+
+impl Run {
+    fn waiting() -> Run {
+        Run {
+            current: json!({"state": "Waiting", "detailStatus": ""}),
+            ..Default::default()
+        }
+    }
+
+    /// ACI counts repeats of one event: one entry, its count and its first and last times.
+    fn event(&mut self, now: time::OffsetDateTime, name: &str, message: String, kind: &str) {
+        let at = seconds(now);
+        if let Some(e) = self
+            .events
+            .iter_mut()
+            .find(|e| e["name"] == name && e["message"] == message.as_str())
+        {
+            e["count"] = json!(e["count"].as_u64().unwrap_or(0) + 1);
+            e["lastTimestamp"] = json!(at);
+            return;
+        }
+        self.events.push(json!({"count": 1, "firstTimestamp": at, "lastTimestamp": at, "name": name, "message": message, "type": kind}));
+    }
+}
+
+impl Containers {
+    /// Connect the engine `choice` names (`Auto`: Docker if it answers) and
+    /// sweep what a crashed emulator of this data dir left in it. Call once,
+    /// inside the runtime, before serving.
+    ///
+    /// The groups the store holds run again (their containers went with the
+    /// emulator that ran them), but not those stopped or whose pull failed.
+    pub async fn attach(&self, state: &crate::state::AppState) -> anyhow::Result<()> {
+        let data_dir = &state.config.data_dir;
+        let engine: Arc<dyn Engine> = match state.config.container_engine {
+            Choice::None => return Ok(()),
+            Choice::Docker => Arc::new(
+                super::engine::docker::DockerEngine::connect()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the Docker engine: {e}"))?,
+            ),
+            Choice::Auto => match super::engine::docker::DockerEngine::connect().await {
+                Ok(d) => Arc::new(d),
+                Err(e) => {
+                    tracing::info!("no container engine ({e}): container groups are simulated");
+                    return Ok(());
+                }
+            },
+        };
+        let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let digest = crate::oci::blobs::digest_of(dir.to_string_lossy().as_bytes());
+        let instance = digest.trim_start_matches("sha256:")[..16].to_string();
+        let runner = Arc::new(Runner {
+            engine,
+            instance,
+            clock: state.clock.clone(),
+            blobs: state.blobs.clone(),
+            handle: tokio::runtime::Handle::current(),
+            groups: Mutex::new(HashMap::new()),
+        });
+        let swept = runner.remove_labelled().await;
+        tracing::info!(
+            engine = runner.engine.describe(),
+            instance = runner.instance,
+            swept,
+            "container groups run in a container engine"
+        );
+        // Events first: nothing is started before they are heard.
+        let events = runner.engine.events(&runner.label());
+        let r = runner.clone();
+        tokio::spawn(async move { r.listen(events).await });
+        let _ = self.runner.set(runner.clone());
+        for (_, row) in state.resources().of_type(GROUP_TYPE)? {
+            if row["properties"]["instanceView"]["state"] == "Stopped" {
+                continue;
+            }
+            if let Some(plan) = plan_of(&row) {
+                runner.clone().launch(plan);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn attached(&self) -> bool {
+        self.runner.get().is_some()
+    }
+
+    /// Run `plan` once the write that decided it has committed (and never if
+    /// it aborts): replaces whatever the group ran before.
+    pub fn launch_after_commit(&self, store: &dyn crate::store::Store, plan: Plan) {
+        if let Some(r) = self.runner.get().cloned() {
+            store.after_commit(Box::new(move || r.launch(plan)));
+        }
+    }
+
+    /// The group has gone: its containers go, once that has committed.
+    pub fn remove_after_commit(&self, store: &dyn crate::store::Store, key: String) {
+        if let Some(r) = self.runner.get().cloned() {
+            store.after_commit(Box::new(move || {
+                let gone = r
+                    .groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+                if let Some(g) = gone {
+                    r.block(r.remove_all(g.containers.iter().filter_map(|c| c.id.clone())));
+                }
+            }));
+        }
+    }
+
+    /// `stop`, `start` or `restart` of the group, once committed. Whether the
+    /// group is known here (an engine runs it).
+    pub fn act_after_commit(
+        &self,
+        store: &dyn crate::store::Store,
+        key: String,
+        action: &'static str,
+    ) -> bool {
+        let Some(r) = self.runner.get().cloned() else {
+            return false;
+        };
+        if !r
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key)
+        {
+            return false;
+        }
+        store.after_commit(Box::new(move || match action {
+            "start" => r.start(&key),
+            _ => r.block(r.stop_or_restart(&key, action == "restart")),
+        }));
+        true
+    }
+
+    /// The instance view of a group the engine runs, over the one stored:
+    /// each container's state, restarts and events, and the group's state.
+    pub fn view(&self, row: &mut Value) {
+        let Some(r) = self.runner.get() else { return };
+        let key = row["id"].as_str().unwrap_or_default().to_ascii_lowercase();
+        let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(g) = groups.get(&key) else { return };
+        let Some(cs) = row["properties"]["containers"].as_array_mut() else {
+            return;
+        };
+        for (c, run) in cs.iter_mut().zip(&g.containers) {
+            let iv = &mut c["properties"]["instanceView"];
+            let mut events = iv["events"].as_array().cloned().unwrap_or_default();
+            events.extend(run.events.iter().cloned());
+            let mut v = json!({"restartCount": run.restart_count, "currentState": run.current});
+            if let Some(p) = &run.previous {
+                v["previousState"] = p.clone();
+            }
+            v["events"] = Value::Array(events);
+            *iv = v;
+        }
+        row["properties"]["instanceView"]["state"] = json!(g.state());
+    }
+
+    /// What the container wrote to stdout and stderr, if the engine runs it
+    /// (`None`: not an engine's container; it has not been created yet: empty).
+    pub fn logs(&self, group_key: &str, container: &str) -> Option<String> {
+        let r = self.runner.get()?;
+        let id = {
+            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let g = groups.get(group_key)?;
+            let i = g
+                .plan
+                .containers
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(container))?;
+            g.containers[i].id.clone()
+        };
+        let Some(id) = id else {
+            return Some(String::new());
+        };
+        Some(r.block(r.engine.logs(&id)).unwrap_or_else(|e| {
+            format!("azemu: the container engine did not give the logs: {e}\n")
+        }))
+    }
+
+    /// Where the group's `port` (`80/tcp`) is published on 127.0.0.1.
+    pub fn published(&self, group_key: &str, port: &str) -> Option<u16> {
+        let r = self.runner.get()?;
+        let id = {
+            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.get(group_key)?.containers.first()?.id.clone()?
+        };
+        r.block(r.engine.published(&id, port)).ok().flatten()
+    }
+
+    /// Where a request for `<label>.<region>.azurecontainer.io` on `port`
+    /// goes: the 127.0.0.1 port the engine published the group's `port/tcp`
+    /// at. Only a group this emulator runs, with that port, has one.
+    pub fn endpoint(&self, store: &dyn crate::store::Store, host: &str, port: u16) -> Option<u16> {
+        let name = host.strip_suffix(".azurecontainer.io")?;
+        let (label, region) = name.split_once('.')?;
+        let index = crate::store::index::dns_label(region, label);
+        let key = crate::store::index::DNS_LABELS_BY_REGION
+            .keys(store, &index)
+            .ok()?
+            .into_iter()
+            .next()?;
+        self.published(&key, &format!("{port}/tcp"))
+    }
+
+    /// The emulator stops: every container it ran goes.
+    pub async fn shutdown(&self) {
+        if let Some(r) = self.runner.get() {
+            r.groups.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let n = r.remove_labelled().await;
+            tracing::info!(removed = n, "removed the containers this emulator ran");
+        }
+    }
+}
+
+impl Group {
+    /// ACI's group state: `Pending` while a container is not yet running,
+    /// `Running`, `Stopped` after a stop; once every container has ended for
+    /// good (`restartPolicy` `Never`, or `OnFailure` after a success),
+    /// `Succeeded` when all exited 0, else `Failed`.
+    fn state(&self) -> &'static str {
+        if self.stopped {
+            return "Stopped";
+        }
+        let states: Vec<&str> = self
+            .containers
+            .iter()
+            .map(|c| c.current["state"].as_str().unwrap_or_default())
+            .collect();
+        if states.contains(&"Running") {
+            return "Running";
+        }
+        if states.iter().all(|s| *s == "Terminated") {
+            let ended = |c: &Run| {
+                let code = c.current["exitCode"].as_i64().unwrap_or(0);
+                !restarts(&self.plan.restart_policy, code)
+            };
+            if self.containers.iter().all(ended) {
+                let ok = self
+                    .containers
+                    .iter()
+                    .all(|c| c.current["exitCode"].as_i64() == Some(0));
+                return if ok { "Succeeded" } else { "Failed" };
+            }
+            return "Running";
+        }
+        "Pending"
+    }
+}
+
+/// What the engine runs for a group as stored: every container's pulled
+/// image (the digest of its `Pulled` event), command, environment (secure
+/// values too), CPU and memory (limits when set, else requests), and the
+/// group's ports. `None` when an image was not pulled.
+pub fn plan_of(row: &Value) -> Option<Plan> {
+    let id = row["id"].as_str()?;
+    let props = &row["properties"];
+    let mut containers = Vec::new();
+    for c in props["containers"].as_array()? {
+        let p = &c["properties"];
+        let digest = p["instanceView"]["events"]
+            .as_array()?
+            .iter()
+            .find(|e| e["name"] == "Pulled")?["message"]
+            .as_str()?
+            .trim_end_matches('"')
+            .rsplit_once('@')?
+            .1
+            .to_string();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        };
+        let env = p["environmentVariables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                // A YAML file's `value: 1` reaches ARM as a number.
+                let value = match e.get("value").or(e.get("secureValue")) {
+                    Some(Value::String(v)) => v.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                Some(format!("{}={value}", e["name"].as_str()?))
+            })
+            .collect();
+        let r = &p["resources"];
+        let pick = |k: &str| r["limits"][k].as_f64().or(r["requests"][k].as_f64());
+        containers.push(PlannedContainer {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            digest,
+            command: strings(&p["command"]),
+            env,
+            cpu: pick("cpu").unwrap_or(1.0),
+            memory_gb: pick("memoryInGB").unwrap_or(1.5),
+        });
+    }
+    let ports = props["ipAddress"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
+            Some(format!("{}/{proto}", p["port"].as_u64()?))
+        })
+        .collect();
+    Some(Plan {
+        key: id.to_ascii_lowercase(),
+        group_id: id.to_string(),
+        group_name: id.rsplit('/').next().unwrap_or_default().to_string(),
+        restart_policy: props["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
+            .to_string(),
+        ports,
+        containers,
+    })
+}
+
+/// Whether ACI restarts a container that exited with `code` under `policy`.
+fn restarts(policy: &str, code: i64) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => code != 0,
+        _ => true,
+    }
+}
+
+/// A `docker save` archive of the image `digest` names, tagged `tag`: the
+/// manifest's config and layers as the registry holds them (the engine
+/// decompresses the layers).
+pub fn archive(blobs: &BlobStore, digest: &str, tag: &str) -> Result<Vec<u8>, String> {
+    let read = |d: &str| blobs.read(d).map_err(|e| format!("blob {d}: {e}"));
+    let mut manifest: Value =
+        serde_json::from_slice(&read(digest)?).map_err(|e| format!("manifest {digest}: {e}"))?;
+    // An index: its linux/amd64 image (what ACI runs on Linux).
+    if let Some(list) = manifest["manifests"].as_array() {
+        let pick = list
+            .iter()
+            .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == "amd64")
+            .or_else(|| list.first())
+            .and_then(|m| m["digest"].as_str())
+            .ok_or("an empty image index")?
+            .to_string();
+        manifest = serde_json::from_slice(&read(&pick)?).map_err(|e| e.to_string())?;
+    }
+    let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .ok_or("a manifest without a config")?
+        .to_string();
+    let mut files: Vec<(String, Vec<u8>)> =
+        vec![(format!("{}.json", hex(&config)), read(&config)?)];
+    let mut layers = Vec::new();
+    for l in manifest["layers"].as_array().into_iter().flatten() {
+        let d = l["digest"].as_str().ok_or("a layer without a digest")?;
+        let name = format!("{}/layer.tar", hex(d));
+        files.push((name.clone(), read(d)?));
+        layers.push(name);
+    }
+    let index =
+        json!([{"Config": format!("{}.json", hex(&config)), "RepoTags": [tag], "Layers": layers}]);
+    files.push(("manifest.json".into(), index.to_string().into_bytes()));
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, &name, data.as_slice())
+            .map_err(|e| e.to_string())?;
+    }
+    out.into_inner().map_err(|e| e.to_string())
+}
+
+impl Runner {
+    fn label(&self) -> String {
+        format!("{INSTANCE_LABEL}={}", self.instance)
+    }
+
+    /// `fut` to its end from synchronous code: a worker of the server's
+    /// runtime (made blocking meanwhile) or a thread of its blocking pool.
+    fn block<F: std::future::Future>(&self, fut: F) -> F::Output {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(fut))
+            }
+            // A thread outside the runtime. (An engine is attached only by
+            // `azemu serve`, whose runtime is multi-threaded.)
+            _ => self.handle.block_on(fut),
+        }
+    }
+
+    async fn remove_labelled(&self) -> usize {
+        let ids = self
+            .engine
+            .labelled(&self.label())
+            .await
+            .unwrap_or_default();
+        let n = ids.len();
+        self.remove_all(ids).await;
+        n
+    }
+
+    async fn remove_all(&self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if let Err(e) = self.engine.remove(&id).await {
+                tracing::warn!(container = id, "the engine did not remove it: {e}");
+            }
+        }
+    }
+
+    fn launch(self: Arc<Self>, plan: Plan) {
+        let key = plan.key.clone();
+        let old = {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let generation = groups.get(&key).map_or(0, |g| g.generation + 1);
+            let containers = plan.containers.iter().map(|_| Run::waiting()).collect();
+            groups
+                .insert(
+                    key.clone(),
+                    Group {
+                        plan,
+                        generation,
+                        stopped: false,
+                        containers,
+                    },
+                )
+                .map(|g| g.containers)
+                .unwrap_or_default()
+        };
+        let r = self.clone();
+        self.handle.spawn(async move {
+            r.remove_all(old.into_iter().filter_map(|c| c.id)).await;
+            r.run(&key).await;
+        });
+    }
+
+    /// A group's start after a stop: its containers again, from its plan (ACI
+    /// starts a stopped group anew).
+    fn start(self: Arc<Self>, key: &str) {
+        let plan = {
+            let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.get(key).map(|g| g.plan.clone())
+        };
+        if let Some(plan) = plan {
+            self.launch(plan);
+        }
+    }
+
+    async fn stop_or_restart(&self, key: &str, restart: bool) {
+        let ids: Vec<String> = {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(g) = groups.get_mut(key) else { return };
+            g.stopped = !restart;
+            let now = self.clock.now();
+            g.containers
+                .iter_mut()
+                .filter_map(|c| {
+                    let id = c.id.clone()?;
+                    c.asked = true;
+                    if c.current["state"] == "Running" {
+                        c.event(
+                            now,
+                            "Killing",
+                            format!("Killing container with id {id}."),
+                            "Normal",
+                        );
+                    }
+                    Some(id)
+                })
+                .collect()
+        };
+        for id in ids {
+            let r = if restart {
+                self.engine.restart(&id, 1).await
+            } else {
+                self.engine.stop(&id, 1).await
+            };
+            if let Err(e) = r {
+                tracing::warn!(container = id, "the engine did not stop it: {e}");
+            }
+        }
+    }
+
+    /// Whether `key`'s launch `generation` is still the group's.
+    fn current(&self, key: &str, generation: u64) -> bool {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.get(key).is_some_and(|g| g.generation == generation)
+    }
+
+    fn with_run(&self, key: &str, i: usize, f: impl FnOnce(&mut Run, time::OffsetDateTime)) {
+        let now = self.clock.now();
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(run) = groups.get_mut(key).and_then(|g| g.containers.get_mut(i)) {
+            f(run, now);
+        }
+    }
+
+    /// Load, create and start the group's containers, in order.
+    async fn run(&self, key: &str) {
+        let Some((plan, generation)) = ({
+            let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.get(key).map(|g| (g.plan.clone(), g.generation))
+        }) else {
+            return;
+        };
+        let repo = format!(
+            "azemu/{}-{}",
+            plan.group_name,
+            &crate::oci::blobs::digest_of(plan.key.as_bytes())[7..15]
+        );
+        let mut first: Option<String> = None;
+        for (i, c) in plan.containers.iter().enumerate() {
+            let tag = format!("{repo}:{}", c.name);
+            let made = async {
+                let tar = archive(&self.blobs, &c.digest, &tag)?;
+                self.engine.load(tar).await?;
+                let spec = ContainerSpec {
+                    name: format!(
+                        "azemu-{}-{}-{}-{generation}",
+                        self.instance,
+                        &repo[6..],
+                        c.name
+                    ),
+                    image: tag.clone(),
+                    command: c.command.clone(),
+                    env: c.env.clone(),
+                    labels: HashMap::from([
+                        (INSTANCE_LABEL.to_string(), self.instance.clone()),
+                        (GROUP_LABEL.to_string(), plan.group_id.clone()),
+                        (CONTAINER_LABEL.to_string(), c.name.clone()),
+                    ]),
+                    cpu: c.cpu,
+                    memory: (c.memory_gb * 1024.0 * 1024.0 * 1024.0) as i64,
+                    restart: match plan.restart_policy.as_str() {
+                        "Never" => "no",
+                        "OnFailure" => "on-failure",
+                        _ => "always",
+                    },
+                    publish: if i == 0 {
+                        plan.ports.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    join: first.clone(),
+                };
+                self.engine.create(&spec).await
+            }
+            .await;
+            let id = match made {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::warn!(
+                        group = plan.group_id,
+                        container = c.name,
+                        "not created: {e}"
+                    );
+                    self.with_run(key, i, |run, now| {
+                        run.current =
+                            json!({"state": "Waiting", "detailStatus": "CreateContainerError"});
+                        run.event(now, "Failed", format!("Error: {e}"), "Warning");
+                    });
+                    continue;
+                }
+            };
+            if !self.current(key, generation) {
+                // Deleted, replaced or restarted meanwhile: what this launch made goes.
+                let _ = self.engine.remove(&id).await;
+                return;
+            }
+            self.with_run(key, i, |run, now| {
+                run.id = Some(id.clone());
+                run.event(now, "Created", "Created container".into(), "Normal");
+            });
+            if first.is_none() {
+                first = Some(id.clone());
+            }
+            if let Err(e) = self.engine.start(&id).await {
+                tracing::warn!(
+                    group = plan.group_id,
+                    container = c.name,
+                    "not started: {e}"
+                );
+                self.with_run(key, i, |run, now| {
+                    run.current = json!({"state": "Waiting", "detailStatus": "RunContainerError"});
+                    run.event(now, "Failed", format!("Error: {e}"), "Warning");
+                });
+            }
+        }
+    }
+
+    async fn listen(
+        self: Arc<Self>,
+        mut events: futures_util::stream::BoxStream<'static, Result<Event, String>>,
+    ) {
+        while let Some(e) = events.next().await {
+            match e {
+                Ok(e) => self.heard(&e),
+                Err(e) => {
+                    tracing::warn!("the container engine's events stopped: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One engine event, on the container's instance view.
+    fn heard(&self, e: &Event) {
+        let now = self.clock.now();
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        for g in groups.values_mut() {
+            let policy = g.plan.restart_policy.clone();
+            let stopped = g.stopped;
+            let Some(run) = g
+                .containers
+                .iter_mut()
+                .find(|c| c.id.as_deref() == Some(e.container.as_str()))
+            else {
+                continue;
+            };
+            match e.action.as_str() {
+                "start" => {
+                    if run.started {
+                        run.restart_count += 1;
+                    }
+                    run.started = true;
+                    run.asked = false;
+                    // The state that ended is `previousState` once another begins.
+                    if run.current["state"] == "Terminated" {
+                        run.previous = Some(run.current.take());
+                    }
+                    run.current =
+                        json!({"state": "Running", "startTime": millis(now), "detailStatus": ""});
+                    run.event(now, "Started", "Started container".into(), "Normal");
+                }
+                "die" => {
+                    let code = e.exit_code.unwrap_or(0);
+                    let mut ended = json!({"state": "Terminated"});
+                    if let Some(t) = run.current.get("startTime") {
+                        ended["startTime"] = t.clone();
+                    }
+                    ended["exitCode"] = json!(code);
+                    ended["finishTime"] = json!(millis(now));
+                    // TODO-fidelity: ACI's detailStatus of a failed exit; azure-cli's
+                    // recordings show only "Completed" (exit 0). "Error" is Kubernetes'
+                    // reason for a non-zero exit, which ACI's states follow.
+                    ended["detailStatus"] = json!(if code == 0 { "Completed" } else { "Error" });
+                    run.current = ended;
+                    if !run.asked && !stopped && restarts(&policy, code) {
+                        run.event(
+                            now,
+                            "BackOff",
+                            "Back-off restarting failed container".into(),
+                            "Warning",
+                        );
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+    }
+}

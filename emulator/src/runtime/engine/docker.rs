@@ -1,0 +1,230 @@
+//! [`Engine`] over the Docker Engine API ([`bollard`]): a unix socket or plain
+//! HTTP at `DOCKER_HOST`, the API version negotiated with the daemon.
+
+use super::{ContainerSpec, Engine, EngineResult, Event};
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters as q;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+
+pub struct DockerEngine {
+    docker: Docker,
+    host: String,
+}
+
+fn text(e: bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+impl DockerEngine {
+    /// The engine at `DOCKER_HOST` (or the default socket), if it answers.
+    pub async fn connect() -> EngineResult<DockerEngine> {
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let docker = Docker::connect_with_host(&host).map_err(text)?;
+        let docker = docker.negotiate_version().await.map_err(text)?;
+        docker.ping().await.map_err(text)?;
+        Ok(DockerEngine { docker, host })
+    }
+}
+
+impl Engine for DockerEngine {
+    fn describe(&self) -> String {
+        format!("docker at {}", self.host)
+    }
+
+    fn load(&self, archive: Vec<u8>) -> BoxFuture<'_, EngineResult<()>> {
+        Box::pin(async move {
+            let body = bollard::body_full(archive.into());
+            let mut s = self
+                .docker
+                .import_image(q::ImportImageOptions::default(), body, None);
+            while let Some(r) = s.next().await {
+                let info = r.map_err(text)?;
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, EngineResult<String>> {
+        Box::pin(async move {
+            let bindings = spec
+                .publish
+                .iter()
+                .map(|p| {
+                    let at = PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    };
+                    (p.clone(), Some(vec![at]))
+                })
+                .collect::<HashMap<_, _>>();
+            let host = HostConfig {
+                nano_cpus: (spec.cpu > 0.0).then_some((spec.cpu * 1e9) as i64),
+                memory: (spec.memory > 0).then_some(spec.memory),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(match spec.restart {
+                        "always" => RestartPolicyNameEnum::ALWAYS,
+                        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+                        _ => RestartPolicyNameEnum::NO,
+                    }),
+                    maximum_retry_count: None,
+                }),
+                port_bindings: (!bindings.is_empty()).then_some(bindings),
+                network_mode: spec.join.as_ref().map(|c| format!("container:{c}")),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some(spec.image.clone()),
+                entrypoint: (!spec.command.is_empty()).then(|| spec.command.clone()),
+                cmd: (!spec.command.is_empty()).then(Vec::new),
+                env: Some(spec.env.clone()),
+                labels: Some(spec.labels.clone()),
+                exposed_ports: (!spec.publish.is_empty()).then(|| spec.publish.clone()),
+                host_config: Some(host),
+                ..Default::default()
+            };
+            let opts = q::CreateContainerOptionsBuilder::new()
+                .name(&spec.name)
+                .build();
+            let made = self
+                .docker
+                .create_container(Some(opts), body)
+                .await
+                .map_err(text)?;
+            Ok(made.id)
+        })
+    }
+
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move {
+            self.docker
+                .start_container(id, None::<q::StartContainerOptions>)
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn stop<'a>(&'a self, id: &'a str, grace: i32) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move {
+            let opts = q::StopContainerOptionsBuilder::new().t(grace).build();
+            self.docker
+                .stop_container(id, Some(opts))
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn restart<'a>(&'a self, id: &'a str, grace: i32) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move {
+            let opts = q::RestartContainerOptionsBuilder::new().t(grace).build();
+            self.docker
+                .restart_container(id, Some(opts))
+                .await
+                .map_err(text)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move {
+            let opts = q::RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            match self.docker.remove_container(id, Some(opts)).await {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(()),
+                r => r.map_err(text),
+            }
+        })
+    }
+
+    fn logs<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<String>> {
+        Box::pin(async move {
+            let opts = q::LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .build();
+            let chunks: Vec<_> = self
+                .docker
+                .logs(id, Some(opts))
+                .try_collect()
+                .await
+                .map_err(text)?;
+            let mut out = Vec::new();
+            for c in chunks {
+                out.extend_from_slice(&c.into_bytes());
+            }
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        })
+    }
+
+    fn published<'a>(
+        &'a self,
+        id: &'a str,
+        port: &'a str,
+    ) -> BoxFuture<'a, EngineResult<Option<u16>>> {
+        Box::pin(async move {
+            let c = self
+                .docker
+                .inspect_container(id, None::<q::InspectContainerOptions>)
+                .await
+                .map_err(text)?;
+            Ok(c.network_settings
+                .and_then(|n| n.ports)
+                .and_then(|mut p| p.remove(port))
+                .flatten()
+                .into_iter()
+                .flatten()
+                .find_map(|b| b.host_port.and_then(|p| p.parse().ok())))
+        })
+    }
+
+    fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>> {
+        Box::pin(async move {
+            let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+            let opts = q::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let found = self
+                .docker
+                .list_containers(Some(opts))
+                .await
+                .map_err(text)?;
+            Ok(found.into_iter().filter_map(|c| c.id).collect())
+        })
+    }
+
+    fn events(&self, label: &str) -> BoxStream<'static, EngineResult<Event>> {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![label.to_string()]),
+            ("type".to_string(), vec!["container".to_string()]),
+        ]);
+        let opts = q::EventsOptionsBuilder::new().filters(&filters).build();
+        self.docker
+            .events(Some(opts))
+            .map(|r| {
+                let m = r.map_err(text)?;
+                let actor = m.actor.unwrap_or_default();
+                let attributes = actor.attributes.unwrap_or_default();
+                Ok(Event {
+                    container: actor.id.unwrap_or_default(),
+                    action: m.action.unwrap_or_default(),
+                    exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+                })
+            })
+            .boxed()
+    }
+}

@@ -1,0 +1,87 @@
+//! A container engine behind a small trait: what azemu asks of one to run a
+//! container group's containers (load an image, create, start, stop, restart,
+//! remove, read logs, and hear what happens to them). [`docker`] implements it
+//! over the Docker Engine API; with no engine (`--container-engine none`)
+//! groups keep their simulated state ([`crate::runtime::containers`]).
+
+pub mod docker;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use std::collections::HashMap;
+
+/// An engine's failure, in its own words.
+pub type EngineResult<T> = Result<T, String>;
+
+/// Which engine `--container-engine` / `AZEMU_CONTAINER_ENGINE` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// Nothing runs: container groups are simulated (and say so).
+    #[default]
+    None,
+    /// Docker at `DOCKER_HOST` (or the default socket); not reachable is an error.
+    Docker,
+    /// Docker when it answers, else none.
+    Auto,
+}
+
+/// One container to create.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    /// The engine's name for it (unique per engine).
+    pub name: String,
+    /// An image the engine has (tag or id).
+    pub image: String,
+    /// Replaces the image's entrypoint (ACI's `command`); empty keeps it.
+    pub command: Vec<String>,
+    /// `NAME=value`.
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// CPU cores (fractions allowed); 0 leaves it unlimited.
+    pub cpu: f64,
+    /// Bytes; 0 leaves it unlimited.
+    pub memory: i64,
+    /// `no`, `on-failure`, `always`.
+    pub restart: &'static str,
+    /// TCP/UDP ports (`80/tcp`) published on 127.0.0.1 at ports the engine picks.
+    pub publish: Vec<String>,
+    /// Join this container's network namespace (the group's first container):
+    /// a group's containers share `localhost`, as ACI's do.
+    pub join: Option<String>,
+}
+
+/// What happened to a container, as the engine tells it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub container: String,
+    /// `start`, `die` (with `exit_code`), `kill`, `destroy`, ...
+    pub action: String,
+    pub exit_code: Option<i64>,
+}
+
+pub trait Engine: Send + Sync {
+    /// Where it is (`unix:///var/run/docker.sock`), for logs.
+    fn describe(&self) -> String;
+    /// Load a `docker save` archive (manifest.json, config, layers).
+    fn load(&self, archive: Vec<u8>) -> BoxFuture<'_, EngineResult<()>>;
+    /// Create (not start) a container: its id.
+    fn create<'a>(&'a self, spec: &'a ContainerSpec) -> BoxFuture<'a, EngineResult<String>>;
+    fn start<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<()>>;
+    /// Stop, with `grace` seconds before it is killed.
+    fn stop<'a>(&'a self, id: &'a str, grace: i32) -> BoxFuture<'a, EngineResult<()>>;
+    fn restart<'a>(&'a self, id: &'a str, grace: i32) -> BoxFuture<'a, EngineResult<()>>;
+    /// Remove, running or not.
+    fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<()>>;
+    /// Everything it has written to stdout and stderr, interleaved.
+    fn logs<'a>(&'a self, id: &'a str) -> BoxFuture<'a, EngineResult<String>>;
+    /// The host port `port` (`80/tcp`) is published at.
+    fn published<'a>(
+        &'a self,
+        id: &'a str,
+        port: &'a str,
+    ) -> BoxFuture<'a, EngineResult<Option<u16>>>;
+    /// Containers (running or not) labelled `label` (`key=value`): their ids.
+    fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>>;
+    /// What happens from now on to containers labelled `label`.
+    fn events(&self, label: &str) -> BoxStream<'static, EngineResult<Event>>;
+}

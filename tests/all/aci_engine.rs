@@ -1,0 +1,516 @@
+//! Container groups that really run: an emulator started with
+//! `--container-engine docker` against a private engine (its own bridge, so
+//! ports are published on 127.0.0.1), real az 2.91, and a runnable image made
+//! here (`FROM scratch` + Debian's static busybox) pushed to the emulated
+//! registry. The engine is asynchronous: its state is polled, within a bound.
+
+use crate::aci::{create_with_identity, grant_acrpull, setup};
+use crate::docker::Dockerd;
+use crate::harness::Emulator;
+use serde_json::Value;
+use std::process::Command;
+
+/// An emulator whose container groups run in `engine` (on the data dir `dir`, a restart).
+fn emulator_in(engine: &Dockerd, dir: tempfile::TempDir) -> Emulator {
+    let host = engine.host();
+    let env = [
+        ("AZEMU_CONTAINER_ENGINE", "docker"),
+        ("DOCKER_HOST", host.as_str()),
+    ];
+    Emulator::start_in_env(dir, &env)
+}
+
+fn emulator(engine: &Dockerd) -> Emulator {
+    emulator_in(engine, tempfile::tempdir().unwrap())
+}
+
+/// Every container an emulator runs in `engine`: their groups' ids.
+async fn labelled(engine: &Dockerd) -> String {
+    let format = "{{.Label \"azemu.group\"}}";
+    engine
+        .ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=azemu.instance",
+            "--format",
+            format,
+        ])
+        .await
+}
+
+/// An OCI layout holding one image: `/bin/busybox` (Debian's busybox-static,
+/// which `.ci/run` installs) in an uncompressed layer, entrypoint busybox,
+/// running the shell script `script` unless told otherwise.
+fn busybox_layout(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root/bin");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy("/bin/busybox", root.join("busybox")).expect("/bin/busybox (busybox-static)");
+    let ok = Command::new("tar")
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-C"])
+        .arg(d.join("root"))
+        .arg("-cf")
+        .arg(d.join("layer.tar"))
+        .arg("bin")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let blobs = d.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> String {
+        use sha2::Digest;
+        let hex = format!("{:x}", sha2::Sha256::digest(bytes));
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        format!("sha256:{hex}")
+    };
+    let layer = std::fs::read(d.join("layer.tar")).unwrap();
+    let layer_digest = put(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Entrypoint": ["/bin/busybox"], "Cmd": ["sh", "-c", script]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}
+    })
+    .to_string();
+    let config_digest = put(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}]
+    })
+    .to_string();
+    let manifest_digest = put(manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
+    });
+    std::fs::write(d.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(d.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    for f in ["layer.tar", "root"] {
+        let p = d.join(f);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).unwrap();
+        } else {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    dir
+}
+
+/// `azemu push` of the busybox image to `target` (its default script: `script`).
+fn push_busybox(em: &Emulator, target: &str, script: &str) {
+    em.push_layout(busybox_layout(script).path(), target)
+        .unwrap();
+}
+
+/// The engine's containers of group `id` (`docker ps -a` by label): "<name> <status>" lines.
+async fn engine_containers(engine: &Dockerd, id: &str) -> Vec<String> {
+    let filter = format!("label=azemu.group={id}");
+    let out = engine
+        .ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}} {{.Ports}} {{.Status}}",
+        ])
+        .await;
+    out.lines().map(str::to_string).collect()
+}
+
+fn group_path(name: &str) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/containerGroups/{name}?api-version=2023-05-01",
+        crate::harness::SUBSCRIPTION
+    )
+}
+
+/// GET the group until `done` holds of it (bounded: the engine is asynchronous).
+async fn until(em: &Emulator, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let token = em.arm_token().await;
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = em
+            .arm(&token, reqwest::Method::GET, &group_path(name), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        if done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{name}: never {what}:\n{last:#}");
+}
+
+fn container(g: &Value) -> &Value {
+    &g["properties"]["containers"][0]["properties"]["instanceView"]
+}
+
+/// The container's event named `name`.
+fn event<'a>(iv: &'a Value, name: &str) -> &'a Value {
+    iv["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} event: {iv:#}"))
+}
+
+/// `az container logs` of group `name`.
+async fn logs(az: &crate::az::Az<'_>, name: &str) -> String {
+    az.ok(&["container", "logs", "-g", "myResourceGroup", "-n", name])
+        .await
+}
+
+fn event_names(iv: &Value) -> Vec<String> {
+    iv["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The seed's flow with a runnable image: refused without AcrPull (no
+/// container made), then it runs with its command, variables (the secure one
+/// too, never shown by ARM) and port on 127.0.0.1; `az container logs` shows its
+/// output; restart bumps `restartCount` with ACI's `Killing` event; delete removes it.
+#[tokio::test]
+async fn a_group_runs_in_the_engine_from_create_to_delete() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0001").await;
+    let image = "acieng0001.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "echo no command");
+    let extra = [
+        "--command-line",
+        "/bin/busybox sh -c 'echo hello from $GREETING; echo secret=$SECRET; /bin/busybox mkdir /www; echo answer from the container > /www/index.html; exec /bin/busybox httpd -f -p 80 -h /www'",
+        "--environment-variables",
+        "GREETING=aci",
+        "--secure-environment-variables",
+        "SECRET=s3cret",
+        "--ports",
+        "80",
+        "--dns-name-label",
+        "aci-engine-demo",
+        "--cpu",
+        "1",
+        "--memory",
+        "0.5",
+        "-o",
+        "json",
+    ];
+    let group_id = |name: &str| {
+        format!(
+            "/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/containerGroups/{name}",
+            crate::harness::SUBSCRIPTION
+        )
+    };
+
+    // Without AcrPull: the create fails as ever, and nothing reaches the engine.
+    let out = create_with_identity(&az, "engine-cg", image, &userid, &extra).await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("(InaccessibleImage) The image 'acieng0001.azurecr.io/busybox:v1' in container group 'engine-cg' is not accessible. Please check the image and registry credential."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        engine_containers(&engine, &group_id("engine-cg")).await,
+        Vec::<String>::new()
+    );
+
+    grant_acrpull(&az, "acieng0001", &spid).await;
+    let out = create_with_identity(&az, "engine-cg", image, &userid, &extra).await;
+    assert!(out.ok, "{}", out.stderr);
+    let created = std::time::Instant::now();
+    assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
+    let g = until(&em, "engine-cg", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+            && g["properties"]["instanceView"]["state"] == "Running"
+    })
+    .await;
+    // The benchmark's figure: from az's create returning to the container running.
+    eprintln!(
+        "aci_engine: Running {} ms after az container create returned",
+        created.elapsed().as_millis()
+    );
+    let iv = container(&g);
+    assert_eq!(iv["restartCount"], 0);
+    assert_eq!(event_names(iv), ["Pulling", "Pulled", "Created", "Started"]);
+    assert_eq!(iv["events"][3]["message"], "Started container");
+    assert!(!g.to_string().contains("s3cret"));
+
+    // The engine runs it, labelled with its group, port 80 on 127.0.0.1 only.
+    let ps = engine_containers(&engine, &group_id("engine-cg")).await;
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert!(ps[0].contains(" 127.0.0.1:"), "{ps:?}");
+    assert!(ps[0].contains("->80/tcp"), "{ps:?}");
+    assert!(!ps[0].contains("0.0.0.0"), "{ps:?}");
+
+    // ACI's front end: a plain HTTP request for the group's name, through the
+    // proxy, reaches the container; a name no group holds does not.
+    let proxy = reqwest::Proxy::http(format!("http://localhost:{}", em.port)).unwrap();
+    let web = reqwest::Client::builder().proxy(proxy).build().unwrap();
+    let r = web
+        .get("http://aci-engine-demo.eastus.azurecontainer.io/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "answer from the container\n");
+    let r = web
+        .get("http://nobody-here.eastus.azurecontainer.io/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+
+    // Its real output, secure variable included.
+    let logs = logs(&az, "engine-cg").await;
+    assert!(logs.contains("hello from aci\n"), "{logs}");
+    assert!(logs.contains("secret=s3cret\n"), "{logs}");
+
+    // Restart: the container is killed and started again.
+    az.ok(&[
+        "container",
+        "restart",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "engine-cg",
+    ])
+    .await;
+    let g = until(&em, "engine-cg", "restarted", |g| {
+        container(g)["restartCount"] == 1 && container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    let iv = container(&g);
+    assert_eq!(iv["previousState"]["state"], "Terminated", "{iv:#}");
+    assert!(iv["previousState"]["exitCode"].is_i64(), "{iv:#}");
+    let killing = event(iv, "Killing");
+    assert!(
+        killing["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Killing container with id "),
+        "{killing}"
+    );
+    assert_eq!(event(iv, "Started")["count"], 2, "{iv:#}");
+
+    // Stop: the group is Stopped, its container ended; start runs it anew.
+    let group = ["-g", "myResourceGroup", "-n", "engine-cg"];
+    for (action, container_state, group_state, docker_status) in [
+        ("stop", "Terminated", "Stopped", " Exited ("),
+        ("start", "Running", "Running", " Up "),
+    ] {
+        az.ok(&[&["container", action][..], &group].concat()).await;
+        let g = until(&em, "engine-cg", action, |g| {
+            container(g)["currentState"]["state"] == container_state
+        })
+        .await;
+        assert_eq!(g["properties"]["instanceView"]["state"], group_state);
+        let ps = engine_containers(&engine, &group_id("engine-cg")).await;
+        assert!(ps.len() == 1 && ps[0].contains(docker_status), "{ps:?}");
+    }
+
+    // Delete: the engine's container goes with the group.
+    az.ok(&[
+        "container",
+        "delete",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "engine-cg",
+        "--yes",
+        "-o",
+        "none",
+    ])
+    .await;
+    assert_eq!(
+        engine_containers(&engine, &group_id("engine-cg")).await,
+        Vec::<String>::new()
+    );
+
+    // The emulator stops: what it still runs goes.
+    let out = create_with_identity(&az, "engine-cg2", image, &userid, &extra).await;
+    assert!(out.ok, "{}", out.stderr);
+    until(&em, "engine-cg2", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    assert_eq!(labelled(&engine).await.lines().count(), 1);
+    let (status, _dir) = em.terminate();
+    assert!(status.success());
+    assert_eq!(labelled(&engine).await, "");
+}
+
+/// `restartPolicy: Never` and exit 3: `Terminated`, exit code 3, the group
+/// `Failed`, and no restart; `OnFailure` restarts it, with ACI's `BackOff`.
+/// What a crashed emulator left is swept when it starts again, and its groups run anew.
+#[tokio::test]
+async fn restart_policies_follow_the_exit_code() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0002").await;
+    let image = "acieng0002.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "echo no command");
+    grant_acrpull(&az, "acieng0002", &spid).await;
+    for (name, policy) in [("never-cg", "Never"), ("onfailure-cg", "OnFailure")] {
+        let extra = [
+            "--command-line",
+            "/bin/busybox sh -c 'echo bye; exit 3'",
+            "--restart-policy",
+            policy,
+            "-o",
+            "none",
+        ];
+        let out = create_with_identity(&az, name, image, &userid, &extra).await;
+        assert!(out.ok, "{}", out.stderr);
+    }
+
+    let g = until(&em, "never-cg", "ended", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    let iv = container(&g);
+    assert_eq!(iv["currentState"]["exitCode"], 3, "{iv:#}");
+    assert_eq!(iv["currentState"]["detailStatus"], "Error", "{iv:#}");
+    assert!(iv["currentState"]["startTime"].is_string(), "{iv:#}");
+    assert!(iv["currentState"]["finishTime"].is_string(), "{iv:#}");
+    assert_eq!(iv["restartCount"], 0);
+    assert_eq!(event_names(iv), ["Pulling", "Pulled", "Created", "Started"]);
+    assert_eq!(g["properties"]["instanceView"]["state"], "Failed");
+    let shown = az
+        .ok(&[
+            "container",
+            "show",
+            "-g",
+            "myResourceGroup",
+            "-n",
+            "never-cg",
+            "--query",
+            "containers[0].instanceView.currentState.{state:state,exitCode:exitCode}",
+            "-o",
+            "json",
+        ])
+        .await;
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown,
+        serde_json::json!({"state": "Terminated", "exitCode": 3})
+    );
+    assert_eq!(logs(&az, "never-cg").await.trim_end(), "bye");
+    // --follow streams until the container has ended.
+    let follow = [
+        "container",
+        "logs",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "never-cg",
+        "--follow",
+    ];
+    let followed = az.ok(&follow).await;
+    assert!(followed.contains("bye\n"), "{followed}");
+
+    let g = until(&em, "onfailure-cg", "restarted", |g| {
+        container(g)["restartCount"].as_u64().unwrap_or(0) >= 2
+    })
+    .await;
+    let iv = container(&g);
+    let backoff = event(iv, "BackOff");
+    assert_eq!(backoff["message"], "Back-off restarting failed container");
+    assert_eq!(backoff["type"], "Warning");
+
+    // A crashed emulator leaves its containers; started again, it sweeps
+    // them and runs its groups anew.
+    let ids = || {
+        engine.ok(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=azemu.instance",
+        ])
+    };
+    let before = ids().await;
+    let dir = em.kill9();
+    assert_eq!(ids().await, before);
+    assert_eq!(before.lines().count(), 2);
+    let em = emulator_in(&engine, dir);
+    let g = until(&em, "never-cg", "ran again", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    assert_eq!(container(&g)["currentState"]["exitCode"], 3);
+    let after = ids().await;
+    assert_eq!(after.lines().count(), 2, "{after}");
+    assert!(
+        before.lines().all(|id| !after.contains(id)),
+        "{before}\n{after}"
+    );
+}
+
+/// The seed's two-container YAML (lower-case names): both containers run from
+/// the image's own command, sharing the group's network, each with its variables.
+#[tokio::test]
+async fn the_seed_yaml_runs_both_containers() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0003").await;
+    // The seed's image, runnable: it prints its CONTAINER variable and stays up.
+    push_busybox(
+        &em,
+        "acieng0003.azurecr.io/hello-world:v1",
+        "echo CONTAINER=$CONTAINER; exec /bin/busybox sleep 3600",
+    );
+    grant_acrpull(&az, "acieng0003", &spid).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("my.yaml");
+    let yaml = crate::aci::seed_yaml("acieng0003", &userid, ["mycontainer-1", "mycontainer-2"]);
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let create = [
+        "container",
+        "create",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "yaml-group",
+        "--file",
+        file,
+        "-o",
+        "none",
+    ];
+    az.ok(&create).await;
+    let g = until(&em, "yaml-group", "ran both", |g| {
+        g["properties"]["containers"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .all(|c| c["properties"]["instanceView"]["currentState"]["state"] == "Running")
+        })
+    })
+    .await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+    for (n, name) in ["mycontainer-1", "mycontainer-2"].iter().enumerate() {
+        let logs = az
+            .ok(&[
+                "container",
+                "logs",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "yaml-group",
+                "--container-name",
+                name,
+            ])
+            .await;
+        // az prints the content, then a line end of its own.
+        assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
+    }
+}
