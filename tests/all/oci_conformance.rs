@@ -1390,7 +1390,7 @@ async fn a_mount_challenge_names_the_source_repository() {
     );
     assert_eq!(
         r.json::<Value>().await.unwrap(),
-        json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required", "detail": [
+        json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required, visit https://aka.ms/acr/authorization for more information.", "detail": [
             {"Type": "repository", "Name": "mount/target", "Action": "pull"},
             {"Type": "repository", "Name": "mount/target", "Action": "push"},
             {"Type": "repository", "Name": "mount/source", "Action": "pull"},
