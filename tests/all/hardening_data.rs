@@ -1600,7 +1600,7 @@ async fn blobs_do_not_cross_repositories() {
         http.request(m, format!("https://{host}{path}"))
             .basic_auth("public", Some(&password))
     };
-    let unknown = json!({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": {"digest": d}}]});
+    let unknown = json!({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": d}]});
     assert_eq!(
         Emulator::answer(as_public(Method::GET, &format!("/v2/public/blobs/{d}"))).await,
         (404, unknown)

@@ -90,7 +90,7 @@
 //! | Delete created manifest & associated tags | `content_management`, `sha512_everywhere` |
 //! | Delete config blob created in tests | `content_management` |
 //! | Delete layer blob created in setup | `content_management` |
-//! | References teardown | `sha512_everywhere` (a referrer deleted by digest) |
+//! | References teardown | `sha512_everywhere` (a referrer deleted by digest), `not_found_answers_read_as_acr_recorded_them` (a second delete: 404 without detail) |
 //!
 //! ### Content management (`04_management_test.go`)
 //! | check | test |
@@ -101,10 +101,10 @@
 //! | Check how many tags there are before anything gets deleted | `content_discovery`, `sha512_everywhere` |
 //! | DELETE request to manifest tag should return 202, unless tag deletion is disallowed (400/405) | `content_management` (ACR's 405) |
 //! | DELETE request to manifest (digest) should yield 202 response unless already deleted | `content_management`, `sha512_everywhere` |
-//! | GET request to deleted manifest URL should yield 404 response, unless delete is disallowed | `content_management`, `sha512_everywhere` |
-//! | GET request to tags list should reflect manifest deletion | `sha512_everywhere` |
+//! | GET request to deleted manifest URL should yield 404 response, unless delete is disallowed | `content_management`, `sha512_everywhere`, `not_found_answers_read_as_acr_recorded_them` |
+//! | GET request to tags list should reflect manifest deletion | `sha512_everywhere`, `not_found_answers_read_as_acr_recorded_them` (the emptied repository) |
 //! | DELETE request to blob URL should yield 202 response | `content_management`, `sha512_everywhere` |
-//! | GET request to deleted blob URL should yield 404 response | `content_management`, `sha512_everywhere` |
+//! | GET request to deleted blob URL should yield 404 response | `content_management`, `sha512_everywhere`, `not_found_answers_read_as_acr_recorded_them` |
 
 use crate::harness::{Emulator, SUBSCRIPTION};
 use reqwest::{Method, StatusCode};
@@ -1199,7 +1199,7 @@ async fn sha512_everywhere() {
         Emulator::answer(reg.req(Method::GET, &format!("/v2/{repo}/manifests/{md}"))).await,
         (
             404,
-            json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": format!("manifest {md} is not found"), "detail": {"Digest": md}}]})
+            json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": format!("manifest {md} is not found"), "detail": {"Name": repo, "Revision": md}}]})
         )
     );
     assert_eq!(
@@ -1435,6 +1435,58 @@ async fn a_mount_challenge_names_the_source_repository() {
             "{path}"
         );
     }
+}
+
+/// The 404s a registry emptied by deletes answers, in ACR's words as a live
+/// conformance run against it recorded (distribution-spec v1.1, June 2024):
+/// a blob's detail is its digest; a manifest pulled by digest names the
+/// repository and revision, its DELETE no detail; the tag list of a
+/// repository with nothing left is NAME_UNKNOWN `repository "…" is not found`.
+#[tokio::test]
+async fn not_found_answers_read_as_acr_recorded_them() {
+    let reg = Reg::new("confgone01").await;
+    let repo = "gone/app";
+    let (md, _) = reg.push_image(repo, "v1", b"gone layer").await;
+    let ld = digest(b"gone layer");
+    assert_eq!(
+        reg.status(Method::DELETE, &format!("/v2/{repo}/manifests/{md}"))
+            .await,
+        202
+    );
+    assert_eq!(
+        reg.status(Method::DELETE, &format!("/v2/{repo}/blobs/{ld}"))
+            .await,
+        202
+    );
+    let answer = |method: Method, path: String| Emulator::answer(reg.req(method, &path));
+    assert_eq!(
+        answer(Method::GET, format!("/v2/{repo}/blobs/{ld}")).await,
+        (
+            404,
+            json!({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": ld}]})
+        )
+    );
+    assert_eq!(
+        answer(Method::GET, format!("/v2/{repo}/manifests/{md}")).await,
+        (
+            404,
+            json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": format!("manifest {md} is not found"), "detail": {"Name": repo, "Revision": md}}]})
+        )
+    );
+    assert_eq!(
+        answer(Method::DELETE, format!("/v2/{repo}/manifests/{md}")).await,
+        (
+            404,
+            json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": format!("manifest {md} is not found")}]})
+        )
+    );
+    assert_eq!(
+        answer(Method::GET, format!("/v2/{repo}/tags/list")).await,
+        (
+            404,
+            json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository \"gone/app\" is not found"}]})
+        )
+    );
 }
 
 /// The referrers list as the spec has it: `artifactType` from the manifest,

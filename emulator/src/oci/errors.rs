@@ -31,13 +31,15 @@ impl OciError {
         self
     }
 
+    /// ACR, as a live conformance run against it recorded (distribution-spec
+    /// v1.1, June 2024): the detail is the digest itself.
     pub fn blob_unknown(digest: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "BLOB_UNKNOWN",
             "blob unknown to registry",
         )
-        .with_detail(json!({"digest": digest}))
+        .with_detail(json!(digest))
     }
     pub fn blob_upload_unknown() -> Self {
         Self::new(
@@ -91,6 +93,26 @@ impl OciError {
             format!("manifest {digest} is not found"),
         )
         .with_detail(json!({"Digest": digest}))
+    }
+    /// A manifest pulled by a digest the repository lacks, as ACR answers it
+    /// (the ACR conformance run, June 2024): detail `{"Name", "Revision"}`.
+    /// Its DELETE gets the same without a detail.
+    pub fn manifest_unknown_revision(repo: &str, digest: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            format!("manifest {digest} is not found"),
+        )
+        .with_detail(json!({"Name": repo, "Revision": digest}))
+    }
+    /// The tag list of a repository with nothing in it, as ACR answers it (the
+    /// ACR conformance run, June 2024, after its manifests were deleted).
+    pub fn repository_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("repository \"{name}\" is not found"),
+        )
     }
     pub fn name_invalid(name: &str) -> Self {
         Self::new(

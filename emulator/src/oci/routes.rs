@@ -454,7 +454,7 @@ fn tags_list(ctx: &Ctx, r: &Req, repo: &str) -> Res {
         .filter(|t| !t.contains('/'))
         .collect();
     if rows.is_empty() && ctx.store.scan(tables::MANIFESTS, &prefix)?.is_empty() {
-        return Err(OciError::name_unknown(repo));
+        return Err(OciError::repository_not_found(repo));
     }
     paged(
         tags,
@@ -538,7 +538,7 @@ fn resolve(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Result<(String, V
         .get(tables::MANIFESTS, &r.key(repo, &digest))?
         .ok_or_else(|| {
             if is_digest(reference) {
-                OciError::manifest_unknown_digest(&digest)
+                OciError::manifest_unknown_revision(repo, &digest)
             } else {
                 OciError::manifest_unknown_tag(reference)
             }
@@ -720,7 +720,13 @@ fn manifest_delete(ctx: &Ctx, r: &Req, repo: &str, reference: &str) -> Res {
             "A manifest can only be deleted by digest.",
         ));
     }
-    let (digest, meta) = resolve(ctx, r, repo, reference)?;
+    let (digest, meta) = resolve(ctx, r, repo, reference).map_err(|mut e| {
+        // ACR's answer to deleting a manifest it lacks carries no detail.
+        if e.code == "MANIFEST_UNKNOWN" {
+            e.detail = None;
+        }
+        e
+    })?;
     locks::check_manifest_delete(ctx.store.as_ref(), &r.registry, repo, &digest)?;
     // The manifest and the tags naming it: all, or none.
     let resp = ctx.store.transaction(|tx| {
