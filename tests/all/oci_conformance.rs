@@ -725,7 +725,8 @@ async fn content_discovery() {
         .unwrap();
     assert_eq!(
         r.headers()["link"],
-        "</v2/disc/app/tags/list?n=2&last=v1>; rel=\"next\""
+        "</v2/disc/app/tags/list?last=v1&n=2&orderby=>; rel=\"next\"",
+        "ACR's link, as recorded"
     );
     assert_eq!(
         r.json::<Value>().await.unwrap()["tags"],
@@ -1388,6 +1389,7 @@ async fn a_mount_challenge_names_the_source_repository() {
         hv(&r, "www-authenticate"),
         "Bearer realm=\"https://confmount01.azurecr.io/oauth2/token\",service=\"confmount01.azurecr.io\",scope=\"repository:mount/target:pull,push repository:mount/source:pull\""
     );
+    assert_eq!(hv(&r, "content-type"), "application/json; charset=utf-8");
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required, visit https://aka.ms/acr/authorization for more information.", "detail": [
@@ -1458,6 +1460,18 @@ async fn not_found_answers_read_as_acr_recorded_them() {
             .await,
         202
     );
+    // JSON answers carry ACR's media type, errors and tag lists alike.
+    for path in [
+        format!("/v2/{repo}/blobs/{ld}"),
+        "/v2/gone/else/tags/list".into(),
+    ] {
+        let r = reg.call(Method::GET, &path).await;
+        assert_eq!(hv(&r, "content-type"), "application/json; charset=utf-8");
+    }
+    reg.push_image("gone/else", "v1", b"other layer").await;
+    let r = reg.call(Method::GET, "/v2/gone/else/tags/list").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(hv(&r, "content-type"), "application/json; charset=utf-8");
     let answer = |method: Method, path: String| Emulator::answer(reg.req(method, &path));
     assert_eq!(
         answer(Method::GET, format!("/v2/{repo}/blobs/{ld}")).await,

@@ -46,6 +46,10 @@ pub fn oci_error(status: StatusCode, code: &str, message: &str, detail: Option<V
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::oci::errors::JSON),
+    );
     r.extensions_mut()
         .insert(OciErrorText(format!("{code}: {message}")));
     r

@@ -16,6 +16,10 @@ pub struct OciError {
     pub detail: Option<Value>,
 }
 
+/// The media type ACR gives its JSON answers (errors, tag lists), as a live
+/// conformance run against it recorded (distribution-spec v1.1, June 2024).
+pub const JSON: &str = "application/json; charset=utf-8";
+
 impl OciError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         OciError {
@@ -245,6 +249,8 @@ impl IntoResponse for OciError {
             "docker-distribution-api-version",
             HeaderValue::from_static("registry/2.0"),
         );
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(JSON));
         r
     }
 }

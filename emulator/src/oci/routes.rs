@@ -428,11 +428,17 @@ fn paged(items: Vec<String>, r: &Req, path: &str, field: &str, extra: Value) -> 
     let mut body = extra;
     body[field] = json!(items);
     let mut resp = axum::Json(body).into_response();
+    header(&mut resp, "content-type", super::errors::JSON);
+    // ACR's next link, as a live conformance run against it recorded
+    // (distribution-spec v1.1, June 2024):
+    // `</v2/ocitest/alltests/tags/list?last=test0&n=2&orderby=>; rel="next"`.
+    // TODO-fidelity: the catalog's is taken to be the same (not recorded;
+    // searched the oci-conformance ACR reports, which list no catalog).
     if more && let (Some(n), Some(l)) = (n, items.last()) {
         header(
             &mut resp,
             "link",
-            &format!("<{path}?n={n}&last={l}>; rel=\"next\""),
+            &format!("<{path}?last={l}&n={n}&orderby=>; rel=\"next\""),
         );
     }
     Ok(resp)
