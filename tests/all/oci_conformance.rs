@@ -1674,6 +1674,7 @@ async fn out_of_order_chunks_get_416_with_the_upload_range() {
             assert_eq!(r.status(), 416);
             assert_eq!(hv(&r, "range"), range);
             assert_eq!(hv(&r, "location"), loc);
+            assert_eq!(hv(&r, "content-type"), "application/json; charset=utf-8");
             let end = range.split('-').nth(1).unwrap().parse::<u64>().unwrap();
             let should = if range == "0-0" { 0 } else { end + 1 };
             let body = r.bytes().await.unwrap();

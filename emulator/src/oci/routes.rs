@@ -1249,7 +1249,9 @@ async fn upload_patch(ctx: &Arc<Ctx>, r: &Arc<Req>, body: Body, repo: String, id
 /// conformance run against it recorded (distribution-spec v1.1, June 2024): a
 /// chunk that starts past the upload's end gets BLOB_UPLOAD_RANGE_INVALID
 /// naming the range and where it should start; one that starts before it (a
-/// retried chunk) gets no body.
+/// retried chunk) gets no body. ACR sends the upload's headers only with the
+/// latter; azemu sends them with both, as the issue asks (the spec requires
+/// neither; a client that resumes reads them).
 fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> {
     let cr = r
         .headers
@@ -1262,7 +1264,9 @@ fn out_of_order(r: &Req, repo: &str, id: &str, offset: u64) -> Option<Response> 
         .and_then(|s| s.trim().parse::<u64>().ok());
     (start != Some(offset)).then(|| {
         let mut resp = if start.is_some_and(|s| s < offset) {
-            StatusCode::RANGE_NOT_SATISFIABLE.into_response()
+            let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            header(&mut resp, "content-type", super::errors::JSON);
+            resp
         } else {
             OciError::range_invalid(cr, offset).into_response()
         };
