@@ -13,6 +13,13 @@
 //! `missing-subject` and nested `index-list` sets are covered by
 //! `sha512_everywhere` and `what_distribution_accepts`.
 //!
+//! ACR's own answers to these checks are recorded: opencontainers/oci-conformance
+//! `distribution-spec/v1.1/azurecontainerregistry/report.html` (a run of the
+//! v1.1 suite against ACR, June 2024, with every request and response). The
+//! tests here that cite "a live conformance run against ACR" take their
+//! statuses, bodies and headers from it; the suite's skips there (no mount
+//! without `from`, no tag deletes) are ACR's behaviour and azemu's too.
+//!
 //! ### Pull (`01_pull_test.go`)
 //! | check | test |
 //! |---|---|
