@@ -1907,7 +1907,12 @@ fn shape_problem(plane: &str, method: &str, a: &Answer) -> Option<String> {
     let shaped = match plane {
         // The control API's own knobs: not Azure, only no 5xx.
         "control" => true,
-        "registry" => b["errors"][0]["code"].is_string(),
+        // Or, for a path its router does not route (a manifest reference of
+        // neither form), ACR's recorded plain-text 404.
+        "registry" => {
+            b["errors"][0]["code"].is_string()
+                || (a.status == 404 && a.text() == "404 page not found\n")
+        }
         "entra" => b["error"].is_string() && b["error_description"].is_string(),
         // Managed-identity endpoints: IMDS's OAuth-style JSON, or App Service's
         // `{"statusCode","message","correlationId"}` on the IDENTITY_ENDPOINT style.

@@ -1222,19 +1222,14 @@ async fn build_contexts_go_with_their_runs_and_registry() {
 
 // ---- registry regressions ---------------------------------------------------
 
-/// The 401 challenge body for `actions` on `repo` (`insufficient`: the caller
-/// was authenticated but is short of them).
-fn challenge(repo: &str, actions: &[&str], insufficient: bool) -> Value {
+/// The 401 challenge body for `actions` on `repo` (ACR's text is the same
+/// whether the caller was anonymous or short of them).
+fn challenge(repo: &str, actions: &[&str]) -> Value {
     let detail: Vec<Value> = actions
         .iter()
         .map(|a| json!({"Type": "repository", "Name": repo, "Action": a}))
         .collect();
-    let message = if insufficient {
-        AUTH_REQUIRED
-    } else {
-        "authentication required"
-    };
-    json!({"errors": [{"code": "UNAUTHORIZED", "message": message, "detail": detail}]})
+    json!({"errors": [{"code": "UNAUTHORIZED", "message": AUTH_REQUIRED, "detail": detail}]})
 }
 
 /// Refresh token → access token for `scope` at `host`: (status, body).
@@ -1310,7 +1305,7 @@ async fn registry_tokens_keep_to_their_kind_and_registry() {
             ("access_token", token),
         ])
     };
-    let pull_challenge = challenge("hello-world", &["pull"], false);
+    let pull_challenge = challenge("hello-world", &["pull"]);
     for (what, req, want) in [
         // Kinds: an access token is no refresh token, and the other way round.
         (
@@ -1450,7 +1445,7 @@ async fn acrpull_cannot_push_or_delete() {
             }
             assert_eq!(
                 Emulator::answer(req).await,
-                (401, challenge("hello-world", actions, true)),
+                (401, challenge("hello-world", actions)),
                 "{way} {m} {path}"
             );
         }
@@ -1541,7 +1536,7 @@ async fn scope_map_tokens_stay_inside_their_map() {
     ] {
         assert_eq!(
             Emulator::answer(req(m.clone(), &path)).await,
-            (401, challenge(repo, actions, true)),
+            (401, challenge(repo, actions)),
             "{m} {path}"
         );
     }
@@ -1605,7 +1600,7 @@ async fn blobs_do_not_cross_repositories() {
         http.request(m, format!("https://{host}{path}"))
             .basic_auth("public", Some(&password))
     };
-    let unknown = json!({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": {"digest": d}}]});
+    let unknown = json!({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": d}]});
     assert_eq!(
         Emulator::answer(as_public(Method::GET, &format!("/v2/public/blobs/{d}"))).await,
         (404, unknown)
@@ -1617,7 +1612,7 @@ async fn blobs_do_not_cross_repositories() {
     assert_eq!(r.status(), 404);
     assert_eq!(
         Emulator::answer(as_public(Method::GET, &format!("/v2/secret/blobs/{d}"))).await,
-        (401, challenge("secret", &["pull"], true))
+        (401, challenge("secret", &["pull"]))
     );
     // A mount from a repository the caller cannot read starts an upload instead.
     let r = as_public(
@@ -1758,7 +1753,7 @@ async fn forged_registry_tokens_are_refused() {
     for (what, forged) in forgeries(&access) {
         assert_eq!(
             Emulator::answer(manifest(&forged)).await,
-            (401, challenge("hello-world", &["pull"], false)),
+            (401, challenge("hello-world", &["pull"])),
             "access token: {what}"
         );
     }

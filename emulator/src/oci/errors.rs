@@ -16,6 +16,10 @@ pub struct OciError {
     pub detail: Option<Value>,
 }
 
+/// The media type ACR gives its JSON answers (errors, tag lists), as a live
+/// conformance run against it recorded (distribution-spec v1.1, June 2024).
+pub const JSON: &str = "application/json; charset=utf-8";
+
 impl OciError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         OciError {
@@ -31,13 +35,15 @@ impl OciError {
         self
     }
 
+    /// ACR, as a live conformance run against it recorded (distribution-spec
+    /// v1.1, June 2024): the detail is the digest itself.
     pub fn blob_unknown(digest: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "BLOB_UNKNOWN",
             "blob unknown to registry",
         )
-        .with_detail(json!({"digest": digest}))
+        .with_detail(json!(digest))
     }
     pub fn blob_upload_unknown() -> Self {
         Self::new(
@@ -92,6 +98,26 @@ impl OciError {
         )
         .with_detail(json!({"Digest": digest}))
     }
+    /// A manifest pulled by a digest the repository lacks, as ACR answers it
+    /// (the ACR conformance run, June 2024): detail `{"Name", "Revision"}`.
+    /// Its DELETE gets the same without a detail.
+    pub fn manifest_unknown_revision(repo: &str, digest: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            format!("manifest {digest} is not found"),
+        )
+        .with_detail(json!({"Name": repo, "Revision": digest}))
+    }
+    /// The tag list of a repository with nothing in it, as ACR answers it (the
+    /// ACR conformance run, June 2024, after its manifests were deleted).
+    pub fn repository_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("repository \"{name}\" is not found"),
+        )
+    }
     pub fn name_invalid(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -115,19 +141,19 @@ impl OciError {
             format!("provided length did not match content length: {why}"),
         )
     }
-    /// A chunk out of order (416). TODO-fidelity: ACR's code and message for
-    /// it are not found (searched the issues corpus for ACR and 416 on blob
-    /// uploads; the one ACR text seen, in dotnet/sdk-container-builds#258, is
-    /// the detail `{"Range": …, "Reason": "the Content-Range header format is
-    /// invalid"}` for a malformed header). distribution's is `RANGE_INVALID`
-    /// "invalid content range", a code the spec does not list; this keeps the
-    /// spec's BLOB_UPLOAD_INVALID.
-    pub fn range_invalid() -> Self {
+    /// A chunk that starts past the upload's end (416), in ACR's words (a live
+    /// conformance run against ACR, distribution-spec v1.1, June 2024:
+    /// `Content-Range: 22-41` on an empty upload).
+    pub fn range_invalid(content_range: &str, offset: u64) -> Self {
         Self::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "BLOB_UPLOAD_INVALID",
-            "the range is not satisfiable",
+            "BLOB_UPLOAD_RANGE_INVALID",
+            "blob upload range invalid",
         )
+        .with_detail(json!({
+            "Range": content_range,
+            "Reason": format!("out of order chunk: content range should start at {offset}"),
+        }))
     }
     pub fn unsupported(what: &str) -> Self {
         Self::new(
@@ -223,6 +249,8 @@ impl IntoResponse for OciError {
             "docker-distribution-api-version",
             HeaderValue::from_static("registry/2.0"),
         );
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(JSON));
         r
     }
 }

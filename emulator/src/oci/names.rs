@@ -1,6 +1,7 @@
 //! Repository names and references, as the distribution spec defines them:
 //! names `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`,
-//! tags `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+//! tags `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, and the digest form a manifest
+//! route accepts, `[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`.
 
 fn component_ok(c: &str) -> bool {
     let b = c.as_bytes();
@@ -51,6 +52,29 @@ pub fn valid_tag(tag: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// A digest in the form the manifest route matches (any algorithm name, 32 or
+/// more hex digits): what is then checked as a digest, rather than not routed.
+fn digest_form(reference: &str) -> bool {
+    let Some((algorithm, hex)) = reference.split_once(':') else {
+        return false;
+    };
+    let component_ok = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    };
+    hex.len() >= 32
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && algorithm.split(['-', '_', '+', '.']).all(component_ok)
+}
+
+/// Is `reference` a tag or a digest in form: the manifest route's two shapes.
+/// ACR routes nothing else (a live conformance run, distribution-spec v1.1,
+/// June 2024: `GET …/manifests/.INVALID_MANIFEST_NAME` and
+/// `…/manifests/sha256:totallywrong` got the router's `404 page not found`).
+pub fn reference_form(reference: &str) -> bool {
+    valid_tag(reference) || digest_form(reference)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +101,24 @@ mod tests {
         assert!(valid_tag("v1.0_rc-2"));
         assert!(!valid_tag(".hidden"));
         assert!(!valid_tag(&"a".repeat(129)));
+        for ok in [
+            "v1",
+            &format!("sha256:{}", "a".repeat(64)),
+            &format!("sha384:{}", "0".repeat(96)),
+            &format!("multihash+base58:{}", "F".repeat(32)),
+        ] {
+            assert!(reference_form(ok), "{ok}");
+        }
+        for bad in [
+            ".INVALID_MANIFEST_NAME",
+            "sha256:totallywrong",
+            &format!("sha256:{}", "a".repeat(31)),
+            &format!("1sha:{}", "a".repeat(64)),
+            &format!("sha-:{}", "a".repeat(64)),
+            "",
+        ] {
+            assert!(!reference_form(bad), "{bad}");
+        }
     }
 
     proptest! {
@@ -84,6 +126,7 @@ mod tests {
         fn never_panics(s in ".{0,80}") {
             let _ = valid_name(&s);
             let _ = valid_tag(&s);
+            let _ = reference_form(&s);
         }
     }
 }
