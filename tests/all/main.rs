@@ -24,6 +24,7 @@ mod deployments;
 mod docker;
 mod entra;
 mod fidelity;
+mod first_run;
 mod flat_cost;
 mod hardening_data;
 mod hardening_rbac;
