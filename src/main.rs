@@ -547,6 +547,10 @@ fn announce(c: &Config, port: u16) {
         "shell setup: eval \"$(azemu env --data-dir {})\"",
         c.data_dir.display()
     );
+    // From a container's host too, through the published port.
+    println!(
+        "  or, from any shell that reaches it as localhost:{port}: eval \"$(curl -fsS http://localhost:{port}/_emulator/env)\""
+    );
     println!("azemu ready on port {port}");
 }
 

@@ -11,7 +11,7 @@
 use crate::az::{Az, Mode};
 use crate::harness::{Emulator, Output, run, words};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// A private Docker engine whose proxy and trusted CA are one emulator's.
@@ -20,24 +20,37 @@ pub struct Dockerd {
     dir: tempfile::TempDir,
     /// The client's configuration (`DOCKER_CONFIG`): where logins are kept.
     config: tempfile::TempDir,
-    proxy: String,
-    bundle: PathBuf,
+    /// The engine's and its clients' proxy and CA bundle (none on a bridge of its own).
+    env: Vec<(&'static str, String)>,
 }
 
 impl Dockerd {
     pub fn start(em: &Emulator) -> Dockerd {
+        let env = vec![
+            ("HTTPS_PROXY", format!("http://localhost:{}", em.port)),
+            ("SSL_CERT_FILE", em.bundle().display().to_string()),
+        ];
+        Self::launch(env, "none")
+    }
+
+    /// An engine with no proxy whose containers sit on `bridge` (a
+    /// [`crate::container_image::Bridge`]): ports can be published, on the
+    /// host's loopback, through its userland proxy; still no iptables rules.
+    pub fn on_bridge(bridge: &str) -> Dockerd {
+        Self::launch(Vec::new(), bridge)
+    }
+
+    fn launch(env: Vec<(&'static str, String)>, bridge: &str) -> Dockerd {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = tempfile::Builder::new()
             .prefix("dockerd-")
             .tempdir_in(tmp)
             .unwrap();
-        let proxy = format!("http://localhost:{}", em.port);
         let d = dir.path();
         let mut child = Command::new("dockerd")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HTTPS_PROXY", &proxy)
-            .env("SSL_CERT_FILE", em.bundle())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")
@@ -46,7 +59,8 @@ impl Dockerd {
             .arg(d.join("pid"))
             .arg("-H")
             .arg(format!("unix://{}", d.join("sock").display()))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .arg(format!("--bridge={bridge}"))
+            .args(["--iptables=false", "--ip6tables=false"])
             .args(["--storage-driver=vfs"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -67,8 +81,7 @@ impl Dockerd {
             child,
             dir,
             config: tempfile::tempdir().unwrap(),
-            proxy,
-            bundle: em.bundle(),
+            env,
         }
     }
 
@@ -97,8 +110,7 @@ impl Dockerd {
             .env("HOME", self.config.path())
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.config.path())
-            .env("HTTPS_PROXY", &self.proxy)
-            .env("SSL_CERT_FILE", &self.bundle)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             // The classic builder: `FROM scratch` needs nothing else installed.
             .env("DOCKER_BUILDKIT", "0")
             .args(args);

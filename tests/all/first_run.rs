@@ -9,13 +9,14 @@ use crate::harness::{CLIENT_ID, CLIENT_SECRET, Emulator, Output, SUBSCRIPTION, T
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// `GET <base><path>` over plain HTTP on the port (what `curl http://localhost:PORT/…` does).
-async fn get(em: &Emulator, path: &str) -> (u16, String, String) {
+/// `GET http://localhost:<port><path>` (what `curl http://localhost:PORT/…` does):
+/// status, content type, body.
+pub async fn get(port: u16, path: &str) -> (u16, String, String) {
     let r = reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
-        .get(format!("http://localhost:{}{path}", em.port))
+        .get(format!("http://localhost:{port}{path}"))
         .send()
         .await
         .unwrap();
@@ -66,7 +67,7 @@ async fn run_script(
 #[tokio::test]
 async fn the_ca_is_served_as_pem() {
     let em = Emulator::start();
-    let (status, ct, body) = get(&em, "/_emulator/ca.pem").await;
+    let (status, ct, body) = get(em.port, "/_emulator/ca.pem").await;
     assert_eq!((status, ct.as_str()), (200, "application/x-pem-file"));
     assert_eq!(body.as_bytes(), em.ca_pem().as_slice());
     // As over HTTPS: the same file the data dir holds.
@@ -83,7 +84,7 @@ async fn the_ca_is_served_as_pem() {
 #[tokio::test]
 async fn the_bash_script_writes_the_ca_and_az_logs_in_with_what_it_exports() {
     let em = Emulator::start();
-    let (status, ct, script) = get(&em, "/_emulator/env?shell=bash").await;
+    let (status, ct, script) = get(em.port, "/_emulator/env?shell=bash").await;
     assert_eq!((status, ct.as_str()), (200, "text/plain; charset=utf-8"));
     let dir = format!("$HOME/.azemu/localhost-{}", em.port);
     for line in [
@@ -163,7 +164,7 @@ async fn the_fish_script_sets_the_same_and_az_logs_in() {
 #[tokio::test]
 async fn the_powershell_script_is_what_powershell_needs() {
     let em = Emulator::start();
-    let (status, _, script) = get(&em, "/_emulator/env?shell=powershell&mode=explicit").await;
+    let (status, _, script) = get(em.port, "/_emulator/env?shell=powershell&mode=explicit").await;
     assert_eq!(status, 200);
     let p = em.port;
     let dir = format!("[IO.Path]::Combine($HOME, '.azemu', 'localhost-{p}'");
@@ -210,7 +211,7 @@ async fn an_unknown_shell_or_mode_is_a_400_in_the_control_apis_shape() {
             "Query parameter 'mode' must be one of transparent, explicit; 'direct' is not.",
         ),
     ] {
-        let (status, ct, body) = get(&em, &format!("/_emulator/env?{query}")).await;
+        let (status, ct, body) = get(em.port, &format!("/_emulator/env?{query}")).await;
         assert_eq!((status, ct.as_str()), (400, "application/json"), "{query}");
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
@@ -220,7 +221,7 @@ async fn an_unknown_shell_or_mode_is_a_400_in_the_control_apis_shape() {
         );
     }
     // Without `shell`: bash.
-    let (status, _, script) = get(&em, "/_emulator/env").await;
+    let (status, _, script) = get(em.port, "/_emulator/env").await;
     assert_eq!(status, 200);
     assert!(script.contains("\nexport HTTPS_PROXY="), "{script}");
 }

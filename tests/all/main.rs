@@ -19,6 +19,7 @@ mod atomic_state;
 mod az_cli;
 mod client_flows;
 mod console;
+mod container_image;
 mod control_api;
 mod deployments;
 mod docker;
