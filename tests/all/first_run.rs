@@ -225,3 +225,24 @@ async fn an_unknown_shell_or_mode_is_a_400_in_the_control_apis_shape() {
     assert_eq!(status, 200);
     assert!(script.contains("\nexport HTTPS_PROXY="), "{script}");
 }
+
+/// The script carries the client secret: like all of the control API, it
+/// answers only requests addressed to this machine.
+#[tokio::test]
+async fn the_script_is_for_the_local_user_only() {
+    let em = Emulator::start();
+    for path in ["/_emulator/env?shell=bash", "/_emulator/ca.pem"] {
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{}{path}", em.port))
+            .header("host", "rebound.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "Forbidden", "{path}: {body}");
+    }
+}
