@@ -355,7 +355,7 @@ mod tests {
     #[test]
     fn directory_names_keep_only_safe_characters() {
         assert_eq!(dir_name("localhost:8443"), "localhost-8443");
-        assert_eq!(dir_name("[::1]:8443"), "1-8443");
+        assert_eq!(dir_name("[::1]:8443"), "1--8443");
         assert_eq!(dir_name("127.0.0.1:9"), "127.0.0.1-9");
     }
 
