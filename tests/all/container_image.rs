@@ -150,9 +150,23 @@ fn base_rootfs(binary: &Path, out: &Path) {
     tar.into_inner().unwrap().flush().unwrap();
 }
 
+/// Which builder the engine uses.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Builder {
+    /// The classic builder (`DOCKER_BUILDKIT=0`): builds every stage before the target.
+    Classic,
+    /// The engine's own BuildKit, driven by Debian's docker.io CLI (20.10,
+    /// which needs no buildx plugin for it): builds only what the target needs.
+    BuildKit,
+}
+
 /// Build the root Dockerfile's image offline into `engine` as `tag`: BASE
 /// imported from [`base_rootfs`], the binary this test run built, stripped.
 pub async fn build_image(engine: &Dockerd, tag: &str) {
+    build_image_with(engine, tag, Builder::Classic).await
+}
+
+pub async fn build_image_with(engine: &Dockerd, tag: &str, builder: Builder) {
     let binary = Path::new(env!("CARGO_BIN_EXE_azemu"));
     let ctx = tempfile::tempdir().unwrap();
     let c = ctx.path();
@@ -174,20 +188,48 @@ pub async fn build_image(engine: &Dockerd, tag: &str) {
         .expect("strip (binutils)");
     assert!(strip.success());
     let build_arg = format!("BASE={base}");
+    let ctx = c.display().to_string();
+    let args = [
+        "build",
+        "-q",
+        "--target",
+        "prebuilt",
+        "--build-arg",
+        &build_arg,
+        "-t",
+        tag,
+        &ctx,
+    ];
+    if builder == Builder::Classic {
+        engine.ok(&args).await;
+        return;
+    }
+    let mut cmd = tokio::process::Command::new("/usr/bin/docker");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(engine.env())
+        .env("DOCKER_BUILDKIT", "1")
+        .args(args);
+    let out = crate::harness::run(&mut cmd).await;
+    assert!(out.ok, "BuildKit: {}\n{}", out.stdout, out.stderr);
+}
+
+/// What an image says about itself: user, volumes, ports, health check, entry point, command.
+async fn image_config(engine: &Dockerd, tag: &str) -> String {
     engine
         .ok(&[
-            "build",
-            "-q",
-            "--target",
-            "prebuilt",
-            "--build-arg",
-            &build_arg,
-            "-t",
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}} {{json .Config.Volumes}} {{json .Config.ExposedPorts}} {{json .Config.Healthcheck.Test}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}",
             tag,
-            &c.display().to_string(),
         ])
-        .await;
+        .await
+        .trim()
+        .to_string()
 }
+
+const CONFIG: &str = r#"65532:65532 {"/data":{}} {"8443/tcp":{}} ["CMD","/usr/local/bin/azemu","health"] ["/usr/local/bin/azemu"] ["serve"]"#;
 
 /// Wait until `container` says it is ready (its log), however long the
 /// engine takes to start it: nothing answers before that.
@@ -235,20 +277,7 @@ async fn the_image_serves_the_host_and_keeps_its_state_in_the_volume() {
     let e = &engine.docker;
     build_image(e, "azemu-test").await;
 
-    // What the image says about itself.
-    let config = e
-        .ok(&[
-            "image",
-            "inspect",
-            "--format",
-            "{{.Config.User}} {{json .Config.Volumes}} {{json .Config.ExposedPorts}} {{json .Config.Healthcheck.Test}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}",
-            "azemu-test",
-        ])
-        .await;
-    assert_eq!(
-        config.trim(),
-        r#"65532:65532 {"/data":{}} {"8443/tcp":{}} ["CMD","/usr/local/bin/azemu","health"] ["/usr/local/bin/azemu"] ["serve"]"#
-    );
+    assert_eq!(image_config(e, "azemu-test").await, CONFIG);
 
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8443");
@@ -366,4 +395,25 @@ async fn the_readme_docker_quick_start_ends_with_az_group_list() {
     let groups: serde_json::Value = serde_json::from_str(&listed)
         .unwrap_or_else(|err| panic!("az group list printed JSON: {err}: {listed}"));
     assert_eq!(groups, serde_json::json!([]));
+}
+
+/// Current Docker builds with BuildKit: the same offline target gives the same
+/// image (BuildKit skips the stages the target does not need; the classic
+/// builder, above, builds them on the way, which the Dockerfile allows for).
+#[tokio::test]
+async fn buildkit_builds_the_same_image_offline() {
+    let e = Dockerd::on_bridge("none");
+    build_image_with(&e, "azemu-buildkit", Builder::BuildKit).await;
+    assert_eq!(image_config(&e, "azemu-buildkit").await, CONFIG);
+    let version = e
+        .ok(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/usr/local/bin/azemu",
+            "azemu-buildkit",
+            "--version",
+        ])
+        .await;
+    assert_eq!(version, format!("azemu {}\n", env!("CARGO_PKG_VERSION")));
 }

@@ -34,8 +34,9 @@ impl Dockerd {
     }
 
     /// An engine with no proxy whose containers sit on `bridge` (a
-    /// [`crate::container_image::Bridge`]): ports can be published, on the
-    /// host's loopback, through its userland proxy; still no iptables rules.
+    /// [`crate::container_image::Bridge`]'s name, or `none`): on a bridge,
+    /// ports can be published on the host's loopback through the engine's
+    /// userland proxy; still no iptables rules.
     pub fn on_bridge(bridge: &str) -> Dockerd {
         Self::launch(Vec::new(), bridge)
     }
