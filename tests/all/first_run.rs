@@ -246,3 +246,36 @@ async fn the_script_is_for_the_local_user_only() {
         assert_eq!(body["error"]["code"], "Forbidden", "{path}: {body}");
     }
 }
+
+/// `azemu health` (the image's HEALTHCHECK): 0 and the body when the
+/// emulator answers, non-zero when nothing does.
+#[test]
+fn the_health_probe() {
+    let em = Emulator::start();
+    let probe = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_azemu"))
+            .arg("health")
+            .args(args)
+            .env_remove("AZEMU_PORT")
+            .output()
+            .unwrap()
+    };
+    let port = em.port.to_string();
+    let data_dir = em.data_dir().display().to_string();
+    for args in [
+        vec!["--port", &port],
+        vec!["--port", "0", "--data-dir", &data_dir],
+    ] {
+        let out = probe(&args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, b"{\"status\":\"ok\"}\n", "{args:?}");
+    }
+    let closed = crate::container_image::free_port().to_string();
+    let out = probe(&["--port", &closed]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("nothing answers on 127.0.0.1:{closed}")),
+        "{stderr}"
+    );
+}
