@@ -51,6 +51,17 @@ enum Command {
     /// Check what breaks first runs (the emulator, its CA, trust in az, Python, Node and
     /// Docker, proxy variables, instance discovery, clock skew); exits 1 on any problem.
     Doctor(DataDir),
+    /// Exit 0 if the emulator on this machine answers /_emulator/health (the container image's HEALTHCHECK).
+    Health(HealthCmd),
+}
+
+#[derive(Args)]
+struct HealthCmd {
+    #[command(flatten)]
+    dir: DataDir,
+    /// The emulator's port; 0: the one its data dir names.
+    #[arg(long, env = "AZEMU_PORT", default_value_t = 8443)]
+    port: u16,
 }
 
 #[derive(Subcommand)]
@@ -330,6 +341,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Health(h) => health(h),
         Command::Scenario(ScenarioCmd::Run { path, jobs }) => {
             tokio::runtime::Runtime::new()?.block_on(scenarios(&path, jobs.max(1)))
         }
@@ -524,11 +536,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// (REQUESTS_CA_BUNDLE replaces Python's trust store rather than adding to it).
 fn write_bundle(c: &Config) -> anyhow::Result<()> {
     let mut bundle = String::new();
-    for sys in [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ] {
+    for sys in azemu_emulator::admin::env::SYSTEM_BUNDLES {
         if let Ok(s) = std::fs::read_to_string(sys) {
             bundle.push_str(&s);
             if !bundle.ends_with('\n') {
@@ -583,6 +591,10 @@ fn announce(c: &Config, port: u16) {
         "shell setup: eval \"$(azemu env --data-dir {})\"",
         c.data_dir.display()
     );
+    // From a container's host too, through the published port.
+    println!(
+        "  or, from any shell that reaches it as localhost:{port}: eval \"$(curl -fsS http://localhost:{port}/_emulator/env)\""
+    );
     println!("azemu ready on port {port}");
 }
 
@@ -600,44 +612,27 @@ fn env_exports(data_dir: &Path, mode: Mode) -> anyhow::Result<String> {
         )
     })?;
     let port: u16 = port.trim().parse().context("malformed port file")?;
-    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
-    let bundle = abs(config.bundle_path());
-    let ca = abs(config.ca_path());
-    let tenant = std::env::var("AZEMU_TENANT_ID").unwrap_or_else(|_| well_known::TENANT_ID.into());
-    let sub = std::env::var("AZEMU_SUBSCRIPTION_ID")
-        .unwrap_or_else(|_| well_known::SUBSCRIPTION_ID.into());
-    let client = std::env::var("AZEMU_CLIENT_ID").unwrap_or_else(|_| well_known::CLIENT_ID.into());
-    let secret =
-        std::env::var("AZEMU_CLIENT_SECRET").unwrap_or_else(|_| well_known::CLIENT_SECRET.into());
-    let mut out = String::new();
-    let mut export = |k: &str, v: &str| out.push_str(&format!("export {k}={}\n", shell_quote(v)));
-    let b = bundle.display().to_string();
-    export("REQUESTS_CA_BUNDLE", &b);
-    export("SSL_CERT_FILE", &b);
-    export("CURL_CA_BUNDLE", &b);
-    export("NODE_EXTRA_CA_CERTS", &ca.display().to_string());
-    export("AZURE_TENANT_ID", &tenant);
-    export("AZURE_CLIENT_ID", &client);
-    export("AZURE_CLIENT_SECRET", &secret);
-    export("AZURE_SUBSCRIPTION_ID", &sub);
-    export("AZURE_CORE_COLLECT_TELEMETRY", "false");
-    match mode {
-        Mode::Transparent => {
-            let proxy = format!("http://localhost:{port}");
-            export("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com");
-            export("HTTPS_PROXY", &proxy);
-            export("https_proxy", &proxy);
-        }
-        Mode::Explicit => {
-            export("AZURE_AUTHORITY_HOST", &format!("https://localhost:{port}"));
-            export(
-                "AZURE_RESOURCE_MANAGER_ENDPOINT",
-                &format!("https://localhost:{port}/"),
-            );
-            export("AZURE_CORE_INSTANCE_DISCOVERY", "false");
-        }
-    }
-    Ok(out)
+    use azemu_emulator::admin::env;
+    let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.into());
+    let (tenant, client, secret, sub) = (
+        var("AZEMU_TENANT_ID", well_known::TENANT_ID),
+        var("AZEMU_CLIENT_ID", well_known::CLIENT_ID),
+        var("AZEMU_CLIENT_SECRET", well_known::CLIENT_SECRET),
+        var("AZEMU_SUBSCRIPTION_ID", well_known::SUBSCRIPTION_ID),
+    );
+    let creds = env::Credentials {
+        tenant_id: &tenant,
+        client_id: &client,
+        client_secret: &secret,
+        subscription_id: &sub,
+    };
+    let way = match mode {
+        Mode::Transparent => env::Way::Transparent,
+        Mode::Explicit => env::Way::Explicit,
+    };
+    let vars = env::variables(&creds, &format!("localhost:{port}"), way);
+    Ok(env::render(env::Shell::Bash, &vars, &env::Files::At(dir)))
 }
 
 /// `myreg.azurecr.io/team/app:v1` → (`myreg.azurecr.io`, `team/app`, `v1`).
@@ -651,6 +646,34 @@ fn parse_target(t: &str) -> anyhow::Result<(String, String, String)> {
         "target must be <registry>.azurecr.io/<repository>:<tag>"
     );
     Ok((server.to_string(), repo.to_string(), tag.to_string()))
+}
+
+/// `azemu health`: GET /_emulator/health over plain HTTP on 127.0.0.1 (no CA
+/// needed, nothing to resolve); exit 0 on 200.
+fn health(h: HealthCmd) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let port = match h.port {
+        0 => running(&h.dir.data_dir)?.0,
+        p => p,
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .with_context(|| format!("nothing answers on {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET /_emulator/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let status = answer.lines().next().unwrap_or_default();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    anyhow::ensure!(
+        status.starts_with("HTTP/1.1 200"),
+        "{addr} answered {status:?}: {body}"
+    );
+    println!("{body}");
+    Ok(())
 }
 
 /// The port and CA of the emulator running on `data_dir`.
@@ -851,15 +874,4 @@ fn bytes_bar(what: &str) -> indicatif::ProgressBar {
         .expect("a valid template"),
     );
     bar
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

@@ -11,7 +11,7 @@
 use crate::az::{Az, Mode};
 use crate::harness::{Emulator, Output, run, words};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 /// A private Docker engine whose proxy and trusted CA are one emulator's.
@@ -20,36 +20,30 @@ pub struct Dockerd {
     dir: tempfile::TempDir,
     /// The client's configuration (`DOCKER_CONFIG`): where logins are kept.
     config: tempfile::TempDir,
-    proxy: String,
-    bundle: PathBuf,
-    /// The private bridge this engine's containers are on ([`Dockerd::start_bridged`]).
-    bridge: Option<String>,
+    /// The engine's and its clients' proxy and CA bundle (none on a bridge of its own).
+    env: Vec<(&'static str, String)>,
+    /// A bridge of the engine's own ([`Dockerd::start_bridged`]): dropped after the engine stops.
+    bridge: Option<crate::container_image::Bridge>,
 }
 
 impl Dockerd {
     pub fn start(em: &Emulator) -> Dockerd {
-        let proxy = format!("http://localhost:{}", em.port);
-        Self::spawn(proxy, em.bundle(), None)
+        let env = vec![
+            ("HTTPS_PROXY", format!("http://localhost:{}", em.port)),
+            ("SSL_CERT_FILE", em.bundle().display().to_string()),
+        ];
+        Self::launch(env, "none")
     }
 
-    /// An engine whose containers are on a private bridge (its own name and
-    /// /24, made here and removed with it), so ports can be published on
-    /// 127.0.0.1 (docker-proxy); no proxy or CA: it pulls nothing, images
-    /// are loaded into it. Started before an emulator that runs containers in it.
-    pub fn start_bridged() -> Dockerd {
-        let n = std::process::id() % 200 + rand::random::<u32>() % 50;
-        let name = format!("azemu-t{}", rand::random::<u32>() % 100_000);
-        let ip = |args: &[&str]| {
-            let ok = Command::new("ip").args(args).status().map(|s| s.success());
-            assert!(matches!(ok, Ok(true)), "ip {args:?}");
-        };
-        ip(&["link", "add", &name, "type", "bridge"]);
-        ip(&["addr", "add", &format!("10.231.{n}.1/24"), "dev", &name]);
-        ip(&["link", "set", &name, "up"]);
-        Self::spawn(String::new(), PathBuf::new(), Some(name))
+    /// An engine with no proxy whose containers sit on `bridge` (a
+    /// [`crate::container_image::Bridge`]'s name, or `none`): on a bridge,
+    /// ports can be published on the host's loopback through the engine's
+    /// userland proxy; still no iptables rules.
+    pub fn on_bridge(bridge: &str) -> Dockerd {
+        Self::launch(Vec::new(), bridge)
     }
 
-    fn spawn(proxy: String, bundle: PathBuf, bridge: Option<String>) -> Dockerd {
+    fn launch(env: Vec<(&'static str, String)>, bridge: &str) -> Dockerd {
         let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = tempfile::Builder::new()
             .prefix("dockerd-")
@@ -59,8 +53,7 @@ impl Dockerd {
         let mut child = Command::new("dockerd")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HTTPS_PROXY", &proxy)
-            .env("SSL_CERT_FILE", &bundle)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")
@@ -69,7 +62,7 @@ impl Dockerd {
             .arg(d.join("pid"))
             .arg("-H")
             .arg(format!("unix://{}", d.join("sock").display()))
-            .arg(format!("--bridge={}", bridge.as_deref().unwrap_or("none")))
+            .arg(format!("--bridge={bridge}"))
             .args(["--iptables=false", "--ip6tables=false"])
             .args(["--storage-driver=vfs"])
             .stdout(Stdio::null())
@@ -91,10 +84,20 @@ impl Dockerd {
             child,
             dir,
             config: tempfile::tempdir().unwrap(),
-            proxy,
-            bundle,
-            bridge,
+            env,
+            bridge: None,
         }
+    }
+
+    /// An engine whose containers are on a private bridge of its own (made
+    /// here, removed after the engine), so ports can be published on
+    /// 127.0.0.1; no proxy or CA: it pulls nothing, images are loaded into it.
+    /// Started before an emulator that runs containers in it.
+    pub fn start_bridged() -> Dockerd {
+        let bridge = crate::container_image::Bridge::new();
+        let mut engine = Self::on_bridge(&bridge.name);
+        engine.bridge = Some(bridge);
+        engine
     }
 
     pub fn host(&self) -> String {
@@ -122,8 +125,7 @@ impl Dockerd {
             .env("HOME", self.config.path())
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.config.path())
-            .env("HTTPS_PROXY", &self.proxy)
-            .env("SSL_CERT_FILE", &self.bundle)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             // The classic builder: `FROM scratch` needs nothing else installed.
             .env("DOCKER_BUILDKIT", "0")
             .args(args);
@@ -181,9 +183,6 @@ impl Drop for Dockerd {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-        if let Some(b) = &self.bridge {
-            let _ = Command::new("ip").args(["link", "delete", b]).status();
-        }
     }
 }
 

@@ -11,6 +11,8 @@
 //! | `GET /_emulator/health` | 200 `{"status":"ok"}` once serving |
 //! | `GET /_emulator/version` | name and version |
 //! | `GET /_emulator/info` | tenant, subscription and well-known credentials |
+//! | `GET /_emulator/ca.pem` | the CA certificate clients must trust (`application/x-pem-file`) |
+//! | `GET /_emulator/env?shell=bash\|fish\|powershell[&mode=transparent\|explicit]` | a script that writes the CA and a bundle under `~/.azemu/` and exports what clients need (see [`env`]) |
 //! | `POST /_emulator/reset` | drop all state, re-seed, reset the clock |
 //! | `GET /_emulator/clock` | emulated now and the offset from wall time |
 //! | `POST /_emulator/clock/advance?seconds=N` | move emulated time forward, then settle what fell due |
@@ -40,6 +42,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 pub mod console;
+pub mod env;
 pub mod guard;
 
 pub fn routes() -> Router<AppState> {
@@ -51,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/_emulator/health", get(health))
         .route("/_emulator/version", get(version))
         .route("/_emulator/info", get(info))
+        .route("/_emulator/ca.pem", get(env::ca_pem))
+        .route("/_emulator/env", get(env::handler))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/clock", get(clock))
         .route("/_emulator/clock/advance", post(advance))
