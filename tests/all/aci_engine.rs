@@ -101,7 +101,7 @@ fn busybox_layout(script: &str) -> tempfile::TempDir {
 }
 
 /// `azemu push` of the busybox image to `target` (its default script: `script`).
-fn push_busybox(em: &Emulator, target: &str, script: &str) {
+pub(crate) fn push_busybox(em: &Emulator, target: &str, script: &str) {
     em.push_layout(busybox_layout(script).path(), target)
         .unwrap();
 }
@@ -130,7 +130,12 @@ fn group_path(name: &str) -> String {
 }
 
 /// GET the group until `done` holds of it (bounded: the engine is asynchronous).
-async fn until(em: &Emulator, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    em: &Emulator,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let token = em.arm_token().await;
     let mut last = Value::Null;
     for _ in 0..300 {
@@ -147,12 +152,12 @@ async fn until(em: &Emulator, name: &str, what: &str, done: impl Fn(&Value) -> b
     panic!("{name}: never {what}:\n{last:#}");
 }
 
-fn container(g: &Value) -> &Value {
+pub(crate) fn container(g: &Value) -> &Value {
     &g["properties"]["containers"][0]["properties"]["instanceView"]
 }
 
 /// The container's event named `name`.
-fn event<'a>(iv: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn event<'a>(iv: &'a Value, name: &str) -> &'a Value {
     iv["events"]
         .as_array()
         .into_iter()
@@ -162,8 +167,15 @@ fn event<'a>(iv: &'a Value, name: &str) -> &'a Value {
 }
 
 /// `az container logs` of group `name`.
-async fn logs(az: &crate::az::Az<'_>, name: &str) -> String {
+pub(crate) async fn logs(az: &crate::az::Az<'_>, name: &str) -> String {
     az.ok(&["container", "logs", "-g", "myResourceGroup", "-n", name])
+        .await
+}
+
+/// `az container logs` of one container of group `group`.
+pub(crate) async fn container_logs(az: &crate::az::Az<'_>, group: &str, container: &str) -> String {
+    let args = ["container", "logs", "-g", "myResourceGroup", "-n", group];
+    az.ok(&[&args[..], &["--container-name", container]].concat())
         .await
 }
 
@@ -498,18 +510,7 @@ async fn the_seed_yaml_runs_both_containers() {
     .await;
     assert_eq!(g["properties"]["instanceView"]["state"], "Running");
     for (n, name) in ["mycontainer-1", "mycontainer-2"].iter().enumerate() {
-        let logs = az
-            .ok(&[
-                "container",
-                "logs",
-                "-g",
-                "myResourceGroup",
-                "-n",
-                "yaml-group",
-                "--container-name",
-                name,
-            ])
-            .await;
+        let logs = container_logs(&az, "yaml-group", name).await;
         // az prints the content, then a line end of its own.
         assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
     }

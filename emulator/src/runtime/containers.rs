@@ -47,6 +47,8 @@ pub struct Plan {
     /// The group's ports (`80/tcp`), published from its first container.
     pub ports: Vec<String>,
     pub containers: Vec<PlannedContainer>,
+    /// The group's volumes, made on this machine when it (re)starts.
+    pub volumes: Vec<super::volumes::Volume>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,7 @@ pub struct PlannedContainer {
     pub env: Vec<String>,
     pub cpu: f64,
     pub memory_gb: f64,
+    pub mounts: Vec<super::volumes::Mount>,
 }
 
 pub struct Runner {
@@ -66,6 +69,10 @@ pub struct Runner {
     instance: String,
     clock: Arc<Clock>,
     blobs: Arc<BlobStore>,
+    /// Where groups' volumes are made: `<data dir>/volumes/<instance>/<group>/`.
+    volumes: std::path::PathBuf,
+    /// The local git mirrors `gitRepo` volumes copy (`--task-context-dir`).
+    mirrors: Option<std::path::PathBuf>,
     handle: tokio::runtime::Handle,
     /// std Mutex: never held across an await.
     groups: Mutex<HashMap<String, Group>>,
@@ -154,15 +161,20 @@ impl Containers {
         let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let digest = crate::oci::blobs::digest_of(dir.to_string_lossy().as_bytes());
         let instance = digest.trim_start_matches("sha256:")[..16].to_string();
+        let volumes = dir.join("volumes").join(&instance);
         let runner = Arc::new(Runner {
             engine,
             instance,
             clock: state.clock.clone(),
             blobs: state.blobs.clone(),
+            volumes,
+            mirrors: state.config.task_context_dir.clone(),
             handle: tokio::runtime::Handle::current(),
             groups: Mutex::new(HashMap::new()),
         });
         let swept = runner.remove_labelled().await;
+        // Volumes are made anew when their groups start.
+        let _ = std::fs::remove_dir_all(&runner.volumes);
         tracing::info!(
             engine = runner.engine.describe(),
             instance = runner.instance,
@@ -208,6 +220,7 @@ impl Containers {
                     .remove(&key);
                 if let Some(g) = gone {
                     r.block(r.remove_all(g.containers.iter().filter_map(|c| c.id.clone())));
+                    let _ = std::fs::remove_dir_all(r.volumes.join(group_dir(&key)));
                 }
             }));
         }
@@ -404,6 +417,7 @@ pub fn plan_of(row: &Value) -> Option<Plan> {
             env,
             cpu: pick("cpu").unwrap_or(1.0),
             memory_gb: pick("memoryInGB").unwrap_or(1.5),
+            mounts: super::volumes::mounts_of(p),
         });
     }
     let ports = props["ipAddress"]["ports"]
@@ -425,7 +439,13 @@ pub fn plan_of(row: &Value) -> Option<Plan> {
             .to_string(),
         ports,
         containers,
+        volumes: super::volumes::of_group(props),
     })
+}
+
+/// A group's directory name (volumes) and image-name suffix: its key's digest, short.
+fn group_dir(key: &str) -> String {
+    crate::oci::blobs::digest_of(key.as_bytes())[7..15].to_string()
 }
 
 /// Whether ACI restarts a container that exited with `code` under `policy`.
@@ -617,14 +637,19 @@ impl Runner {
         }) else {
             return;
         };
-        let repo = format!(
-            "azemu/{}-{}",
-            plan.group_name,
-            &crate::oci::blobs::digest_of(plan.key.as_bytes())[7..15]
+        let repo = format!("azemu/{}-{}", plan.group_name, group_dir(&plan.key));
+        let volumes = super::volumes::make(
+            &self.volumes.join(group_dir(&plan.key)),
+            &plan.volumes,
+            self.mirrors.as_deref(),
         );
         let mut first: Option<String> = None;
         for (i, c) in plan.containers.iter().enumerate() {
             let tag = format!("{repo}:{}", c.name);
+            let binds = match self.binds(key, i, &plan, c, &volumes) {
+                Ok(b) => b,
+                Err(()) => continue,
+            };
             let made = async {
                 let tar = archive(&self.blobs, &c.digest, &tag)?;
                 self.engine.load(tar).await?;
@@ -656,6 +681,7 @@ impl Runner {
                         Vec::new()
                     },
                     join: first.clone(),
+                    binds,
                 };
                 self.engine.create(&spec).await
             }
@@ -663,16 +689,7 @@ impl Runner {
             let id = match made {
                 Ok(id) => id,
                 Err(e) => {
-                    tracing::warn!(
-                        group = plan.group_id,
-                        container = c.name,
-                        "not created: {e}"
-                    );
-                    self.with_run(key, i, |run, now| {
-                        run.current =
-                            json!({"state": "Waiting", "detailStatus": "CreateContainerError"});
-                        run.event(now, "Failed", format!("Error: {e}"), "Warning");
-                    });
+                    self.not_created(key, i, plan.group_id.as_str(), &c.name, &e.to_string());
                     continue;
                 }
             };
@@ -700,6 +717,55 @@ impl Runner {
                 });
             }
         }
+    }
+
+    /// Container `i` of group `key` could not be created: waiting, and its `Failed` event says why.
+    fn not_created(&self, key: &str, i: usize, group: &str, container: &str, why: &str) {
+        tracing::warn!(group, container, "not created: {why}");
+        self.with_run(key, i, |run, now| {
+            run.current = json!({"state": "Waiting", "detailStatus": "CreateContainerError"});
+            run.event(now, "Failed", format!("Error: {why}"), "Warning");
+        });
+    }
+
+    /// Container `i`'s bind mounts; a volume that could not be made keeps it
+    /// from being created, with ACI's `Failed` event saying why (`Err`).
+    fn binds(
+        &self,
+        key: &str,
+        i: usize,
+        plan: &Plan,
+        c: &PlannedContainer,
+        volumes: &HashMap<String, Result<std::path::PathBuf, String>>,
+    ) -> Result<Vec<String>, ()> {
+        let mut binds = Vec::new();
+        for m in &c.mounts {
+            let made = volumes.get(&m.volume).cloned().unwrap_or_else(|| {
+                Err(format!(
+                    "volume '{}' is not one of the group's volumes",
+                    m.volume
+                ))
+            });
+            match made {
+                Ok(dir) => {
+                    let ro = if m.read_only { ":ro" } else { "" };
+                    binds.push(format!("{}:{}{ro}", dir.display(), m.path));
+                    let azure_file = plan.volumes.iter().any(|v| {
+                        v.name == m.volume && v.source == super::volumes::Source::AzureFile
+                    });
+                    if azure_file {
+                        self.with_run(key, i, |run, now| {
+                            run.event(now, "Mounted", format!("azureFile volume '{}' at {}: Azure Files is out of scope for azemu, so an empty directory is mounted instead (simulated)", m.volume, m.path), "Warning");
+                        });
+                    }
+                }
+                Err(why) => {
+                    self.not_created(key, i, plan.group_id.as_str(), &c.name, &why);
+                    return Err(());
+                }
+            }
+        }
+        Ok(binds)
     }
 
     async fn listen(

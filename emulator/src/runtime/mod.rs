@@ -8,3 +8,4 @@ pub mod containers;
 pub mod engine;
 pub mod scheduler;
 pub mod task_runs;
+pub mod volumes;

@@ -1199,29 +1199,7 @@ fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result
 
 /// The mirror directory of a git context URL (`https://host/org/repo.git#branch[:subdir]`).
 fn mirror_of(state: &AppState, url: &str) -> Option<std::path::PathBuf> {
-    let root = state.config.task_context_dir.as_ref()?;
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let (repo, fragment) = rest.split_once('#').unwrap_or((rest, ""));
-    let (branch, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    let repo = repo.trim_end_matches('/');
-    if repo.split('/').any(|seg| seg == ".." || seg.is_empty()) {
-        return None;
-    }
-    let bare = repo.trim_end_matches(".git");
-    let mut candidates = Vec::new();
-    for r in [repo, bare] {
-        if !branch.is_empty() {
-            candidates.push(root.join(format!("{r}@{branch}")));
-        }
-        candidates.push(root.join(r));
-    }
-    let dir = candidates.into_iter().find(|d| d.is_dir())?;
-    let dir = if subdir.is_empty() || subdir.split('/').any(|s| s == "..") {
-        dir
-    } else {
-        dir.join(subdir)
-    };
-    dir.is_dir().then_some(dir)
+    super::volumes::mirror_dir(state.config.task_context_dir.as_ref()?, url)
 }
 
 /// Every regular file under `dir` (relative names), bounded like an uploaded context.

@@ -82,6 +82,7 @@ impl Engine for DockerEngine {
                 }),
                 port_bindings: (!bindings.is_empty()).then_some(bindings),
                 network_mode: spec.join.as_ref().map(|c| format!("container:{c}")),
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 ..Default::default()
             };
             let body = ContainerCreateBody {

@@ -45,6 +45,8 @@ pub struct ContainerSpec {
     pub restart: &'static str,
     /// TCP/UDP ports (`80/tcp`) published on 127.0.0.1 at ports the engine picks.
     pub publish: Vec<String>,
+    /// Bind mounts: `host path:container path[:ro]` (a group's volumes).
+    pub binds: Vec<String>,
     /// Join this container's network namespace (the group's first container):
     /// a group's containers share `localhost`, as ACI's do.
     pub join: Option<String>,
