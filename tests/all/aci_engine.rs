@@ -20,7 +20,7 @@ fn emulator_in(engine: &Dockerd, dir: tempfile::TempDir) -> Emulator {
     Emulator::start_in_env(dir, &env)
 }
 
-fn emulator(engine: &Dockerd) -> Emulator {
+pub(crate) fn emulator(engine: &Dockerd) -> Emulator {
     emulator_in(engine, tempfile::tempdir().unwrap())
 }
 
@@ -101,7 +101,7 @@ fn busybox_layout(script: &str) -> tempfile::TempDir {
 }
 
 /// `azemu push` of the busybox image to `target` (its default script: `script`).
-fn push_busybox(em: &Emulator, target: &str, script: &str) {
+pub(crate) fn push_busybox(em: &Emulator, target: &str, script: &str) {
     em.push_layout(busybox_layout(script).path(), target)
         .unwrap();
 }

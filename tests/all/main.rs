@@ -12,6 +12,7 @@ mod aci;
 mod aci_engine;
 mod acr;
 mod acr_metadata;
+mod acr_task_engine;
 mod acr_tasks;
 mod adversarial;
 mod arm_auth;

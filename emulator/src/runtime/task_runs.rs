@@ -623,6 +623,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         context: &context,
         task: row["properties"]["task"].clone(),
         created: arm_timestamp(log.now),
+        engine: RunEngine::of(state, &run_id),
     };
     let steps = match step["type"].as_str().unwrap_or("Docker") {
         "Docker" => {
@@ -695,7 +696,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                 log.line(&format!(
                     "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
                 ));
-                let b = std::rc::Rc::new(build(&ctx, log, dockerfile, args)?);
+                let b = std::rc::Rc::new(build(&ctx, log, id, dockerfile, args)?);
                 for t in tags {
                     let full = qualified(t, &home_server);
                     log.raw(&format!("Successfully tagged {full}"));
@@ -723,20 +724,52 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                     "Step ID: {id} marked as successful (elapsed time in seconds: 0.000000)"
                 ));
             }
-            Step::Cmd { id, image } => {
+            Step::Cmd { id, image, args } => {
                 log.line(&format!(
                     "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
                 ));
                 let full = qualified(image, &home_server);
-                if built.iter().any(|(k, _)| *k == full.to_ascii_lowercase()) {
-                    log.line(&format!(
-                        "Launching container with name: {id}: azemu does not run containers; {full} was built by this run and its command is not executed."
-                    ));
-                } else {
-                    pull_base(state, image, &home, &home_login, &logins, log)?;
-                    log.line(&format!(
-                        "Launching container with name: {id}: azemu does not run containers; {image} was pulled and its command is not executed."
-                    ));
+                let ours = built
+                    .iter()
+                    .find(|(k, _)| *k == full.to_ascii_lowercase())
+                    .map(|(_, b)| b.engine_tag.clone());
+                let runnable = match (&ctx.engine, ours) {
+                    (Some(_), Some(Some(tag))) => Some(tag),
+                    (Some(engine), None) => {
+                        let (digest, _) =
+                            pull_base(state, image, &home, &home_login, &logins, log)?;
+                        Some(engine.load(&digest, image)?)
+                    }
+                    (None, Some(_)) | (Some(_), Some(None)) => {
+                        log.line(&format!(
+                            "Launching container with name: {id}: azemu: simulation: no container engine ran it; {full} was built by this run and its command is not executed."
+                        ));
+                        None
+                    }
+                    (None, None) => {
+                        pull_base(state, image, &home, &home_login, &logins, log)?;
+                        log.line(&format!(
+                            "Launching container with name: {id}: azemu: simulation: no container engine is attached; {image} was pulled and its command is not executed."
+                        ));
+                        None
+                    }
+                };
+                if let (Some(engine), Some(tag)) = (&ctx.engine, runnable) {
+                    log.line(&format!("Launching container with name: {id}"));
+                    let (code, output) = engine.run(id, &tag, args)?;
+                    for l in output.lines() {
+                        log.raw(l);
+                    }
+                    if code != 0 {
+                        // TODO-fidelity: ACR's words for a cmd step whose container
+                        // exits non-zero; found only "failed to run step ID: <id>:
+                        // ... exit status 1" (Azure/azure-cli#21846), which the run's
+                        // end line then carries.
+                        log.line(&format!(
+                            "Container failed during run: {id}. No retries remaining."
+                        ));
+                        return Err(format!("failed to run step ID: {id}: exit status {code}"));
+                    }
                 }
                 log.line(&format!("Successfully executed container: {id}"));
                 log.line(&format!(
@@ -770,6 +803,8 @@ struct Ctx<'a> {
     context: &'a str,
     task: Value,
     created: String,
+    /// The container engine, when one is attached: the run builds and runs in it.
+    engine: Option<RunEngine<'a>>,
 }
 
 enum Step {
@@ -786,6 +821,8 @@ enum Step {
     Cmd {
         id: String,
         image: String,
+        /// The container's command (after the image in `cmd:`).
+        args: Vec<String>,
     },
 }
 
@@ -794,12 +831,15 @@ struct Built {
     manifest: Vec<u8>,
     blobs: Vec<Vec<u8>>,
     base_layers: Vec<(String, usize)>,
+    /// Its tag in the container engine, when an engine built it.
+    engine_tag: Option<String>,
 }
 
 /// `docker build`: read the Dockerfile from the context, pull its FROMs, record the rest.
 fn build(
     ctx: &Ctx<'_>,
     log: &mut Log,
+    id: &str,
     dockerfile: &str,
     args: &[(String, String)],
 ) -> Result<Built, String> {
@@ -825,6 +865,14 @@ fn build(
         }
     };
     log.line("Successfully obtained source code and scanned for dependencies");
+    if let (Some(engine), Some(_)) = (ctx.engine.as_ref(), &dockerfile_text) {
+        return engine_build(ctx, log, engine, id, dockerfile, &instructions, args);
+    }
+    log.line(if ctx.engine.is_some() {
+        "azemu: simulation: the Dockerfile is not available offline, so nothing is executed; the image records the build inputs."
+    } else {
+        "azemu: simulation: no container engine is attached, so RUN, COPY and the other instructions are not executed; the image records the build inputs."
+    });
     let total = instructions.len() + 1;
     let mut base: Option<crate::oci::images::Base> = None;
     let mut stages: Vec<String> = Vec::new();
@@ -834,14 +882,8 @@ fn build(
             if stages.iter().any(|s| s.eq_ignore_ascii_case(image)) || image == "scratch" {
                 base = None;
             } else {
-                base = Some(pull_base(
-                    ctx.state,
-                    image,
-                    ctx.home,
-                    ctx.home_login,
-                    ctx.logins,
-                    log,
-                )?);
+                base =
+                    Some(pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?.1);
             }
             if let Some(a) = alias {
                 stages.push(a.clone());
@@ -900,7 +942,209 @@ fn build(
         manifest,
         blobs,
         base_layers,
+        engine_tag: None,
     })
+}
+
+/// The container engine a run builds and runs in, and what the run left in
+/// it (base images, built images), removed when the run ends.
+struct RunEngine<'a> {
+    state: &'a AppState,
+    engine: std::sync::Arc<dyn crate::runtime::engine::Engine>,
+    /// The label that makes a container this emulator's (swept with the rest).
+    label: (String, String),
+    /// The engine's names for this run (lower case, what a tag allows).
+    prefix: String,
+    images: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> RunEngine<'a> {
+    fn of(state: &'a AppState, run_id: &str) -> Option<RunEngine<'a>> {
+        let (engine, label) = state.containers.engine()?;
+        let run: String = run_id
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let prefix = format!("azemu-{}-run-{run}", label.1);
+        Some(RunEngine {
+            state,
+            engine,
+            label,
+            prefix,
+            images: Default::default(),
+        })
+    }
+
+    /// Wait for the engine from the run's synchronous code.
+    fn wait<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        self.state
+            .containers
+            .block_on(fut)
+            .unwrap_or_else(|| Err("the container engine went away".into()))
+    }
+
+    /// A name for step `id` of this run in the engine.
+    fn name(&self, id: &str) -> String {
+        let id: String = id
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("{}-{id}", self.prefix)
+    }
+
+    /// Load the pulled image `digest` into the engine as `image` (as a FROM
+    /// or a `cmd` names it, `:latest` when it names no tag): what the engine
+    /// then finds locally, so it never pulls.
+    fn load(&self, digest: &str, image: &str) -> Result<String, String> {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let tag = if last.contains(':') || last.contains('@') {
+            image.to_string()
+        } else {
+            format!("{image}:latest")
+        };
+        let tar = crate::runtime::containers::archive(&self.state.blobs, digest, &tag)?;
+        self.wait(self.engine.load(tar))?;
+        self.images.borrow_mut().push(tag.clone());
+        Ok(tag)
+    }
+
+    /// Run `image` to its end as step `id`'s container: exit code and output.
+    fn run(&self, id: &str, image: &str, args: &[String]) -> Result<(i64, String), String> {
+        let labels = std::collections::HashMap::from([self.label.clone()]);
+        let name = self.name(id);
+        self.wait(self.engine.run_to_end(&name, image, args, labels))
+    }
+}
+
+impl Drop for RunEngine<'_> {
+    fn drop(&mut self) {
+        for image in self.images.take() {
+            if let Err(e) = self.wait(self.engine.remove_image(&image)) {
+                tracing::warn!(image, "the engine did not remove it: {e}");
+            }
+        }
+    }
+}
+
+/// `docker build` in the container engine: every FROM is pulled through the
+/// one pull sequence with the run's credentials and loaded first (the engine
+/// never pulls), then the engine's builder runs the Dockerfile on the
+/// context (`RUN` executes, `COPY` copies); a failing instruction fails the
+/// step with the builder's words. The image is taken back out of the engine
+/// (`docker save`) to be pushed.
+fn engine_build(
+    ctx: &Ctx<'_>,
+    log: &mut Log,
+    engine: &RunEngine<'_>,
+    id: &str,
+    dockerfile: &str,
+    instructions: &[Instruction],
+    args: &[(String, String)],
+) -> Result<Built, String> {
+    let mut stages: Vec<&str> = Vec::new();
+    for ins in instructions {
+        let Some((image, alias)) = &ins.from else {
+            continue;
+        };
+        if image != "scratch" && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
+            let (digest, _) =
+                pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?;
+            engine.load(&digest, image)?;
+        }
+        if let Some(a) = alias {
+            stages.push(a);
+        }
+    }
+    let mut context = ::tar::Builder::new(Vec::new());
+    for (name, data) in ctx.files {
+        let mut h = ::tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        context
+            .append_data(&mut h, name.trim_start_matches("./"), data.as_slice())
+            .map_err(|e| e.to_string())?;
+    }
+    let context = context.into_inner().map_err(|e| e.to_string())?;
+    let tag = format!(
+        "{}:step-{}",
+        engine.prefix,
+        &crate::oci::blobs::digest_of(id.as_bytes())[7..19]
+    );
+    engine.images.borrow_mut().push(tag.clone());
+    let built = engine.wait(async {
+        Ok(engine
+            .engine
+            .build(context, dockerfile.trim_start_matches("./"), &tag, args)
+            .await)
+    })?;
+    let (output, failure) = match built {
+        Ok(out) => (out, None),
+        Err((out, e)) => (out, Some(e)),
+    };
+    for l in output.lines() {
+        // The engine's own name for the image is not the run's business.
+        if !l.starts_with("Successfully tagged azemu-") {
+            log.raw(l.trim_end());
+        }
+    }
+    if let Some(e) = failure {
+        log.raw(&e);
+        return Err(e);
+    }
+    let saved = engine.wait(engine.engine.save(&tag))?;
+    let (manifest, blobs) = image_of_saved(&saved)?;
+    Ok(Built {
+        manifest,
+        blobs,
+        base_layers: Vec::new(),
+        engine_tag: Some(tag),
+    })
+}
+
+/// A `docker save` archive's (first) image as an OCI manifest and its blobs:
+/// the config, then the layers (uncompressed, as the engine keeps them).
+fn image_of_saved(saved: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+    let files: std::collections::HashMap<String, Vec<u8>> = untar(saved, u64::MAX)
+        .map_err(|e| format!("the engine's image archive: {e}"))?
+        .into_iter()
+        .collect();
+    let unreadable = || "the engine's image archive is unreadable".to_string();
+    let index: Value = files
+        .get("manifest.json")
+        .and_then(|m| serde_json::from_slice(m).ok())
+        .ok_or_else(unreadable)?;
+    let image = &index[0];
+    let file = |v: &Value| {
+        v.as_str()
+            .and_then(|name| files.get(name))
+            .cloned()
+            .ok_or_else(unreadable)
+    };
+    let config = file(&image["Config"])?;
+    let descriptor = |media: &str, data: &[u8]| json!({"mediaType": media, "digest": crate::oci::blobs::digest_of(data), "size": data.len()});
+    let mut blobs = vec![config];
+    let mut layers = Vec::new();
+    for l in image["Layers"].as_array().into_iter().flatten() {
+        let data = file(l)?;
+        layers.push(descriptor("application/vnd.oci.image.layer.v1.tar", &data));
+        blobs.push(data);
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &blobs[0]),
+        "layers": layers,
+    });
+    Ok((
+        serde_json::to_vec(&manifest).map_err(|e| e.to_string())?,
+        blobs,
+    ))
 }
 
 /// `docker push`: the target registry's network rules and the run's grant there.
@@ -1053,11 +1297,13 @@ fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step
             };
             out.push(Step::Push { id, tags });
         } else if let Some(c) = s["cmd"].as_str() {
-            let image = shell_words(&sub(c))
-                .into_iter()
-                .next()
-                .ok_or("a 'cmd' step names no image")?;
-            out.push(Step::Cmd { id, image });
+            let mut words = shell_words(&sub(c)).into_iter();
+            let image = words.next().ok_or("a 'cmd' step names no image")?;
+            out.push(Step::Cmd {
+                id,
+                image,
+                args: words.collect(),
+            });
         } else {
             return Err(format!(
                 "step {n} of the task file has none of 'build', 'push' or 'cmd'"
@@ -1320,10 +1566,14 @@ fn parse_dockerfile(text: &str, args: &[(String, String)]) -> Vec<Instruction> {
 
 /// Unpack a gzip'd tar (az's build context): regular files only, bounded.
 fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    untar(flate2::read::GzDecoder::new(bytes), 512 * 1024 * 1024)
+}
+
+/// Unpack a tar: its regular files, at most 10,000 of them and `max_total` bytes.
+fn untar(tar: impl std::io::Read, max_total: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
     use std::io::Read;
     const MAX_FILES: usize = 10_000;
-    const MAX_TOTAL: u64 = 512 * 1024 * 1024;
-    let mut archive = ::tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = ::tar::Archive::new(tar);
     let mut out = Vec::new();
     let mut total = 0u64;
     for entry in archive.entries().map_err(|e| e.to_string())? {
@@ -1337,7 +1587,7 @@ fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
             .to_string_lossy()
             .into_owned();
         total += entry.size();
-        if out.len() >= MAX_FILES || total > MAX_TOTAL {
+        if out.len() >= MAX_FILES || total > max_total {
             return Err("the build context is too large".into());
         }
         let mut data = Vec::new();
@@ -1364,7 +1614,7 @@ fn pull_base(
     home_login: &Login,
     logins: &[(String, Value, Login)],
     log: &mut Log,
-) -> Result<crate::oci::images::Base, String> {
+) -> Result<(String, crate::oci::images::Base), String> {
     use crate::pull::{Refusal, fetch, parse_image};
     let r = parse_image(image).ok_or_else(|| format!("invalid reference format: '{image}'"))?;
     let head = format!(
@@ -1481,10 +1731,11 @@ fn pull_base(
     log.raw(&format!("{}: Pulling from {}", r.reference, r.repository));
     log.raw(&format!("Digest: {digest}"));
     log.raw(&format!("Status: Downloaded newer image for {image}"));
-    Ok(crate::oci::images::Base {
+    let base = crate::oci::images::Base {
         config,
         layers: manifest["layers"].as_array().cloned().unwrap_or_default(),
-    })
+    };
+    Ok((digest, base))
 }
 
 fn store_image(
