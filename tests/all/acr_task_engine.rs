@@ -16,8 +16,8 @@ use std::process::Command;
 /// The busybox image has no `/bin/sh`: the Dockerfiles name busybox's shell.
 const SHELL: &str = "SHELL [\"/bin/busybox\", \"sh\", \"-c\"]";
 
-/// `az acr build` of a context holding only `dockerfile` (`FROM` the
-/// registry's busybox, then `lines`) to `tag`.
+/// `az acr build` to `tag` of a context holding a Dockerfile (`FROM` the
+/// registry's busybox, then `lines`) and the executable script `greet.sh`.
 async fn acr_build(az: &crate::az::Az<'_>, registry: &str, tag: &str, lines: &str) -> Output {
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -25,6 +25,11 @@ async fn acr_build(az: &crate::az::Az<'_>, registry: &str, tag: &str, lines: &st
         format!("FROM {registry}.azurecr.io/busybox:v1\n{SHELL}\n{lines}\n"),
     )
     .unwrap();
+    // An executable script for COPY (its mode travels with the context).
+    let script = ctx.path().join("greet.sh");
+    std::fs::write(&script, "#!/bin/busybox sh\necho built\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let dir = ctx.path().to_string_lossy().into_owned();
     az.run(&["acr", "build", "-r", registry, "-t", tag, &dir])
         .await
@@ -103,8 +108,9 @@ fn queued_id(out: &Output) -> String {
 }
 
 /// The second seed flow with a Dockerfile whose `RUN` writes a file: the
-/// base comes from the registry, the engine executes `RUN`, and the image
-/// pushed holds the file; `RUN exit 1` fails the run with the builder's
+/// base comes from the registry, the engine copies the context's script
+/// (`COPY`, executable still) and executes `RUN`, and the image pushed holds
+/// the file the script wrote; `RUN exit 1` fails the run with the builder's
 /// error in `az acr task logs`.
 #[tokio::test]
 async fn az_acr_build_runs_the_dockerfile_in_the_engine() {
@@ -113,11 +119,18 @@ async fn az_acr_build_runs_the_dockerfile_in_the_engine() {
     let az = setup(&em, &["enginereg"]).await;
     push_busybox(&em, "enginereg.azurecr.io/busybox:v1", "echo base");
 
-    let build = acr_build(&az, "enginereg", "built:v1", "RUN echo built > /hello").await;
+    let build = acr_build(
+        &az,
+        "enginereg",
+        "built:v1",
+        "COPY greet.sh /greet\nRUN /greet > /hello",
+    )
+    .await;
     assert!(build.ok, "{}\n{}", build.stdout, build.stderr);
     for line in [
         "v1: Pulling from busybox",
-        "Step 3/3 : RUN echo built > /hello",
+        "Step 3/4 : COPY greet.sh /greet",
+        "Step 4/4 : RUN /greet > /hello",
         "Pushing image: enginereg.azurecr.io/built:v1, attempt 1",
         "was successful",
     ] {

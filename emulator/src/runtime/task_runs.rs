@@ -522,10 +522,12 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         .unwrap_or("")
         .to_string();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut source = Source::None;
     if context.starts_with("source/") {
         let bytes = crate::storage::uploaded_source(state, &registry_id.key(), &context)
             .ok_or_else(|| format!("the uploaded source '{context}' was not found"))?;
         files = untar_gz(&bytes).map_err(|e| format!("failed to unpack the source: {e}"))?;
+        source = Source::Uploaded(bytes);
     } else if context.is_empty() || context == "/dev/null" {
         log.line("No source context: building from the task definition.");
     } else {
@@ -533,6 +535,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
             Some(dir) => {
                 files = read_dir_files(&dir).map_err(|e| format!("failed to read the local mirror of '{context}': {e}"))?;
                 log.line(&format!("Using the local mirror of '{context}' at '{}'", dir.display()));
+                source = Source::Mirror(dir);
             }
             None => log.line(&format!(
                 "azemu is offline and no local mirror is configured for '{context}': building from the task definition alone."
@@ -620,6 +623,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         home_server: &home_server,
         run_id: &run_id,
         files: &files,
+        source,
         context: &context,
         task: row["properties"]["task"].clone(),
         created: arm_timestamp(log.now),
@@ -800,6 +804,8 @@ struct Ctx<'a> {
     home_server: &'a str,
     run_id: &'a str,
     files: &'a [(String, Vec<u8>)],
+    /// Where `files` came from, for the engine's build context.
+    source: Source,
     context: &'a str,
     task: Value,
     created: String,
@@ -946,6 +952,45 @@ fn build(
     })
 }
 
+/// A run's source context.
+enum Source {
+    None,
+    /// The tarball az uploaded (gzip'd; the engine takes it as it is, modes and all).
+    Uploaded(Vec<u8>),
+    /// A local mirror of a git context.
+    Mirror(std::path::PathBuf),
+}
+
+impl Source {
+    /// A tar of the context for the engine's builder (a mirror's files keep
+    /// their modes; its `.git` stays out).
+    fn tar(&self) -> std::io::Result<Vec<u8>> {
+        let dir = match self {
+            Source::Uploaded(bytes) => return Ok(bytes.clone()),
+            Source::None => return ::tar::Builder::new(Vec::new()).into_inner(),
+            Source::Mirror(dir) => dir,
+        };
+        let mut out = ::tar::Builder::new(Vec::new());
+        out.follow_symlinks(false);
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let e = e?;
+                if e.file_name() == ".git" {
+                    continue;
+                }
+                let rel = e.path().strip_prefix(dir).map(|p| p.to_path_buf());
+                let rel = rel.map_err(std::io::Error::other)?;
+                if e.file_type()?.is_dir() {
+                    stack.push(e.path());
+                }
+                out.append_path_with_name(e.path(), rel)?;
+            }
+        }
+        out.into_inner()
+    }
+}
+
 /// The container engine a run builds and runs in, and what the run left in
 /// it (base images, built images), removed when the run ends.
 struct RunEngine<'a> {
@@ -1060,17 +1105,10 @@ fn engine_build(
             stages.push(a);
         }
     }
-    let mut context = ::tar::Builder::new(Vec::new());
-    for (name, data) in ctx.files {
-        let mut h = ::tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        context
-            .append_data(&mut h, name.trim_start_matches("./"), data.as_slice())
-            .map_err(|e| e.to_string())?;
-    }
-    let context = context.into_inner().map_err(|e| e.to_string())?;
+    let context = ctx
+        .source
+        .tar()
+        .map_err(|e| format!("failed to prepare the build context: {e}"))?;
     let tag = format!(
         "{}:step-{}",
         engine.prefix,
