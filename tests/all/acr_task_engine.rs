@@ -7,8 +7,9 @@
 //! container exits 3 fail their runs with the engine's words in the log.
 
 use crate::aci_engine::{emulator, push_busybox};
-use crate::acr_tasks::{pull_creds, setup};
+use crate::acr_tasks::{pull_creds, setup, task_create};
 use crate::docker::Dockerd;
+use crate::harness::Emulator;
 use crate::harness::Output;
 use crate::oci_clients::skopeo;
 use std::process::Command;
@@ -51,12 +52,7 @@ async fn acr_run(az: &crate::az::Az<'_>, cmd: &str) -> Output {
 
 /// The file `path` in the image `reference` pulls back (skopeo, into an OCI
 /// layout): its content in the top-most layer that has it.
-async fn file_in_image(
-    em: &crate::harness::Emulator,
-    creds: &str,
-    reference: &str,
-    path: &str,
-) -> Option<String> {
+async fn file_in_image(em: &Emulator, creds: &str, reference: &str, path: &str) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let out = skopeo(
         em,
@@ -246,4 +242,66 @@ async fn cmd_steps_run_their_image_and_its_exit_code_decides() {
         .ok(&["ps", "-a", "--filter", "label=azemu.instance", "-q"])
         .await;
     assert_eq!(left.trim(), "", "containers left behind");
+}
+
+/// The seed's task with its git context mirrored locally (`--task-context-dir`):
+/// the engine builds the mirror's Dockerfile, copying its executable script.
+#[tokio::test]
+async fn a_task_builds_its_mirrored_git_context_in_the_engine() {
+    let engine = Dockerd::start_bridged();
+    let mirror = tempfile::tempdir().unwrap();
+    let repo = mirror
+        .path()
+        .join("github.com/Azure-Samples/acr-build-helloworld-node");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::write(repo.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::write(
+        repo.join("Dockerfile"),
+        format!("FROM mirrorreg.azurecr.io/busybox:v1\n{SHELL}\nCOPY . /src\nRUN /src/greet.sh > /hello\n"),
+    )
+    .unwrap();
+    let script = repo.join("greet.sh");
+    std::fs::write(&script, "#!/bin/busybox sh\necho built from the mirror\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let host = engine.host();
+    let mirror_dir = mirror.path().to_string_lossy().into_owned();
+    let env = [
+        ("AZEMU_CONTAINER_ENGINE", "docker"),
+        ("DOCKER_HOST", host.as_str()),
+        ("AZEMU_TASK_CONTEXT_DIR", mirror_dir.as_str()),
+    ];
+    let em = Emulator::start_in_env(tempfile::tempdir().unwrap(), &env);
+    let az = setup(&em, &["mirrorreg"]).await;
+    push_busybox(&em, "mirrorreg.azurecr.io/busybox:v1", "echo base");
+    task_create(&az, "mirrorreg", None).await;
+    let run = az
+        .run(&[
+            "acr",
+            "task",
+            "run",
+            "--name",
+            "hello-world",
+            "--registry",
+            "mirrorreg",
+        ])
+        .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("Using the local mirror of")
+            && run.stdout.contains("Step 4/4 : RUN /src/greet.sh > /hello"),
+        "{}",
+        run.stdout
+    );
+    let creds = pull_creds(&az, "mirrorreg").await;
+    let image = "mirrorreg.azurecr.io/hello-world:ca1";
+    assert_eq!(
+        file_in_image(&em, &creds, image, "hello").await.as_deref(),
+        Some("built from the mirror\n")
+    );
+    assert_eq!(
+        file_in_image(&em, &creds, image, "src/.git/HEAD").await,
+        None,
+        "the mirror's .git stays out of the context"
+    );
 }

@@ -32,7 +32,7 @@ pub(crate) async fn setup<'a>(em: &'a Emulator, registries: &[&str]) -> Az<'a> {
 }
 
 /// `az acr task create` as the seed writes it, plus `--assign-identity [value]`.
-async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Value {
+pub(crate) async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Value {
     let mut args = vec![
         "acr",
         "task",
