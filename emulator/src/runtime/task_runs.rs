@@ -1808,6 +1808,41 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    /// A `docker save` archive (what the engine gives back) becomes an OCI
+    /// manifest whose config and layers are the archive's files, by digest.
+    #[test]
+    fn an_engine_image_becomes_an_oci_manifest() {
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let layer = b"a layer tar".to_vec();
+        let index = br#"[{"Config":"c.json","RepoTags":["x:1"],"Layers":["l/layer.tar"]}]"#;
+        let mut tar = ::tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("c.json", &config[..]),
+            ("l/layer.tar", &layer[..]),
+            ("manifest.json", &index[..]),
+        ] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).unwrap();
+        }
+        let (manifest, blobs) = image_of_saved(&tar.into_inner().unwrap()).unwrap();
+        let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+        let digest = crate::oci::blobs::digest_of;
+        assert_eq!(
+            manifest,
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}],
+            })
+        );
+        assert_eq!(blobs, vec![config, layer]);
+        let e = image_of_saved(b"not a tar").unwrap_err();
+        assert!(e.starts_with("the engine's image archive"), "{e}");
+    }
+
     #[test]
     fn cron_schedules() {
         let hourly = Cron::parse("0 * * * *").unwrap();
