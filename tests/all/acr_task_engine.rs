@@ -189,6 +189,9 @@ async fn az_acr_build_runs_the_dockerfile_in_the_engine() {
         ])
         .await;
     assert!(!tags.ok, "nothing was pushed: {}", tags.stdout);
+    // What the runs loaded and built left the engine with them.
+    let images = engine.ok(&["images", "-a", "-q"]).await;
+    assert_eq!(images.trim(), "", "images left behind");
 }
 
 /// `cmd` steps run their image in the engine: its output is in the run's

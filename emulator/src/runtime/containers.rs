@@ -319,19 +319,12 @@ impl Containers {
         }
     }
 
-    /// The attached engine, for ACR task runs ([`super::task_runs`]), with the
-    /// label that makes a container this emulator's (swept with the rest).
-    pub fn engine(&self) -> Option<(Arc<dyn Engine>, (String, String))> {
+    /// When an engine is attached (ACR task runs then use it too,
+    /// [`super::task_runs`]): the label that makes a container this
+    /// emulator's (swept with the rest).
+    pub fn engine_label(&self) -> Option<(String, String)> {
         let r = self.runner.get()?;
-        Some((
-            r.engine.clone(),
-            (INSTANCE_LABEL.to_string(), r.instance.clone()),
-        ))
-    }
-
-    /// `fut` to its end from synchronous code (`None`: no engine is attached).
-    pub fn block_on<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
-        Some(self.runner.get()?.block(fut))
+        Some((INSTANCE_LABEL.to_string(), r.instance.clone()))
     }
 }
 

@@ -627,7 +627,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         context: &context,
         task: row["properties"]["task"].clone(),
         created: arm_timestamp(log.now),
-        engine: RunEngine::of(state, &run_id),
+        engine: RunEngine::of(state, &run_id).transpose()?,
     };
     let steps = match step["type"].as_str().unwrap_or("Docker") {
         "Docker" => {
@@ -993,8 +993,14 @@ impl Source {
 
 /// The container engine a run builds and runs in, and what the run left in
 /// it (base images, built images), removed when the run ends.
+///
+/// A run is carried out inside the store's write transaction (its work and
+/// its operation's end commit together), so it waits for the engine on a
+/// runtime and a connection of its own, on a thread of its own: a request
+/// waiting for that transaction may hold every worker of the server's runtime.
 struct RunEngine<'a> {
     state: &'a AppState,
+    runtime: Option<tokio::runtime::Runtime>,
     engine: std::sync::Arc<dyn crate::runtime::engine::Engine>,
     /// The label that makes a container this emulator's (swept with the rest).
     label: (String, String),
@@ -1004,32 +1010,51 @@ struct RunEngine<'a> {
 }
 
 impl<'a> RunEngine<'a> {
-    fn of(state: &'a AppState, run_id: &str) -> Option<RunEngine<'a>> {
-        let (engine, label) = state.containers.engine()?;
+    /// The engine, if one is attached (an error: it does not answer now).
+    fn of(state: &'a AppState, run_id: &str) -> Option<Result<RunEngine<'a>, String>> {
+        let label = state.containers.engine_label()?;
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let connected = off_thread(&runtime, async {
+            crate::runtime::engine::docker::DockerEngine::connect().await
+        });
+        let engine: std::sync::Arc<dyn crate::runtime::engine::Engine> = match connected {
+            Ok(e) => std::sync::Arc::new(e),
+            Err(e) => {
+                runtime.shutdown_background();
+                return Some(Err(format!("the container engine: {e}")));
+            }
+        };
         let run: String = run_id
             .to_ascii_lowercase()
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
             .collect();
         let prefix = format!("azemu-{}-run-{run}", label.1);
-        Some(RunEngine {
+        Some(Ok(RunEngine {
             state,
+            runtime: Some(runtime),
             engine,
             label,
             prefix,
             images: Default::default(),
-        })
+        }))
     }
 
     /// Wait for the engine from the run's synchronous code.
-    fn wait<T>(
+    fn wait<T: Send>(
         &self,
-        fut: impl std::future::Future<Output = Result<T, String>>,
+        fut: impl std::future::Future<Output = Result<T, String>> + Send,
     ) -> Result<T, String> {
-        self.state
-            .containers
-            .block_on(fut)
-            .unwrap_or_else(|| Err("the container engine went away".into()))
+        match &self.runtime {
+            Some(r) => off_thread(r, fut),
+            None => Err("the container engine went away".into()),
+        }
     }
 
     /// A name for step `id` of this run in the engine.
@@ -1068,11 +1093,36 @@ impl<'a> RunEngine<'a> {
 
 impl Drop for RunEngine<'_> {
     fn drop(&mut self) {
-        for image in self.images.take() {
+        // The newest first: an image built on a base goes before the base.
+        for image in self.images.take().into_iter().rev() {
             if let Err(e) = self.wait(self.engine.remove_image(&image)) {
                 tracing::warn!(image, "the engine did not remove it: {e}");
             }
         }
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+    }
+}
+
+/// `fut` to its end on `runtime`, driven by a thread of its own (from a
+/// worker of the server's runtime, made blocking meanwhile).
+fn off_thread<T: Send>(
+    runtime: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = Result<T, String>> + Send,
+) -> Result<T, String> {
+    let go = || {
+        std::thread::scope(|s| {
+            s.spawn(|| runtime.block_on(fut))
+                .join()
+                .unwrap_or_else(|_| Err("the engine's thread panicked".into()))
+        })
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(go)
+        }
+        _ => go(),
     }
 }
 
@@ -1115,10 +1165,10 @@ fn engine_build(
         &crate::oci::blobs::digest_of(id.as_bytes())[7..19]
     );
     engine.images.borrow_mut().push(tag.clone());
-    let built = engine.wait(async {
-        Ok(engine
-            .engine
-            .build(context, dockerfile.trim_start_matches("./"), &tag, args)
+    let (builder, tag_ref) = (engine.engine.clone(), tag.as_str());
+    let built = engine.wait(async move {
+        Ok(builder
+            .build(context, dockerfile.trim_start_matches("./"), tag_ref, args)
             .await)
     })?;
     let (output, failure) = match built {

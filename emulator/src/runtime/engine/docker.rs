@@ -324,13 +324,51 @@ impl Engine for DockerEngine {
 
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<()>> {
         Box::pin(async move {
-            let opts = q::RemoveImageOptionsBuilder::new().force(true).build();
-            match self.docker.remove_image(image, Some(opts), None).await {
+            let id = match self.docker.inspect_image(image).await {
+                Ok(i) => i.id.unwrap_or_default(),
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
-                }) => Ok(()),
-                r => r.map(|_| ()).map_err(text),
+                }) => return Ok(()),
+                Err(e) => return Err(text(e)),
+            };
+            // The untagged images built on it (a failed build's steps), the
+            // newest first: they would keep it.
+            let all = self
+                .docker
+                .list_images(Some(q::ListImagesOptionsBuilder::new().all(true).build()))
+                .await
+                .map_err(text)?;
+            let untagged = |i: &bollard::models::ImageSummary| {
+                i.repo_tags.iter().all(|t| t == "<none>:<none>")
+            };
+            let mut family = vec![id];
+            let mut grown = true;
+            while grown {
+                grown = false;
+                for i in &all {
+                    if untagged(i) && family.contains(&i.parent_id) && !family.contains(&i.id) {
+                        family.push(i.id.clone());
+                        grown = true;
+                    }
+                }
             }
+            let doomed = family.split_off(1);
+            let opts = q::RemoveImageOptionsBuilder::new().force(true).build();
+            for name in doomed.iter().rev().map(String::as_str).chain([image]) {
+                match self
+                    .docker
+                    .remove_image(name, Some(opts.clone()), None)
+                    .await
+                {
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    })
+                    | Ok(_) => {}
+                    Err(e) => return Err(text(e)),
+                }
+            }
+            Ok(())
         })
     }
 }

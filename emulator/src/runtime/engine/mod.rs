@@ -109,6 +109,7 @@ pub trait Engine: Send + Sync {
         args: &'a [String],
         labels: HashMap<String, String>,
     ) -> BoxFuture<'a, EngineResult<(i64, String)>>;
-    /// Remove an image (a tag); one already gone is no error.
+    /// Remove an image (a tag) and the untagged images built on it (a failed
+    /// build's steps); one already gone is no error.
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<()>>;
 }
