@@ -7,12 +7,16 @@
 //! client meets: the registry's network rules for a task agent
 //! ([`crate::network::Origin::AcrTask`]), then [`crate::acr::granted`].
 //!
-//! azemu is offline and runs no Docker daemon. A git context is looked up
-//! in no mirror (none is configured yet), so the run builds from the task
-//! definition alone and says so in its log; the image it produces is a real
-//! OCI image whose single layer records the build inputs. The log is written
-//! in ACR's style and served through the run's log SAS URL
-//! ([`crate::storage`]).
+//! The context is the uploaded tarball, or the local mirror of a git
+//! context (`--task-context-dir`). With a container engine attached
+//! (`--container-engine`), a build runs in it: every FROM is pulled through
+//! the one pull sequence with the run's credentials and loaded first (the
+//! engine never pulls), the engine's builder executes the Dockerfile, and the
+//! image it made is saved back out and pushed; `cmd` steps run their image and
+//! its exit code decides the step. Without an engine nothing is executed and
+//! the log says so (a simulation): the image is a real OCI image whose
+//! single layer records the build inputs. The log is written in ACR's style
+//! and served through the run's log SAS URL ([`crate::storage`]).
 
 use crate::acr::registry as registries;
 use crate::acr::runs as tasks;
