@@ -240,6 +240,35 @@ async fn cmd_steps_run_their_image_and_its_exit_code_decides() {
         ])
         .await;
     assert_eq!(run["status"], "Failed");
+    // A task file's cmd step runs the image an earlier step of it built.
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM cmdreg.azurecr.io/busybox:v1\n{SHELL}\nRUN echo made by the build step > /made\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.path().join("acb.yaml"),
+        "version: v1.1.0\nsteps:\n  - id: build\n    build: -t $Registry/made:$ID -f Dockerfile .\n  - id: show\n    cmd: $Registry/made:$ID cat /made\n",
+    )
+    .unwrap();
+    let file = az
+        .run_in(
+            ctx.path(),
+            &["acr", "run", "-r", "cmdreg", "-f", "acb.yaml", "."],
+        )
+        .await;
+    assert!(file.ok, "{}\n{}", file.stdout, file.stderr);
+    assert!(
+        file.stdout.contains("made by the build step")
+            && file
+                .stdout
+                .contains("Successfully executed container: show"),
+        "{}",
+        file.stdout
+    );
     // Nothing the runs made stays in the engine.
     let left = engine
         .ok(&["ps", "-a", "--filter", "label=azemu.instance", "-q"])
