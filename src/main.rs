@@ -268,7 +268,7 @@ struct Serve {
     /// By default state persists in `<data-dir>/state.redb`, crash-safe.
     #[arg(long, env = "AZEMU_IN_MEMORY")]
     in_memory: bool,
-    /// Where container groups run: `docker` (the engine at DOCKER_HOST or the default
+    /// Where container groups and ACR task runs run: `docker` (the engine at DOCKER_HOST or the default
     /// socket), `none` (simulated: nothing is executed, and groups say so), or `auto`
     /// (docker when it answers, else none).
     #[arg(long, env = "AZEMU_CONTAINER_ENGINE", value_enum, default_value_t = EngineKind::Auto)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 const CONTEXT: &str = "https://github.com/Azure-Samples/acr-build-helloworld-node.git#main";
 
-async fn setup<'a>(em: &'a Emulator, registries: &[&str]) -> Az<'a> {
+pub(crate) async fn setup<'a>(em: &'a Emulator, registries: &[&str]) -> Az<'a> {
     let az = Az::new(em, Mode::Transparent).await;
     assert!(az.login(CLIENT_SECRET).await.ok);
     az.ok(&[
@@ -32,7 +32,7 @@ async fn setup<'a>(em: &'a Emulator, registries: &[&str]) -> Az<'a> {
 }
 
 /// `az acr task create` as the seed writes it, plus `--assign-identity [value]`.
-async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Value {
+pub(crate) async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Value {
     let mut args = vec![
         "acr",
         "task",
@@ -58,7 +58,7 @@ async fn task_create(az: &Az<'_>, registry: &str, identity: Option<&str>) -> Val
 }
 
 /// skopeo `--creds` for a registry: the null-GUID user and an ACR refresh token from az.
-async fn pull_creds(az: &Az<'_>, registry: &str) -> String {
+pub(crate) async fn pull_creds(az: &Az<'_>, registry: &str) -> String {
     let token = az
         .ok(&[
             "acr",

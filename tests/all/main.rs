@@ -13,6 +13,7 @@ mod aci_engine;
 mod aci_volumes;
 mod acr;
 mod acr_metadata;
+mod acr_task_engine;
 mod acr_tasks;
 mod adversarial;
 mod arm_auth;

@@ -331,6 +331,14 @@ impl Containers {
             tracing::info!(removed = n, "removed the containers this emulator ran");
         }
     }
+
+    /// When an engine is attached (ACR task runs then use it too,
+    /// [`super::task_runs`]): the label that makes a container this
+    /// emulator's (swept with the rest).
+    pub fn engine_label(&self) -> Option<(String, String)> {
+        let r = self.runner.get()?;
+        Some((INSTANCE_LABEL.to_string(), r.instance.clone()))
+    }
 }
 
 impl Group {

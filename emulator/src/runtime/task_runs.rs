@@ -7,12 +7,16 @@
 //! client meets: the registry's network rules for a task agent
 //! ([`crate::network::Origin::AcrTask`]), then [`crate::acr::granted`].
 //!
-//! azemu is offline and runs no Docker daemon. A git context is looked up
-//! in no mirror (none is configured yet), so the run builds from the task
-//! definition alone and says so in its log; the image it produces is a real
-//! OCI image whose single layer records the build inputs. The log is written
-//! in ACR's style and served through the run's log SAS URL
-//! ([`crate::storage`]).
+//! The context is the uploaded tarball, or the local mirror of a git
+//! context (`--task-context-dir`). With a container engine attached
+//! (`--container-engine`), a build runs in it: every FROM is pulled through
+//! the one pull sequence with the run's credentials and loaded first (the
+//! engine never pulls), the engine's builder executes the Dockerfile, and the
+//! image it made is saved back out and pushed; `cmd` steps run their image and
+//! its exit code decides the step. Without an engine nothing is executed and
+//! the log says so (a simulation): the image is a real OCI image whose
+//! single layer records the build inputs. The log is written in ACR's style
+//! and served through the run's log SAS URL ([`crate::storage`]).
 
 use crate::acr::registry as registries;
 use crate::acr::runs as tasks;
@@ -522,10 +526,12 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         .unwrap_or("")
         .to_string();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut source = Source::None;
     if context.starts_with("source/") {
         let bytes = crate::storage::uploaded_source(state, &registry_id.key(), &context)
             .ok_or_else(|| format!("the uploaded source '{context}' was not found"))?;
         files = untar_gz(&bytes).map_err(|e| format!("failed to unpack the source: {e}"))?;
+        source = Source::Uploaded(bytes);
     } else if context.is_empty() || context == "/dev/null" {
         log.line("No source context: building from the task definition.");
     } else {
@@ -533,6 +539,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
             Some(dir) => {
                 files = read_dir_files(&dir).map_err(|e| format!("failed to read the local mirror of '{context}': {e}"))?;
                 log.line(&format!("Using the local mirror of '{context}' at '{}'", dir.display()));
+                source = Source::Mirror(dir);
             }
             None => log.line(&format!(
                 "azemu is offline and no local mirror is configured for '{context}': building from the task definition alone."
@@ -620,9 +627,11 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
         home_server: &home_server,
         run_id: &run_id,
         files: &files,
+        source,
         context: &context,
         task: row["properties"]["task"].clone(),
         created: arm_timestamp(log.now),
+        engine: RunEngine::of(state, &run_id).transpose()?,
     };
     let steps = match step["type"].as_str().unwrap_or("Docker") {
         "Docker" => {
@@ -695,7 +704,7 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                 log.line(&format!(
                     "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
                 ));
-                let b = std::rc::Rc::new(build(&ctx, log, dockerfile, args)?);
+                let b = std::rc::Rc::new(build(&ctx, log, id, dockerfile, args)?);
                 for t in tags {
                     let full = qualified(t, &home_server);
                     log.raw(&format!("Successfully tagged {full}"));
@@ -723,20 +732,52 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
                     "Step ID: {id} marked as successful (elapsed time in seconds: 0.000000)"
                 ));
             }
-            Step::Cmd { id, image } => {
+            Step::Cmd { id, image, args } => {
                 log.line(&format!(
                     "Executing step ID: {id}. Timeout(sec): 3600, Working directory: '', Network: ''"
                 ));
                 let full = qualified(image, &home_server);
-                if built.iter().any(|(k, _)| *k == full.to_ascii_lowercase()) {
-                    log.line(&format!(
-                        "Launching container with name: {id}: azemu does not run containers; {full} was built by this run and its command is not executed."
-                    ));
-                } else {
-                    pull_base(state, image, &home, &home_login, &logins, log)?;
-                    log.line(&format!(
-                        "Launching container with name: {id}: azemu does not run containers; {image} was pulled and its command is not executed."
-                    ));
+                let ours = built
+                    .iter()
+                    .find(|(k, _)| *k == full.to_ascii_lowercase())
+                    .map(|(_, b)| b.engine_tag.clone());
+                let runnable = match (&ctx.engine, ours) {
+                    (Some(_), Some(Some(tag))) => Some(tag),
+                    (Some(engine), None) => {
+                        let (digest, _) =
+                            pull_base(state, image, &home, &home_login, &logins, log)?;
+                        Some(engine.load(&digest, image)?)
+                    }
+                    (None, Some(_)) | (Some(_), Some(None)) => {
+                        log.line(&format!(
+                            "Launching container with name: {id}: azemu: simulation: no container engine ran it; {full} was built by this run and its command is not executed."
+                        ));
+                        None
+                    }
+                    (None, None) => {
+                        pull_base(state, image, &home, &home_login, &logins, log)?;
+                        log.line(&format!(
+                            "Launching container with name: {id}: azemu: simulation: no container engine is attached; {image} was pulled and its command is not executed."
+                        ));
+                        None
+                    }
+                };
+                if let (Some(engine), Some(tag)) = (&ctx.engine, runnable) {
+                    log.line(&format!("Launching container with name: {id}"));
+                    let (code, output) = engine.run(id, &tag, args)?;
+                    for l in output.lines() {
+                        log.raw(l);
+                    }
+                    if code != 0 {
+                        // TODO-fidelity: ACR's words for a cmd step whose container
+                        // exits non-zero; found only "failed to run step ID: <id>:
+                        // ... exit status 1" (Azure/azure-cli#21846), which the run's
+                        // end line then carries.
+                        log.line(&format!(
+                            "Container failed during run: {id}. No retries remaining."
+                        ));
+                        return Err(format!("failed to run step ID: {id}: exit status {code}"));
+                    }
                 }
                 log.line(&format!("Successfully executed container: {id}"));
                 log.line(&format!(
@@ -767,9 +808,13 @@ struct Ctx<'a> {
     home_server: &'a str,
     run_id: &'a str,
     files: &'a [(String, Vec<u8>)],
+    /// Where `files` came from, for the engine's build context.
+    source: Source,
     context: &'a str,
     task: Value,
     created: String,
+    /// The container engine, when one is attached: the run builds and runs in it.
+    engine: Option<RunEngine<'a>>,
 }
 
 enum Step {
@@ -786,6 +831,8 @@ enum Step {
     Cmd {
         id: String,
         image: String,
+        /// The container's command (after the image in `cmd:`).
+        args: Vec<String>,
     },
 }
 
@@ -794,12 +841,15 @@ struct Built {
     manifest: Vec<u8>,
     blobs: Vec<Vec<u8>>,
     base_layers: Vec<(String, usize)>,
+    /// Its tag in the container engine, when an engine built it.
+    engine_tag: Option<String>,
 }
 
 /// `docker build`: read the Dockerfile from the context, pull its FROMs, record the rest.
 fn build(
     ctx: &Ctx<'_>,
     log: &mut Log,
+    id: &str,
     dockerfile: &str,
     args: &[(String, String)],
 ) -> Result<Built, String> {
@@ -825,6 +875,14 @@ fn build(
         }
     };
     log.line("Successfully obtained source code and scanned for dependencies");
+    if let (Some(engine), Some(_)) = (ctx.engine.as_ref(), &dockerfile_text) {
+        return engine_build(ctx, log, engine, id, dockerfile, &instructions, args);
+    }
+    log.line(if ctx.engine.is_some() {
+        "azemu: simulation: the Dockerfile is not available offline, so nothing is executed; the image records the build inputs."
+    } else {
+        "azemu: simulation: no container engine is attached, so RUN, COPY and the other instructions are not executed; the image records the build inputs."
+    });
     let total = instructions.len() + 1;
     let mut base: Option<crate::oci::images::Base> = None;
     let mut stages: Vec<String> = Vec::new();
@@ -834,14 +892,8 @@ fn build(
             if stages.iter().any(|s| s.eq_ignore_ascii_case(image)) || image == "scratch" {
                 base = None;
             } else {
-                base = Some(pull_base(
-                    ctx.state,
-                    image,
-                    ctx.home,
-                    ctx.home_login,
-                    ctx.logins,
-                    log,
-                )?);
+                base =
+                    Some(pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?.1);
             }
             if let Some(a) = alias {
                 stages.push(a.clone());
@@ -900,7 +952,291 @@ fn build(
         manifest,
         blobs,
         base_layers,
+        engine_tag: None,
     })
+}
+
+/// A run's source context.
+enum Source {
+    None,
+    /// The tarball az uploaded (gzip'd; the engine takes it as it is, modes and all).
+    Uploaded(Vec<u8>),
+    /// A local mirror of a git context.
+    Mirror(std::path::PathBuf),
+}
+
+impl Source {
+    /// A tar of the context for the engine's builder (a mirror's files keep
+    /// their modes; its `.git` stays out).
+    fn tar(&self) -> std::io::Result<Vec<u8>> {
+        let dir = match self {
+            Source::Uploaded(bytes) => return Ok(bytes.clone()),
+            Source::None => return ::tar::Builder::new(Vec::new()).into_inner(),
+            Source::Mirror(dir) => dir,
+        };
+        let mut out = ::tar::Builder::new(Vec::new());
+        out.follow_symlinks(false);
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let e = e?;
+                if e.file_name() == ".git" {
+                    continue;
+                }
+                let rel = e.path().strip_prefix(dir).map(|p| p.to_path_buf());
+                let rel = rel.map_err(std::io::Error::other)?;
+                if e.file_type()?.is_dir() {
+                    stack.push(e.path());
+                }
+                out.append_path_with_name(e.path(), rel)?;
+            }
+        }
+        out.into_inner()
+    }
+}
+
+/// The container engine a run builds and runs in, and what the run left in
+/// it (base images, built images), removed when the run ends.
+///
+/// A run is carried out inside the store's write transaction (its work and
+/// its operation's end commit together), so it waits for the engine on a
+/// runtime and a connection of its own, on a thread of its own: a request
+/// waiting for that transaction may hold every worker of the server's runtime.
+struct RunEngine<'a> {
+    state: &'a AppState,
+    runtime: Option<tokio::runtime::Runtime>,
+    engine: std::sync::Arc<dyn crate::runtime::engine::Engine>,
+    /// The label that makes a container this emulator's (swept with the rest).
+    label: (String, String),
+    /// The engine's names for this run (lower case, what a tag allows).
+    prefix: String,
+    images: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> RunEngine<'a> {
+    /// The engine, if one is attached (an error: it does not answer now).
+    fn of(state: &'a AppState, run_id: &str) -> Option<Result<RunEngine<'a>, String>> {
+        let label = state.containers.engine_label()?;
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let connected = off_thread(&runtime, async {
+            crate::runtime::engine::docker::DockerEngine::connect().await
+        });
+        let engine: std::sync::Arc<dyn crate::runtime::engine::Engine> = match connected {
+            Ok(e) => std::sync::Arc::new(e),
+            Err(e) => {
+                runtime.shutdown_background();
+                return Some(Err(format!("the container engine: {e}")));
+            }
+        };
+        let run: String = run_id
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let prefix = format!("azemu-{}-run-{run}", label.1);
+        Some(Ok(RunEngine {
+            state,
+            runtime: Some(runtime),
+            engine,
+            label,
+            prefix,
+            images: Default::default(),
+        }))
+    }
+
+    /// Wait for the engine from the run's synchronous code.
+    fn wait<T: Send>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, String>> + Send,
+    ) -> Result<T, String> {
+        match &self.runtime {
+            Some(r) => off_thread(r, fut),
+            None => Err("the container engine went away".into()),
+        }
+    }
+
+    /// A name for step `id` of this run in the engine.
+    fn name(&self, id: &str) -> String {
+        let id: String = id
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("{}-{id}", self.prefix)
+    }
+
+    /// Load the pulled image `digest` into the engine as `image` (as a FROM
+    /// or a `cmd` names it, `:latest` when it names no tag): what the engine
+    /// then finds locally, so it never pulls.
+    fn load(&self, digest: &str, image: &str) -> Result<String, String> {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let tag = if last.contains(':') || last.contains('@') {
+            image.to_string()
+        } else {
+            format!("{image}:latest")
+        };
+        let tar = crate::runtime::containers::archive(&self.state.blobs, digest, &tag)?;
+        self.wait(self.engine.load(tar))?;
+        self.images.borrow_mut().push(tag.clone());
+        Ok(tag)
+    }
+
+    /// Run `image` to its end as step `id`'s container: exit code and output.
+    fn run(&self, id: &str, image: &str, args: &[String]) -> Result<(i64, String), String> {
+        let labels = std::collections::HashMap::from([self.label.clone()]);
+        let name = self.name(id);
+        self.wait(self.engine.run_to_end(&name, image, args, labels))
+    }
+}
+
+impl Drop for RunEngine<'_> {
+    fn drop(&mut self) {
+        // The newest first: an image built on a base goes before the base.
+        for image in self.images.take().into_iter().rev() {
+            if let Err(e) = self.wait(self.engine.remove_image(&image)) {
+                tracing::warn!(image, "the engine did not remove it: {e}");
+            }
+        }
+        if let Some(r) = self.runtime.take() {
+            r.shutdown_background();
+        }
+    }
+}
+
+/// `fut` to its end on `runtime`, driven by a thread of its own (from a
+/// worker of the server's runtime, made blocking meanwhile).
+fn off_thread<T: Send>(
+    runtime: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = Result<T, String>> + Send,
+) -> Result<T, String> {
+    let go = || {
+        std::thread::scope(|s| {
+            s.spawn(|| runtime.block_on(fut))
+                .join()
+                .unwrap_or_else(|_| Err("the engine's thread panicked".into()))
+        })
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(go)
+        }
+        _ => go(),
+    }
+}
+
+/// `docker build` in the container engine: every FROM is pulled through the
+/// one pull sequence with the run's credentials and loaded first (the engine
+/// never pulls), then the engine's builder runs the Dockerfile on the
+/// context (`RUN` executes, `COPY` copies); a failing instruction fails the
+/// step with the builder's words. The image is taken back out of the engine
+/// (`docker save`) to be pushed.
+fn engine_build(
+    ctx: &Ctx<'_>,
+    log: &mut Log,
+    engine: &RunEngine<'_>,
+    id: &str,
+    dockerfile: &str,
+    instructions: &[Instruction],
+    args: &[(String, String)],
+) -> Result<Built, String> {
+    let mut stages: Vec<&str> = Vec::new();
+    for ins in instructions {
+        let Some((image, alias)) = &ins.from else {
+            continue;
+        };
+        if image != "scratch" && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
+            let (digest, _) =
+                pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?;
+            engine.load(&digest, image)?;
+        }
+        if let Some(a) = alias {
+            stages.push(a);
+        }
+    }
+    let context = ctx
+        .source
+        .tar()
+        .map_err(|e| format!("failed to prepare the build context: {e}"))?;
+    let tag = format!(
+        "{}:step-{}",
+        engine.prefix,
+        &crate::oci::blobs::digest_of(id.as_bytes())[7..19]
+    );
+    engine.images.borrow_mut().push(tag.clone());
+    let (builder, tag_ref) = (engine.engine.clone(), tag.as_str());
+    let built = engine.wait(async move {
+        Ok(builder
+            .build(context, dockerfile.trim_start_matches("./"), tag_ref, args)
+            .await)
+    })?;
+    let (output, failure) = match built {
+        Ok(out) => (out, None),
+        Err((out, e)) => (out, Some(e)),
+    };
+    for l in output.lines() {
+        // The engine's own name for the image is not the run's business.
+        if !l.starts_with("Successfully tagged azemu-") {
+            log.raw(l.trim_end());
+        }
+    }
+    if let Some(e) = failure {
+        log.raw(&e);
+        return Err(e);
+    }
+    let saved = engine.wait(engine.engine.save(&tag))?;
+    let (manifest, blobs) = image_of_saved(&saved)?;
+    Ok(Built {
+        manifest,
+        blobs,
+        base_layers: Vec::new(),
+        engine_tag: Some(tag),
+    })
+}
+
+/// A `docker save` archive's (first) image as an OCI manifest and its blobs:
+/// the config, then the layers (uncompressed, as the engine keeps them).
+fn image_of_saved(saved: &[u8]) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+    let files: std::collections::HashMap<String, Vec<u8>> = untar(saved, u64::MAX)
+        .map_err(|e| format!("the engine's image archive: {e}"))?
+        .into_iter()
+        .collect();
+    let unreadable = || "the engine's image archive is unreadable".to_string();
+    let index: Value = files
+        .get("manifest.json")
+        .and_then(|m| serde_json::from_slice(m).ok())
+        .ok_or_else(unreadable)?;
+    let image = &index[0];
+    let file = |v: &Value| {
+        v.as_str()
+            .and_then(|name| files.get(name))
+            .cloned()
+            .ok_or_else(unreadable)
+    };
+    let config = file(&image["Config"])?;
+    let descriptor = |media: &str, data: &[u8]| json!({"mediaType": media, "digest": crate::oci::blobs::digest_of(data), "size": data.len()});
+    let mut blobs = vec![config];
+    let mut layers = Vec::new();
+    for l in image["Layers"].as_array().into_iter().flatten() {
+        let data = file(l)?;
+        layers.push(descriptor("application/vnd.oci.image.layer.v1.tar", &data));
+        blobs.push(data);
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &blobs[0]),
+        "layers": layers,
+    });
+    Ok((
+        serde_json::to_vec(&manifest).map_err(|e| e.to_string())?,
+        blobs,
+    ))
 }
 
 /// `docker push`: the target registry's network rules and the run's grant there.
@@ -1053,11 +1389,13 @@ fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step
             };
             out.push(Step::Push { id, tags });
         } else if let Some(c) = s["cmd"].as_str() {
-            let image = shell_words(&sub(c))
-                .into_iter()
-                .next()
-                .ok_or("a 'cmd' step names no image")?;
-            out.push(Step::Cmd { id, image });
+            let mut words = shell_words(&sub(c)).into_iter();
+            let image = words.next().ok_or("a 'cmd' step names no image")?;
+            out.push(Step::Cmd {
+                id,
+                image,
+                args: words.collect(),
+            });
         } else {
             return Err(format!(
                 "step {n} of the task file has none of 'build', 'push' or 'cmd'"
@@ -1298,10 +1636,14 @@ fn parse_dockerfile(text: &str, args: &[(String, String)]) -> Vec<Instruction> {
 
 /// Unpack a gzip'd tar (az's build context): regular files only, bounded.
 fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    untar(flate2::read::GzDecoder::new(bytes), 512 * 1024 * 1024)
+}
+
+/// Unpack a tar: its regular files, at most 10,000 of them and `max_total` bytes.
+fn untar(tar: impl std::io::Read, max_total: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
     use std::io::Read;
     const MAX_FILES: usize = 10_000;
-    const MAX_TOTAL: u64 = 512 * 1024 * 1024;
-    let mut archive = ::tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut archive = ::tar::Archive::new(tar);
     let mut out = Vec::new();
     let mut total = 0u64;
     for entry in archive.entries().map_err(|e| e.to_string())? {
@@ -1315,7 +1657,7 @@ fn untar_gz(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
             .to_string_lossy()
             .into_owned();
         total += entry.size();
-        if out.len() >= MAX_FILES || total > MAX_TOTAL {
+        if out.len() >= MAX_FILES || total > max_total {
             return Err("the build context is too large".into());
         }
         let mut data = Vec::new();
@@ -1342,7 +1684,7 @@ fn pull_base(
     home_login: &Login,
     logins: &[(String, Value, Login)],
     log: &mut Log,
-) -> Result<crate::oci::images::Base, String> {
+) -> Result<(String, crate::oci::images::Base), String> {
     use crate::pull::{Refusal, fetch, parse_image};
     let r = parse_image(image).ok_or_else(|| format!("invalid reference format: '{image}'"))?;
     let head = format!(
@@ -1459,10 +1801,11 @@ fn pull_base(
     log.raw(&format!("{}: Pulling from {}", r.reference, r.repository));
     log.raw(&format!("Digest: {digest}"));
     log.raw(&format!("Status: Downloaded newer image for {image}"));
-    Ok(crate::oci::images::Base {
+    let base = crate::oci::images::Base {
         config,
         layers: manifest["layers"].as_array().cloned().unwrap_or_default(),
-    })
+    };
+    Ok((digest, base))
 }
 
 fn store_image(
@@ -1496,6 +1839,41 @@ fn store_image(
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    /// A `docker save` archive (what the engine gives back) becomes an OCI
+    /// manifest whose config and layers are the archive's files, by digest.
+    #[test]
+    fn an_engine_image_becomes_an_oci_manifest() {
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let layer = b"a layer tar".to_vec();
+        let index = br#"[{"Config":"c.json","RepoTags":["x:1"],"Layers":["l/layer.tar"]}]"#;
+        let mut tar = ::tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("c.json", &config[..]),
+            ("l/layer.tar", &layer[..]),
+            ("manifest.json", &index[..]),
+        ] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).unwrap();
+        }
+        let (manifest, blobs) = image_of_saved(&tar.into_inner().unwrap()).unwrap();
+        let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+        let digest = crate::oci::blobs::digest_of;
+        assert_eq!(
+            manifest,
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}],
+            })
+        );
+        assert_eq!(blobs, vec![config, layer]);
+        let e = image_of_saved(b"not a tar").unwrap_err();
+        assert!(e.starts_with("the engine's image archive"), "{e}");
+    }
 
     #[test]
     fn cron_schedules() {

@@ -228,4 +228,148 @@ impl Engine for DockerEngine {
             })
             .boxed()
     }
+
+    fn build<'a>(
+        &'a self,
+        context: Vec<u8>,
+        dockerfile: &'a str,
+        tag: &'a str,
+        args: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<String, (String, String)>> {
+        Box::pin(async move {
+            let args: HashMap<String, String> = args.iter().cloned().collect();
+            // The legacy builder: it uses the base images loaded beforehand and never pulls.
+            let opts = q::BuildImageOptionsBuilder::new()
+                .dockerfile(dockerfile)
+                .t(tag)
+                .rm(true)
+                .forcerm(true)
+                .buildargs(&args)
+                .build();
+            let mut out = String::new();
+            let mut s =
+                self.docker
+                    .build_image(opts, None, Some(bollard::body_full(context.into())));
+            while let Some(r) = s.next().await {
+                let info = match r {
+                    Ok(info) => info,
+                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                        return Err((out, error));
+                    }
+                    Err(e) => return Err((out, text(e))),
+                };
+                if let Some(line) = info.stream {
+                    out.push_str(&line);
+                }
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    return Err((out, e));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn save<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<Vec<u8>>> {
+        Box::pin(async move {
+            let chunks: Vec<_> = self
+                .docker
+                .export_image(image)
+                .try_collect()
+                .await
+                .map_err(text)?;
+            Ok(chunks.concat())
+        })
+    }
+
+    fn run_to_end<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
+        args: &'a [String],
+        labels: HashMap<String, String>,
+    ) -> BoxFuture<'a, EngineResult<(i64, String)>> {
+        Box::pin(async move {
+            let body = ContainerCreateBody {
+                image: Some(image.to_string()),
+                cmd: (!args.is_empty()).then(|| args.to_vec()),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            let opts = q::CreateContainerOptionsBuilder::new().name(name).build();
+            let id = self
+                .docker
+                .create_container(Some(opts), body)
+                .await
+                .map_err(text)?
+                .id;
+            let ran = async {
+                self.start(&id).await?;
+                let mut waited = self
+                    .docker
+                    .wait_container(&id, None::<q::WaitContainerOptions>);
+                let code = match waited.next().await {
+                    Some(Ok(r)) => r.status_code,
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => code,
+                    Some(Err(e)) => return Err(text(e)),
+                    None => return Err("the engine did not say how the container ended".into()),
+                };
+                Ok((code, self.logs(&id).await?))
+            }
+            .await;
+            let _ = self.remove(&id).await;
+            ran
+        })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<()>> {
+        Box::pin(async move {
+            let id = match self.docker.inspect_image(image).await {
+                Ok(i) => i.id.unwrap_or_default(),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(()),
+                Err(e) => return Err(text(e)),
+            };
+            // The untagged images built on it (a failed build's steps), the
+            // newest first: they would keep it.
+            let all = self
+                .docker
+                .list_images(Some(q::ListImagesOptionsBuilder::new().all(true).build()))
+                .await
+                .map_err(text)?;
+            let untagged = |i: &bollard::models::ImageSummary| {
+                i.repo_tags.iter().all(|t| t == "<none>:<none>")
+            };
+            let mut family = vec![id];
+            let mut grown = true;
+            while grown {
+                grown = false;
+                for i in &all {
+                    if untagged(i) && family.contains(&i.parent_id) && !family.contains(&i.id) {
+                        family.push(i.id.clone());
+                        grown = true;
+                    }
+                }
+            }
+            let doomed = family.split_off(1);
+            let opts = q::RemoveImageOptionsBuilder::new().force(true).build();
+            for name in doomed.iter().rev().map(String::as_str).chain([image]) {
+                match self
+                    .docker
+                    .remove_image(name, Some(opts.clone()), None)
+                    .await
+                {
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    })
+                    | Ok(_) => {}
+                    Err(e) => return Err(text(e)),
+                }
+            }
+            Ok(())
+        })
+    }
 }

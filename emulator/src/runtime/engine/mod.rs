@@ -86,4 +86,32 @@ pub trait Engine: Send + Sync {
     fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>>;
     /// What happens from now on to containers labelled `label`.
     fn events(&self, label: &str) -> BoxStream<'static, EngineResult<Event>>;
+
+    // ACR task runs ([`crate::runtime::task_runs`]).
+
+    /// `docker build` of `context` (a tar holding `dockerfile`), tagged `tag`,
+    /// with `args` as build arguments: the builder's output, or its output
+    /// and its error (a `RUN` that failed, a `COPY` of nothing).
+    fn build<'a>(
+        &'a self,
+        context: Vec<u8>,
+        dockerfile: &'a str,
+        tag: &'a str,
+        args: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<String, (String, String)>>;
+    /// `docker save` of one image: manifest.json, its config and layers.
+    fn save<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<Vec<u8>>>;
+    /// Run `image` (its entrypoint, with `args` as its command; empty keeps
+    /// its own) to its end, as container `name` with `labels`: its exit code
+    /// and output. The container goes afterwards.
+    fn run_to_end<'a>(
+        &'a self,
+        name: &'a str,
+        image: &'a str,
+        args: &'a [String],
+        labels: HashMap<String, String>,
+    ) -> BoxFuture<'a, EngineResult<(i64, String)>>;
+    /// Remove an image (a tag) and the untagged images built on it (a failed
+    /// build's steps); one already gone is no error.
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<()>>;
 }
