@@ -101,7 +101,7 @@ fn busybox_layout(script: &str) -> tempfile::TempDir {
 }
 
 /// `azemu push` of the busybox image to `target` (its default script: `script`).
-fn push_busybox(em: &Emulator, target: &str, script: &str) {
+pub(crate) fn push_busybox(em: &Emulator, target: &str, script: &str) {
     em.push_layout(busybox_layout(script).path(), target)
         .unwrap();
 }
@@ -130,7 +130,12 @@ fn group_path(name: &str) -> String {
 }
 
 /// GET the group until `done` holds of it (bounded: the engine is asynchronous).
-async fn until(em: &Emulator, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(
+    em: &Emulator,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let token = em.arm_token().await;
     let mut last = Value::Null;
     for _ in 0..300 {
@@ -147,7 +152,7 @@ async fn until(em: &Emulator, name: &str, what: &str, done: impl Fn(&Value) -> b
     panic!("{name}: never {what}:\n{last:#}");
 }
 
-fn container(g: &Value) -> &Value {
+pub(crate) fn container(g: &Value) -> &Value {
     &g["properties"]["containers"][0]["properties"]["instanceView"]
 }
 

@@ -47,6 +47,9 @@ pub struct Plan {
     /// The group's ports (`80/tcp`), published from its first container.
     pub ports: Vec<String>,
     pub containers: Vec<PlannedContainer>,
+    /// The group has managed identities: its containers get `IDENTITY_ENDPOINT`
+    /// and `IDENTITY_HEADER`.
+    pub identities: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +72,16 @@ pub struct Runner {
     handle: tokio::runtime::Handle,
     /// std Mutex: never held across an await.
     groups: Mutex<HashMap<String, Group>>,
+    /// The managed-identity endpoint containers reach (on the engine's gateway).
+    inside: Option<Inside>,
+}
+
+/// What containers of a group with identities are handed: the endpoint the
+/// emulator serves on the engine network's gateway ([`crate::server::inside`])
+/// and each group's own secret.
+struct Inside {
+    endpoint: String,
+    secrets: Arc<crate::entra::msi::IdentitySecrets>,
 }
 
 struct Group {
@@ -83,6 +96,8 @@ struct Group {
 #[derive(Default)]
 struct Run {
     id: Option<String>,
+    /// When azemu last asked the engine to start it (wall clock, not the emulator's).
+    started_at: Option<std::time::Instant>,
     started: bool,
     /// A stop or restart azemu asked for: the exit it causes is not a failure.
     asked: bool,
@@ -154,6 +169,7 @@ impl Containers {
         let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let digest = crate::oci::blobs::digest_of(dir.to_string_lossy().as_bytes());
         let instance = digest.trim_start_matches("sha256:")[..16].to_string();
+        let inside = Self::serve_inside(state, engine.as_ref()).await;
         let runner = Arc::new(Runner {
             engine,
             instance,
@@ -161,6 +177,7 @@ impl Containers {
             blobs: state.blobs.clone(),
             handle: tokio::runtime::Handle::current(),
             groups: Mutex::new(HashMap::new()),
+            inside,
         });
         let swept = runner.remove_labelled().await;
         tracing::info!(
@@ -183,6 +200,68 @@ impl Containers {
             }
         }
         Ok(())
+    }
+
+    /// The managed-identity endpoint on the engine network's gateway, and
+    /// only there: containers reach the host at that address, nothing beyond
+    /// the machine does. `None` (with a warning) when the engine has no
+    /// gateway this host holds, as with a remote `DOCKER_HOST`.
+    async fn serve_inside(state: &crate::state::AppState, engine: &dyn Engine) -> Option<Inside> {
+        let gateway = match engine.gateway().await {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                tracing::warn!(
+                    "the container engine's network has no gateway: containers get no managed-identity endpoint"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the container engine's network: {e}: containers get no managed-identity endpoint"
+                );
+                return None;
+            }
+        };
+        match crate::server::inside::listen(state.clone(), gateway).await {
+            Ok(addr) => {
+                tracing::info!(%addr, "the managed-identity endpoint for containers");
+                Some(Inside {
+                    endpoint: format!("http://{addr}{}", crate::server::inside::TOKEN_PATH),
+                    secrets: state.identity_secrets.clone(),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(%gateway, "containers get no managed-identity endpoint: cannot listen there: {e}");
+                None
+            }
+        }
+    }
+
+    /// `IDENTITY_ENDPOINT` as containers of a group with identities get it.
+    pub fn identity_endpoint(&self) -> Option<String> {
+        Some(self.runner.get()?.inside.as_ref()?.endpoint.clone())
+    }
+
+    /// The group (its id) of the container at `ip`, if this emulator runs it.
+    /// A container's first request can come before the engine lists the
+    /// container it has just started: an address not found is asked about
+    /// again, for at most a second, while a group of this emulator is starting.
+    pub async fn group_at(&self, ip: std::net::IpAddr) -> Option<String> {
+        let r = self.runner.get()?;
+        for _ in 0..20 {
+            match r.engine.labels_at(&r.label(), ip).await {
+                Ok(Some(mut labels)) => return labels.remove(GROUP_LABEL),
+                Ok(None) if r.starting() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(%ip, "the container engine did not say whose address it is: {e}");
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     pub fn attached(&self) -> bool {
@@ -425,6 +504,9 @@ pub fn plan_of(row: &Value) -> Option<Plan> {
             .to_string(),
         ports,
         containers,
+        identities: row["identity"]["type"]
+            .as_str()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("None")),
     })
 }
 
@@ -485,6 +567,18 @@ pub fn archive(blobs: &BlobStore, digest: &str, tag: &str) -> Result<Vec<u8>, St
 }
 
 impl Runner {
+    /// Whether a container of a group was started within the last few seconds
+    /// (the engine may not list it yet).
+    fn starting(&self) -> bool {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.values().any(|g| {
+            g.containers.iter().any(|c| {
+                c.started_at
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(5))
+            })
+        })
+    }
+
     fn label(&self) -> String {
         format!("{INSTANCE_LABEL}={}", self.instance)
     }
@@ -625,6 +719,14 @@ impl Runner {
         let mut first: Option<String> = None;
         for (i, c) in plan.containers.iter().enumerate() {
             let tag = format!("{repo}:{}", c.name);
+            let mut env = c.env.clone();
+            if let Some(inside) = self.inside.as_ref().filter(|_| plan.identities) {
+                env.push(format!("IDENTITY_ENDPOINT={}", inside.endpoint));
+                env.push(format!(
+                    "IDENTITY_HEADER={}",
+                    inside.secrets.for_resource(&plan.group_id)
+                ));
+            }
             let made = async {
                 let tar = archive(&self.blobs, &c.digest, &tag)?;
                 self.engine.load(tar).await?;
@@ -637,7 +739,7 @@ impl Runner {
                     ),
                     image: tag.clone(),
                     command: c.command.clone(),
-                    env: c.env.clone(),
+                    env,
                     labels: HashMap::from([
                         (INSTANCE_LABEL.to_string(), self.instance.clone()),
                         (GROUP_LABEL.to_string(), plan.group_id.clone()),
@@ -688,6 +790,9 @@ impl Runner {
             if first.is_none() {
                 first = Some(id.clone());
             }
+            self.with_run(key, i, |run, _| {
+                run.started_at = Some(std::time::Instant::now())
+            });
             if let Err(e) = self.engine.start(&id).await {
                 tracing::warn!(
                     group = plan.group_id,
@@ -737,6 +842,7 @@ impl Runner {
                         run.restart_count += 1;
                     }
                     run.started = true;
+                    run.started_at = Some(std::time::Instant::now());
                     run.asked = false;
                     // The state that ended is `previousState` once another begins.
                     if run.current["state"] == "Terminated" {

@@ -22,6 +22,7 @@
 
 mod front_end;
 pub mod hosts;
+pub mod inside;
 mod linger;
 pub mod planes;
 pub mod recover;

@@ -84,4 +84,14 @@ pub trait Engine: Send + Sync {
     fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>>;
     /// What happens from now on to containers labelled `label`.
     fn events(&self, label: &str) -> BoxStream<'static, EngineResult<Event>>;
+    /// The host's own address on the network containers are created on (its
+    /// gateway): where a container reaches the host. `None`: the engine has none.
+    fn gateway(&self) -> BoxFuture<'_, EngineResult<Option<std::net::IpAddr>>>;
+    /// The labels of the container labelled `label` whose address is `ip`
+    /// (who a request from a container came from).
+    fn labels_at<'a>(
+        &'a self,
+        label: &'a str,
+        ip: std::net::IpAddr,
+    ) -> BoxFuture<'a, EngineResult<Option<HashMap<String, String>>>>;
 }
