@@ -20,7 +20,7 @@ fn emulator_in(engine: &Dockerd, dir: tempfile::TempDir) -> Emulator {
     Emulator::start_in_env(dir, &env)
 }
 
-fn emulator(engine: &Dockerd) -> Emulator {
+pub(crate) fn emulator(engine: &Dockerd) -> Emulator {
     emulator_in(engine, tempfile::tempdir().unwrap())
 }
 

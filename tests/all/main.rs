@@ -10,6 +10,7 @@ mod harness;
 
 mod aci;
 mod aci_engine;
+mod aci_front_end;
 mod aci_identity;
 mod acr;
 mod acr_metadata;

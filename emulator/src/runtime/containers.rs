@@ -47,6 +47,10 @@ pub struct Plan {
     /// The group's ports (`80/tcp`), published from its first container.
     pub ports: Vec<String>,
     pub containers: Vec<PlannedContainer>,
+    /// The group's address as ARM reports it (`ipAddress.ip`) and its public
+    /// name (`ipAddress.fqdn`): what ACI's front end answers for it.
+    pub ip: Option<String>,
+    pub fqdn: Option<String>,
     /// The group has managed identities: its containers get `IDENTITY_ENDPOINT`
     /// and `IDENTITY_HEADER`.
     pub identities: bool,
@@ -374,19 +378,90 @@ impl Containers {
         r.block(r.engine.published(&id, port)).ok().flatten()
     }
 
-    /// Where a request for `<label>.<region>.azurecontainer.io` on `port`
-    /// goes: the 127.0.0.1 port the engine published the group's `port/tcp`
-    /// at. Only a group this emulator runs, with that port, has one.
+    /// Where a request for `<label>.<region>.azurecontainer.io` (or for the
+    /// group's reported IP) on `port` goes: the 127.0.0.1 port the engine
+    /// published the group's `port/tcp` at. Only a group this emulator runs,
+    /// with that port, has one.
     pub fn endpoint(&self, store: &dyn crate::store::Store, host: &str, port: u16) -> Option<u16> {
-        let name = host.strip_suffix(".azurecontainer.io")?;
-        let (label, region) = name.split_once('.')?;
-        let index = crate::store::index::dns_label(region, label);
-        let key = crate::store::index::DNS_LABELS_BY_REGION
-            .keys(store, &index)
-            .ok()?
-            .into_iter()
-            .next()?;
+        let key = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.group_reporting(ip)?,
+            Err(_) => {
+                let name = host.strip_suffix(".azurecontainer.io")?;
+                let (label, region) = name.split_once('.')?;
+                let index = crate::store::index::dns_label(region, label);
+                crate::store::index::DNS_LABELS_BY_REGION
+                    .keys(store, &index)
+                    .ok()?
+                    .into_iter()
+                    .next()?
+            }
+        };
         self.published(&key, &format!("{port}/tcp"))
+    }
+
+    /// The group (its key) the engine runs whose reported address is `ip`.
+    pub fn group_reporting(&self, ip: std::net::IpAddr) -> Option<String> {
+        let r = self.runner.get()?;
+        let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .iter()
+            .find(|(_, g)| {
+                g.plan
+                    .ip
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .is_some_and(|a: std::net::IpAddr| a == ip)
+            })
+            .map(|(k, _)| k.clone())
+    }
+
+    /// What the engine runs, as the control API and the world show it: each
+    /// group's public name and address, and where each of its ports is
+    /// published on 127.0.0.1 (`null` until its first container exists).
+    pub async fn endpoints(&self) -> Vec<Value> {
+        let Some(r) = self.runner.get() else {
+            return Vec::new();
+        };
+        let groups: Vec<(Plan, Option<String>)> = {
+            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let mut gs: Vec<_> = groups
+                .values()
+                .map(|g| {
+                    let first = g.containers.first().and_then(|c| c.id.clone());
+                    (g.plan.clone(), first)
+                })
+                .collect();
+            gs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+            gs
+        };
+        let mut out = Vec::new();
+        for (plan, first) in groups {
+            let mut ports = Vec::new();
+            for p in &plan.ports {
+                let local = match &first {
+                    Some(id) => r.engine.published(id, p).await.ok().flatten(),
+                    None => None,
+                };
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                ports.push(json!({
+                    "port": port.parse::<u16>().ok(),
+                    "protocol": proto.to_ascii_uppercase(),
+                    "local": local.map(|l| format!("127.0.0.1:{l}")),
+                }));
+            }
+            out.push(json!({
+                "id": plan.group_id,
+                "fqdn": plan.fqdn,
+                "ip": plan.ip,
+                "ports": ports,
+            }));
+        }
+        out
+    }
+
+    /// The engine (for the control API), if one is attached.
+    pub fn engine(&self) -> Option<String> {
+        Some(self.runner.get()?.engine.describe())
     }
 
     /// The emulator stops: every container it ran goes.
@@ -504,6 +579,8 @@ pub fn plan_of(row: &Value) -> Option<Plan> {
             .to_string(),
         ports,
         containers,
+        ip: props["ipAddress"]["ip"].as_str().map(str::to_string),
+        fqdn: props["ipAddress"]["fqdn"].as_str().map(str::to_string),
         identities: row["identity"]["type"]
             .as_str()
             .is_some_and(|t| !t.eq_ignore_ascii_case("None")),
