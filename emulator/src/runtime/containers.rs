@@ -80,9 +80,22 @@ pub struct Runner {
     inside: Option<Inside>,
 }
 
+/// Listens, on the address given, for the managed-identity endpoint containers
+/// reach, and serves it at [`INSIDE_TOKEN_PATH`] in the background: the address bound.
+pub type ServeInside = Box<
+    dyn FnOnce(
+            std::net::IpAddr,
+        )
+            -> futures_util::future::BoxFuture<'static, std::io::Result<std::net::SocketAddr>>
+        + Send,
+>;
+
+/// The path of `IDENTITY_ENDPOINT`, App Service's.
+pub const INSIDE_TOKEN_PATH: &str = "/msi/token";
+
 /// What containers of a group with identities are handed: the endpoint the
-/// emulator serves on the engine network's gateway ([`crate::server::inside`])
-/// and each group's own secret.
+/// emulator serves on the engine network's gateway ([`ServeInside`]) and each
+/// group's own secret.
 struct Inside {
     endpoint: String,
     secrets: Arc<crate::entra::msi::IdentitySecrets>,
@@ -153,7 +166,14 @@ impl Containers {
     ///
     /// The groups the store holds run again (their containers went with the
     /// emulator that ran them), but not those stopped or whose pull failed.
-    pub async fn attach(&self, state: &crate::state::AppState) -> anyhow::Result<()> {
+    ///
+    /// `serve_inside` listens for the managed-identity endpoint containers get
+    /// on the address it is given (the server provides it: `server::inside`).
+    pub async fn attach(
+        &self,
+        state: &crate::state::AppState,
+        serve_inside: ServeInside,
+    ) -> anyhow::Result<()> {
         let data_dir = &state.config.data_dir;
         let engine: Arc<dyn Engine> = match state.config.container_engine {
             Choice::None => return Ok(()),
@@ -173,7 +193,7 @@ impl Containers {
         let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let digest = crate::oci::blobs::digest_of(dir.to_string_lossy().as_bytes());
         let instance = digest.trim_start_matches("sha256:")[..16].to_string();
-        let inside = Self::serve_inside(state, engine.as_ref()).await;
+        let inside = Self::serve_inside(state, engine.as_ref(), serve_inside).await;
         let runner = Arc::new(Runner {
             engine,
             instance,
@@ -210,7 +230,11 @@ impl Containers {
     /// only there: containers reach the host at that address, nothing beyond
     /// the machine does. `None` (with a warning) when the engine has no
     /// gateway this host holds, as with a remote `DOCKER_HOST`.
-    async fn serve_inside(state: &crate::state::AppState, engine: &dyn Engine) -> Option<Inside> {
+    async fn serve_inside(
+        state: &crate::state::AppState,
+        engine: &dyn Engine,
+        serve: ServeInside,
+    ) -> Option<Inside> {
         let gateway = match engine.gateway().await {
             Ok(Some(g)) => g,
             Ok(None) => {
@@ -226,11 +250,11 @@ impl Containers {
                 return None;
             }
         };
-        match crate::server::inside::listen(state.clone(), gateway).await {
+        match serve(gateway).await {
             Ok(addr) => {
                 tracing::info!(%addr, "the managed-identity endpoint for containers");
                 Some(Inside {
-                    endpoint: format!("http://{addr}{}", crate::server::inside::TOKEN_PATH),
+                    endpoint: format!("http://{addr}{INSIDE_TOKEN_PATH}"),
                     secrets: state.identity_secrets.clone(),
                 })
             }

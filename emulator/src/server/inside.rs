@@ -11,8 +11,12 @@ use hyper_util::rt::TokioIo;
 use std::net::{IpAddr, SocketAddr};
 use tower::ServiceExt;
 
-/// The path of `IDENTITY_ENDPOINT`, App Service's.
-pub const TOKEN_PATH: &str = "/msi/token";
+use crate::runtime::containers::INSIDE_TOKEN_PATH as TOKEN_PATH;
+
+/// What [`crate::runtime::containers::Containers::attach`] starts the endpoint with.
+pub fn serve(state: AppState) -> crate::runtime::containers::ServeInside {
+    Box::new(move |gateway| Box::pin(listen(state, gateway)))
+}
 
 /// Listen on `gateway` and serve the endpoint in the background: the address bound.
 pub async fn listen(state: AppState, gateway: IpAddr) -> std::io::Result<SocketAddr> {
