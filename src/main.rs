@@ -432,7 +432,8 @@ fn serve(s: Serve) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let state = AppState::new(config).context("initialising the data dir")?;
-        state.containers.attach(&state).await?;
+        let inside = azemu_emulator::server::inside::serve(state.clone());
+        state.containers.attach(&state, inside).await?;
         let server = azemu_emulator::start(state.clone())
             .await
             .context("binding the port")?;

@@ -10,6 +10,8 @@ mod harness;
 
 mod aci;
 mod aci_engine;
+mod aci_front_end;
+mod aci_identity;
 mod aci_volumes;
 mod acr;
 mod acr_metadata;

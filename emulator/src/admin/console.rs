@@ -7,7 +7,8 @@
 //! `/_emulator/world` is one read of the whole emulated world: ARM resources
 //! (as GET shows them: secret values removed), service principals, role
 //! assignments with their role names, each registry's repositories, tags and
-//! manifest sizes, and ACR task runs with their logs.
+//! manifest sizes, ACR task runs with their logs, and the container groups the
+//! engine runs with their local endpoints (`containers`; empty without an engine).
 
 use crate::arm::ArmError;
 use crate::oci::tables as oci;
@@ -74,7 +75,11 @@ fn without_secrets(value: &Value) -> Value {
 /// `GET /_emulator/world`
 pub async fn world(State(s): State<AppState>) -> Response {
     match read_world(&s) {
-        Ok(v) => Json(v).into_response(),
+        Ok(mut v) => {
+            // Where the engine's groups answer locally.
+            v["containers"] = Value::Array(s.containers.endpoints().await);
+            Json(v).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

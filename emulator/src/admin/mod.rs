@@ -21,6 +21,7 @@
 //! | `GET /_emulator/principals` | list the directory's service principals (no secrets) |
 //! | `GET /_emulator/routes` | every ARM operation served (`METHOD template`) |
 //! | `GET /_emulator/identity-endpoint[?resourceId=…]` | `IDENTITY_ENDPOINT`/`IDENTITY_HEADER` (that endpoint's own secret) for code running inside a resource, or for the root endpoint |
+//! | `GET /_emulator/containers` | what the container engine runs: each group's `fqdn`, `ip` and ports with where they are published locally (`127.0.0.1:port`), and the managed-identity endpoint containers get |
 //! | `POST /_emulator/state/export` `{"path"}` | write the world to a directory (as `azemu state export`) |
 //! | `POST /_emulator/state/import` `{"path"}` | replace the world with a snapshot (verified first) |
 //! | `GET /_emulator/traces?resource=&kind=&principal=&requestId=&failed=&limit=` | decision traces, newest first |
@@ -65,6 +66,7 @@ pub fn routes() -> Router<AppState> {
             post(create_principal).get(list_principals),
         )
         .route("/_emulator/identity-endpoint", get(identity_endpoint))
+        .route("/_emulator/containers", get(containers))
         .route("/_emulator/routes", get(routes_list))
         .route(
             "/_emulator/faults",
@@ -325,6 +327,17 @@ async fn identity_endpoint(
 ) -> Json<serde_json::Value> {
     let id = q.get("resourceId").map(String::as_str);
     Json(crate::entra::msi::endpoint_env(&s, &base.0, id))
+}
+
+/// `GET /_emulator/containers`: the engine (`null`: none, groups are
+/// simulated), the managed-identity endpoint its containers get, and each
+/// running group's local endpoints ([`crate::runtime::containers::Containers::endpoints`]).
+async fn containers(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "engine": s.containers.engine(),
+        "identityEndpoint": s.containers.identity_endpoint(),
+        "value": s.containers.endpoints().await,
+    }))
 }
 
 async fn health() -> Json<serde_json::Value> {

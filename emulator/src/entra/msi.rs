@@ -308,6 +308,17 @@ fn token(
     req: TokenRequest,
     candidates: impl FnOnce() -> Vec<ServicePrincipal>,
 ) -> Response {
+    token_with(state, style, req, candidates, error)
+}
+
+/// [`token`], with the endpoint's own answer to an identity it does not have (`refuse`).
+fn token_with(
+    state: &AppState,
+    style: Style,
+    req: TokenRequest,
+    candidates: impl FnOnce() -> Vec<ServicePrincipal>,
+    refuse: impl FnOnce(&str) -> Response,
+) -> Response {
     if let Err(refused) = admitted(state, style, &req.headers) {
         return refused;
     }
@@ -322,7 +333,7 @@ fn token(
     };
     match select(candidates(), &q) {
         Ok(sp) => issue(state, &sp, &resource),
-        Err(description) => error(description),
+        Err(description) => refuse(description),
     }
 }
 
@@ -371,6 +382,42 @@ pub async fn resource_imds_token(
         return error("Identity not found");
     };
     token(&state, Style::Imds, req, || attached(&state, &resource_id))
+}
+
+/// `{IDENTITY_ENDPOINT}` inside containers (`/msi/token`, App Service's path, on the
+/// engine network's gateway: [`crate::server::inside`]): the container group the
+/// request comes from is decided by its source address, and the request must carry
+/// that group's own `IDENTITY_HEADER`; only that group's identities are served.
+/// An identity it does not have gets App Service's 400, "No MSI found for specified
+/// ClientId/ResourceId." (its answer quoted in MicrosoftDocs/azure-docs#43543).
+pub async fn inside_token(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: TokenRequest,
+) -> Response {
+    let Some(group) = state.containers.group_at(peer.ip()).await else {
+        // TODO-fidelity: no platform answers a caller outside its sandbox (App
+        // Service's endpoint is reachable from the app only); the words are ours.
+        return app_service_error(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "This managed-identity endpoint serves only containers of the container groups azemu runs; {} is not one. No token was issued.",
+                peer.ip()
+            ),
+        );
+    };
+    let style = Style::AppService {
+        scope: &group,
+        cloud_shell: false,
+    };
+    let refuse = |description: &str| match description {
+        "Identity not found" => app_service_error(
+            StatusCode::BAD_REQUEST,
+            "No MSI found for specified ClientId/ResourceId.",
+        ),
+        other => app_service_error(StatusCode::BAD_REQUEST, other),
+    };
+    token_with(&state, style, req, || attached(&state, &group), refuse)
 }
 
 /// `{"IDENTITY_ENDPOINT", "IDENTITY_HEADER"}` for code running inside `resource_id`

@@ -49,6 +49,13 @@ pub struct Plan {
     pub containers: Vec<PlannedContainer>,
     /// The group's volumes, made on this machine when it (re)starts.
     pub volumes: Vec<super::volumes::Volume>,
+    /// The group's address as ARM reports it (`ipAddress.ip`) and its public
+    /// name (`ipAddress.fqdn`): what ACI's front end answers for it.
+    pub ip: Option<String>,
+    pub fqdn: Option<String>,
+    /// The group has managed identities: its containers get `IDENTITY_ENDPOINT`
+    /// and `IDENTITY_HEADER`.
+    pub identities: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +83,29 @@ pub struct Runner {
     handle: tokio::runtime::Handle,
     /// std Mutex: never held across an await.
     groups: Mutex<HashMap<String, Group>>,
+    /// The managed-identity endpoint containers reach (on the engine's gateway).
+    inside: Option<Inside>,
+}
+
+/// Listens, on the address given, for the managed-identity endpoint containers
+/// reach, and serves it at [`INSIDE_TOKEN_PATH`] in the background: the address bound.
+pub type ServeInside = Box<
+    dyn FnOnce(
+            std::net::IpAddr,
+        )
+            -> futures_util::future::BoxFuture<'static, std::io::Result<std::net::SocketAddr>>
+        + Send,
+>;
+
+/// The path of `IDENTITY_ENDPOINT`, App Service's.
+pub const INSIDE_TOKEN_PATH: &str = "/msi/token";
+
+/// What containers of a group with identities are handed: the endpoint the
+/// emulator serves on the engine network's gateway ([`ServeInside`]) and each
+/// group's own secret.
+struct Inside {
+    endpoint: String,
+    secrets: Arc<crate::entra::msi::IdentitySecrets>,
 }
 
 struct Group {
@@ -90,6 +120,8 @@ struct Group {
 #[derive(Default)]
 struct Run {
     id: Option<String>,
+    /// When azemu last asked the engine to start it (wall clock, not the emulator's).
+    started_at: Option<std::time::Instant>,
     started: bool,
     /// A stop or restart azemu asked for: the exit it causes is not a failure.
     asked: bool,
@@ -141,7 +173,14 @@ impl Containers {
     ///
     /// The groups the store holds run again (their containers went with the
     /// emulator that ran them), but not those stopped or whose pull failed.
-    pub async fn attach(&self, state: &crate::state::AppState) -> anyhow::Result<()> {
+    ///
+    /// `serve_inside` listens for the managed-identity endpoint containers get
+    /// on the address it is given (the server provides it: `server::inside`).
+    pub async fn attach(
+        &self,
+        state: &crate::state::AppState,
+        serve_inside: ServeInside,
+    ) -> anyhow::Result<()> {
         let data_dir = &state.config.data_dir;
         let engine: Arc<dyn Engine> = match state.config.container_engine {
             Choice::None => return Ok(()),
@@ -162,6 +201,7 @@ impl Containers {
         let digest = crate::oci::blobs::digest_of(dir.to_string_lossy().as_bytes());
         let instance = digest.trim_start_matches("sha256:")[..16].to_string();
         let volumes = dir.join("volumes").join(&instance);
+        let inside = Self::serve_inside(state, engine.as_ref(), serve_inside).await;
         let runner = Arc::new(Runner {
             engine,
             instance,
@@ -171,6 +211,7 @@ impl Containers {
             mirrors: state.config.task_context_dir.clone(),
             handle: tokio::runtime::Handle::current(),
             groups: Mutex::new(HashMap::new()),
+            inside,
         });
         let swept = runner.remove_labelled().await;
         // Volumes are made anew when their groups start.
@@ -195,6 +236,72 @@ impl Containers {
             }
         }
         Ok(())
+    }
+
+    /// The managed-identity endpoint on the engine network's gateway, and
+    /// only there: containers reach the host at that address, nothing beyond
+    /// the machine does. `None` (with a warning) when the engine has no
+    /// gateway this host holds, as with a remote `DOCKER_HOST`.
+    async fn serve_inside(
+        state: &crate::state::AppState,
+        engine: &dyn Engine,
+        serve: ServeInside,
+    ) -> Option<Inside> {
+        let gateway = match engine.gateway().await {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                tracing::warn!(
+                    "the container engine's network has no gateway: containers get no managed-identity endpoint"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the container engine's network: {e}: containers get no managed-identity endpoint"
+                );
+                return None;
+            }
+        };
+        match serve(gateway).await {
+            Ok(addr) => {
+                tracing::info!(%addr, "the managed-identity endpoint for containers");
+                Some(Inside {
+                    endpoint: format!("http://{addr}{INSIDE_TOKEN_PATH}"),
+                    secrets: state.identity_secrets.clone(),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(%gateway, "containers get no managed-identity endpoint: cannot listen there: {e}");
+                None
+            }
+        }
+    }
+
+    /// `IDENTITY_ENDPOINT` as containers of a group with identities get it.
+    pub fn identity_endpoint(&self) -> Option<String> {
+        Some(self.runner.get()?.inside.as_ref()?.endpoint.clone())
+    }
+
+    /// The group (its id) of the container at `ip`, if this emulator runs it.
+    /// A container's first request can come before the engine lists the
+    /// container it has just started: an address not found is asked about
+    /// again, for at most a second, while a group of this emulator is starting.
+    pub async fn group_at(&self, ip: std::net::IpAddr) -> Option<String> {
+        let r = self.runner.get()?;
+        for _ in 0..20 {
+            match r.engine.labels_at(&r.label(), ip).await {
+                Ok(Some(mut labels)) => return labels.remove(GROUP_LABEL),
+                Ok(None) if r.starting() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(%ip, "the container engine did not say whose address it is: {e}");
+                    return None;
+                }
+            }
+        }
+        None
     }
 
     pub fn attached(&self) -> bool {
@@ -308,19 +415,90 @@ impl Containers {
         r.block(r.engine.published(&id, port)).ok().flatten()
     }
 
-    /// Where a request for `<label>.<region>.azurecontainer.io` on `port`
-    /// goes: the 127.0.0.1 port the engine published the group's `port/tcp`
-    /// at. Only a group this emulator runs, with that port, has one.
+    /// Where a request for `<label>.<region>.azurecontainer.io` (or for the
+    /// group's reported IP) on `port` goes: the 127.0.0.1 port the engine
+    /// published the group's `port/tcp` at. Only a group this emulator runs,
+    /// with that port, has one.
     pub fn endpoint(&self, store: &dyn crate::store::Store, host: &str, port: u16) -> Option<u16> {
-        let name = host.strip_suffix(".azurecontainer.io")?;
-        let (label, region) = name.split_once('.')?;
-        let index = crate::store::index::dns_label(region, label);
-        let key = crate::store::index::DNS_LABELS_BY_REGION
-            .keys(store, &index)
-            .ok()?
-            .into_iter()
-            .next()?;
+        let key = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.group_reporting(ip)?,
+            Err(_) => {
+                let name = host.strip_suffix(".azurecontainer.io")?;
+                let (label, region) = name.split_once('.')?;
+                let index = crate::store::index::dns_label(region, label);
+                crate::store::index::DNS_LABELS_BY_REGION
+                    .keys(store, &index)
+                    .ok()?
+                    .into_iter()
+                    .next()?
+            }
+        };
         self.published(&key, &format!("{port}/tcp"))
+    }
+
+    /// The group (its key) the engine runs whose reported address is `ip`.
+    pub fn group_reporting(&self, ip: std::net::IpAddr) -> Option<String> {
+        let r = self.runner.get()?;
+        let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .iter()
+            .find(|(_, g)| {
+                g.plan
+                    .ip
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .is_some_and(|a: std::net::IpAddr| a == ip)
+            })
+            .map(|(k, _)| k.clone())
+    }
+
+    /// What the engine runs, as the control API and the world show it: each
+    /// group's public name and address, and where each of its ports is
+    /// published on 127.0.0.1 (`null` until its first container exists).
+    pub async fn endpoints(&self) -> Vec<Value> {
+        let Some(r) = self.runner.get() else {
+            return Vec::new();
+        };
+        let groups: Vec<(Plan, Option<String>)> = {
+            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let mut gs: Vec<_> = groups
+                .values()
+                .map(|g| {
+                    let first = g.containers.first().and_then(|c| c.id.clone());
+                    (g.plan.clone(), first)
+                })
+                .collect();
+            gs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+            gs
+        };
+        let mut out = Vec::new();
+        for (plan, first) in groups {
+            let mut ports = Vec::new();
+            for p in &plan.ports {
+                let local = match &first {
+                    Some(id) => r.engine.published(id, p).await.ok().flatten(),
+                    None => None,
+                };
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                ports.push(json!({
+                    "port": port.parse::<u16>().ok(),
+                    "protocol": proto.to_ascii_uppercase(),
+                    "local": local.map(|l| format!("127.0.0.1:{l}")),
+                }));
+            }
+            out.push(json!({
+                "id": plan.group_id,
+                "fqdn": plan.fqdn,
+                "ip": plan.ip,
+                "ports": ports,
+            }));
+        }
+        out
+    }
+
+    /// The engine (for the control API), if one is attached.
+    pub fn engine(&self) -> Option<String> {
+        Some(self.runner.get()?.engine.describe())
     }
 
     /// The emulator stops: every container it ran goes.
@@ -448,6 +626,11 @@ pub fn plan_of(row: &Value) -> Option<Plan> {
         ports,
         containers,
         volumes: super::volumes::of_group(props),
+        ip: props["ipAddress"]["ip"].as_str().map(str::to_string),
+        fqdn: props["ipAddress"]["fqdn"].as_str().map(str::to_string),
+        identities: row["identity"]["type"]
+            .as_str()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("None")),
     })
 }
 
@@ -513,6 +696,18 @@ pub fn archive(blobs: &BlobStore, digest: &str, tag: &str) -> Result<Vec<u8>, St
 }
 
 impl Runner {
+    /// Whether a container of a group was started within the last few seconds
+    /// (the engine may not list it yet).
+    fn starting(&self) -> bool {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.values().any(|g| {
+            g.containers.iter().any(|c| {
+                c.started_at
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(5))
+            })
+        })
+    }
+
     fn label(&self) -> String {
         format!("{INSTANCE_LABEL}={}", self.instance)
     }
@@ -658,6 +853,14 @@ impl Runner {
                 Ok(b) => b,
                 Err(()) => continue,
             };
+            let mut env = c.env.clone();
+            if let Some(inside) = self.inside.as_ref().filter(|_| plan.identities) {
+                env.push(format!("IDENTITY_ENDPOINT={}", inside.endpoint));
+                env.push(format!(
+                    "IDENTITY_HEADER={}",
+                    inside.secrets.for_resource(&plan.group_id)
+                ));
+            }
             let made = async {
                 let tar = archive(&self.blobs, &c.digest, &tag)?;
                 self.engine.load(tar).await?;
@@ -670,7 +873,7 @@ impl Runner {
                     ),
                     image: tag.clone(),
                     command: c.command.clone(),
-                    env: c.env.clone(),
+                    env,
                     labels: HashMap::from([
                         (INSTANCE_LABEL.to_string(), self.instance.clone()),
                         (GROUP_LABEL.to_string(), plan.group_id.clone()),
@@ -713,6 +916,9 @@ impl Runner {
             if first.is_none() {
                 first = Some(id.clone());
             }
+            self.with_run(key, i, |run, _| {
+                run.started_at = Some(std::time::Instant::now())
+            });
             if let Err(e) = self.engine.start(&id).await {
                 tracing::warn!(
                     group = plan.group_id,
@@ -811,6 +1017,7 @@ impl Runner {
                         run.restart_count += 1;
                     }
                     run.started = true;
+                    run.started_at = Some(std::time::Instant::now());
                     run.asked = false;
                     // The state that ended is `previousState` once another begins.
                     if run.current["state"] == "Terminated" {

@@ -1,6 +1,7 @@
-//! ACI's front end for a group's public name: a plain HTTP request for
-//! `<dnsNameLabel>.<region>.azurecontainer.io` (through the proxy, or with that
-//! `Host`) is forwarded to the group's container, where the engine published
+//! ACI's front end for a group's public name and address: a plain HTTP request
+//! for `<dnsNameLabel>.<region>.azurecontainer.io`, or for the IP ARM reports
+//! for a group the engine runs (through the proxy, or with that `Host`), is
+//! forwarded to the group's container, where the engine published
 //! the port on 127.0.0.1 ([`crate::runtime::containers`]). Nothing else is
 //! reachable this way: a name no running group of this emulator holds, or a
 //! port it does not expose, gets 502.

@@ -22,6 +22,7 @@
 
 mod front_end;
 pub mod hosts;
+pub mod inside;
 mod linger;
 pub mod planes;
 pub mod recover;
@@ -94,8 +95,11 @@ struct Ctx {
     public_router: Router,
     /// What the task-log storage account gets.
     storage_router: Router,
-    /// What `<label>.<region>.azurecontainer.io` gets: ACI's front end.
+    /// What `<label>.<region>.azurecontainer.io`, and a running group's
+    /// reported IP, get: ACI's front end.
     group_router: Router,
+    /// The groups the engine runs (whose reported IPs the front end answers).
+    containers: crate::runtime::containers::Containers,
     /// Injected failures, answered before any router.
     faults: crate::faults::Faults,
     acceptor: TlsAcceptor,
@@ -151,6 +155,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
         group_router: Router::new()
             .fallback(front_end::forward)
             .with_state(state.clone()),
+        containers: state.containers.clone(),
         faults: state.faults.clone(),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
@@ -313,7 +318,11 @@ where
                     .is_some_and(|n| n.eq_ignore_ascii_case(crate::storage::HOST));
                 // Which wire surface answers, for the 500 a panic gets and a framework's 413.
                 let plane = planes::Plane::of(host, req.uri().path());
-                let is_group = crate::server::hosts::host_of(host).ends_with(".azurecontainer.io");
+                let name = crate::server::hosts::host_of(host);
+                let is_group = name.ends_with(".azurecontainer.io")
+                    || name
+                        .parse()
+                        .is_ok_and(|ip| ctx.containers.group_reporting(ip).is_some());
                 let router = if is_group {
                     &ctx.group_router
                 } else if is_storage {

@@ -35,6 +35,21 @@ impl DockerEngine {
     }
 }
 
+impl DockerEngine {
+    /// Every container (running or not) labelled `label` (`key=value`).
+    async fn list_labelled(
+        &self,
+        label: &str,
+    ) -> EngineResult<Vec<bollard::models::ContainerSummary>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let opts = q::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.docker.list_containers(Some(opts)).await.map_err(text)
+    }
+}
+
 impl Engine for DockerEngine {
     fn describe(&self) -> String {
         format!("docker at {}", self.host)
@@ -194,16 +209,7 @@ impl Engine for DockerEngine {
 
     fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>> {
         Box::pin(async move {
-            let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
-            let opts = q::ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build();
-            let found = self
-                .docker
-                .list_containers(Some(opts))
-                .await
-                .map_err(text)?;
+            let found = self.list_labelled(label).await?;
             Ok(found.into_iter().filter_map(|c| c.id).collect())
         })
     }
@@ -370,6 +376,44 @@ impl Engine for DockerEngine {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn gateway(&self) -> BoxFuture<'_, EngineResult<Option<std::net::IpAddr>>> {
+        Box::pin(async move {
+            // Containers are created on the engine's default network.
+            let n = self
+                .docker
+                .inspect_network("bridge", None::<q::InspectNetworkOptions>)
+                .await
+                .map_err(text)?;
+            Ok(n.ipam
+                .and_then(|i| i.config)
+                .into_iter()
+                .flatten()
+                .find_map(|c| c.gateway.and_then(|g| g.parse().ok())))
+        })
+    }
+
+    fn labels_at<'a>(
+        &'a self,
+        label: &'a str,
+        ip: std::net::IpAddr,
+    ) -> BoxFuture<'a, EngineResult<Option<HashMap<String, String>>>> {
+        Box::pin(async move {
+            // Not only those listed as running: a container's first request can
+            // come before the engine has recorded it as started. One that has
+            // ended holds no address.
+            let found = self.list_labelled(label).await?;
+            let at = |c: &bollard::models::ContainerSummary| {
+                c.network_settings
+                    .as_ref()
+                    .and_then(|n| n.networks.as_ref())
+                    .into_iter()
+                    .flat_map(|n| n.values())
+                    .any(|e| e.ip_address.as_deref().and_then(|a| a.parse().ok()) == Some(ip))
+            };
+            Ok(found.into_iter().find(at).and_then(|c| c.labels))
         })
     }
 }

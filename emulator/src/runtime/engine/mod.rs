@@ -114,4 +114,14 @@ pub trait Engine: Send + Sync {
     /// Remove an image (a tag) and the untagged images built on it (a failed
     /// build's steps); one already gone is no error.
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, EngineResult<()>>;
+    /// The host's own address on the network containers are created on (its
+    /// gateway): where a container reaches the host. `None`: the engine has none.
+    fn gateway(&self) -> BoxFuture<'_, EngineResult<Option<std::net::IpAddr>>>;
+    /// The labels of the container labelled `label` whose address is `ip`
+    /// (who a request from a container came from).
+    fn labels_at<'a>(
+        &'a self,
+        label: &'a str,
+        ip: std::net::IpAddr,
+    ) -> BoxFuture<'a, EngineResult<Option<HashMap<String, String>>>>;
 }
