@@ -285,10 +285,11 @@ impl Containers {
     /// The group (its id) of the container at `ip`, if this emulator runs it.
     /// A container's first request can come before the engine lists the
     /// container it has just started: an address not found is asked about
-    /// again, for at most a second, while a group of this emulator is starting.
+    /// again while a container of this emulator started in the last few seconds
+    /// (a busy engine can take seconds to list it).
     pub async fn group_at(&self, ip: std::net::IpAddr) -> Option<String> {
         let r = self.runner.get()?;
-        for _ in 0..20 {
+        for _ in 0..100 {
             match r.engine.labels_at(&r.label(), ip).await {
                 Ok(Some(mut labels)) => return labels.remove(GROUP_LABEL),
                 Ok(None) if r.starting() => {
