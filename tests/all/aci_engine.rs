@@ -514,3 +514,81 @@ async fn the_seed_yaml_runs_both_containers() {
         assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
     }
 }
+
+/// `az container exec` under a pseudo-terminal runs its command in the
+/// container and shows its output; `az container attach` shows the
+/// container's state and output, and ends when the container does (here: when
+/// an exec has told it to).
+#[tokio::test]
+async fn exec_and_attach_reach_the_running_container() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0004").await;
+    let image = "acieng0004.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "echo no command");
+    grant_acrpull(&az, "acieng0004", &spid).await;
+    let extra = [
+        "--command-line",
+        "/bin/busybox sh -c 'echo attached output; while [ ! -f /bin/done ]; do /bin/busybox sleep 0.2; done; echo bye'",
+        "--restart-policy",
+        "Never",
+        "-o",
+        "none",
+    ];
+    let out = create_with_identity(&az, "exec-cg", image, &userid, &extra).await;
+    assert!(out.ok, "{}", out.stderr);
+    until(&em, "exec-cg", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    let exec = |command: &'static str| {
+        let az = &az;
+        async move {
+            az.run_in_terminal(&[
+                "container",
+                "exec",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "exec-cg",
+                "--exec-command",
+                command,
+            ])
+            .await
+        }
+    };
+
+    let out = exec("/bin/busybox echo hi from exec").await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("hi from exec\r\n"), "{:?}", out.stdout);
+
+    // attach follows the container until it ends; an exec ends it.
+    let attach = az.run(&[
+        "container",
+        "attach",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "exec-cg",
+    ]);
+    let finish = async {
+        let out = exec("/bin/busybox touch /bin/done").await;
+        assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    };
+    let (attached, ()) = tokio::join!(attach, finish);
+    assert!(attached.ok, "{}", attached.stderr);
+    let shown = attached.stdout;
+    assert!(
+        shown.contains("Container 'exec-cg' is in state 'Running'..."),
+        "{shown}"
+    );
+    assert!(shown.contains("Start streaming logs:"), "{shown}");
+    assert!(shown.contains("attached output\n"), "{shown}");
+    let g = until(&em, "exec-cg", "ended", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    assert_eq!(container(&g)["currentState"]["exitCode"], 0);
+    let logs = logs(&az, "exec-cg").await;
+    assert!(logs.contains("attached output\nbye\n"), "{logs}");
+}

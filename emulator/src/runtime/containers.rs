@@ -33,6 +33,8 @@ const CONTAINER_LABEL: &str = "azemu.container";
 #[derive(Clone, Default)]
 pub struct Containers {
     runner: Arc<OnceLock<Arc<Runner>>>,
+    /// `az container exec`'s sessions, handed out and not yet opened.
+    pub exec: Arc<super::exec::Sessions>,
 }
 
 /// What a group runs: decided by the provider, from the group as stored.
@@ -283,6 +285,25 @@ impl Containers {
         Some(r.block(r.engine.logs(&id)).unwrap_or_else(|e| {
             format!("azemu: the container engine did not give the logs: {e}\n")
         }))
+    }
+
+    /// The engine and its id of `container` of the group, while it runs
+    /// (`None`: no engine, no such container, or not `Running`).
+    pub fn running(&self, group_key: &str, container: &str) -> Option<(Arc<dyn Engine>, String)> {
+        let r = self.runner.get()?;
+        let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let g = groups.get(group_key)?;
+        let i = g
+            .plan
+            .containers
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(container))?;
+        let run = &g.containers[i];
+        let id = run
+            .id
+            .clone()
+            .filter(|_| run.current["state"] == "Running")?;
+        Some((r.engine.clone(), id))
     }
 
     /// Where the group's `port` (`80/tcp`) is published on 127.0.0.1.

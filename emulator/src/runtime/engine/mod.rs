@@ -84,4 +84,21 @@ pub trait Engine: Send + Sync {
     fn labelled<'a>(&'a self, label: &'a str) -> BoxFuture<'a, EngineResult<Vec<String>>>;
     /// What happens from now on to containers labelled `label`.
     fn events(&self, label: &str) -> BoxStream<'static, EngineResult<Event>>;
+    /// Run `command` in the running container `id` with a terminal of `rows`
+    /// by `cols`, attached: its output, and its input.
+    fn exec<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a [String],
+        rows: u16,
+        cols: u16,
+    ) -> BoxFuture<'a, EngineResult<Attached>>;
+}
+
+/// A process started in a container with a terminal, attached.
+pub struct Attached {
+    /// What the terminal shows, as it comes; the stream ends with the process.
+    pub output: BoxStream<'static, EngineResult<bytes::Bytes>>,
+    /// What is typed into the terminal.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
 }
