@@ -592,3 +592,77 @@ async fn exec_and_attach_reach_the_running_container() {
     let logs = logs(&az, "exec-cg").await;
     assert!(logs.contains("attached output\nbye\n"), "{logs}");
 }
+
+/// The exec action over HTTP: 200 with ACI's two fields, a `wss://` address on
+/// the host the request came to, ACI's path and query, and a password ending
+/// as ACI's do. The websocket (az's own client library, websocket-client)
+/// refuses a wrong password with a close frame, and a session is used once.
+#[tokio::test]
+async fn exec_sessions_are_single_use_and_need_their_password() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0005").await;
+    let image = "acieng0005.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "exec /bin/busybox sleep 1000");
+    grant_acrpull(&az, "acieng0005", &spid).await;
+    let out = create_with_identity(&az, "ws-cg", image, &userid, &["-o", "none"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    until(&em, "ws-cg", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    let token = em.arm_token().await;
+    let exec_path = group_path("ws-cg").replace("?", "/containers/ws-cg/exec?");
+    let (status, body) = em
+        .arm(
+            &token,
+            reqwest::Method::POST,
+            &exec_path,
+            Some(serde_json::json!({"command": "/bin/busybox echo hi", "terminalSize": {"rows": 30, "cols": 100}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["webSocketUri", "password"]);
+    let uri = body["webSocketUri"].as_str().unwrap();
+    let prefix = format!("wss://localhost:{}/execstream/sessionId/", em.port);
+    assert!(uri.starts_with(&prefix), "{uri}");
+    assert!(uri.ends_with("?api-version=1.0&rows=30&cols=100"), "{uri}");
+    let password = body["password"].as_str().unwrap();
+    assert!(
+        password.ends_with("[[EOM]]") && password.len() == 31,
+        "{password}"
+    );
+
+    // A wrong password: the socket closes (1008) with nothing run; the session is spent.
+    let script = r#"
+import json, sys, websocket
+uri, password = sys.argv[1], sys.argv[2]
+ws = websocket.create_connection(uri)
+ws.send(password)
+opcode, data = ws.recv_data(control_frame=True)
+print(json.dumps({"opcode": opcode, "code": int.from_bytes(data[:2], "big"), "reason": data[2:].decode()}))
+try:
+    websocket.create_connection(uri)
+    print(json.dumps({"again": "opened"}))
+except websocket.WebSocketBadStatusException as e:
+    print(json.dumps({"again": e.status_code}))
+"#;
+    let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
+    crate::harness::python_env(&mut cmd, &em);
+    cmd.args(["-c", script, uri, "not the password"]);
+    let out = crate::harness::run(&mut cmd).await;
+    assert!(out.ok, "{}", out.stderr);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"opcode": 8, "code": 1008, "reason": "azemu: wrong password for this exec session"}),
+            serde_json::json!({"again": 404}),
+        ]
+    );
+}

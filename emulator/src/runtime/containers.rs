@@ -269,16 +269,7 @@ impl Containers {
     /// (`None`: not an engine's container; it has not been created yet: empty).
     pub fn logs(&self, group_key: &str, container: &str) -> Option<String> {
         let r = self.runner.get()?;
-        let id = {
-            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
-            let g = groups.get(group_key)?;
-            let i = g
-                .plan
-                .containers
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(container))?;
-            g.containers[i].id.clone()
-        };
+        let id = r.with_container(group_key, container, |run| run.id.clone())?;
         let Some(id) = id else {
             return Some(String::new());
         };
@@ -291,18 +282,9 @@ impl Containers {
     /// (`None`: no engine, no such container, or not `Running`).
     pub fn running(&self, group_key: &str, container: &str) -> Option<(Arc<dyn Engine>, String)> {
         let r = self.runner.get()?;
-        let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
-        let g = groups.get(group_key)?;
-        let i = g
-            .plan
-            .containers
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(container))?;
-        let run = &g.containers[i];
-        let id = run
-            .id
-            .clone()
-            .filter(|_| run.current["state"] == "Running")?;
+        let id = r.with_container(group_key, container, |run| {
+            run.id.clone().filter(|_| run.current["state"] == "Running")
+        })??;
         Some((r.engine.clone(), id))
     }
 
@@ -620,6 +602,23 @@ impl Runner {
     fn current(&self, key: &str, generation: u64) -> bool {
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         groups.get(key).is_some_and(|g| g.generation == generation)
+    }
+
+    /// `f` of the run of the group's container named `container` (any case).
+    fn with_container<T>(
+        &self,
+        group_key: &str,
+        container: &str,
+        f: impl FnOnce(&Run) -> T,
+    ) -> Option<T> {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let g = groups.get(group_key)?;
+        let i = g
+            .plan
+            .containers
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(container))?;
+        Some(f(&g.containers[i]))
     }
 
     fn with_run(&self, key: &str, i: usize, f: impl FnOnce(&mut Run, time::OffsetDateTime)) {
