@@ -597,13 +597,18 @@ async fn exec_and_attach_reach_the_running_container() {
 /// the host the request came to, ACI's path and query, and a password ending
 /// as ACI's do. The websocket (az's own client library, websocket-client)
 /// refuses a wrong password with a close frame, and a session is used once.
+/// The attach action's websocket streams the container's output.
 #[tokio::test]
 async fn exec_sessions_are_single_use_and_need_their_password() {
     let engine = Dockerd::start_bridged();
     let em = emulator(&engine);
     let (az, userid, spid) = setup(&em, "acieng0005").await;
     let image = "acieng0005.azurecr.io/busybox:v1";
-    push_busybox(&em, image, "exec /bin/busybox sleep 1000");
+    push_busybox(
+        &em,
+        image,
+        "echo ready for attach; exec /bin/busybox sleep 1000",
+    );
     grant_acrpull(&az, "acieng0005", &spid).await;
     let out = create_with_identity(&az, "ws-cg", image, &userid, &["-o", "none"]).await;
     assert!(out.ok, "{}", out.stderr);
@@ -647,10 +652,34 @@ try:
     print(json.dumps({"again": "opened"}))
 except websocket.WebSocketBadStatusException as e:
     print(json.dumps({"again": e.status_code}))
+ws = websocket.create_connection(sys.argv[3])
+ws.send(sys.argv[4])
+print(json.dumps({"attached": ws.recv().decode()}))
 "#;
     let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
     crate::harness::python_env(&mut cmd, &em);
-    cmd.args(["-c", script, uri, "not the password"]);
+    let (status, attach) = em
+        .arm(
+            &token,
+            reqwest::Method::POST,
+            &exec_path.replace("/exec?", "/attach?"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{attach}");
+    let attach_uri = attach["webSocketUri"].as_str().unwrap();
+    assert!(
+        attach_uri.starts_with(&prefix) && attach_uri.ends_with("?api-version=1.0"),
+        "{attach_uri}"
+    );
+    cmd.args([
+        "-c",
+        script,
+        uri,
+        "not the password",
+        attach_uri,
+        attach["password"].as_str().unwrap(),
+    ]);
     let out = crate::harness::run(&mut cmd).await;
     assert!(out.ok, "{}", out.stderr);
     let lines: Vec<Value> = out
@@ -663,6 +692,7 @@ except websocket.WebSocketBadStatusException as e:
         [
             serde_json::json!({"opcode": 8, "code": 1008, "reason": "azemu: wrong password for this exec session"}),
             serde_json::json!({"again": 404}),
+            serde_json::json!({"attached": "ready for attach\n"}),
         ]
     );
 }

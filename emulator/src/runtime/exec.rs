@@ -1,7 +1,8 @@
-//! `az container exec`'s sessions: ACI's exec action hands out a websocket
-//! address and a password ([`Sessions::open`]); the websocket that presents
-//! the password first gets a terminal on a command started in the container
-//! through the engine ([`Session::start`]).
+//! `az container exec`'s sessions: ACI's exec and attach actions hand out a
+//! websocket address and a password ([`Sessions::open`]); the websocket that
+//! presents the password first gets a terminal on a command started in the
+//! container through the engine, or the container's output
+//! ([`Session::start`]).
 //!
 //! A session is single-use (taken on the websocket's first connection, right
 //! password or not) and short-lived ([`LIFETIME`] on the emulated clock).
@@ -24,10 +25,20 @@ pub struct Session {
     password: String,
     engine: Arc<dyn Engine>,
     container: String,
-    command: Vec<String>,
-    rows: u16,
-    cols: u16,
+    what: What,
     expires: OffsetDateTime,
+}
+
+/// What a session's websocket carries.
+pub enum What {
+    /// A command's terminal, `rows` by `cols`: its output, and what is typed.
+    Exec {
+        command: Vec<String>,
+        rows: u16,
+        cols: u16,
+    },
+    /// The container's output (`Containers_Attach`).
+    Attach,
 }
 
 /// What [`Sessions::open`] gives the caller to hand to the client.
@@ -42,15 +53,14 @@ const ALPHABET: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%()*+-/:;=?@_{}";
 
 impl Sessions {
-    /// A session for `command` in the engine's container `container`,
+    /// A session for `what` in the engine's container `container`,
     /// valid until `now` + [`LIFETIME`]. ACI's password ends in `[[EOM]]`
     /// (the recording's), and so does this one.
     pub fn open(
         &self,
         engine: Arc<dyn Engine>,
         container: String,
-        command: Vec<String>,
-        (rows, cols): (u16, u16),
+        what: What,
         now: OffsetDateTime,
     ) -> Ticket {
         use rand::Rng;
@@ -68,9 +78,7 @@ impl Sessions {
                 password: password.clone(),
                 engine,
                 container,
-                command,
-                rows,
-                cols,
+                what,
                 expires: now + LIFETIME,
             },
         );
@@ -97,11 +105,24 @@ impl Session {
                 == 0
     }
 
-    /// The command, started in the container with its terminal, attached.
+    /// The command, started in the container with its terminal, attached;
+    /// or the container's output (what is sent to it goes nowhere).
     pub async fn start(&self) -> EngineResult<Attached> {
-        self.engine
-            .exec(&self.container, &self.command, self.rows, self.cols)
-            .await
+        match &self.what {
+            What::Exec {
+                command,
+                rows,
+                cols,
+            } => {
+                self.engine
+                    .exec(&self.container, command, *rows, *cols)
+                    .await
+            }
+            What::Attach => Ok(Attached {
+                output: self.engine.follow(&self.container),
+                input: Box::pin(tokio::io::sink()),
+            }),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! path of ACI's): az sends the session's password as its first message, then
 //! what is typed, as binary messages; the command's terminal output comes
 //! back as binary messages, and the socket closes when the command ends.
-//! Sessions come from the exec action ([`crate::runtime::exec`]).
+//! An attach session carries the container's output the same way. Sessions
+//! come from the exec and attach actions ([`crate::runtime::exec`]).
 
 use crate::runtime::exec::Session;
 use crate::state::AppState;

@@ -285,4 +285,16 @@ impl Engine for DockerEngine {
             })
         })
     }
+
+    fn follow(&self, id: &str) -> BoxStream<'static, EngineResult<bytes::Bytes>> {
+        let opts = q::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        self.docker
+            .logs(id, Some(opts))
+            .map(|r| r.map(|o| o.into_bytes()).map_err(text))
+            .boxed()
+    }
 }

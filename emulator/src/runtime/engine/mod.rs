@@ -93,6 +93,9 @@ pub trait Engine: Send + Sync {
         rows: u16,
         cols: u16,
     ) -> BoxFuture<'a, EngineResult<Attached>>;
+    /// What the container `id` has written to stdout and stderr, and then
+    /// writes, until it ends.
+    fn follow(&self, id: &str) -> BoxStream<'static, EngineResult<bytes::Bytes>>;
 }
 
 /// A process started in a container with a terminal, attached.
