@@ -522,7 +522,13 @@ async fn the_seed_yaml_runs_both_containers() {
 #[tokio::test]
 async fn exec_and_attach_reach_the_running_container() {
     let engine = Dockerd::start_bridged();
-    let em = emulator(&engine);
+    let host = engine.host();
+    let env = [
+        ("AZEMU_CONTAINER_ENGINE", "docker"),
+        ("DOCKER_HOST", host.as_str()),
+    ];
+    // Logged: the request log shows when attach has begun to stream.
+    let em = Emulator::start_logged_env(&[], &env);
     let (az, userid, spid) = setup(&em, "acieng0004").await;
     let image = "acieng0004.azurecr.io/busybox:v1";
     push_busybox(&em, image, "echo no command");
@@ -572,6 +578,14 @@ async fn exec_and_attach_reach_the_running_container() {
         "exec-cg",
     ]);
     let finish = async {
+        // Once attach streams the logs (it has seen the container running), the
+        // container is told to end.
+        let mut tries = 0;
+        while !em.log().contains("/containers/exec-cg/logs") {
+            tries += 1;
+            assert!(tries < 1200, "attach never streamed the logs");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let out = exec("/bin/busybox touch /bin/done").await;
         assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
     };
