@@ -37,7 +37,8 @@
 //! - [`trace`]: decision traces of pulls, and their explanation (text, Mermaid).
 //! - [`templates`]: the ARM template language (expressions, functions, plans)
 //!   that `Microsoft.Resources/deployments` runs through the providers.
-//! - [`runtime`]: container groups in a container engine (behind a trait), the
+//! - [`runtime`]: container groups in a container engine (behind a trait) and
+//!   `az container exec`'s sessions in them, the
 //!   scheduler (what is due on the emulated clock, found through
 //!   a queue; the providers say what finishing means) and ACR task runs.
 //! - [`maintenance`]: housekeeping on the emulated clock (abandoned uploads,

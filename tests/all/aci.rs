@@ -1225,6 +1225,21 @@ async fn rest_lifecycle_as_azures_recordings() {
         "{logs}"
     );
 
+    // Exec: nothing runs, so there is nothing to exec into, said as such.
+    let (st, refused) = em
+        .arm(
+            &owner,
+            Method::POST,
+            &format!("{path}/containers/app/exec?api-version=2023-05-01"),
+            Some(json!({"command": "/bin/sh", "terminalSize": {"rows": 24, "cols": 80}})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    assert_eq!(
+        refused,
+        json!({"error": {"code": "ContainerNotRunning", "message": "The container 'app' of container group 'cg' is not running: azemu runs no container engine (--container-engine none), so nothing was executed."}})
+    );
+
     // DELETE answers the group, then nothing.
     let (st, gone) = em.arm(&owner, Method::DELETE, &url, None).await;
     assert_eq!(st, 200);

@@ -515,3 +515,199 @@ async fn the_seed_yaml_runs_both_containers() {
         assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
     }
 }
+
+/// `az container exec` under a pseudo-terminal runs its command in the
+/// container and shows its output; `az container attach` shows the
+/// container's state and output, and ends when the container does (here: when
+/// an exec has told it to).
+#[tokio::test]
+async fn exec_and_attach_reach_the_running_container() {
+    let engine = Dockerd::start_bridged();
+    let host = engine.host();
+    let env = [
+        ("AZEMU_CONTAINER_ENGINE", "docker"),
+        ("DOCKER_HOST", host.as_str()),
+    ];
+    // Logged: the request log shows when attach has begun to stream.
+    let em = Emulator::start_logged_env(&[], &env);
+    let (az, userid, spid) = setup(&em, "acieng0004").await;
+    let image = "acieng0004.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "echo no command");
+    grant_acrpull(&az, "acieng0004", &spid).await;
+    let extra = [
+        "--command-line",
+        "/bin/busybox sh -c 'echo attached output; while [ ! -f /bin/done ]; do /bin/busybox sleep 0.2; done; echo bye'",
+        "--restart-policy",
+        "Never",
+        "-o",
+        "none",
+    ];
+    let out = create_with_identity(&az, "exec-cg", image, &userid, &extra).await;
+    assert!(out.ok, "{}", out.stderr);
+    until(&em, "exec-cg", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    let exec = |command: &'static str| {
+        let az = &az;
+        async move {
+            az.run_in_terminal(&[
+                "container",
+                "exec",
+                "-g",
+                "myResourceGroup",
+                "-n",
+                "exec-cg",
+                "--exec-command",
+                command,
+            ])
+            .await
+        }
+    };
+
+    let out = exec("/bin/busybox echo hi from exec").await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("hi from exec\r\n"), "{:?}", out.stdout);
+
+    // attach follows the container until it ends; an exec ends it.
+    let attach = az.run(&[
+        "container",
+        "attach",
+        "-g",
+        "myResourceGroup",
+        "-n",
+        "exec-cg",
+    ]);
+    let finish = async {
+        // Once attach streams the logs (it has seen the container running), the
+        // container is told to end.
+        let mut tries = 0;
+        while !em.log().contains("/containers/exec-cg/logs") {
+            tries += 1;
+            assert!(tries < 1200, "attach never streamed the logs");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let out = exec("/bin/busybox touch /bin/done").await;
+        assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    };
+    let (attached, ()) = tokio::join!(attach, finish);
+    assert!(attached.ok, "{}", attached.stderr);
+    let shown = attached.stdout;
+    assert!(
+        shown.contains("Container 'exec-cg' is in state 'Running'..."),
+        "{shown}"
+    );
+    assert!(shown.contains("Start streaming logs:"), "{shown}");
+    assert!(shown.contains("attached output\n"), "{shown}");
+    let g = until(&em, "exec-cg", "ended", |g| {
+        container(g)["currentState"]["state"] == "Terminated"
+    })
+    .await;
+    assert_eq!(container(&g)["currentState"]["exitCode"], 0);
+    let logs = logs(&az, "exec-cg").await;
+    assert!(logs.contains("attached output\nbye\n"), "{logs}");
+}
+
+/// The exec action over HTTP: 200 with ACI's two fields, a `wss://` address on
+/// the host the request came to, ACI's path and query, and a password ending
+/// as ACI's do. The websocket (az's own client library, websocket-client)
+/// refuses a wrong password with a close frame, and a session is used once.
+/// The attach action's websocket streams the container's output.
+#[tokio::test]
+async fn exec_sessions_are_single_use_and_need_their_password() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0005").await;
+    let image = "acieng0005.azurecr.io/busybox:v1";
+    push_busybox(
+        &em,
+        image,
+        "echo ready for attach; exec /bin/busybox sleep 1000",
+    );
+    grant_acrpull(&az, "acieng0005", &spid).await;
+    let out = create_with_identity(&az, "ws-cg", image, &userid, &["-o", "none"]).await;
+    assert!(out.ok, "{}", out.stderr);
+    until(&em, "ws-cg", "ran", |g| {
+        container(g)["currentState"]["state"] == "Running"
+    })
+    .await;
+    let token = em.arm_token().await;
+    let exec_path = group_path("ws-cg").replace("?", "/containers/ws-cg/exec?");
+    let (status, body) = em
+        .arm(
+            &token,
+            reqwest::Method::POST,
+            &exec_path,
+            Some(serde_json::json!({"command": "/bin/busybox echo hi", "terminalSize": {"rows": 30, "cols": 100}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["webSocketUri", "password"]);
+    let uri = body["webSocketUri"].as_str().unwrap();
+    let prefix = format!("wss://localhost:{}/execstream/sessionId/", em.port);
+    assert!(uri.starts_with(&prefix), "{uri}");
+    assert!(uri.ends_with("?api-version=1.0&rows=30&cols=100"), "{uri}");
+    let password = body["password"].as_str().unwrap();
+    assert!(
+        password.ends_with("[[EOM]]") && password.len() == 31,
+        "{password}"
+    );
+
+    // A wrong password: the socket closes (1008) with nothing run; the session is spent.
+    let script = r#"
+import json, sys, websocket
+uri, password = sys.argv[1], sys.argv[2]
+ws = websocket.create_connection(uri)
+ws.send(password)
+opcode, data = ws.recv_data(control_frame=True)
+print(json.dumps({"opcode": opcode, "code": int.from_bytes(data[:2], "big"), "reason": data[2:].decode()}))
+try:
+    websocket.create_connection(uri)
+    print(json.dumps({"again": "opened"}))
+except websocket.WebSocketBadStatusException as e:
+    print(json.dumps({"again": e.status_code}))
+ws = websocket.create_connection(sys.argv[3])
+ws.send(sys.argv[4])
+print(json.dumps({"attached": ws.recv().decode()}))
+"#;
+    let mut cmd = tokio::process::Command::new(crate::harness::venv().join("bin/python"));
+    crate::harness::python_env(&mut cmd, &em);
+    let (status, attach) = em
+        .arm(
+            &token,
+            reqwest::Method::POST,
+            &exec_path.replace("/exec?", "/attach?"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{attach}");
+    let attach_uri = attach["webSocketUri"].as_str().unwrap();
+    assert!(
+        attach_uri.starts_with(&prefix) && attach_uri.ends_with("?api-version=1.0"),
+        "{attach_uri}"
+    );
+    cmd.args([
+        "-c",
+        script,
+        uri,
+        "not the password",
+        attach_uri,
+        attach["password"].as_str().unwrap(),
+    ]);
+    let out = crate::harness::run(&mut cmd).await;
+    assert!(out.ok, "{}", out.stderr);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"opcode": 8, "code": 1008, "reason": "azemu: wrong password for this exec session"}),
+            serde_json::json!({"again": 404}),
+            serde_json::json!({"attached": "ready for attach\n"}),
+        ]
+    );
+}

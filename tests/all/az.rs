@@ -78,6 +78,25 @@ impl<'a> Az<'a> {
         run(&mut cmd).await
     }
 
+    /// Run under a pseudo-terminal (`script -qec "az …" /dev/null`), as
+    /// `az container exec` needs one.
+    pub async fn run_in_terminal(&self, args: &[&str]) -> Output {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+        let line = std::iter::once(venv().join("bin/az").display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|a| quote(&a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = tokio::process::Command::new("script");
+        python_env(&mut cmd, self.em);
+        cmd.env("AZURE_CONFIG_DIR", self.config.path())
+            .args(["-qec", &line, "/dev/null"]);
+        if self.mode == Mode::Transparent {
+            cmd.env("HTTPS_PROXY", format!("http://localhost:{}", self.em.port));
+        }
+        run(&mut cmd).await
+    }
+
     pub async fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
         assert!(

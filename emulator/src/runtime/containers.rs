@@ -33,6 +33,8 @@ const CONTAINER_LABEL: &str = "azemu.container";
 #[derive(Clone, Default)]
 pub struct Containers {
     runner: Arc<OnceLock<Arc<Runner>>>,
+    /// `az container exec`'s sessions, handed out and not yet opened.
+    pub exec: Arc<super::exec::Sessions>,
 }
 
 /// What a group runs: decided by the provider, from the group as stored.
@@ -388,22 +390,23 @@ impl Containers {
     /// (`None`: not an engine's container; it has not been created yet: empty).
     pub fn logs(&self, group_key: &str, container: &str) -> Option<String> {
         let r = self.runner.get()?;
-        let id = {
-            let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
-            let g = groups.get(group_key)?;
-            let i = g
-                .plan
-                .containers
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(container))?;
-            g.containers[i].id.clone()
-        };
+        let id = r.with_container(group_key, container, |run| run.id.clone())?;
         let Some(id) = id else {
             return Some(String::new());
         };
         Some(r.block(r.engine.logs(&id)).unwrap_or_else(|e| {
             format!("azemu: the container engine did not give the logs: {e}\n")
         }))
+    }
+
+    /// The engine and its id of `container` of the group, while it runs
+    /// (`None`: no engine, no such container, or not `Running`).
+    pub fn running(&self, group_key: &str, container: &str) -> Option<(Arc<dyn Engine>, String)> {
+        let r = self.runner.get()?;
+        let id = r.with_container(group_key, container, |run| {
+            run.id.clone().filter(|_| run.current["state"] == "Running")
+        })??;
+        Some((r.engine.clone(), id))
     }
 
     /// Where the group's `port` (`80/tcp`) is published on 127.0.0.1.
@@ -823,6 +826,23 @@ impl Runner {
     fn current(&self, key: &str, generation: u64) -> bool {
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         groups.get(key).is_some_and(|g| g.generation == generation)
+    }
+
+    /// `f` of the run of the group's container named `container` (any case).
+    fn with_container<T>(
+        &self,
+        group_key: &str,
+        container: &str,
+        f: impl FnOnce(&Run) -> T,
+    ) -> Option<T> {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let g = groups.get(group_key)?;
+        let i = g
+            .plan
+            .containers
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(container))?;
+        Some(f(&g.containers[i]))
     }
 
     fn with_run(&self, key: &str, i: usize, f: impl FnOnce(&mut Run, time::OffsetDateTime)) {

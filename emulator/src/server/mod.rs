@@ -20,6 +20,7 @@
 //! it is read as another request. A connection the server closes lingers
 //! (`linger.rs`) so that an early answer is not lost to a reset.
 
+mod exec_stream;
 mod front_end;
 pub mod hosts;
 pub mod inside;
@@ -74,6 +75,11 @@ fn azure_routes() -> Router<AppState> {
             axum::routing::get(crate::arm::metadata::endpoints),
         )
         .merge(crate::entra::routes())
+        // `az container exec`'s websocket.
+        .route(
+            "/execstream/sessionId/{id}",
+            axum::routing::get(exec_stream::open),
+        )
         // Task logs, path-style, for clients that came to localhost.
         .route(
             &format!("/{}/{{*blob}}", crate::storage::ACCOUNT),

@@ -56,9 +56,10 @@ pub const GROUPS: Behaviour = Behaviour {
     ..Behaviour::of(TYPE)
 };
 
-/// A group's containers: what is read of them is their logs.
+/// A group's containers: what is read of them is their logs; `exec` opens a
+/// terminal on a command in one, `attach` its output.
 pub const CONTAINERS: Behaviour = Behaviour {
-    actions: &[("logs", logs)],
+    actions: &[("logs", logs), ("exec", exec), ("attach", attach)],
     ..Behaviour::of("Microsoft.ContainerInstance/containerGroups/containers")
 };
 
@@ -747,4 +748,92 @@ fn logs(cx: &Ctx) -> Result<Response, ArmError> {
     }
     content.push_str("azemu does not execute container images; this log lists what the emulator did for this container.\n");
     Ok(json_response(StatusCode::OK, &json!({"content": content})))
+}
+
+/// `POST …/containers/{name}/exec` (`Containers_ExecuteCommand`): a websocket
+/// address and its password, as ACI answers (200, `webSocketUri` then
+/// `password`: azure-cli's recording test_container_exec). The websocket
+/// ([`crate::server::exec_stream`]) runs the command in the container with a
+/// terminal of the requested size.
+fn exec(cx: &Ctx) -> Result<Response, ArmError> {
+    let body = cx.req.json_body()?;
+    let command = crate::runtime::exec::argv(body["command"].as_str().unwrap_or_default());
+    if command.is_empty() {
+        // TODO-fidelity: ACI's code and words for an exec without a command; searched
+        // azure-cli's container recordings (only test_container_exec, which sends one).
+        return Err(bad(
+            "InvalidExecCommand",
+            "The command of the exec request must not be empty.".into(),
+        ));
+    }
+    let size = |k: &str, default: u16| {
+        body["terminalSize"][k]
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(default)
+    };
+    let (rows, cols) = (size("rows", 24), size("cols", 80));
+    let what = crate::runtime::exec::What::Exec {
+        command,
+        rows,
+        cols,
+    };
+    session(cx, what, &format!("&rows={rows}&cols={cols}"))
+}
+
+/// `POST …/containers/{name}/attach` (`Containers_Attach`): the same answer as
+/// exec's (the spec's example), for a websocket that streams the container's
+/// output. (az's `container attach` polls the group and its logs instead.)
+// TODO-fidelity: whether ACI's attach starts with the output so far or only
+// what comes next; searched azure-cli's container recordings (none of attach)
+// and the spec (its example only). This one sends it all, then what comes.
+fn attach(cx: &Ctx) -> Result<Response, ArmError> {
+    session(cx, crate::runtime::exec::What::Attach, "")
+}
+
+/// A session on the running container the path names: `{"webSocketUri",
+/// "password"}`. ACI's socket is on a host of its own
+/// (`wss://<node>.<region>.atlas.cloudapp.azure.com:19390/execstream/sessionId/<id>?api-version=1.0&rows=24&cols=80`);
+/// azemu's is on the host the request came to (localhost, or
+/// management.azure.com through the proxy), which az reaches the same way.
+fn session(cx: &Ctx, what: crate::runtime::exec::What, query: &str) -> Result<Response, ArmError> {
+    let group = cx
+        .id
+        .parent()
+        .ok_or_else(|| ArmError::no_route(&cx.req.path))?;
+    let container = cx.id.name();
+    let Some((engine, id)) = cx.state.containers.running(&group.key(), container) else {
+        // TODO-fidelity: ACI's answer to an exec into a container that is not running;
+        // searched azure-cli's container recordings and GitHub issues ("az container
+        // exec" not running) without finding it.
+        let why = if cx.state.containers.attached() {
+            "is not running"
+        } else {
+            "is not running: azemu runs no container engine (--container-engine none), so nothing was executed"
+        };
+        return Err(ArmError::new(
+            StatusCode::CONFLICT,
+            "ContainerNotRunning",
+            format!(
+                "The container '{container}' of container group '{}' {why}.",
+                group.name()
+            ),
+        ));
+    };
+    let ticket = cx.state.containers.exec.open(engine, id, what, cx.req.now);
+    let scheme = if cx.req.base.0.starts_with("http://") {
+        "ws"
+    } else {
+        "wss"
+    };
+    let host = cx.req.base.host();
+    let uri = format!(
+        "{scheme}://{host}/execstream/sessionId/{}?api-version=1.0{query}",
+        ticket.id
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"webSocketUri": uri, "password": ticket.password}),
+    ))
 }

@@ -1,7 +1,7 @@
 //! [`Engine`] over the Docker Engine API ([`bollard`]): a unix socket or plain
 //! HTTP at `DOCKER_HOST`, the API version negotiated with the daemon.
 
-use super::{ContainerSpec, Engine, EngineResult, Event};
+use super::{Attached, ContainerSpec, Engine, EngineResult, Event};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
@@ -415,5 +415,75 @@ impl Engine for DockerEngine {
             };
             Ok(found.into_iter().find(at).and_then(|c| c.labels))
         })
+    }
+
+    fn exec<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a [String],
+        rows: u16,
+        cols: u16,
+    ) -> BoxFuture<'a, EngineResult<Attached>> {
+        use bollard::exec::{
+            CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults,
+        };
+        Box::pin(async move {
+            let made = self
+                .docker
+                .create_exec(
+                    id,
+                    CreateExecOptions {
+                        attach_stdin: Some(true),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        tty: Some(true),
+                        cmd: Some(command.to_vec()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(text)?;
+            let started = self
+                .docker
+                .start_exec(
+                    &made.id,
+                    Some(StartExecOptions {
+                        detach: false,
+                        tty: true,
+                        output_capacity: None,
+                    }),
+                )
+                .await
+                .map_err(text)?;
+            let StartExecResults::Attached { output, input } = started else {
+                return Err("the engine started the command detached".into());
+            };
+            // The terminal's size, once the process has it (a failure leaves 80x24).
+            let size = ResizeExecOptions {
+                height: rows,
+                width: cols,
+            };
+            if let Err(e) = self.docker.resize_exec(&made.id, size).await {
+                tracing::debug!("the engine did not resize the terminal: {e}");
+            }
+            Ok(Attached {
+                output: output
+                    .map(|r| r.map(|o| o.into_bytes()).map_err(text))
+                    .boxed(),
+                input,
+            })
+        })
+    }
+
+    fn follow(&self, id: &str) -> BoxStream<'static, EngineResult<bytes::Bytes>> {
+        let opts = q::LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .build();
+        self.docker
+            .logs(id, Some(opts))
+            .map(|r| r.map(|o| o.into_bytes()).map_err(text))
+            .boxed()
     }
 }

@@ -124,4 +124,24 @@ pub trait Engine: Send + Sync {
         label: &'a str,
         ip: std::net::IpAddr,
     ) -> BoxFuture<'a, EngineResult<Option<HashMap<String, String>>>>;
+    /// Run `command` in the running container `id` with a terminal of `rows`
+    /// by `cols`, attached: its output, and its input.
+    fn exec<'a>(
+        &'a self,
+        id: &'a str,
+        command: &'a [String],
+        rows: u16,
+        cols: u16,
+    ) -> BoxFuture<'a, EngineResult<Attached>>;
+    /// What the container `id` has written to stdout and stderr, and then
+    /// writes, until it ends.
+    fn follow(&self, id: &str) -> BoxStream<'static, EngineResult<bytes::Bytes>>;
+}
+
+/// A process started in a container with a terminal, attached.
+pub struct Attached {
+    /// What the terminal shows, as it comes; the stream ends with the process.
+    pub output: BoxStream<'static, EngineResult<bytes::Bytes>>,
+    /// What is typed into the terminal.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
 }
