@@ -6,6 +6,7 @@
 //! Exit status 1 if anything is wrong.
 
 use azemu_emulator::Config;
+use azemu_emulator::admin::env::shell_quote;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,11 +42,10 @@ fn var(k: &str) -> Option<String> {
 pub async fn run(data_dir: &Path) -> anyhow::Result<bool> {
     let config = Config::new(data_dir);
     let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
-    let fix_env = format!("eval \"$(azemu env --data-dir {})\"", dir.display());
-    let restart = format!(
-        "restart the emulator: azemu serve --data-dir {}",
-        dir.display()
-    );
+    // Fix commands name the data dir as a shell reads it (a path may hold spaces).
+    let dir_arg = shell_quote(&dir.display().to_string());
+    let fix_env = format!("eval \"$(azemu env --data-dir {dir_arg})\"");
+    let restart = format!("restart the emulator: azemu serve --data-dir {dir_arg}");
     println!("azemu doctor: {}", dir.display());
     let mut failed = 0;
     let mut report = |o: Outcome| match o {
@@ -170,7 +170,10 @@ const NODE_GET: &str = "require('https').get(process.argv[1], r => process.exit(
 
 /// Running, and reachable on the port it wrote.
 fn emulator(config: &Config, dir: &Path) -> Result<(u16, String), Outcome> {
-    let serve = format!("azemu serve --data-dir {}", dir.display());
+    let serve = format!(
+        "azemu serve --data-dir {}",
+        shell_quote(&dir.display().to_string())
+    );
     let Ok(text) = std::fs::read_to_string(config.port_path()) else {
         return Err(Outcome::Fail(
             format!("emulator: none has run on {} (no port file)", dir.display()),
@@ -311,12 +314,9 @@ fn bypasses(entry: &str, host: &str) -> bool {
     entry == "*" || host == e || host.ends_with(&format!(".{e}"))
 }
 
+/// Always single-quoted (a `NO_PROXY` list reads as one word either way).
 fn shell_words(s: &str) -> String {
-    if s.is_empty() {
-        "''".into()
-    } else {
-        format!("'{s}'")
-    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// Explicit endpoints need MSAL's instance discovery off: it asks the real login.microsoftonline.com about the authority.
@@ -466,7 +466,7 @@ async fn docker(port: u16, dir: &Path) -> Outcome {
         problem,
         format!(
             "start an engine of azemu's own and use it: HTTPS_PROXY=http://localhost:{port} SSL_CERT_FILE={} dockerd -H unix:///tmp/azemu-docker.sock --data-root /tmp/azemu-docker --exec-root /tmp/azemu-docker-x --bridge=none --iptables=false --storage-driver=vfs & export DOCKER_HOST=unix:///tmp/azemu-docker.sock",
-            bundle.display()
+            shell_quote(&bundle.display().to_string())
         ),
     )
 }

@@ -7,6 +7,7 @@
 pub mod containers;
 pub mod engine;
 pub mod exec;
+pub mod mirrors;
 pub mod scheduler;
 pub mod task_runs;
 pub mod volumes;

@@ -1537,7 +1537,7 @@ fn identity_login(state: &AppState, task: Option<&Value>, ident: &str) -> Result
 
 /// The mirror directory of a git context URL (`https://host/org/repo.git#branch[:subdir]`).
 fn mirror_of(state: &AppState, url: &str) -> Option<std::path::PathBuf> {
-    super::volumes::mirror_dir(state.config.task_context_dir.as_ref()?, url)
+    super::mirrors::dir_of(state.config.task_context_dir.as_ref()?, url)
 }
 
 /// Every regular file under `dir` (relative names), bounded like an uploaded context.

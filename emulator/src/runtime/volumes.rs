@@ -137,7 +137,7 @@ fn make_one(dir: &Path, v: &Volume, mirrors: Option<&Path>) -> Result<PathBuf, S
                 Some(r) => format!("{repository}#{r}"),
                 None => repository.clone(),
             };
-            let from = mirrors.and_then(|root| mirror_dir(root, &url)).ok_or_else(|| {
+            let from = mirrors.and_then(|root| super::mirrors::dir_of(root, &url)).ok_or_else(|| {
                 format!(
                     "gitRepo volume '{}': azemu is offline and has no local mirror of {url} (--task-context-dir <dir>/<host>/<org>/<repo>[@<revision>])",
                     v.name
@@ -183,33 +183,6 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The mirror directory of a git URL (`https://host/org/repo.git#branch[:subdir]`) under `root`:
-/// `<root>/<host>/<org>/<repo>[@<branch>]`, with or without `.git`.
-pub fn mirror_dir(root: &Path, url: &str) -> Option<PathBuf> {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let (repo, fragment) = rest.split_once('#').unwrap_or((rest, ""));
-    let (branch, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
-    let repo = repo.trim_end_matches('/');
-    if repo.split('/').any(|seg| seg == ".." || seg.is_empty()) {
-        return None;
-    }
-    let bare = repo.trim_end_matches(".git");
-    let mut candidates = Vec::new();
-    for r in [repo, bare] {
-        if !branch.is_empty() {
-            candidates.push(root.join(format!("{r}@{branch}")));
-        }
-        candidates.push(root.join(r));
-    }
-    let dir = candidates.into_iter().find(|d| d.is_dir())?;
-    let dir = if subdir.is_empty() || subdir.split('/').any(|s| s == "..") {
-        dir
-    } else {
-        dir.join(subdir)
-    };
-    dir.is_dir().then_some(dir)
 }
 
 #[cfg(test)]
