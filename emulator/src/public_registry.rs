@@ -35,7 +35,7 @@ impl Gate for PublicGate {
     fn check(
         &self,
         _headers: &http::HeaderMap,
-        _peer: Option<std::net::SocketAddr>,
+        _from: &crate::network::Source,
         _repository: Option<&str>,
         _actions: &[Action],
         _catalog: bool,

@@ -1,20 +1,29 @@
-//! The one pull sequence: pulling an image the way ACI and ACR Tasks do, through the same
-//! decisions an external client meets: the identity's (or credentials')
-//! login to the registry, [`crate::acr::granted`] (which asks `authorize()`),
-//! the registry's network decision, then the manifest and its blobs with
-//! their digests.
+//! The one pull sequence: pulling an image the way ACI does, over the
+//! registry's own protocol ([`crate::server::loopback`]): an Entra token for
+//! the group's identity, `POST /oauth2/exchange`, `/oauth2/token` for
+//! `repository:<r>:pull` (the grant [`crate::acr::granted`] decides, which asks
+//! `authorize()`), then the manifest and every blob by digest. Each request
+//! goes through the registry's front door as ACI's egress (or the group's
+//! VNet) — the network decision, trusted services, private endpoints — and is
+//! in the request log; the trace names each one's request id.
 //!
 //! Images on emulated registries (`<name>.azurecr.io`) go through ACR's
 //! checks; the offline public registries (`mcr.microsoft.com`, Docker Hub,
 //! [`crate::public_registry`]) are pulled anonymously; any other host is
 //! unreachable, as it would be from a network that cannot resolve it.
+//! Task runs use [`from_registry`]: the same grant and content checks, with an
+//! access token issued in process (their run holds the store's transaction,
+//! whose rows a request from another thread would not see yet).
 
 use crate::acr::{Caller, Scope};
 use crate::arm::ArmError;
 use crate::entra::Principal;
-use crate::network::{AzureService, Origin, Reach, registry_reachable};
+use crate::network::{AzureService, Origin, Reach, Source};
 use crate::oci::blobs::parse_digest;
 use crate::state::AppState;
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
 /// The public address container groups pull from (an Azure datacenter IP, for firewall messages).
@@ -22,6 +31,60 @@ pub const ACI_EGRESS_IP: [u8; 4] = [20, 42, 65, 91];
 
 /// The fix for an image its registry does not hold.
 const PUSH_FIRST: &str = "push the image first (azemu push, docker push, az acr import)";
+
+/// What a pull's requests travel over: the registry's own protocol, which the
+/// emulator serves to itself ([`crate::server::loopback`] implements it; the
+/// server installs it in [`AppState::connector`] when it starts).
+pub trait Connect: Send + Sync {
+    /// A connection to registry `host` for requests from `source`.
+    fn open(
+        &self,
+        state: &AppState,
+        host: &str,
+        source: Source,
+    ) -> Result<Box<dyn Connection>, String>;
+}
+
+/// One connection to one registry host.
+pub trait Connection {
+    /// Send `req`; the answer's body is kept whole (manifests, tokens, errors).
+    /// `Err`: no readable answer.
+    fn send(&self, req: http::Request<axum::body::Body>) -> Result<Answer, String>;
+    /// Send `req`; the answer's body is hashed with `algorithm` as it streams, not kept.
+    fn digest(
+        &self,
+        req: http::Request<axum::body::Body>,
+        algorithm: crate::oci::blobs::Algorithm,
+    ) -> Result<Answer, String>;
+}
+
+/// An answer, as its client read it.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The body, when kept whole (empty when digested).
+    pub body: Bytes,
+    /// The body's digest and size in the asked algorithm, when digested.
+    pub digest: Option<(String, u64)>,
+    /// The id the request log gave the request.
+    pub request_id: String,
+}
+
+impl Answer {
+    /// The first OCI error of the body, as `(code, message)` (empty when it has none).
+    pub fn error(&self) -> (String, String) {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        let e = &v["errors"][0];
+        (
+            e["code"].as_str().unwrap_or_default().to_string(),
+            e["message"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+}
 
 /// An image reference split the way Docker does: `host/repo:tag` or `host/repo@digest`.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,42 +164,56 @@ pub fn pull(
         image,
         login,
         vnet,
+        Fetch::All,
         trace,
     )
 }
 
-/// [`pull`] as `service` would do it (its egress, its standing with trusted services).
+/// [`pull`] as `service` would do it (its egress, its standing with trusted
+/// services), over the registry's own protocol ([`crate::server::loopback`]):
+/// the login, the access token for `repository:<r>:pull`, then the manifest
+/// and (`fetch`) every blob by digest. Each request's check is traced with the
+/// id the request log gave it.
 fn pull_as(
     state: &AppState,
     service: AzureService,
     image: &ImageRef,
     login: Login<'_>,
     vnet: Option<&str>,
+    fetch: Fetch,
     trace: &mut crate::trace::Trace,
 ) -> Result<String, PullFailure> {
+    let managed_identity = matches!(login, Login::Identity(_));
+    let source = Source {
+        origin: Origin::AzureService {
+            service,
+            ip: ACI_EGRESS_IP.into(),
+            managed_identity,
+        },
+        vnet: vnet.map(str::to_string),
+    };
     let Some(name) = crate::acr::registry_name_of_host(&image.host) else {
-        return match crate::public_registry::registry_of_host(&image.host) {
-            Some(public) => {
-                trace.step(
-                    "registry",
-                    true,
-                    format!("{} (offline public registry, anonymous pull)", image.host),
-                );
-                fetched(trace, fetch(state, public, image))
-                    .inspect_err(|_| trace.fix = Some(PUSH_FIRST.into()))
-            }
-            None => {
-                trace.step(
-                    "registry",
-                    false,
-                    format!(
-                        "{} is not a registry azemu serves (unreachable)",
-                        image.host
-                    ),
-                );
-                Err(PullFailure::Unreachable)
-            }
-        };
+        if crate::public_registry::registry_of_host(&image.host).is_none() {
+            trace.step(
+                "registry",
+                false,
+                format!(
+                    "{} is not a registry azemu serves (unreachable)",
+                    image.host
+                ),
+            );
+            return Err(PullFailure::Unreachable);
+        }
+        trace.step(
+            "registry",
+            true,
+            format!("{} (offline public registry, anonymous pull)", image.host),
+        );
+        let wire = Wire::open(state, image, source, trace)?;
+        return wire
+            .content(None, fetch, trace)
+            .map_err(|_| PullFailure::Inaccessible)
+            .inspect_err(|_| trace.fix = Some(PUSH_FIRST.into()));
     };
     let Some(registry) = crate::acr::registry::by_name(state, &name).ok().flatten() else {
         trace.step(
@@ -149,131 +226,245 @@ fn pull_as(
         ));
         return Err(PullFailure::Inaccessible);
     };
-    let registry_id = registry["id"].as_str().unwrap_or_default().to_string();
-    trace.step("registry", true, registry_id.clone());
-    let origin = Origin::AzureService {
-        service,
-        ip: ACI_EGRESS_IP.into(),
-        managed_identity: matches!(login, Login::Identity(_)),
+    trace.step(
+        "registry",
+        true,
+        registry["id"].as_str().unwrap_or_default(),
+    );
+    let network_fix = if service != AzureService::ContainerInstances {
+        format!(
+            "{} is not one of ACR's trusted services (https://aka.ms/acr/trusted-services): allow its outbound addresses in the registry's firewall (az acr network-rule add -n {name} --ip-address …) or reach the registry through a private endpoint in its virtual network",
+            service.name()
+        )
+    } else {
+        format!(
+            "open the path: allow ACI's address in the registry's firewall, pull with a managed identity through trusted services (az acr update -n {name} --allow-trusted-services true), or reach it through an approved private endpoint"
+        )
     };
-    let reach = match vnet {
-        Some(v) => crate::network::registry_reachable_from_vnet(state, &registry, v, &origin),
-        None => registry_reachable(&registry, &origin),
-    };
-    match &reach {
-        Reach::Allowed { via } => trace.step("network", true, format!("allowed via {via}")),
-        Reach::Denied { message } => {
-            trace.step("network", false, message.clone());
-            trace.fix = Some(if service != AzureService::ContainerInstances {
+    let head = format!(
+        "Head \"https://{}/v2/{}/manifests/{}\"",
+        image.host, image.repository, image.reference
+    );
+    // The connection: an address this network cannot reach never gets a request.
+    let via = match source.reach(state, &registry) {
+        Reach::Denied { message } if message.starts_with("dial tcp") => {
+            trace.step(
+                "network",
+                false,
                 format!(
-                    "{} is not one of ACR's trusted services (https://aka.ms/acr/trusted-services): allow its outbound addresses in the registry's firewall (az acr network-rule add -n {name} --ip-address …) or reach the registry through a private endpoint in its virtual network",
-                    service.name()
-                )
-            } else {
-                format!(
-                    "open the path: allow ACI's address in the registry's firewall, pull with a managed identity through trusted services (az acr update -n {name} --allow-trusted-services true), or reach it through an approved private endpoint"
-                )
-            });
+                    "{}: {message} (no request reached the registry)",
+                    source.describe()
+                ),
+            );
+            trace.fix = Some(network_fix);
+            return Err(PullFailure::Denied(format!("{head}: {message}")));
         }
-    }
-    if let Reach::Denied { message } = reach {
-        // A refusal from the registry reads "denied: …"; an unreachable address is a dial error.
-        let reason = if message.starts_with("dial tcp") {
-            message
-        } else {
-            format!("denied: {message}")
+        Reach::Denied { .. } => None,
+        Reach::Allowed { via } => Some(via),
+    };
+    let wire = Wire::open(state, image, source, trace)?;
+    // The registry's front door decides each request; its first answer says whether it let this one in.
+    let mut first = Some((via, network_fix, head));
+    let mut gate =
+        |trace: &mut crate::trace::Trace, a: &Answer, what: &str| -> Result<(), PullFailure> {
+            let Some((via, fix, head)) = first.take() else {
+                return Ok(());
+            };
+            let (code, message) = a.error();
+            if a.status == StatusCode::FORBIDDEN && code == "DENIED" {
+                trace.step_on(
+                    "network",
+                    false,
+                    format!("{}: {what} → 403 DENIED: {message}", wire.source.describe()),
+                    &a.request_id,
+                );
+                trace.fix = Some(fix);
+                return Err(PullFailure::Denied(format!("{head}: denied: {message}")));
+            }
+            trace.step_on(
+                "network",
+                true,
+                format!(
+                    "{}: allowed via {} (the registry's front door let {what} in)",
+                    wire.source.describe(),
+                    via.unwrap_or("its network rules")
+                ),
+                &a.request_id,
+            );
+            Ok(())
         };
-        return Err(PullFailure::Denied(format!(
-            "Head \"https://{}/v2/{}/manifests/{}\": {reason}",
-            image.host, image.repository, image.reference
-        )));
-    }
     let principal_id = match &login {
         Login::Identity(p) => Some(p.object_id.clone()),
         _ => None,
     };
+    let scope = format!("repository:{}:pull", image.repository);
     let host = image.host.clone();
-    let mut username = None;
-    let caller = match login {
+    let form = |pairs: &[(&str, &str)]| serde_urlencoded::to_string(pairs).unwrap_or_default();
+    let token_answer = match login {
         Login::Identity(p) => {
-            // What ACI's backend gets from the registry's token service at /oauth2/exchange,
-            // issued and verified by its own code, here inside the process.
-            let Some(refresh) = crate::acr::tokens::refresh_token_in_process(state, &host, &p)
-            else {
+            let entra = entra_token(state, &p).ok_or_else(|| {
                 trace.step(
                     "credentials",
                     false,
-                    format!(
-                        "{host}'s token service issued no valid refresh token for principal {}",
-                        p.object_id
-                    ),
+                    format!("principal {} is not in the directory", p.object_id),
                 );
-                return Err(PullFailure::Inaccessible);
-            };
+                PullFailure::Inaccessible
+            })?;
             trace.step(
                 "credentials",
                 true,
                 format!(
-                    "refresh token for principal {} issued by {host}'s token service (as /oauth2/exchange issues it; in process), expires {}",
-                    p.object_id,
-                    unix_time(&refresh["exp"])
+                    "Entra token for principal {} (audience {ACR_AUDIENCE}), issued in process by this tenant's token service: ACI's backend holds the identity's credential",
+                    p.object_id
                 ),
             );
-            Caller::Principal(p)
+            let what = format!("POST https://{host}/oauth2/exchange");
+            let body = form(&[
+                ("grant_type", "access_token"),
+                ("service", &host),
+                ("tenant", &p.tenant_id),
+                ("access_token", &entra),
+            ]);
+            let a = wire.send(trace, Method::POST, "/oauth2/exchange", None, Some(body))?;
+            gate(trace, &a, &what)?;
+            let refresh = a.json()["refresh_token"].as_str().map(str::to_string);
+            let Some(refresh) = refresh.filter(|_| a.status == StatusCode::OK) else {
+                let (code, message) = a.error();
+                trace.step_on(
+                    "exchange",
+                    false,
+                    format!("{what} → {} {code}: {message}", a.status.as_u16()),
+                    &a.request_id,
+                );
+                return Err(PullFailure::Inaccessible);
+            };
+            trace.step_on(
+                "exchange",
+                true,
+                format!(
+                    "{what} → 200: an ACR refresh token for principal {}",
+                    p.object_id
+                ),
+                &a.request_id,
+            );
+            let what = format!("POST https://{host}/oauth2/token");
+            let body = form(&[
+                ("grant_type", "refresh_token"),
+                ("service", &host),
+                ("scope", &scope),
+                ("refresh_token", &refresh),
+            ]);
+            let a = wire.send(trace, Method::POST, "/oauth2/token", None, Some(body))?;
+            (a, what)
         }
-        Login::Password {
-            username: user,
-            password,
-        } => {
-            match crate::acr::tokens::caller_for_password(
-                state,
-                &registry,
-                &image.host,
-                user,
-                password,
-            ) {
-                Some(c) => {
-                    trace.step(
-                        "credentials",
-                        true,
-                        format!("username '{user}' and password accepted"),
-                    );
-                    username = Some(user);
-                    c
-                }
-                None => {
-                    trace.step(
-                        "credentials",
-                        false,
-                        format!(
-                            "username '{user}' or its password is not valid for {}",
-                            image.host
-                        ),
-                    );
-                    trace.fix = Some(format!(
-                        "use the registry's current credentials: az acr credential show -n {name}"
-                    ));
-                    return Err(PullFailure::Inaccessible);
-                }
+        Login::Password { username, password } => {
+            let what = format!("GET https://{host}/oauth2/token");
+            let path = format!(
+                "/oauth2/token?{}",
+                form(&[("service", &host), ("scope", &scope)])
+            );
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            let a = wire.send(
+                trace,
+                Method::GET,
+                &path,
+                Some(format!("Basic {basic}")),
+                None,
+            )?;
+            gate(trace, &a, &what)?;
+            if a.status == StatusCode::UNAUTHORIZED {
+                trace.step_on(
+                    "credentials",
+                    false,
+                    format!(
+                        "{what} as '{username}' → 401: username '{username}' or its password is not valid for {host}"
+                    ),
+                    &a.request_id,
+                );
+                trace.fix = Some(format!(
+                    "use the registry's current credentials: az acr credential show -n {name}"
+                ));
+                return Err(PullFailure::Inaccessible);
             }
+            trace.step_on(
+                "credentials",
+                a.status == StatusCode::OK,
+                format!("{what} as '{username}' → {}", a.status.as_u16()),
+                &a.request_id,
+            );
+            (a, what)
         }
         Login::None => {
-            trace.step("credentials", true, "none (anonymous)");
-            Caller::Anonymous
+            let what = format!("GET https://{host}/oauth2/token");
+            let path = format!(
+                "/oauth2/token?{}",
+                form(&[("service", &host), ("scope", &scope)])
+            );
+            let a = wire.send(trace, Method::GET, &path, None, None)?;
+            gate(trace, &a, &what)?;
+            trace.step_on(
+                "credentials",
+                a.status == StatusCode::OK,
+                format!(
+                    "none (anonymous): {what} → {}{}",
+                    a.status.as_u16(),
+                    if a.status == StatusCode::OK {
+                        ""
+                    } else {
+                        ": anonymous pull is not enabled on the registry"
+                    }
+                ),
+                &a.request_id,
+            );
+            (a, what)
         }
     };
-    match from_registry(state, &registry, image, &caller, username, trace) {
+    let (a, what) = token_answer;
+    let token = a.json()["access_token"].as_str().map(str::to_string);
+    let actions = token.as_deref().map(granted_actions).unwrap_or_default();
+    if a.status != StatusCode::OK || !actions.iter().any(|x| x == "pull" || x == "*") {
+        let held = match &principal_id {
+            Some(oid) => crate::authz::access::describe_assignments(state, oid),
+            None => Vec::new(),
+        };
+        trace.step_on(
+            "authorize",
+            false,
+            format!(
+                "{what} for {scope} → {}: no pull on repository '{}' of {} (the access token carries [{}]); role assignments considered: {}",
+                a.status.as_u16(),
+                image.repository,
+                registry["id"].as_str().unwrap_or_default(),
+                actions.join(","),
+                if held.is_empty() {
+                    "none".to_string()
+                } else {
+                    held.join("; ")
+                }
+            ),
+            &a.request_id,
+        );
+        trace.fix = Some(match &principal_id {
+            Some(oid) => crate::acr::tokens::role_fix(&registry, oid, false),
+            None => format!(
+                "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
+                image.host
+            ),
+        });
+        return Err(PullFailure::Inaccessible);
+    }
+    trace.step_on(
+        "authorize",
+        true,
+        format!(
+            "{what} for {scope} → 200: the access token carries [{}]",
+            actions.join(",")
+        ),
+        &a.request_id,
+    );
+    match wire.content(token.as_deref(), fetch, trace) {
         Ok(digest) => Ok(digest),
-        Err(Refusal::Unauthorized) => {
-            trace.fix = Some(match principal_id {
-                Some(oid) => crate::acr::tokens::role_fix(&registry, &oid, false),
-                None => format!(
-                    "give the group credentials for {}: a managed identity with AcrPull, or a username/password",
-                    image.host
-                ),
-            });
-            Err(PullFailure::Inaccessible)
-        }
         Err(Refusal::Locked(locked)) => {
             trace.fix = Some(format!(
                 "az acr repository update -n {name} {} --read-enabled true",
@@ -281,12 +472,295 @@ fn pull_as(
             ));
             Err(locked_refusal())
         }
-        Err(Refusal::NotFound) => {
+        Err(_) => {
             trace.fix = Some(PUSH_FIRST.into());
             Err(PullFailure::Inaccessible)
         }
     }
 }
+
+/// How far a pull goes once it may read: the manifest and every blob, or (a
+/// hypothetical pull) the manifest's existence only.
+#[derive(Clone, Copy, PartialEq)]
+enum Fetch {
+    All,
+    ManifestHead,
+}
+
+/// The audience of the Entra token ACI's backend presents to a registry.
+const ACR_AUDIENCE: &str = "https://containerregistry.azure.net";
+
+/// An Entra access token for `p` with the registry's audience, signed by the tenant's token service.
+fn entra_token(state: &AppState, p: &Principal) -> Option<String> {
+    let sp = state.directory.get(&p.object_id).ok().flatten()?;
+    let claims = state
+        .tokens
+        .claims_for(&sp, ACR_AUDIENCE, state.clock.now());
+    Some(state.tokens.sign(&claims))
+}
+
+/// The actions an ACR access token's `access` claim grants (read as its
+/// client reads it, unverified: the registry verifies it on every request).
+fn granted_actions(token: &str) -> Vec<String> {
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or_default();
+    claims["access"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["actions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+/// One pull's connection to its registry.
+struct Wire<'a> {
+    state: &'a AppState,
+    image: &'a ImageRef,
+    source: Source,
+    loopback: Box<dyn Connection>,
+}
+
+/// The manifest media types a pull accepts (what the Docker engine sends).
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+impl<'a> Wire<'a> {
+    fn open(
+        state: &'a AppState,
+        image: &'a ImageRef,
+        source: Source,
+        trace: &mut crate::trace::Trace,
+    ) -> Result<Wire<'a>, PullFailure> {
+        let opened = match state.connector.get() {
+            Some(c) => c.open(state, &image.host, source.clone()),
+            None => Err("no connection to registries: the emulator's server is not running".into()),
+        };
+        match opened {
+            Ok(loopback) => Ok(Wire {
+                state,
+                image,
+                source,
+                loopback,
+            }),
+            Err(e) => {
+                trace.step("network", false, e);
+                Err(PullFailure::Unreachable)
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<String>,
+        form: Option<String>,
+    ) -> http::Request<axum::body::Body> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, &self.image.host)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if let Some(a) = authorization {
+            b = b.header(http::header::AUTHORIZATION, a);
+        }
+        let body = match form {
+            Some(f) => {
+                b = b.header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                );
+                axum::body::Body::from(f)
+            }
+            None => axum::body::Body::empty(),
+        };
+        b.body(body).unwrap_or_default()
+    }
+
+    /// Send a request; a request that got no readable answer ends the pull.
+    fn send(
+        &self,
+        trace: &mut crate::trace::Trace,
+        method: Method,
+        path: &str,
+        authorization: Option<String>,
+        form: Option<String>,
+    ) -> Result<Answer, PullFailure> {
+        let what = format!(
+            "{method} https://{}{}",
+            self.image.host,
+            path.split('?').next().unwrap_or(path)
+        );
+        self.loopback
+            .send(self.request(method, path, authorization, form))
+            .map_err(|e| {
+                trace.step("network", false, format!("{what}: {e}"));
+                PullFailure::Inaccessible
+            })
+    }
+
+    /// The manifest, then (`Fetch::All`) every blob it names, by digest, each
+    /// checked against its digest as the client reads it. `Ok`: the manifest's digest.
+    fn content(
+        &self,
+        token: Option<&str>,
+        fetch: Fetch,
+        trace: &mut crate::trace::Trace,
+    ) -> Result<String, Refusal> {
+        let img = self.image;
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let path = format!("/v2/{}/manifests/{}", img.repository, img.reference);
+        let method = if fetch == Fetch::All {
+            Method::GET
+        } else {
+            Method::HEAD
+        };
+        let what = format!("{method} https://{}{path}", img.host);
+        let mut req = self.request(method, &path, bearer.clone(), None);
+        req.headers_mut()
+            .insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));
+        let a = self.loopback.send(req).map_err(|e| {
+            trace.step("manifest", false, format!("{what}: {e}"));
+            Refusal::NotFound
+        })?;
+        let (code, message) = a.error();
+        if a.status == StatusCode::METHOD_NOT_ALLOWED && code == "REGISTRY_DISALLOWED_OPERATION" {
+            let reg = crate::acr::registry_name_of_host(&img.host).unwrap_or_default();
+            let locked = read_lock(self.state, &reg, img).unwrap_or(crate::oci::locks::Locked {
+                what: format!("repository '{}'", img.repository),
+                arg: format!("--name {}", img.repository),
+            });
+            trace.step_on(
+                "locks",
+                false,
+                format!(
+                    "readEnabled is false on {}: the registry refuses the pull ({message}): {what} → 405 {code}",
+                    locked.what
+                ),
+                &a.request_id,
+            );
+            return Err(Refusal::Locked(locked));
+        }
+        let digest = a
+            .headers
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let Some(digest) = digest.filter(|_| a.status == StatusCode::OK) else {
+            trace.step_on(
+                "manifest",
+                false,
+                format!(
+                    "{what} → {} {code}: manifest unknown: no such tag or digest in the repository",
+                    a.status.as_u16()
+                ),
+                &a.request_id,
+            );
+            return Err(Refusal::NotFound);
+        };
+        // The client checks what it was given against the digest it asked for, or was told.
+        let expected = if parse_digest(&img.reference).is_some() {
+            img.reference.clone()
+        } else {
+            digest.clone()
+        };
+        if fetch == Fetch::ManifestHead {
+            let ok = expected == digest;
+            trace.step_on(
+                "manifest",
+                ok,
+                format!("{what} → 200: {digest} (not fetched: a hypothetical pull stops here)"),
+                &a.request_id,
+            );
+            return if ok {
+                Ok(digest)
+            } else {
+                Err(Refusal::NotFound)
+            };
+        }
+        if !matches_digest(&a.body, &expected) {
+            trace.step_on(
+                "manifest",
+                false,
+                format!("{what} → 200, but its bytes do not hash to {expected}"),
+                &a.request_id,
+            );
+            return Err(Refusal::NotFound);
+        }
+        trace.step_on(
+            "manifest",
+            true,
+            format!("{what} → 200: {expected}"),
+            &a.request_id,
+        );
+        let manifest = a.json();
+        let mut blobs: Vec<String> = manifest["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str().map(str::to_string))
+            .collect();
+        blobs.extend(manifest["config"]["digest"].as_str().map(str::to_string));
+        for b in blobs {
+            let Some(algorithm) = crate::oci::blobs::Algorithm::of(&b) else {
+                trace.step("blob", false, format!("{b} is not a digest"));
+                return Err(Refusal::NotFound);
+            };
+            let path = format!("/v2/{}/blobs/{b}", img.repository);
+            let what = format!("GET https://{}{path}", img.host);
+            let a = self
+                .loopback
+                .digest(
+                    self.request(Method::GET, &path, bearer.clone(), None),
+                    algorithm,
+                )
+                .map_err(|e| {
+                    trace.step("blob", false, format!("{what}: {e}"));
+                    Refusal::NotFound
+                })?;
+            match a.digest {
+                Some((got, size)) if a.status == StatusCode::OK && got == b => {
+                    trace.step_on(
+                        "blob",
+                        true,
+                        format!("{what} → 200: {size} bytes, digest verified"),
+                        &a.request_id,
+                    );
+                }
+                got => {
+                    trace.step_on(
+                        "blob",
+                        false,
+                        format!(
+                            "{what} → {}{}",
+                            a.status.as_u16(),
+                            match got {
+                                Some((g, _)) if a.status == StatusCode::OK =>
+                                    format!(", but its bytes hash to {g}"),
+                                _ => String::new(),
+                            }
+                        ),
+                        &a.request_id,
+                    );
+                    return Err(Refusal::NotFound);
+                }
+            }
+        }
+        Ok(expected)
+    }
+}
+
+/// What the requests say they are (the request log shows it).
+const USER_AGENT: &str =
+    "azemu-aci-backend (the emulated Azure Container Instances pulling an image)";
 
 /// Why a registry refused a pull its network let through (the failed step is in the trace).
 pub(crate) enum Refusal {
@@ -383,9 +857,10 @@ pub(crate) fn from_registry(
     fetched(trace, fetch(state, &reg, image)).map_err(|_| Refusal::NotFound)
 }
 
-/// "Could this identity pull this image (from this subnet)?", asked without doing it:
-/// the checks of [`pull`] as a container group would meet them, returned as a
-/// trace (kind `explain-pull`) that is not recorded. `req`: `{image, identity?
+/// "Could this identity pull this image (from this subnet)?": [`pull`]'s
+/// requests as a container group would make them, as far as a `HEAD` of the
+/// manifest (nothing is fetched), returned as a trace (kind `explain-pull`)
+/// that is not kept; the requests themselves are logged like any client's. `req`: `{image, identity?
 /// (a managed identity's resource id) | principalId? | username?+password?,
 /// subnet? (a subnet id: the group's VNet)}`.
 pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace, ArmError> {
@@ -450,7 +925,15 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
         }
     };
     trace.step("origin", true, format!("as {} would pull", service.name()));
-    let result = pull_as(state, service, &image, login, vnet.as_deref(), &mut trace);
+    let result = pull_as(
+        state,
+        service,
+        &image,
+        login,
+        vnet.as_deref(),
+        Fetch::ManifestHead,
+        &mut trace,
+    );
     trace.resource = crate::acr::registry_name_of_host(&image.host)
         .and_then(|n| crate::acr::registry::by_name(state, &n).ok().flatten())
         .and_then(|r| r["id"].as_str().map(str::to_string))
@@ -469,14 +952,6 @@ pub fn hypothetical(state: &AppState, req: &Value) -> Result<crate::trace::Trace
         }
     };
     Ok(trace)
-}
-
-/// A token's `exp` (seconds since the epoch) as ARM writes times.
-fn unix_time(exp: &Value) -> String {
-    exp.as_i64()
-        .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok())
-        .map(crate::clock::arm_timestamp)
-        .unwrap_or_default()
 }
 
 fn fetched(

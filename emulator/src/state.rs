@@ -42,6 +42,9 @@ pub struct AppState {
     pub schedule: Arc<crate::runtime::scheduler::Schedule>,
     /// The container engine container groups run in, once attached (`azemu serve`).
     pub containers: crate::runtime::containers::Containers,
+    /// How a pull reaches a registry over its own protocol: installed by the
+    /// server when it starts ([`crate::pull::Connect`]).
+    pub connector: Arc<std::sync::OnceLock<Arc<dyn crate::pull::Connect>>>,
 }
 
 impl AppState {
@@ -88,6 +91,7 @@ impl AppState {
             identity_secrets: Arc::new(identity_secrets),
             schedule: Default::default(),
             containers: Default::default(),
+            connector: Default::default(),
         };
         state.store.transaction(|_| state.seed())?;
         state.reconcile()?;

@@ -20,6 +20,10 @@ pub struct Step {
     pub check: String,
     pub passed: bool,
     pub detail: String,
+    /// The request the check was made on, as the request log names it, when it
+    /// was one (a pull's requests to the registry).
+    #[serde(rename = "requestId", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +86,22 @@ impl Trace {
             check: check.into(),
             passed,
             detail: detail.into(),
+            request_id: None,
         });
+    }
+
+    /// A check made on a request, with the id the request log gave it.
+    pub fn step_on(
+        &mut self,
+        check: &str,
+        passed: bool,
+        detail: impl Into<String>,
+        request_id: &str,
+    ) {
+        self.step(check, passed, detail);
+        if let Some(s) = self.steps.last_mut() {
+            s.request_id = Some(request_id.to_string());
+        }
     }
 }
 
@@ -240,10 +259,10 @@ pub fn sequence(t: &Trace) -> Value {
                 "credentials" | "tenant" => ("C", "E"),
                 "network" => ("C", "N"),
                 "authorize" => ("R", "A"),
-                "manifest" => ("R", "B"),
+                "manifest" | "blob" => ("R", "B"),
                 _ => ("C", "R"),
             };
-            json!({"from": from, "to": to, "check": s.check, "detail": s.detail, "passed": s.passed})
+            json!({"from": from, "to": to, "check": s.check, "detail": s.detail, "passed": s.passed, "requestId": s.request_id})
         })
         .collect();
     json!({

@@ -91,6 +91,20 @@ pub struct Transport {
     pub tunnel_host: Option<String>,
 }
 
+/// Where a request comes from, as a registry's network decision sees it: the
+/// [`crate::network::Source`] a request the emulator made to itself carries
+/// ([`crate::server::loopback`]), else the public address of its peer.
+pub fn source_of(ext: &http::Extensions) -> crate::network::Source {
+    if let Some(s) = ext.get::<crate::network::Source>() {
+        return s.clone();
+    }
+    let ip = ext
+        .get::<Transport>()
+        .map(|t| t.peer.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    crate::network::Source::public(ip)
+}
+
 /// Run synchronous work on tokio's blocking pool, off the async workers: store
 /// calls (a write transaction is thread-bound, may wait for another writer, and
 /// its commit fsyncs), blob files, anything that reads a file. `f` runs whole on

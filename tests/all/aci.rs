@@ -1032,11 +1032,11 @@ async fn explain_a_failed_pull() {
         "✓ network".to_string(),
         "✓ credentials".to_string(),
         format!(
-            "✗ authorize    no pull on repository 'hello-world' of {registry_id} (the access token for repository:hello-world:pull carries []); role assignments considered: none"
+            "✗ authorize    POST https://explainreg1.azurecr.io/oauth2/token for repository:hello-world:pull → 200: no pull on repository 'hello-world' of {registry_id} (the access token carries []); role assignments considered: none"
         ),
-        // The refresh token the registry's token service issued the identity, really.
+        // The refresh token the registry's token service gave the identity, over its own protocol.
         format!(
-            "✓ credentials  refresh token for principal {spid} issued by explainreg1.azurecr.io's token service (as /oauth2/exchange issues it; in process), expires "
+            "✓ exchange     POST https://explainreg1.azurecr.io/oauth2/exchange → 200: an ACR refresh token for principal {spid}"
         ),
         "InaccessibleImage".to_string(),
         format!(
@@ -1249,4 +1249,109 @@ async fn rest_lifecycle_as_azures_recordings() {
     assert_eq!(st, 204);
     let (st, _) = em.arm(&owner, Method::GET, &url, None).await;
     assert_eq!(st, 404);
+}
+
+/// Issue 23: ACI's pull goes over the registry's own protocol. The group's
+/// `aci-pull` trace names each request it made — the exchange, the token, the
+/// manifest and every blob — with the request id the request log gave it, and
+/// each of those lines is the registry's answer to that request.
+#[tokio::test]
+async fn the_pull_trace_names_its_requests_as_the_request_log_does() {
+    let em = Emulator::start_logged_env(&[], &[("AZEMU_LOG_FORMAT", "json")]);
+    let (az, userid, spid) = setup(&em, "tracedreg1").await;
+    grant_acrpull(&az, "tracedreg1", &spid).await;
+    let image = "tracedreg1.azurecr.io/hello-world:v1";
+    let out = create_with_identity(&az, "traced", image, &userid, &["-o", "none"]).await;
+    assert!(out.ok, "{}", out.stderr);
+
+    let traces = em.control_json("/_emulator/traces?kind=aci-pull").await;
+    let trace = &traces["value"][0];
+    assert!(
+        trace["outcome"].as_str().unwrap().starts_with("pulled "),
+        "{trace}"
+    );
+    let steps = trace["steps"].as_array().unwrap();
+    let on_requests: Vec<&Value> = steps
+        .iter()
+        .filter(|s| s["requestId"].is_string())
+        .collect();
+    let checks: Vec<&str> = on_requests
+        .iter()
+        .map(|s| s["check"].as_str().unwrap())
+        .collect();
+    // The first request also carries the network's verdict; then one step per request.
+    assert_eq!(
+        checks,
+        [
+            "network",
+            "exchange",
+            "authorize",
+            "manifest",
+            "blob",
+            "blob"
+        ],
+        "{trace}"
+    );
+    assert!(steps.iter().all(|s| s["passed"] == true), "{trace}");
+
+    let log = em.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    let line_of = |id: &str| {
+        let found: Vec<&Value> = lines.iter().filter(|v| v["request_id"] == id).collect();
+        assert_eq!(found.len(), 1, "request id {id} in the log:\n{log}");
+        found[0]
+    };
+    let expect = [
+        ("POST", "/oauth2/exchange".to_string()),
+        ("POST", "/oauth2/token".to_string()),
+        ("GET", "/v2/hello-world/manifests/v1".to_string()),
+    ];
+    for (step, (method, path)) in on_requests[1..].iter().zip(expect.iter()) {
+        let line = line_of(step["requestId"].as_str().unwrap());
+        assert_eq!(line["method"], *method, "{line}");
+        assert_eq!(line["path"], path.as_str(), "{line}");
+    }
+    // The network's verdict came on the exchange: the same request.
+    assert_eq!(on_requests[0]["requestId"], on_requests[1]["requestId"]);
+    for step in &on_requests[1..] {
+        let line = line_of(step["requestId"].as_str().unwrap());
+        assert_eq!(line["plane"], "registry", "{line}");
+        assert_eq!(line["host"], "tracedreg1.azurecr.io", "{line}");
+        assert_eq!(line["status"], 200, "{line}");
+        let detail = step["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with(&format!(
+                "{} https://tracedreg1.azurecr.io{}",
+                line["method"].as_str().unwrap(),
+                line["path"].as_str().unwrap()
+            )),
+            "{detail} / {line}"
+        );
+    }
+    // The manifest and the blobs were asked for with the identity's access token.
+    for step in &on_requests[3..] {
+        let line = line_of(step["requestId"].as_str().unwrap());
+        assert_eq!(line["principal"], spid.as_str(), "{line}");
+    }
+    for step in &on_requests[4..] {
+        let line = line_of(step["requestId"].as_str().unwrap());
+        assert!(
+            line["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("/v2/hello-world/blobs/sha256:"),
+            "{line}"
+        );
+        assert!(
+            step["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("digest verified"),
+            "{step}"
+        );
+    }
 }

@@ -21,7 +21,7 @@ impl Gate for AcrGate {
     fn check(
         &self,
         headers: &http::HeaderMap,
-        peer: Option<std::net::SocketAddr>,
+        from: &crate::network::Source,
         repository: Option<&str>,
         actions: &[Action],
         catalog: bool,
@@ -40,7 +40,7 @@ impl Gate for AcrGate {
         super::tokens::check(
             &self.state,
             headers,
-            peer,
+            from,
             repository,
             &actions,
             catalog,

@@ -52,10 +52,7 @@ async fn network_gate(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let host = crate::web::host_header(req.headers()).to_string();
-    let peer = req
-        .extensions()
-        .get::<crate::web::Transport>()
-        .map(|t| t.peer);
+    let from = crate::web::source_of(req.extensions());
     let what = format!("{} {}", req.method(), req.uri().path());
     // The registry lookup reads the store: on the blocking pool.
     let refused = crate::web::blocking(move || {
@@ -65,7 +62,7 @@ async fn network_gate(
             &what,
             crate::clock::arm_timestamp(state.clock.now()),
         );
-        match tokens::registry_for_traced(&state, &host, peer, &mut t) {
+        match tokens::registry_for_traced(&state, &host, &from, &mut t) {
             Ok(_) => None,
             Err(resp) => Some(tokens::told(&state, t, resp)),
         }

@@ -15,7 +15,7 @@ use super::{Caller, NULL_GUID, Scope, granted, principal_of, registry_name_of_ho
 use crate::arm::auth::ARM_AUDIENCES;
 use crate::entra::Principal;
 use crate::entra::token::{v1_issuer, v2_issuer};
-use crate::network::{Origin, Reach, registry_reachable};
+use crate::network::{Reach, Source};
 use crate::state::AppState;
 use crate::trace::Trace;
 use axum::Json;
@@ -102,25 +102,12 @@ fn host_of(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// The registry row for a request's host, after the network decision.
-pub fn registry_for(
-    state: &AppState,
-    host: &str,
-    peer: Option<std::net::SocketAddr>,
-) -> Result<Value, Response> {
-    registry_for_traced(
-        state,
-        host,
-        peer,
-        &mut Trace::new("", "", "", String::new()),
-    )
-}
-
-/// [`registry_for`], recording the `registry` and `network` checks in `t`.
+/// The registry row for a request's host, after the network decision for a
+/// request `from` there; the `registry` and `network` checks go into `t`.
 pub(crate) fn registry_for_traced(
     state: &AppState,
     host: &str,
-    peer: Option<std::net::SocketAddr>,
+    from: &Source,
     t: &mut Trace,
 ) -> Result<Value, Response> {
     t.resource = host.to_string();
@@ -141,16 +128,15 @@ pub(crate) fn registry_for_traced(
     };
     t.resource = row["id"].as_str().unwrap_or(host).to_string();
     t.step("registry", true, t.resource.clone());
-    let ip = peer
-        .map(|p| p.ip())
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
-    match registry_reachable(&row, &Origin::Public(ip)) {
+    let ip = from.ip();
+    let whence = from.describe();
+    match from.reach(state, &row) {
         Reach::Allowed { via } => {
-            t.step("network", true, format!("from {ip}: allowed via {via}"));
+            t.step("network", true, format!("{whence}: allowed via {via}"));
             Ok(row)
         }
         Reach::Denied { message } => {
-            t.step("network", false, format!("from {ip}: {message}"));
+            t.step("network", false, format!("{whence}: {message}"));
             t.fix = Some(format!(
                 "allow the caller's address: az acr network-rule add -n {} --ip-address {ip} (and --public-network-enabled true), or come through a private endpoint",
                 row["name"].as_str().unwrap_or_default()
@@ -270,18 +256,6 @@ fn access_token_for(state: &AppState, host: &str, sub: &str, access: Vec<Value>)
     sign(state, &c)
 }
 
-/// For a client inside the emulator (the pull sequence of ACI and task runs):
-/// the refresh token `/oauth2/exchange` gives `p` at `host`, signed and then
-/// verified as the token service verifies what it is handed. Its claims.
-pub fn refresh_token_in_process(state: &AppState, host: &str, p: &Principal) -> Option<Value> {
-    verify(
-        state,
-        &refresh_token_for(state, host, p),
-        host,
-        "refresh_token",
-    )
-}
-
 /// For a client inside the emulator: the access token `/oauth2/token` gives
 /// `caller` for `scope` on `registry` (its actions are what [`granted`] allows),
 /// signed and then verified as the data plane verifies bearer tokens. Its claims.
@@ -329,16 +303,17 @@ fn unauthorized(message: &str) -> Response {
 pub async fn exchange(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Extension(transport): axum::extract::Extension<crate::web::Transport>,
+    ext: http::Extensions,
     body: axum::body::Bytes,
 ) -> Response {
-    crate::web::blocking(move || exchange_now(state, headers, transport, body)).await
+    let from = crate::web::source_of(&ext);
+    crate::web::blocking(move || exchange_now(state, headers, from, body)).await
 }
 
 fn exchange_now(
     state: AppState,
     headers: HeaderMap,
-    transport: crate::web::Transport,
+    from: Source,
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);
@@ -348,7 +323,7 @@ fn exchange_now(
         "an ACR refresh token for an Entra token",
         crate::clock::arm_timestamp(state.clock.now()),
     );
-    let registry = match registry_for_traced(&state, &host, Some(transport.peer), &mut t) {
+    let registry = match registry_for_traced(&state, &host, &from, &mut t) {
         Ok(r) => r,
         Err(resp) => return told(&state, t, resp),
     };
@@ -506,10 +481,11 @@ pub async fn token(
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    axum::extract::Extension(transport): axum::extract::Extension<crate::web::Transport>,
+    ext: http::Extensions,
     body: axum::body::Bytes,
 ) -> Response {
-    crate::web::blocking(move || token_now(state, method, headers, uri, transport, body)).await
+    let from = crate::web::source_of(&ext);
+    crate::web::blocking(move || token_now(state, method, headers, uri, from, body)).await
 }
 
 fn token_now(
@@ -517,7 +493,7 @@ fn token_now(
     method: Method,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    transport: crate::web::Transport,
+    from: Source,
     body: axum::body::Bytes,
 ) -> Response {
     let host = host_of(&headers);
@@ -549,7 +525,7 @@ fn token_now(
         ),
         crate::clock::arm_timestamp(state.clock.now()),
     );
-    let registry = match registry_for_traced(&state, &host, Some(transport.peer), &mut t) {
+    let registry = match registry_for_traced(&state, &host, &from, &mut t) {
         Ok(r) => r,
         Err(resp) => return told(&state, t, resp),
     };
@@ -747,7 +723,7 @@ fn token_now(
 pub fn check(
     state: &AppState,
     headers: &HeaderMap,
-    peer: Option<std::net::SocketAddr>,
+    from: &Source,
     repository: Option<&str>,
     actions: &[&str],
     catalog: bool,
@@ -764,7 +740,7 @@ pub fn check(
         &target,
         crate::clock::arm_timestamp(state.clock.now()),
     );
-    let outcome = checked(state, headers, peer, repository, actions, catalog, &mut t);
+    let outcome = checked(state, headers, from, repository, actions, catalog, &mut t);
     // The caller as the checks found it: an access token's subject, or the
     // user named in Basic credentials (refused ones too).
     if let Some(who) = who {
@@ -792,14 +768,14 @@ pub fn check(
 fn checked(
     state: &AppState,
     headers: &HeaderMap,
-    peer: Option<std::net::SocketAddr>,
+    from: &Source,
     repository: Option<&str>,
     actions: &[&str],
     catalog: bool,
     t: &mut Trace,
 ) -> Result<(), Response> {
     let host = host_of(headers);
-    let registry = registry_for_traced(state, &host, peer, t)?;
+    let registry = registry_for_traced(state, &host, from, t)?;
     let scope = match (repository, catalog) {
         (Some(r), _) => Some(Scope {
             kind: "repository".into(),

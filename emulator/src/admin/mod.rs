@@ -151,8 +151,9 @@ fn rendered(t: &crate::trace::Trace, format: Option<&str>) -> Response {
 }
 
 /// `POST /_emulator/explain/pull[?format=text|mermaid|json]` `{image, identity?|principalId?|username?+password?, subnet?}`:
-/// would this pull succeed? The same checks as a container group's pull, asked
-/// hypothetically: nothing is pulled, recorded or changed.
+/// would this pull succeed? A container group's pull, made as far as a `HEAD`
+/// of the manifest: nothing is pulled or changed, and its own trace is not
+/// kept; the requests it made are in the request log, as any client's.
 async fn explain_pull(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -165,7 +166,9 @@ async fn explain_pull(
                 .into_response();
         }
     };
-    match crate::pull::hypothetical(&s, &req) {
+    // The store, and requests to the registry on a runtime of their own: on the blocking pool.
+    let asked = crate::web::blocking(move || crate::pull::hypothetical(&s, &req)).await;
+    match asked {
         Ok(t) => rendered(&t, q.get("format").map(String::as_str)),
         Err(e) => e.into_response(),
     }

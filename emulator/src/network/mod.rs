@@ -69,6 +69,55 @@ impl AzureService {
     }
 }
 
+/// Where a request to a registry comes from: its [`Origin`], and the virtual
+/// network it leaves from (a group deployed into a subnet), if any. A request
+/// from the wire comes from the public address it connected from; a request the
+/// emulator makes as an Azure service ([`crate::server::loopback`]) carries the
+/// service's own, which nothing on the wire can claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub origin: Origin,
+    pub vnet: Option<String>,
+}
+
+impl Source {
+    pub fn public(ip: IpAddr) -> Source {
+        Source {
+            origin: Origin::Public(ip),
+            vnet: None,
+        }
+    }
+
+    /// The one reachability decision, for a registry (an ARM registry row) from here.
+    pub fn reach(&self, state: &crate::state::AppState, registry: &Value) -> Reach {
+        match &self.vnet {
+            Some(v) => registry_reachable_from_vnet(state, registry, v, &self.origin),
+            None => registry_reachable(registry, &self.origin),
+        }
+    }
+
+    /// The address the registry sees (for its firewall's fix).
+    pub fn ip(&self) -> IpAddr {
+        match &self.origin {
+            Origin::Public(ip) | Origin::AzureService { ip, .. } | Origin::AcrTask { ip, .. } => {
+                *ip
+            }
+        }
+    }
+
+    /// As a trace names it: `from 203.0.113.7`, or the service and its address.
+    pub fn describe(&self) -> String {
+        match &self.origin {
+            Origin::Public(ip) => format!("from {ip}"),
+            Origin::AzureService { service, ip, .. } => match &self.vnet {
+                Some(v) => format!("from {} in virtual network {v}", service.name()),
+                None => format!("from {} ({ip})", service.name()),
+            },
+            Origin::AcrTask { ip, .. } => format!("from an ACR task run ({ip})"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
     Allowed { via: &'static str },

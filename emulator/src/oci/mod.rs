@@ -73,7 +73,7 @@ pub trait Gate: Send + Sync + 'static {
     fn check(
         &self,
         headers: &http::HeaderMap,
-        peer: Option<std::net::SocketAddr>,
+        from: &crate::network::Source,
         repository: Option<&str>,
         actions: &[Action],
         catalog: bool,

@@ -187,14 +187,11 @@ enum Front {
 }
 
 async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
-    let peer = req
-        .extensions()
-        .get::<crate::web::Transport>()
-        .map(|t| t.peer);
+    let from = crate::web::source_of(req.extensions());
     let (parts, body) = req.into_parts();
     let front = {
-        let ctx = ctx.clone();
-        crate::web::blocking(move || match admit(&ctx, parts, peer) {
+        let (ctx, from) = (ctx.clone(), from.clone());
+        crate::web::blocking(move || match admit(&ctx, parts, &from) {
             Err(resp) => Front::Answered(resp),
             Ok((r, target)) if takes_body(&target, &r.method) => Front::WithBody(r, target),
             Ok((r, target)) => Front::Answered(with_api_version(
@@ -209,7 +206,7 @@ async fn handle(State(ctx): State<Arc<Ctx>>, req: Request) -> Response {
     };
     let res = match (target, r.method.clone()) {
         (Target::Manifest(n, rf), Method::PUT) => manifest_put(&ctx, &r, body, n, rf).await,
-        (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, n, peer).await,
+        (Target::UploadStart(n), Method::POST) => upload_start(&ctx, &r, body, n, from).await,
         (Target::Upload(n, id), Method::PATCH) => upload_patch(&ctx, &r, body, n, id).await,
         (Target::Upload(n, id), Method::PUT) => upload_put(&ctx, &r, body, n, id).await,
         (t, Method::PATCH) => attributes_patch(&ctx, &r, body, t).await,
@@ -239,7 +236,7 @@ fn takes_body(target: &Target, method: &Method) -> bool {
 fn admit(
     ctx: &Ctx,
     parts: http::request::Parts,
-    peer: Option<std::net::SocketAddr>,
+    from: &crate::network::Source,
 ) -> Result<(Req, Target), Response> {
     let host = parts
         .headers
@@ -306,7 +303,7 @@ fn admit(
     ctx.gate
         .check(
             &parts.headers,
-            peer,
+            from,
             repo.as_deref(),
             actions,
             matches!(target, Target::Catalog | Target::AcrCatalog),
@@ -1113,7 +1110,7 @@ async fn upload_start(
     r: &Arc<Req>,
     body: Body,
     repo: String,
-    peer: Option<std::net::SocketAddr>,
+    from: crate::network::Source,
 ) -> Res {
     let qs = query(&r.uri);
     let digest = q(&qs, "digest").map(str::to_string);
@@ -1132,7 +1129,7 @@ async fn upload_start(
     };
     let name = repo.clone();
     let started = off(ctx, r, move |ctx, r| {
-        start_session(ctx, r, &name, peer, monolithic, algorithm)
+        start_session(ctx, r, &name, &from, monolithic, algorithm)
     })
     .await?;
     let upload = match started {
@@ -1149,7 +1146,7 @@ fn start_session(
     ctx: &Ctx,
     r: &Req,
     repo: &str,
-    peer: Option<std::net::SocketAddr>,
+    source: &crate::network::Source,
     monolithic: bool,
     algorithm: Algorithm,
 ) -> Result<Started, OciError> {
@@ -1160,7 +1157,7 @@ fn start_session(
         && valid_name(from)
         && ctx
             .gate
-            .check(&r.headers, peer, Some(from), &[Action::Pull], false, None)
+            .check(&r.headers, source, Some(from), &[Action::Pull], false, None)
             .is_ok()
         && let Some(link_row) = ctx.store.get(tables::BLOB_LINKS, &r.key(from, d))?
     {

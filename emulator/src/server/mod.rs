@@ -25,6 +25,7 @@ mod front_end;
 pub mod hosts;
 pub mod inside;
 mod linger;
+pub mod loopback;
 pub mod planes;
 pub mod recover;
 mod request_log;
@@ -146,6 +147,8 @@ impl RunningServer {
 
 /// Bind and start serving in the background.
 pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
+    // Pulls (ACI's backend) reach registries over their own protocol, served here.
+    let _ = state.connector.set(Arc::new(loopback::Connector));
     let listener = TcpListener::bind((state.config.bind, state.config.port)).await?;
     let addr = listener.local_addr()?;
     let (stop, shutdown) = watch::channel(false);

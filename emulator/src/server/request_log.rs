@@ -60,8 +60,8 @@ impl Entry {
         }
     }
 
-    /// Log the answer.
-    pub fn end(self, resp: &Response<Body>) {
+    /// Log the answer; the request id the line names.
+    pub fn end(self, resp: &Response<Body>) -> String {
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -95,6 +95,7 @@ impl Entry {
         } else {
             line!(info);
         }
+        request_id
     }
 }
 
