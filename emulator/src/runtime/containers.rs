@@ -1,7 +1,8 @@
 //! Container groups that really run: a group's pulled images are loaded into a
 //! container engine ([`super::engine`]) from the registry's own content, and
 //! its containers started with their command, environment (secure values
-//! included), CPU and memory, and ports published on 127.0.0.1. What the
+//! included), CPU and memory, in the network namespace of the group's sandbox
+//! ([`super::sandbox`]), which publishes its ports on 127.0.0.1. What the
 //! engine then reports (starts, exits, restarts) becomes the containers'
 //! instance view, in ACI's words: `currentState`/`previousState` with exit
 //! codes and times, `restartCount`, and events counted as ACI counts them
