@@ -451,20 +451,7 @@ async fn pull_failures_as_aci_reports_them() {
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, see MicrosoftDocs/azure-docs#15546), and so does azemu.
 pub(crate) fn seed_yaml(registry: &str, userid: &str, names: [&str; 2]) -> String {
     format!(
-        "apiVersion: '2021-10-01'
-location: eastus
-type: Microsoft.ContainerInstance/containerGroups
-identity: 
-  type: UserAssigned
-  userAssignedIdentities: {{
-    '{userid}': {{}}
-    }}
-properties:
-  osType: Linux
-  imageRegistryCredentials:
-  - server: {registry}.azurecr.io
-    identity: '{userid}'
-  containers:
+        "{}  containers:
   - name: {}
     properties:
       resources:
@@ -486,7 +473,30 @@ properties:
           value: 2
       image: '{registry}.azurecr.io/hello-world:v1'
 ",
-        names[0], names[1]
+        yaml_head(registry, userid, ""),
+        names[0],
+        names[1]
+    )
+}
+
+/// A group YAML's lines before its containers: the seed's, a user-assigned
+/// identity pulling from `registry`, then `more` group properties.
+pub(crate) fn yaml_head(registry: &str, userid: &str, more: &str) -> String {
+    format!(
+        "apiVersion: '2021-10-01'
+location: eastus
+type: Microsoft.ContainerInstance/containerGroups
+identity: 
+  type: UserAssigned
+  userAssignedIdentities: {{
+    '{userid}': {{}}
+    }}
+properties:
+  osType: Linux
+  imageRegistryCredentials:
+  - server: {registry}.azurecr.io
+    identity: '{userid}'
+{more}"
     )
 }
 

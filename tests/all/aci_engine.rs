@@ -106,7 +106,8 @@ pub(crate) fn push_busybox(em: &Emulator, target: &str, script: &str) {
         .unwrap();
 }
 
-/// The engine's containers of group `id` (`docker ps -a` by label): "<name> <status>" lines.
+/// The engine's containers of group `id` (`docker ps -a` by label), its
+/// sandbox included: "<name> <ports> <status>" lines.
 async fn engine_containers(engine: &Dockerd, id: &str) -> Vec<String> {
     let filter = format!("label=azemu.group={id}");
     let out = engine
@@ -120,6 +121,16 @@ async fn engine_containers(engine: &Dockerd, id: &str) -> Vec<String> {
         ])
         .await;
     out.lines().map(str::to_string).collect()
+}
+
+/// The sandbox's line of [`engine_containers`]' (named `..._sandbox-<n>`).
+fn sandbox_line(ps: &[String]) -> &str {
+    let mut sandboxes = ps.iter().filter(|l| l.contains("_sandbox-"));
+    let found = sandboxes
+        .next()
+        .unwrap_or_else(|| panic!("no sandbox: {ps:?}"));
+    assert!(sandboxes.next().is_none(), "two sandboxes: {ps:?}");
+    found
 }
 
 fn group_path(name: &str) -> String {
@@ -258,12 +269,14 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
     assert_eq!(iv["events"][3]["message"], "Started container");
     assert!(!g.to_string().contains("s3cret"));
 
-    // The engine runs it, labelled with its group, port 80 on 127.0.0.1 only.
+    // The engine runs it and the group's sandbox, labelled with its group;
+    // the sandbox publishes port 80, on 127.0.0.1 only.
     let ps = engine_containers(&engine, &group_id("engine-cg")).await;
-    assert_eq!(ps.len(), 1, "{ps:?}");
-    assert!(ps[0].contains(" 127.0.0.1:"), "{ps:?}");
-    assert!(ps[0].contains("->80/tcp"), "{ps:?}");
-    assert!(!ps[0].contains("0.0.0.0"), "{ps:?}");
+    assert_eq!(ps.len(), 2, "{ps:?}");
+    let sandbox = sandbox_line(&ps);
+    assert!(sandbox.contains(" 127.0.0.1:"), "{ps:?}");
+    assert!(sandbox.contains("->80/tcp"), "{ps:?}");
+    assert!(!sandbox.contains("0.0.0.0"), "{ps:?}");
 
     // ACI's front end: a plain HTTP request for the group's name, through the
     // proxy, reaches the container; a name no group holds does not.
@@ -315,7 +328,7 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
     );
     assert_eq!(event(iv, "Started")["count"], 2, "{iv:#}");
 
-    // Stop: the group is Stopped, its container ended; start runs it anew.
+    // Stop: the group is Stopped, its container and sandbox ended; start runs them anew.
     let group = ["-g", "myResourceGroup", "-n", "engine-cg"];
     for (action, container_state, group_state, docker_status) in [
         ("stop", "Terminated", "Stopped", " Exited ("),
@@ -328,10 +341,13 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
         .await;
         assert_eq!(g["properties"]["instanceView"]["state"], group_state);
         let ps = engine_containers(&engine, &group_id("engine-cg")).await;
-        assert!(ps.len() == 1 && ps[0].contains(docker_status), "{ps:?}");
+        assert!(
+            ps.len() == 2 && ps.iter().all(|l| l.contains(docker_status)),
+            "{ps:?}"
+        );
     }
 
-    // Delete: the engine's container goes with the group.
+    // Delete: the engine's container and sandbox go with the group.
     az.ok(&[
         "container",
         "delete",
@@ -356,7 +372,8 @@ async fn a_group_runs_in_the_engine_from_create_to_delete() {
         container(g)["currentState"]["state"] == "Running"
     })
     .await;
-    assert_eq!(labelled(&engine).await.lines().count(), 1);
+    // Its container and sandbox.
+    assert_eq!(labelled(&engine).await.lines().count(), 2);
     let (status, _dir) = em.terminate();
     assert!(status.success());
     assert_eq!(labelled(&engine).await, "");
@@ -454,7 +471,8 @@ async fn restart_policies_follow_the_exit_code() {
     let before = ids().await;
     let dir = em.kill9();
     assert_eq!(ids().await, before);
-    assert_eq!(before.lines().count(), 2);
+    // Two groups: a container and a sandbox each.
+    assert_eq!(before.lines().count(), 4);
     let em = emulator_in(&engine, dir);
     let g = until(&em, "never-cg", "ran again", |g| {
         container(g)["currentState"]["state"] == "Terminated"
@@ -462,7 +480,7 @@ async fn restart_policies_follow_the_exit_code() {
     .await;
     assert_eq!(container(&g)["currentState"]["exitCode"], 3);
     let after = ids().await;
-    assert_eq!(after.lines().count(), 2, "{after}");
+    assert_eq!(after.lines().count(), 4, "{after}");
     assert!(
         before.lines().all(|id| !after.contains(id)),
         "{before}\n{after}"
@@ -514,6 +532,193 @@ async fn the_seed_yaml_runs_both_containers() {
         // az prints the content, then a line end of its own.
         assert_eq!(logs, format!("CONTAINER={}\n\n", n + 1));
     }
+}
+
+/// A three-container group whose network outlives its first container:
+/// `setup` exits 0 at once (`OnFailure`: not restarted), yet `web` serves the
+/// group's port 80 and reaches `sidecar` on `localhost:8080`, all three in the
+/// namespace of the group's sandbox. `az container restart` restarts all three
+/// in that sandbox, and the group answers again; delete removes the sandbox too.
+#[tokio::test]
+async fn a_groups_network_outlives_its_first_container() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let (az, userid, spid) = setup(&em, "acieng0006").await;
+    let image = "acieng0006.azurecr.io/busybox:v1";
+    push_busybox(&em, image, "echo no command");
+    grant_acrpull(&az, "acieng0006", &spid).await;
+    let serve = |text: &str, at: &str| {
+        format!(
+            "/bin/busybox mkdir -p /www; echo {text} > /www/index.html; exec /bin/busybox httpd -f -p {at} -h /www"
+        )
+    };
+    let container = |name: &str, script: &str, ports: &str| {
+        format!(
+            "  - name: {name}
+    properties:
+      image: {image}
+      command: ['/bin/busybox', 'sh', '-c', '{script}']
+      resources:
+        requests:
+          cpu: '.2'
+          memoryInGb: '.3'
+{ports}"
+        )
+    };
+    let more = "  restartPolicy: OnFailure
+  ipAddress:
+    type: Public
+    ports:
+    - port: 80
+      protocol: TCP
+";
+    let yaml = format!(
+        "{}  containers:
+{}{}{}",
+        crate::aci::yaml_head("acieng0006", &userid, more),
+        container("setup", "echo setup done", ""),
+        container(
+            "web",
+            &serve("answer from web", "80"),
+            "      ports:\n      - port: 80\n"
+        ),
+        container(
+            "sidecar",
+            &serve("answer from the sidecar", "127.0.0.1:8080"),
+            ""
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("group.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    let group = ["-g", "myResourceGroup", "-n", "net-cg"];
+    az.ok(&[
+        &["container", "create"][..],
+        &group,
+        &["--file", file, "-o", "none"],
+    ]
+    .concat())
+        .await;
+    let states = |g: &Value| -> Vec<(String, i64)> {
+        g["properties"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let iv = &c["properties"]["instanceView"];
+                (
+                    iv["currentState"]["state"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    iv["restartCount"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+    let ran = |restarts: i64| {
+        move |g: &Value| {
+            let s = states(g);
+            s.len() == 3
+                && s[0] == ("Terminated".to_string(), restarts)
+                && s[1..]
+                    .iter()
+                    .all(|c| *c == ("Running".to_string(), restarts))
+        }
+    };
+    let g = until(
+        &em,
+        "net-cg",
+        "ran web and sidecar after setup ended",
+        ran(0),
+    )
+    .await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+    let setup_state = &g["properties"]["containers"][0]["properties"]["instanceView"];
+    assert_eq!(
+        setup_state["currentState"]["exitCode"], 0,
+        "{setup_state:#}"
+    );
+    // The sandbox is not one of the group's containers.
+    assert_eq!(g["properties"]["containers"].as_array().unwrap().len(), 3);
+    assert!(!g.to_string().contains("sandbox"), "{g:#}");
+    let ip = g["properties"]["ipAddress"]["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = g["id"].as_str().unwrap().to_string();
+
+    let proxy = reqwest::Proxy::http(format!("http://localhost:{}", em.port)).unwrap();
+    let web = reqwest::Client::builder().proxy(proxy).build().unwrap();
+    let web_container = "label=azemu.container=web";
+    let group_filter = format!("label=azemu.group={id}");
+    let answers = || async {
+        // The group's port, through ACI's front end.
+        let r = web.get(format!("http://{ip}/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "answer from web\n");
+        // localhost, shared: from web, the sidecar's port.
+        let web_id = engine
+            .ok(&[
+                "ps",
+                "-q",
+                "--filter",
+                &group_filter,
+                "--filter",
+                web_container,
+            ])
+            .await;
+        engine
+            .ok(&[
+                "exec",
+                web_id.trim(),
+                "/bin/busybox",
+                "wget",
+                "-qO-",
+                "http://localhost:8080/",
+            ])
+            .await
+    };
+    assert_eq!(answers().await, "answer from the sidecar\n");
+    let ps = engine_containers(&engine, &id).await;
+    assert_eq!(ps.len(), 4, "{ps:?}");
+    let sandbox = sandbox_line(&ps).to_string();
+    assert!(sandbox.contains(" Up "), "{ps:?}");
+
+    // Restart: all three start again, in the same sandbox.
+    az.ok(&[&["container", "restart"][..], &group].concat())
+        .await;
+    let g = until(&em, "net-cg", "restarted all three", ran(1)).await;
+    assert_eq!(g["properties"]["instanceView"]["state"], "Running");
+    let started = |i: usize| {
+        event(
+            &g["properties"]["containers"][i]["properties"]["instanceView"],
+            "Started",
+        )["count"]
+            .clone()
+    };
+    assert_eq!([started(0), started(1), started(2)], [2, 2, 2]);
+    assert_eq!(answers().await, "answer from the sidecar\n");
+    // The same sandbox, its port published where it was ("<name> <ports> Up ...").
+    let ps = engine_containers(&engine, &id).await;
+    let name_and_ports = |l: &str| l.split(' ').take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        name_and_ports(sandbox_line(&ps)),
+        name_and_ports(&sandbox),
+        "{ps:?}"
+    );
+    assert!(sandbox_line(&ps).contains(" Up "), "{ps:?}");
+
+    // Delete: the sandbox goes with the containers.
+    az.ok(&[
+        &["container", "delete"][..],
+        &group,
+        &["--yes", "-o", "none"],
+    ]
+    .concat())
+        .await;
+    assert_eq!(engine_containers(&engine, &id).await, Vec::<String>::new());
 }
 
 /// `az container exec` under a pseudo-terminal runs its command in the

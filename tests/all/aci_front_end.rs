@@ -65,6 +65,48 @@ async fn a_group_answers_at_its_reported_ip_and_the_control_api_shows_where() {
         format!("azemu: no container group running here answers {ip}:81\n")
     );
 
+    // CONNECT through the proxy, to the reported IP or the name and port 80:
+    // a tunnel to the group's port.
+    for target in [format!("{ip}:80"), format!("{fqdn}:80")] {
+        let (head, mut tunnel) = connect(em.port, &target).await;
+        assert!(head.starts_with("HTTP/1.1 200 "), "{target}: {head}");
+        use tokio::io::AsyncWriteExt;
+        tunnel.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let answer = self::head(&mut tunnel).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{target}: {answer}"
+        );
+        assert_eq!(
+            body(&answer, &mut tunnel).await,
+            "answer from the container\n",
+            "{target}"
+        );
+    }
+    // A port it does not expose, or a name no group holds: the front end's 502;
+    // an address that is no group's, as ever, 403.
+    for (target, status, body) in [
+        (
+            format!("{ip}:81"),
+            "502",
+            format!("azemu: no container group running here answers {ip}:81\n"),
+        ),
+        (
+            "nobody-here.eastus.azurecontainer.io:80".to_string(),
+            "502",
+            "azemu: no container group running here answers nobody-here.eastus.azurecontainer.io:80\n".to_string(),
+        ),
+        (
+            "10.123.45.67:80".to_string(),
+            "403",
+            "azemu does not emulate 10.123.45.67:80\n".to_string(),
+        ),
+    ] {
+        let (head, mut s) = connect(em.port, &target).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{target}: {head}");
+        assert_eq!(self::body(&head, &mut s).await, body, "{target}");
+    }
+
     // The control API names the engine, the identity endpoint and where port 80 is published.
     let id = format!(
         "/subscriptions/{SUBSCRIPTION}/resourceGroups/myResourceGroup/providers/Microsoft.ContainerInstance/containerGroups/fe-cg"
@@ -80,19 +122,24 @@ async fn a_group_answers_at_its_reported_ip_and_the_control_api_shows_where() {
         .as_str()
         .unwrap()
         .to_string();
+    // The group's sandbox publishes it.
     let ps = engine
         .ok(&[
             "ps",
+            "--no-trunc",
             "--filter",
             &format!("label=azemu.group={id}"),
+            "--filter",
+            "label=azemu.sandbox",
             "--format",
-            "{{.Ports}}",
+            "{{.ID}} {{.Ports}}",
         ])
         .await;
-    assert_eq!(ps.trim(), format!("{local}->80/tcp"));
+    let (sandbox, ports) = ps.trim().split_once(' ').unwrap();
+    assert_eq!(ports, format!("{local}->80/tcp"));
     assert_eq!(
         shown["value"],
-        json!([{"id": id, "fqdn": fqdn, "ip": ip, "ports": [{"port": 80, "protocol": "TCP", "local": local}]}])
+        json!([{"id": id, "fqdn": fqdn, "ip": ip, "ports": [{"port": 80, "protocol": "TCP", "local": local}], "sandbox": sandbox}])
     );
     // So does the world.
     let world = em.control_json("/_emulator/world").await;
@@ -100,4 +147,54 @@ async fn a_group_answers_at_its_reported_ip_and_the_control_api_shows_where() {
     // There, on 127.0.0.1, the container answers directly.
     let direct = reqwest::get(format!("http://{local}/")).await.unwrap();
     assert_eq!(direct.text().await.unwrap(), "answer from the container\n");
+}
+
+/// `CONNECT target` to the emulator at `port`, raw: the answer's head, and the
+/// connection (the tunnel, when it opened), read up to the end of that head.
+async fn connect(port: u16, target: &str) -> (String, tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = head(&mut s).await;
+    (head, s)
+}
+
+/// An HTTP answer's head, read from `s` up to its blank line (bounded).
+async fn head(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    let read = async {
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).await.unwrap(), 1, "{head:?}");
+            head.push(byte[0]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read)
+        .await
+        .expect("no answer");
+    String::from_utf8(head).unwrap()
+}
+
+/// The body (its `Content-Length`) that follows `head` on `s`.
+async fn body(head: &str, s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no Content-Length: {head}"));
+    let mut out = vec![0u8; len];
+    tokio::time::timeout(std::time::Duration::from_secs(30), s.read_exact(&mut out))
+        .await
+        .expect("the body never came")
+        .unwrap();
+    String::from_utf8(out).unwrap()
 }

@@ -41,7 +41,17 @@ fn group_id(name: &str) -> String {
 /// What group `name`'s container has written so far (the engine's log).
 async fn engine_logs(engine: &Dockerd, name: &str) -> String {
     let filter = format!("label=azemu.group={}", group_id(name));
-    let ids = engine.ok(&["ps", "-aq", "--filter", &filter]).await;
+    // Its container (labelled with its name), not the group's sandbox.
+    let ids = engine
+        .ok(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &filter,
+            "--filter",
+            "label=azemu.container",
+        ])
+        .await;
     let Some(id) = ids.lines().next() else {
         return String::new();
     };

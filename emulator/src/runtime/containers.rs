@@ -1,7 +1,8 @@
 //! Container groups that really run: a group's pulled images are loaded into a
 //! container engine ([`super::engine`]) from the registry's own content, and
 //! its containers started with their command, environment (secure values
-//! included), CPU and memory, and ports published on 127.0.0.1. What the
+//! included), CPU and memory, in the network namespace of the group's sandbox
+//! ([`super::sandbox`]), which publishes its ports on 127.0.0.1. What the
 //! engine then reports (starts, exits, restarts) becomes the containers'
 //! instance view, in ACI's words: `currentState`/`previousState` with exit
 //! codes and times, `restartCount`, and events counted as ACI counts them
@@ -28,6 +29,8 @@ const GROUP_TYPE: &str = "Microsoft.ContainerInstance/containerGroups";
 const INSTANCE_LABEL: &str = "azemu.instance";
 const GROUP_LABEL: &str = "azemu.group";
 const CONTAINER_LABEL: &str = "azemu.container";
+/// On a group's sandbox ([`super::sandbox`]) and its image.
+const SANDBOX_LABEL: &str = "azemu.sandbox";
 
 /// The engine, when one is attached (cheap to clone: one `Arc`).
 #[derive(Clone, Default)]
@@ -46,7 +49,7 @@ pub struct Plan {
     pub group_name: String,
     /// ACI's `restartPolicy`: `Always`, `OnFailure`, `Never`.
     pub restart_policy: String,
-    /// The group's ports (`80/tcp`), published from its first container.
+    /// The group's ports (`80/tcp`), published from its sandbox.
     pub ports: Vec<String>,
     pub containers: Vec<PlannedContainer>,
     /// The group's volumes, made on this machine when it (re)starts.
@@ -87,6 +90,9 @@ pub struct Runner {
     groups: Mutex<HashMap<String, Group>>,
     /// The managed-identity endpoint containers reach (on the engine's gateway).
     inside: Option<Inside>,
+    /// The sandbox image, once loaded (`None`: there is none for this
+    /// machine, or the engine refused it; groups then do without).
+    sandbox_image: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// Listens, on the address given, for the managed-identity endpoint containers
@@ -116,6 +122,8 @@ struct Group {
     /// launch still loading leaves what it made to be removed.
     generation: u64,
     stopped: bool,
+    /// The container holding the group's network namespace, once made.
+    sandbox: Option<String>,
     containers: Vec<Run>,
 }
 
@@ -214,6 +222,7 @@ impl Containers {
             handle: tokio::runtime::Handle::current(),
             groups: Mutex::new(HashMap::new()),
             inside,
+            sandbox_image: tokio::sync::OnceCell::new(),
         });
         let swept = runner.remove_labelled().await;
         // Volumes are made anew when their groups start.
@@ -329,7 +338,7 @@ impl Containers {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&key);
                 if let Some(g) = gone {
-                    r.block(r.remove_all(g.containers.iter().filter_map(|c| c.id.clone())));
+                    r.block(r.remove_all(g.engine_ids()));
                     let _ = std::fs::remove_dir_all(r.volumes.join(group_dir(&key)));
                 }
             }));
@@ -414,7 +423,7 @@ impl Containers {
         let r = self.runner.get()?;
         let id = {
             let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
-            groups.get(group_key)?.containers.first()?.id.clone()?
+            groups.get(group_key)?.network_holder()?
         };
         r.block(r.engine.published(&id, port)).ok().flatten()
     }
@@ -458,28 +467,26 @@ impl Containers {
 
     /// What the engine runs, as the control API and the world show it: each
     /// group's public name and address, and where each of its ports is
-    /// published on 127.0.0.1 (`null` until its first container exists).
+    /// published on 127.0.0.1 (`null` until its sandbox exists), and its
+    /// sandbox's container (`null` without one).
     pub async fn endpoints(&self) -> Vec<Value> {
         let Some(r) = self.runner.get() else {
             return Vec::new();
         };
-        let groups: Vec<(Plan, Option<String>)> = {
+        let groups: Vec<(Plan, Option<String>, Option<String>)> = {
             let groups = r.groups.lock().unwrap_or_else(|e| e.into_inner());
             let mut gs: Vec<_> = groups
                 .values()
-                .map(|g| {
-                    let first = g.containers.first().and_then(|c| c.id.clone());
-                    (g.plan.clone(), first)
-                })
+                .map(|g| (g.plan.clone(), g.network_holder(), g.sandbox.clone()))
                 .collect();
             gs.sort_by(|a, b| a.0.key.cmp(&b.0.key));
             gs
         };
         let mut out = Vec::new();
-        for (plan, first) in groups {
+        for (plan, holder, sandbox) in groups {
             let mut ports = Vec::new();
             for p in &plan.ports {
-                let local = match &first {
+                let local = match &holder {
                     Some(id) => r.engine.published(id, p).await.ok().flatten(),
                     None => None,
                 };
@@ -495,6 +502,7 @@ impl Containers {
                 "fqdn": plan.fqdn,
                 "ip": plan.ip,
                 "ports": ports,
+                "sandbox": sandbox,
             }));
         }
         out
@@ -524,6 +532,20 @@ impl Containers {
 }
 
 impl Group {
+    /// The engine's containers of the group: its sandbox and containers.
+    fn engine_ids(&self) -> Vec<String> {
+        let containers = self.containers.iter().filter_map(|c| c.id.clone());
+        self.sandbox.iter().cloned().chain(containers).collect()
+    }
+
+    /// The container that holds the group's network (publishes its ports):
+    /// its sandbox, or without one its first container.
+    fn network_holder(&self) -> Option<String> {
+        self.sandbox
+            .clone()
+            .or_else(|| self.containers.first()?.id.clone())
+    }
+
     /// ACI's group state: `Pending` while a container is not yet running,
     /// `Running`, `Stopped` after a stop; once every container has ended for
     /// good (`restartPolicy` `Never`, or `OnFailure` after a success),
@@ -762,15 +784,16 @@ impl Runner {
                         plan,
                         generation,
                         stopped: false,
+                        sandbox: None,
                         containers,
                     },
                 )
-                .map(|g| g.containers)
+                .map(|g| g.engine_ids())
                 .unwrap_or_default()
         };
         let r = self.clone();
         self.handle.spawn(async move {
-            r.remove_all(old.into_iter().filter_map(|c| c.id)).await;
+            r.remove_all(old).await;
             r.run(&key).await;
         });
     }
@@ -787,13 +810,18 @@ impl Runner {
         }
     }
 
+    /// A stop ends the group's containers, then its sandbox (its ports go
+    /// too); a restart restarts its containers in the sandbox it has (started
+    /// first, should it have been stopped).
     async fn stop_or_restart(&self, key: &str, restart: bool) {
-        let ids: Vec<String> = {
+        let (sandbox, ids): (Option<String>, Vec<String>) = {
             let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
             let Some(g) = groups.get_mut(key) else { return };
             g.stopped = !restart;
+            let sandbox = g.sandbox.clone();
             let now = self.clock.now();
-            g.containers
+            let ids = g
+                .containers
                 .iter_mut()
                 .filter_map(|c| {
                     let id = c.id.clone()?;
@@ -808,8 +836,14 @@ impl Runner {
                     }
                     Some(id)
                 })
-                .collect()
+                .collect();
+            (sandbox, ids)
         };
+        if let Some(id) = sandbox.as_deref().filter(|_| restart)
+            && let Err(e) = self.engine.start(id).await
+        {
+            tracing::warn!(sandbox = id, "the engine did not start it: {e}");
+        }
         for id in ids {
             let r = if restart {
                 self.engine.restart(&id, 1).await
@@ -819,6 +853,11 @@ impl Runner {
             if let Err(e) = r {
                 tracing::warn!(container = id, "the engine did not stop it: {e}");
             }
+        }
+        if let Some(id) = sandbox.filter(|_| !restart)
+            && let Err(e) = self.engine.stop(&id, 1).await
+        {
+            tracing::warn!(sandbox = id, "the engine did not stop it: {e}");
         }
     }
 
@@ -867,7 +906,21 @@ impl Runner {
             &plan.volumes,
             self.mirrors.as_deref(),
         );
-        let mut first: Option<String> = None;
+        let sandbox = self.sandbox(&plan, &repo, generation).await;
+        if let Some(id) = &sandbox {
+            let kept = {
+                let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+                let g = groups.get_mut(key).filter(|g| g.generation == generation);
+                g.map(|g| g.sandbox = Some(id.clone())).is_some()
+            };
+            if !kept {
+                // Deleted, replaced or restarted meanwhile: what this launch made goes.
+                let _ = self.engine.remove(id).await;
+                return;
+            }
+        }
+        // Without a sandbox, the first container holds the group's network.
+        let mut first: Option<String> = sandbox.clone();
         for (i, c) in plan.containers.iter().enumerate() {
             let tag = format!("{repo}:{}", c.name);
             let binds = match self.binds(key, i, &plan, c, &volumes) {
@@ -907,7 +960,7 @@ impl Runner {
                         "OnFailure" => "on-failure",
                         _ => "always",
                     },
-                    publish: if i == 0 {
+                    publish: if first.is_none() {
                         plan.ports.clone()
                     } else {
                         Vec::new()
@@ -950,6 +1003,80 @@ impl Runner {
                     run.current = json!({"state": "Waiting", "detailStatus": "RunContainerError"});
                     run.event(now, "Failed", format!("Error: {e}"), "Warning");
                 });
+            }
+        }
+    }
+
+    /// The group's sandbox, created and started on the engine's network with
+    /// the group's ports published: its id. `None` (the group does without)
+    /// when there is no sandbox image or the engine would not run it.
+    async fn sandbox(&self, plan: &Plan, repo: &str, generation: u64) -> Option<String> {
+        let image = self
+            .sandbox_image
+            .get_or_init(|| self.load_sandbox_image())
+            .await
+            .clone()?;
+        let labels = HashMap::from([
+            (INSTANCE_LABEL.to_string(), self.instance.clone()),
+            (GROUP_LABEL.to_string(), plan.group_id.clone()),
+            (SANDBOX_LABEL.to_string(), "true".to_string()),
+        ]);
+        let spec = ContainerSpec {
+            // `_` is in no ACI container name: no container of the group has this one.
+            name: format!(
+                "azemu-{}-{}_sandbox-{generation}",
+                self.instance,
+                &repo[6..]
+            ),
+            image,
+            labels,
+            restart: "no",
+            publish: plan.ports.clone(),
+            ..Default::default()
+        };
+        let id = match self.engine.create(&spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(
+                    group = plan.group_id,
+                    "no sandbox: {e}: its containers join its first one"
+                );
+                return None;
+            }
+        };
+        if let Err(e) = self.engine.start(&id).await {
+            tracing::warn!(
+                group = plan.group_id,
+                "the sandbox did not start: {e}: its containers join its first one"
+            );
+            let _ = self.engine.remove(&id).await;
+            return None;
+        }
+        Some(id)
+    }
+
+    /// The sandbox image loaded into the engine ([`super::sandbox`]): its tag.
+    async fn load_sandbox_image(&self) -> Option<String> {
+        let tag = format!("azemu/sandbox:{}", self.instance);
+        let labels = HashMap::from([
+            (INSTANCE_LABEL.to_string(), self.instance.clone()),
+            (SANDBOX_LABEL.to_string(), "true".to_string()),
+        ]);
+        let arch = super::sandbox::native_arch();
+        let Some(archive) = super::sandbox::image(arch, &tag, &labels) else {
+            tracing::info!(
+                arch,
+                "no sandbox for this architecture: a group's containers join its first one"
+            );
+            return None;
+        };
+        match self.engine.load(archive).await {
+            Ok(()) => Some(tag),
+            Err(e) => {
+                tracing::warn!(
+                    "the engine did not load the sandbox image: {e}: a group's containers join its first one"
+                );
+                None
             }
         }
     }

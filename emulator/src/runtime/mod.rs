@@ -8,6 +8,7 @@ pub mod containers;
 pub mod engine;
 pub mod exec;
 pub mod mirrors;
+pub mod sandbox;
 pub mod scheduler;
 pub mod task_runs;
 pub mod volumes;

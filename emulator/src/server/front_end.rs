@@ -4,7 +4,8 @@
 //! forwarded to the group's container, where the engine published
 //! the port on 127.0.0.1 ([`crate::runtime::containers`]). Nothing else is
 //! reachable this way: a name no running group of this emulator holds, or a
-//! port it does not expose, gets 502.
+//! port it does not expose, gets 502. `CONNECT` to such a name or IP gets a
+//! plain TCP tunnel to the same port (`server::connect_group`).
 
 use crate::state::AppState;
 use axum::body::Body;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
-fn bad_gateway(why: String) -> Response {
+pub(super) fn bad_gateway(why: String) -> Response {
     (StatusCode::BAD_GATEWAY, format!("azemu: {why}\n")).into_response()
 }
 

@@ -1,8 +1,9 @@
 //! One port, three ways in. The first byte of each connection decides:
 //! - `0x16` (a TLS ClientHello): TLS with a certificate for the SNI name, then HTTP/1.1;
 //! - anything else: plain HTTP/1.1, where `CONNECT host:443` for an emulated
-//!   host opens a tunnel and TLS starts inside it (transparent mode), and
-//!   other requests are served as they are (managed-identity endpoints are plain HTTP).
+//!   host opens a tunnel and TLS starts inside it (transparent mode),
+//!   `CONNECT` to a running container group's name or IP a plain tunnel to its
+//!   port, and other requests are served as they are (managed-identity endpoints are plain HTTP).
 //!
 //! Every request gets a [`Transport`] extension saying how it arrived. Its
 //! `Host` picks the router: registries, public registries and the storage
@@ -107,6 +108,8 @@ struct Ctx {
     group_router: Router,
     /// The groups the engine runs (whose reported IPs the front end answers).
     containers: crate::runtime::containers::Containers,
+    /// Where the groups' public names are looked up (CONNECT to one).
+    store: Arc<dyn crate::store::Store>,
     /// Injected failures, answered before any router.
     faults: crate::faults::Faults,
     acceptor: TlsAcceptor,
@@ -165,6 +168,7 @@ pub async fn start(state: AppState) -> anyhow::Result<RunningServer> {
             .fallback(front_end::forward)
             .with_state(state.clone()),
         containers: state.containers.clone(),
+        store: state.store.clone(),
         faults: state.faults.clone(),
         acceptor: TlsAcceptor::from(tls::server_config(state.ca.clone())),
         port: addr.port(),
@@ -277,7 +281,7 @@ where
         let transport = transport.clone();
         async move {
             if allow_connect && req.method() == Method::CONNECT {
-                return Ok::<_, Infallible>(connect(req, transport.peer, ctx));
+                return Ok::<_, Infallible>(connect(req, transport.peer, ctx).await);
             }
             req.extensions_mut().insert(transport);
             let entry = request_log::Entry::begin(&mut req);
@@ -328,11 +332,7 @@ where
                 // Which wire surface answers, for the 500 a panic gets and a framework's 413.
                 let plane = planes::Plane::of(host, req.uri().path());
                 let name = crate::server::hosts::host_of(host);
-                let is_group = name.ends_with(".azurecontainer.io")
-                    || name
-                        .parse()
-                        .is_ok_and(|ip| ctx.containers.group_reporting(ip).is_some());
-                let router = if is_group {
+                let router = if is_group(&ctx, &name) {
                     &ctx.group_router
                 } else if is_storage {
                     &ctx.storage_router
@@ -418,13 +418,29 @@ fn shaped(resp: &Response<Body>) -> bool {
         .is_some_and(|ct| ct.contains("json") || ct.contains("xml"))
 }
 
-/// `CONNECT host:port`: open a tunnel to ourselves for an emulated host, 403 otherwise.
-fn connect(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Ctx>) -> Response<Body> {
+/// Whether `name` (a host, as [`hosts::host_of`] gives it) is ACI's front
+/// end's: a public name under `azurecontainer.io`, or the IP ARM reports for a
+/// group the engine runs.
+fn is_group(ctx: &Ctx, name: &str) -> bool {
+    name.ends_with(".azurecontainer.io")
+        || name
+            .parse()
+            .is_ok_and(|ip| ctx.containers.group_reporting(ip).is_some())
+}
+
+/// `CONNECT host:port`: open a tunnel to ourselves for an emulated host; to
+/// a container group's port for the front end's hosts ([`connect_group`]);
+/// 403 otherwise.
+async fn connect(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Ctx>) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return plain(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
     };
     let host = authority.host().to_string();
     let port = authority.port_u16().unwrap_or(443);
+    let name = hosts::host_of(&host);
+    if is_group(&ctx, &name) {
+        return connect_group(req, name, port, ctx).await;
+    }
     let allowed = match hosts::classify(&host) {
         hosts::HostClass::Emulated if hosts::is_loopback(&host) => port == ctx.port,
         hosts::HostClass::Emulated => port == 443,
@@ -440,6 +456,42 @@ fn connect(req: Request<Incoming>, peer: SocketAddr, ctx: Arc<Ctx>) -> Response<
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => serve_tls(TokioIo::new(upgraded), peer, Some(host), ctx).await,
+            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+        }
+    });
+    Response::new(Body::empty())
+}
+
+/// `CONNECT` to a group's public name or reported IP: a plain TCP tunnel to
+/// where the engine published the group's `port` on 127.0.0.1, as ACI's
+/// address would be reached. Only a group this emulator runs, with that port,
+/// has one; anything else gets the front end's 502.
+async fn connect_group(
+    req: Request<Incoming>,
+    name: String,
+    port: u16,
+    ctx: Arc<Ctx>,
+) -> Response<Body> {
+    let (containers, store, h) = (ctx.containers.clone(), ctx.store.clone(), name.clone());
+    let found = crate::web::blocking(move || containers.endpoint(store.as_ref(), &h, port)).await;
+    let Some(local) = found else {
+        tracing::info!(host = %name, port, "CONNECT refused: no container group running here answers it");
+        return front_end::bad_gateway(format!(
+            "no container group running here answers {name}:{port}"
+        ));
+    };
+    let mut upstream = match TcpStream::connect(("127.0.0.1", local)).await {
+        Ok(s) => s,
+        Err(e) => return front_end::bad_gateway(format!("{name}:{port}: {e}")),
+    };
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => {
+                let mut client = TokioIo::new(upgraded);
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    tracing::debug!(error = %e, "a tunnel to a container group ended");
+                }
+            }
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
     });

@@ -47,8 +47,9 @@ pub struct ContainerSpec {
     pub publish: Vec<String>,
     /// Bind mounts: `host path:container path[:ro]` (a group's volumes).
     pub binds: Vec<String>,
-    /// Join this container's network namespace (the group's first container):
-    /// a group's containers share `localhost`, as ACI's do.
+    /// Join this container's network namespace (the group's sandbox, or
+    /// without one its first container): a group's containers share
+    /// `localhost`, as ACI's do.
     pub join: Option<String>,
 }
 
