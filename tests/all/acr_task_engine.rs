@@ -443,3 +443,60 @@ async fn a_task_files_when_orders_its_steps_in_the_engine() {
     let log = run_when_task(&az, "whenreg", &dockerfile).await;
     assert!(log.contains("made in order"), "{log}");
 }
+
+/// A FROM naming its base by digest: the base is pulled through the registry
+/// by that digest and the engine builds on it; the log names the FROM as the
+/// Dockerfile does, and the context the build copies is the one az uploaded.
+#[tokio::test]
+async fn a_from_by_digest_builds_in_the_engine() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let az = setup(&em, &["digestreg"]).await;
+    push_busybox(&em, "digestreg.azurecr.io/busybox:v1", "echo base");
+    let digest = az
+        .ok(&[
+            "acr",
+            "repository",
+            "show",
+            "-n",
+            "digestreg",
+            "--image",
+            "busybox:v1",
+            "--query",
+            "digest",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    let base = format!("digestreg.azurecr.io/busybox@{}", digest.trim());
+    let dockerfile = format!("FROM {base}\n{SHELL}\nCOPY . /src\nRUN echo by digest > /made\n");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), &dockerfile).unwrap();
+    let dir = ctx.path().to_string_lossy().into_owned();
+    let out = az
+        .run(&["acr", "build", "-r", "digestreg", "-t", "bydigest:v1", &dir])
+        .await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("Step 1/4 : FROM {base}")) && !out.stdout.contains(":azemu-"),
+        "{}",
+        out.stdout
+    );
+    let creds = pull_creds(&az, "digestreg").await;
+    let image = "digestreg.azurecr.io/bydigest:v1";
+    assert_eq!(
+        file_in_image(&em, &creds, image, "made").await.as_deref(),
+        Some("by digest\n")
+    );
+    assert_eq!(
+        file_in_image(&em, &creds, image, "src/Dockerfile")
+            .await
+            .as_deref(),
+        Some(dockerfile.as_str()),
+        "the context's own Dockerfile"
+    );
+    assert_eq!(
+        file_in_image(&em, &creds, image, "src/.dockerignore").await,
+        None
+    );
+}

@@ -1175,10 +1175,15 @@ impl<'a> RunEngine<'a> {
 
     /// Load the pulled image `digest` into the engine as `image` (as a FROM
     /// or a `cmd` names it, `:latest` when it names no tag): what the engine
-    /// then finds locally, so it never pulls.
+    /// then finds locally, so it never pulls. An image named by digest gets
+    /// a tag made of it (`repo:azemu-<digest>`: the engine loads tags, not
+    /// digests), which is what this returns.
     fn load(&self, digest: &str, image: &str) -> Result<String, String> {
         let last = image.rsplit('/').next().unwrap_or(image);
-        let tag = if last.contains(':') || last.contains('@') {
+        let tag = if let Some((name, by)) = image.split_once('@') {
+            let hex: String = by.chars().filter(char::is_ascii_alphanumeric).collect();
+            format!("{}:azemu-{hex}", name.to_ascii_lowercase())
+        } else if last.contains(':') {
             image.to_string()
         } else {
             format!("{image}:latest")
@@ -1248,23 +1253,49 @@ fn engine_build(
     args: &[(String, String)],
 ) -> Result<Built, String> {
     let mut stages: Vec<&str> = Vec::new();
-    for ins in instructions {
+    // The FROMs (by their place among the FROMs) that name a digest: the tag
+    // each was loaded as.
+    let mut by_digest: Vec<(usize, &str, String)> = Vec::new();
+    for (n, ins) in instructions.iter().filter(|i| i.from.is_some()).enumerate() {
         let Some((image, alias)) = &ins.from else {
             continue;
         };
         if image != "scratch" && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
             let (digest, _) =
                 pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?;
-            engine.load(&digest, image)?;
+            let tag = engine.load(&digest, image)?;
+            if image.contains('@') {
+                by_digest.push((n, image, tag));
+            }
         }
         if let Some(a) = alias {
             stages.push(a);
         }
     }
-    let context = ctx
+    let mut context = ctx
         .source
         .tar()
         .map_err(|e| format!("failed to prepare the build context: {e}"))?;
+    let mut dockerfile = dockerfile.trim_start_matches("./").to_string();
+    if !by_digest.is_empty() {
+        // The engine builds a copy of the Dockerfile whose FROMs name those
+        // tags, added to the context as the docker CLI adds a Dockerfile from
+        // outside it (a hidden name, listed in .dockerignore, so that the
+        // engine drops it from the context and COPY never sees it).
+        let text = ctx
+            .files
+            .iter()
+            .find(|(n, _)| n.trim_start_matches("./") == dockerfile)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let name = format!(
+            ".dockerfile.azemu-{}",
+            &engine.prefix[engine.prefix.len().saturating_sub(12)..]
+        );
+        context = with_dockerfile(&context, &name, &from_tags(&text, &by_digest))
+            .map_err(|e| format!("failed to prepare the build context: {e}"))?;
+        dockerfile = name;
+    }
     let tag = format!(
         "{}:step-{}",
         engine.prefix,
@@ -1272,15 +1303,17 @@ fn engine_build(
     );
     engine.images.borrow_mut().push(tag.clone());
     let (builder, tag_ref) = (engine.engine.clone(), tag.as_str());
-    let built = engine.wait(async move {
-        Ok(builder
-            .build(context, dockerfile.trim_start_matches("./"), tag_ref, args)
-            .await)
-    })?;
-    let (output, failure) = match built {
+    let file = dockerfile.as_str();
+    let built =
+        engine.wait(async move { Ok(builder.build(context, file, tag_ref, args).await) })?;
+    let (mut output, failure) = match built {
         Ok(out) => (out, None),
         Err((out, e)) => (out, Some(e)),
     };
+    // The log names the FROMs as the Dockerfile does.
+    for (_, image, tag) in &by_digest {
+        output = output.replace(tag.as_str(), image);
+    }
     for l in output.lines() {
         // The engine's own name for the image is not the run's business.
         if !l.starts_with("Successfully tagged azemu-") {
@@ -1299,6 +1332,89 @@ fn engine_build(
         base_layers: Vec::new(),
         engine_tag: Some(tag),
     })
+}
+
+/// `text` (a Dockerfile) with its `n`th FROM naming `tag` for each
+/// `(n, _, tag)` in `by_digest` (flags and the stage name kept).
+fn from_tags(text: &str, by_digest: &[(usize, &str, String)]) -> String {
+    let mut n = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut line = line.to_string();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            if let Some((_, _, tag)) = by_digest.iter().find(|(i, _, _)| *i == n) {
+                let mut rewritten = vec!["FROM".to_string()];
+                let mut replaced = false;
+                for w in &words[1..] {
+                    if !replaced && !w.starts_with("--") {
+                        rewritten.push(tag.clone());
+                        replaced = true;
+                    } else {
+                        rewritten.push(w.to_string());
+                    }
+                }
+                line = rewritten.join(" ");
+            }
+            n += 1;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The build context `context` (a tar, gzip'd or not) with the file `name`
+/// holding `dockerfile` added, and `name` listed in its `.dockerignore` (one
+/// made for it lists itself too).
+fn with_dockerfile(context: &[u8], name: &str, dockerfile: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    if context.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(context).read_to_end(&mut raw)?;
+    } else {
+        raw = context.to_vec();
+    }
+    let mut out = ::tar::Builder::new(Vec::new());
+    let mut ignore = None;
+    for entry in ::tar::Archive::new(&raw[..]).entries()? {
+        let mut entry = entry?;
+        // az's archive names its root `/`; the builder takes relative names.
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_string();
+        if path.is_empty() || path == "." || path == "./" {
+            continue;
+        }
+        if path.trim_start_matches("./") == ".dockerignore" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            ignore = Some(text);
+            continue;
+        }
+        let mut header = entry.header().clone();
+        out.append_data(&mut header, &path, &mut entry)?;
+    }
+    let ignore = match ignore {
+        Some(text) => format!("{text}\n{name}\n"),
+        None => format!(".dockerignore\n{name}\n"),
+    };
+    for (path, data) in [
+        (".dockerignore", ignore.as_bytes()),
+        (name, dockerfile.as_bytes()),
+    ] {
+        let mut h = ::tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, path, data)?;
+    }
+    out.into_inner()
 }
 
 /// A `docker save` archive's (first) image as an OCI manifest and its blobs:
@@ -2097,6 +2213,21 @@ mod tests {
         assert_eq!(blobs, vec![config, layer]);
         let e = image_of_saved(b"not a tar").unwrap_err();
         assert!(e.starts_with("the engine's image archive"), "{e}");
+    }
+
+    /// A FROM by digest names the tag its base was loaded as; other lines
+    /// (and other FROMs) stay as they are.
+    #[test]
+    fn froms_by_digest_name_their_loaded_tags() {
+        let text = "ARG X=1\nFROM --platform=linux/amd64 r.io/b@sha256:ab AS base\nRUN true\nFROM base\nfrom r.io/c@sha256:cd\n";
+        let by_digest = [
+            (0, "r.io/b@sha256:ab", "r.io/b:azemu-sha256ab".to_string()),
+            (2, "r.io/c@sha256:cd", "r.io/c:azemu-sha256cd".to_string()),
+        ];
+        assert_eq!(
+            from_tags(text, &by_digest),
+            "ARG X=1\nFROM --platform=linux/amd64 r.io/b:azemu-sha256ab AS base\nRUN true\nFROM base\nFROM r.io/c:azemu-sha256cd\n"
+        );
     }
 
     fn ids(yaml: &str) -> Result<Vec<String>, String> {
