@@ -4,10 +4,12 @@
 //! registry. `az acr build` runs the Dockerfile in the engine (the base image
 //! pulled through the registry and loaded, `RUN` executed), the image it
 //! pushed is pulled back by skopeo; a failing `RUN` and a `cmd` step whose
-//! container exits 3 fail their runs with the engine's words in the log.
+//! container exits 3 fail their runs with the engine's words in the log. A
+//! run working in the engine holds up no ARM write, and a task file's `when`
+//! orders its steps.
 
 use crate::aci_engine::{emulator, push_busybox};
-use crate::acr_tasks::{pull_creds, setup, task_create};
+use crate::acr_tasks::{pull_creds, run_when_task, setup, task_create};
 use crate::docker::Dockerd;
 use crate::harness::Emulator;
 use crate::harness::Output;
@@ -38,11 +40,16 @@ async fn acr_build(az: &crate::az::Az<'_>, registry: &str, tag: &str, lines: &st
 
 /// `az acr run --cmd <cmd> /dev/null` on the registry `cmdreg`.
 async fn acr_run(az: &crate::az::Az<'_>, cmd: &str) -> Output {
+    acr_run_on(az, "cmdreg", cmd).await
+}
+
+/// `az acr run --cmd <cmd> /dev/null` on `registry`.
+async fn acr_run_on(az: &crate::az::Az<'_>, registry: &str, cmd: &str) -> Output {
     az.run(&[
         "acr",
         "run",
         "--registry",
-        "cmdreg",
+        registry,
         "--cmd",
         cmd,
         "/dev/null",
@@ -335,5 +342,161 @@ async fn a_task_builds_its_mirrored_git_context_in_the_engine() {
         file_in_image(&em, &creds, image, "src/.git/HEAD").await,
         None,
         "the mirror's .git stays out of the context"
+    );
+}
+
+/// The names of the engine's containers (this emulator's) that are running.
+async fn running(engine: &Dockerd) -> Vec<String> {
+    engine
+        .ok(&[
+            "ps",
+            "--filter",
+            "label=azemu.instance",
+            "--format",
+            "{{.Names}}",
+        ])
+        .await
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A run working in the engine holds up no other request: while its `cmd`
+/// step's container waits for a file the test has not yet made, `az group
+/// create` (an ARM write) completes; then the test makes the file, and the
+/// run goes on to succeed.
+#[tokio::test]
+async fn arm_writes_go_on_while_a_run_works_in_the_engine() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let az = setup(&em, &["holdreg"]).await;
+    push_busybox(&em, "holdreg.azurecr.io/busybox:v1", "echo base");
+
+    let run = acr_run_on(
+        &az,
+        "holdreg",
+        "$Registry/busybox:v1 sh -c 'until [ -e /released ]; do /bin/busybox sleep 1; done; echo released by the test'",
+    );
+    let meanwhile = async {
+        // The step's container is running (its name ends in the step's id).
+        let mut step = None;
+        for _ in 0..600 {
+            step = running(&engine)
+                .await
+                .into_iter()
+                .find(|n| n.ends_with("-acb-step-0"));
+            if step.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let step = step.expect("the run's cmd step never ran in the engine");
+        let created = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            az.run(&[
+                "group",
+                "create",
+                "-n",
+                "meanwhile",
+                "-l",
+                "eastus",
+                "-o",
+                "none",
+            ]),
+        )
+        .await;
+        // Still working: the run has not ended.
+        let still = running(&engine).await.contains(&step);
+        engine
+            .ok(&["exec", &step, "/bin/busybox", "touch", "/released"])
+            .await;
+        (created, still)
+    };
+    let (run, (created, still)) = tokio::join!(run, meanwhile);
+    let created = created.expect("az group create waited for the run in the engine");
+    assert!(created.ok, "{}", created.stderr);
+    assert!(
+        still,
+        "the step was still running when the group was created"
+    );
+    assert!(
+        run.ok && run.stdout.contains("released by the test"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let group = az.json(&["group", "show", "-n", "meanwhile"]).await;
+    assert_eq!(group["properties"]["provisioningState"], "Succeeded");
+}
+
+/// A task file's `when` orders its steps in the engine as ACR's DAG does
+/// (`build-tools`, `when: ["-"]`, before `show-app`, which waits for the step
+/// before it); `show-app` runs the image `build-app` built.
+#[tokio::test]
+async fn a_task_files_when_orders_its_steps_in_the_engine() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let az = setup(&em, &["whenreg"]).await;
+    push_busybox(&em, "whenreg.azurecr.io/busybox:v1", "echo base");
+    let dockerfile =
+        format!("FROM whenreg.azurecr.io/busybox:v1\n{SHELL}\nRUN echo made in order > /made\n");
+    let log = run_when_task(&az, "whenreg", &dockerfile).await;
+    assert!(log.contains("made in order"), "{log}");
+}
+
+/// A FROM naming its base by digest: the base is pulled through the registry
+/// by that digest and the engine builds on it; the log names the FROM as the
+/// Dockerfile does, and the context the build copies is the one az uploaded.
+#[tokio::test]
+async fn a_from_by_digest_builds_in_the_engine() {
+    let engine = Dockerd::start_bridged();
+    let em = emulator(&engine);
+    let az = setup(&em, &["digestreg"]).await;
+    push_busybox(&em, "digestreg.azurecr.io/busybox:v1", "echo base");
+    let digest = az
+        .ok(&[
+            "acr",
+            "repository",
+            "show",
+            "-n",
+            "digestreg",
+            "--image",
+            "busybox:v1",
+            "--query",
+            "digest",
+            "-o",
+            "tsv",
+        ])
+        .await;
+    let base = format!("digestreg.azurecr.io/busybox@{}", digest.trim());
+    let dockerfile = format!("FROM {base}\n{SHELL}\nCOPY . /src\nRUN echo by digest > /made\n");
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), &dockerfile).unwrap();
+    let dir = ctx.path().to_string_lossy().into_owned();
+    let out = az
+        .run(&["acr", "build", "-r", "digestreg", "-t", "bydigest:v1", &dir])
+        .await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!("Step 1/4 : FROM {base}")) && !out.stdout.contains(":azemu-"),
+        "{}",
+        out.stdout
+    );
+    let creds = pull_creds(&az, "digestreg").await;
+    let image = "digestreg.azurecr.io/bydigest:v1";
+    assert_eq!(
+        file_in_image(&em, &creds, image, "made").await.as_deref(),
+        Some("by digest\n")
+    );
+    assert_eq!(
+        file_in_image(&em, &creds, image, "src/Dockerfile")
+            .await
+            .as_deref(),
+        Some(dockerfile.as_str()),
+        "the context's own Dockerfile"
+    );
+    assert_eq!(
+        file_in_image(&em, &creds, image, "src/.dockerignore").await,
+        None
     );
 }

@@ -821,12 +821,7 @@ async fn acr_run_cmd_and_task_file() {
         "version: v1.1.0\nsteps:\n  - id: build\n    build: -t $Registry/hello-world:$ID -f Dockerfile .\n  - push: [\"$Registry/hello-world:$ID\"]\n  - cmd: $Registry/hello-world:$ID\n",
     )
     .unwrap();
-    let file = az
-        .run_in(
-            ctx.path(),
-            &["acr", "run", "-r", "myregistry", "-f", "acb.yaml", "."],
-        )
-        .await;
+    let file = run_file(&az, "myregistry", ctx.path()).await;
     assert!(file.ok, "{}\n{}", file.stdout, file.stderr);
     for line in [
         "Executing step ID: build.",
@@ -836,17 +831,7 @@ async fn acr_run_cmd_and_task_file() {
     ] {
         assert!(file.stdout.contains(line), "{line}: {}", file.stdout);
     }
-    let tags = az
-        .json(&[
-            "acr",
-            "repository",
-            "show-tags",
-            "-n",
-            "myregistry",
-            "--repository",
-            "hello-world",
-        ])
-        .await;
+    let tags = show_tags(&az, "myregistry", "hello-world").await;
     assert_eq!(tags, serde_json::json!(["ca3"]));
 }
 
@@ -1435,4 +1420,106 @@ fn keys_of(v: &Value) -> Vec<&str> {
     v.as_object()
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default()
+}
+
+/// A task file whose `when`s reorder it: `build-tools` starts at once
+/// (`["-"]`), `show-app` waits for the step before it, `push` for both builds.
+const WHEN_TASK: &str = "version: v1.1.0
+steps:
+  - id: build-app
+    build: -t $Registry/app:$ID -f Dockerfile .
+  - id: show-app
+    cmd: $Registry/app:$ID cat /made
+  - id: build-tools
+    build: -t $Registry/tools:$ID -f Dockerfile .
+    when: [\"-\"]
+  - id: push
+    push: [\"$Registry/app:$ID\", \"$Registry/tools:$ID\"]
+    when: [\"build-app\", \"build-tools\"]
+";
+
+/// The ids of a run log's steps, in the order they were executed.
+pub(crate) fn executed(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter_map(|l| l.split_once("Executing step ID: "))
+        .filter_map(|(_, rest)| rest.split_once(". Timeout"))
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// `az acr repository show-tags` of `repo` in `registry`.
+async fn show_tags(az: &Az<'_>, registry: &str, repo: &str) -> Value {
+    az.json(&[
+        "acr",
+        "repository",
+        "show-tags",
+        "-n",
+        registry,
+        "--repository",
+        repo,
+    ])
+    .await
+}
+
+/// `az acr run -f acb.yaml .` on `registry`, in `ctx`.
+async fn run_file(az: &Az<'_>, registry: &str, ctx: &std::path::Path) -> crate::harness::Output {
+    az.run_in(ctx, &["acr", "run", "-r", registry, "-f", "acb.yaml", "."])
+        .await
+}
+
+/// [`WHEN_TASK`] as `registry`'s first run, with `dockerfile` beside it: its
+/// steps ran in the DAG's order and both builds' images were pushed. Its log.
+pub(crate) async fn run_when_task(az: &Az<'_>, registry: &str, dockerfile: &str) -> String {
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(ctx.path().join("acb.yaml"), WHEN_TASK).unwrap();
+    let out = run_file(az, registry, ctx.path()).await;
+    assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        executed(&out.stdout),
+        ["build-app", "build-tools", "show-app", "push"],
+        "{}",
+        out.stdout
+    );
+    for repo in ["app", "tools"] {
+        let tags = show_tags(az, registry, repo).await;
+        assert_eq!(tags, serde_json::json!(["ca1"]), "{repo}");
+    }
+    out.stdout
+}
+
+/// `az acr run -f` with `when`, no engine: the steps run in the DAG's order
+/// and both images are pushed; a `when` naming no earlier step fails the run
+/// before any step, in acr-builder's words.
+#[tokio::test]
+async fn a_task_files_when_orders_its_steps() {
+    let em = Emulator::start();
+    let az = setup(&em, &["whenreg"]).await;
+    em.push_sample("whenreg.azurecr.io/sample/hello-world:v1")
+        .unwrap();
+    let dockerfile = "FROM whenreg.azurecr.io/sample/hello-world:v1\nCMD [\"/hello\"]\n";
+    run_when_task(&az, "whenreg", dockerfile).await;
+
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(
+        ctx.path().join("acb.yaml"),
+        "version: v1.1.0\nsteps:\n  - id: build\n    build: -t $Registry/app:$ID -f Dockerfile .\n  - id: show\n    cmd: $Registry/app:$ID\n    when: [\"test\"]\n  - id: test\n    cmd: $Registry/app:$ID\n",
+    )
+    .unwrap();
+    let bad = run_file(&az, "whenreg", ctx.path()).await;
+    assert!(!bad.ok, "{}", bad.stdout);
+    let error = "failed to unmarshal task before running: test does not exist as a vertex [from: test, to: show]";
+    assert!(
+        bad.stdout.contains(error) && executed(&bad.stdout).is_empty(),
+        "{}",
+        bad.stdout
+    );
+    let run = az
+        .json(&[
+            "acr", "task", "show-run", "-r", "whenreg", "--run-id", "ca2",
+        ])
+        .await;
+    assert_eq!(run["status"], "Failed");
+    assert_eq!(run["runErrorMessage"], error);
 }

@@ -22,6 +22,7 @@ pub mod resources;
 
 use crate::arm::lro::OperationKind;
 use crate::arm::{ArmError, ArmRequest, ResourceId};
+use crate::runtime::scheduler::Finish;
 use crate::state::AppState;
 use crate::web::{self, MAX_BODY};
 use axum::body::Body;
@@ -926,9 +927,10 @@ const WORK: crate::runtime::scheduler::Work = crate::runtime::scheduler::Work {
 
 /// What finishing an operation of `kind` does (its deadline has passed, or
 /// step): the provider that started it carries it out. The scheduler commits
-/// this and the operation's end together.
-fn finish_operation_work(state: &AppState, kind: &OperationKind) -> Result<(), ArmError> {
-    match kind {
+/// this and the operation's end together; a task run that builds in the
+/// container engine goes on away from the settle ([`Finish::Later`]).
+fn finish_operation_work(state: &AppState, kind: &OperationKind) -> Finish {
+    Finish::Done(match kind {
         OperationKind::DeleteResourceGroup { resource_group_id } => {
             resources::resource_groups::finish_delete(state, resource_group_id)
         }
@@ -936,10 +938,12 @@ fn finish_operation_work(state: &AppState, kind: &OperationKind) -> Result<(), A
         OperationKind::FailProvisioning { resource_id } => fail_provisioning(state, resource_id),
         // Finished by the deployment engine, never by the clock.
         OperationKind::Deployment { .. } => Ok(()),
-        OperationKind::TaskRun { run_key } => crate::runtime::task_runs::execute(state, run_key),
+        OperationKind::TaskRun { run_key } => {
+            return crate::runtime::task_runs::finish(state, run_key);
+        }
         // The export was made when asked for; the operation only hands it over.
         OperationKind::ExportTemplate { .. } => Ok(()),
-    }
+    })
 }
 
 /// A provisioning operation finished: the resource (if still there) is `Succeeded`.

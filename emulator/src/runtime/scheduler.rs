@@ -23,6 +23,16 @@
 //! deadline: they wait in their own part of the queue (`x/`) that only step
 //! drains, and deployments take rounds only on step, as they always have.
 //!
+//! Work that takes long (an ACR task run building in the container engine)
+//! is not done under the settle: [`Work::finish`] answers [`Finish::Later`],
+//! what it did so far commits, and the rest runs on a thread of its own with
+//! no transaction and no settle held, while other requests go on; what it
+//! returns then commits with the operation's end, in a transaction of its
+//! own. Meanwhile the operation is *busy* ([`Schedule`]): settles pass it by,
+//! so it is never carried out twice. Busy is kept in memory only: after a
+//! restart the operation is due again and its work starts over, as an
+//! operation whose work a crash cut short always has.
+//!
 //! ```text
 //! t/0000019a2b3c4d5e/op/eyJqb2JJZCI6…     due at its deadline (or a run's pick-up)
 //! t/0000019a2b3c9000/timer/<task key>      a timer trigger's next occurrence
@@ -38,7 +48,9 @@ use crate::config::SimMode;
 use crate::runtime::task_runs;
 use crate::state::AppState;
 use crate::store::{StoreError, tables};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 /// How many rounds one settle takes at most: each round can make more work
@@ -55,6 +67,11 @@ pub struct Schedule {
     head: AtomicI64,
     /// [`queue::writes`] when `head` was read (`u64::MAX`: never).
     seen: AtomicU64,
+    /// The operations whose work goes on away from the settle
+    /// ([`Finish::Later`]): settles pass them by until it has ended.
+    busy: Mutex<HashSet<String>>,
+    /// Signalled when an operation stops being busy.
+    idle: Condvar,
 }
 
 impl Default for Schedule {
@@ -62,7 +79,48 @@ impl Default for Schedule {
         Schedule {
             head: AtomicI64::new(i64::MIN),
             seen: AtomicU64::new(u64::MAX),
+            busy: Mutex::default(),
+            idle: Condvar::new(),
         }
+    }
+}
+
+impl Schedule {
+    fn busy(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The operation's work away from the settle has ended (committed or
+    /// not): settles look at it again, and the head is read again.
+    fn release(&self, id: &str) {
+        self.busy().remove(id);
+        self.seen.store(u64::MAX, Ordering::SeqCst);
+        self.idle.notify_all();
+    }
+
+    /// Wait until no operation is busy: whether one was.
+    fn wait_idle(&self) -> bool {
+        let mut busy = self.busy();
+        if busy.is_empty() {
+            return false;
+        }
+        while !busy.is_empty() {
+            busy = self.idle.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        true
+    }
+}
+
+/// The mark of an operation whose work goes on away from the settle: it is
+/// released however that work ends (a panic included).
+struct Busy<'a> {
+    schedule: &'a Schedule,
+    id: String,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.schedule.release(&self.id);
     }
 }
 
@@ -87,7 +145,7 @@ pub(crate) fn may_be_due(state: &AppState) -> bool {
 pub struct Work {
     /// An operation's work, done when it ends (its deadline has passed, or
     /// step); committed with the operation's end.
-    pub finish: fn(&AppState, &OperationKind) -> Result<(), ArmError>,
+    pub finish: fn(&AppState, &OperationKind) -> Finish,
     /// A deployment takes a round (`[(deployment id, operation id)]`):
     /// whether it moved.
     pub advance_deployment: fn(&AppState, &[(String, String)]) -> bool,
@@ -95,8 +153,26 @@ pub struct Work {
     pub deployment_follows: fn(&AppState, &str) -> Vec<String>,
 }
 
+/// How an operation's work went ([`Work::finish`]), in the settle's transaction.
+pub enum Finish {
+    /// Done: committed with the operation's end.
+    Done(Result<(), ArmError>),
+    /// Begun (what it wrote commits now, the operation still in progress);
+    /// the rest takes long and goes on away from the settle ([`Later`]).
+    Later(Later),
+}
+
+/// Work carried out on a thread of its own, with no transaction and no
+/// settle held; what it returns is committed with the operation's end, in a
+/// transaction of its own (not at all if the operation is gone by then: a
+/// reset, an imported state).
+pub type Later = Box<dyn FnOnce() -> Commit + Send>;
+/// What [`Later`] work commits with its operation's end: the operation's outcome.
+pub type Commit = Box<dyn FnOnce() -> Result<(), ArmError> + Send>;
+
 /// Settle what is due (everything pending, when `force`), doing it through
-/// `work`. Returns how many operations finished.
+/// `work`. Returns how many operations finished. When `force`, it also waits
+/// for work going on away from the settle to end (step finishes everything).
 pub fn settle(state: &AppState, force: bool, work: &Work) -> Result<usize, ArmError> {
     if !force && !may_be_due(state) {
         return Ok(0);
@@ -110,6 +186,10 @@ pub fn settle(state: &AppState, force: bool, work: &Work) -> Result<usize, ArmEr
         let now = state.clock.now();
         let items = due(state, now, force)?;
         if items.is_empty() {
+            if force && state.schedule.wait_idle() {
+                // What ended may wake deployments waiting on it.
+                continue;
+            }
             let s = &state.schedule;
             s.head.store(head(state)?, Ordering::SeqCst);
             s.seen.store(seen, Ordering::SeqCst);
@@ -146,13 +226,16 @@ fn keys(state: &AppState, part: &str, all: bool) -> Result<Vec<String>, ArmError
 /// pruning.
 fn due(state: &AppState, now: OffsetDateTime, force: bool) -> Result<Vec<Item>, ArmError> {
     let now_ms = ms(now);
+    let busy = state.schedule.busy().clone();
     let mut out = Vec::new();
     for key in keys(state, queue::TIMED, force)? {
         let Some((at, what)) = queue::parse(queue::TIMED, &key) else {
             continue;
         };
         if let Some(id) = what.strip_prefix(queue::OP) {
-            if force || at <= now_ms {
+            if busy.contains(id) {
+                // Its work goes on away from the settle.
+            } else if force || at <= now_ms {
                 let id = id.to_string();
                 out.push(Item::Operation { key, id });
             }
@@ -172,6 +255,7 @@ fn due(state: &AppState, now: OffsetDateTime, force: bool) -> Result<Vec<Item>, 
             if let Some(id) = key
                 .strip_prefix(queue::STEP)
                 .and_then(|w| w.strip_prefix(queue::OP))
+                .filter(|id| !busy.contains(*id))
             {
                 let id = id.to_string();
                 out.push(Item::Operation { key, id });
@@ -214,7 +298,8 @@ fn due(state: &AppState, now: OffsetDateTime, force: bool) -> Result<Vec<Item>, 
 }
 
 /// The earliest time something in the queue falls due (`i64::MAX`: never,
-/// short of a step).
+/// short of a step). A busy operation's row is passed by (its work ends by
+/// itself, and then the head is read again).
 fn head(state: &AppState) -> Result<i64, ArmError> {
     let first = |part: &str| -> Result<Option<i64>, ArmError> {
         Ok(state
@@ -225,7 +310,22 @@ fn head(state: &AppState) -> Result<i64, ArmError> {
             .map(|(at, _)| at))
     };
     let mut head = i64::MAX;
-    if let Some(t) = first(queue::TIMED)? {
+    let busy = state.schedule.busy().clone();
+    let timed = if busy.is_empty() {
+        first(queue::TIMED)?
+    } else {
+        let keys = state.store.first_keys(queue::TABLE, queue::TIMED, BATCH)?;
+        let mut rows = keys.iter().filter_map(|k| queue::parse(queue::TIMED, k));
+        // All busy, and more may follow: the last read stands for them.
+        let more = (keys.len() == BATCH).then(|| rows.clone().next_back());
+        rows.find(|(_, what)| {
+            what.strip_prefix(queue::OP)
+                .is_none_or(|id| !busy.contains(id))
+        })
+        .or(more.flatten())
+        .map(|(at, _)| at)
+    };
+    if let Some(t) = timed {
         head = head.min(t);
     }
     if state.config.sim_mode == SimMode::Auto
@@ -265,7 +365,8 @@ fn carry_out(
         Item::Operation { key, id } => {
             // The operation's work and its end commit together: a crash never
             // leaves the work done and the operation pending, or the reverse.
-            store.transaction(|_| {
+            let mut later = None;
+            let finished = store.transaction(|_| {
                 let Some(mut op) = pending(state, &id)? else {
                     store.delete(queue::TABLE, &key)?;
                     return Ok(0);
@@ -274,10 +375,14 @@ fn carry_out(
                 if matches!(op.kind, OperationKind::Deployment { .. }) {
                     // Finished by the deployment engine, never by the clock.
                 } else if force || op.due(now) {
-                    let outcome = (work.finish)(state, &op.kind);
-                    op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
-                    op.save(store)?;
-                    finished = 1;
+                    match (work.finish)(state, &op.kind) {
+                        Finish::Done(outcome) => {
+                            op.finish(now, outcome.err().map(|e| e.body()["error"].clone()));
+                            op.save(store)?;
+                            finished = 1;
+                        }
+                        Finish::Later(work) => later = Some(work),
+                    }
                 } else if op.wake_ms.is_some_and(|w| w <= ms(now)) {
                     // A run is picked up as soon as it is queued; it runs at its deadline.
                     if let OperationKind::TaskRun { run_key } = &op.kind {
@@ -289,8 +394,13 @@ fn carry_out(
                 if !op.entries().contains(&key) {
                     store.delete(queue::TABLE, &key)?;
                 }
-                Ok(finished)
-            })
+                Ok::<_, ArmError>(finished)
+            })?;
+            if let Some(work) = later {
+                // Busy before the settle lets go: no other settle starts it again.
+                carry_on(state, id, work);
+            }
+            Ok(finished)
         }
         Item::Timer { key, task } => {
             // A task's check and the runs it queues commit together; a task
@@ -335,6 +445,60 @@ fn carry_out(
             Ok(0)
         }
     }
+}
+
+/// Go on with an operation's [`Later`] work on a thread of its own, then
+/// commit what it returns with the operation's end. The operation is busy
+/// until then; a thread that cannot be had leaves it due again (the next
+/// settle tries again).
+fn carry_on(state: &AppState, id: String, work: Later) {
+    state.schedule.busy().insert(id.clone());
+    let st = state.clone();
+    let op = id.clone();
+    let started = std::thread::Builder::new()
+        .name("azemu-op-work".into())
+        .spawn(move || {
+            let _busy = Busy {
+                schedule: &st.schedule,
+                id: op.clone(),
+            };
+            let commit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            if let Err(e) = end_later(&st, &op, commit) {
+                // Not ended: due again, its work starts over on the next settle.
+                tracing::warn!(operation = %op, error = %e.message, "an operation's outcome did not commit");
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!(operation = %id, error = %e, "no thread for an operation's work");
+        state.schedule.release(&id);
+    }
+}
+
+/// Commit [`Later`] work's outcome with its operation's end, in one
+/// transaction; nothing, if the operation is no longer in progress.
+fn end_later(
+    state: &AppState,
+    id: &str,
+    commit: std::thread::Result<Commit>,
+) -> Result<(), ArmError> {
+    let store = state.store.as_ref();
+    store.transaction(|_| {
+        let Some(mut op) = pending(state, id)? else {
+            return Ok(());
+        };
+        let outcome = match commit {
+            Ok(commit) => commit(),
+            Err(_) => Err(ArmError::internal(format!(
+                "the work of operation {id} panicked"
+            ))),
+        };
+        op.finish(
+            state.clock.now(),
+            outcome.err().map(|e| e.body()["error"].clone()),
+        );
+        op.save(store)?;
+        Ok(())
+    })
 }
 
 /// A deployment that did not move waits for the operations its running
@@ -454,7 +618,7 @@ mod tests {
 
     /// The schedule alone: finishing an operation does nothing else.
     const NOTHING: Work = Work {
-        finish: |_, _| Ok(()),
+        finish: |_, _| Finish::Done(Ok(())),
         advance_deployment: |_, _| false,
         deployment_follows: |_, _| Vec::new(),
     };
@@ -565,6 +729,59 @@ mod tests {
         st.clock.advance(time::Duration::seconds(5)).unwrap();
         assert_eq!(settle(&st, false, &NOTHING).unwrap(), 1);
         assert_eq!(status(&st, &op.id), Some(OpStatus::Succeeded));
+    }
+
+    /// How often [`LATER`] began its work, and the gate its work waits at.
+    static BEGUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static GATE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+    /// Work that goes on away from the settle until [`GATE`] opens, then fails.
+    const LATER: Work = Work {
+        finish: |_, _| {
+            BEGUN.fetch_add(1, Ordering::SeqCst);
+            Finish::Later(Box::new(|| {
+                let (open, opened) = &GATE;
+                let mut o = open.lock().unwrap();
+                while !*o {
+                    o = opened.wait(o).unwrap();
+                }
+                Box::new(|| {
+                    Err(ArmError::new(
+                        http::StatusCode::BAD_REQUEST,
+                        "WorkFailed",
+                        "it failed",
+                    ))
+                })
+            }))
+        },
+        advance_deployment: |_, _| false,
+        deployment_follows: |_, _| Vec::new(),
+    };
+
+    #[test]
+    fn long_work_goes_on_away_from_the_settle_and_ends_its_operation() {
+        let st = state(SimMode::Auto);
+        let op = provision(&st, Some(std::time::Duration::ZERO));
+        assert_eq!(settle(&st, false, &LATER).unwrap(), 0);
+        assert_eq!(BEGUN.load(Ordering::SeqCst), 1);
+        assert_eq!(status(&st, &op.id), Some(OpStatus::InProgress));
+        // While it works, writes commit (no transaction is held) and settles
+        // pass it by: it is not begun twice.
+        st.store
+            .transaction(|tx| tx.put(tables::ACR_RUNS, "k", serde_json::json!({})))
+            .unwrap();
+        assert_eq!(settle(&st, false, &LATER).unwrap(), 0);
+        assert_eq!(BEGUN.load(Ordering::SeqCst), 1, "begun once");
+        assert_eq!(head(&st).unwrap(), i64::MAX, "the busy one is not due");
+        *GATE.0.lock().unwrap() = true;
+        GATE.1.notify_all();
+        // Step waits for it to end.
+        settle(&st, true, &LATER).unwrap();
+        let ended = Operation::load(st.store.as_ref(), &op.id).unwrap().unwrap();
+        assert_eq!(ended.status, OpStatus::Failed);
+        assert_eq!(ended.error.unwrap()["code"], "WorkFailed");
+        assert_eq!(BEGUN.load(Ordering::SeqCst), 1);
+        assert!(st.schedule.busy().is_empty());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::arm::{ArmError, ResourceId};
 use crate::clock::arm_timestamp;
 use crate::entra::{Principal, PrincipalKind};
 use crate::network::{Origin, Reach, TaskAuth, registry_reachable};
+use crate::runtime::scheduler::Finish;
 use crate::state::AppState;
 use crate::store::tables;
 use serde_json::{Value, json};
@@ -375,6 +376,9 @@ struct Log {
     now: OffsetDateTime,
     /// The run's decisions (logins, pulls, pushes), kept as a trace (kind `acr-task-run`).
     trace: crate::trace::Trace,
+    /// Where the log so far is written as the run goes ([`Log::flush`]): a
+    /// run carried out away from the settle. `None`: written once, at its end.
+    sink: Option<(AppState, String)>,
 }
 
 impl Log {
@@ -383,6 +387,25 @@ impl Log {
             text: String::new(),
             now,
             trace: crate::trace::Trace::new("acr-task-run", "", "", arm_timestamp(now)),
+            sink: None,
+        }
+    }
+
+    /// The trace names the run stored at `key` (`row`).
+    fn follow(&mut self, row: &Value, key: String) {
+        self.trace.resource = row["id"].as_str().map(str::to_string).unwrap_or(key);
+        self.trace.target = match row["properties"]["task"].as_str() {
+            Some(t) => format!("run of task {t}"),
+            None => "a quick run".to_string(),
+        };
+    }
+
+    /// Write the log so far (not complete), if it has a sink.
+    fn flush(&self) {
+        if let Some((state, key)) = &self.sink
+            && let Err(e) = crate::storage::write_log(state, key, &self.text, None)
+        {
+            tracing::warn!(run = %key, error = %e.message, "the run's log so far was not written");
         }
     }
 
@@ -416,16 +439,88 @@ struct Login {
     auth: TaskAuth,
 }
 
-/// Carry out the run stored at `key` (its operation is due). The run's
-/// failure is the run's status, not the operation's.
+/// The run stored at `key` is due. Without a container engine it is quick
+/// and pure (nothing executes): carried out here, in the settle's
+/// transaction. With one, its steps build and run in the engine, which takes
+/// as long as they take: the run is `Running` now, and the rest goes on away
+/// from the settle with no transaction held ([`Finish::Later`]), so other
+/// requests do not wait for the engine; its outcome commits with the
+/// operation's end.
+pub fn finish(state: &AppState, key: &str) -> Finish {
+    if state.containers.engine_label().is_none() {
+        return Finish::Done(execute(state, key));
+    }
+    match state.store.get(tables::ACR_RUNS, key) {
+        Ok(Some(row)) if !ended(&row) => {}
+        Ok(_) => return Finish::Done(Ok(())),
+        Err(e) => return Finish::Done(Err(e.into())),
+    }
+    if let Err(e) = mark_running(state, key, state.clock.now()) {
+        return Finish::Done(Err(e));
+    }
+    let (state, key) = (state.clone(), key.to_string());
+    Finish::Later(Box::new(move || {
+        let begun = state
+            .store
+            .get(tables::ACR_RUNS, &key)
+            .map_err(ArmError::from)
+            .map(|row| row.filter(|r| !ended(r)));
+        let (log, outcome) = match begun {
+            Ok(Some(row)) => {
+                let mut log = Log::new(state.clock.now());
+                log.follow(&row, key.clone());
+                // The log grows as the run goes (az streams it meanwhile).
+                log.sink = Some((state.clone(), key.clone()));
+                let outcome = run(&state, &key, &row, &mut log);
+                (Some(log), outcome)
+            }
+            Ok(None) => (None, Ok(Vec::new())),
+            Err(e) => return Box::new(move || Err(e)),
+        };
+        Box::new(move || match log {
+            Some(log) => conclude(&state, &key, log, outcome),
+            None => Ok(()),
+        })
+    }))
+}
+
+/// Whether a run has ended (a canceled one included).
+fn ended(row: &Value) -> bool {
+    matches!(
+        row["properties"]["status"].as_str(),
+        Some("Canceled" | "Succeeded" | "Failed" | "Error" | "Timeout")
+    )
+}
+
+/// Carry out the run stored at `key` (its operation is due) in the
+/// caller's transaction. The run's failure is the run's status, and its
+/// operation's.
 pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
+    let Some(row) = state.store.get(tables::ACR_RUNS, key)? else {
+        return Ok(());
+    };
+    if ended(&row) {
+        return Ok(());
+    }
+    let mut log = Log::new(state.clock.now());
+    log.follow(&row, key.to_string());
+    let outcome = run(state, key, &row, &mut log);
+    conclude(state, key, log, outcome)
+}
+
+/// The run's end: its status, output images and log, written to the run as
+/// it is now (one canceled meanwhile stays canceled). The run's failure
+/// fails its operation: a taskRun (and a deployment waiting on one) reports it.
+fn conclude(
+    state: &AppState,
+    key: &str,
+    mut log: Log,
+    outcome: Result<Vec<Value>, String>,
+) -> Result<(), ArmError> {
     let Some(mut row) = state.store.get(tables::ACR_RUNS, key)? else {
         return Ok(());
     };
-    if matches!(
-        row["properties"]["status"].as_str(),
-        Some("Canceled" | "Succeeded" | "Failed" | "Error" | "Timeout")
-    ) {
+    if ended(&row) {
         return Ok(());
     }
     let now = state.clock.now();
@@ -433,13 +528,6 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| arm_timestamp(now));
-    let mut log = Log::new(now);
-    log.trace.resource = row["id"].as_str().unwrap_or(key).to_string();
-    log.trace.target = match row["properties"]["task"].as_str() {
-        Some(t) => format!("run of task {t}"),
-        None => "a quick run".to_string(),
-    };
-    let outcome = run(state, &row, &mut log);
     let (status, complete) = match &outcome {
         Ok(_) => ("Succeeded", "succeeded"),
         Err(_) => ("Failed", "failed"),
@@ -473,7 +561,6 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
     log.trace.clone().finish(&state.traces, outcome_text);
     state.store.put(tables::ACR_RUNS, key, row)?;
     crate::storage::write_log(state, key, &log.text, Some(complete))?;
-    // The run's operation fails with it: a taskRun (and a deployment waiting on one) reports it.
     match outcome {
         Ok(_) => Ok(()),
         Err(reason) => Err(ArmError::new(
@@ -484,8 +571,19 @@ pub fn execute(state: &AppState, key: &str) -> Result<(), ArmError> {
     }
 }
 
+/// Whether the run at `key` was canceled while it ran (`POST runs/{id}/cancel`),
+/// or is gone.
+fn canceled(state: &AppState, key: &str) -> bool {
+    state
+        .store
+        .get(tables::ACR_RUNS, key)
+        .ok()
+        .flatten()
+        .is_none_or(|r| r["properties"]["status"] == "Canceled")
+}
+
 /// The run itself: the images it pushed, or why it failed.
-fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, String> {
+fn run(state: &AppState, key: &str, row: &Value, log: &mut Log) -> Result<Vec<Value>, String> {
     let internals = &row["_run"];
     let step = &internals["step"];
     let registry_id: ResourceId = internals["registry"]
@@ -694,6 +792,11 @@ fn run(state: &AppState, row: &Value, log: &mut Log) -> Result<Vec<Value>, Strin
     let mut built: Vec<(String, std::rc::Rc<Built>)> = Vec::new();
     let mut pushed = Vec::new();
     for s in &steps {
+        log.flush();
+        if canceled(state, key) {
+            // Canceled while it ran: what is left does not start.
+            return Err("the run was canceled".into());
+        }
         match s {
             Step::Build {
                 id,
@@ -998,10 +1101,9 @@ impl Source {
 /// The container engine a run builds and runs in, and what the run left in
 /// it (base images, built images), removed when the run ends.
 ///
-/// A run is carried out inside the store's write transaction (its work and
-/// its operation's end commit together), so it waits for the engine on a
-/// runtime and a connection of its own, on a thread of its own: a request
-/// waiting for that transaction may hold every worker of the server's runtime.
+/// A run that has an engine is carried out on a thread of its own, away
+/// from the settle ([`finish`]), not on the server's runtime: it waits for
+/// the engine on a runtime and a connection of its own.
 struct RunEngine<'a> {
     state: &'a AppState,
     runtime: Option<tokio::runtime::Runtime>,
@@ -1073,10 +1175,15 @@ impl<'a> RunEngine<'a> {
 
     /// Load the pulled image `digest` into the engine as `image` (as a FROM
     /// or a `cmd` names it, `:latest` when it names no tag): what the engine
-    /// then finds locally, so it never pulls.
+    /// then finds locally, so it never pulls. An image named by digest gets
+    /// a tag made of it (`repo:azemu-<digest>`: the engine loads tags, not
+    /// digests), which is what this returns.
     fn load(&self, digest: &str, image: &str) -> Result<String, String> {
         let last = image.rsplit('/').next().unwrap_or(image);
-        let tag = if last.contains(':') || last.contains('@') {
+        let tag = if let Some((name, by)) = image.split_once('@') {
+            let hex: String = by.chars().filter(char::is_ascii_alphanumeric).collect();
+            format!("{}:azemu-{hex}", name.to_ascii_lowercase())
+        } else if last.contains(':') {
             image.to_string()
         } else {
             format!("{image}:latest")
@@ -1146,23 +1253,49 @@ fn engine_build(
     args: &[(String, String)],
 ) -> Result<Built, String> {
     let mut stages: Vec<&str> = Vec::new();
-    for ins in instructions {
+    // The FROMs (by their place among the FROMs) that name a digest: the tag
+    // each was loaded as.
+    let mut by_digest: Vec<(usize, &str, String)> = Vec::new();
+    for (n, ins) in instructions.iter().filter(|i| i.from.is_some()).enumerate() {
         let Some((image, alias)) = &ins.from else {
             continue;
         };
         if image != "scratch" && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
             let (digest, _) =
                 pull_base(ctx.state, image, ctx.home, ctx.home_login, ctx.logins, log)?;
-            engine.load(&digest, image)?;
+            let tag = engine.load(&digest, image)?;
+            if image.contains('@') {
+                by_digest.push((n, image, tag));
+            }
         }
         if let Some(a) = alias {
             stages.push(a);
         }
     }
-    let context = ctx
+    let mut context = ctx
         .source
         .tar()
         .map_err(|e| format!("failed to prepare the build context: {e}"))?;
+    let mut dockerfile = dockerfile.trim_start_matches("./").to_string();
+    if !by_digest.is_empty() {
+        // The engine builds a copy of the Dockerfile whose FROMs name those
+        // tags, added to the context as the docker CLI adds a Dockerfile from
+        // outside it (a hidden name, listed in .dockerignore, so that the
+        // engine drops it from the context and COPY never sees it).
+        let text = ctx
+            .files
+            .iter()
+            .find(|(n, _)| n.trim_start_matches("./") == dockerfile)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let name = format!(
+            ".dockerfile.azemu-{}",
+            &engine.prefix[engine.prefix.len().saturating_sub(12)..]
+        );
+        context = with_dockerfile(&context, &name, &from_tags(&text, &by_digest))
+            .map_err(|e| format!("failed to prepare the build context: {e}"))?;
+        dockerfile = name;
+    }
     let tag = format!(
         "{}:step-{}",
         engine.prefix,
@@ -1170,15 +1303,17 @@ fn engine_build(
     );
     engine.images.borrow_mut().push(tag.clone());
     let (builder, tag_ref) = (engine.engine.clone(), tag.as_str());
-    let built = engine.wait(async move {
-        Ok(builder
-            .build(context, dockerfile.trim_start_matches("./"), tag_ref, args)
-            .await)
-    })?;
-    let (output, failure) = match built {
+    let file = dockerfile.as_str();
+    let built =
+        engine.wait(async move { Ok(builder.build(context, file, tag_ref, args).await) })?;
+    let (mut output, failure) = match built {
         Ok(out) => (out, None),
         Err((out, e)) => (out, Some(e)),
     };
+    // The log names the FROMs as the Dockerfile does.
+    for (_, image, tag) in &by_digest {
+        output = output.replace(tag.as_str(), image);
+    }
     for l in output.lines() {
         // The engine's own name for the image is not the run's business.
         if !l.starts_with("Successfully tagged azemu-") {
@@ -1197,6 +1332,89 @@ fn engine_build(
         base_layers: Vec::new(),
         engine_tag: Some(tag),
     })
+}
+
+/// `text` (a Dockerfile) with its `n`th FROM naming `tag` for each
+/// `(n, _, tag)` in `by_digest` (flags and the stage name kept).
+fn from_tags(text: &str, by_digest: &[(usize, &str, String)]) -> String {
+    let mut n = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut line = line.to_string();
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
+            if let Some((_, _, tag)) = by_digest.iter().find(|(i, _, _)| *i == n) {
+                let mut rewritten = vec!["FROM".to_string()];
+                let mut replaced = false;
+                for w in &words[1..] {
+                    if !replaced && !w.starts_with("--") {
+                        rewritten.push(tag.clone());
+                        replaced = true;
+                    } else {
+                        rewritten.push(w.to_string());
+                    }
+                }
+                line = rewritten.join(" ");
+            }
+            n += 1;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The build context `context` (a tar, gzip'd or not) with the file `name`
+/// holding `dockerfile` added, and `name` listed in its `.dockerignore` (one
+/// made for it lists itself too).
+fn with_dockerfile(context: &[u8], name: &str, dockerfile: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    if context.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::GzDecoder::new(context).read_to_end(&mut raw)?;
+    } else {
+        raw = context.to_vec();
+    }
+    let mut out = ::tar::Builder::new(Vec::new());
+    let mut ignore = None;
+    for entry in ::tar::Archive::new(&raw[..]).entries()? {
+        let mut entry = entry?;
+        // az's archive names its root `/`; the builder takes relative names.
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_string();
+        if path.is_empty() || path == "." || path == "./" {
+            continue;
+        }
+        if path.trim_start_matches("./") == ".dockerignore" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            ignore = Some(text);
+            continue;
+        }
+        let mut header = entry.header().clone();
+        out.append_data(&mut header, &path, &mut entry)?;
+    }
+    let ignore = match ignore {
+        Some(text) => format!("{text}\n{name}\n"),
+        None => format!(".dockerignore\n{name}\n"),
+    };
+    for (path, data) in [
+        (".dockerignore", ignore.as_bytes()),
+        (name, dockerfile.as_bytes()),
+    ] {
+        let mut h = ::tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append_data(&mut h, path, data)?;
+    }
+    out.into_inner()
 }
 
 /// A `docker save` archive's (first) image as an OCI manifest and its blobs:
@@ -1326,7 +1544,8 @@ fn push(ctx: &Ctx<'_>, log: &mut Log, b: &Built, full: &str) -> Result<Value, St
 
 /// An ACR task file (`acb.yaml`): `steps` of `build` (docker build arguments),
 /// `push` (a list or one image) and `cmd` (an image and its arguments), with
-/// the run variables (`{{.Run.ID}}`, `$ID`, `$Registry`, …) substituted.
+/// the run variables (`{{.Run.ID}}`, `$ID`, `$Registry`, …) substituted, in
+/// the order they run ([`Graph`]).
 fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step>, String> {
     let docs = yaml_rust2::YamlLoader::load_from_str(text)
         .map_err(|e| format!("failed to parse the task file: {e}"))?;
@@ -1341,11 +1560,29 @@ fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step
             .replace("$RegistryName", &vars("{{.Run.RegistryName}}"))
     };
     let mut out = Vec::new();
+    let mut graph = Graph::default();
     for (n, s) in steps.iter().enumerate() {
-        let id = s["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("acb_step_{n}"));
+        let id = scalar(&s["id"]).unwrap_or_else(|| format!("acb_step_{n}"));
+        let when = match &s["when"] {
+            yaml_rust2::Yaml::BadValue | yaml_rust2::Yaml::Null => Vec::new(),
+            yaml_rust2::Yaml::Array(list) => {
+                list.iter().map(|w| scalar(w).unwrap_or_default()).collect()
+            }
+            // TODO-fidelity: acr-builder's YAML decoder refuses a scalar for a
+            // list ("cannot unmarshal !!str `-` into []string", with the line);
+            // the line is not known here.
+            other => {
+                return Err(unmarshal(&format!(
+                    "failed to deserialize task and validate: yaml: unmarshal errors: cannot unmarshal {} into []string",
+                    scalar(other).map_or("a mapping".to_string(), |v| format!("!!str `{v}`"))
+                )));
+            }
+        };
+        let kinds = ["build", "cmd", "push"]
+            .iter()
+            .filter(|k| !s[**k].is_badvalue() && !s[**k].is_null())
+            .count();
+        graph.add(&id, &when, kinds)?;
         if let Some(b) = s["build"].as_str() {
             let words = shell_words(&sub(b));
             let mut tags = Vec::new();
@@ -1397,12 +1634,115 @@ fn parse_task_file(text: &str, vars: &dyn Fn(&str) -> String) -> Result<Vec<Step
                 args: words.collect(),
             });
         } else {
-            return Err(format!(
-                "step {n} of the task file has none of 'build', 'push' or 'cmd'"
-            ));
+            return Err(unmarshal(MISSING_PROPS));
         }
     }
-    Ok(out)
+    let mut out: Vec<Option<Step>> = out.into_iter().map(Some).collect();
+    Ok(graph
+        .order()
+        .into_iter()
+        .filter_map(|i| out.get_mut(i).and_then(Option::take))
+        .collect())
+}
+
+/// acr-builder's words for a step that is none of build, cmd or push.
+const MISSING_PROPS: &str = "step is missing a cmd, build, or push property";
+
+/// A task file acr-builder refuses, in its words (`acb exec` wraps them).
+fn unmarshal(e: &str) -> String {
+    format!("failed to unmarshal task before running: {e}")
+}
+
+/// A YAML scalar as a string field reads it (`id: 1` is the ID "1").
+fn scalar(v: &yaml_rust2::Yaml) -> Option<String> {
+    use yaml_rust2::Yaml;
+    match v {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The steps of a task file as ACR Tasks orders them (acr-builder's DAG,
+/// `graph/dag.go`): a step with `when: ["-"]` starts at once; one without
+/// `when` waits for the step before it in the file; `when: [a, b]` waits for
+/// those steps, which must come before it in the file. Steps are checked as
+/// acr-builder checks them, and refused in its words.
+///
+/// ACR runs steps whose dependencies are met side by side; here they run one
+/// after another: by how many steps they wait behind (a step that starts at
+/// once first), then in file order. What each step logs is the same; only
+/// how concurrent steps' lines interleave differs.
+#[derive(Default)]
+struct Graph {
+    ids: Vec<String>,
+    /// How many steps each waits behind, at most (0: it starts at once).
+    depth: Vec<usize>,
+}
+
+impl Graph {
+    /// Add the step `id` with its `when` and how many of build, cmd and
+    /// push it has (`Step.Validate`, then `AddVertex` and `AddEdge`).
+    fn add(&mut self, id: &str, when: &[String], kinds: usize) -> Result<(), String> {
+        if kinds > 1 {
+            return Err(unmarshal(
+                "step must only contain a single build, cmd, or push property",
+            ));
+        }
+        if id.chars().any(char::is_whitespace) {
+            return Err(unmarshal("step ID cannot contain spaces"));
+        }
+        if kinds == 0 {
+            return Err(unmarshal(MISSING_PROPS));
+        }
+        for dep in when {
+            if dep == "-" && when.len() > 1 {
+                return Err(unmarshal(
+                    "step cannot contain other IDs in when if the immediate execution token is specified",
+                ));
+            }
+            if dep == id {
+                return Err(unmarshal(&format!("Step ID: {id} is self-referenced")));
+            }
+        }
+        if id == "acb_root" {
+            return Err(unmarshal("acb_root is a reserved ID, it can't be used"));
+        }
+        if self.ids.iter().any(|i| i == id) {
+            return Err(unmarshal(&format!("{id} already exists as a vertex")));
+        }
+        let after: Vec<usize> = match when {
+            [only] if only == "-" => Vec::new(),
+            [] => self.ids.len().checked_sub(1).into_iter().collect(),
+            deps => {
+                let mut after = Vec::new();
+                for dep in deps {
+                    if dep.is_empty() {
+                        return Err(unmarshal("from cannot be empty"));
+                    }
+                    let i = self.ids.iter().position(|i| i == dep).ok_or_else(|| {
+                        unmarshal(&format!(
+                            "{dep} does not exist as a vertex [from: {dep}, to: {id}]"
+                        ))
+                    })?;
+                    after.push(i);
+                }
+                after
+            }
+        };
+        let depth = after.iter().map(|&i| self.depth[i] + 1).max().unwrap_or(0);
+        self.ids.push(id.to_string());
+        self.depth.push(depth);
+        Ok(())
+    }
+
+    /// The steps' indices in the order they run.
+    fn order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.ids.len()).collect();
+        order.sort_by_key(|&i| (self.depth[i], i));
+        order
+    }
 }
 
 /// Split a command line on whitespace, honouring single and double quotes.
@@ -1873,6 +2213,90 @@ mod tests {
         assert_eq!(blobs, vec![config, layer]);
         let e = image_of_saved(b"not a tar").unwrap_err();
         assert!(e.starts_with("the engine's image archive"), "{e}");
+    }
+
+    /// A FROM by digest names the tag its base was loaded as; other lines
+    /// (and other FROMs) stay as they are.
+    #[test]
+    fn froms_by_digest_name_their_loaded_tags() {
+        let text = "ARG X=1\nFROM --platform=linux/amd64 r.io/b@sha256:ab AS base\nRUN true\nFROM base\nfrom r.io/c@sha256:cd\n";
+        let by_digest = [
+            (0, "r.io/b@sha256:ab", "r.io/b:azemu-sha256ab".to_string()),
+            (2, "r.io/c@sha256:cd", "r.io/c:azemu-sha256cd".to_string()),
+        ];
+        assert_eq!(
+            from_tags(text, &by_digest),
+            "ARG X=1\nFROM --platform=linux/amd64 r.io/b:azemu-sha256ab AS base\nRUN true\nFROM base\nFROM r.io/c:azemu-sha256cd\n"
+        );
+    }
+
+    fn ids(yaml: &str) -> Result<Vec<String>, String> {
+        let steps = parse_task_file(yaml, &|s: &str| s.to_string())?;
+        Ok(steps
+            .iter()
+            .map(|s| match s {
+                Step::Build { id, .. } | Step::Push { id, .. } | Step::Cmd { id, .. } => id.clone(),
+            })
+            .collect())
+    }
+
+    /// `when` orders a task file's steps as ACR's DAG does: `["-"]` starts at
+    /// once, no `when` waits for the step before, a list waits for those.
+    #[test]
+    fn task_file_steps_run_in_their_dependency_order() {
+        let file = "version: v1.1.0\nsteps:\n  - id: a\n    build: -t r/a .\n  - id: show-a\n    cmd: r/a\n  - id: b\n    build: -t r/b .\n    when: [\"-\"]\n  - push: [r/a, r/b]\n    when: [a, b]\n  - cmd: r/b\n";
+        assert_eq!(
+            ids(file).unwrap(),
+            ["a", "b", "show-a", "acb_step_3", "acb_step_4"]
+        );
+        let plain = "steps:\n  - build: -t r/a .\n  - push: [r/a]\n  - cmd: r/a\n";
+        assert_eq!(
+            ids(plain).unwrap(),
+            ["acb_step_0", "acb_step_1", "acb_step_2"],
+            "file order"
+        );
+        let refused = |steps: &str| ids(&format!("steps:\n{steps}")).unwrap_err();
+        let prefix = "failed to unmarshal task before running: ";
+        for (steps, error) in [
+            (
+                "  - id: a\n    cmd: r/a\n    when: [nosuch]\n",
+                "nosuch does not exist as a vertex [from: nosuch, to: a]",
+            ),
+            (
+                "  - id: a\n    cmd: r/a\n    when: [b]\n  - id: b\n    cmd: r/b\n",
+                "b does not exist as a vertex [from: b, to: a]",
+            ),
+            (
+                "  - id: a\n    cmd: r/a\n    when: [\"-\", b]\n",
+                "step cannot contain other IDs in when if the immediate execution token is specified",
+            ),
+            (
+                "  - id: a\n    cmd: r/a\n    when: [a]\n",
+                "Step ID: a is self-referenced",
+            ),
+            (
+                "  - id: a\n    cmd: r/a\n  - id: a\n    cmd: r/b\n",
+                "a already exists as a vertex",
+            ),
+            (
+                "  - id: a b\n    cmd: r/a\n",
+                "step ID cannot contain spaces",
+            ),
+            (
+                "  - id: acb_root\n    cmd: r/a\n",
+                "acb_root is a reserved ID, it can't be used",
+            ),
+            (
+                "  - cmd: r/a\n    push: [r/a]\n",
+                "step must only contain a single build, cmd, or push property",
+            ),
+            (
+                "  - id: a\n",
+                "step is missing a cmd, build, or push property",
+            ),
+        ] {
+            assert_eq!(refused(steps), format!("{prefix}{error}"), "{steps}");
+        }
     }
 
     #[test]
