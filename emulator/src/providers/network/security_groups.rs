@@ -819,7 +819,7 @@ mod tests {
         assert!(check_route(&route("Internet", None)).is_ok());
         let e = check_route(&route("VirtualAppliance", None)).unwrap_err();
         assert_eq!(
-            (e.code.as_ref(), e.message.as_str()),
+            (e.code, e.message.as_str()),
             (
                 "MissingNextHopIpAddress",
                 "NextHopIpAddress cannot be Null or Empty in route r1 when NextHopType is VirtualAppliance."
