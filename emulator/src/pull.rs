@@ -12,8 +12,9 @@
 //! [`crate::public_registry`]) are pulled anonymously; any other host is
 //! unreachable, as it would be from a network that cannot resolve it.
 //! Task runs use [`from_registry`]: the same grant and content checks, with an
-//! access token issued in process (their run holds the store's transaction,
-//! whose rows a request from another thread would not see yet).
+//! access token issued in process (a run without an engine is carried out
+//! inside the store's transaction, whose rows — images an earlier step pushed —
+//! a request from another thread would not see yet).
 
 use crate::acr::{Caller, Scope};
 use crate::arm::ArmError;
@@ -393,6 +394,9 @@ fn pull_as(
                 format!("{what} as '{username}' → {}", a.status.as_u16()),
                 &a.request_id,
             );
+            if a.status != StatusCode::OK {
+                return Err(PullFailure::Inaccessible);
+            }
             (a, what)
         }
         Login::None => {
@@ -417,6 +421,12 @@ fn pull_as(
                 ),
                 &a.request_id,
             );
+            if a.status != StatusCode::OK {
+                trace.fix = Some(format!(
+                    "give the group credentials for {host}: a managed identity with AcrPull, or a username/password"
+                ));
+                return Err(PullFailure::Inaccessible);
+            }
             (a, what)
         }
     };

@@ -1365,3 +1365,50 @@ async fn the_pull_trace_names_its_requests_as_the_request_log_does() {
         );
     }
 }
+
+/// The pull's logins over the registry's protocol, asked hypothetically:
+/// without credentials (anonymous pull off) and with a wrong password, the
+/// token request is refused and that is where the trace stops — on a request
+/// the log names — with no authorize or manifest step after it.
+#[tokio::test]
+async fn a_refused_login_stops_the_pull_at_its_token_request() {
+    let em = Emulator::start();
+    let (_az, _userid, _spid) = setup(&em, "loginreg01").await;
+    let ask = |body: Value| {
+        let em = &em;
+        async move {
+            let resp = em
+                .http()
+                .post(format!("{}/_emulator/explain/pull?format=json", em.base()))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let image = "loginreg01.azurecr.io/hello-world:v1";
+    for (body, detail) in [
+        (
+            json!({"image": image}),
+            "none (anonymous): GET https://loginreg01.azurecr.io/oauth2/token → 401: anonymous pull is not enabled on the registry",
+        ),
+        (
+            json!({"image": image, "username": "loginreg01", "password": "wrong"}),
+            "GET https://loginreg01.azurecr.io/oauth2/token as 'loginreg01' → 401: username 'loginreg01' or its password is not valid for loginreg01.azurecr.io",
+        ),
+    ] {
+        let t = ask(body).await;
+        let steps = t["steps"].as_array().unwrap();
+        let last = steps.last().unwrap();
+        assert_eq!(last["check"], "credentials", "{t}");
+        assert_eq!(last["passed"], false, "{t}");
+        assert_eq!(last["detail"], detail, "{t}");
+        assert!(last["requestId"].is_string(), "{t}");
+        assert!(
+            t["outcome"].as_str().unwrap().contains("InaccessibleImage"),
+            "{t}"
+        );
+    }
+}
