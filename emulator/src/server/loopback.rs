@@ -10,8 +10,8 @@
 //! Requests run on a runtime and a thread of their own. Their caller may hold
 //! the store's write transaction (a container group's PUT pulls before it
 //! answers): the registry reads the last commit from another thread, as any
-//! other client would, and never waits for that transaction (these routes only
-//! read rows).
+//! other client would, and never waits for that transaction (a pull's
+//! requests — the token service, manifest and blob reads — write no rows).
 
 use super::{planes::Plane, recover, request_log};
 use crate::network::Source;
@@ -26,7 +26,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 /// The most of an answer's body kept whole (manifests, tokens, errors); larger
-/// ones are digested as they stream ([`Loopback::digest`]).
+/// ones are digested as they stream ([`Connection::digest`]).
 const MAX_KEPT: usize = 8 * 1024 * 1024;
 
 /// One service's connection to one registry host.
